@@ -1,0 +1,71 @@
+"""The Python API: train a run, load a trained generator, draw samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import torch
+from torch import nn
+
+from .config import RunConfig, load_config, make_config
+from .errors import UserError
+from .train import checkpoint as ckpt
+from .train.build import build_generator, resolve_device
+from .train.loop import RunResult
+from .train.loop import train as _train
+from .train.rundir import RunDir
+from .train.seeding import SAMPLE, rng
+
+
+def as_config(config: RunConfig | dict | str | Path) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, (str, Path)):
+        return load_config(config)
+    return make_config(config)
+
+
+def train(config: RunConfig | dict | str | Path, out: str | Path | None = None, resume: bool = False,
+          overwrite: bool = False, progress: bool = True) -> RunResult:
+    """Train one GAN. ``config``: a RunConfig, a dict of config keys, or a YAML path."""
+    cfg = as_config(config)
+    return _train(cfg, out or Path("runs") / cfg.digest(), resume=resume, overwrite=overwrite, progress=progress)
+
+
+def find_checkpoint(path: str | Path, which: str = "final") -> Path:
+    """A checkpoint's JSON sidecar from a run directory, a .json or a .safetensors path."""
+    p = Path(path)
+    if p.is_dir():
+        found = ckpt.list_checkpoints(RunDir(p).ckpt_dir)
+        if not found:
+            raise UserError(f"{p} holds no checkpoint (is it a ganbench run directory?)")
+        return found[-1]
+    if p.suffix == ".safetensors":
+        p = p.with_suffix(".json")
+    if not p.is_file():
+        raise UserError(f"no checkpoint at {path}")
+    return p
+
+
+def load_generator(path: str | Path, ema: bool = True, device: str = "cpu") -> nn.Module:
+    """A trained generator in eval mode, from a run directory or checkpoint file (safetensors, no pickle).
+
+    The EMA weights are used when the run kept them and ``ema`` is true. The returned module carries
+    ``.config`` (the run's RunConfig), ``.data_shape`` and ``.step``.
+    """
+    record, tensors = ckpt.read_checkpoint(find_checkpoint(path))
+    cfg = make_config(record["config"])
+    shape = tuple(record["data_shape"])
+    G = build_generator(cfg, shape)
+    prefix = "G_ema" if ema and any(k.startswith("G_ema.") for k in tensors) else "G"
+    ckpt.load_module(G, tensors, prefix)
+    G.config, G.data_shape, G.step = cfg, shape, record["step"]
+    return G.eval().to(resolve_device(device))
+
+
+@torch.no_grad()
+def generate(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+    """``n`` samples from G (on CPU), reproducible for a seed."""
+    z_dim = G.config.z_dim if hasattr(G, "config") else G.z_dim
+    z = torch.randn(n, z_dim, generator=rng(seed, SAMPLE))
+    device = next(G.parameters()).device
+    return torch.cat([G(z[i:i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])

@@ -1,0 +1,170 @@
+"""`ganbench` command line: train, sample, list.
+
+User errors print one line ``ganbench: error: ...`` and exit with code 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import UserError
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    def deco(fn):
+        COMMANDS[name] = fn
+        return fn
+
+    return deco
+
+
+def _yaml_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise UserError(f"expected KEY=VALUE, got '{text}'")
+    key, value = text.split("=", 1)
+    return key.strip(), _yaml_value(value)
+
+
+def parse_component(text: str) -> dict:
+    """'gp' or 'gp:weight=5,every=2' -> {'name': 'gp', 'weight': 5, 'every': 2}."""
+    name, _, rest = text.partition(":")
+    spec = {"name": name}
+    for item in filter(None, rest.split(",")):
+        spec.update([parse_assignment(item)])
+    return spec
+
+
+# flag -> config key; values pass through the config's validation like YAML values do
+TRAIN_FLAGS = {
+    "data": str, "generator": str, "discriminator": str, "loss": str, "steps": int, "seed": int,
+    "batch_size": int, "z_dim": int, "n_dis": int, "lr_g": float, "lr_d": float, "pack": int,
+    "log_every": int, "ckpt_every": int, "device": str, "amp": str,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganbench", description="Compare GANs fairly.")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (it registers its own components)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one GAN", description="Train one GAN from a YAML file and/or flags.")
+    t.add_argument("--config", type=Path, help="YAML run config; flags override it")
+    for key, typ in TRAIN_FLAGS.items():
+        t.add_argument("--" + key.replace("_", "-"), dest=key, type=typ, default=None)
+    t.add_argument("--reg", action="append", default=None, metavar="NAME[:K=V,...]",
+                   help="regularizer, repeatable: gp, r1:gamma=5, clip:limit=0.01, dragan")
+    t.add_argument("--ema", type=_yaml_value, default=None, help="EMA decay of G (e.g. 0.999) or 'null' for off")
+    t.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard scalars")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, dotted for options: --set discriminator.norm=spectral")
+    t.add_argument("--out", type=Path, help="run directory (default runs/<config hash>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="replace whatever run --out holds")
+    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="draw samples from a trained run into a PNG")
+    s.add_argument("run", type=Path, help="run directory or checkpoint file")
+    s.add_argument("--n", type=int, default=None, help="number of samples (default 64; 2000 for 2-D data)")
+    s.add_argument("--out", type=Path, default=Path("samples.png"))
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
+
+    sub.add_parser("list", help="list every registered component with its options")
+    return parser
+
+
+@command("train")
+def cmd_train(args: argparse.Namespace) -> int:
+    from .api import train
+    from .config import make_config, read_yaml
+
+    base = read_yaml(args.config) if args.config else {}
+    overrides: dict[str, Any] = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
+    if args.reg is not None:
+        overrides["regularizers"] = [parse_component(r) for r in args.reg]
+    if args.ema is not None:
+        overrides["ema"] = args.ema
+    if args.tensorboard:
+        overrides["tensorboard"] = True
+    if args.plugin:
+        overrides["plugins"] = sorted(set(base.get("plugins", [])) | set(args.plugin))
+    overrides.update(parse_assignment(a) for a in args.set)
+    cfg = make_config(base, overrides)
+    if args.dry_run:
+        print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
+        return 0
+    result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    if result.status != "done":
+        print(f"ganbench: run {result.status}: {result.message}", file=sys.stderr)
+        return 1
+    print(f"done: {result.step} steps in {result.wall_s:.1f}s -> {result.out}")
+    return 0
+
+
+@command("sample")
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .api import generate, load_generator
+    from .plots import save_grid, save_scatter
+
+    if args.n is not None and args.n < 1:
+        raise UserError("--n must be at least 1")
+    G = load_generator(args.run, ema=not args.no_ema)
+    if len(G.data_shape) == 3:
+        save_grid(generate(G, args.n or 64, seed=args.seed), args.out)
+    else:
+        from .data import load_dataset
+
+        data = load_dataset(G.config.data, "test")
+        pts = generate(G, args.n or 2000, seed=args.seed)
+        save_scatter(pts[:, :2], args.out, data.modes, title=f"{G.config.data['name']}, step {G.step}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+@command("list")
+def cmd_list(args: argparse.Namespace) -> int:
+    from .registry import ALL, load_components
+
+    load_components()
+    for kind, registry in ALL.items():
+        print(f"{kind}:")
+        for entry in registry:
+            opts = entry.option_help()
+            print(f"  {entry.name:<12} {entry.description}" + (f"\n  {'':<12} options: {opts}" if opts else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.plugin:
+            from .plugins import import_plugins
+
+            import_plugins(args.plugin)
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"ganbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Run configuration: one strict pydantic model, loaded from YAML and/or CLI overrides.
+
+Components are written as a name (``loss: hinge``) or a mapping with options
+(``discriminator: {name: dcgan, norm: spectral}``). Their options are checked against the registered
+component's signature when the config is validated, so a typo fails before anything is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .errors import UserError
+from .registry import DATASETS, DISCRIMINATORS, GENERATORS, LOSSES, REGULARIZERS, Registry, format_validation_error
+
+Component = dict[str, Any]
+
+
+def _component(value: Any, registry: Registry, field: str) -> Component:
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise UserError(f"'{field}' must be a name or a mapping with a 'name' key; got {value!r}")
+    opts = dict(value)
+    entry = registry.get(opts.pop("name"))
+    try:
+        return {"name": entry.name, **entry.options(**opts).model_dump()}
+    except pydantic.ValidationError as exc:
+        raise UserError(format_validation_error(exc, prefix=field)) from None
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a training run's result (plus where and how it runs)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    data: Component = Field(default_factory=lambda: {"name": "ring8"})
+    generator: Component = Field(default_factory=lambda: {"name": "mlp"})
+    discriminator: Component = Field(default_factory=lambda: {"name": "mlp"})
+    loss: Component = Field(default_factory=lambda: {"name": "ns"})
+    regularizers: list[Component] = Field(default_factory=list)
+    pack: int = Field(1, ge=1, description="PacGAN packing degree m (1 = off)")
+    z_dim: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1)
+    steps: int = Field(2000, ge=1, description="budget in generator steps")
+    n_dis: int = Field(1, ge=1, description="discriminator steps per generator step")
+    lr_g: float = Field(2e-4, gt=0)
+    lr_d: float = Field(2e-4, gt=0)
+    betas_g: tuple[float, float] = (0.5, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+    ema: float | None = Field(0.999, ge=0, lt=1, description="EMA decay of G's weights; null = off")
+    seed: int = 0
+    log_every: int = Field(50, ge=1)
+    ckpt_every: int = Field(500, ge=1)
+    keep_checkpoints: int | None = Field(None, ge=1, description="keep only the newest K checkpoints")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    tensorboard: bool = False
+    plugins: list[str] = Field(default_factory=list, description="modules imported before building")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_plugins_first(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("plugins"):
+            from .plugins import import_plugins
+
+            import_plugins(values["plugins"])
+        return values
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data(cls, v):
+        return _component(v, DATASETS, "data")
+
+    @field_validator("generator", mode="before")
+    @classmethod
+    def _gen(cls, v):
+        return _component(v, GENERATORS, "generator")
+
+    @field_validator("discriminator", mode="before")
+    @classmethod
+    def _disc(cls, v):
+        return _component(v, DISCRIMINATORS, "discriminator")
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss(cls, v):
+        return _component(v, LOSSES, "loss")
+
+    @field_validator("regularizers", mode="before")
+    @classmethod
+    def _regs(cls, v):
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            v = [v]
+        return [_component(r, REGULARIZERS, f"regularizers[{i}]") for i, r in enumerate(v)]
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.batch_size % self.pack:
+            raise UserError(f"batch_size {self.batch_size} is not a multiple of pack {self.pack}")
+        return self
+
+    # --- identity -------------------------------------------------------------------------------------
+    def result_dict(self) -> dict:
+        """The fields that change the trained weights (not where/how progress is shown)."""
+        return self.model_dump(mode="json", exclude={"tensorboard", "keep_checkpoints", "log_every"})
+
+    def digest(self) -> str:
+        blob = json.dumps(self.result_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def set_dotted(tree: dict, key: str, value: Any) -> None:
+    """``set_dotted(cfg, "discriminator.norm", "spectral")``; a component given as a name is expanded."""
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if isinstance(child, str):
+            child = {"name": child}
+        elif child is None:
+            child = {}
+        elif not isinstance(child, dict):
+            raise UserError(f"cannot set '{key}': '{part}' is not a mapping")
+        node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def make_config(base: dict | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Validate a config dict with dotted-key overrides applied; raise UserError on bad input."""
+    tree = json.loads(json.dumps(base or {}))  # deep copy of plain data
+    for key, value in (overrides or {}).items():
+        set_dotted(tree, key, value)
+    try:
+        return RunConfig(**tree)
+    except pydantic.ValidationError as exc:
+        raise UserError(format_validation_error(exc)) from None
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file not found: {p}")
+    try:
+        tree = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(tree, dict):
+        raise UserError(f"{p}: expected a mapping of config keys at the top level")
+    return tree
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    return make_config(read_yaml(path), overrides)
+
+
+from .registry import load_components  # noqa: E402  (components must be registered before validation)
+
+load_components()

@@ -1,0 +1,52 @@
+"""The in-memory dataset type every data source returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from ..registry import DATASETS
+
+Split = Literal["train", "test"]
+
+
+@dataclass
+class Dataset:
+    """Samples held in memory: images as float NCHW in [-1, 1], points as float (N, D).
+
+    ``modes``/``sigma`` describe a Gaussian mixture's components (for mode metrics and plots);
+    ``y`` holds class labels where the source has them.
+    """
+
+    name: str
+    x: Tensor
+    y: Tensor | None = None
+    modes: Tensor | None = None
+    sigma: float | None = None
+    num_classes: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return self.x.dim() == 4
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+def images_from_uint8(array, channels: int, size: int, scale: float = 255.0) -> Tensor:
+    """uint8-range pixels (N, H*W*C or N, H, W) -> float NCHW in [-1, 1]. The one place we convert in."""
+    x = torch.as_tensor(array, dtype=torch.float32).reshape(-1, channels, size, size)
+    return x / (scale / 2) - 1
+
+
+def load_dataset(spec: dict, split: Split = "train") -> Dataset:
+    """Build a dataset from a config spec ``{"name": ..., **options}``."""
+    spec = dict(spec)
+    return DATASETS.get(spec.pop("name")).build(split, **spec)

@@ -1,0 +1,16 @@
+"""Errors a user can cause, kept apart from programmer errors (which stay asserts/tracebacks)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class UserError(Exception):
+    """Bad input from the user. The CLI prints the message as one line and exits with code 2."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A short hint naming the closest valid choices, or '' when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(close)}?)" if close else ""

@@ -1,0 +1,62 @@
+"""DCGAN (Radford et al. 2016), one definition for every resolution the geometry helper accepts.
+
+G: z -> linear to (width * 2^(stages-1), base, base) -> `stages` x [ConvTranspose 4x4 stride 2] -> tanh.
+D: mirror image with strided 4x4 convolutions and LeakyReLU(0.2), then a linear layer to one logit.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..registry import DISCRIMINATORS, GENERATORS
+from .layers import DNorm, GNorm, image_geometry, norm_1d, norm_2d, weight_wrapper
+
+
+def _widths(width: int, stages: int) -> list[int]:
+    """Channel counts from the lowest resolution to the highest: width*2^(stages-1) ... width."""
+    return [width * 2 ** (stages - 1 - i) for i in range(stages)]
+
+
+@DISCRIMINATORS.register("dcgan")
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator: strided 4x4 convs, LeakyReLU(0.2), linear head."""
+
+    def __init__(self, data_shape, width: int = 64, norm: DNorm = "batch"):
+        super().__init__()
+        channels, base, stages = image_geometry(data_shape, "dcgan")
+        sn = weight_wrapper(norm)
+        widths = _widths(width, stages)[::-1]  # highest resolution first
+        layers, c_in = [], channels
+        for i, c_out in enumerate(widths):
+            layers.append(sn(nn.Conv2d(c_in, c_out, 4, 2, 1)))
+            if i > 0:  # as in DCGAN, no normalization on the first layer
+                layers.append(norm_2d(norm, c_out))
+            layers.append(nn.LeakyReLU(0.2))
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.head = sn(nn.Linear(c_in * base * base, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x).flatten(1)).view(-1)
+
+
+@GENERATORS.register("dcgan")
+class DCGANGenerator(nn.Module):
+    """DCGAN generator: linear projection, 4x4 transposed convs with BN+ReLU, tanh output."""
+
+    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch"):
+        super().__init__()
+        self.z_dim = z_dim
+        channels, base, stages = image_geometry(data_shape, "dcgan")
+        widths = _widths(width, stages)
+        self.start = (widths[0], base, base)
+        self.project = nn.Sequential(nn.Linear(z_dim, widths[0] * base * base), norm_1d(norm, widths[0] * base * base),
+                                     nn.ReLU())
+        layers = []
+        for c_in, c_out in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), norm_2d(norm, c_out), nn.ReLU()]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.body(self.project(z).view(z.shape[0], *self.start))

@@ -1,0 +1,83 @@
+"""Building blocks shared by the network families: normalization choices, PacGAN packing, geometry."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Literal
+
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ..errors import UserError
+
+DNorm = Literal["none", "batch", "layer", "spectral"]
+GNorm = Literal["batch", "none"]
+
+
+def norm_2d(kind: str, channels: int) -> nn.Module:
+    """Feature normalization after a conv layer ('spectral' acts on weights instead, see ``wrap``)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)  # LayerNorm over (C, H, W), as in WGAN-GP's critic
+    return nn.Identity()
+
+
+def norm_1d(kind: str, features: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm1d(features)
+    if kind == "layer":
+        return nn.LayerNorm(features)
+    return nn.Identity()
+
+
+def weight_wrapper(kind: str) -> Callable[[nn.Module], nn.Module]:
+    """Spectral normalization (Miyato 2018) wraps the layer's weight; other kinds leave it alone."""
+    return spectral_norm if kind == "spectral" else (lambda m: m)
+
+
+def image_geometry(shape: tuple[int, ...], family: str) -> tuple[int, int, int]:
+    """(channels, base resolution, number of x2 stages) for an image shape (C, H, W).
+
+    The resolution is halved while it stays even and >= 8, so 8 -> 4x1, 16 -> 4x2, 28 -> 7x2,
+    32 -> 4x3 and 64 -> 4x4. One definition per family serves every resolution.
+    """
+    if len(shape) != 3:
+        raise UserError(f"the {family} networks need image data (C, H, W); this data has shape {tuple(shape)}")
+    c, h, w = shape
+    if h != w:
+        raise UserError(f"the {family} networks need square images; got {h}x{w}")
+    base, stages = h, 0
+    while base % 2 == 0 and base >= 8:
+        base //= 2
+        stages += 1
+    if stages == 0:
+        raise UserError(f"the {family} networks need a resolution of at least 8 with a factor of 2; got {h}")
+    return c, base, stages
+
+
+def flat_dim(shape: tuple[int, ...]) -> int:
+    return int(math.prod(shape))
+
+
+class Packed(nn.Module):
+    """PacGAN (Lin et al. 2018): D judges ``m`` samples at once, concatenated along channels/features.
+
+    The wrapped discriminator is built for data with ``m`` times the channels; the batch must be a
+    multiple of ``m``. Samples i*m ... i*m+m-1 form pack i.
+    """
+
+    def __init__(self, inner: nn.Module, m: int):
+        super().__init__()
+        self.inner, self.m = inner, m
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        if n % self.m:
+            raise UserError(f"batch of {n} is not a multiple of the pack size {self.m}")
+        packed = x.reshape(n // self.m, self.m * x.shape[1], *x.shape[2:])
+        return self.inner(packed)
+
+
+def packed_shape(shape: tuple[int, ...], m: int) -> tuple[int, ...]:
+    return (shape[0] * m, *shape[1:])

@@ -1,0 +1,85 @@
+"""ResNet generator/discriminator in the style of SNGAN (Miyato et al. 2018), any supported resolution.
+
+G: linear -> `stages` up-blocks (BN, ReLU, nearest x2, conv3x3, BN, ReLU, conv3x3; 1x1 shortcut)
+-> BN, ReLU, conv3x3, tanh.  D: an optimized first down-block, then down-blocks (ReLU, conv3x3, ReLU,
+conv3x3, avg-pool; 1x1 shortcut), ReLU, global sum pooling, linear.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..registry import DISCRIMINATORS, GENERATORS
+from .layers import DNorm, GNorm, image_geometry, norm_2d, weight_wrapper
+
+
+class UpBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, norm: str):
+        super().__init__()
+        self.n1, self.c1 = norm_2d(norm, c_in), nn.Conv2d(c_in, c_out, 3, 1, 1)
+        self.n2, self.c2 = norm_2d(norm, c_out), nn.Conv2d(c_out, c_out, 3, 1, 1)
+        self.skip = nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.interpolate(F.relu(self.n1(x)), scale_factor=2, mode="nearest")
+        h = self.c2(F.relu(self.n2(self.c1(h))))
+        return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class DownBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, norm: str, first: bool):
+        super().__init__()
+        sn = weight_wrapper(norm)
+        self.first = first
+        self.c1, self.n1 = sn(nn.Conv2d(c_in, c_out, 3, 1, 1)), norm_2d(norm, c_out)
+        self.c2, self.n2 = sn(nn.Conv2d(c_out, c_out, 3, 1, 1)), norm_2d(norm, c_out)
+        self.skip = sn(nn.Conv2d(c_in, c_out, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x if self.first else F.relu(x)  # the first block sees raw pixels
+        h = self.n2(self.c2(F.relu(self.n1(self.c1(h)))))
+        h = F.avg_pool2d(h, 2)
+        if self.first:  # pool before the 1x1 conv: cheaper, same as SNGAN's optimized block
+            return h + self.skip(F.avg_pool2d(x, 2))
+        return h + F.avg_pool2d(self.skip(x), 2)
+
+
+def _widths(width: int, stages: int) -> list[int]:
+    return [width * 2 ** (stages - 1 - i) for i in range(stages)] + [width]
+
+
+@GENERATORS.register("resnet")
+class ResNetGenerator(nn.Module):
+    """SNGAN-style ResNet generator: residual up-blocks with batch norm."""
+
+    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch"):
+        super().__init__()
+        self.z_dim = z_dim
+        channels, base, stages = image_geometry(data_shape, "resnet")
+        widths = _widths(width, stages)
+        self.start = (widths[0], base, base)
+        self.project = nn.Linear(z_dim, widths[0] * base * base)
+        self.blocks = nn.Sequential(*[UpBlock(a, b, norm) for a, b in zip(widths, widths[1:])])
+        self.out = nn.Sequential(norm_2d(norm, widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1),
+                                 nn.Tanh())
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.out(self.blocks(self.project(z).view(z.shape[0], *self.start)))
+
+
+@DISCRIMINATORS.register("resnet")
+class ResNetDiscriminator(nn.Module):
+    """SNGAN-style ResNet discriminator: residual down-blocks, global sum pooling."""
+
+    def __init__(self, data_shape, width: int = 64, norm: DNorm = "spectral"):
+        super().__init__()
+        channels, _, stages = image_geometry(data_shape, "resnet")
+        widths = [channels] + _widths(width, stages)[::-1][1:]  # width ... width*2^(stages-1)
+        self.blocks = nn.Sequential(*[DownBlock(a, b, norm, first=(i == 0))
+                                      for i, (a, b) in enumerate(zip(widths, widths[1:]))])
+        self.head = weight_wrapper(norm)(nn.Linear(widths[-1], 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
+        return self.head(h).view(-1)

@@ -1,0 +1,46 @@
+"""User components from outside the package.
+
+Two ways in:
+* an installed package declares an entry point in a group ``ganbench.generators`` (or
+  ``.discriminators``, ``.losses``, ``.regularizers``, ``.datasets``): ``name = "pkg.module:Class"``.
+  The object is registered under the entry point's name (unless importing it registered it already).
+* ``--plugin some.module`` (or ``plugins: [some.module]`` in a config) imports a module whose code
+  registers components with the decorators in ``ganbench.registry``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from importlib.metadata import entry_points
+
+from .errors import UserError
+from .registry import ALL
+
+_loaded_groups = False
+
+
+def load_entry_points() -> None:
+    global _loaded_groups
+    if _loaded_groups:
+        return
+    _loaded_groups = True
+    for kind, registry in ALL.items():
+        for ep in entry_points(group=f"ganbench.{kind}"):
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plugin must not take the CLI down
+                print(f"ganbench: skipping plugin {ep.name!r} ({ep.value}): {exc}", file=sys.stderr)
+                continue
+            if ep.name not in registry and callable(obj):
+                registry.add(ep.name, obj)
+
+
+def import_plugins(modules: list[str]) -> None:
+    for name in modules:
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UserError(f"cannot import plugin module '{name}': {exc}") from None

@@ -1,0 +1,147 @@
+"""Named registries of components.
+
+A component is a plain function or class. Registering it records its name, a one-line description
+(the first line of its docstring) and its options: the keyword arguments of its signature after the
+positional ones the framework passes (data shape, z_dim, ...). Options are validated strictly with a
+pydantic model built from the signature, so a typo or a wrong type is reported before anything runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import pydantic
+
+from .errors import UserError, did_you_mean
+
+_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    obj: Any
+    description: str
+    options: type[pydantic.BaseModel]
+    extra: dict = field(default_factory=dict)
+
+    def validate(self, opts: dict) -> dict:
+        """Return options with defaults filled in; raise UserError naming the bad key."""
+        try:
+            return self.options(**opts).model_dump()
+        except pydantic.ValidationError as exc:
+            raise UserError(format_validation_error(exc, prefix=self.name)) from None
+
+    def option_help(self) -> str:
+        parts = []
+        for key, f in self.options.model_fields.items():
+            parts.append(f"{key}={f.default!r}")
+        return ", ".join(parts)
+
+    def build(self, *args, **opts):
+        return self.obj(*args, **self.validate(opts))
+
+
+def format_validation_error(exc: pydantic.ValidationError, prefix: str = "") -> str:
+    """One line from the first pydantic error: which key, what was expected, what was given."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+    if err["type"] == "extra_forbidden":
+        return f"unknown key '{where}'"
+    if err["type"] == "missing":
+        return f"missing required key '{where}'"
+    given = err.get("input")
+    return f"bad value for '{where}': {err['msg'].lower()} (got {given!r})"
+
+
+def _options_model(obj: Callable, skip: int) -> type[pydantic.BaseModel]:
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    params = list(inspect.signature(target).parameters.values())
+    hints = typing.get_type_hints(target)  # resolves string annotations (from __future__ import annotations)
+    if inspect.isclass(obj):
+        params = params[1:]  # self
+    fields = {}
+    for p in params[skip:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        ann = hints.get(p.name, Any)
+        default = p.default if p.default is not inspect.Parameter.empty else ...
+        fields[p.name] = (ann, default)
+    config = pydantic.ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True)
+    name = getattr(obj, "__name__", "Options") + "Options"
+    return pydantic.create_model(name, __config__=config, **fields)
+
+
+class Registry:
+    """A name -> component table that explains itself when a name is wrong."""
+
+    def __init__(self, kind: str, positional: int = 0):
+        self.kind = kind
+        self.positional = positional  # leading arguments supplied by the framework, not options
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, description: str | None = None, **extra):
+        """Decorator: ``@GENERATORS.register("dcgan")``."""
+
+        def deco(obj):
+            self.add(name, obj, description, **extra)
+            return obj
+
+        return deco
+
+    def add(self, name: str, obj: Any, description: str | None = None, **extra) -> None:
+        if not _NAME.match(name):
+            raise ValueError(f"bad {self.kind} name {name!r}: use lowercase letters, digits, '_' or '-'")
+        if name in self._entries and self._entries[name].obj is not obj:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        doc = description or (inspect.getdoc(obj) or "").strip().splitlines()[0:1]
+        if isinstance(doc, list):
+            doc = doc[0] if doc else ""
+        options = _options_model(obj, self.positional) if callable(obj) else _options_model(lambda: None, 0)
+        self._entries[name] = Entry(name, obj, doc, options, extra)
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            valid = ", ".join(sorted(self._entries))
+            raise UserError(
+                f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}; valid: {valid}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries[k] for k in sorted(self._entries))
+
+
+GENERATORS = Registry("generator", positional=2)  # (data_shape, z_dim, **options)
+DISCRIMINATORS = Registry("discriminator", positional=1)  # (data_shape, **options)
+LOSSES = Registry("loss")
+REGULARIZERS = Registry("regularizer")
+DATASETS = Registry("dataset", positional=1)  # (split, **options)
+
+ALL = {
+    "generators": GENERATORS,
+    "discriminators": DISCRIMINATORS,
+    "losses": LOSSES,
+    "regularizers": REGULARIZERS,
+    "datasets": DATASETS,
+}
+
+
+def load_components() -> None:
+    """Import the built-in components (each module registers itself) and installed plugins."""
+    from . import data, losses, nets, regularizers  # noqa: F401
+    from .plugins import load_entry_points
+
+    load_entry_points()

@@ -1,0 +1,1 @@
+"""Training: one loop for every combination of parts, checkpoints, EMA and seeded randomness."""

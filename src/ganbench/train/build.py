@@ -1,0 +1,97 @@
+"""From a validated config to the objects a run needs: data, networks, loss, regularizers, optimizers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import RunConfig
+from ..data import Dataset, load_dataset
+from ..errors import UserError
+from ..losses import Loss, get_loss
+from ..nets import Packed, packed_shape
+from ..registry import DISCRIMINATORS, GENERATORS, REGULARIZERS
+from ..regularizers import Regularizer
+from .seeding import INIT, derive_seed
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but this torch build sees no CUDA GPU")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("--device mps was asked for, but MPS is not available here")
+    return torch.device(name)
+
+
+def _split(spec: dict) -> tuple[str, dict]:
+    opts = dict(spec)
+    return opts.pop("name"), opts
+
+
+def build_generator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Module:
+    name, opts = _split(cfg.generator)
+    return GENERATORS.get(name).build(data_shape, cfg.z_dim, **opts)
+
+
+def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Module:
+    name, opts = _split(cfg.discriminator)
+    inner = DISCRIMINATORS.get(name).build(packed_shape(data_shape, cfg.pack), **opts)
+    return Packed(inner, cfg.pack) if cfg.pack > 1 else inner
+
+
+def build_regularizers(cfg: RunConfig) -> list[Regularizer]:
+    return [REGULARIZERS.get(name).build(**opts) for name, opts in map(_split, cfg.regularizers)]
+
+
+@torch.no_grad()
+def check_shapes(G: nn.Module, D: nn.Module, cfg: RunConfig, data_shape: tuple[int, ...]) -> None:
+    """Refuse a G/D pair that does not fit the data, before any training happens."""
+    n = 2 * cfg.pack
+    modes = (G.training, D.training)
+    G.eval(), D.eval()
+    try:
+        fake = G(torch.zeros(n, cfg.z_dim))
+        if tuple(fake.shape[1:]) != tuple(data_shape):
+            raise UserError(f"generator '{cfg.generator['name']}' makes samples of shape {tuple(fake.shape[1:])}, "
+                            f"but data '{cfg.data['name']}' has shape {tuple(data_shape)}")
+        out = D(fake)
+    except RuntimeError as exc:
+        raise UserError(f"generator/discriminator do not fit data of shape {tuple(data_shape)}: "
+                        f"{str(exc).splitlines()[0]}") from None
+    finally:
+        G.train(modes[0]), D.train(modes[1])
+    if out.numel() != n // cfg.pack:
+        raise UserError(f"discriminator '{cfg.discriminator['name']}' gave {out.numel()} outputs for "
+                        f"{n // cfg.pack} inputs; it must return one value per (packed) sample")
+
+
+@dataclass
+class Parts:
+    data: Dataset
+    G: nn.Module
+    D: nn.Module
+    loss: Loss
+    regularizers: list[Regularizer]
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def build_parts(cfg: RunConfig, device: torch.device) -> Parts:
+    data = load_dataset(cfg.data, "train")
+    torch.manual_seed(derive_seed(cfg.seed, INIT))  # weight init is the only use of the global RNG
+    G = build_generator(cfg, data.shape)
+    D = build_discriminator(cfg, data.shape)
+    check_shapes(G, D, cfg, data.shape)
+    G, D = G.to(device), D.to(device)
+    data.x = data.x.to(device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas_g)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d)
+    return Parts(data, G, D, get_loss(cfg.loss["name"]), build_regularizers(cfg), opt_g, opt_d)

@@ -1,0 +1,136 @@
+"""Checkpoints: tensors in safetensors, everything else in a JSON sidecar. Never pickle.
+
+``step_000500.safetensors`` holds prefixed tensors (``G.``, ``G_ema.``, ``D.``, ``opt_g.3.exp_avg``...);
+``step_000500.json`` holds the step, the resolved config, optimizer hyper-parameters and timings.
+Both are written to a temp file and renamed; the JSON is written last, so a checkpoint exists only
+once both files are complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+_STEP_FILE = re.compile(r"^step_(\d+)\.json$")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _flat_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            assert torch.is_tensor(value), f"non-tensor optimizer state {key!r}"
+            tensors[f"{prefix}.{idx}.{key}"] = value.detach().cpu().contiguous()
+    groups = json.loads(json.dumps(sd["param_groups"], default=list))
+    return tensors, groups
+
+
+def _unflat_optimizer(prefix: str, tensors: dict[str, torch.Tensor], groups: list[dict]) -> dict:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        if name.startswith(prefix + "."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = value
+    return {"state": state, "param_groups": groups}
+
+
+def _module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def _sub(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def save_checkpoint(directory: Path, step: int, modules: dict[str, torch.nn.Module],
+                    optimizers: dict[str, torch.optim.Optimizer], meta: dict[str, Any]) -> Path:
+    """Write step_N.safetensors then step_N.json; return the JSON path."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        tensors.update(_module_tensors(name, module))
+    groups = {}
+    for name, opt in optimizers.items():
+        t, groups[name] = _flat_optimizer(name, opt)
+        tensors.update(t)
+    stem = f"step_{step:07d}"
+    atomic_save_tensors(tensors, directory / f"{stem}.safetensors", {"format": "ganbench-checkpoint-v1"})
+    record = {**meta, "step": step, "tensors": f"{stem}.safetensors", "optimizers": groups}
+    json_path = directory / f"{stem}.json"
+    atomic_write_text(json_path, json.dumps(record, indent=1))
+    return json_path
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """Complete checkpoints (those with a JSON sidecar), oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def read_checkpoint(json_path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    record = json.loads(Path(json_path).read_text())
+    tensors = load_file(str(Path(json_path).parent / record["tensors"]))
+    return record, tensors
+
+
+def restore(record: dict, tensors: dict[str, torch.Tensor], modules: dict[str, torch.nn.Module],
+            optimizers: dict[str, torch.optim.Optimizer]) -> None:
+    for name, module in modules.items():
+        module.load_state_dict(_sub(name, tensors))
+    for name, opt in optimizers.items():
+        opt.load_state_dict(_unflat_optimizer(name, tensors, record["optimizers"][name]))
+
+
+def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> torch.nn.Module:
+    module.load_state_dict(_sub(prefix, tensors))
+    return module
+
+
+def prune(directory: Path, keep: int) -> None:
+    for old in list_checkpoints(directory)[:-keep]:
+        tensors = directory / json.loads(old.read_text())["tensors"]
+        old.unlink(missing_ok=True)
+        tensors.unlink(missing_ok=True)

@@ -1,0 +1,205 @@
+"""The one training loop: every generator/discriminator/loss/regularizer combination runs through it.
+
+Per generator step: ``n_dis`` discriminator steps (loss on a real and a fake batch, plus regularizer
+penalties), then one generator step, then the EMA update. Budget = generator steps. All randomness
+comes from ``seeding`` counters, so a resumed run replays exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..config import RunConfig
+from . import checkpoint as ckpt
+from .build import Parts, build_parts, resolve_device
+from .ema import EMA
+from .rundir import RunDir, prepare
+from .seeding import DATA, NOISE_D, NOISE_G, REG, rng
+
+
+@dataclass
+class RunResult:
+    status: str  # done | diverged
+    step: int
+    out: Path
+    wall_s: float
+    message: str = ""
+
+
+class BatchSampler:
+    """Batch number b -> real samples: epochs of seeded permutations, so any batch can be recomputed."""
+
+    def __init__(self, x: torch.Tensor, batch_size: int, seed: int):
+        self.x, self.batch_size, self.seed = x, batch_size, seed
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._perms:
+            if len(self._perms) > 2:
+                self._perms.pop(min(self._perms))
+            self._perms[epoch] = torch.randperm(len(self.x), generator=rng(self.seed, DATA, epoch)).to(self.x.device)
+        return self._perms[epoch]
+
+    def __call__(self, b: int) -> torch.Tensor:
+        n, start = len(self.x), b * self.batch_size
+        first_epoch, offset = divmod(start, n)
+        if offset + self.batch_size <= n:  # the common case: inside one epoch
+            return self.x[self._perm(first_epoch)[offset:offset + self.batch_size]]
+        pos = torch.arange(start, start + self.batch_size)  # spans epochs (several, for tiny data)
+        epochs, offsets = pos // n, pos % n
+        idx = torch.cat([self._perm(e)[offsets[epochs == e].to(self.x.device)] for e in epochs.unique().tolist()])
+        return self.x[idx]
+
+
+def latent(seed: int, stream: int, counter: int, n: int, z_dim: int, device: torch.device) -> torch.Tensor:
+    return torch.randn(n, z_dim, generator=rng(seed, stream, counter)).to(device)
+
+
+class Trainer:
+    """Holds a run's parts and performs steps; ``run`` drives it with logging and checkpoints."""
+
+    def __init__(self, cfg: RunConfig, parts: Parts, device: torch.device):
+        self.cfg, self.p, self.device = cfg, parts, device
+        self.sampler = BatchSampler(parts.data.x, cfg.batch_size, cfg.seed)
+        self.ema = EMA(parts.G, cfg.ema) if cfg.ema is not None else None
+        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+        self.autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
+        use_scaler = cfg.amp == "fp16"
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=use_scaler)
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=use_scaler)
+
+    def d_step(self, counter: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg, p = self.cfg, self.p
+        real = self.sampler(counter)
+        with torch.no_grad(), self.autocast():
+            fake = p.G(latent(cfg.seed, NOISE_D, counter, cfg.batch_size, cfg.z_dim, self.device))
+        with self.autocast():
+            loss = p.loss.d(p.D(real).float(), p.D(fake).float())
+        penalty = torch.zeros((), device=self.device)
+        for i, reg in enumerate(p.regularizers):
+            if counter % reg.every == 0:
+                term = reg.penalty(p.D, real, fake.float(), rng(cfg.seed, REG, counter * 16 + i))
+                if term is not None:
+                    penalty = penalty + reg.every * term
+        p.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss + penalty).backward()
+        self.scaler_d.step(p.opt_d)
+        self.scaler_d.update()
+        for reg in p.regularizers:
+            reg.after_d_step(p.D)
+        return loss.detach(), penalty.detach()
+
+    def g_step(self, step: int) -> torch.Tensor:
+        cfg, p = self.cfg, self.p
+        with self.autocast():
+            fake = p.G(latent(cfg.seed, NOISE_G, step, cfg.batch_size, cfg.z_dim, self.device))
+            d_fake = p.D(fake).float()
+            if p.loss.g_needs_real:
+                with torch.no_grad():
+                    d_real = p.D(self.sampler(step * cfg.n_dis)).float()
+            else:
+                d_real = d_fake  # unused by the loss
+        loss = p.loss.g(d_real, d_fake)
+        p.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss).backward()
+        self.scaler_g.step(p.opt_g)
+        self.scaler_g.update()
+        if self.ema is not None:
+            self.ema.update()
+        return loss.detach()
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        mods = {"G": self.p.G, "D": self.p.D}
+        if self.ema is not None:
+            mods["G_ema"] = self.ema.shadow
+        return mods
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.p.opt_g, "opt_d": self.p.opt_d}
+
+
+def _tensorboard(run: RunDir):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        from ..errors import UserError
+
+        raise UserError("--tensorboard needs the tensorboard package: pip install 'ganbench[tensorboard]'") from None
+    return SummaryWriter(str(run.path / "tensorboard"))
+
+
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool = False,
+          progress: bool = True) -> RunResult:
+    """Train one GAN as ``cfg`` says, writing the run directory ``out``."""
+    run = RunDir(out)
+    resuming = prepare(run, cfg, resume, overwrite)
+    device = resolve_device(cfg.device)
+    parts = build_parts(cfg, device)
+    trainer = Trainer(cfg, parts, device)
+    start, elapsed = 0, 0.0
+    if resuming and (latest := run.latest_checkpoint()) is not None:
+        record, tensors = ckpt.read_checkpoint(latest)
+        ckpt.restore(record, tensors, trainer.modules(), trainer.optimizers())
+        start, elapsed = record["step"], record["wall_s"]
+    run.truncate_log(start)
+    run.write_config(cfg)
+    run.write_status(status="running", step=start)
+    writer = _tensorboard(run) if cfg.tensorboard else None
+
+    def save(step: int) -> None:
+        meta = {"config": cfg.model_dump(mode="json"), "config_digest": cfg.digest(), "wall_s": elapsed,
+                "data_shape": list(parts.data.shape),
+                "ganbench_version": __version__, "torch_version": torch.__version__}
+        ckpt.save_checkpoint(run.ckpt_dir, step, trainer.modules(), trainer.optimizers(), meta)
+        if cfg.keep_checkpoints:
+            ckpt.prune(run.ckpt_dir, cfg.keep_checkpoints)
+
+    sums = torch.zeros(3, device=device)  # d_loss, penalty, g_loss accumulated between log lines
+    n_acc, t_mark, done = 0, time.perf_counter(), start
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True,
+               desc=f"{cfg.loss['name']}/{cfg.generator['name']}/{cfg.data['name']}")
+    message = ""
+    status = "done"
+    with bar, (writer or contextlib.nullcontext()), run.log_file.open("a") as log:
+        for step in range(start, cfg.steps):
+            for k in range(cfg.n_dis):
+                d_loss, penalty = trainer.d_step(step * cfg.n_dis + k)
+                sums[0] += d_loss
+                sums[1] += penalty
+            sums[2] += trainer.g_step(step)
+            n_acc += 1
+            bar.update(1)
+            done = step + 1
+            if done % cfg.log_every and done % cfg.ckpt_every and done != cfg.steps:
+                continue
+            now = time.perf_counter()
+            elapsed += now - t_mark
+            d_avg, pen_avg, g_avg = (sums / torch.tensor([n_acc * cfg.n_dis] * 2 + [n_acc], device=device)).tolist()
+            if not all(math.isfinite(v) for v in (d_avg, pen_avg, g_avg)):
+                status = "diverged"
+                message = f"diverged near step {done}: d_loss={d_avg}, g_loss={g_avg}, penalty={pen_avg}"
+                break
+            row = {"step": done, "d_loss": d_avg, "g_loss": g_avg, "penalty": pen_avg, "wall_s": round(elapsed, 4),
+                   "sec_per_step": (now - t_mark) / n_acc}
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            bar.set_postfix(d=f"{d_avg:.3f}", g=f"{g_avg:.3f}")
+            if writer is not None:
+                for key in ("d_loss", "g_loss", "penalty"):
+                    writer.add_scalar(f"loss/{key}", row[key], done)
+            if done % cfg.ckpt_every == 0 or done == cfg.steps:
+                save(done)
+            sums.zero_()
+            n_acc, t_mark = 0, time.perf_counter()
+    final_step = max(start, cfg.steps) if status == "done" else done
+    run.write_status(status=status, step=final_step, wall_s=round(elapsed, 3), message=message)
+    return RunResult(status, final_step, run.path, elapsed, message)

@@ -1,0 +1,97 @@
+"""The run directory: resolved config, metrics log, status and checkpoints, and the rules for reusing one.
+
+    out/config.yaml       the resolved config (every default filled in)
+    out/metrics.jsonl     one JSON object per logged step (losses, wall time, step rate)
+    out/status.json       running | done | diverged, with the step reached and a message
+    out/checkpoints/      step_N.safetensors + step_N.json
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from ..config import RunConfig, make_config
+from ..errors import UserError
+from .checkpoint import atomic_write_text, list_checkpoints
+
+RUN_FILES = ("config.yaml", "metrics.jsonl", "status.json", "checkpoints", "tensorboard")
+RESUMABLE = {"steps"}  # keys that may change on resume (extend the budget)
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config_file = self.path / "config.yaml"
+        self.log_file = self.path / "metrics.jsonl"
+        self.status_file = self.path / "status.json"
+        self.ckpt_dir = self.path / "checkpoints"
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    def read_config(self) -> RunConfig:
+        return make_config(yaml.safe_load(self.config_file.read_text()))
+
+    def write_config(self, cfg: RunConfig) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config_file, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+    def status(self) -> dict:
+        return json.loads(self.status_file.read_text()) if self.status_file.is_file() else {}
+
+    def write_status(self, **fields) -> None:
+        atomic_write_text(self.status_file, json.dumps(fields, indent=1))
+
+    def latest_checkpoint(self) -> Path | None:
+        found = list_checkpoints(self.ckpt_dir)
+        return found[-1] if found else None
+
+    def clear(self) -> None:
+        for name in RUN_FILES:
+            p = self.path / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+
+    def truncate_log(self, step: int) -> None:
+        """Drop log lines past ``step`` (they belong to work lost after the last checkpoint)."""
+        if not self.log_file.is_file():
+            return
+        keep = [ln for ln in self.log_file.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        atomic_write_text(self.log_file, "".join(ln + "\n" for ln in keep))
+
+
+def config_differences(old: RunConfig, new: RunConfig, ignore=frozenset()) -> list[str]:
+    a, b = old.result_dict(), new.result_dict()
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if k not in ignore and a.get(k) != b.get(k)]
+
+
+def prepare(run: RunDir, cfg: RunConfig, resume: bool, overwrite: bool) -> bool:
+    """Decide what to do with ``run``; return True when training should resume from a checkpoint."""
+    if resume and overwrite:
+        raise UserError("choose one of --resume and --overwrite")
+    if not run.exists():
+        if run.path.exists() and any(run.path.iterdir()) and not overwrite:
+            raise UserError(f"output directory {run.path} is not empty and holds no ganbench run; "
+                            "choose another --out or pass --overwrite")
+        return False
+    if overwrite:
+        run.clear()
+        return False
+    try:
+        old = run.read_config()
+    except UserError as exc:
+        raise UserError(f"{run.config_file} is not a valid ganbench config ({exc}); pass --overwrite") from None
+    diffs = config_differences(old, cfg, ignore=RESUMABLE if resume else frozenset())
+    if diffs:
+        raise UserError(f"{run.path} holds a run with a different config ({'; '.join(diffs)}); "
+                        "pass --overwrite to replace it or choose another --out")
+    if not resume:
+        raise UserError(f"{run.path} already holds this run; pass --resume to continue it or --overwrite")
+    return True
