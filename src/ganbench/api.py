@@ -8,12 +8,12 @@ from torch import nn
 
 from .config import RunConfig, load_config, make_config
 from .errors import UserError
-from .train import checkpoint as ckpt
-from .train.build import build_generator, resolve_device
-from .train.loop import RunResult
-from .train.loop import train as _train
-from .train.rundir import RunDir
-from .train.seeding import SAMPLE, rng
+from .training import checkpoint as ckpt
+from .training.build import build_generator, resolve_device
+from .training.loop import RunResult
+from .training.loop import train as _train
+from .training.rundir import RunDir
+from .training.seeding import SAMPLE, rng
 
 
 def as_config(config: RunConfig | dict | str | Path) -> RunConfig:

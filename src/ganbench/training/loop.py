@@ -70,7 +70,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, parts: Parts, device: torch.device):
         self.cfg, self.p, self.device = cfg, parts, device
         self.sampler = BatchSampler(parts.data.x, cfg.batch_size, cfg.seed)
-        self.ema = EMA(parts.G, cfg.ema) if cfg.ema is not None else None
+        self.ema = EMA(parts.G, cfg.ema, cfg.ema_rampup) if cfg.ema is not None else None
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
         use_scaler = cfg.amp == "fp16"
@@ -114,7 +114,7 @@ class Trainer:
         self.scaler_g.step(p.opt_g)
         self.scaler_g.update()
         if self.ema is not None:
-            self.ema.update()
+            self.ema.update(step + 1)
         return loss.detach()
 
     def modules(self) -> dict[str, torch.nn.Module]:

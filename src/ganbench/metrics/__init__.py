@@ -1,0 +1,1 @@
+"""Metrics: pure functions from samples or features to numbers."""

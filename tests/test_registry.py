@@ -1,0 +1,69 @@
+import pytest
+
+from ganbench.config import make_config
+from ganbench.errors import UserError
+from ganbench.registry import Registry
+
+
+def test_unknown_name_lists_valid_names():
+    reg = Registry("widget")
+    reg.add("alpha", lambda a=1: a, "first")
+    reg.add("beta", lambda b=2: b, "second")
+    with pytest.raises(UserError) as exc:
+        reg.get("alpah")
+    msg = str(exc.value)
+    assert "unknown widget 'alpah'" in msg and "did you mean alpha" in msg and "valid: alpha, beta" in msg
+
+
+def test_duplicate_and_malformed_names_are_rejected():
+    reg = Registry("widget")
+    reg.add("alpha", lambda: 1)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.add("alpha", lambda: 2)
+    with pytest.raises(ValueError, match="bad widget name"):
+        reg.add("Bad Name", lambda: 3)
+
+
+def test_options_come_from_the_signature():
+    reg = Registry("widget", positional=1)
+
+    def make(shape, width: int = 4, mode: str = "a"):
+        """A widget."""
+        return shape, width, mode
+
+    reg.add("w", make)
+    entry = reg.get("w")
+    assert entry.description == "A widget."
+    assert entry.build((1,), width=8) == ((1,), 8, "a")
+    with pytest.raises(UserError, match="unknown key 'w.widht'"):
+        entry.build((1,), widht=8)
+    with pytest.raises(UserError, match="bad value for 'w.width'"):
+        entry.build((1,), width="wide")
+
+
+def test_config_fills_component_defaults():
+    cfg = make_config({"data": "digits", "generator": "dcgan", "discriminator": {"name": "dcgan", "norm": "spectral"}})
+    assert cfg.generator == {"name": "dcgan", "width": 64, "norm": "batch"}
+    assert cfg.discriminator["norm"] == "spectral"
+    assert cfg.z_dim == 32  # the dataset's suggestion
+
+
+@pytest.mark.parametrize("tree, message", [
+    ({"stepz": 10}, "unknown key 'stepz'"),
+    ({"steps": "many"}, "bad value for 'steps'"),
+    ({"loss": "hinj"}, "unknown loss 'hinj' (did you mean hinge?)"),
+    ({"discriminator": {"name": "dcgan", "norm": "weird"}}, "bad value for 'discriminator.norm'"),
+    ({"regularizers": [{"name": "gp", "wieght": 1}]}, "unknown key 'regularizers[0].wieght'"),
+    ({"batch_size": 10, "pack": 4}, "not a multiple of pack"),
+])
+def test_bad_config_gives_one_clear_line(tree, message):
+    with pytest.raises(UserError) as exc:
+        make_config(tree)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_digest_ignores_presentation_only_keys():
+    a = make_config({"steps": 10})
+    assert a.digest() == make_config({"steps": 10, "log_every": 3, "tensorboard": True}).digest()
+    assert a.digest() != make_config({"steps": 11}).digest()
