@@ -121,6 +121,9 @@ class RunConfig(BaseModel):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+COMPONENT_FIELDS = ("data", "generator", "discriminator", "loss")
+
+
 def set_dotted(tree: dict, key: str, value: Any) -> None:
     """``set_dotted(cfg, "discriminator.norm", "spectral")``; a component given as a name is expanded."""
     parts = key.split(".")
@@ -141,6 +144,9 @@ def set_dotted(tree: dict, key: str, value: Any) -> None:
 def make_config(base: dict | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Validate a config dict with dotted-key overrides applied; raise UserError on bad input."""
     tree = json.loads(json.dumps(base or {}))  # deep copy of plain data
+    for key in COMPONENT_FIELDS:  # so "--set generator.width=8" refines the default generator
+        if key not in tree:
+            tree[key] = RunConfig.model_fields[key].default_factory()
     for key, value in (overrides or {}).items():
         set_dotted(tree, key, value)
     try:

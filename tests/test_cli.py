@@ -1,0 +1,157 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ganbench import plugins
+from ganbench.cli import main
+from ganbench.registry import GENERATORS
+
+TINY = ["--data", "ring8", "--steps", "20", "--batch-size", "16", "--log-every", "10", "--device", "cpu",
+        "--no-progress"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_every_kind(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    for word in ("generators:", "discriminators:", "losses:", "regularizers:", "datasets:", "dcgan", "hinge",
+                 "r1", "mnist5k", "options: width=64"):
+        assert word in out
+
+
+def test_train_then_sample_points_and_images(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", *TINY, "--loss", "hinge", "--reg", "r1:gamma=1", "--out", str(tmp_path / "p"))
+    assert code == 0 and "done: 20 steps" in out
+    cfg = (tmp_path / "p" / "config.yaml").read_text()
+    assert "name: r1" in cfg and "gamma: 1" in cfg
+    assert run(capsys, "sample", str(tmp_path / "p"), "--out", str(tmp_path / "p.png"))[0] == 0
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    code, _, _ = run(capsys, "train", "--data", "digits", "--generator", "dcgan", "--discriminator", "dcgan",
+                     "--set", "generator.width=8", "--set", "discriminator.width=8", "--steps", "5",
+                     "--batch-size", "8", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "i"))
+    assert code == 0
+    assert run(capsys, "sample", str(tmp_path / "i"), "--n", "16", "--out", str(tmp_path / "i.png"))[0] == 0
+    assert (tmp_path / "i.png").stat().st_size > 100
+
+
+def test_train_from_yaml_with_flag_override(capsys, tmp_path):
+    (tmp_path / "c.yaml").write_text(textwrap.dedent("""
+        data: {name: grid25, n: 500}
+        generator: {name: mlp, hidden: 8}
+        discriminator: {name: mlp, hidden: 8, norm: spectral}
+        loss: wgan
+        regularizers: [{name: gp, weight: 5}]
+        steps: 100
+        batch_size: 20
+        pack: 2
+    """))
+    code, out, _ = run(capsys, "train", "--config", str(tmp_path / "c.yaml"), "--steps", "7", "--dry-run")
+    assert code == 0 and "steps: 7" in out and "weight: 5" in out and "pack: 2" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--loss", "hinj"], "unknown loss 'hinj' (did you mean hinge?); valid: hinge, lsgan, minimax"),
+    (["--generator", "nope"], "unknown generator 'nope'"),
+    (["--data", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--set", "discriminator.norm=weird"], "bad value for 'discriminator.norm'"),
+    (["--set", "stepz=3"], "unknown key 'stepz'"),
+    (["--reg", "gp:wieght=3"], "unknown key 'regularizers[0].wieght'"),
+    (["--generator", "dcgan"], "the dcgan networks need image data (C, H, W); this data has shape (2,)"),
+    (["--data", "digits", "--generator", "mlp", "--discriminator", "resnet", "--set", "discriminator.width=8"], None),
+    (["--device", "tpu"], "bad value for 'device'"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
+    code, _, err = run(capsys, "train", *TINY, *argv, "--out", str(tmp_path / "r"))
+    if message is None:  # a valid combination, for contrast
+        assert code == 0, err
+        return
+    assert code == 2
+    assert err.startswith("ganbench: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_bad_yaml_files(capsys, tmp_path):
+    (tmp_path / "bad.yaml").write_text("steps: [1, 2\n")
+    (tmp_path / "typo.yaml").write_text("stpes: 3\n")
+    (tmp_path / "type.yaml").write_text("batch_size: lots\n")
+    for name, message in [("bad.yaml", "not valid YAML"), ("typo.yaml", "unknown key 'stpes'"),
+                          ("type.yaml", "bad value for 'batch_size'"), ("missing.yaml", "config file not found")]:
+        code, _, err = run(capsys, "train", "--config", str(tmp_path / name))
+        assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_existing_run_dir_rules(capsys, tmp_path):
+    out = str(tmp_path / "r")
+    assert run(capsys, "train", *TINY, "--out", out)[0] == 0
+    code, _, err = run(capsys, "train", *TINY, "--loss", "lsgan", "--out", out)
+    assert code == 2 and "different config (loss: {'name': 'ns'} -> {'name': 'lsgan'})" in err
+    code, _, err = run(capsys, "train", *TINY, "--loss", "lsgan", "--out", out, "--resume")
+    assert code == 2 and "different config" in err
+    assert run(capsys, "train", *TINY, "--loss", "lsgan", "--out", out, "--overwrite")[0] == 0
+    assert run(capsys, "train", *TINY, "--loss", "lsgan", "--steps", "30", "--out", out, "--resume")[0] == 0
+    assert json.loads((tmp_path / "r" / "status.json").read_text())["step"] == 30
+
+
+def test_sample_bad_input(capsys, tmp_path):
+    code, _, err = run(capsys, "sample", str(tmp_path))
+    assert code == 2 and "holds no checkpoint" in err
+    code, _, err = run(capsys, "sample", str(tmp_path / "nothing.safetensors"))
+    assert code == 2 and "no checkpoint at" in err
+
+
+def test_console_script_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ganbench", "train", "--loss", "bogus", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("ganbench: error: unknown loss 'bogus'")
+    assert "Traceback" not in proc.stderr
+
+
+PLUGIN = '''
+from torch import nn
+from ganbench.registry import GENERATORS
+
+@GENERATORS.register("{name}")
+class Tiny(nn.Module):
+    """A user's own generator."""
+    def __init__(self, data_shape, z_dim, scale: float = 1.0):
+        super().__init__()
+        self.lin = nn.Linear(z_dim, 2)
+        self.scale = scale
+    def forward(self, z):
+        return self.scale * self.lin(z)
+'''
+
+
+def test_plugin_module_flag(capsys, tmp_path, monkeypatch):
+    (tmp_path / "myplug.py").write_text(PLUGIN.format(name="tiny-plugin"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = run(capsys, "--plugin", "myplug", "train", *TINY, "--generator", "tiny-plugin",
+                       "--set", "generator={name: tiny-plugin, scale: 2.0}", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    assert "- myplug" in (tmp_path / "r" / "config.yaml").read_text()  # recorded, so loading re-imports it
+    code, _, err = run(capsys, "--plugin", "no_such_module_xyz", "list")
+    assert code == 2 and "cannot import plugin module 'no_such_module_xyz'" in err
+
+
+def test_entry_point_plugin(tmp_path, monkeypatch):
+    (tmp_path / "epplug.py").write_text(PLUGIN.format(name="ep-inner").replace(
+        '@GENERATORS.register("ep-inner")\n', ""))
+    dist = tmp_path / "epplug-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: epplug\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[ganbench.generators]\nep-tiny = epplug:Tiny\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(plugins, "_loaded_groups", False)
+    plugins.load_entry_points()
+    assert "ep-tiny" in GENERATORS
+    assert GENERATORS.get("ep-tiny").description == "A user's own generator."
