@@ -61,7 +61,8 @@ class BatchSampler:
 
 
 def latent(seed: int, stream: int, counter: int, n: int, z_dim: int, device: torch.device) -> torch.Tensor:
-    return torch.randn(n, z_dim, generator=rng(seed, stream, counter)).to(device)
+    """Drawn on the training device itself: no host-to-device copy per step."""
+    return torch.randn(n, z_dim, generator=rng(seed, stream, counter, device), device=device)
 
 
 class Trainer:

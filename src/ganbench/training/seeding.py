@@ -29,6 +29,6 @@ def derive_seed(seed: int, stream: int, counter: int = 0) -> int:
     return h >> 1
 
 
-def rng(seed: int, stream: int, counter: int = 0) -> torch.Generator:
-    """A fresh CPU generator for that triple (draw on CPU, then move: identical on every device)."""
-    return torch.Generator().manual_seed(derive_seed(seed, stream, counter))
+def rng(seed: int, stream: int, counter: int = 0, device: torch.device | str = "cpu") -> torch.Generator:
+    """A fresh generator for that triple. Draws are reproducible per device type (CPU and CUDA differ)."""
+    return torch.Generator(device=device).manual_seed(derive_seed(seed, stream, counter))
