@@ -1,0 +1,176 @@
+"""Each metric against an independent reference on data the test makes."""
+
+import contextlib
+import io
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+
+from ganbench.errors import UserError
+from ganbench.metrics.frechet import fit_gaussian, frechet_distance, frechet_from_features
+from ganbench.metrics.inception_score import inception_score
+from ganbench.metrics.kid import kid
+from ganbench.metrics.modes import mixture_modes
+from ganbench.metrics.prdc import precision_recall_density_coverage, prdc
+from ganbench.metrics.wasserstein import wasserstein
+
+
+def scipy_frechet(x, y):
+    """pytorch-fid's formula: np.cov (N-1) and scipy.linalg.sqrtm of the covariance product."""
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2)
+    covmean = covmean.real if np.iscomplexobj(covmean) else covmean
+    return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+@pytest.mark.parametrize("n, d", [(500, 8), (2000, 64), (300, 128)])
+def test_frechet_matches_scipy_sqrtm(n, d):
+    rng = np.random.default_rng(d)
+    mix = rng.standard_normal((d, d)) / math.sqrt(d)
+    x = rng.standard_normal((n, d)) @ mix
+    y = rng.standard_normal((n, d)) @ (mix * 1.2) + 0.3
+    ours, ref = frechet_from_features(x, y), scipy_frechet(x, y)
+    assert abs(ours - ref) <= 1e-6 * abs(ref)
+
+
+def test_frechet_singular_covariance_is_real_and_finite():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((20, 64)), rng.standard_normal((30, 64)) + 0.5  # fewer samples than dims
+    value = frechet_from_features(x, y)
+    assert isinstance(value, float) and math.isfinite(value) and value > 0
+    assert frechet_from_features(x, x) == pytest.approx(0.0, abs=1e-8)
+    # rank-deficient but well-defined: agrees with the reference's real part where that one is stable
+    assert value == pytest.approx(scipy_frechet(x, y), rel=1e-4)
+
+
+def test_frechet_of_known_gaussians():
+    g1 = fit_gaussian(np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]]))
+    g2 = fit_gaussian(np.array([[1.0, 1.0], [5.0, 1.0], [1.0, 5.0], [5.0, 5.0]]))
+    # equal-shape covariances s1 = 4/3 I, s2 = 16/3 I: d = |mu diff|^2 + tr(s1) + tr(s2) - 2 tr(sqrt(s1 s2))
+    expected = 2 * 2.0 ** 2 + 2 * (4 / 3) + 2 * (16 / 3) - 2 * 2 * math.sqrt(64 / 9)
+    assert frechet_distance(g1, g2) == pytest.approx(expected, rel=1e-12)
+
+
+def kid_reference(x, y, subsets, size, seed):
+    """The estimator written out with loops over subsets and the same RandomState draws."""
+    rng = np.random.RandomState(seed)
+    d = x.shape[1]
+    vals = []
+    for _ in range(subsets):
+        a = x[rng.choice(len(x), size, replace=False)]
+        b = y[rng.choice(len(y), size, replace=False)]
+        kxx, kyy, kxy = ((a @ a.T) / d + 1) ** 3, ((b @ b.T) / d + 1) ** 3, ((a @ b.T) / d + 1) ** 3
+        m = size
+        vals.append((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                    - 2 * kxy.sum() / m ** 2)
+    return float(np.mean(vals)), float(np.std(vals))
+
+
+def test_kid_matches_written_out_estimator():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((300, 16)), rng.standard_normal((250, 16)) * 1.1 + 0.1
+    out = kid(x, y, subsets=7, subset_size=100, seed=5)
+    mean, std = kid_reference(x, y, 7, 100, 5)
+    assert out["kid_mean"] == pytest.approx(mean, rel=1e-10)
+    assert out["kid_std"] == pytest.approx(std, rel=1e-8)
+    assert kid(x, y, subsets=3, subset_size=1000)["kid_subset_size"] == 250  # min(1000, n)
+
+
+def test_kid_near_zero_for_same_distribution():
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((1000, 8)), rng.standard_normal((1000, 8))
+    same = kid(x, y, subsets=20, subset_size=500)["kid_mean"]
+    shifted = kid(x, y + 0.5, subsets=20, subset_size=500)["kid_mean"]
+    assert shifted > 0.1 and abs(same) < shifted / 20
+
+
+def test_inception_score_on_hand_made_tables():
+    sharp_uniform = torch.eye(10).repeat(10, 1) * 50  # confident and balanced: IS = 10
+    out = inception_score(sharp_uniform, splits=10, shuffle=False)  # each split holds every class once
+    assert out["is_mean"] == pytest.approx(10.0, rel=1e-6) and out["is_std"] < 1e-6
+    collapsed = torch.zeros(100, 10)
+    collapsed[:, 3] = 50  # confident but one class: IS = 1
+    assert inception_score(collapsed)["is_mean"] == pytest.approx(1.0, abs=1e-6)
+    # a two-class table by hand: p(y|x) = (0.9, 0.1) for half, (0.1, 0.9) for the rest; p(y) = (0.5, 0.5)
+    logits = torch.log(torch.tensor([[0.9, 0.1]] * 50 + [[0.1, 0.9]] * 50))
+    kl = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    out = inception_score(logits, splits=1)
+    assert out["is_mean"] == pytest.approx(math.exp(kl), rel=1e-9)
+
+
+def reference_prdc(x, y, k):
+    from prdc import compute_prdc
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return {key: float(v) for key, v in compute_prdc(x, y, k).items()}
+
+
+@pytest.mark.parametrize("n_real, n_fake, d, k, dtype", [
+    (300, 300, 2, 5, np.float32), (400, 350, 32, 3, np.float32), (500, 520, 256, 5, np.float32),
+    (200, 260, 16, 5, np.float64), (120, 100, 2048, 4, np.float32)])
+def test_prdc_identical_to_package(n_real, n_fake, d, k, dtype):
+    rng = np.random.default_rng(n_real + d)
+    x = rng.standard_normal((n_real, d)).astype(dtype)
+    y = (rng.standard_normal((n_fake, d)) * 1.1 + 0.05).astype(dtype)
+    assert prdc(x, y, k) == reference_prdc(x, y, k)
+
+
+def test_prdc_with_duplicates_and_ties():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, size=(200, 3)).astype(np.float32)  # many exact duplicate points and equal distances
+    y = rng.integers(0, 4, size=(150, 3)).astype(np.float32)
+    assert prdc(x, y, 5) == reference_prdc(x, y, 5)
+
+
+def test_prdc_convention_mode_collapse():
+    """All fakes sit on one real cluster: high precision, low recall and coverage."""
+    rng = np.random.default_rng(4)
+    centers = rng.standard_normal((10, 8)) * 10
+    real = (centers[rng.integers(0, 10, 1000)] + rng.standard_normal((1000, 8))).astype(np.float32)
+    fake = (centers[0] + rng.standard_normal((1000, 8))).astype(np.float32)
+    out = precision_recall_density_coverage(real, fake)
+    assert out["precision"] > 0.7 and out["recall"] < 0.2 and out["coverage"] < 0.2
+    spread = (centers[rng.integers(0, 10, 1000)] + rng.standard_normal((1000, 8))).astype(np.float32)
+    healthy = precision_recall_density_coverage(real, spread)
+    assert healthy["recall"] > 0.6 and healthy["coverage"] > 0.6
+
+
+def test_wasserstein_matches_brute_force():
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((6, 2)), rng.standard_normal((6, 2)) + 1
+    dist = np.linalg.norm(a[:, None] - b[None], axis=2)
+    w1 = min(np.mean([dist[i, p[i]] for i in range(6)]) for p in itertools.permutations(range(6)))
+    w2 = min(np.mean([dist[i, p[i]] ** 2 for i in range(6)]) for p in itertools.permutations(range(6))) ** 0.5
+    out = wasserstein(a, b)
+    assert out["w1"] == pytest.approx(w1, rel=1e-12) and out["w2"] == pytest.approx(w2, rel=1e-12)
+
+
+def test_mode_metrics_on_exact_modes():
+    from ganbench.data.toy2d import grid_modes, ring_modes
+
+    for modes, sigma in [(ring_modes(8), 0.01), (grid_modes(), 0.05)]:
+        samples = modes.repeat(100, 1)
+        out = mixture_modes(samples, modes, sigma)
+        assert out["modes_covered"] == len(modes) and out["high_quality"] == 1.0
+        assert out["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
+    one = mixture_modes(ring_modes(8)[:1].repeat(50, 1), ring_modes(8), 0.01)
+    assert one["modes_covered"] == 1 and one["reverse_kl"] == pytest.approx(math.log(8))
+    far = mixture_modes(torch.full((10, 2), 5.0), ring_modes(8), 0.01)
+    assert far["high_quality"] == 0 and far["modes_covered"] == 0
+
+
+@pytest.mark.parametrize("fn", [
+    lambda: frechet_from_features(np.zeros((10, 3)), np.zeros((10, 4))),
+    lambda: prdc(np.zeros((10, 3), np.float32), np.zeros((10, 4), np.float32)),
+    lambda: prdc(np.random.rand(5, 3), np.random.rand(50, 3), 5),
+    lambda: kid(np.full((10, 3), np.nan), np.zeros((10, 3))),
+    lambda: frechet_from_features(np.zeros(10), np.zeros(10)),
+])
+def test_bad_features_raise_user_errors(fn):
+    with pytest.raises(UserError):
+        fn()
