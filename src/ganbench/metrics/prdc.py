@@ -153,9 +153,11 @@ def _knn_sq_radii(p: _Points, ks: list[int], block: int) -> dict[int, torch.Tens
 def _less_than(est, tol, radius_sq, a, b, rows, dist_radius, float32, per_row: bool) -> torch.Tensor:
     """Decide distance(a_i, b_j) < radius exactly: estimate first, exact recomputation near the edge."""
     rad = (radius_sq[:, None] if per_row else radius_sq[None, :]).float()
-    band = tol[:, None] + 1e-6 * rad  # + a few float32 ulps, so rounding to float32 cannot flip a settled case
-    result = est < rad
-    amb = (est - rad).abs() <= band
+    # + a few float32 ulps of the radius, so rounding to float32 cannot flip a settled case
+    band = (tol[:, None] + 1e-6 * rad) if per_row else (tol + 1e-6 * rad.max())[:, None]
+    diff = est - rad
+    result = diff < 0
+    amb = diff.abs_() <= band
     if amb.any():
         ii, jj = amb.nonzero(as_tuple=True)
         exact = _to_distance(_exact_sq(a, ii + rows.start, b, jj), float32)
