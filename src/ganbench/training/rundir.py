@@ -16,7 +16,8 @@ import yaml
 
 from ..config import RunConfig, make_config
 from ..errors import UserError
-from .checkpoint import atomic_write_text, list_checkpoints
+from ..fileio import atomic_write_text
+from .checkpoint import list_checkpoints
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "status.json", "checkpoints", "tensorboard")
 RESUMABLE = {"steps"}  # keys that may change on resume (extend the budget)

@@ -1,0 +1,130 @@
+"""Evaluate a training run's checkpoints: generate, extract features, compare with cached real data.
+
+Every number in ``eval.json`` carries its protocol: dataset, split, n_real, n_fake, extractor (with its
+weights' identity), checkpoint tag and step, sampling seed, and whether the EMA generator was used.
+Real-data features (and their mean/covariance) are cached per (dataset, split, extractor, n) under a
+key that hashes the real samples' content, so a second evaluation extracts no real features.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from tqdm.auto import tqdm
+
+from .api import generate, load_generator
+from .cache import cache_dir, key_digest, tensor_digest
+from .data import Dataset, load_dataset
+from .errors import UserError
+from .fileio import atomic_save_tensors, atomic_write_text
+from .metrics.features import build_extractor
+from .metrics.suite import Context, Extracted, available, compute
+from .training import checkpoint as ckpt
+from .training.build import build_discriminator
+from .training.rundir import RunDir
+from .training.seeding import derive_seed
+
+DEFAULT_N = {"points": 2500, "images": 2000}  # PacGAN's 2500 samples for mixtures
+PRIMARY = {"points": ("high_quality", "max"), "images": ("fid", "min")}
+SAMPLES_KEPT = 20_000  # keep raw samples (for W1/W2, modes) only for small vector data
+
+
+def _subset(data: Dataset, n: int) -> Dataset:
+    """The first n rows of a fixed (seed 0) permutation: the same real subset for every run."""
+    if n >= len(data):
+        return data
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n]
+    return Dataset(data.name, data.x[idx], None if data.y is None else data.y[idx], data.modes, data.sigma,
+                   data.num_classes)
+
+
+def _extract(extractor, samples: torch.Tensor) -> Extracted:
+    out = extractor(samples)
+    keep = samples if samples.dim() == 2 and len(samples) <= SAMPLES_KEPT else None
+    return Extracted(out["features"], out.get("logits"), keep)
+
+
+def real_features(extractor, data: Dataset, spec: dict, split: str) -> Extracted:
+    """Features of real data, from the cache when the same data went through the same extractor."""
+    key = key_digest(data=tensor_digest(data.x), extractor=extractor.identity, spec=spec, split=split)
+    path = cache_dir("stats") / f"{spec['name']}-{split}-{extractor.name}-n{len(data)}-{key}.safetensors"
+    if path.is_file():
+        t = load_file(str(path))
+        from .metrics.frechet import Gaussian
+
+        gauss = Gaussian(t["mu"].numpy(), t["sigma"].numpy(), len(t["features"]))
+        return Extracted(t["features"], t.get("logits"), data.x if data.x.dim() == 2 else None, gauss)
+    ext = _extract(extractor, data.x)
+    g = ext.stats()
+    tensors = {"features": ext.features.contiguous(), "mu": torch.from_numpy(g.mu), "sigma": torch.from_numpy(g.sigma)}
+    if ext.logits is not None:
+        tensors["logits"] = ext.logits.contiguous()
+    atomic_save_tensors(tensors, path, {"extractor": extractor.identity, "dataset": json.dumps(spec)})
+    return ext
+
+
+def default_metrics(kind: str, extractor) -> list[str]:
+    if kind == "points":
+        return ["modes", "wasserstein", "fid", "prdc"]
+    names = ["fid", "kid", "prdc"]
+    return names + (["is", "classes"] if extractor.has_logits else [])
+
+
+def _checkpoints(run: RunDir, which: str) -> list[Path]:
+    found = ckpt.list_checkpoints(run.ckpt_dir)
+    if not found:
+        raise UserError(f"{run.path} holds no checkpoint (is it a ganbench run directory?)")
+    return found if which in ("all", "best") else found[-1:]
+
+
+def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extractor: str | None = None,
+                 n: int | None = None, checkpoint: str = "final", split: str = "train", seed: int = 0,
+                 ema: bool = True, progress: bool = True) -> dict:
+    run = RunDir(run_dir)
+    if not run.exists():
+        raise UserError(f"{run.path} is not a ganbench run directory (no config.yaml)")
+    if checkpoint not in ("best", "final", "all"):
+        raise UserError(f"--checkpoint must be best, final or all; got '{checkpoint}'")
+    cfg = run.read_config()
+    data = load_dataset(cfg.data, split)
+    kind = "images" if data.is_image else "points"
+    ext = build_extractor(extractor or ("lenet" if kind == "images" else "points"), cfg.data)
+    n_fake = n or DEFAULT_N[kind]
+    real_data = _subset(data, n_fake)
+    real = real_features(ext, real_data, cfg.data, split)
+    train_labels = data.y if data.y is not None else None
+    ctx = Context(modes=data.modes, sigma=data.sigma, real_labels=train_labels, num_classes=data.num_classes,
+                  z_dim=cfg.z_dim, run_dir=run.path)
+    rows, started = [], time.perf_counter()
+    paths = _checkpoints(run, checkpoint)
+    for path in tqdm(paths, desc="evaluating checkpoints", unit="ckpt", disable=not progress or len(paths) < 2):
+        G = load_generator(path, ema=ema)
+        ctx.generator = G
+        if "efficiency" in (metrics or []):
+            _, tensors = ckpt.read_checkpoint(path)
+            ctx.discriminator = ckpt.load_module(build_discriminator(cfg, data.shape), tensors, "D")
+        sample_seed = derive_seed(seed, 99, G.step)
+        fake = _extract(ext, generate(G, n_fake, seed=sample_seed))
+        names = metrics or [m for m in default_metrics(kind, ext) if available(real, fake, ctx)[m]]
+        values = compute(names, real, fake, ctx)
+        protocol = {"dataset": cfg.data, "split": split, "n_real": len(real_data), "n_fake": n_fake,
+                    "extractor": ext.identity, "checkpoint": path.stem, "step": G.step, "seed": sample_seed,
+                    "ema": ema and G.used_ema}
+        rows.append({"checkpoint": path.stem, "step": G.step, "tags": [], "metrics": values, "protocol": protocol})
+    rows[-1]["tags"].append("final")
+    key, direction = PRIMARY[kind]
+    if checkpoint in ("best", "all") and all(key in r["metrics"] for r in rows):
+        pick = (min if direction == "min" else max)(rows, key=lambda r: r["metrics"][key])
+        pick["tags"].append("best")
+    if checkpoint == "best":
+        rows = [r for r in rows if "best" in r["tags"]]
+    result = {"run": str(run.path), "config_digest": cfg.digest(), "primary_metric": key,
+              "extractor": {"name": ext.name, "identity": ext.identity,
+                            "test_accuracy": getattr(ext, "test_accuracy", None)},
+              "eval_seconds": round(time.perf_counter() - started, 3), "results": rows}
+    atomic_write_text(run.path / "eval.json", json.dumps(result, indent=1))
+    return result

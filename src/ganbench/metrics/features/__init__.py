@@ -1,0 +1,54 @@
+"""Feature extractors: turn samples into the vectors metrics compare.
+
+Each extractor is built by ``build_extractor(name, dataset_spec)`` and is a callable
+``samples -> {"features": (N, D) float64[, "logits": (N, C)]}`` with an ``identity`` string that names
+it precisely (weights hash included), used in cache keys and in every result's protocol.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ...errors import UserError, did_you_mean
+
+
+class PointFeatures:
+    """For vector data (2-D mixtures): the coordinates themselves."""
+
+    name = "points"
+    identity = "points"
+    has_logits = False
+
+    def __call__(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"features": samples.reshape(len(samples), -1).double()}
+
+
+def _points(dataset):
+    return PointFeatures()
+
+
+def _lenet(dataset):
+    from .lenet import LeNetFeatures
+
+    return LeNetFeatures(dataset)
+
+
+def _inception(dataset):
+    from .inception import InceptionFeatures
+
+    return InceptionFeatures()
+
+
+EXTRACTORS = {
+    "points": (_points, "the samples' own coordinates (vector data)"),
+    "lenet": (_lenet, "penultimate layer + logits of a LeNet ganbench trains on the dataset (fast)"),
+    "inception": (_inception, "FID Inception-v3 pool3 features (TF 2015 weights; the reference)"),
+}
+
+
+def build_extractor(name: str, dataset: dict | None):
+    if name not in EXTRACTORS:
+        raise UserError(f"unknown extractor '{name}'{did_you_mean(name, EXTRACTORS)}; valid: {', '.join(EXTRACTORS)}")
+    if name == "lenet" and dataset is None:
+        raise UserError("the lenet extractor needs a labelled dataset to train on (e.g. --dataset digits)")
+    return EXTRACTORS[name][0](dataset)

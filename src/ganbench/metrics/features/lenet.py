@@ -1,0 +1,126 @@
+"""A small convolutional classifier that ganbench trains itself, per labelled dataset.
+
+Its penultimate layer (128-d) gives "FID-LeNet" features; its logits give Inception-Score-like and
+class-coverage numbers for digit-like data, in seconds on a CPU. Training is deterministic (fixed seed,
+seeded batch order, CPU), uses the dataset's train split, and reports accuracy on the test split. The
+trained weights are cached (safetensors + JSON) under a key that hashes the training data, the
+architecture version and the recipe, so a changed dataset never reuses a stale classifier.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from ...cache import cache_dir, key_digest, tensor_digest
+from ...data import Dataset, load_dataset
+from ...errors import UserError
+from ...fileio import atomic_save_tensors, atomic_write_text
+
+VERSION = 1
+RECIPE = {"lr": 1e-3, "batch_size": 64, "weight_decay": 1e-4, "seed": 0, "shift": 2}
+
+
+class LeNet(nn.Module):
+    """conv3x3(32) [maxpool for >= 16 px] - conv3x3(64) - maxpool - fc128 - fc C."""
+
+    def __init__(self, channels: int, resolution: int, num_classes: int):
+        super().__init__()
+        layers = [nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU()]
+        if resolution >= 16:
+            layers.append(nn.MaxPool2d(2))
+        side = resolution // 4 if resolution >= 16 else resolution // 2
+        layers += [nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                   nn.Flatten(), nn.Linear(64 * side * side, 128), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x)
+        return f, self.head(f)
+
+
+def _epochs(n_train: int) -> int:
+    return max(8, min(40, 60_000 // max(n_train, 1)))  # ~ the same number of steps on small and big data
+
+
+def _shift(x: torch.Tensor, g: torch.Generator, pixels: int) -> torch.Tensor:
+    """Random translation by up to ``pixels`` (zero padding = background -1): cheap augmentation."""
+    if pixels == 0:
+        return x
+    padded = F.pad(x, (pixels,) * 4, value=-1.0)
+    dx, dy = torch.randint(0, 2 * pixels + 1, (2,), generator=g).tolist()
+    return padded[:, :, dy:dy + x.shape[2], dx:dx + x.shape[3]]
+
+
+@torch.no_grad()
+def accuracy(net: LeNet, data: Dataset) -> float:
+    net.eval()
+    correct = sum(int((net(data.x[i:i + 512])[1].argmax(1) == data.y[i:i + 512]).sum())
+                  for i in range(0, len(data), 512))
+    return correct / len(data)
+
+
+def train_classifier(train: Dataset, test: Dataset, progress: bool = True) -> tuple[LeNet, float]:
+    c, h, _ = train.shape
+    torch.manual_seed(RECIPE["seed"])
+    net = LeNet(c, h, train.num_classes)
+    opt = torch.optim.AdamW(net.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
+    g = torch.Generator().manual_seed(RECIPE["seed"])
+    epochs, bs = _epochs(len(train)), RECIPE["batch_size"]
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, RECIPE["lr"], total_steps=epochs * -(-len(train) // bs))
+    shift = RECIPE["shift"] if h >= 16 else 1
+    for _ in tqdm(range(epochs), desc=f"training LeNet on {train.name}", unit="epoch", disable=not progress):
+        net.train()
+        perm = torch.randperm(len(train), generator=g)
+        for i in range(0, len(train), bs):
+            idx = perm[i:i + bs]
+            loss = F.cross_entropy(net(_shift(train.x[idx], g, shift))[1], train.y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval(), accuracy(net, test)
+
+
+class LeNetFeatures:
+    """Callable: float NCHW images in [-1, 1] -> {"features": (N, 128), "logits": (N, C)}."""
+
+    name = "lenet"
+    has_logits = True
+
+    def __init__(self, dataset: dict, progress: bool = True):
+        train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+        if not train.is_image or train.y is None:
+            raise UserError(f"the lenet extractor needs labelled image data; '{dataset['name']}' is not")
+        key = key_digest(version=VERSION, recipe=RECIPE, data=tensor_digest(train.x, train.y),
+                         test=tensor_digest(test.x, test.y), torch=torch.__version__.split("+")[0])
+        base = cache_dir("classifiers") / f"lenet-{dataset['name']}-v{VERSION}-{key}"
+        meta_path, weights_path = Path(f"{base}.json"), Path(f"{base}.safetensors")
+        self.net = LeNet(train.shape[0], train.shape[1], train.num_classes)
+        if meta_path.is_file() and weights_path.is_file():
+            self.net.load_state_dict(load_file(str(weights_path)))
+            meta = json.loads(meta_path.read_text())
+        else:
+            self.net, acc = train_classifier(train, test, progress)
+            atomic_save_tensors({k: v.contiguous() for k, v in self.net.state_dict().items()}, weights_path)
+            meta = {"dataset": dataset, "test_accuracy": acc, "version": VERSION, "recipe": RECIPE, "key": key}
+            atomic_write_text(meta_path, json.dumps(meta, indent=1))
+        self.net.eval()
+        self.test_accuracy = meta["test_accuracy"]
+        self.identity = f"lenet-{dataset['name']}-v{VERSION}-{key}"
+        self.input_shape = train.shape
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if tuple(images.shape[1:]) != tuple(self.input_shape):
+            raise UserError(f"the lenet extractor was trained on images of shape {self.input_shape}; "
+                            f"got {tuple(images.shape[1:])}")
+        feats, logits = zip(*(self.net(images[i:i + 512].float()) for i in range(0, len(images), 512)))
+        return {"features": torch.cat(feats).double(), "logits": torch.cat(logits).double()}

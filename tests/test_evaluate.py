@@ -1,0 +1,139 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import ganbench
+from ganbench import evaluate
+from ganbench.cli import main
+from ganbench.config import make_config
+
+POINTS = {"data": {"name": "ring8", "n": 3000}, "generator": {"name": "mlp", "hidden": 32},
+          "discriminator": {"name": "mlp", "hidden": 32}, "steps": 60, "ckpt_every": 20, "log_every": 20,
+          "device": "cpu"}
+IMAGES = {"data": "digits", "generator": {"name": "dcgan", "width": 8}, "discriminator": {"name": "dcgan", "width": 8},
+          "steps": 20, "ckpt_every": 10, "log_every": 10, "batch_size": 16, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    ganbench.train(make_config(POINTS), out=root / "points", progress=False)
+    ganbench.train(make_config(IMAGES), out=root / "images", progress=False)
+    return root
+
+
+def test_eval_points_writes_protocol_with_every_number(runs):
+    result = evaluate.evaluate_run(runs / "points", n=500, progress=False)
+    saved = json.loads((runs / "points" / "eval.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    row = saved["results"][0]
+    assert row["tags"] == ["final"] and row["step"] == 60
+    assert {"modes_covered", "high_quality", "reverse_kl", "w1", "w2", "fid", "precision", "coverage"} <= row["metrics"].keys()
+    p = row["protocol"]
+    assert p["dataset"]["name"] == "ring8" and p["split"] == "train" and p["n_real"] == 500 and p["n_fake"] == 500
+    assert p["extractor"] == "points" and p["checkpoint"] == "step_0000060" and p["ema"] is True
+    assert isinstance(p["seed"], int)
+
+
+def test_eval_all_and_best(runs):
+    result = evaluate.evaluate_run(runs / "images", checkpoint="all", n=200, metrics=["fid", "is", "classes"],
+                                   progress=False)
+    steps = [r["step"] for r in result["results"]]
+    assert steps == [10, 20]
+    tags = [t for r in result["results"] for t in r["tags"]]
+    assert tags.count("best") == 1 and tags.count("final") == 1
+    best = min(result["results"], key=lambda r: r["metrics"]["fid"])
+    assert "best" in best["tags"]
+    assert result["extractor"]["test_accuracy"] >= 0.97
+    only_best = evaluate.evaluate_run(runs / "images", checkpoint="best", n=200, metrics=["fid"], progress=False)
+    assert len(only_best["results"]) == 1 and only_best["results"][0]["step"] == best["step"]
+
+
+def test_same_seed_same_numbers(runs):
+    a = evaluate.evaluate_run(runs / "images", n=100, metrics=["fid", "prdc"], progress=False)
+    b = evaluate.evaluate_run(runs / "images", n=100, metrics=["fid", "prdc"], progress=False)
+    assert a["results"][0]["metrics"] == b["results"][0]["metrics"]
+
+
+def test_second_evaluation_extracts_no_real_features(runs, monkeypatch):
+    evaluate.evaluate_run(runs / "images", n=150, metrics=["fid"], progress=False)
+    calls = []
+    real_extract = evaluate._extract
+    monkeypatch.setattr(evaluate, "_extract", lambda ext, x: calls.append(len(x)) or real_extract(ext, x))
+    evaluate.evaluate_run(runs / "images", n=150, metrics=["fid"], progress=False)
+    assert calls == [150]  # the fake samples only
+
+
+def test_eval_cli_bad_input(runs, capsys, tmp_path):
+    for argv, message in [
+        (["eval", str(runs / "images"), "--metrics", "fdi"], "unknown metric 'fdi' (did you mean fid?)"),
+        (["eval", str(runs / "points"), "--metrics", "classes"], "metric 'classes' needs"),
+        (["eval", str(tmp_path)], "is not a ganbench run directory"),
+        (["eval", str(runs / "images"), "--checkpoint", "worst"], "--checkpoint must be best, final or all"),
+        (["eval", str(runs / "points"), "--n", "3"], "need at least k+2"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+
+
+def test_eval_cli_prints_table(runs, capsys):
+    assert main(["eval", str(runs / "points"), "--n", "300", "--metrics", "modes,efficiency"]) == 0
+    out = capsys.readouterr().out
+    assert "step_0000060 [final]: modes_covered=" in out and "g_params=" in out and "n_real=300" in out
+
+
+def _write_pngs(folder, images):
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+
+
+def test_metrics_cli_on_npz_points_and_png_folders(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "a.npz", x=rng.standard_normal((300, 2)))
+    np.savez(tmp_path / "b.npz", x=rng.standard_normal((300, 2)) + 0.5)
+    assert main(["metrics", "--real", str(tmp_path / "a.npz"), "--fake", str(tmp_path / "b.npz"),
+                 "--out", str(tmp_path / "m.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metrics"]["fid"] == pytest.approx(0.5, rel=0.3) and out["protocol"]["extractor"] == "points"
+    assert json.loads((tmp_path / "m.json").read_text()) == out
+    from ganbench.data import load_dataset
+
+    digits = load_dataset({"name": "digits"}, "test").x
+    as_u8 = ((digits[:, 0] + 1) * 127.5).round().to(torch.uint8).numpy()
+    _write_pngs(tmp_path / "real" / "class0", as_u8[:120])
+    _write_pngs(tmp_path / "fake", as_u8[120:240])
+    assert main(["metrics", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"), "--extractor", "lenet",
+                 "--dataset", "digits", "--metrics", "fid,prdc"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"]["n_real"] == 120 and 0 <= out["metrics"]["precision"] <= 1
+
+
+def test_metrics_cli_bad_input(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d2.npz", x=rng.standard_normal((50, 2)))
+    np.savez(tmp_path / "d3.npz", x=rng.standard_normal((50, 3)))
+    np.savez(tmp_path / "nan.npz", x=np.full((50, 2), np.nan))
+    np.savez(tmp_path / "few.npz", x=rng.standard_normal((4, 2)))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "x.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "w.pt").write_bytes(b"junk")
+    cases = [
+        (["--real", "d2.npz", "--fake", "d3.npz"], "differ in shape"),
+        (["--real", "d2.npz", "--fake", "nan.npz"], "NaN or Inf"),
+        (["--real", "d2.npz", "--fake", "few.npz", "--metrics", "prdc"], "need at least k+2"),
+        (["--real", "empty", "--fake", "d2.npz"], "no PNG or JPEG images found"),
+        (["--real", "broken", "--fake", "d2.npz"], "not a readable image"),
+        (["--real", "missing.npz", "--fake", "d2.npz"], "expected a folder of images or a .npz file"),
+    ]
+    for argv, message in cases:
+        argv = [str(tmp_path / a) if a.endswith(".npz") or a in ("empty", "broken") else a for a in argv]
+        assert main(["metrics", *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
