@@ -127,6 +127,18 @@ def test_prdc_with_duplicates_and_ties():
     assert prdc(x, y, 5) == reference_prdc(x, y, 5)
 
 
+def test_prdc_with_large_offsets_and_near_ties():
+    """Features far from the origin (float32 cancellation) and points on a lattice (many near-equal
+    distances): the exact-refinement path must still give the package's numbers."""
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((400, 64)) * 0.01 + 1000).astype(np.float32)
+    y = (rng.standard_normal((380, 64)) * 0.01 + 1000.001).astype(np.float32)
+    assert prdc(x, y, 5) == reference_prdc(x, y, 5)
+    lattice = (rng.integers(0, 3, size=(300, 8)) + rng.standard_normal((300, 8)) * 1e-4).astype(np.float32)
+    other = (rng.integers(0, 3, size=(280, 8)) + rng.standard_normal((280, 8)) * 1e-4).astype(np.float32)
+    assert prdc(lattice, other, 3) == reference_prdc(lattice, other, 3)
+
+
 def test_prdc_convention_mode_collapse():
     """All fakes sit on one real cluster: high precision, low recall and coverage."""
     rng = np.random.default_rng(4)

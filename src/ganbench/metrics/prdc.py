@@ -3,7 +3,8 @@
 Conventions of the reference ``prdc`` package, which we reproduce exactly:
 * Euclidean distances; for float32 features they are float32 values (sklearn computes the squared
   distance in float64, rounds it to float32, then takes the square root);
-* a point's radius is the distance to its k-th nearest *other* point of its own set;
+* a point's radius is the distance to its k-th nearest *other* point of its own set (duplicates count,
+  at distance 0);
 * the ball test is strict: ``distance < radius``;
 * precision = share of fake points inside some real ball; recall = share of real points inside some
   fake ball; density = (1/k) * mean over fakes of the number of real balls containing it;
@@ -16,6 +17,11 @@ probabilistic rounding error analysis"), lambda * sqrt(d) * u * |x||y| with lamb
 float32 dot product exceeds with probability below 1e-13. A k-NN radius is recomputed exactly for the
 one neighbour the estimate identifies, or for a few candidates when neighbours lie closer together than
 the bound. No n x n matrix is stored; work is done in row blocks.
+
+Agreement: bit-identical results for float32 features (the usual case), ties included, since the
+reference's float32 rounding absorbs differences in summation order. For float64 features, a distance
+exactly equal to a radius is decided by the last bit of each implementation's matrix product, which no
+two BLAS builds share; such exact ties aside (they need lattice-like data), results are identical.
 """
 
 from __future__ import annotations
@@ -36,16 +42,13 @@ class _Points:
         check_features(raw, name)
         self.float32_out = raw.dtype != torch.float64  # prdc on float32 input gives float32 distances
         self.raw = raw.to(torch.float64)
-        # gathers for exact recomputation read float32 rows when that loses nothing (half the bytes)
-        self.gather = raw.float() if raw.dtype == torch.float32 else self.raw
-        self.sq = (self.raw * self.raw).sum(1)  # |x|^2 of the raw features, as the reference uses
+        self.sq = torch.einsum("ij,ij->i", self.raw, self.raw)  # |x|^2 of the raw features, as sklearn has them
 
     def center(self, mean: torch.Tensor) -> None:
-        c = self.raw - mean
-        self.c32 = c.float()
-        self.csq = (c * c).sum(1)
-        self.cnorm = self.csq.sqrt()
-        self.csq32 = self.csq.float()
+        """float32 copies of the mean-centered features (smaller norms, smaller float32 errors)."""
+        self.c32 = self.raw.float() - mean.float()
+        self.csq32 = torch.einsum("ij,ij->i", self.c32, self.c32)
+        self.cnorm = self.csq32.double().sqrt()
 
 
 def _to_distance(sq: torch.Tensor, float32: bool) -> torch.Tensor:
@@ -54,32 +57,34 @@ def _to_distance(sq: torch.Tensor, float32: bool) -> torch.Tensor:
     return sq.float().sqrt() if float32 else sq.sqrt()
 
 
-def _exact_sq(a: _Points, ia: torch.Tensor, b: _Points, ib: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+def _exact_sq(a: _Points, ia: torch.Tensor, b: _Points, ib: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     """|a_i|^2 + |b_j|^2 - 2 a_i.b_j in float64 for index pairs (the reference's formula)."""
     out = torch.empty(len(ia), dtype=torch.float64)
     for s in range(0, len(ia), chunk):
         i, j = ia[s:s + chunk], ib[s:s + chunk]
-        dots = torch.einsum("pd,pd->p", a.gather[i].double(), b.gather[j].double())
-        out[s:s + chunk] = a.sq[i] + b.sq[j] - 2 * dots
+        dots = torch.einsum("pd,pd->p", a.raw[i], b.raw[j])
+        out[s:s + chunk] = (-2 * dots + a.sq[i]) + b.sq[j]  # sklearn's order of operations
     return out
 
 
 def _estimate_block(a: _Points, rows: slice, b: _Points) -> tuple[torch.Tensor, torch.Tensor]:
-    """float32 estimate of squared distances for a block of rows, and a per-row error bound.
-
-    est = |a|^2 + |b|^2 - 2 a.b in one fused float32 matrix product. Its error is at most the dot
-    product's (8 sqrt(d) u |a||b|, see above, plus rounding a and b to float32) plus a few roundings of
-    the sums (<= 4u (|a|^2 + |b|^2 + 2|a||b|)); we bound |b| by the largest norm in b, and double it all.
-    """
+    """float32 estimate of squared distances for a block of rows (|a|^2 + |b|^2 - 2 a.b in one fused
+    matrix product), and its per-row error bound."""
     est = torch.addmm(b.csq32[None, :], a.c32[rows], b.c32.T, beta=1.0, alpha=-2.0)
     est += a.csq32[rows, None]
     return est, _estimate_tol(a, rows, b)[1]
 
 
 def _estimate_tol(a: _Points, rows: slice, b: _Points) -> tuple[None, torch.Tensor]:
+    """Per-row bound on |est - true squared distance| for rows of a against all of b.
+
+    Every float32 quantity in est (the dot product, the squared norms, their sum, and the rounding
+    of the centered features) errs by at most (8 sqrt(d) + 6) u (|a| + |b|)^2 (see the module
+    docstring); we bound |b| by the largest norm in b and double the result.
+    """
     d, big = a.c32.shape[1], float(b.cnorm.max())
     na = a.cnorm[rows]
-    tol = 2 * ((8 * d ** 0.5 + 2) * _U32 * na * big + 4 * _U32 * (na * na + big * big + 2 * na * big))
+    tol = 2 * (8 * d ** 0.5 + 6) * _U32 * (na + big) ** 2
     return None, tol.float()
 
 
@@ -123,30 +128,31 @@ def _knn_sq_radii(p: _Points, ks: list[int], block: int) -> dict[int, torch.Tens
         raise UserError(f"need at least k+2 = {kmax + 2} samples for k-NN radii; got {n}")
     width = min(n, kmax + 1 + _EXTRA)
     vals, idx, tol = _candidates(p, width, block)
-    r = torch.arange(n)
-    # rows whose k-th neighbour the estimate cannot single out get all candidates recomputed
-    settled = torch.ones(n, dtype=torch.bool)
+    tol2 = 2 * tol[:, None]
+    # Estimates err by at most tol, so the true k-th smallest value lies within tol of the estimated
+    # one, and only candidates whose estimate is within 2 tol of it can be the true k-th neighbour.
+    # Those are recomputed exactly; candidates certainly below are only counted.
+    windows = {k: (vals - vals[:, k:k + 1]).abs() <= tol2 for k in ks}
+    need = torch.zeros_like(vals, dtype=torch.bool)
+    for w in windows.values():
+        need |= w
+    rows, cols = need.nonzero(as_tuple=True)
+    exact = torch.full_like(vals, float("inf"), dtype=torch.float64)
+    exact[rows, cols] = _exact_sq(p, rows, p, idx[rows, cols])
+    exact[idx == torch.arange(n)[:, None]] = 0.0  # sklearn sets self-distances to exactly 0
+    radii = {}
     for k in ks:
-        settled &= (vals[:, k] - vals[:, k - 1] > 2 * tol)
-        if k + 1 < width:
-            settled &= (vals[:, k + 1] - vals[:, k] > 2 * tol)
-        else:
-            settled &= False
-    radii = {k: _exact_sq(p, r, p, idx[:, k]) for k in ks}
-    unsettled = (~settled).nonzero().flatten()
-    if len(unsettled):
-        ri, ci = r[unsettled], idx[unsettled]
-        exact = _exact_sq(p, ri.repeat_interleave(width), p, ci.reshape(-1)).view(len(ri), width)
-        exact[ci == ri[:, None]] = 0.0  # sklearn sets self-distances to exactly 0
-        exact = exact.sort(dim=1).values
-        complete = (vals[unsettled, -1] > vals[unsettled, kmax] + 2 * tol[unsettled]) | (width == n)
-        for row in (~complete).nonzero().flatten().tolist():  # a neighbour may be missing: full row
-            i = int(ri[row])
-            full = _exact_sq(p, torch.full((n,), i), p, torch.arange(n))
-            full[i] = 0.0
-            exact[row] = full.sort().values[:width]
+        below = (vals < vals[:, k:k + 1] - tol2).sum(1)
+        in_window = torch.where(windows[k], exact, torch.full_like(exact, float("inf"))).sort(dim=1).values
+        radii[k] = in_window.gather(1, (k - below)[:, None]).squeeze(1)
+    # a neighbour outside the candidates could still be the k-th: recompute such rows in full
+    incomplete = (vals[:, -1] <= vals[:, kmax] + 2 * tol) & torch.tensor(width < n)
+    for i in incomplete.nonzero().flatten().tolist():
+        full = _exact_sq(p, torch.full((n,), i), p, torch.arange(n))
+        full[i] = 0.0
+        ordered = full.sort().values
         for k in ks:
-            radii[k][ri] = exact[:, k]
+            radii[k][i] = ordered[k]
     return radii
 
 
@@ -155,11 +161,10 @@ def _less_than(est, tol, radius_sq, a, b, rows, dist_radius, float32, per_row: b
     rad = (radius_sq[:, None] if per_row else radius_sq[None, :]).float()
     # + a few float32 ulps of the radius, so rounding to float32 cannot flip a settled case
     band = (tol[:, None] + 1e-6 * rad) if per_row else (tol + 1e-6 * rad.max())[:, None]
-    diff = est - rad
-    result = diff < 0
-    amb = diff.abs_() <= band
-    if amb.any():
-        ii, jj = amb.nonzero(as_tuple=True)
+    result = est < rad
+    amb = (est >= rad - band) & (est <= rad + band)
+    ii, jj = amb.nonzero(as_tuple=True)
+    if len(ii):
         exact = _to_distance(_exact_sq(a, ii + rows.start, b, jj), float32)
         thr = dist_radius[ii + rows.start] if per_row else dist_radius[jj]
         result[ii, jj] = exact < thr
@@ -180,7 +185,7 @@ def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[s
     rr = {k: _to_distance(v, float32) for k, v in rr2.items()}
     fr = {k: _to_distance(v, float32) for k, v in fr2.items()}
     n_r, n_f = len(r.raw), len(f.raw)
-    counts = {k: torch.zeros(n_f, dtype=torch.float64) for k in ks}
+    counts = {k: torch.zeros(n_f, dtype=torch.int64) for k in ks}
     fake_in_real = {k: torch.zeros(n_f, dtype=torch.bool) for k in ks}
     real_in_fake = {k: torch.zeros(n_r, dtype=torch.bool) for k in ks}
     real_covered = {k: torch.zeros(n_r, dtype=torch.bool) for k in ks}
@@ -189,7 +194,7 @@ def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[s
         est, tol = _estimate_block(r, rows, f)
         for k in ks:
             c1 = _less_than(est, tol, rr2[k][rows], r, f, rows, rr[k], float32, per_row=True)
-            counts[k] += c1.sum(0)
+            counts[k] += c1.sum(0, dtype=torch.int32)
             fake_in_real[k] |= c1.any(0)
             real_covered[k][rows] = c1.any(1)
             c2 = _less_than(est, tol, fr2[k], r, f, rows, fr[k], float32, per_row=False)
