@@ -137,3 +137,12 @@ def test_metrics_cli_bad_input(tmp_path, capsys):
         assert main(["metrics", *argv]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_eval_on_gpu_agrees_with_cpu(runs):
+    cpu = evaluate.evaluate_run(runs / "images", n=300, metrics=["fid", "is"], progress=False, device="cpu")
+    gpu = evaluate.evaluate_run(runs / "images", n=300, metrics=["fid", "is"], progress=False, device="cuda")
+    assert gpu["results"][0]["protocol"]["device"] == "cuda"
+    for key in ("fid", "is_mean"):
+        assert gpu["results"][0]["metrics"][key] == pytest.approx(cpu["results"][0]["metrics"][key], rel=1e-3)

@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="train", choices=["train", "test"], help="real data split")
     e.add_argument("--seed", type=int, default=0, help="sampling seed")
     e.add_argument("--no-ema", action="store_true", help="evaluate the raw generator, not its EMA")
+    e.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"],
+                   help="where to generate and extract features (metrics themselves run on the CPU)")
 
     m = sub.add_parser("metrics", help="compare two sample sets (image folders or .npz arrays)")
     m.add_argument("--real", type=Path, required=True)
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--extractor", default=None, help="inception (default for images) | lenet | points")
     m.add_argument("--dataset", default=None, help="dataset the lenet extractor is trained on, e.g. digits")
     m.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file")
+    m.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"], help="feature extraction device")
 
     sub.add_parser("list", help="list every registered component with its options")
     return parser
@@ -171,7 +174,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.n is not None and args.n < 2:
         raise UserError("--n must be at least 2")
     result = evaluate_run(args.run, args.metrics, args.extractor, args.n, args.checkpoint, args.split, args.seed,
-                          ema=not args.no_ema)
+                          ema=not args.no_ema, device=args.device)
     for row in result["results"]:
         tags = f" [{', '.join(row['tags'])}]" if row["tags"] else ""
         print(f"{row['checkpoint']}{tags}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
@@ -193,7 +196,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if real.shape[1:] != fake.shape[1:]:
         raise UserError(f"real and fake samples differ in shape: {tuple(real.shape[1:])} vs {tuple(fake.shape[1:])}")
     name = args.extractor or ("points" if real.dim() == 2 else "inception")
-    ext = build_extractor(name, {"name": args.dataset} if args.dataset else None)
+    from .training.build import resolve_device
+
+    ext = build_extractor(name, {"name": args.dataset} if args.dataset else None, resolve_device(args.device))
     r, f = _extract(ext, real), _extract(ext, fake)
     values = compute(args.metrics or ["fid", "kid", "prdc"], r, f, Context())
     out = {"metrics": values, "protocol": {"real": str(args.real), "fake": str(args.fake), "n_real": len(real),

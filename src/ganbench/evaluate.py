@@ -24,7 +24,7 @@ from .fileio import atomic_save_tensors, atomic_write_text
 from .metrics.features import build_extractor
 from .metrics.suite import Context, Extracted, available, compute
 from .training import checkpoint as ckpt
-from .training.build import build_discriminator
+from .training.build import build_discriminator, resolve_device
 from .training.rundir import RunDir
 from .training.seeding import derive_seed
 
@@ -83,7 +83,7 @@ def _checkpoints(run: RunDir, which: str) -> list[Path]:
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extractor: str | None = None,
                  n: int | None = None, checkpoint: str = "final", split: str = "train", seed: int = 0,
-                 ema: bool = True, progress: bool = True) -> dict:
+                 ema: bool = True, progress: bool = True, device: str = "cpu") -> dict:
     run = RunDir(run_dir)
     if not run.exists():
         raise UserError(f"{run.path} is not a ganbench run directory (no config.yaml)")
@@ -92,7 +92,8 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
     cfg = run.read_config()
     data = load_dataset(cfg.data, split)
     kind = "images" if data.is_image else "points"
-    ext = build_extractor(extractor or ("lenet" if kind == "images" else "points"), cfg.data)
+    dev = resolve_device(device)
+    ext = build_extractor(extractor or ("lenet" if kind == "images" else "points"), cfg.data, dev)
     n_fake = n or DEFAULT_N[kind]
     real_data = _subset(data, n_fake)
     real = real_features(ext, real_data, cfg.data, split)
@@ -102,18 +103,18 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
     rows, started = [], time.perf_counter()
     paths = _checkpoints(run, checkpoint)
     for path in tqdm(paths, desc="evaluating checkpoints", unit="ckpt", disable=not progress or len(paths) < 2):
-        G = load_generator(path, ema=ema)
+        G = load_generator(path, ema=ema, device=str(dev))
         ctx.generator = G
         if "efficiency" in (metrics or []):
             _, tensors = ckpt.read_checkpoint(path)
-            ctx.discriminator = ckpt.load_module(build_discriminator(cfg, data.shape), tensors, "D")
+            ctx.discriminator = ckpt.load_module(build_discriminator(cfg, data.shape), tensors, "D").to(dev)
         sample_seed = derive_seed(seed, 99, G.step)
         fake = _extract(ext, generate(G, n_fake, seed=sample_seed))
         names = metrics or [m for m in default_metrics(kind, ext) if available(real, fake, ctx)[m]]
         values = compute(names, real, fake, ctx)
         protocol = {"dataset": cfg.data, "split": split, "n_real": len(real_data), "n_fake": n_fake,
                     "extractor": ext.identity, "checkpoint": path.stem, "step": G.step, "seed": sample_seed,
-                    "ema": ema and G.used_ema}
+                    "ema": ema and G.used_ema, "device": dev.type}
         rows.append({"checkpoint": path.stem, "step": G.step, "tags": [], "metrics": values, "protocol": protocol})
     rows[-1]["tags"].append("final")
     key, direction = PRIMARY[kind]

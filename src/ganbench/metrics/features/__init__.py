@@ -23,20 +23,20 @@ class PointFeatures:
         return {"features": samples.reshape(len(samples), -1).double()}
 
 
-def _points(dataset):
+def _points(dataset, device):
     return PointFeatures()
 
 
-def _lenet(dataset):
+def _lenet(dataset, device):
     from .lenet import LeNetFeatures
 
-    return LeNetFeatures(dataset)
+    return LeNetFeatures(dataset, device=device)
 
 
-def _inception(dataset):
+def _inception(dataset, device):
     from .inception import InceptionFeatures
 
-    return InceptionFeatures()
+    return InceptionFeatures(device=device)
 
 
 EXTRACTORS = {
@@ -46,9 +46,9 @@ EXTRACTORS = {
 }
 
 
-def build_extractor(name: str, dataset: dict | None):
+def build_extractor(name: str, dataset: dict | None, device: str | torch.device = "cpu"):
     if name not in EXTRACTORS:
         raise UserError(f"unknown extractor '{name}'{did_you_mean(name, EXTRACTORS)}; valid: {', '.join(EXTRACTORS)}")
     if name == "lenet" and dataset is None:
         raise UserError("the lenet extractor needs a labelled dataset to train on (e.g. --dataset digits)")
-    return EXTRACTORS[name][0](dataset)
+    return EXTRACTORS[name][0](dataset, torch.device(device))

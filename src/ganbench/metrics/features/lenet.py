@@ -95,7 +95,7 @@ class LeNetFeatures:
     name = "lenet"
     has_logits = True
 
-    def __init__(self, dataset: dict, progress: bool = True):
+    def __init__(self, dataset: dict, progress: bool = True, device: str | torch.device = "cpu"):
         train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
         if not train.is_image or train.y is None:
             raise UserError(f"the lenet extractor needs labelled image data; '{dataset['name']}' is not")
@@ -112,7 +112,8 @@ class LeNetFeatures:
             atomic_save_tensors({k: v.contiguous() for k, v in self.net.state_dict().items()}, weights_path)
             meta = {"dataset": dataset, "test_accuracy": acc, "version": VERSION, "recipe": RECIPE, "key": key}
             atomic_write_text(meta_path, json.dumps(meta, indent=1))
-        self.net.eval()
+        self.device = torch.device(device)
+        self.net.eval().to(self.device)  # trained on the CPU (deterministic); used wherever asked
         self.test_accuracy = meta["test_accuracy"]
         self.identity = f"lenet-{dataset['name']}-v{VERSION}-{key}"
         self.input_shape = train.shape
@@ -122,5 +123,6 @@ class LeNetFeatures:
         if tuple(images.shape[1:]) != tuple(self.input_shape):
             raise UserError(f"the lenet extractor was trained on images of shape {self.input_shape}; "
                             f"got {tuple(images.shape[1:])}")
-        feats, logits = zip(*(self.net(images[i:i + 512].float()) for i in range(0, len(images), 512)))
-        return {"features": torch.cat(feats).double(), "logits": torch.cat(logits).double()}
+        outs = [self.net(images[i:i + 512].float().to(self.device)) for i in range(0, len(images), 512)]
+        return {"features": torch.cat([f for f, _ in outs]).double().cpu(),
+                "logits": torch.cat([lg for _, lg in outs]).double().cpu()}
