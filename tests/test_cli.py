@@ -110,7 +110,7 @@ def test_sample_bad_input(capsys, tmp_path):
 
 def test_console_script_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ganbench", "train", "--loss", "bogus", "--out", str(tmp_path)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("ganbench: error: unknown loss 'bogus'")
     assert "Traceback" not in proc.stderr

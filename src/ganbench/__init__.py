@@ -26,4 +26,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'ganbench' has no attribute {name!r}")
 
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["RunConfig", "UserError", "__version__", "generate", "load_generator", "train"]

@@ -17,7 +17,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import UserError
-from .registry import DATASETS, DISCRIMINATORS, GENERATORS, LOSSES, REGULARIZERS, Registry, format_validation_error
+from .registry import (
+    DATASETS,
+    DISCRIMINATORS,
+    GENERATORS,
+    LOSSES,
+    REGULARIZERS,
+    Registry,
+    format_validation_error,
+)
 
 Component = dict[str, Any]
 
@@ -172,6 +180,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     return make_config(read_yaml(path), overrides)
 
 
-from .registry import load_components  # noqa: E402  (components must be registered before validation)
+from .registry import load_components
 
 load_components()

@@ -8,8 +8,8 @@ forward pass otherwise. Adding a loss = two functions + one ``LOSSES.add`` line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch.nn.functional as F
 from torch import Tensor

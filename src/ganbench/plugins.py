@@ -29,7 +29,7 @@ def load_entry_points() -> None:
         for ep in entry_points(group=f"ganbench.{kind}"):
             try:
                 obj = ep.load()
-            except Exception as exc:  # a broken plugin must not take the CLI down
+            except Exception as exc:  # noqa: BLE001  (a broken plugin must not take the CLI down)
                 print(f"ganbench: skipping plugin {ep.name!r} ({ep.value}): {exc}", file=sys.stderr)
                 continue
             if ep.name not in registry and callable(obj):

@@ -5,8 +5,7 @@ import torch
 
 from ganbench.data import load_dataset
 from ganbench.errors import UserError
-from ganbench.metrics.features import build_extractor
-from ganbench.metrics.features import inception
+from ganbench.metrics.features import build_extractor, inception
 from ganbench.metrics.features import lenet as lenet_mod
 from ganbench.metrics.frechet import frechet_from_features
 

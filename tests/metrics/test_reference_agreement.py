@@ -15,7 +15,7 @@ from ganbench.metrics.frechet import fit_gaussian, frechet_distance, frechet_fro
 from ganbench.metrics.inception_score import inception_score
 from ganbench.metrics.kid import kid
 from ganbench.metrics.modes import mixture_modes
-from ganbench.metrics.prdc import precision_recall_density_coverage, prdc
+from ganbench.metrics.prdc import prdc, precision_recall_density_coverage
 from ganbench.metrics.wasserstein import wasserstein
 
 

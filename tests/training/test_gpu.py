@@ -25,7 +25,7 @@ def test_auto_picks_the_gpu():
 def test_gpu_training_with_mixed_precision(tmp_path, amp, loss):
     result = ganbench.train(make_config({**IMAGES, "amp": amp, "loss": loss}), out=tmp_path, progress=False)
     assert result.status == "done" and result.step == 40
-    record, tensors = ckpt.read_checkpoint(ckpt.list_checkpoints(tmp_path / "checkpoints")[-1])
+    _, tensors = ckpt.read_checkpoint(ckpt.list_checkpoints(tmp_path / "checkpoints")[-1])
     assert all(t.device.type == "cpu" and torch.isfinite(t.float()).all() for t in tensors.values())
 
 

@@ -9,8 +9,9 @@ so the evaluator can say plainly why a metric does not apply.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

