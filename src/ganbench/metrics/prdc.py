@@ -156,18 +156,38 @@ def _knn_sq_radii(p: _Points, ks: list[int], block: int) -> dict[int, torch.Tens
     return radii
 
 
-def _less_than(est, tol, radius_sq, a, b, rows, dist_radius, float32, per_row: bool) -> torch.Tensor:
-    """Decide distance(a_i, b_j) < radius exactly: estimate first, exact recomputation near the edge."""
-    rad = (radius_sq[:, None] if per_row else radius_sq[None, :]).float()
-    # + a few float32 ulps of the radius, so rounding to float32 cannot flip a settled case
-    band = (tol[:, None] + 1e-6 * rad) if per_row else (tol + 1e-6 * rad.max())[:, None]
+def _inside_row_balls(est, tol, radius_sq, a, b, rows, dist_radius, float32) -> torch.Tensor:
+    """(B, N) booleans: distance(a_i, b_j) < radius_i, exactly: the estimate decides, except near the
+    edge of the ball, where the distance is recomputed exactly."""
+    rad = radius_sq[:, None].float()
+    band = tol[:, None] + 1e-6 * rad  # + a few float32 ulps, so rounding to float32 cannot flip a settled case
     result = est < rad
-    amb = (est >= rad - band) & (est <= rad + band)
-    ii, jj = amb.nonzero(as_tuple=True)
+    ii, jj = ((est >= rad - band) & (est <= rad + band)).nonzero(as_tuple=True)
     if len(ii):
         exact = _to_distance(_exact_sq(a, ii + rows.start, b, jj), float32)
-        thr = dist_radius[ii + rows.start] if per_row else dist_radius[jj]
-        result[ii, jj] = exact < thr
+        result[ii, jj] = exact < dist_radius[ii + rows.start]
+    return result
+
+
+def _row_any_inside(est, tol, radius_sq, a, b, rows, dist_radius, float32) -> torch.Tensor:
+    """For each row i: does some b_j lie strictly inside b_j's own ball? (recall's test)
+
+    Only the row minimum of est - radius is needed; rows whose minimum is within the error band of 0
+    are settled by recomputing their near-edge entries exactly.
+    """
+    rad = radius_sq[None, :].float()
+    band = tol + 1e-6 * float(rad.max())
+    diff = est - rad
+    low = diff.min(1).values
+    result = low < -band
+    unsure = ((low >= -band) & (low <= band)).nonzero().flatten()
+    if len(unsure):
+        sub = diff[unsure]
+        ii, jj = (sub <= band[unsure, None]).nonzero(as_tuple=True)
+        exact = _to_distance(_exact_sq(a, unsure[ii] + rows.start, b, jj), float32) < dist_radius[jj]
+        hit = torch.zeros(len(unsure), dtype=torch.bool)
+        hit[ii[exact]] = True
+        result[unsure] = hit
     return result
 
 
@@ -193,12 +213,11 @@ def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[s
         rows = slice(s, min(s + block, n_r))
         est, tol = _estimate_block(r, rows, f)
         for k in ks:
-            c1 = _less_than(est, tol, rr2[k][rows], r, f, rows, rr[k], float32, per_row=True)
+            c1 = _inside_row_balls(est, tol, rr2[k][rows], r, f, rows, rr[k], float32)
             counts[k] += c1.sum(0, dtype=torch.int32)
             fake_in_real[k] |= c1.any(0)
             real_covered[k][rows] = c1.any(1)
-            c2 = _less_than(est, tol, fr2[k], r, f, rows, fr[k], float32, per_row=False)
-            real_in_fake[k][rows] = c2.any(1)
+            real_in_fake[k][rows] = _row_any_inside(est, tol, fr2[k], r, f, rows, fr[k], float32)
     # final reductions in numpy, in the reference's order of operations, so the floats agree to the bit
     return {k: {"precision": float(fake_in_real[k].numpy().mean()),
                 "recall": float(real_in_fake[k].numpy().mean()),
