@@ -108,6 +108,24 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file")
     m.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"], help="feature extraction device")
 
+    st = sub.add_parser("study", help="comparison studies: run, resume, report")
+    ss = st.add_subparsers(dest="study_command", required=True)
+    sr = ss.add_parser("run", help="run a study spec (resumes an existing study directory)")
+    sr.add_argument("spec", type=Path, help="study YAML, e.g. presets/quick.yaml")
+    sr.add_argument("--dir", type=Path, default=None, help="study directory (default studies/<name>)")
+    sr.add_argument("--force-new", action="store_true", help="replace a study directory holding another spec")
+    rs = ss.add_parser("resume", help="continue the study in DIR from where it stopped")
+    rs.add_argument("dir", type=Path)
+    for p in (sr, rs):
+        p.add_argument("--executor", default="pool", choices=["pool", "inprocess", "ray"])
+        p.add_argument("--workers", type=int, default=None, help="pool workers (default: one per core)")
+        p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: RAY_ADDRESS or local)")
+        p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPUs reserved per run")
+        p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+        p.add_argument("--no-progress", action="store_true")
+    rp = ss.add_parser("report", help="write report.html, results.csv and results.json for a study")
+    rp.add_argument("dir", type=Path)
+
     sub.add_parser("list", help="list every registered component with its options")
     return parser
 
@@ -208,6 +226,34 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     if args.out:
         atomic_write_text(args.out, text)
     print(text)
+    return 0
+
+
+@command("study")
+def cmd_study(args: argparse.Namespace) -> int:
+    from .report.html import build_report
+    from .study.executors import make_executor
+    from .study.runner import StudyDir, run_study
+    from .study.spec import load_spec
+
+    if args.study_command == "report":
+        out = build_report(args.dir)
+        print(f"wrote {out['report']} (+ results.csv, results.json)")
+        return 0
+    if args.study_command == "run":
+        spec = load_spec(args.spec)
+        directory = args.dir or Path("studies") / spec.name
+    else:
+        directory, spec = args.dir, StudyDir(args.dir).read_spec()
+    from .study.spec import expand
+
+    expand(spec)  # refuse bad specs before starting workers or a cluster
+    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_run)
+    summary = run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
+                        progress=not args.no_progress)
+    print(f"study {spec.name}: {summary['executed']} runs executed in {summary['seconds']}s; status {summary['status']}")
+    if not args.no_report:
+        print(f"wrote {build_report(directory)['report']}")
     return 0
 
 

@@ -57,6 +57,7 @@ class RunConfig(BaseModel):
     z_dim: int | None = Field(None, ge=1, description="latent size; null = the dataset's suggestion")
     batch_size: int = Field(64, ge=1)
     steps: int = Field(2000, ge=1, description="budget in generator steps")
+    time_budget_s: float | None = Field(None, gt=0, description="stop after this much training time")
     n_dis: int = Field(1, ge=1, description="discriminator steps per generator step")
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)

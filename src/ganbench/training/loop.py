@@ -180,7 +180,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool
             n_acc += 1
             bar.update(1)
             done = step + 1
-            if done % cfg.log_every and done % cfg.ckpt_every and done != cfg.steps:
+            out_of_time = bool(cfg.time_budget_s) and elapsed + time.perf_counter() - t_mark >= cfg.time_budget_s
+            if done % cfg.log_every and done % cfg.ckpt_every and done != cfg.steps and not out_of_time:
                 continue
             now = time.perf_counter()
             elapsed += now - t_mark
@@ -197,10 +198,13 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool
             if writer is not None:
                 for key in ("d_loss", "g_loss", "penalty"):
                     writer.add_scalar(f"loss/{key}", row[key], done)
-            if done % cfg.ckpt_every == 0 or done == cfg.steps:
+            if done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time:
                 save(done)
             sums.zero_()
             n_acc, t_mark = 0, time.perf_counter()
-    final_step = max(start, cfg.steps) if status == "done" else done
+            if out_of_time:
+                message = f"time budget of {cfg.time_budget_s}s reached after {done} steps"
+                break
+    final_step = done if status == "diverged" or cfg.time_budget_s else max(start, cfg.steps)
     run.write_status(status=status, step=final_step, wall_s=round(elapsed, 3), message=message)
     return RunResult(status, final_step, run.path, elapsed, message)

@@ -1,0 +1,1 @@
+"""Study reports: a self-contained HTML page plus CSV and JSON tables."""

@@ -1,0 +1,119 @@
+"""Executors run study tasks and yield their results as they complete.
+
+* ``inprocess``: one at a time in this process.
+* ``pool``: a process pool (default one worker per core), each worker limited to
+  ``cores // workers`` torch threads so workers do not oversubscribe the machine. Workers die with
+  the driver (Linux: PR_SET_PDEATHSIG), so a killed study leaves nothing running.
+* ``ray``: one Ray task per run (``pip install 'ganbench[ray]'``), imported only when chosen.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+from ..errors import UserError
+
+Task = tuple  # (key, args) ; fn(*args) -> result
+
+
+def _die_with_parent(threads: int) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class InProcess:
+    name = "inprocess"
+    threads = None
+
+    def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
+        for key, args in tasks:
+            yield key, fn(*args)
+
+    def close(self) -> None:
+        pass
+
+
+class Pool:
+    name = "pool"
+
+    def __init__(self, workers: int | None = None):
+        cores = os.cpu_count() or 1
+        self.workers = max(1, workers or cores)
+        self.threads = max(1, cores // self.workers)
+
+    def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
+                                 initargs=(self.threads,)) as pool:
+            pending = {pool.submit(fn, *args): key for key, args in tasks}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield pending.pop(fut), fut.result()
+
+    def close(self) -> None:
+        pass
+
+
+def check_address(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, with one line, when a Ray head does not answer."""
+    host, _, port = address.rpartition(":")
+    if address.startswith("ray://"):
+        host, _, port = address[len("ray://"):].rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        raise UserError(f"Ray cluster at {address} does not answer ({exc.__class__.__name__}: {exc})") from None
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0, retries: int = 2):
+        try:
+            import ray
+        except ImportError:
+            raise UserError("the ray executor needs Ray: pip install 'ganbench[ray]'") from None
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address and address != "local":
+            check_address(address)
+        self.ray = ray
+        if not ray.is_initialized():
+            ray.init(address=None if address in (None, "local") else address, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+        self.opts = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": retries}
+        self.threads = max(1, int(num_cpus))
+
+    def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
+        remote = self.ray.remote(**self.opts)(fn)
+        pending = {remote.remote(*args): key for key, args in tasks}
+        while pending:
+            done, _ = self.ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                yield pending.pop(ref), self.ray.get(ref)
+
+    def close(self) -> None:
+        pass
+
+
+def make_executor(name: str, workers: int | None = None, address: str | None = None, num_gpus: float = 0):
+    if name == "inprocess":
+        return InProcess()
+    if name == "pool":
+        return Pool(workers)
+    if name == "ray":
+        return RayExecutor(address, num_gpus=num_gpus)
+    raise UserError(f"unknown executor '{name}'; valid: inprocess, pool, ray")

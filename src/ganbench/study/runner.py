@@ -1,0 +1,114 @@
+"""Run (or resume) a study: expand the spec, queue what is not finished, execute, record.
+
+The driver holds a lock on the study directory, records each finished run in one transaction, and
+can be killed at any moment: the next `ganbench study run` (or `resume`) skips finished runs and
+continues interrupted ones from their last checkpoint, ending with the same results table.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import time
+from pathlib import Path
+
+import yaml
+from tqdm.auto import tqdm
+
+from ..errors import UserError
+from ..fileio import atomic_write_text
+from .spec import StudySpec, expand
+from .store import FINISHED, Store
+from .worker import execute_run
+
+STORE = "study.sqlite"
+
+
+class StudyDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.store_path = self.path / STORE
+        self.spec_path = self.path / "spec.yaml"
+
+    def exists(self) -> bool:
+        return self.store_path.is_file()
+
+    def read_spec(self) -> StudySpec:
+        if not self.spec_path.is_file():
+            raise UserError(f"{self.path} is not a ganbench study directory (no spec.yaml)")
+        return StudySpec(**yaml.safe_load(self.spec_path.read_text()))
+
+    def lock(self):
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / ".lock", "w")  # noqa: SIM115  (held open for the whole study)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise UserError(f"another ganbench process is running the study in {self.path}") from None
+        return handle
+
+
+def prepare(study: StudyDir, spec: StudySpec, force_new: bool) -> None:
+    if study.exists():
+        old = study.read_spec()
+        if old.digest() != spec.digest():
+            if not force_new:
+                raise UserError(f"{study.path} holds a study with a different spec; pass --force-new to replace it "
+                                "or choose another directory")
+            study.store_path.unlink()
+            for extra in ("study.sqlite-wal", "study.sqlite-shm"):
+                (study.path / extra).unlink(missing_ok=True)
+            shutil.rmtree(study.path / "runs", ignore_errors=True)
+    elif study.path.exists() and any(p.name != ".lock" for p in study.path.iterdir()) and not force_new:
+        raise UserError(f"{study.path} is not empty and holds no study; choose another directory")
+    atomic_write_text(study.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+
+
+def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True) -> dict:
+    runs = expand(spec)  # validates every config before anything is written
+    study = StudyDir(path)
+    lock = study.lock()
+    try:
+        prepare(study, spec, force_new)
+        store = Store(study.store_path)
+        store.set_meta(spec_digest=spec.digest(), name=spec.name)
+        store.add_runs(runs)
+        todo = [r for r in runs if store.status(r.run_id) not in FINISHED]
+        eval_spec = spec.eval.model_dump()
+        tasks = [(r.run_id, ({"run_id": r.run_id, "config": r.config}, str(study.path), eval_spec, executor.threads))
+                 for r in todo]
+        for r in todo:
+            store.mark_running(r.run_id)
+        started = time.perf_counter()
+        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), unit="run", desc=f"study {spec.name}",
+                   disable=not progress, dynamic_ncols=True)
+        with bar:
+            for run_id, result in executor.run(execute_run, tasks):
+                store.finish(run_id, result)
+                bar.update(1)
+                if progress:
+                    bar.write(_status_line(result))
+        summary = {"runs": len(runs), "executed": len(todo), "seconds": round(time.perf_counter() - started, 2),
+                   "status": _counts(store)}
+        store.close()
+        return summary
+    finally:
+        executor.close()
+        lock.close()
+
+
+def _counts(store: Store) -> dict:
+    out: dict[str, int] = {}
+    for r in store.runs():
+        out[r["status"]] = out.get(r["status"], 0) + 1
+    return out
+
+
+def _status_line(result: dict) -> str:
+    head = f"{result['status']:>8} {result['run_id']}"
+    if result["status"] != "done":
+        return f"{head}: {result.get('error', '')}"
+    final = next((e for e in result["evals"] if "final" in e["tags"]), None)
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in list(final["metrics"].items())[:3]) if final else ""
+    return f"{head} ({result.get('train_seconds', 0):.1f}s train) {shown}"

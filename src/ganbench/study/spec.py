@@ -1,0 +1,159 @@
+"""The study specification (strict YAML) and its expansion into run configs.
+
+    name: quick
+    base: {steps: 1500, ckpt_every: 500}          # any run-config keys
+    datasets:                                      # a name, or a mapping of run-config overrides
+      - ring8
+      - {data: digits, generator: dcgan, discriminator: dcgan}
+    grid: {loss: [ns, hinge]}                      # axes over any (dotted) config key ...
+    variants:                                      # ... and/or named override sets
+      hinge-sn: {loss: hinge, discriminator.norm: spectral}
+    seeds: 3                                       # or an explicit list [0, 5, 9]
+    budget: {steps: 2000}                          # or {seconds: 60} per run
+    eval: {metrics: null, extractor: null, n: 2000, every: 500}
+
+Variants are the named sets crossed with the grid's points (either alone when the other is absent).
+Each run's config = base, then the dataset's overrides, then the variant's, then the budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..config import COMPONENT_FIELDS, RunConfig, make_config, read_yaml
+from ..errors import UserError, did_you_mean
+from ..registry import ALL, format_validation_error
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    steps: int | None = Field(None, ge=1)
+    seconds: float | None = Field(None, gt=0)
+
+
+class EvalSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metrics: list[str] | None = None
+    extractor: str | None = None
+    n: int | None = Field(None, ge=10)
+    every: int | None = Field(None, ge=1, description="evaluate every K steps (best and final known)")
+
+
+class StudySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "study"
+    base: dict[str, Any] = Field(default_factory=dict)
+    datasets: list[str | dict[str, Any]] = Field(default_factory=lambda: ["ring8"])
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    seeds: int | list[int] = 3
+    budget: Budget = Field(default_factory=Budget)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v):
+        for key, values in v.items():
+            if not values:
+                raise UserError(f"grid axis '{key}' has no values")
+        return v
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    variant: str
+    dataset: str
+    seed: int
+    config: dict  # the resolved run config (json-able)
+
+
+def valid_keys() -> list[str]:
+    """Every settable key: run-config fields, plus 'component.option' for every registered component."""
+    keys = list(RunConfig.model_fields)
+    for field, registry in zip(COMPONENT_FIELDS, ("datasets", "generators", "discriminators", "losses")):
+        keys.append(f"{field}.name")
+        for entry in ALL[registry]:
+            keys += [f"{field}.{opt}" for opt in entry.options.model_fields]
+    return sorted(set(keys))
+
+
+def check_keys(overrides: dict[str, Any], where: str) -> None:
+    valid = valid_keys()
+    for key in overrides:
+        if key not in valid:
+            raise UserError(f"unknown {where} key '{key}'{did_you_mean(key, valid)}")
+
+
+def _variants(spec: StudySpec) -> list[tuple[str, dict]]:
+    axes = list(spec.grid.items())
+    grid_points = [dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
+    grid_named = [(",".join(f"{k}={v}" for k, v in point.items()), point) for point in grid_points] or [("", {})]
+    named = list(spec.variants.items()) or [("", {})]
+    out = []
+    for (n1, o1), (n2, o2) in itertools.product(named, grid_named):
+        out.append(("+".join(x for x in (n1, n2) if x) or "base", {**o1, **o2}))
+    return out
+
+
+def _dataset(entry: str | dict) -> tuple[str, dict]:
+    if isinstance(entry, str):
+        return entry, {"data": entry}
+    if "data" not in entry:
+        raise UserError(f"a dataset entry needs a 'data' key: {entry}")
+    data = entry["data"]
+    return (data if isinstance(data, str) else data["name"]), dict(entry)
+
+
+def expand(spec: StudySpec) -> list[RunSpec]:
+    """Every run of the study, configs validated; a bad key fails here, before anything runs."""
+    check_keys(spec.base, "base")
+    for name, overrides in spec.variants.items():
+        check_keys(overrides, f"variant '{name}'")
+    check_keys(spec.grid, "grid")
+    budget = {}
+    if spec.budget.steps:
+        budget["steps"] = spec.budget.steps
+    if spec.budget.seconds:
+        budget["time_budget_s"] = spec.budget.seconds
+    if spec.eval.every:
+        budget["ckpt_every"] = spec.eval.every
+    runs = []
+    for entry in spec.datasets:
+        ds_name, ds_overrides = _dataset(entry)
+        check_keys(ds_overrides, f"dataset '{ds_name}'")
+        for variant, overrides in _variants(spec):
+            for seed in spec.seed_list():
+                tree = dict(spec.base)
+                dotted = {**ds_overrides, **overrides, **budget, "seed": seed}
+                try:
+                    cfg = make_config(tree, dotted)
+                except UserError as exc:
+                    raise UserError(f"dataset '{ds_name}', variant '{variant}': {exc}") from None
+                runs.append(RunSpec(f"{ds_name}__{variant}__s{seed}", variant, ds_name, seed,
+                                    cfg.model_dump(mode="json")))
+    ids = [r.run_id for r in runs]
+    if len(set(ids)) != len(ids):
+        raise UserError("two runs of the study have the same id; give variants distinct names")
+    return runs
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    try:
+        return StudySpec(**read_yaml(path))
+    except pydantic.ValidationError as exc:
+        raise UserError(f"{path}: {format_validation_error(exc)}") from None

@@ -1,0 +1,105 @@
+"""Statistics across seeds: means with confidence intervals, paired comparisons, win rates, ranks.
+
+For each dataset, variant, metric and checkpoint choice ('best' by the run's primary metric, or
+'final'): mean, sample std (ddof 1) and a 95 % confidence interval from Student's t with n-1 degrees
+of freedom. Pairs of variants are compared on the seeds both finished: paired t-test
+(scipy.stats.ttest_rel, two-sided), Holm-adjusted over all pairs of the same dataset, metric and
+checkpoint; the win rate is the share of those seeds on which the first variant is better.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections import defaultdict
+
+import numpy as np
+from scipy import stats
+
+LOWER_IS_BETTER = {"fid", "kid_mean", "reverse_kl", "w1", "w2", "class_kl", "kid_std", "is_std"}
+ALPHA = 0.05
+
+
+def better(metric: str, a: float, b: float) -> bool:
+    return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+def mean_ci(values: list[float], level: float = 0.95) -> dict:
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
+    if n < 2:
+        return {"n": n, "mean": mean, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    std = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (same order as given)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def per_seed_values(evals: list[dict], checkpoint: str) -> dict:
+    """{(dataset, metric): {variant: {seed: value}}} at the tagged checkpoint of each run."""
+    table: dict = defaultdict(lambda: defaultdict(dict))
+    for e in evals:
+        if checkpoint in e["tags"] and e["value"] is not None and math.isfinite(e["value"]):
+            table[(e["dataset"], e["metric"])][e["variant"]][e["seed"]] = e["value"]
+    return table
+
+
+def summarize(evals: list[dict], checkpoints=("best", "final")) -> dict:
+    """Leaderboard rows and pairwise comparisons for every dataset, metric and checkpoint choice."""
+    board, pairs = [], []
+    for ckpt in checkpoints:
+        for (dataset, metric), by_variant in sorted(per_seed_values(evals, ckpt).items()):
+            rows = [{"dataset": dataset, "metric": metric, "checkpoint": ckpt, "variant": v,
+                     **mean_ci(list(seeds.values()))} for v, seeds in sorted(by_variant.items())]
+            for row in rows:  # competition ranking: ties share the better rank
+                row["rank"] = 1 + sum(better(metric, other["mean"], row["mean"]) for other in rows)
+            board += rows
+            comps = []
+            for a, b in itertools.combinations(sorted(by_variant), 2):
+                common = sorted(set(by_variant[a]) & set(by_variant[b]))
+                xa = np.array([by_variant[a][s] for s in common])
+                xb = np.array([by_variant[b][s] for s in common])
+                if len(common) >= 2 and np.any(xa != xb):
+                    with warnings.catch_warnings():  # near-identical samples: scipy warns, p is still defined
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        p = float(stats.ttest_rel(xa, xb).pvalue)
+                    p = 1.0 if math.isnan(p) else p
+                else:
+                    p = 1.0 if len(common) >= 2 else math.nan
+                wins = sum(better(metric, u, w) for u, w in zip(xa, xb))
+                comps.append({"dataset": dataset, "metric": metric, "checkpoint": ckpt, "a": a, "b": b,
+                              "n": len(common), "mean_diff": float((xa - xb).mean()) if len(common) else math.nan,
+                              "p": p, "win_rate_a": wins / len(common) if common else math.nan})
+            valid = [c for c in comps if not math.isnan(c["p"])]
+            for c, adj in zip(valid, holm([c["p"] for c in valid])):
+                c["p_holm"] = adj
+                c["significant"] = adj < ALPHA
+            for c in comps:
+                c.setdefault("p_holm", math.nan)
+                c.setdefault("significant", False)
+            pairs += comps
+    return {"leaderboard": board, "pairs": pairs}
+
+
+def verdict(pair: dict) -> str:
+    """A plain sentence for one comparison."""
+    if pair["n"] < 2:
+        return f"{pair['a']} vs {pair['b']}: too few paired seeds ({pair['n']}) to compare"
+    winner = pair["a"] if better(pair["metric"], pair["mean_diff"], 0.0) else pair["b"]
+    if not pair["significant"]:
+        return (f"{pair['a']} vs {pair['b']} on {pair['metric']}: no significant difference "
+                f"(Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds)")
+    return (f"{winner} beats the other on {pair['metric']} (Holm-adjusted p = {pair['p_holm']:.2g}, "
+            f"wins {max(pair['win_rate_a'], 1 - pair['win_rate_a']):.0%} of {pair['n']} seeds)")

@@ -1,0 +1,114 @@
+"""The study store: one SQLite file (WAL mode) in the study directory.
+
+Tables: ``meta`` (the spec and its digest), ``runs`` (one row per run: config and its hash, status
+queued/running/done/failed/diverged, timings, error text, attempts) and ``evals`` (one row per run,
+checkpoint and metric, with the protocol as JSON). A finished run's status and all its evaluation
+rows are written in one transaction, so a crash leaves either all of a run's results or none.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, variant TEXT NOT NULL, dataset TEXT NOT NULL, seed INTEGER NOT NULL,
+    config TEXT NOT NULL, config_hash TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued',
+    started REAL, finished REAL, train_seconds REAL, steps INTEGER, error TEXT, attempts INTEGER DEFAULT 0,
+    efficiency TEXT);
+CREATE TABLE IF NOT EXISTS evals (
+    run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER NOT NULL, checkpoint TEXT NOT NULL,
+    tags TEXT NOT NULL, metric TEXT NOT NULL, value REAL, protocol TEXT NOT NULL,
+    PRIMARY KEY (run_id, step, metric));
+"""
+
+FINISHED = ("done", "failed", "diverged")
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- meta ---------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, **items: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(items.items()))
+
+    # --- runs ---------------------------------------------------------------------------------------
+    def add_runs(self, runs) -> None:
+        """Register runs as queued; existing rows are kept as they are."""
+        from ..config import make_config
+
+        rows = [(r.run_id, r.variant, r.dataset, r.seed, json.dumps(r.config), make_config(r.config).digest())
+                for r in runs]
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR IGNORE INTO runs (run_id, variant, dataset, seed, config, config_hash) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def status(self, run_id: str) -> str:
+        return self.db.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()[0]
+
+    def mark_running(self, run_id: str) -> None:
+        self.db.execute("UPDATE runs SET status='running', started=?, attempts=attempts+1 WHERE run_id=?",
+                        (time.time(), run_id))
+
+    def finish(self, run_id: str, result: dict) -> None:
+        """Record a run's outcome and all of its evaluations atomically."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM evals WHERE run_id=?", (run_id,))
+            self.db.execute(
+                "UPDATE runs SET status=?, finished=?, train_seconds=?, steps=?, error=?, efficiency=? WHERE run_id=?",
+                (result["status"], time.time(), result.get("train_seconds"), result.get("steps"),
+                 result.get("error"), json.dumps(result.get("efficiency")), run_id))
+            self.db.executemany(
+                "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, row["step"], row["checkpoint"], ",".join(row["tags"]), metric, value,
+                  json.dumps(row["protocol"]))
+                 for row in result.get("evals", []) for metric, value in row["metrics"].items()])
+
+    def runs(self) -> list[dict]:
+        cur = self.db.execute("SELECT * FROM runs ORDER BY run_id")
+        names = [d[0] for d in cur.description]
+        out = []
+        for row in cur.fetchall():
+            r = dict(zip(names, row))
+            r["config"] = json.loads(r["config"])
+            r["efficiency"] = json.loads(r["efficiency"]) if r["efficiency"] else None
+            out.append(r)
+        return out
+
+    def evals(self) -> list[dict]:
+        cur = self.db.execute("SELECT e.*, r.variant, r.dataset, r.seed FROM evals e JOIN runs r USING (run_id) "
+                              "ORDER BY run_id, step, metric")
+        names = [d[0] for d in cur.description]
+        rows = []
+        for row in cur.fetchall():
+            r = dict(zip(names, row))
+            r["tags"] = [t for t in r["tags"].split(",") if t]
+            r["protocol"] = json.loads(r["protocol"])
+            rows.append(r)
+        return rows
+
+    def results_table(self) -> list[tuple]:
+        """The comparable content of a study: every run's status and every evaluation value."""
+        runs = [(r["run_id"], r["status"], r["steps"]) for r in self.runs()]
+        evals = [(e["run_id"], e["step"], e["metric"], e["value"]) for e in self.evals()]
+        return runs + evals

@@ -1,0 +1,53 @@
+import pytest
+
+from ganbench.errors import UserError
+from ganbench.study.spec import StudySpec, expand, load_spec
+
+
+def test_grid_times_variants_times_datasets_times_seeds():
+    spec = StudySpec(
+        name="t", base={"steps": 10, "batch_size": 16},
+        datasets=["ring8", {"data": "digits", "generator": "dcgan", "discriminator": "dcgan"}],
+        grid={"loss": ["ns", "hinge"], "discriminator.norm": ["none", "spectral"]},
+        variants={"fast": {"lr_g": 1e-3}, "slow": {"lr_g": 1e-5}}, seeds=[3, 7], budget={"steps": 25},
+        eval={"every": 5})
+    runs = expand(spec)
+    assert len(runs) == 2 * 4 * 2 * 2
+    one = next(r for r in runs if r.run_id == "digits__slow+loss=hinge,discriminator.norm=spectral__s7")
+    cfg = one.config
+    assert cfg["loss"]["name"] == "hinge" and cfg["discriminator"] == {"name": "dcgan", "width": 64, "norm": "spectral"}
+    assert cfg["lr_g"] == 1e-5 and cfg["seed"] == 7 and cfg["steps"] == 25 and cfg["ckpt_every"] == 5
+    assert cfg["batch_size"] == 16 and cfg["data"]["name"] == "digits"
+
+
+def test_defaults_and_seed_count():
+    runs = expand(StudySpec(seeds=2))
+    assert [r.run_id for r in runs] == ["ring8__base__s0", "ring8__base__s1"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"grid": {"los": ["ns"]}}, "unknown grid key 'los' (did you mean loss"),
+    ({"grid": {"discriminator.nrom": ["none"]}}, "unknown grid key 'discriminator.nrom' (did you mean discriminator.norm"),
+    ({"variants": {"v": {"stepz": 3}}}, "unknown variant 'v' key 'stepz' (did you mean steps"),
+    ({"datasets": [{"generator": "dcgan"}]}, "needs a 'data' key"),
+    ({"grid": {"loss": ["ns", "hingee"]}}, "unknown loss 'hingee'"),
+    ({"grid": {"loss": []}}, "grid axis 'loss' has no values"),
+])
+def test_bad_specs_name_the_key(spec, message):
+    with pytest.raises(UserError) as exc:
+        expand(StudySpec(**spec))
+    assert message in str(exc.value)
+
+
+def test_load_spec_rejects_unknown_top_level_keys(tmp_path):
+    (tmp_path / "s.yaml").write_text("name: x\nseed: 3\n")
+    with pytest.raises(UserError, match="unknown key 'seed'"):
+        load_spec(tmp_path / "s.yaml")
+
+
+def test_quick_preset_expands():
+    from pathlib import Path
+
+    spec = load_spec(Path(__file__).parents[2] / "presets" / "quick.yaml")
+    runs = expand(spec)
+    assert len(runs) == 3 * 6 * 3 and len({r.variant for r in runs}) == 6

@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ganbench.study.stats import holm, mean_ci, summarize, verdict
+
+
+def test_mean_ci_matches_scipy_t_interval():
+    x = [3.1, 2.7, 3.9, 3.3, 2.5]
+    out = mean_ci(x)
+    low, high = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+    assert out["ci_low"] == pytest.approx(low, rel=1e-12) and out["ci_high"] == pytest.approx(high, rel=1e-12)
+    assert out["std"] == pytest.approx(np.std(x, ddof=1))
+    assert math.isnan(mean_ci([1.0])["ci_low"])
+
+
+def test_holm_by_hand():
+    # sorted p: 0.01 (x3 = 0.03), 0.02 (x2 = 0.04), 0.04 (x1 = 0.04): monotone
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def _evals(values: dict[str, list[float]], metric="fid"):
+    rows = []
+    for variant, vals in values.items():
+        for seed, v in enumerate(vals):
+            rows.append({"dataset": "d", "metric": metric, "variant": variant, "seed": seed, "value": v,
+                         "tags": ["final", "best"]})
+    return rows
+
+
+def test_paired_comparison_matches_scipy_and_win_rate():
+    a, b = [10.0, 12.0, 11.0, 13.0], [12.5, 13.0, 12.0, 15.5]
+    out = summarize(_evals({"a": a, "b": b}), checkpoints=("final",))
+    (pair,) = out["pairs"]
+    assert pair["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-12)
+    assert pair["win_rate_a"] == 1.0  # lower fid wins on every seed
+    assert pair["mean_diff"] == pytest.approx(np.mean(np.subtract(a, b)))
+    ranks = {r["variant"]: r["rank"] for r in out["leaderboard"]}
+    assert ranks == {"a": 1, "b": 2}
+    assert pair["significant"] == (pair["p_holm"] < 0.05)
+
+
+def test_higher_is_better_metrics_and_ties():
+    out = summarize(_evals({"x": [0.5, 0.6], "y": [0.7, 0.8], "z": [0.7, 0.8]}, metric="precision"),
+                    checkpoints=("final",))
+    ranks = {r["variant"]: r["rank"] for r in out["leaderboard"]}
+    assert ranks == {"y": 1, "z": 1, "x": 3}
+
+
+def test_verdict_says_plainly_when_not_significant():
+    out = summarize(_evals({"a": [1.0, 2.0, 3.0], "b": [1.1, 1.9, 3.2]}), checkpoints=("final",))
+    text = verdict(out["pairs"][0])
+    assert "no significant difference" in text and "n = 3 seeds" in text

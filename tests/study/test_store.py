@@ -1,0 +1,48 @@
+import sqlite3
+
+import pytest
+
+from ganbench.study.spec import StudySpec, expand
+from ganbench.study.store import Store
+
+
+def _result(run_id, value):
+    return {"run_id": run_id, "status": "done", "steps": 10, "train_seconds": 1.5, "efficiency": {"g_params": 3},
+            "evals": [{"checkpoint": "step_0000010", "step": 10, "tags": ["final", "best"],
+                       "metrics": {"fid": value, "precision": 0.5}, "protocol": {"n_real": 100}}]}
+
+
+def test_round_trip(tmp_path):
+    runs = expand(StudySpec(seeds=2, budget={"steps": 10}))
+    store = Store(tmp_path / "s.sqlite")
+    store.set_meta(spec_digest="abc")
+    store.add_runs(runs)
+    store.add_runs(runs)  # idempotent
+    assert [r["status"] for r in store.runs()] == ["queued", "queued"]
+    store.mark_running(runs[0].run_id)
+    store.finish(runs[0].run_id, _result(runs[0].run_id, 1.25))
+    store.close()
+    again = Store(tmp_path / "s.sqlite")
+    assert again.get_meta("spec_digest") == "abc"
+    rows = {r["run_id"]: r for r in again.runs()}
+    first = rows[runs[0].run_id]
+    assert first["status"] == "done" and first["attempts"] == 1 and first["efficiency"] == {"g_params": 3}
+    assert first["config"] == runs[0].config
+    evals = again.evals()
+    assert [(e["metric"], e["value"], e["tags"]) for e in evals] == [("fid", 1.25, ["final", "best"]),
+                                                                     ("precision", 0.5, ["final", "best"])]
+    assert evals[0]["protocol"] == {"n_real": 100} and evals[0]["seed"] == 0
+    assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_finish_is_atomic(tmp_path):
+    runs = expand(StudySpec(seeds=1, budget={"steps": 10}))
+    store = Store(tmp_path / "s.sqlite")
+    store.add_runs(runs)
+    rid = runs[0].run_id
+    store.mark_running(rid)
+    bad = _result(rid, 1.0)
+    bad["evals"].append(dict(bad["evals"][0]))  # same (run, step, metric) twice: the insert fails
+    with pytest.raises(sqlite3.IntegrityError):
+        store.finish(rid, bad)
+    assert store.status(rid) == "running" and store.evals() == []  # nothing half-written
