@@ -52,12 +52,16 @@ def test_relativistic_average_by_hand():
     assert loss.g_needs_real
 
 
+def builtin_losses():  # other tests register throwaway losses (e.g. one that returns NaN)
+    return [e.name for e in LOSSES if e.obj.d.__module__ == "ganbench.losses"]
+
+
 def test_every_loss_is_tested():
-    assert set(LOSSES.names()) == set(EXPECTED) | {"rsgan-avg"}
+    assert set(builtin_losses()) == set(EXPECTED) | {"rsgan-avg"}
 
 
 def test_losses_are_finite_for_large_logits():
     big = torch.tensor([80.0, -80.0])
-    for name in LOSSES.names():
+    for name in builtin_losses():
         loss = get_loss(name)
         assert torch.isfinite(loss.d(big, -big)) and torch.isfinite(loss.g(big, -big)), name
