@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .errors import UserError
 from .registry import (
@@ -28,6 +28,8 @@ from .registry import (
 )
 
 Component = dict[str, Any]
+COMPONENT_REGISTRIES = {"data": DATASETS, "generator": GENERATORS, "discriminator": DISCRIMINATORS, "loss": LOSSES}
+COMPONENT_FIELDS = tuple(COMPONENT_REGISTRIES)
 
 
 def _component(value: Any, registry: Registry, field: str) -> Component:
@@ -83,25 +85,10 @@ class RunConfig(BaseModel):
             import_plugins(values["plugins"])
         return values
 
-    @field_validator("data", mode="before")
+    @field_validator(*COMPONENT_FIELDS, mode="before")
     @classmethod
-    def _data(cls, v):
-        return _component(v, DATASETS, "data")
-
-    @field_validator("generator", mode="before")
-    @classmethod
-    def _gen(cls, v):
-        return _component(v, GENERATORS, "generator")
-
-    @field_validator("discriminator", mode="before")
-    @classmethod
-    def _disc(cls, v):
-        return _component(v, DISCRIMINATORS, "discriminator")
-
-    @field_validator("loss", mode="before")
-    @classmethod
-    def _loss(cls, v):
-        return _component(v, LOSSES, "loss")
+    def _components(cls, v, info: ValidationInfo):
+        return _component(v, COMPONENT_REGISTRIES[info.field_name], info.field_name)
 
     @field_validator("regularizers", mode="before")
     @classmethod
@@ -128,9 +115,6 @@ class RunConfig(BaseModel):
     def digest(self) -> str:
         blob = json.dumps(self.result_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
-
-COMPONENT_FIELDS = ("data", "generator", "discriminator", "loss")
 
 
 def set_dotted(tree: dict, key: str, value: Any) -> None:

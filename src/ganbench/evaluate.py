@@ -22,6 +22,7 @@ from .data import Dataset, load_dataset
 from .errors import UserError
 from .fileio import atomic_save_tensors, atomic_write_text
 from .metrics.features import build_extractor
+from .metrics.frechet import Gaussian
 from .metrics.suite import Context, Extracted, available, compute
 from .training import checkpoint as ckpt
 from .training.build import build_discriminator, resolve_device
@@ -54,8 +55,6 @@ def real_features(extractor, data: Dataset, spec: dict, split: str) -> Extracted
     path = cache_dir("stats") / f"{spec['name']}-{split}-{extractor.name}-n{len(data)}-{key}.safetensors"
     if path.is_file():
         t = load_file(str(path))
-        from .metrics.frechet import Gaussian
-
         gauss = Gaussian(t["mu"].numpy(), t["sigma"].numpy(), len(t["features"]))
         return Extracted(t["features"], t.get("logits"), data.x if data.x.dim() == 2 else None, gauss)
     ext = _extract(extractor, data.x)
@@ -97,8 +96,7 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
     n_fake = n or DEFAULT_N[kind]
     real_data = _subset(data, n_fake)
     real = real_features(ext, real_data, cfg.data, split)
-    train_labels = data.y if data.y is not None else None
-    ctx = Context(modes=data.modes, sigma=data.sigma, real_labels=train_labels, num_classes=data.num_classes,
+    ctx = Context(modes=data.modes, sigma=data.sigma, real_labels=data.y, num_classes=data.num_classes,
                   z_dim=cfg.z_dim, run_dir=run.path)
     rows, started = [], time.perf_counter()
     paths = _checkpoints(run, checkpoint)

@@ -28,9 +28,9 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..config import COMPONENT_FIELDS, RunConfig, make_config, read_yaml
+from ..config import COMPONENT_REGISTRIES, RunConfig, make_config, read_yaml
 from ..errors import UserError, did_you_mean
-from ..registry import ALL, format_validation_error
+from ..registry import format_validation_error
 
 
 class Budget(BaseModel):
@@ -85,9 +85,9 @@ class RunSpec:
 def valid_keys() -> list[str]:
     """Every settable key: run-config fields, plus 'component.option' for every registered component."""
     keys = list(RunConfig.model_fields)
-    for field, registry in zip(COMPONENT_FIELDS, ("datasets", "generators", "discriminators", "losses")):
+    for field, registry in COMPONENT_REGISTRIES.items():
         keys.append(f"{field}.name")
-        for entry in ALL[registry]:
+        for entry in registry:
             keys += [f"{field}.{opt}" for opt in entry.options.model_fields]
     return sorted(set(keys))
 
