@@ -158,3 +158,11 @@ def test_end_to_end_ring8_learns(tmp_path):
     assert before["high_quality"] < 0.02
     assert after["high_quality"] >= 0.3 and after["modes_covered"] >= 6
     assert after["reverse_kl"] < 0.5
+
+
+def test_wall_clock_budget_stops_the_run(tmp_path):
+    result = _train({**TINY, "steps": 10 ** 7, "time_budget_s": 0.5, "ckpt_every": 10 ** 6}, tmp_path / "r")
+    assert result.status == "done" and 0 < result.step < 10 ** 7
+    assert "time budget of 0.5s reached" in result.message
+    assert result.wall_s >= 0.5
+    assert ckpt.list_checkpoints(tmp_path / "r" / "checkpoints")[-1].name == f"step_{result.step:07d}.json"
