@@ -8,6 +8,7 @@ def _private_cache(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("GANBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
     mp.setenv("GANBENCH_OFFLINE", "1")
+    mp.setenv("GANBENCH_DATA_HOME", str(tmp_path_factory.mktemp("data")))
     yield
     mp.undo()
 

@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp = ss.add_parser("report", help="write report.html, results.csv and results.json for a study")
     rp.add_argument("dir", type=Path)
 
+    d = sub.add_parser("data", help="datasets: fetch MNIST / Fashion-MNIST into the cache")
+    ds = d.add_subparsers(dest="data_command", required=True)
+    df = ds.add_parser("fetch", help="find, verify and cache a dataset")
+    df.add_argument("name", choices=["mnist", "fashion-mnist"])
+    df.add_argument("--path", default=None, help="a folder holding the four idx files (raw or .gz)")
+    df.add_argument("--offline", action="store_true", help="do not try the web mirrors")
+
     sub.add_parser("list", help="list every registered component with its options")
     return parser
 
@@ -254,6 +261,15 @@ def cmd_study(args: argparse.Namespace) -> int:
     print(f"study {spec.name}: {summary['executed']} runs executed in {summary['seconds']}s; status {summary['status']}")
     if not args.no_report:
         print(f"wrote {build_report(directory)['report']}")
+    return 0
+
+
+@command("data")
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data.mnist import fetch
+
+    folder = fetch(args.name, args.path, offline=args.offline or None)
+    print(f"{args.name}: verified idx files in {folder}")
     return 0
 
 

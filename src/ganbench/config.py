@@ -56,6 +56,7 @@ class RunConfig(BaseModel):
     loss: Component = Field(default_factory=lambda: {"name": "ns"})
     regularizers: list[Component] = Field(default_factory=list)
     pack: int = Field(1, ge=1, description="PacGAN packing degree m (1 = off)")
+    augment: str | None = Field(None, description="DiffAugment policy for D's inputs, e.g. 'color,translation,cutout'")
     z_dim: int | None = Field(None, ge=1, description="latent size; null = the dataset's suggestion")
     batch_size: int = Field(64, ge=1)
     steps: int = Field(2000, ge=1, description="budget in generator steps")
@@ -103,6 +104,9 @@ class RunConfig(BaseModel):
     def _check(self):
         if self.z_dim is None:
             self.z_dim = DATASETS.get(self.data["name"]).extra.get("z_dim", 128)
+        from .augment import parse_policy
+
+        parse_policy(self.augment)
         if self.batch_size % self.pack:
             raise UserError(f"batch_size {self.batch_size} is not a multiple of pack {self.pack}")
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -42,7 +43,7 @@ class Dataset:
 
 def images_from_uint8(array, channels: int, size: int, scale: float = 255.0) -> Tensor:
     """uint8-range pixels (N, H*W*C or N, H, W) -> float NCHW in [-1, 1]. The one place we convert in."""
-    x = torch.as_tensor(array, dtype=torch.float32).reshape(-1, channels, size, size)
+    x = torch.from_numpy(np.asarray(array, dtype=np.float32)).reshape(-1, channels, size, size)
     return x / (scale / 2) - 1
 
 

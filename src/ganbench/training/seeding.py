@@ -11,7 +11,7 @@ import torch
 _MASK = (1 << 64) - 1
 
 # stream ids
-DATA, NOISE_D, NOISE_G, REG, INIT, SAMPLE = range(6)
+DATA, NOISE_D, NOISE_G, REG, INIT, SAMPLE, AUG = range(7)
 
 
 def _splitmix64(x: int) -> int:

