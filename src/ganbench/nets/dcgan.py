@@ -1,4 +1,5 @@
 """DCGAN (Radford et al. 2016), one definition for every resolution the geometry helper accepts.
+``attention: R`` inserts a SAGAN self-attention block where the feature maps are R x R (0 = none).
 
 G: z -> linear to (width * 2^(stages-1), base, base) -> `stages` x [ConvTranspose 4x4 stride 2] -> tanh.
 D: mirror image with strided 4x4 convolutions and LeakyReLU(0.2), then a linear layer to one logit.
@@ -11,6 +12,7 @@ from itertools import pairwise
 from torch import Tensor, nn
 
 from ..registry import DISCRIMINATORS, GENERATORS
+from .attention import SelfAttention
 from .layers import DNorm, GNorm, image_geometry, norm_1d, norm_2d, weight_wrapper
 
 
@@ -23,18 +25,20 @@ def _widths(width: int, stages: int) -> list[int]:
 class DCGANDiscriminator(nn.Module):
     """DCGAN discriminator: strided 4x4 convs, LeakyReLU(0.2), linear head."""
 
-    def __init__(self, data_shape, width: int = 64, norm: DNorm = "batch"):
+    def __init__(self, data_shape, width: int = 64, norm: DNorm = "batch", attention: int = 0):
         super().__init__()
         channels, base, stages = image_geometry(data_shape, "dcgan")
         sn = weight_wrapper(norm)
         widths = _widths(width, stages)[::-1]  # highest resolution first
-        layers, c_in = [], channels
+        layers, c_in, res = [], channels, data_shape[-1]
         for i, c_out in enumerate(widths):
             layers.append(sn(nn.Conv2d(c_in, c_out, 4, 2, 1)))
             if i > 0:  # as in DCGAN, no normalization on the first layer
                 layers.append(norm_2d(norm, c_out))
             layers.append(nn.LeakyReLU(0.2))
-            c_in = c_out
+            c_in, res = c_out, res // 2
+            if res == attention:  # SAGAN self-attention at this resolution
+                layers.append(SelfAttention(c_out, sn))
         self.features = nn.Sequential(*layers)
         self.head = sn(nn.Linear(c_in * base * base, 1))
 
@@ -46,7 +50,7 @@ class DCGANDiscriminator(nn.Module):
 class DCGANGenerator(nn.Module):
     """DCGAN generator: linear projection, 4x4 transposed convs with BN+ReLU, tanh output."""
 
-    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch"):
+    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch", attention: int = 0):
         super().__init__()
         self.z_dim = z_dim
         channels, base, stages = image_geometry(data_shape, "dcgan")
@@ -54,9 +58,12 @@ class DCGANGenerator(nn.Module):
         self.start = (widths[0], base, base)
         self.project = nn.Sequential(nn.Linear(z_dim, widths[0] * base * base), norm_1d(norm, widths[0] * base * base),
                                      nn.ReLU())
-        layers = []
+        layers, res = [], base
         for c_in, c_out in pairwise(widths):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), norm_2d(norm, c_out), nn.ReLU()]
+            res *= 2
+            if res == attention:  # SAGAN self-attention at this resolution
+                layers.append(SelfAttention(c_out))
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
 

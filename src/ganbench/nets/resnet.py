@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import DISCRIMINATORS, GENERATORS
+from .attention import SelfAttention
 from .layers import DNorm, GNorm, image_geometry, norm_2d, weight_wrapper
 
 
@@ -55,14 +56,19 @@ def _widths(width: int, stages: int) -> list[int]:
 class ResNetGenerator(nn.Module):
     """SNGAN-style ResNet generator: residual up-blocks with batch norm."""
 
-    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch"):
+    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch", attention: int = 0):
         super().__init__()
         self.z_dim = z_dim
         channels, base, stages = image_geometry(data_shape, "resnet")
         widths = _widths(width, stages)
         self.start = (widths[0], base, base)
         self.project = nn.Linear(z_dim, widths[0] * base * base)
-        self.blocks = nn.Sequential(*[UpBlock(a, b, norm) for a, b in pairwise(widths)])
+        blocks = []
+        for i, (a, b) in enumerate(pairwise(widths)):
+            blocks.append(UpBlock(a, b, norm))
+            if base * 2 ** (i + 1) == attention:
+                blocks.append(SelfAttention(b))
+        self.blocks = nn.Sequential(*blocks)
         self.out = nn.Sequential(norm_2d(norm, widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1),
                                  nn.Tanh())
 
@@ -74,12 +80,16 @@ class ResNetGenerator(nn.Module):
 class ResNetDiscriminator(nn.Module):
     """SNGAN-style ResNet discriminator: residual down-blocks, global sum pooling."""
 
-    def __init__(self, data_shape, width: int = 64, norm: DNorm = "spectral"):
+    def __init__(self, data_shape, width: int = 64, norm: DNorm = "spectral", attention: int = 0):
         super().__init__()
         channels, _, stages = image_geometry(data_shape, "resnet")
         widths = [channels] + _widths(width, stages)[::-1][1:]  # width ... width*2^(stages-1)
-        self.blocks = nn.Sequential(*[DownBlock(a, b, norm, first=(i == 0))
-                                      for i, (a, b) in enumerate(pairwise(widths))])
+        blocks = []
+        for i, (a, b) in enumerate(pairwise(widths)):
+            blocks.append(DownBlock(a, b, norm, first=(i == 0)))
+            if data_shape[-1] // 2 ** (i + 1) == attention:
+                blocks.append(SelfAttention(b, weight_wrapper(norm)))
+        self.blocks = nn.Sequential(*blocks)
         self.head = weight_wrapper(norm)(nn.Linear(widths[-1], 1))
 
     def forward(self, x: Tensor) -> Tensor:
