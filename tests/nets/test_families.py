@@ -49,7 +49,7 @@ def test_attention_starts_as_identity_and_learns():
 def test_attention_option_inserts_one_block(family):
     G = GENERATORS.get(family).build((1, 32, 32), 8, width=8, attention=16)
     D = DISCRIMINATORS.get(family).build((1, 32, 32), width=8, attention=8)
-    count = lambda m: sum(isinstance(x, SelfAttention) for x in m.modules())  # noqa: E731
+    count = lambda m: sum(isinstance(x, SelfAttention) for x in m.modules())
     assert count(G) == 1 and count(D) == 1
     assert D(G(torch.randn(3, 8))).shape == (3,)
 

@@ -23,7 +23,7 @@ class SelfAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: Tensor) -> Tensor:
-        n, c, h, w = x.shape
+        n, _c, h, w = x.shape
         pool = (lambda t: F.max_pool2d(t, 2)) if h % 2 == 0 and w % 2 == 0 and h * w >= 16 else (lambda t: t)
         q = self.query(x).flatten(2)  # (n, c/8, hw)
         k = pool(self.key(x)).flatten(2)  # (n, c/8, hw')

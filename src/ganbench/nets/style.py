@@ -10,6 +10,8 @@ noise inputs are fixed buffers (StyleGAN's noise_mode='const') so runs resume ex
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -68,7 +70,7 @@ class StyleGenerator(nn.Module):
         self.layers = nn.ModuleList([StyleLayer(widths[0], widths[0], w_dim, base)])
         self.to_rgb = nn.ModuleList([ModulatedConv(widths[0], channels, 1, w_dim, demodulate=False)])
         res = base
-        for c_in, c_out in zip(widths[:-1], widths[1:]):
+        for c_in, c_out in itertools.pairwise(widths):
             res *= 2
             self.layers.append(nn.ModuleList([StyleLayer(c_in, c_out, w_dim, res), StyleLayer(c_out, c_out, w_dim, res)]))
             self.to_rgb.append(ModulatedConv(c_out, channels, 1, w_dim, demodulate=False))
