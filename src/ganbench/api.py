@@ -56,17 +56,38 @@ def load_generator(path: str | Path, ema: bool = True, device: str = "cpu") -> n
     record, tensors = ckpt.read_checkpoint(find_checkpoint(path))
     cfg = make_config(record["config"])
     shape = tuple(record["data_shape"])
-    G = build_generator(cfg, shape)
+    G = build_generator(cfg, shape, record.get("num_classes", 0))
     prefix = "G_ema" if ema and any(k.startswith("G_ema.") for k in tensors) else "G"
     ckpt.load_module(G, tensors, prefix)
     G.config, G.data_shape, G.step, G.used_ema = cfg, shape, record["step"], prefix == "G_ema"
+    G.num_classes = record.get("num_classes", 0)
     return G.eval().to(resolve_device(device))
 
 
+def class_labels(G: nn.Module, n: int, label: int | None = None) -> torch.Tensor | None:
+    """Labels for a class-conditional G: all ``label``, or every class in turn (balanced); None otherwise."""
+    k = getattr(G, "num_classes", 0)
+    if not k:
+        if label is not None:
+            raise UserError("this generator is not class-conditional; --class does not apply")
+        return None
+    if label is not None and not 0 <= label < k:
+        raise UserError(f"class {label} is out of range 0..{k - 1}")
+    return torch.full((n,), label) if label is not None else torch.arange(n) % k
+
+
 @torch.no_grad()
-def generate(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
-    """``n`` samples from G (on CPU), reproducible for a seed."""
+def generate(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500, labels: torch.Tensor | None = None
+             ) -> torch.Tensor:
+    """``n`` samples from G (on CPU), reproducible for a seed; ``labels`` for class-conditional G
+    (default: every class in turn)."""
     z_dim = G.config.z_dim if hasattr(G, "config") else G.z_dim
     z = torch.randn(n, z_dim, generator=rng(seed, SAMPLE))
     device = next(G.parameters()).device
-    return torch.cat([G(z[i:i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)])
+    if labels is None:
+        labels = class_labels(G, n)
+    out = []
+    for i in range(0, n, batch_size):
+        zi = z[i:i + batch_size].to(device)
+        out.append((G(zi, labels[i:i + batch_size].to(device)) if labels is not None else G(zi)).float().cpu())
+    return torch.cat(out)

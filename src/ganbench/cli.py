@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("samples.png"))
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
+    s.add_argument("--class", dest="label", type=int, default=None, help="class-conditional runs: this class only")
 
     e = sub.add_parser("eval", help="evaluate a run's checkpoints; writes RUN/eval.json")
     e.add_argument("run", type=Path, help="run directory")
@@ -171,14 +172,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 @command("sample")
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .api import generate, load_generator
+    from .api import class_labels, generate, load_generator
     from .plots import save_grid, save_scatter
 
     if args.n is not None and args.n < 1:
         raise UserError("--n must be at least 1")
     G = load_generator(args.run, ema=not args.no_ema)
     if len(G.data_shape) == 3:
-        save_grid(generate(G, args.n or 64, seed=args.seed), args.out)
+        n = args.n or 64
+        save_grid(generate(G, n, seed=args.seed, labels=class_labels(G, n, args.label)), args.out)
     else:
         from .data import load_dataset
 

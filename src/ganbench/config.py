@@ -56,6 +56,7 @@ class RunConfig(BaseModel):
     loss: Component = Field(default_factory=lambda: {"name": "ns"})
     regularizers: list[Component] = Field(default_factory=list)
     pack: int = Field(1, ge=1, description="PacGAN packing degree m (1 = off)")
+    conditional: bool = Field(False, description="class-conditional G and D (labelled data)")
     augment: str | None = Field(None, description="DiffAugment policy for D's inputs, e.g. 'color,translation,cutout'")
     z_dim: int | None = Field(None, ge=1, description="latent size; null = the dataset's suggestion")
     batch_size: int = Field(64, ge=1)

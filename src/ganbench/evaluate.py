@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from .api import generate, load_generator
+from .api import class_labels, generate, load_generator
 from .cache import cache_dir, key_digest, tensor_digest
 from .data import Dataset, load_dataset
 from .errors import UserError
@@ -70,7 +70,7 @@ def default_metrics(kind: str, extractor) -> list[str]:
     if kind == "points":
         return ["modes", "wasserstein", "fid", "prdc"]
     names = ["fid", "kid", "prdc"]
-    return names + (["is", "classes"] if extractor.has_logits else [])
+    return names + (["is", "classes", "class_accuracy"] if extractor.has_logits else [])
 
 
 def _checkpoints(run: RunDir, which: str) -> list[Path]:
@@ -107,7 +107,9 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
             _, tensors = ckpt.read_checkpoint(path)
             ctx.discriminator = ckpt.load_module(build_discriminator(cfg, data.shape), tensors, "D").to(dev)
         sample_seed = derive_seed(seed, 99, G.step)
-        fake = _extract(ext, generate(G, n_fake, seed=sample_seed))
+        labels = class_labels(G, n_fake)  # conditional G: every class in turn
+        fake = _extract(ext, generate(G, n_fake, seed=sample_seed, labels=labels))
+        fake.labels = labels
         names = metrics or [m for m in default_metrics(kind, ext) if available(real, fake, ctx)[m]]
         values = compute(names, real, fake, ctx)
         protocol = {"dataset": cfg.data, "split": split, "n_real": len(real_data), "n_fake": n_fake,

@@ -20,6 +20,8 @@ import pydantic
 from .errors import UserError, did_you_mean
 
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+# keywords the framework passes (never user options), with what accepting them means
+FRAMEWORK_KWARGS = {"num_classes": "class-conditional training (conditional: true)"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Entry:
     description: str
     options: type[pydantic.BaseModel]
     extra: dict = field(default_factory=dict)
+    kind: str = ""
+    accepts: frozenset = frozenset()  # framework keywords the component takes
 
     def validate(self, opts: dict) -> dict:
         """Return options with defaults filled in; raise UserError naming the bad key."""
@@ -43,8 +47,14 @@ class Entry:
             parts.append(f"{key}={f.default!r}")
         return ", ".join(parts)
 
-    def build(self, *args, **opts):
-        return self.obj(*args, **self.validate(opts))
+    def build(self, *args, framework: dict | None = None, **opts):
+        """Call the component with the framework's arguments, validated options, and framework keywords
+        (e.g. ``num_classes`` for class-conditional nets) that it must declare to accept."""
+        framework = framework or {}
+        for key in framework:
+            if key not in self.accepts:
+                raise UserError(f"{self.kind} '{self.name}' does not support {FRAMEWORK_KWARGS[key]}")
+        return self.obj(*args, **self.validate(opts), **framework)
 
 
 def format_validation_error(exc: pydantic.ValidationError, prefix: str = "") -> str:
@@ -68,7 +78,7 @@ def _options_model(obj: Callable, skip: int) -> type[pydantic.BaseModel]:
         params = params[1:]  # self
     fields = {}
     for p in params[skip:]:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in FRAMEWORK_KWARGS:
             continue
         ann = hints.get(p.name, Any)
         default = p.default if p.default is not inspect.Parameter.empty else ...
@@ -104,7 +114,9 @@ class Registry:
         if isinstance(doc, list):
             doc = doc[0] if doc else ""
         options = _options_model(obj, self.positional) if callable(obj) else _options_model(lambda: None, 0)
-        self._entries[name] = Entry(name, obj, doc, options, extra)
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        accepts = frozenset(FRAMEWORK_KWARGS) & set(inspect.signature(target).parameters) if callable(obj) else frozenset()
+        self._entries[name] = Entry(name, obj, doc, options, extra, self.kind, accepts)
 
     def get(self, name: str) -> Entry:
         try:

@@ -68,7 +68,7 @@ def test_npz_dataset_and_label_checks(tmp_path):
     assert ds.x.shape == (18, 3, 16, 16) and ds.num_classes == 4
     np.savez(tmp_path / "bad.npz", x=rng.integers(0, 256, (6, 8, 8), dtype=np.uint8), y=np.array([0, 1, 2, 3, 4, 9]))
     with pytest.raises(UserError, match="label 9 out of range 0..4"):
-        load_dataset({"name": "npz", "path": str(tmp_path / "bad.npz"), "num_classes": 5})
+        load_dataset({"name": "npz", "path": str(tmp_path / "bad.npz"), "classes": 5})
     with pytest.raises(UserError, match="file not found"):
         load_dataset({"name": "npz", "path": str(tmp_path / "none.npz")})
 

@@ -15,7 +15,9 @@ def test_grid_times_variants_times_datasets_times_seeds():
     assert len(runs) == 2 * 4 * 2 * 2
     one = next(r for r in runs if r.run_id == "digits__slow+loss=hinge,discriminator.norm=spectral__s7")
     cfg = one.config
-    assert cfg["loss"]["name"] == "hinge" and cfg["discriminator"] == {"name": "dcgan", "width": 64, "norm": "spectral"}
+    assert cfg["loss"]["name"] == "hinge"
+    assert cfg["discriminator"] == {"name": "dcgan", "width": 64, "norm": "spectral", "attention": 0,
+                                    "conditioning": "projection"}
     assert cfg["lr_g"] == 1e-5 and cfg["seed"] == 7 and cfg["steps"] == 25 and cfg["ckpt_every"] == 5
     assert cfg["batch_size"] == 16 and cfg["data"]["name"] == "digits"
 

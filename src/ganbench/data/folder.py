@@ -83,7 +83,7 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
 
 
 @DATASETS.register("npz", z_dim=128)
-def npz(split, path: str = "", num_classes: int | None = None, test_fraction: float = 0.1):
+def npz(split, path: str = "", classes: int | None = None, test_fraction: float = 0.1):
     """A .npz file with `x` (N,H,W[,C] uint8 or NCHW floats in [-1, 1], or (N, D) vectors) and optional `y`."""
     from .arrays import read_npz
 
@@ -98,10 +98,9 @@ def npz(split, path: str = "", num_classes: int | None = None, test_fraction: fl
     if y is not None:
         if len(y) != len(x):
             raise UserError(f"{p}: {len(x)} samples but {len(y)} labels")
-        k = num_classes or int(y.max()) + 1
+        k = classes or int(y.max()) + 1
         bad = y[(y < 0) | (y >= k)]
         if len(bad):
             raise UserError(f"{p}: label {int(bad[0])} out of range 0..{k - 1}")
-        num_classes = k
     x, y = _split(x, y, split, test_fraction)
-    return Dataset(f"npz:{p.stem}", x, y, num_classes=num_classes)
+    return Dataset(f"npz:{p.stem}", x, y, num_classes=k if y is not None else None)

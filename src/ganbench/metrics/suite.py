@@ -29,6 +29,7 @@ class Extracted:
     features: torch.Tensor  # (N, D) float64
     logits: torch.Tensor | None = None
     samples: torch.Tensor | None = None  # raw samples (points), when small enough to keep
+    labels: torch.Tensor | None = None  # the classes a conditional generator was asked for
     gaussian: Gaussian | None = None  # mean/covariance of the features, cached for real data
 
     def stats(self) -> Gaussian:
@@ -110,6 +111,13 @@ def _classes(real, fake, ctx):
     return {"classes_covered": int((pred > 0).sum()), "class_kl": kl}
 
 
+@metric("class_accuracy", ("logits", "conditional"), "share of conditional samples classified as asked; worst class")
+def _class_accuracy(real, fake, ctx):
+    hit = (fake.logits.argmax(1) == fake.labels).double()
+    per_class = [float(hit[fake.labels == c].mean()) for c in fake.labels.unique().tolist()]
+    return {"class_accuracy": float(hit.mean()), "class_accuracy_min": min(per_class)}
+
+
 @metric("wasserstein", ("samples",), "exact W1 and W2 between equal-size samples (optimal assignment)")
 def _wasserstein(real, fake, ctx):
     n = min(len(real.samples), len(fake.samples))
@@ -128,7 +136,7 @@ def available(real: Extracted, fake: Extracted, ctx: Context) -> dict[str, bool]
             "mixture": ctx.modes is not None and fake.samples is not None,
             "labels": ctx.real_labels is not None and ctx.num_classes is not None,
             "samples": real.samples is not None and fake.samples is not None,
-            "generator": ctx.generator is not None}
+            "generator": ctx.generator is not None, "conditional": fake.labels is not None}
     return {name: all(have[n] for n in m.needs) for name, m in METRICS.items()}
 
 

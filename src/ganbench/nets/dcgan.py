@@ -13,7 +13,17 @@ from torch import Tensor, nn
 
 from ..registry import DISCRIMINATORS, GENERATORS
 from .attention import SelfAttention
-from .layers import DNorm, GNorm, image_geometry, norm_1d, norm_2d, weight_wrapper
+from .layers import (
+    ClassHead,
+    Conditioning,
+    DNorm,
+    GNorm,
+    g_norm,
+    image_geometry,
+    norm_2d,
+    run,
+    weight_wrapper,
+)
 
 
 def _widths(width: int, stages: int) -> list[int]:
@@ -25,7 +35,8 @@ def _widths(width: int, stages: int) -> list[int]:
 class DCGANDiscriminator(nn.Module):
     """DCGAN discriminator: strided 4x4 convs, LeakyReLU(0.2), linear head."""
 
-    def __init__(self, data_shape, width: int = 64, norm: DNorm = "batch", attention: int = 0):
+    def __init__(self, data_shape, width: int = 64, norm: DNorm = "batch", attention: int = 0,
+                 conditioning: Conditioning = "projection", num_classes: int = 0):
         super().__init__()
         channels, base, stages = image_geometry(data_shape, "dcgan")
         sn = weight_wrapper(norm)
@@ -41,31 +52,35 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(SelfAttention(c_out, sn))
         self.features = nn.Sequential(*layers)
         self.head = sn(nn.Linear(c_in * base * base, 1))
+        self.cond = ClassHead(c_in * base * base, num_classes, conditioning, sn) if num_classes else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x).flatten(1)).view(-1)
+    def forward(self, x: Tensor, y: Tensor | None = None):
+        phi = self.features(x).flatten(1)
+        logit = self.head(phi).view(-1)
+        return self.cond(phi, logit, y) if self.cond is not None else logit
 
 
 @GENERATORS.register("dcgan")
 class DCGANGenerator(nn.Module):
     """DCGAN generator: linear projection, 4x4 transposed convs with BN+ReLU, tanh output."""
 
-    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch", attention: int = 0):
+    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch", attention: int = 0,
+                 num_classes: int = 0):
         super().__init__()
-        self.z_dim = z_dim
+        self.z_dim, self.num_classes = z_dim, num_classes
         channels, base, stages = image_geometry(data_shape, "dcgan")
         widths = _widths(width, stages)
         self.start = (widths[0], base, base)
-        self.project = nn.Sequential(nn.Linear(z_dim, widths[0] * base * base), norm_1d(norm, widths[0] * base * base),
-                                     nn.ReLU())
+        flat = widths[0] * base * base
+        self.project = nn.Sequential(nn.Linear(z_dim, flat), g_norm(norm, flat, num_classes, dims=1), nn.ReLU())
         layers, res = [], base
         for c_in, c_out in pairwise(widths):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), norm_2d(norm, c_out), nn.ReLU()]
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), g_norm(norm, c_out, num_classes), nn.ReLU()]
             res *= 2
             if res == attention:  # SAGAN self-attention at this resolution
                 layers.append(SelfAttention(c_out))
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.body(self.project(z).view(z.shape[0], *self.start))
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return run(self.body, run(self.project, z, y).view(z.shape[0], *self.start), y)

@@ -13,6 +13,7 @@ from ..errors import UserError
 
 DNorm = Literal["none", "batch", "layer", "spectral"]
 GNorm = Literal["batch", "none"]
+Conditioning = Literal["projection", "acgan"]
 
 
 def norm_2d(kind: str, channels: int) -> nn.Module:
@@ -82,3 +83,57 @@ class Packed(nn.Module):
 
 def packed_shape(shape: tuple[int, ...], m: int) -> tuple[int, ...]:
     return (shape[0] * m, *shape[1:])
+
+
+class ConditionalNorm(nn.Module):
+    """Conditional batch norm (de Vries et al. 2017; used by SNGAN/BigGAN generators): batch statistics
+    without learned affine, then a per-class gain and bias from embeddings (gain starts at 1)."""
+
+    def __init__(self, norm: nn.Module, features: int, num_classes: int):
+        super().__init__()
+        self.norm = norm
+        self.gain = nn.Embedding(num_classes, features)
+        self.bias = nn.Embedding(num_classes, features)
+        nn.init.ones_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        shape = (x.shape[0], -1) + (1,) * (x.dim() - 2)
+        return self.norm(x) * self.gain(y).view(shape) + self.bias(y).view(shape)
+
+
+def g_norm(kind: str, features: int, num_classes: int, dims: int = 2) -> nn.Module:
+    """The generator's normalization: class-conditional batch norm when num_classes > 0."""
+    if num_classes and kind == "batch":
+        base = nn.BatchNorm2d(features, affine=False) if dims == 2 else nn.BatchNorm1d(features, affine=False)
+        return ConditionalNorm(base, features, num_classes)
+    if num_classes:
+        raise UserError("class-conditional generators need norm: batch (conditional batch norm)")
+    return norm_2d(kind, features) if dims == 2 else norm_1d(kind, features)
+
+
+def run(layers: nn.Sequential, x: Tensor, y: Tensor | None) -> Tensor:
+    """Apply a Sequential, handing the labels to the layers that take them."""
+    for layer in layers:
+        x = layer(x, y) if isinstance(layer, ConditionalNorm) else layer(x)
+    return x
+
+
+class ClassHead(nn.Module):
+    """Discriminator conditioning on features phi (N, F): 'projection' (Miyato & Koyama 2018) adds
+    <embed(y), phi> to the logit; 'acgan' (Odena et al. 2017) predicts the class from phi instead."""
+
+    def __init__(self, features: int, num_classes: int, kind: str, wrap):
+        super().__init__()
+        self.kind = kind
+        if kind == "projection":
+            self.embed = wrap(nn.Embedding(num_classes, features))
+        else:
+            self.classifier = wrap(nn.Linear(features, num_classes))
+
+    def forward(self, phi: Tensor, logit: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if self.kind == "projection":
+            if y is None:
+                raise UserError("a projection discriminator needs labels")
+            return logit + (self.embed(y) * phi).sum(1), None
+        return logit, self.classifier(phi)

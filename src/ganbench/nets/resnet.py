@@ -14,19 +14,29 @@ from torch import Tensor, nn
 
 from ..registry import DISCRIMINATORS, GENERATORS
 from .attention import SelfAttention
-from .layers import DNorm, GNorm, image_geometry, norm_2d, weight_wrapper
+from .layers import (
+    ClassHead,
+    Conditioning,
+    DNorm,
+    GNorm,
+    g_norm,
+    image_geometry,
+    norm_2d,
+    run,
+    weight_wrapper,
+)
 
 
 class UpBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, norm: str):
+    def __init__(self, c_in: int, c_out: int, norm: str, num_classes: int = 0):
         super().__init__()
-        self.n1, self.c1 = norm_2d(norm, c_in), nn.Conv2d(c_in, c_out, 3, 1, 1)
-        self.n2, self.c2 = norm_2d(norm, c_out), nn.Conv2d(c_out, c_out, 3, 1, 1)
+        self.n1, self.c1 = g_norm(norm, c_in, num_classes), nn.Conv2d(c_in, c_out, 3, 1, 1)
+        self.n2, self.c2 = g_norm(norm, c_out, num_classes), nn.Conv2d(c_out, c_out, 3, 1, 1)
         self.skip = nn.Conv2d(c_in, c_out, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        h = F.interpolate(F.relu(self.n1(x)), scale_factor=2, mode="nearest")
-        h = self.c2(F.relu(self.n2(self.c1(h))))
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        h = F.interpolate(F.relu(run([self.n1], x, y)), scale_factor=2, mode="nearest")
+        h = self.c2(F.relu(run([self.n2], self.c1(h), y)))
         return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
@@ -56,31 +66,36 @@ def _widths(width: int, stages: int) -> list[int]:
 class ResNetGenerator(nn.Module):
     """SNGAN-style ResNet generator: residual up-blocks with batch norm."""
 
-    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch", attention: int = 0):
+    def __init__(self, data_shape, z_dim, width: int = 64, norm: GNorm = "batch", attention: int = 0,
+                 num_classes: int = 0):
         super().__init__()
-        self.z_dim = z_dim
+        self.z_dim, self.num_classes = z_dim, num_classes
         channels, base, stages = image_geometry(data_shape, "resnet")
         widths = _widths(width, stages)
         self.start = (widths[0], base, base)
         self.project = nn.Linear(z_dim, widths[0] * base * base)
         blocks = []
         for i, (a, b) in enumerate(pairwise(widths)):
-            blocks.append(UpBlock(a, b, norm))
+            blocks.append(UpBlock(a, b, norm, num_classes))
             if base * 2 ** (i + 1) == attention:
                 blocks.append(SelfAttention(b))
         self.blocks = nn.Sequential(*blocks)
-        self.out = nn.Sequential(norm_2d(norm, widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1),
-                                 nn.Tanh())
+        self.out = nn.Sequential(g_norm(norm, widths[-1], num_classes), nn.ReLU(),
+                                 nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh())
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.out(self.blocks(self.project(z).view(z.shape[0], *self.start)))
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        h = self.project(z).view(z.shape[0], *self.start)
+        for block in self.blocks:
+            h = block(h, y) if isinstance(block, UpBlock) else block(h)
+        return run(self.out, h, y)
 
 
 @DISCRIMINATORS.register("resnet")
 class ResNetDiscriminator(nn.Module):
     """SNGAN-style ResNet discriminator: residual down-blocks, global sum pooling."""
 
-    def __init__(self, data_shape, width: int = 64, norm: DNorm = "spectral", attention: int = 0):
+    def __init__(self, data_shape, width: int = 64, norm: DNorm = "spectral", attention: int = 0,
+                 conditioning: Conditioning = "projection", num_classes: int = 0):
         super().__init__()
         channels, _, stages = image_geometry(data_shape, "resnet")
         widths = [channels] + _widths(width, stages)[::-1][1:]  # width ... width*2^(stages-1)
@@ -91,7 +106,9 @@ class ResNetDiscriminator(nn.Module):
                 blocks.append(SelfAttention(b, weight_wrapper(norm)))
         self.blocks = nn.Sequential(*blocks)
         self.head = weight_wrapper(norm)(nn.Linear(widths[-1], 1))
+        self.cond = ClassHead(widths[-1], num_classes, conditioning, weight_wrapper(norm)) if num_classes else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
-        return self.head(h).view(-1)
+    def forward(self, x: Tensor, y: Tensor | None = None):
+        phi = F.relu(self.blocks(x)).sum(dim=(2, 3))
+        logit = self.head(phi).view(-1)
+        return self.cond(phi, logit, y) if self.cond is not None else logit

@@ -36,14 +36,19 @@ def _split(spec: dict) -> tuple[str, dict]:
     return opts.pop("name"), opts
 
 
-def build_generator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Module:
+def _framework(num_classes: int) -> dict:
+    return {"num_classes": num_classes} if num_classes else {}
+
+
+def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], num_classes: int = 0) -> nn.Module:
     name, opts = _split(cfg.generator)
-    return GENERATORS.get(name).build(data_shape, cfg.z_dim, **opts)
+    return GENERATORS.get(name).build(data_shape, cfg.z_dim, framework=_framework(num_classes), **opts)
 
 
-def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Module:
+def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...], num_classes: int = 0) -> nn.Module:
     name, opts = _split(cfg.discriminator)
-    inner = DISCRIMINATORS.get(name).build(packed_shape(data_shape, cfg.pack), **opts)
+    inner = DISCRIMINATORS.get(name).build(packed_shape(data_shape, cfg.pack), framework=_framework(num_classes),
+                                           **opts)
     return Packed(inner, cfg.pack) if cfg.pack > 1 else inner
 
 
@@ -52,17 +57,18 @@ def build_regularizers(cfg: RunConfig) -> list[Regularizer]:
 
 
 @torch.no_grad()
-def check_shapes(G: nn.Module, D: nn.Module, cfg: RunConfig, data_shape: tuple[int, ...]) -> None:
+def check_shapes(G: nn.Module, D: nn.Module, cfg: RunConfig, data_shape: tuple[int, ...], num_classes: int = 0):
     """Refuse a G/D pair that does not fit the data, before any training happens."""
     n = 2 * cfg.pack
     modes = (G.training, D.training)
     G.eval(), D.eval()
+    y = torch.zeros(n, dtype=torch.long) if num_classes else None
     try:
-        fake = G(torch.zeros(n, cfg.z_dim))
+        fake = G(torch.zeros(n, cfg.z_dim), y) if num_classes else G(torch.zeros(n, cfg.z_dim))
         if tuple(fake.shape[1:]) != tuple(data_shape):
             raise UserError(f"generator '{cfg.generator['name']}' makes samples of shape {tuple(fake.shape[1:])}, "
                             f"but data '{cfg.data['name']}' has shape {tuple(data_shape)}")
-        out = D(fake)
+        out = D(fake, y)[0] if num_classes else D(fake)
     except RuntimeError as exc:
         raise UserError(f"generator/discriminator do not fit data of shape {tuple(data_shape)}: "
                         f"{str(exc).splitlines()[0]}") from None
@@ -82,16 +88,25 @@ class Parts:
     regularizers: list[Regularizer]
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
+    num_classes: int = 0  # > 0: class-conditional run
 
 
 def build_parts(cfg: RunConfig, device: torch.device) -> Parts:
     data = load_dataset(cfg.data, "train")
+    num_classes = 0
+    if cfg.conditional:
+        if data.y is None or not data.num_classes:
+            raise UserError(f"conditional: true needs labelled data; '{cfg.data['name']}' has no labels")
+        if cfg.pack > 1:
+            raise UserError("PacGAN packing (pack > 1) and class-conditional training do not combine")
+        num_classes = data.num_classes
+        data.y = data.y.to(device)
     torch.manual_seed(derive_seed(cfg.seed, INIT))  # weight init is the only use of the global RNG
-    G = build_generator(cfg, data.shape)
-    D = build_discriminator(cfg, data.shape)
-    check_shapes(G, D, cfg, data.shape)
+    G = build_generator(cfg, data.shape, num_classes)
+    D = build_discriminator(cfg, data.shape, num_classes)
+    check_shapes(G, D, cfg, data.shape, num_classes)
     G, D = G.to(device), D.to(device)
     data.x = data.x.to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas_g)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas_d)
-    return Parts(data, G, D, get_loss(cfg.loss["name"]), build_regularizers(cfg), opt_g, opt_d)
+    return Parts(data, G, D, get_loss(cfg.loss["name"]), build_regularizers(cfg), opt_g, opt_d, num_classes)

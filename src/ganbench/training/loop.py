@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import __version__
@@ -51,14 +52,14 @@ class BatchSampler:
         return self._perms[epoch]
 
     def __call__(self, b: int) -> torch.Tensor:
+        """Indices of batch number b."""
         n, start = len(self.x), b * self.batch_size
         first_epoch, offset = divmod(start, n)
         if offset + self.batch_size <= n:  # the common case: inside one epoch
-            return self.x[self._perm(first_epoch)[offset:offset + self.batch_size]]
+            return self._perm(first_epoch)[offset:offset + self.batch_size]
         pos = torch.arange(start, start + self.batch_size)  # spans epochs (several, for tiny data)
         epochs, offsets = pos // n, pos % n
-        idx = torch.cat([self._perm(e)[offsets[epochs == e].to(self.x.device)] for e in epochs.unique().tolist()])
-        return self.x[idx]
+        return torch.cat([self._perm(e)[offsets[epochs == e].to(self.x.device)] for e in epochs.unique().tolist()])
 
 
 def latent(seed: int, stream: int, counter: int, n: int, z_dim: int, device: torch.device) -> torch.Tensor:
@@ -72,6 +73,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, parts: Parts, device: torch.device):
         self.cfg, self.p, self.device = cfg, parts, device
         self.sampler = BatchSampler(parts.data.x, cfg.batch_size, cfg.seed)
+        self.num_classes = parts.num_classes
         self.ema = EMA(parts.G, cfg.ema, cfg.ema_rampup) if cfg.ema is not None else None
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
@@ -84,6 +86,29 @@ class Trainer:
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=use_scaler)
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=use_scaler)
 
+    # --- conditioning: labels travel with the samples when the run is class-conditional ----------------
+    def real(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = self.sampler(b)
+        data = self.p.data
+        return data.x[idx], (data.y[idx] if self.num_classes else None)
+
+    def fake_labels(self, stream: int, counter: int) -> torch.Tensor | None:
+        if not self.num_classes:
+            return None
+        g = rng(self.cfg.seed, stream, counter + (1 << 40), self.device)
+        return torch.randint(self.num_classes, (self.cfg.batch_size,), generator=g, device=self.device)
+
+    def generate(self, stream: int, counter: int, y: torch.Tensor | None) -> torch.Tensor:
+        z = latent(self.cfg.seed, stream, counter, self.cfg.batch_size, self.cfg.z_dim, self.device)
+        return self.p.G(z, y) if self.num_classes else self.p.G(z)
+
+    def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's adversarial output, and its class logits for an AC-GAN discriminator."""
+        if not self.num_classes:
+            return self.p.D(x).float(), None
+        adv, cls = self.p.D(x, y)
+        return adv.float(), (None if cls is None else cls.float())
+
     def aug(self, x: torch.Tensor, counter: int, which: int) -> torch.Tensor:
         """DiffAugment (when configured) with draws fixed by (seed, counter, which batch)."""
         if not self.augment:
@@ -92,16 +117,21 @@ class Trainer:
 
     def d_step(self, counter: int) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, p = self.cfg, self.p
-        real = self.aug(self.sampler(counter), counter, 0)
+        real, y_real = self.real(counter)
+        real = self.aug(real, counter, 0)
+        y_fake = self.fake_labels(NOISE_D, counter)
         with torch.no_grad(), self.autocast():
-            fake = self.aug(p.G(latent(cfg.seed, NOISE_D, counter, cfg.batch_size, cfg.z_dim, self.device)),
-                            counter, 1)
+            fake = self.aug(self.generate(NOISE_D, counter, y_fake), counter, 1)
         with self.autocast():
-            loss = p.loss.d(p.D(real).float(), p.D(fake).float())
+            (d_real, c_real), (d_fake, c_fake) = self.critic(real, y_real), self.critic(fake, y_fake)
+            loss = p.loss.d(d_real, d_fake)
+            if c_real is not None:  # AC-GAN: D also classifies real and fake samples
+                loss = loss + F.cross_entropy(c_real, y_real) + F.cross_entropy(c_fake, y_fake)
         penalty = torch.zeros((), device=self.device)
+        critic = p.D if not self.num_classes else (lambda x: self.critic(x, y_real)[0])
         for i, reg in enumerate(p.regularizers):
             if counter % reg.every == 0:
-                term = reg.penalty(p.D, real, fake.float(), rng(cfg.seed, REG, counter * 16 + i))
+                term = reg.penalty(critic, real, fake.float(), rng(cfg.seed, REG, counter * 16 + i))
                 if term is not None:
                     penalty = penalty + reg.every * term
         p.opt_d.zero_grad(set_to_none=True)
@@ -114,15 +144,19 @@ class Trainer:
 
     def g_step(self, step: int) -> torch.Tensor:
         cfg, p = self.cfg, self.p
+        y_fake = self.fake_labels(NOISE_G, step)
         with self.autocast():
-            fake = p.G(latent(cfg.seed, NOISE_G, step, cfg.batch_size, cfg.z_dim, self.device))
-            d_fake = p.D(self.aug(fake, step, 2)).float()
+            fake = self.generate(NOISE_G, step, y_fake)
+            d_fake, c_fake = self.critic(self.aug(fake, step, 2), y_fake)
             if p.loss.g_needs_real:
                 with torch.no_grad():
-                    d_real = p.D(self.aug(self.sampler(step * cfg.n_dis), step, 3)).float()
+                    real, y_real = self.real(step * cfg.n_dis)
+                    d_real = self.critic(self.aug(real, step, 3), y_real)[0]
             else:
                 d_real = d_fake  # unused by the loss
         loss = p.loss.g(d_real, d_fake)
+        if c_fake is not None:  # AC-GAN: G wants its samples classified as the class asked for
+            loss = loss + F.cross_entropy(c_fake, y_fake)
         p.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(loss).backward()
         self.scaler_g.step(p.opt_g)
@@ -171,7 +205,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool
 
     def save(step: int) -> None:
         meta = {"config": cfg.model_dump(mode="json"), "config_digest": cfg.digest(), "wall_s": elapsed,
-                "data_shape": list(parts.data.shape),
+                "data_shape": list(parts.data.shape), "num_classes": parts.num_classes,
                 "ganbench_version": __version__, "torch_version": torch.__version__}
         ckpt.save_checkpoint(run.ckpt_dir, step, trainer.modules(), trainer.optimizers(), meta)
         if cfg.keep_checkpoints:
