@@ -95,3 +95,15 @@ def test_real_stacked_mnist_covers_about_1000_modes():
     p = hist / hist.sum()
     kl = float((p[p > 0] * (p[p > 0] * 1000).log()).sum())
     assert (hist > 0).sum() >= 985 and kl < 0.15, ((hist > 0).sum(), kl)
+    # the same through the evaluation path: the stacked extractor's 1000 joint logits + the classes metric
+    from ganbench.metrics.features.lenet import StackedLeNetFeatures
+    from ganbench.metrics.suite import Context, Extracted, compute
+
+    stacked_ext = StackedLeNetFeatures.__new__(StackedLeNetFeatures)  # MNIST-5k classifier: fast to train
+    stacked_ext.inner, stacked_ext.input_shape = lenet, (3, 28, 28)
+    out = stacked_ext(stacked.x)
+    assert out["logits"].shape == (10000, 1000) and out["features"].shape == (10000, 384)
+    assert torch.equal(out["logits"].argmax(1), modes)
+    ext = Extracted(out["features"], out["logits"])
+    values = compute(["classes"], ext, ext, Context(real_labels=stacked.y, num_classes=1000))
+    assert values["classes_covered"] >= 985 and values["class_kl_uniform"] < 0.15

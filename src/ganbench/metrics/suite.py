@@ -100,7 +100,8 @@ def _modes(real, fake, ctx):
             "reverse_kl": out["reverse_kl"]}
 
 
-@metric("classes", ("logits", "labels"), "classes covered by predicted labels, KL(predicted || real histogram)")
+@metric("classes", ("logits", "labels"),
+        "classes (Stacked MNIST: modes) covered by predicted labels; KL to the real and the uniform histogram")
 def _classes(real, fake, ctx):
     c = ctx.num_classes
     pred = torch.bincount(fake.logits.argmax(1), minlength=c).double()
@@ -108,7 +109,8 @@ def _classes(real, fake, ctx):
     p, q = pred / pred.sum(), ref / ref.sum()
     nz = p > 0
     kl = float((p[nz] * (p[nz] / q[nz]).log()).sum()) if bool((q[nz] > 0).all()) else math.inf
-    return {"classes_covered": int((pred > 0).sum()), "class_kl": kl}
+    kl_uniform = float((p[nz] * (p[nz] * c).log()).sum())
+    return {"classes_covered": int((pred > 0).sum()), "class_kl": kl, "class_kl_uniform": kl_uniform}
 
 
 @metric("class_accuracy", ("logits", "conditional"), "share of conditional samples classified as asked; worst class")

@@ -28,8 +28,10 @@ def _points(dataset, device):
 
 
 def _lenet(dataset, device):
-    from .lenet import LeNetFeatures
+    from .lenet import LeNetFeatures, StackedLeNetFeatures
 
+    if dataset and dataset.get("name") == "stacked-mnist":
+        return StackedLeNetFeatures(dataset, device=device)  # per-channel MNIST classifier, 1000 modes
     return LeNetFeatures(dataset, device=device)
 
 

@@ -126,3 +126,29 @@ class LeNetFeatures:
         outs = [self.net(images[i:i + 512].float().to(self.device)) for i in range(0, len(images), 512)]
         return {"features": torch.cat([f for f, _ in outs]).double().cpu(),
                 "logits": torch.cat([lg for _, lg in outs]).double().cpu()}
+
+
+class StackedLeNetFeatures:
+    """For Stacked MNIST: each colour channel goes through the MNIST LeNet. Features are the three
+    128-d feature vectors side by side; the 1000 logits are log p(R) + log p(G) + log p(B) for every
+    digit triple, so the predicted class is the mode (100 R + 10 G + B)."""
+
+    name = "lenet"
+    has_logits = True
+
+    def __init__(self, dataset: dict, progress: bool = True, device: str | torch.device = "cpu"):
+        self.inner = LeNetFeatures({"name": "mnist", "path": dataset.get("path")}, progress, device)
+        self.test_accuracy = self.inner.test_accuracy
+        self.identity = "stacked-" + self.inner.identity
+        self.input_shape = (3, 28, 28)
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if tuple(images.shape[1:]) != self.input_shape:
+            raise UserError(f"stacked LeNet expects (3, 28, 28) images; got {tuple(images.shape[1:])}")
+        n = len(images)
+        out = self.inner(images.reshape(n * 3, 1, 28, 28))
+        feats = out["features"].reshape(n, 3 * out["features"].shape[1])
+        lp = out["logits"].log_softmax(1).reshape(n, 3, 10)
+        joint = lp[:, 0, :, None, None] + lp[:, 1, None, :, None] + lp[:, 2, None, None, :]
+        return {"features": feats, "logits": joint.reshape(n, 1000)}
