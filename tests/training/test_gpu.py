@@ -43,3 +43,18 @@ def test_gpu_points_with_r1_and_pack(tmp_path):
     cfg = make_config({"data": "ring8", "steps": 30, "log_every": 10, "pack": 2, "regularizers": ["r1"],
                        "device": "cuda", "amp": "bf16"})
     assert ganbench.train(cfg, out=tmp_path, progress=False).status == "done"
+
+
+@pytest.mark.parametrize("extra", [
+    {"generator": {"name": "style", "width": 16}, "discriminator": {"name": "resnet", "width": 16, "attention": 4}},
+    {"conditional": True, "generator": {"name": "resnet", "width": 16, "attention": 8},
+     "discriminator": {"name": "dcgan", "width": 16, "conditioning": "acgan"}, "augment": "color,translation,cutout"},
+    {"conditional": True, "discriminator": {"name": "resnet", "width": 16, "conditioning": "projection"},
+     "regularizers": ["r1"]},
+])
+def test_gpu_newer_families_with_bf16(tmp_path, extra):
+    tree = {**IMAGES, "regularizers": [], "amp": "bf16", **extra}
+    result = ganbench.train(make_config(tree), out=tmp_path, progress=False)
+    assert result.status == "done"
+    G = ganbench.load_generator(tmp_path, device="cuda")
+    assert ganbench.generate(G, 20).shape == (20, 1, 8, 8)
