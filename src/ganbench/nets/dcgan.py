@@ -22,13 +22,9 @@ from .layers import (
     image_geometry,
     norm_2d,
     run,
+    stage_widths,
     weight_wrapper,
 )
-
-
-def _widths(width: int, stages: int) -> list[int]:
-    """Channel counts from the lowest resolution to the highest: width*2^(stages-1) ... width."""
-    return [width * 2 ** (stages - 1 - i) for i in range(stages)]
 
 
 @DISCRIMINATORS.register("dcgan")
@@ -40,7 +36,7 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         channels, base, stages = image_geometry(data_shape, "dcgan")
         sn = weight_wrapper(norm)
-        widths = _widths(width, stages)[::-1]  # highest resolution first
+        widths = stage_widths(width, stages)[::-1]  # highest resolution first
         layers, c_in, res = [], channels, data_shape[-1]
         for i, c_out in enumerate(widths):
             layers.append(sn(nn.Conv2d(c_in, c_out, 4, 2, 1)))
@@ -69,7 +65,7 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
         channels, base, stages = image_geometry(data_shape, "dcgan")
-        widths = _widths(width, stages)
+        widths = stage_widths(width, stages)
         self.start = (widths[0], base, base)
         flat = widths[0] * base * base
         self.project = nn.Sequential(nn.Linear(z_dim, flat), g_norm(norm, flat, num_classes, dims=1), nn.ReLU())

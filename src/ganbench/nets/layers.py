@@ -58,6 +58,11 @@ def image_geometry(shape: tuple[int, ...], family: str) -> tuple[int, int, int]:
     return c, base, stages
 
 
+def stage_widths(width: int, stages: int) -> list[int]:
+    """Channel counts from the lowest resolution to the highest: width*2^(stages-1) ... width."""
+    return [width * 2 ** (stages - 1 - i) for i in range(stages)]
+
+
 def flat_dim(shape: tuple[int, ...]) -> int:
     return int(math.prod(shape))
 

@@ -23,6 +23,7 @@ from .layers import (
     image_geometry,
     norm_2d,
     run,
+    stage_widths,
     weight_wrapper,
 )
 
@@ -58,10 +59,6 @@ class DownBlock(nn.Module):
         return h + F.avg_pool2d(self.skip(x), 2)
 
 
-def _widths(width: int, stages: int) -> list[int]:
-    return [width * 2 ** (stages - 1 - i) for i in range(stages)] + [width]
-
-
 @GENERATORS.register("resnet")
 class ResNetGenerator(nn.Module):
     """SNGAN-style ResNet generator: residual up-blocks with batch norm."""
@@ -71,7 +68,7 @@ class ResNetGenerator(nn.Module):
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
         channels, base, stages = image_geometry(data_shape, "resnet")
-        widths = _widths(width, stages)
+        widths = stage_widths(width, stages) + [width]
         self.start = (widths[0], base, base)
         self.project = nn.Linear(z_dim, widths[0] * base * base)
         blocks = []
@@ -98,7 +95,7 @@ class ResNetDiscriminator(nn.Module):
                  conditioning: Conditioning = "projection", num_classes: int = 0):
         super().__init__()
         channels, _, stages = image_geometry(data_shape, "resnet")
-        widths = [channels] + _widths(width, stages)[::-1][1:]  # width ... width*2^(stages-1)
+        widths = [channels] + (stage_widths(width, stages) + [width])[::-1][1:]  # width ... width*2^(stages-1)
         blocks = []
         for i, (a, b) in enumerate(pairwise(widths)):
             blocks.append(DownBlock(a, b, norm, first=(i == 0)))
