@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..augment import diff_augment, parse_policy
 from ..config import RunConfig
+from ..errors import UserError
 from . import checkpoint as ckpt
 from .build import Parts, build_parts, resolve_device
 from .ema import EMA
@@ -79,8 +80,6 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
         self.augment = parse_policy(cfg.augment)
         if self.augment and not parts.data.is_image:
-            from ..errors import UserError
-
             raise UserError("augment applies to image data only")
         use_scaler = cfg.amp == "fp16"
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=use_scaler)
@@ -179,8 +178,6 @@ def _tensorboard(run: RunDir):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        from ..errors import UserError
-
         raise UserError("--tensorboard needs the tensorboard package: pip install 'ganbench[tensorboard]'") from None
     return SummaryWriter(str(run.path / "tensorboard"))
 
