@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .fileio import atomic_write_bytes
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -29,10 +31,6 @@ def image_grid(images: torch.Tensor, pad: int = 1) -> np.ndarray:
     return grid
 
 
-def _tmp_for(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.tmp{path.suffix}")
-
-
 def save_grid(images: torch.Tensor, path: str | Path, scale: int | None = None) -> None:
     """Write an image grid PNG (atomically); small images are enlarged by nearest-neighbour ``scale``."""
     from PIL import Image
@@ -42,11 +40,9 @@ def save_grid(images: torch.Tensor, path: str | Path, scale: int | None = None) 
     img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_for(path)
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def save_scatter(points: torch.Tensor, path: str | Path, modes: torch.Tensor | None = None,
@@ -67,9 +63,7 @@ def save_scatter(points: torch.Tensor, path: str | Path, modes: torch.Tensor | N
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_for(path)
-    fig.savefig(tmp, format="png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(Path(path), buf.getvalue())
