@@ -23,7 +23,8 @@ def test_list_shows_every_kind(capsys):
     code, out, _ = run(capsys, "list")
     assert code == 0
     for word in ("generators:", "discriminators:", "losses:", "regularizers:", "datasets:", "dcgan", "hinge",
-                 "r1", "mnist5k", "options: width=64"):
+                 "r1", "mnist5k", "options: width=64", "metrics:", "prdc", "extractors:", "inception",
+                 "[conditional]"):
         assert word in out
 
 

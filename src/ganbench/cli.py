@@ -284,7 +284,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{kind}:")
         for entry in registry:
             opts = entry.option_help()
-            print(f"  {entry.name:<12} {entry.description}" + (f"\n  {'':<12} options: {opts}" if opts else ""))
+            tag = " [conditional]" if "num_classes" in entry.accepts else ""
+            print(f"  {entry.name:<13} {entry.description}{tag}" + (f"\n  {'':<13} options: {opts}" if opts else ""))
+    from .metrics.features import EXTRACTORS
+    from .metrics.suite import METRICS
+
+    print("metrics:")
+    for name, m in METRICS.items():
+        print(f"  {name:<13} {m.description}")
+    print("extractors:")
+    for name, (_, description) in EXTRACTORS.items():
+        print(f"  {name:<13} {description}")
     return 0
 
 
