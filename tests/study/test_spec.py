@@ -53,3 +53,13 @@ def test_quick_preset_expands():
     spec = load_spec(Path(__file__).parents[2] / "presets" / "quick.yaml")
     runs = expand(spec)
     assert len(runs) == 3 * 6 * 3 and len({r.variant for r in runs}) == 6
+
+
+def test_mnist_preset_expands():
+    from pathlib import Path
+
+    spec = load_spec(Path(__file__).parents[2] / "presets" / "mnist.yaml")
+    runs = expand(spec)
+    assert len(runs) == 2 * 7 * 5
+    cond = next(r for r in runs if r.variant == "cond-projection")
+    assert cond.config["conditional"] and cond.config["discriminator"]["norm"] == "spectral"
