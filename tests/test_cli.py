@@ -156,3 +156,14 @@ def test_entry_point_plugin(tmp_path, monkeypatch):
     plugins.load_entry_points()
     assert "ep-tiny" in GENERATORS
     assert GENERATORS.get("ep-tiny").description == "A user's own generator."
+
+
+def test_tensorboard_flag(capsys, tmp_path):
+    import importlib.util
+
+    code = main(["train", *TINY, "--tensorboard", "--out", str(tmp_path / "r")])
+    if importlib.util.find_spec("tensorboard") is None:
+        assert code == 2 and "pip install 'ganbench[tensorboard]'" in capsys.readouterr().err
+        assert not (tmp_path / "r").exists()  # refused before anything was written
+    else:
+        assert code == 0 and any((tmp_path / "r" / "tensorboard").iterdir())

