@@ -166,3 +166,10 @@ def test_wall_clock_budget_stops_the_run(tmp_path):
     assert "time budget of 0.5s reached" in result.message
     assert result.wall_s >= 0.5
     assert ckpt.list_checkpoints(tmp_path / "r" / "checkpoints")[-1].name == f"step_{result.step:07d}.json"
+
+
+def test_overwrite_keeps_the_old_run_when_the_new_config_is_refused(tmp_path):
+    _train(TINY, tmp_path / "r")
+    with pytest.raises(UserError, match="need image data"):
+        _train({**TINY, "generator": "dcgan"}, tmp_path / "r", overwrite=True)
+    assert (tmp_path / "r" / "config.yaml").is_file() and ckpt.list_checkpoints(tmp_path / "r" / "checkpoints")

@@ -188,10 +188,10 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool
     """Train one GAN as ``cfg`` says, writing the run directory ``out``."""
     run = RunDir(out)
     writer_cls = _tensorboard_writer() if cfg.tensorboard else None
-    resuming = prepare(run, cfg, resume, overwrite)
     device = resolve_device(cfg.device)
-    parts = build_parts(cfg, device)
+    parts = build_parts(cfg, device)  # every user error surfaces here, before the run directory is touched
     trainer = Trainer(cfg, parts, device)
+    resuming = prepare(run, cfg, resume, overwrite)
     start, elapsed = 0, 0.0
     if resuming and (latest := run.latest_checkpoint()) is not None:
         record, tensors = ckpt.read_checkpoint(latest)
