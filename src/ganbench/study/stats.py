@@ -97,9 +97,10 @@ def verdict(pair: dict) -> str:
     """A plain sentence for one comparison."""
     if pair["n"] < 2:
         return f"{pair['a']} vs {pair['b']}: too few paired seeds ({pair['n']}) to compare"
-    winner = pair["a"] if better(pair["metric"], pair["mean_diff"], 0.0) else pair["b"]
+    a_wins = better(pair["metric"], pair["mean_diff"], 0.0)
+    winner, loser = (pair["a"], pair["b"]) if a_wins else (pair["b"], pair["a"])
     if not pair["significant"]:
         return (f"{pair['a']} vs {pair['b']} on {pair['metric']}: no significant difference "
                 f"(Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds)")
-    return (f"{winner} beats the other on {pair['metric']} (Holm-adjusted p = {pair['p_holm']:.2g}, "
+    return (f"{winner} beats {loser} on {pair['metric']} (Holm-adjusted p = {pair['p_holm']:.2g}, "
             f"wins {max(pair['win_rate_a'], 1 - pair['win_rate_a']):.0%} of {pair['n']} seeds)")
