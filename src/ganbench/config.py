@@ -39,10 +39,7 @@ def _component(value: Any, registry: Registry, field: str) -> Component:
         raise UserError(f"'{field}' must be a name or a mapping with a 'name' key; got {value!r}")
     opts = dict(value)
     entry = registry.get(opts.pop("name"))
-    try:
-        return {"name": entry.name, **entry.options(**opts).model_dump()}
-    except pydantic.ValidationError as exc:
-        raise UserError(format_validation_error(exc, prefix=field)) from None
+    return {"name": entry.name, **entry.validate(opts, where=field)}
 
 
 class RunConfig(BaseModel):

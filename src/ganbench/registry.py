@@ -34,12 +34,12 @@ class Entry:
     kind: str = ""
     accepts: frozenset = frozenset()  # framework keywords the component takes
 
-    def validate(self, opts: dict) -> dict:
-        """Return options with defaults filled in; raise UserError naming the bad key."""
+    def validate(self, opts: dict, where: str | None = None) -> dict:
+        """Return options with defaults filled in; raise UserError naming the bad key (under ``where``)."""
         try:
             return self.options(**opts).model_dump()
         except pydantic.ValidationError as exc:
-            raise UserError(format_validation_error(exc, prefix=self.name)) from None
+            raise UserError(format_validation_error(exc, prefix=where or self.name)) from None
 
     def option_help(self) -> str:
         parts = []
