@@ -16,8 +16,6 @@ import torch
 
 from ..errors import UserError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-
 
 def _images_from_array(x: np.ndarray, source: str) -> torch.Tensor:
     if x.ndim == 3:
@@ -51,25 +49,9 @@ def read_npz(path: Path) -> torch.Tensor:
 
 
 def read_folder(path: Path) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
+    from .folder import image_files, read_images
 
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise UserError(f"{path}: no PNG or JPEG images found")
-    arrays, shape = [], None
-    for f in files:
-        try:
-            with Image.open(f) as img:
-                img.load()
-                mode = "L" if img.mode in ("L", "LA", "I;16", "1") else "RGB"
-                a = np.asarray(img.convert(mode))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise UserError(f"{f}: not a readable image ({exc.__class__.__name__})") from None
-        shape = shape or a.shape
-        if a.shape != shape:
-            raise UserError(f"{f}: size {a.shape} differs from the first image's {shape}; resize them first")
-        arrays.append(a)
-    return _images_from_array(np.stack(arrays), str(path))
+    return _images_from_array(read_images(image_files(path), None, None, "resize them first"), str(path))
 
 
 def read_samples(path: str | Path) -> torch.Tensor:

@@ -21,7 +21,8 @@ from .base import Dataset
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
-def _load_image(path: Path, channels: int, resolution: int | None) -> np.ndarray:
+def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.ndarray:
+    """One image as uint8 (H, W) or (H, W, 3); ``channels`` None keeps grayscale files gray, others RGB."""
     from PIL import Image, UnidentifiedImageError
 
     if path.stat().st_size == 0:
@@ -29,7 +30,8 @@ def _load_image(path: Path, channels: int, resolution: int | None) -> np.ndarray
     try:
         with Image.open(path) as img:
             img.load()
-            img = img.convert("L" if channels == 1 else "RGB")
+            gray = channels == 1 if channels else img.mode in ("L", "LA", "I;16", "1")
+            img = img.convert("L" if gray else "RGB")
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise UserError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
     if resolution:
@@ -40,6 +42,26 @@ def _load_image(path: Path, channels: int, resolution: int | None) -> np.ndarray
         left, top = (w - resolution) // 2, (h - resolution) // 2
         img = img.crop((left, top, left + resolution, top + resolution))
     return np.asarray(img)
+
+
+def image_files(root: Path) -> list[Path]:
+    """Every PNG/JPEG below ``root``, sorted; refuses an empty folder."""
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(f"{root}: no PNG or JPEG images found")
+    return files
+
+
+def read_images(files: list[Path], channels: int | None, resolution: int | None, hint: str) -> np.ndarray:
+    """The images stacked as uint8 (N, H, W[, 3]); all must end up the same size (``hint`` says how)."""
+    arrays, size = [], None
+    for f in files:
+        a = _load_image(f, channels, resolution)
+        size = size or a.shape
+        if a.shape != size:
+            raise UserError(f"{f}: size {a.shape[:2]} differs from {size[:2]}; {hint}")
+        arrays.append(a)
+    return np.stack(arrays)
 
 
 def _split(x: torch.Tensor, y: torch.Tensor | None, split: str, test_fraction: float):
@@ -60,17 +82,8 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
         raise UserError(f"image folder not found: '{path}'")
     if channels not in (1, 3):
         raise UserError(f"channels must be 1 or 3; got {channels}")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise UserError(f"{root}: no PNG or JPEG images found")
-    arrays, size = [], None
-    for f in files:
-        a = _load_image(f, channels, resolution)
-        size = size or a.shape
-        if a.shape != size:
-            raise UserError(f"{f}: size {a.shape[:2]} differs from {size[:2]}; set a resolution to resize")
-        arrays.append(a)
-    stacked = np.stack(arrays)
+    files = image_files(root)
+    stacked = read_images(files, channels, resolution, "set a resolution to resize")
     x = torch.from_numpy(stacked.astype(np.float32) / 127.5 - 1)
     x = x[:, None] if channels == 1 else x.permute(0, 3, 1, 2).contiguous()
     classes = sorted({f.parent.relative_to(root).as_posix() for f in files})
