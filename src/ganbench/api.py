@@ -32,8 +32,8 @@ def train(config: RunConfig | dict | str | Path, out: str | Path | None = None, 
     return _train(cfg, out or Path("runs") / cfg.digest(), resume=resume, overwrite=overwrite, progress=progress)
 
 
-def find_checkpoint(path: str | Path, which: str = "final") -> Path:
-    """A checkpoint's JSON sidecar from a run directory, a .json or a .safetensors path."""
+def find_checkpoint(path: str | Path) -> Path:
+    """A checkpoint's JSON sidecar: the latest of a run directory, or the one a .json/.safetensors path names."""
     p = Path(path)
     if p.is_dir():
         found = ckpt.list_checkpoints(RunDir(p).ckpt_dir)

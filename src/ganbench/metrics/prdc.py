@@ -72,10 +72,10 @@ def _estimate_block(a: _Points, rows: slice, b: _Points) -> tuple[torch.Tensor, 
     matrix product), and its per-row error bound."""
     est = torch.addmm(b.csq32[None, :], a.c32[rows], b.c32.T, beta=1.0, alpha=-2.0)
     est += a.csq32[rows, None]
-    return est, _estimate_tol(a, rows, b)[1]
+    return est, _estimate_tol(a, rows, b)
 
 
-def _estimate_tol(a: _Points, rows: slice, b: _Points) -> tuple[None, torch.Tensor]:
+def _estimate_tol(a: _Points, rows: slice, b: _Points) -> torch.Tensor:
     """Per-row bound on |est - true squared distance| for rows of a against all of b.
 
     Every float32 quantity in est (the dot product, the squared norms, their sum, and the rounding
@@ -85,7 +85,7 @@ def _estimate_tol(a: _Points, rows: slice, b: _Points) -> tuple[None, torch.Tens
     d, big = a.c32.shape[1], float(b.cnorm.max())
     na = a.cnorm[rows]
     tol = 2 * (8 * d ** 0.5 + 6) * _U32 * (na + big) ** 2
-    return None, tol.float()
+    return tol.float()
 
 
 def _candidates(p: _Points, width: int, block: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -103,7 +103,6 @@ def _candidates(p: _Points, width: int, block: int) -> tuple[torch.Tensor, torch
         best = v.topk(width, dim=1, largest=False)
         vals[rows], idx[rows] = best.values, j.gather(1, best.indices)
 
-    tol = None
     for s in range(0, n, block):
         e = min(s + block, n)
         cols = slice(s, n)
@@ -117,7 +116,7 @@ def _candidates(p: _Points, width: int, block: int) -> tuple[torch.Tensor, torch
             k_col = min(width, e - s)
             top = est[:, e - s:].topk(k_col, dim=0, largest=False)
             merge(torch.arange(e, n), top.values.T, top.indices.T + s)
-    _, tol = _estimate_tol(p, slice(0, n), p)
+    tol = _estimate_tol(p, slice(0, n), p)
     return vals, idx, tol
 
 
