@@ -186,3 +186,23 @@ def test_mode_metrics_on_exact_modes():
 def test_bad_features_raise_user_errors(fn):
     with pytest.raises(UserError):
         fn()
+
+
+def test_prdc_radii_and_values_on_correlated_features():
+    """Found in review: near-tied neighbours once shifted a k-NN rank (float32 boundary tests) and torch's
+    float32 sqrt differs from numpy's near rounding midpoints; radii must equal the package's exactly."""
+    import torch
+    from prdc.prdc import compute_nearest_neighbour_distances
+
+    from ganbench.metrics import prdc as P
+
+    rng = np.random.default_rng(0)
+    n, d = 4000, 1024
+    mix = rng.standard_normal((d, d)) / np.sqrt(d)
+    real = (rng.standard_normal((n, d)) @ mix).astype(np.float32)
+    fake = (rng.standard_normal((n, d)) @ (mix * 1.05) + 0.01).astype(np.float32)
+    pts = P._Points(real, "real")
+    pts.center(torch.from_numpy(real.astype(np.float64)).mean(0))
+    ours = P._to_distance(P._knn_sq_radii(pts, [5], 1024)[5], True).numpy()
+    np.testing.assert_array_equal(ours, compute_nearest_neighbour_distances(real, 5))
+    assert prdc(real, fake, 5) == reference_prdc(real, fake, 5)

@@ -52,9 +52,12 @@ class _Points:
 
 
 def _to_distance(sq: torch.Tensor, float32: bool) -> torch.Tensor:
-    """Squared float64 distances -> the reference's distances (float32 when its input was float32)."""
-    sq = sq.clamp_min(0)
-    return sq.float().sqrt() if float32 else sq.sqrt()
+    """Squared float64 distances -> the reference's distances (float32 when its input was float32).
+
+    The square root is numpy's, as in sklearn: torch's vectorized float32 sqrt can differ from it in
+    the last bit for values near a rounding midpoint, which would move a radius by one ulp."""
+    sq = sq.clamp_min(0).numpy()
+    return torch.from_numpy(np.sqrt(sq.astype(np.float32) if float32 else sq))
 
 
 def _exact_sq(a: _Points, ia: torch.Tensor, b: _Points, ib: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
@@ -127,11 +130,13 @@ def _knn_sq_radii(p: _Points, ks: list[int], block: int) -> dict[int, torch.Tens
         raise UserError(f"need at least k+2 = {kmax + 2} samples for k-NN radii; got {n}")
     width = min(n, kmax + 1 + _EXTRA)
     vals, idx, tol = _candidates(p, width, block)
-    tol2 = 2 * tol[:, None]
+    vals64, tol2 = vals.double(), 2 * tol.double()[:, None]
     # Estimates err by at most tol, so the true k-th smallest value lies within tol of the estimated
     # one, and only candidates whose estimate is within 2 tol of it can be the true k-th neighbour.
-    # Those are recomputed exactly; candidates certainly below are only counted.
-    windows = {k: (vals - vals[:, k:k + 1]).abs() <= tol2 for k in ks}
+    # Those are recomputed exactly; candidates certainly below are only counted. Both sets come from
+    # one difference, so every candidate is exactly one of below / in the window / above.
+    diffs = {k: vals64 - vals64[:, k:k + 1] for k in ks}
+    windows = {k: (d >= -tol2) & (d <= tol2) for k, d in diffs.items()}
     need = torch.zeros_like(vals, dtype=torch.bool)
     for w in windows.values():
         need |= w
@@ -141,11 +146,11 @@ def _knn_sq_radii(p: _Points, ks: list[int], block: int) -> dict[int, torch.Tens
     exact[idx == torch.arange(n)[:, None]] = 0.0  # sklearn sets self-distances to exactly 0
     radii = {}
     for k in ks:
-        below = (vals < vals[:, k:k + 1] - tol2).sum(1)
+        below = (diffs[k] < -tol2).sum(1)
         in_window = torch.where(windows[k], exact, torch.full_like(exact, float("inf"))).sort(dim=1).values
         radii[k] = in_window.gather(1, (k - below)[:, None]).squeeze(1)
     # a neighbour outside the candidates could still be the k-th: recompute such rows in full
-    incomplete = (vals[:, -1] <= vals[:, kmax] + 2 * tol) & torch.tensor(width < n)
+    incomplete = (vals64[:, -1] - vals64[:, kmax] <= tol2[:, 0]) & torch.tensor(width < n)
     for i in incomplete.nonzero().flatten().tolist():
         full = _exact_sq(p, torch.full((n,), i), p, torch.arange(n))
         full[i] = 0.0
