@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .errors import UserError
+from .nets.init import parse_init
 from .registry import (
     DATASETS,
     DISCRIMINATORS,
@@ -30,6 +31,7 @@ from .registry import (
 Component = dict[str, Any]
 COMPONENT_REGISTRIES = {"data": DATASETS, "generator": GENERATORS, "discriminator": DISCRIMINATORS, "loss": LOSSES}
 COMPONENT_FIELDS = tuple(COMPONENT_REGISTRIES)
+NET_FIELDS = ("generator", "discriminator")  # these also take the framework's ``init`` option
 
 
 def _component(value: Any, registry: Registry, field: str) -> Component:
@@ -39,7 +41,10 @@ def _component(value: Any, registry: Registry, field: str) -> Component:
         raise UserError(f"'{field}' must be a name or a mapping with a 'name' key; got {value!r}")
     opts = dict(value)
     entry = registry.get(opts.pop("name"))
-    return {"name": entry.name, **entry.validate(opts, where=field)}
+    extra = {}
+    if field in NET_FIELDS and "init" in opts:  # every network family, plugins included
+        extra["init"] = parse_init(opts.pop("init"), f"{field}.init")
+    return {"name": entry.name, **entry.validate(opts, where=field), **extra}
 
 
 class RunConfig(BaseModel):
@@ -60,6 +65,8 @@ class RunConfig(BaseModel):
     steps: int = Field(2000, ge=1, description="budget in generator steps")
     time_budget_s: float | None = Field(None, gt=0, description="stop after this much training time")
     n_dis: int = Field(1, ge=1, description="discriminator steps per generator step")
+    update: Literal["alternating", "simultaneous"] = Field(
+        "alternating", description="alternating D then G steps, or both from one batch, applied together")
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     betas_g: tuple[float, float] = (0.5, 0.999)
@@ -105,6 +112,9 @@ class RunConfig(BaseModel):
         from .augment import parse_policy
 
         parse_policy(self.augment)
+        from .training.schedule import check_schedule
+
+        check_schedule(self.update, self.n_dis, self.conditional)
         if self.batch_size % self.pack:
             raise UserError(f"batch_size {self.batch_size} is not a multiple of pack {self.pack}")
         return self

@@ -33,6 +33,15 @@ def norm_1d(kind: str, features: int) -> nn.Module:
     return nn.Identity()
 
 
+# norms that carry their own shift, so a bias in the layer just before them is redundant
+SHIFTING_NORMS = ("batch", "layer")
+
+
+def has_bias(norm: str, bias_before_norm: bool) -> bool:
+    """Whether a layer followed by ``norm`` keeps its bias (``bias_before_norm: false`` drops it)."""
+    return bias_before_norm or norm not in SHIFTING_NORMS
+
+
 def weight_wrapper(kind: str) -> Callable[[nn.Module], nn.Module]:
     """Spectral normalization (Miyato 2018) wraps the layer's weight; other kinds leave it alone."""
     return spectral_norm if kind == "spectral" else (lambda m: m)

@@ -12,6 +12,7 @@ from ..data import Dataset, load_dataset
 from ..errors import UserError
 from ..losses import Loss, get_loss
 from ..nets import Packed, packed_shape
+from ..nets.init import apply_init
 from ..registry import DISCRIMINATORS, GENERATORS, REGULARIZERS
 from ..regularizers import Regularizer
 from .seeding import INIT, derive_seed
@@ -36,19 +37,27 @@ def _split(spec: dict) -> tuple[str, dict]:
     return opts.pop("name"), opts
 
 
+def _net_split(spec: dict) -> tuple[str, dict, dict | None]:
+    """(name, the family's own options, the framework's ``init`` option)."""
+    name, opts = _split(spec)
+    return name, opts, opts.pop("init", None)
+
+
 def _framework(num_classes: int) -> dict:
     return {"num_classes": num_classes} if num_classes else {}
 
 
 def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], num_classes: int = 0) -> nn.Module:
-    name, opts = _split(cfg.generator)
-    return GENERATORS.get(name).build(data_shape, cfg.z_dim, framework=_framework(num_classes), **opts)
+    name, opts, init = _net_split(cfg.generator)
+    G = GENERATORS.get(name).build(data_shape, cfg.z_dim, framework=_framework(num_classes), **opts)
+    return apply_init(G, init)
 
 
 def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...], num_classes: int = 0) -> nn.Module:
-    name, opts = _split(cfg.discriminator)
+    name, opts, init = _net_split(cfg.discriminator)
     inner = DISCRIMINATORS.get(name).build(packed_shape(data_shape, cfg.pack), framework=_framework(num_classes),
                                            **opts)
+    apply_init(inner, init)
     return Packed(inner, cfg.pack) if cfg.pack > 1 else inner
 
 

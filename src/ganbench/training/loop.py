@@ -1,7 +1,8 @@
 """The one training loop: every generator/discriminator/loss/regularizer combination runs through it.
 
 Per generator step: ``n_dis`` discriminator steps (loss on a real and a fake batch, plus regularizer
-penalties), then one generator step, then the EMA update. Budget = generator steps. All randomness
+penalties), then one generator step, then the EMA update (``update: simultaneous`` instead steps both
+players at once from one batch, see ``schedule``). Budget = generator steps. All randomness
 comes from ``seeding`` counters, so a resumed run replays exactly what an uninterrupted one would.
 """
 
@@ -26,6 +27,7 @@ from . import checkpoint as ckpt
 from .build import Parts, build_parts, resolve_device
 from .ema import EMA
 from .rundir import RunDir, prepare
+from .schedule import SCHEDULES
 from .seeding import AUG, DATA, NOISE_D, NOISE_G, REG, rng
 
 
@@ -218,11 +220,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool
     status = "done"
     with bar, (writer or contextlib.nullcontext()), run.log_file.open("a") as log:
         for step in range(start, cfg.steps):
-            for k in range(cfg.n_dis):
-                d_loss, penalty = trainer.d_step(step * cfg.n_dis + k)
-                sums[0] += d_loss
-                sums[1] += penalty
-            sums[2] += trainer.g_step(step)
+            sums += torch.stack(SCHEDULES[cfg.update](trainer, step))  # d_loss, penalty, g_loss
             n_acc += 1
             bar.update(1)
             done = step + 1

@@ -1,0 +1,81 @@
+"""Weight initialisation, one option for every network family (and plugins): ``init`` in a G or D spec.
+
+    generator: {name: mlp, init: {kind: normal, std: 0.02}}     # or simply  init: normal
+    discriminator: {name: dcgan, init: orthogonal}
+
+Recipes differ here and it matters: PacGAN's and DCGAN's official code draw every weight from N(0, 0.02)
+with zero biases, PyTorch's default is a fan-in scaled uniform. ``default`` leaves the framework's
+initialisation alone. Other kinds set the weights of every Linear / Conv / ConvTranspose / Embedding
+layer and zero their biases; normalisation layers keep gain 1 and shift 0, and layers that carry their
+own weight scaling (StyleGAN2's modulated convolutions) are left as they are. Under spectral
+normalisation the unnormalised weight is initialised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from ..errors import UserError
+from ..registry import format_validation_error
+
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+           nn.ConvTranspose3d, nn.Embedding)
+
+
+class InitSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["default", "normal", "xavier", "orthogonal"] = "default"
+    std: float = Field(0.02, gt=0, description="standard deviation for kind 'normal'")
+    gain: float = Field(1.0, gt=0, description="gain for 'xavier' (uniform) and 'orthogonal'")
+
+
+# kind -> how to fill one weight tensor in place (``default`` has no entry: nothing is touched)
+_FILL: dict[str, Callable[[Tensor, InitSpec], Any]] = {
+    "normal": lambda w, s: nn.init.normal_(w, 0.0, s.std),
+    "xavier": lambda w, s: nn.init.xavier_uniform_(w, gain=s.gain),
+    "orthogonal": lambda w, s: nn.init.orthogonal_(w, gain=s.gain),
+}
+
+
+def parse_init(value: Any, where: str) -> dict:
+    """``normal`` or ``{kind: normal, std: 0.01}`` -> the full spec as a plain dict; UserError if bad."""
+    if isinstance(value, str):
+        value = {"kind": value}
+    if not isinstance(value, dict):
+        raise UserError(f"'{where}' must be a kind (default, normal, xavier, orthogonal) or a mapping "
+                        f"with 'kind'; got {value!r}")
+    try:
+        return InitSpec(**value).model_dump()
+    except pydantic.ValidationError as exc:
+        raise UserError(format_validation_error(exc, prefix=where)) from None
+
+
+def _weight(module: nn.Module) -> Tensor | None:
+    """The tensor to fill: under a parametrisation (spectral norm) the original, unnormalised weight."""
+    if parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original
+    return getattr(module, "weight", None)
+
+
+def apply_init(net: nn.Module, spec: dict | None) -> nn.Module:
+    """Initialise ``net`` in place as ``spec`` says (draws from torch's global RNG, seeded by the caller)."""
+    s = InitSpec(**(spec or {}))
+    fill = _FILL.get(s.kind)
+    if fill is None:
+        return net
+    for module in net.modules():
+        if not isinstance(module, _LAYERS):
+            continue
+        weight = _weight(module)
+        if weight is not None:
+            fill(weight, s)  # nn.init works under no_grad itself
+        bias = getattr(module, "bias", None)
+        if isinstance(bias, Tensor):
+            nn.init.zeros_(bias)
+    return net

@@ -1,0 +1,66 @@
+"""Update schedules: how the two players' steps are ordered within one training step.
+
+``alternating`` (the default, used by most GAN code): ``n_dis`` discriminator steps, each on fresh fake
+samples, then a generator step that sees the updated discriminator (``Trainer.d_step`` / ``g_step``).
+
+``simultaneous`` (ALI's ``ali_algorithm``, which PacGAN's 2-D experiments train with): one real batch and
+one noise draw; D's and G's gradients are both taken at the current parameters, from the same forward
+pass, and only then are both optimizers stepped. G never sees the D that this batch produced.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import UserError
+from .seeding import NOISE_G, REG, rng
+
+
+def check_schedule(update: str, n_dis: int, conditional: bool) -> None:
+    if update == "simultaneous" and n_dis != 1:
+        raise UserError(f"update: simultaneous takes one step of each player at once; n_dis must be 1, not {n_dis}")
+    if update == "simultaneous" and conditional:
+        raise UserError("update: simultaneous is not available for class-conditional runs")
+
+
+def simultaneous_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of both players from the same batch and noise; returns (d_loss, penalty, g_loss)."""
+    cfg, p = trainer.cfg, trainer.p
+    real, _ = trainer.real(step)  # batch number = step, as d_step's with n_dis = 1
+    real = trainer.aug(real, step, 0)
+    with trainer.autocast():
+        fake = trainer.generate(NOISE_G, step, None)  # one forward pass of G, kept for G's gradient
+        d_real, _ = trainer.critic(real, None)
+        d_fake, _ = trainer.critic(trainer.aug(fake, step, 1), None)
+    d_loss, g_loss = p.loss.d(d_real, d_fake), p.loss.g(d_real, d_fake)
+    penalty = torch.zeros((), device=trainer.device)
+    for i, reg in enumerate(p.regularizers):
+        if step % reg.every == 0:
+            term = reg.penalty(p.D, real, fake.detach().float(), rng(cfg.seed, REG, step * 16 + i))
+            if term is not None:
+                penalty = penalty + reg.every * term
+    p.opt_d.zero_grad(set_to_none=True)
+    p.opt_g.zero_grad(set_to_none=True)
+    # each loss reaches only its own player's parameters, and both backward passes run before any update
+    trainer.scaler_d.scale(d_loss + penalty).backward(inputs=list(p.D.parameters()), retain_graph=True)
+    trainer.scaler_g.scale(g_loss).backward(inputs=list(p.G.parameters()))
+    for opt, scaler in ((p.opt_d, trainer.scaler_d), (p.opt_g, trainer.scaler_g)):
+        scaler.step(opt)
+        scaler.update()
+    for reg in p.regularizers:
+        reg.after_d_step(p.D)
+    if trainer.ema is not None:
+        trainer.ema.update(step + 1)
+    return d_loss.detach(), penalty.detach(), g_loss.detach()
+
+
+def alternating_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n_dis`` D steps then one G step; returns D's loss and penalty summed over its steps, and G's loss."""
+    d_sum, pen_sum = torch.zeros((), device=trainer.device), torch.zeros((), device=trainer.device)
+    for k in range(trainer.cfg.n_dis):
+        d_loss, penalty = trainer.d_step(step * trainer.cfg.n_dis + k)
+        d_sum, pen_sum = d_sum + d_loss, pen_sum + penalty
+    return d_sum, pen_sum, trainer.g_step(step)
+
+
+SCHEDULES = {"alternating": alternating_step, "simultaneous": simultaneous_step}
