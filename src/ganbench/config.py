@@ -61,7 +61,9 @@ class RunConfig(BaseModel):
     conditional: bool = Field(False, description="class-conditional G and D (labelled data)")
     augment: str | None = Field(None, description="DiffAugment policy for D's inputs, e.g. 'color,translation,cutout'")
     z_dim: int | None = Field(None, ge=1, description="latent size; null = the dataset's suggestion")
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, description="samples per batch, or packs with batch_unit: packs")
+    batch_unit: Literal["samples", "packs"] = Field(
+        "samples", description="what batch_size counts: samples, or packs of `pack` samples (PacGAN's convention)")
     steps: int = Field(2000, ge=1, description="budget in generator steps")
     time_budget_s: float | None = Field(None, gt=0, description="stop after this much training time")
     n_dis: int = Field(1, ge=1, description="discriminator steps per generator step")
@@ -115,14 +117,23 @@ class RunConfig(BaseModel):
         from .training.schedule import check_schedule
 
         check_schedule(self.update, self.n_dis, self.conditional)
-        if self.batch_size % self.pack:
-            raise UserError(f"batch_size {self.batch_size} is not a multiple of pack {self.pack}")
+        if self.batch_unit == "samples" and self.batch_size % self.pack:
+            raise UserError(f"batch_size {self.batch_size} is not a multiple of pack {self.pack} "
+                            "(or set batch_unit: packs to count the batch in packs)")
         return self
+
+    @property
+    def samples_per_batch(self) -> int:
+        """Samples G makes and D sees per batch (each side): PacGAN's 100 packs of m are 100*m samples."""
+        return self.batch_size * self.pack if self.batch_unit == "packs" else self.batch_size
 
     # --- identity -------------------------------------------------------------------------------------
     def result_dict(self) -> dict:
         """The fields that change the trained weights (not where/how progress is shown)."""
-        return self.model_dump(mode="json", exclude={"tensorboard", "keep_checkpoints", "log_every"})
+        out = self.model_dump(mode="json", exclude={"tensorboard", "keep_checkpoints", "log_every"})
+        if out["batch_unit"] == "samples":  # the default, left out so runs made before the option keep their digest
+            del out["batch_unit"]
+        return out
 
     def digest(self) -> str:
         blob = json.dumps(self.result_dict(), sort_keys=True).encode()

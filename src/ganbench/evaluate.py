@@ -23,14 +23,14 @@ from .errors import UserError
 from .fileio import atomic_save_tensors, atomic_write_text
 from .metrics.features import build_extractor
 from .metrics.frechet import Gaussian
-from .metrics.suite import Context, Extracted, available, compute
+from .metrics.declare import default_primary, info
+from .metrics.suite import Context, Extracted, available, compute, default_metrics
 from .training import checkpoint as ckpt
 from .training.build import build_discriminator, resolve_device
 from .training.rundir import RunDir
 from .training.seeding import derive_seed
 
 DEFAULT_N = {"points": 2500, "images": 2000}  # PacGAN's 2500 samples for mixtures
-PRIMARY = {"points": ("high_quality", "max"), "images": ("fid", "min")}
 SAMPLES_KEPT = 20_000  # keep raw samples (for W1/W2, modes) only for small vector data
 
 
@@ -66,11 +66,11 @@ def real_features(extractor, data: Dataset, spec: dict, split: str) -> Extracted
     return ext
 
 
-def default_metrics(kind: str, extractor) -> list[str]:
-    if kind == "points":
-        return ["modes", "wasserstein", "fid", "prdc"]
-    names = ["fid", "kid", "prdc"]
-    return names + (["is", "classes", "class_accuracy"] if extractor.has_logits else [])
+def _badness(metric: str, value: float) -> float:
+    """A key that sorts better values of ``metric`` first (NaN last)."""
+    if value != value:
+        return float("inf")
+    return value if info(metric).direction == "lower" else -value
 
 
 def _checkpoints(run: RunDir, which: str) -> list[Path]:
@@ -82,7 +82,8 @@ def _checkpoints(run: RunDir, which: str) -> list[Path]:
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extractor: str | None = None,
                  n: int | None = None, checkpoint: str = "final", split: str = "train", seed: int = 0,
-                 ema: bool = True, progress: bool = True, device: str = "cpu") -> dict:
+                 ema: bool = True, progress: bool = True, device: str = "cpu", primary: str | None = None) -> dict:
+    """Evaluate a run's checkpoints; ``primary`` (a quality value, default per kind of data) selects "best"."""
     run = RunDir(run_dir)
     if not run.exists():
         raise UserError(f"{run.path} is not a ganbench run directory (no config.yaml)")
@@ -110,16 +111,19 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
         labels = class_labels(G, n_fake)  # conditional G: every class in turn
         fake = _extract(ext, generate(G, n_fake, seed=sample_seed, labels=labels))
         fake.labels = labels
-        names = metrics or [m for m in default_metrics(kind, ext) if available(real, fake, ctx)[m]]
+        names = metrics or [m for m in default_metrics(kind, ext.has_logits) if available(real, fake, ctx)[m]]
         values = compute(names, real, fake, ctx)
         protocol = {"dataset": cfg.data, "split": split, "n_real": len(real_data), "n_fake": n_fake,
                     "extractor": ext.identity, "checkpoint": path.stem, "step": G.step, "seed": sample_seed,
                     "ema": ema and G.used_ema, "device": dev.type}
         rows.append({"checkpoint": path.stem, "step": G.step, "tags": [], "metrics": values, "protocol": protocol})
     rows[-1]["tags"].append("final")
-    key, direction = PRIMARY[kind]
-    if checkpoint in ("best", "all") and all(key in r["metrics"] for r in rows):
-        pick = (min if direction == "min" else max)(rows, key=lambda r: r["metrics"][key])
+    produced = [m for m in rows[-1]["metrics"] if info(m).quality]
+    key = primary or (default_primary(kind, produced) if produced else None)
+    if key is not None and key not in produced:
+        raise UserError(f"primary metric '{key}' is not among this evaluation's quality metrics: {', '.join(produced)}")
+    if key and checkpoint in ("best", "all") and all(key in r["metrics"] for r in rows):
+        pick = min(rows, key=lambda r: _badness(key, r["metrics"][key]))  # first of equals: the earliest
         pick["tags"].append("best")
     if checkpoint == "best":
         rows = [r for r in rows if "best" in r["tags"]]

@@ -110,7 +110,8 @@ def test_report_files_and_cli(tmp_path, capsys):
     assert 'class="leaderboard"' in html and "data:image/png;base64," in html and "Pareto" in html
     assert "http://" not in html and "https://" not in html  # self-contained
     rows = (tmp_path / "s" / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("dataset,metric,checkpoint,variant,rank,n,mean")
+    assert rows[0].startswith("dataset,metric,direction,kind,unit,checkpoint,variant,rank,n,mean")
+    assert any(",fid,lower,quality," in r for r in rows) and any(",high_quality,higher,quality," in r for r in rows)
     results = json.loads((tmp_path / "s" / "results.json").read_text())
     assert {"leaderboard", "pairs", "runs", "evals"} <= results.keys()
     assert all("protocol" in e for e in results["evals"])

@@ -63,3 +63,27 @@ def test_mnist_preset_expands():
     assert len(runs) == 2 * 7 * 5
     cond = next(r for r in runs if r.variant == "cond-projection")
     assert cond.config["conditional"] and cond.config["discriminator"]["norm"] == "spectral"
+
+
+def test_primary_defaults_per_kind_of_data_and_can_be_chosen_per_dataset():
+    datasets = ["ring8", {"data": "digits", "generator": "dcgan", "discriminator": "dcgan"}]
+    runs = expand(StudySpec(datasets=datasets, seeds=1))
+    assert {r.dataset: r.primary for r in runs} == {"ring8": "high_quality", "digits": "fid"}
+    runs = expand(StudySpec(datasets=datasets, seeds=1, eval={"primary": {"ring8": "reverse_kl"}}))
+    assert {r.dataset: r.primary for r in runs} == {"ring8": "reverse_kl", "digits": "fid"}
+    runs = expand(StudySpec(datasets=datasets, seeds=1, eval={"primary": "precision"}))
+    assert {r.primary for r in runs} == {"precision"}
+
+
+@pytest.mark.parametrize("eval_spec, message", [
+    ({"primary": "reverse_kl"}, "eval.primary 'reverse_kl' does not apply to dataset 'digits'; metrics that apply: "
+                                "fid, kid_mean, precision"),
+    ({"primary": "kid_std"}, "eval.primary 'kid_std' does not apply to dataset 'ring8'"),
+    ({"primary": "fid", "metrics": ["prdc"]}, "metrics that apply: precision, recall, density, coverage"),
+    ({"primary": {"digitz": "fid"}}, "eval.primary names dataset 'digitz', which the study does not have"),
+])
+def test_primary_that_does_not_apply_is_refused_with_what_does(eval_spec, message):
+    datasets = ["ring8", {"data": "digits", "generator": "dcgan", "discriminator": "dcgan"}]
+    with pytest.raises(UserError) as exc:
+        expand(StudySpec(datasets=datasets, seeds=1, eval=eval_spec))
+    assert message in str(exc.value) and "\n" not in str(exc.value)

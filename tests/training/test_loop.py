@@ -173,3 +173,12 @@ def test_overwrite_keeps_the_old_run_when_the_new_config_is_refused(tmp_path):
     with pytest.raises(UserError, match="need image data"):
         _train({**TINY, "generator": "dcgan"}, tmp_path / "r", overwrite=True)
     assert (tmp_path / "r" / "config.yaml").is_file() and ckpt.list_checkpoints(tmp_path / "r" / "checkpoints")
+
+
+def test_batch_in_packs_is_the_same_run_as_the_batch_in_samples(tmp_path):
+    _train({**TINY, "pack": 2, "batch_size": 16, "batch_unit": "packs"}, tmp_path / "packs")
+    _train({**TINY, "pack": 2, "batch_size": 32}, tmp_path / "samples")
+    _assert_same_tensors(_final_tensors(tmp_path / "packs"), _final_tensors(tmp_path / "samples"))
+    assert make_config({"pack": 3, "batch_size": 100, "batch_unit": "packs"}).samples_per_batch == 300
+    with pytest.raises(UserError, match="not a multiple of pack 3 .or set batch_unit: packs"):
+        make_config({"pack": 3, "batch_size": 100})

@@ -47,6 +47,25 @@ def images_from_uint8(array, channels: int, size: int, scale: float = 255.0) -> 
     return x / (scale / 2) - 1
 
 
+@dataclass(frozen=True)
+class Traits:
+    """What a dataset offers the metrics: its kind (points or images), mixture modes, class labels."""
+
+    kind: Literal["points", "images"]
+    mixture: bool
+    labelled: bool
+
+
+def traits(spec: dict) -> Traits:
+    """A dataset's traits from its registration when declared there (no loading), else from its train split
+    (user data: folders and arrays, local and quick to read)."""
+    extra = DATASETS.get(spec["name"]).extra
+    if "kind" in extra:
+        return Traits(extra["kind"], bool(extra.get("mixture")), bool(extra.get("labelled")))
+    data = load_dataset(spec, "train")
+    return Traits("images" if data.is_image else "points", data.modes is not None, data.num_classes is not None)
+
+
 def load_dataset(spec: dict, split: Split = "train") -> Dataset:
     """Build a dataset from a config spec ``{"name": ..., **options}``."""
     spec = dict(spec)

@@ -13,7 +13,7 @@ from ..registry import DATASETS
 from .base import Dataset, load_dataset
 
 
-@DATASETS.register("stacked-mnist", z_dim=100)
+@DATASETS.register("stacked-mnist", z_dim=100, kind="images", labelled=True)
 def stacked_mnist(split, n: int = 128_000, seed: int = 0, path: str | None = None):
     """Three random MNIST digits as RGB channels (1000 modes), 28x28x3; needs MNIST."""
     digits = load_dataset({"name": "mnist", "path": path}, split)

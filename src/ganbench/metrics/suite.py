@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError, did_you_mean
+from .declare import auxiliary, declare, is_quality, quality
 from .frechet import Gaussian, fit_gaussian, frechet_distance
 from .inception_score import inception_score
 from .kid import kid
@@ -56,44 +57,70 @@ class Metric:
     fn: Callable[[Extracted, Extracted, Context], dict]
     needs: tuple[str, ...]
     description: str
+    values: tuple[str, ...]  # the names of the numbers it returns, each declared in declare.VALUES
 
 
 METRICS: dict[str, Metric] = {}
 
 
-def metric(name: str, needs: tuple[str, ...], description: str):
+def metric(name: str, needs: tuple[str, ...], description: str, values):
+    """Register a metric function with the declaration of every number it returns (see declare.py)."""
     def deco(fn):
         if name in METRICS:
             raise ValueError(f"metric {name!r} is already registered")
-        METRICS[name] = Metric(fn, needs, description)
+        declare(values)
+        METRICS[name] = Metric(fn, needs, description, tuple(v.name for v in values))
         return fn
 
     return deco
 
 
-@metric("fid", ("features",), "Fréchet distance between Gaussian fits of the features")
+UNIT = (0.0, 1.0)
+NONNEG = (0.0, None)
+
+
+@metric("fid", ("features",), "Fréchet distance between Gaussian fits of the features",
+        [quality("fid", "lower", "Fréchet distance between Gaussian fits of real and fake features", NONNEG,
+                 "squared feature units")])
 def _fid(real, fake, ctx):
     return {"fid": frechet_distance(real.stats(), fake.stats())}
 
 
-@metric("kid", ("features",), "Kernel distance (unbiased MMD^2, cubic polynomial kernel), mean and std")
+@metric("kid", ("features",), "Kernel distance (unbiased MMD^2, cubic polynomial kernel), mean and std",
+        [quality("kid_mean", "lower", "unbiased MMD² (cubic kernel), mean over subsets; may dip below 0",
+                 unit="squared feature units"),
+         auxiliary("kid_std", "std of the subset estimates (0 when every subset is the whole set)", NONNEG),
+         auxiliary("kid_subset_size", "rows per KID subset: min(1000, n)", unit="samples"),
+         auxiliary("kid_subsets", "number of KID subsets", unit="subsets")])
 def _kid(real, fake, ctx):
     out = kid(real.features, fake.features)
-    return {"kid_mean": out["kid_mean"], "kid_std": out["kid_std"]}
+    return {k: out[k] for k in ("kid_mean", "kid_std", "kid_subset_size", "kid_subsets")}
 
 
-@metric("prdc", ("features",), "precision/recall (k=3), density/coverage (k=5)")
+@metric("prdc", ("features",), "precision/recall (k=3), density/coverage (k=5)",
+        [quality("precision", "higher", "share of fake samples inside the real manifold (k=3)", UNIT),
+         quality("recall", "higher", "share of real samples inside the fake manifold (k=3)", UNIT),
+         quality("density", "higher", "how many real neighbourhoods hold a fake sample, on average (k=5)",
+                 NONNEG),
+         quality("coverage", "higher", "share of real neighbourhoods (k=5) holding a fake sample", UNIT)])
 def _prdc(real, fake, ctx):
     return precision_recall_density_coverage(real.features.float(), fake.features.float())
 
 
-@metric("is", ("logits",), "Inception-Score formula on the extractor's class logits (10 splits)")
+@metric("is", ("logits",), "Inception-Score formula on the extractor's class logits (10 splits)",
+        [quality("is_mean", "higher", "Inception-Score formula on the extractor's logits, mean of 10 splits",
+                 (1.0, None)),
+         auxiliary("is_std", "std of the 10 split scores", NONNEG)])
 def _is(real, fake, ctx):
     out = inception_score(fake.logits)
     return {"is_mean": out["is_mean"], "is_std": out["is_std"]}
 
 
-@metric("modes", ("mixture",), "PacGAN mode metrics: modes covered, high-quality share, reverse KL")
+@metric("modes", ("mixture",), "PacGAN mode metrics: modes covered, high-quality share, reverse KL",
+        [quality("modes_covered", "higher", "mixture modes with at least one high-quality sample", NONNEG,
+                 "modes"),
+         quality("high_quality", "higher", "share of samples within 3σ of a mode", UNIT),
+         quality("reverse_kl", "lower", "KL(high-quality samples' mode histogram ‖ uniform)", NONNEG, "nats")])
 def _modes(real, fake, ctx):
     out = mixture_modes(fake.samples, ctx.modes, ctx.sigma)
     return {"modes_covered": out["modes_covered"], "high_quality": out["high_quality"],
@@ -101,7 +128,11 @@ def _modes(real, fake, ctx):
 
 
 @metric("classes", ("logits", "labels"),
-        "classes (Stacked MNIST: modes) covered by predicted labels; KL to the real and the uniform histogram")
+        "classes (Stacked MNIST: modes) covered by predicted labels; KL to the real and the uniform histogram",
+        [quality("classes_covered", "higher", "classes (Stacked MNIST: modes) predicted at least once", NONNEG,
+                 "classes"),
+         quality("class_kl", "lower", "KL(predicted class histogram ‖ real histogram)", NONNEG, "nats"),
+         quality("class_kl_uniform", "lower", "KL(predicted class histogram ‖ uniform)", NONNEG, "nats")])
 def _classes(real, fake, ctx):
     c = ctx.num_classes
     pred = torch.bincount(fake.logits.argmax(1), minlength=c).double()
@@ -113,20 +144,33 @@ def _classes(real, fake, ctx):
     return {"classes_covered": int((pred > 0).sum()), "class_kl": kl, "class_kl_uniform": kl_uniform}
 
 
-@metric("class_accuracy", ("logits", "conditional"), "share of conditional samples classified as asked; worst class")
+@metric("class_accuracy", ("logits", "conditional"), "share of conditional samples classified as asked; worst class",
+        [quality("class_accuracy", "higher", "share of conditional samples classified as the class asked", UNIT),
+         quality("class_accuracy_min", "higher", "the same share for the worst class", UNIT)])
 def _class_accuracy(real, fake, ctx):
     hit = (fake.logits.argmax(1) == fake.labels).double()
     per_class = [float(hit[fake.labels == c].mean()) for c in fake.labels.unique().tolist()]
     return {"class_accuracy": float(hit.mean()), "class_accuracy_min": min(per_class)}
 
 
-@metric("wasserstein", ("samples",), "exact W1 and W2 between equal-size samples (optimal assignment)")
+@metric("wasserstein", ("samples",), "exact W1 and W2 between equal-size samples (optimal assignment)",
+        [quality("w1", "lower", "exact 1-Wasserstein distance (optimal assignment)", NONNEG, "data units"),
+         quality("w2", "lower", "exact 2-Wasserstein distance (optimal assignment)", NONNEG, "data units")])
 def _wasserstein(real, fake, ctx):
     n = min(len(real.samples), len(fake.samples))
     return wasserstein(real.samples[:n].reshape(n, -1), fake.samples[:n].reshape(n, -1))
 
 
-@metric("efficiency", ("generator",), "parameters, FLOPs/sample, sampling throughput, step time, peak memory")
+@metric("efficiency", ("generator",), "parameters, FLOPs/sample, sampling throughput, step time, peak memory",
+        [auxiliary("g_params", "generator parameters", NONNEG, "parameters"),
+         auxiliary("d_params", "discriminator parameters", NONNEG, "parameters"),
+         auxiliary("g_flops_per_sample", "generator forward FLOPs per sample", NONNEG, "FLOPs"),
+         auxiliary("samples_per_s", "sampling throughput", NONNEG, "samples/s"),
+         auxiliary("sampling_batch", "batch of the throughput measurement", unit="samples"),
+         auxiliary("sec_per_step", "median seconds per generator step in training", NONNEG, "s"),
+         auxiliary("train_wall_s", "training wall time", NONNEG, "s"),
+         auxiliary("peak_memory_bytes", "peak memory", NONNEG, "bytes"),
+         auxiliary("peak_memory_kind", "what the peak memory measures")])
 def _efficiency(real, fake, ctx):
     from .efficiency import efficiency
 
@@ -142,6 +186,24 @@ def available(real: Extracted, fake: Extracted, ctx: Context) -> dict[str, bool]
     return {name: all(have[n] for n in m.needs) for name, m in METRICS.items()}
 
 
+def default_metrics(kind: str, has_logits: bool) -> list[str]:
+    """The metrics an evaluation computes when none are named (those that apply among these)."""
+    if kind == "points":
+        return ["modes", "wasserstein", "fid", "prdc"]
+    return ["fid", "kid", "prdc"] + (["is", "classes", "class_accuracy"] if has_logits else [])
+
+
+def applicable_values(kind: str, mixture: bool, labelled: bool, conditional: bool, has_logits: bool,
+                      metrics: list[str] | None = None) -> list[str]:
+    """The quality values an evaluation will produce, known before anything runs (to validate a study's
+    primary metric): from the data's traits, the extractor and the metrics asked for (or the defaults)."""
+    have = {"features": True, "logits": has_logits, "mixture": mixture and kind == "points", "labels": labelled,
+            "samples": kind == "points", "generator": True, "conditional": conditional}
+    names = metrics or default_metrics(kind, has_logits)
+    return [v for m in names if m in METRICS and all(have[n] for n in METRICS[m].needs)
+            for v in METRICS[m].values if is_quality(v)]
+
+
 def compute(names: list[str], real: Extracted, fake: Extracted, ctx: Context) -> dict[str, float]:
     ok = available(real, fake, ctx)
     out: dict[str, float] = {}
@@ -151,5 +213,8 @@ def compute(names: list[str], real: Extracted, fake: Extracted, ctx: Context) ->
         if not ok[name]:
             raise UserError(f"metric '{name}' needs {' and '.join(METRICS[name].needs)}, which this evaluation "
                             "does not have (check the extractor and the data)")
-        out.update(METRICS[name].fn(real, fake, ctx))
+        values = METRICS[name].fn(real, fake, ctx)
+        undeclared = set(values) - set(METRICS[name].values)
+        assert not undeclared, f"metric '{name}' returned undeclared values {sorted(undeclared)} (see declare.py)"
+        out.update(values)
     return out

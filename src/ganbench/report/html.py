@@ -14,15 +14,14 @@ from pathlib import Path
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..study.runner import StudyDir
-from ..study.stats import LOWER_IS_BETTER, summarize, verdict
+from ..metrics.declare import info, quality_names
+from ..study.spec import primary_for
+from ..study.stats import summarize, verdict
 from ..study.store import Store
 from ..study.worker import run_dir_name
 from . import figures
 from .template import PAGE
 
-PRIMARY_ORDER = ("high_quality", "fid", "modes_covered")  # as evaluate.PRIMARY: mode quality for mixtures
-SHOWN = ("kid_mean", "precision", "recall", "coverage", "modes_covered", "reverse_kl", "w1", "is_mean",
-         "classes_covered")
 
 
 def _b64(png: bytes | None) -> str:
@@ -43,10 +42,6 @@ def _cell(row: dict | None) -> str:
     return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
 
 
-def _primary(metrics: set[str]) -> str:
-    return next((m for m in PRIMARY_ORDER if m in metrics), min(metrics))
-
-
 def build_report(path: str | Path) -> dict:
     study = StudyDir(path)
     if not study.exists():
@@ -64,12 +59,14 @@ def build_report(path: str | Path) -> dict:
         if not ds_evals:
             continue
         metrics = {e["metric"] for e in ds_evals}
-        primary = _primary(metrics)
-        lower = primary in LOWER_IS_BETTER
+        ds_config = next(r["config"] for r in runs if r["dataset"] == ds)
+        primary, chosen = primary_for(spec, ds, ds_config)
+        lower = info(primary).direction == "lower"
         variants = sorted({r["variant"] for r in runs if r["dataset"] == ds})
         lookup = {(b["variant"], b["metric"], b["checkpoint"]): b for b in board if b["dataset"] == ds}
         sig = {(p["checkpoint"], p["a"], p["b"]): p for p in summary["pairs"]
                if p["dataset"] == ds and p["metric"] == primary}
+        others = [m for m in quality_names() if m in metrics and m != primary]  # in declaration order
         rows = []
         for v in variants:
             row = {"variant": v, "rank": {}, "cell": {}, "mark": {}, "others": {}, "top": False}
@@ -83,11 +80,9 @@ def build_report(path: str | Path) -> dict:
                 row["mark"][c] = bool(pair and pair["significant"])
                 row["top"] = row["top"] or (c == "final" and top == v)
             row["n"] = lookup.get((v, primary, "final"), {}).get("n", 0)
-            row["others"] = {m: _fmt(lookup.get((v, m, "final"), {}).get("mean", math.nan)) for m in SHOWN
-                             if m in metrics and m != primary}
+            row["others"] = {m: _cell(lookup.get((v, m, "final"))) for m in others}
             rows.append(row)
         rows.sort(key=lambda r: r["rank"]["final"] if isinstance(r["rank"]["final"], int) else 10 ** 6)
-        others = [m for m in SHOWN if m in metrics and m != primary]
         pairs = [p for p in summary["pairs"] if p["dataset"] == ds and p["metric"] == primary
                  and p["checkpoint"] == "final"]
         verdicts = [verdict(p) for p in sorted(pairs, key=lambda p: p["p_holm"] if not math.isnan(p["p_holm"]) else 2)]
@@ -117,6 +112,8 @@ def build_report(path: str | Path) -> dict:
                               "g_flops_per_sample": flops[0] if flops else None})
         datasets.append({
             "name": ds, "primary": primary, "direction": "lower is better" if lower else "higher is better",
+            "primary_source": "chosen in the spec" if chosen else "default for this kind of data",
+            "arrows": {m: info(m).arrow for m in [primary, *others]},
             "checkpoints": ("best", "final"), "rows": rows, "other_metrics": others, "verdicts": verdicts[:6],
             "samples": samples, "sample_seed": seed0,
             "metric_curve": _b64(figures.metric_curves(curve_pts, primary, f"{ds}: {primary} during training")),
@@ -143,10 +140,14 @@ def build_report(path: str | Path) -> dict:
         generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed, protocols=protocols)
     atomic_write_text(study.path / "report.html", html)
     buf = io.StringIO()
-    fields = ["dataset", "metric", "checkpoint", "variant", "rank", "n", "mean", "std", "ci_low", "ci_high"]
+    fields = ["dataset", "metric", "direction", "kind", "unit", "checkpoint", "variant", "rank", "n", "mean", "std",
+              "ci_low", "ci_high"]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(board)
+    for row in board:
+        v = info(row["metric"])
+        writer.writerow({**row, "direction": v.direction or "", "kind": "quality" if v.quality else "auxiliary",
+                         "unit": v.unit})
     atomic_write_text(study.path / "results.csv", buf.getvalue())
     results = {"study": spec.name, "spec_digest": spec.digest(), "leaderboard": board, "pairs": summary["pairs"],
                "runs": [{k: v for k, v in r.items()} for r in runs], "evals": evals}

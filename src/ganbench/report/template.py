@@ -21,8 +21,9 @@ Holm-adjusted p &lt; 0.05); unmarked variants are <em>not</em> distinguishable f
 {% for ds in datasets %}
 <h2 id="ds-{{ ds.name }}">{{ ds.name }}</h2>
 <h3>Leaderboard ({{ ds.primary }}, {{ ds.direction }}; checkpoint: best and final)</h3>
+<p class="note">Primary metric <code>{{ ds.primary }}</code> ({{ ds.primary_source }}) orders the table and selects each run's best checkpoint. Other quality metrics: mean [95 % CI] at the final checkpoint.</p>
 <table class="leaderboard" data-dataset="{{ ds.name }}">
-<tr><th class="l">variant</th>{% for c in ds.checkpoints %}<th>rank ({{ c }})</th><th>{{ ds.primary }} ({{ c }})</th>{% endfor %}<th>n</th>{% for m in ds.other_metrics %}<th>{{ m }} (final)</th>{% endfor %}</tr>
+<tr><th class="l">variant</th>{% for c in ds.checkpoints %}<th>rank ({{ c }})</th><th>{{ ds.primary }} {{ ds.arrows[ds.primary] }} ({{ c }})</th>{% endfor %}<th>n</th>{% for m in ds.other_metrics %}<th>{{ m }} {{ ds.arrows[m] }} (final)</th>{% endfor %}</tr>
 {% for row in ds.rows %}<tr class="{{ 'best' if row.top else '' }}"><td class="l">{{ row.variant }}</td>
 {% for c in ds.checkpoints %}<td>{{ row.rank[c] }}</td><td>{{ row.cell[c] }}{% if row.mark[c] %} <span class="sig">&dagger;</span>{% endif %}</td>{% endfor %}
 <td>{{ row.n }}</td>{% for m in ds.other_metrics %}<td>{{ row.others[m] }}</td>{% endfor %}</tr>{% endfor %}

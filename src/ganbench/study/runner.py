@@ -76,7 +76,8 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
         store.add_runs(runs)
         todo = [r for r in runs if store.status(r.run_id) not in FINISHED]
         eval_spec = spec.eval.model_dump()
-        tasks = [(r.run_id, ({"run_id": r.run_id, "config": r.config}, str(study.path), eval_spec, executor.threads))
+        tasks = [(r.run_id, ({"run_id": r.run_id, "config": r.config}, str(study.path),
+                             {**eval_spec, "primary": r.primary}, executor.threads))
                  for r in todo]
         for r in todo:
             store.mark_running(r.run_id)

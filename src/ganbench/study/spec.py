@@ -10,10 +10,14 @@
       hinge-sn: {loss: hinge, discriminator.norm: spectral}
     seeds: 3                                       # or an explicit list [0, 5, 9]
     budget: {steps: 2000}                          # or {seconds: 60} per run
-    eval: {metrics: null, extractor: null, n: 2000, every: 500}
+    eval: {metrics: null, extractor: null, n: 2000, every: 500, primary: reverse_kl}
+                                                   # primary: one value, or {ring8: reverse_kl, digits: fid}
 
 Variants are the named sets crossed with the grid's points (either alone when the other is absent).
 Each run's config = base, then the dataset's overrides, then the variant's, then the budget.
+``eval.primary`` names the quality value that orders the leaderboard and selects each run's "best"
+checkpoint; datasets it does not name get the default for their kind of data (declare.DEFAULT_PRIMARY).
+It is checked against the values each dataset's evaluation will produce before anything runs.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class EvalSpec(BaseModel):
     extractor: str | None = None
     n: int | None = Field(None, ge=10)
     every: int | None = Field(None, ge=1, description="evaluate every K steps (best and final known)")
+    primary: str | dict[str, str] | None = Field(
+        None, description="the quality value that ranks variants and selects 'best': one name, or per dataset")
 
 
 class StudySpec(BaseModel):
@@ -80,6 +86,7 @@ class RunSpec:
     dataset: str
     seed: int
     config: dict  # the resolved run config (json-able)
+    primary: str | None = None  # the quality value that selects this run's "best" checkpoint
 
 
 def valid_keys() -> list[str]:
@@ -119,6 +126,37 @@ def _dataset(entry: str | dict) -> tuple[str, dict]:
     return (data if isinstance(data, str) else data["name"]), dict(entry)
 
 
+def primary_for(spec: StudySpec, dataset: str, config: dict) -> tuple[str, bool]:
+    """The primary value of a dataset and whether the spec chose it (False: the default for its data);
+    a name that does not apply is refused with the names that do."""
+    from ..data.base import traits
+    from ..metrics.declare import default_primary
+    from ..metrics.features import HAS_LOGITS
+    from ..metrics.suite import applicable_values
+
+    t = traits(config["data"])
+    extractor = spec.eval.extractor or ("lenet" if t.kind == "images" else "points")
+    values = applicable_values(t.kind, t.mixture, t.labelled, bool(config.get("conditional")),
+                               HAS_LOGITS.get(extractor, True), spec.eval.metrics)
+    chosen = spec.eval.primary.get(dataset) if isinstance(spec.eval.primary, dict) else spec.eval.primary
+    if chosen is None:
+        if not values:
+            raise UserError(f"dataset '{dataset}': the evaluation produces no quality metric to rank by")
+        return default_primary(t.kind, values), False
+    if chosen not in values:
+        raise UserError(f"eval.primary '{chosen}' does not apply to dataset '{dataset}'"
+                        f"{did_you_mean(chosen, values)}; metrics that apply: {', '.join(values)}")
+    return chosen, True
+
+
+def _check_primary_names(spec: StudySpec, datasets: list[str]) -> None:
+    if isinstance(spec.eval.primary, dict):
+        for name in spec.eval.primary:
+            if name not in datasets:
+                raise UserError(f"eval.primary names dataset '{name}', which the study does not have"
+                                f"{did_you_mean(name, datasets)}; datasets: {', '.join(datasets)}")
+
+
 def expand(spec: StudySpec) -> list[RunSpec]:
     """Every run of the study, configs validated; a bad key fails here, before anything runs."""
     check_keys(spec.base, "base")
@@ -133,9 +171,11 @@ def expand(spec: StudySpec) -> list[RunSpec]:
     if spec.eval.every:
         budget["ckpt_every"] = spec.eval.every
     runs = []
+    _check_primary_names(spec, [_dataset(entry)[0] for entry in spec.datasets])
     for entry in spec.datasets:
         ds_name, ds_overrides = _dataset(entry)
         check_keys(ds_overrides, f"dataset '{ds_name}'")
+        primary = None
         for variant, overrides in _variants(spec):
             for seed in spec.seed_list():
                 tree = dict(spec.base)
@@ -144,8 +184,9 @@ def expand(spec: StudySpec) -> list[RunSpec]:
                     cfg = make_config(tree, dotted)
                 except UserError as exc:
                     raise UserError(f"dataset '{ds_name}', variant '{variant}': {exc}") from None
-                runs.append(RunSpec(f"{ds_name}__{variant}__s{seed}", variant, ds_name, seed,
-                                    cfg.model_dump(mode="json")))
+                config = cfg.model_dump(mode="json")
+                primary = primary or primary_for(spec, ds_name, config)[0]
+                runs.append(RunSpec(f"{ds_name}__{variant}__s{seed}", variant, ds_name, seed, config, primary))
     ids = [r.run_id for r in runs]
     if len(set(ids)) != len(ids):
         raise UserError("two runs of the study have the same id; give variants distinct names")

@@ -5,6 +5,8 @@ For each dataset, variant, metric and checkpoint choice ('best' by the run's pri
 of freedom. Pairs of variants are compared on the seeds both finished: paired t-test
 (scipy.stats.ttest_rel, two-sided), Holm-adjusted over all pairs of the same dataset, metric and
 checkpoint; the win rate is the share of those seeds on which the first variant is better.
+Directions and which numbers are quality (ranked, tested) come from ``metrics.declare``; auxiliary
+numbers (spreads, sizes) get means and intervals but no rank and no test.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from collections import defaultdict
 import numpy as np
 from scipy import stats
 
-LOWER_IS_BETTER = {"fid", "kid_mean", "reverse_kl", "w1", "w2", "class_kl", "kid_std", "is_std"}
+from ..metrics.declare import better, info
+
 ALPHA = 0.05
 
 
-def better(metric: str, a: float, b: float) -> bool:
-    return a < b if metric in LOWER_IS_BETTER else a > b
-
-
-def mean_ci(values: list[float], level: float = 0.95) -> dict:
+def mean_ci(values: list[float], level: float = 0.95, clip=None) -> dict:
+    """Mean, std and Student-t interval; ``clip`` (a metric's Value.clip) keeps the interval inside the
+    metric's bounds: the clipped interval contains the true mean whenever the t interval does."""
     x = np.asarray(values, dtype=float)
     n = len(x)
     mean = float(x.mean()) if n else math.nan
@@ -33,7 +34,11 @@ def mean_ci(values: list[float], level: float = 0.95) -> dict:
         return {"n": n, "mean": mean, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
-    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+    low, high = mean - half, mean + half
+    if clip is not None:
+        low, high = clip(low), clip(high)
+    return {"n": n, "mean": mean, "std": std, "ci_low": low, "ci_high": high,
+            "clipped": (low, high) != (mean - half, mean + half)}
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -62,10 +67,13 @@ def summarize(evals: list[dict], checkpoints=("best", "final")) -> dict:
     for ckpt in checkpoints:
         for (dataset, metric), by_variant in sorted(per_seed_values(evals, ckpt).items()):
             rows = [{"dataset": dataset, "metric": metric, "checkpoint": ckpt, "variant": v,
-                     **mean_ci(list(seeds.values()))} for v, seeds in sorted(by_variant.items())]
-            for row in rows:  # competition ranking: ties share the better rank
-                row["rank"] = 1 + sum(better(metric, other["mean"], row["mean"]) for other in rows)
+                     **mean_ci(list(seeds.values()), clip=info(metric).clip)} for v, seeds in sorted(by_variant.items())]
+            quality = info(metric).quality
+            for row in rows:  # competition ranking: ties share the better rank; auxiliary numbers get none
+                row["rank"] = 1 + sum(better(metric, other["mean"], row["mean"]) for other in rows) if quality else None
             board += rows
+            if not quality:
+                continue
             comps = []
             for a, b in itertools.combinations(sorted(by_variant), 2):
                 common = sorted(set(by_variant[a]) & set(by_variant[b]))

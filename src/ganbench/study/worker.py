@@ -35,7 +35,7 @@ def execute_run(run: dict, study_dir: str, eval_spec: dict, threads: int | None 
             result["error"] = trained.message
             return result
         ev = evaluate_run(out, metrics=eval_spec.get("metrics"), extractor=eval_spec.get("extractor"),
-                          n=eval_spec.get("n"), checkpoint="all", progress=False)
+                          n=eval_spec.get("n"), checkpoint="all", progress=False, primary=eval_spec.get("primary"))
         result["evals"] = ev["results"]
         result["efficiency"] = _efficiency(out)
     except UserError as exc:

@@ -75,7 +75,7 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, parts: Parts, device: torch.device):
         self.cfg, self.p, self.device = cfg, parts, device
-        self.sampler = BatchSampler(parts.data.x, cfg.batch_size, cfg.seed)
+        self.sampler = BatchSampler(parts.data.x, cfg.samples_per_batch, cfg.seed)
         self.num_classes = parts.num_classes
         self.ema = EMA(parts.G, cfg.ema, cfg.ema_rampup) if cfg.ema is not None else None
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
@@ -97,10 +97,10 @@ class Trainer:
         if not self.num_classes:
             return None
         g = rng(self.cfg.seed, stream, counter + (1 << 40), self.device)
-        return torch.randint(self.num_classes, (self.cfg.batch_size,), generator=g, device=self.device)
+        return torch.randint(self.num_classes, (self.cfg.samples_per_batch,), generator=g, device=self.device)
 
     def generate(self, stream: int, counter: int, y: torch.Tensor | None) -> torch.Tensor:
-        z = latent(self.cfg.seed, stream, counter, self.cfg.batch_size, self.cfg.z_dim, self.device)
+        z = latent(self.cfg.seed, stream, counter, self.cfg.samples_per_batch, self.cfg.z_dim, self.device)
         return self.p.G(z, y) if self.num_classes else self.p.G(z)
 
     def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:

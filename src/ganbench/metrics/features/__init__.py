@@ -47,6 +47,8 @@ EXTRACTORS = {
     "inception": (_inception, "FID Inception-v3 pool3 features (TF 2015 weights; the reference)"),
 }
 
+HAS_LOGITS = {"points": False, "lenet": True, "inception": True}  # known without building the extractor
+
 
 def build_extractor(name: str, dataset: dict | None, device: str | torch.device = "cpu"):
     if name not in EXTRACTORS:
