@@ -9,6 +9,8 @@ Randomness comes from the generator passed in, so runs stay reproducible.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -16,11 +18,20 @@ from torch import Tensor
 from .errors import UserError
 
 
-def _rand(x: Tensor, g: torch.Generator, *shape: int) -> Tensor:
-    return torch.rand(x.shape[0], *shape, generator=g, device=g.device).to(x.dtype)
+Generators = torch.Generator | Sequence[torch.Generator]
 
 
-def color(x: Tensor, g: torch.Generator) -> Tensor:
+def _rand(x: Tensor, g: Generators, *shape: int) -> Tensor:
+    """Uniform draws, one row per sample. With k generators (a member-stacked ensemble, whose batch
+    is k members' batches one after the other) member i's rows come from generator i, so each member
+    sees exactly the draws of its own single run."""
+    if isinstance(g, torch.Generator):
+        return torch.rand(x.shape[0], *shape, generator=g, device=g.device).to(x.dtype)
+    n = x.shape[0] // len(g)
+    return torch.cat([torch.rand(n, *shape, generator=gi, device=gi.device) for gi in g]).to(x.dtype)
+
+
+def color(x: Tensor, g: Generators) -> Tensor:
     x = x + (_rand(x, g, 1, 1, 1) - 0.5)
     mean = x.mean(dim=1, keepdim=True)
     x = (x - mean) * (_rand(x, g, 1, 1, 1) * 2) + mean
@@ -28,7 +39,7 @@ def color(x: Tensor, g: torch.Generator) -> Tensor:
     return (x - mean) * (_rand(x, g, 1, 1, 1) + 0.5) + mean
 
 
-def translation(x: Tensor, g: torch.Generator, ratio: float = 0.125) -> Tensor:
+def translation(x: Tensor, g: Generators, ratio: float = 0.125) -> Tensor:
     n, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = (_rand(x, g, 1) * (2 * sh + 1)).long().clamp_max(2 * sh) - sh  # (n, 1) shifts in [-sh, sh]
@@ -42,7 +53,7 @@ def translation(x: Tensor, g: torch.Generator, ratio: float = 0.125) -> Tensor:
     return out.gather(3, idx_c)
 
 
-def cutout(x: Tensor, g: torch.Generator, ratio: float = 0.5) -> Tensor:
+def cutout(x: Tensor, g: Generators, ratio: float = 0.5) -> Tensor:
     _, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     cy = (_rand(x, g, 1) * (h + 1 - ch % 2)).long()
@@ -68,7 +79,7 @@ def parse_policy(policy: str | None) -> list[str]:
     return names
 
 
-def diff_augment(x: Tensor, names: list[str], g: torch.Generator) -> Tensor:
+def diff_augment(x: Tensor, names: list[str], g: Generators) -> Tensor:
     if x.dim() != 4:
         raise UserError("augmentation applies to images (N, C, H, W) only")
     for name in names:

@@ -21,15 +21,47 @@ def _grad_norms(D: nn.Module, x: Tensor) -> Tensor:
     return grad.flatten(1).norm(2, dim=1)
 
 
-def _uniform_like(x: Tensor, rng: torch.Generator, per_sample: bool) -> Tensor:
-    shape = (x.shape[0],) + (1,) * (x.dim() - 1) if per_sample else x.shape
-    return torch.rand(shape, generator=rng).to(x.device, x.dtype)
+class Draws:
+    """Randomness and per-run reductions for a batch that holds the batches of k runs one after the other.
+
+    A single run is k = 1 (its generator alone). In a member-stacked ensemble (training/stack.py) member
+    i's rows draw from member i's own generator, and means/stds are taken per member, so each member's
+    penalty is exactly its single run's. Per-member options arrive as tensors of shape (k,).
+    """
+
+    def __init__(self, gens: torch.Generator | list[torch.Generator]):
+        self.gens = [gens] if isinstance(gens, torch.Generator) else list(gens)
+        self.k = len(self.gens)
+
+    def uniform(self, x: Tensor, per_sample: bool) -> Tensor:
+        n = x.shape[0] // self.k
+        shape = (n,) + (1,) * (x.dim() - 1) if per_sample else (n, *x.shape[1:])
+        draws = [torch.rand(shape, generator=g) for g in self.gens]
+        return (draws[0] if self.k == 1 else torch.cat(draws)).to(x.device, x.dtype)
+
+    def mean(self, t: Tensor) -> Tensor:
+        """Mean over each member's rows: a scalar for one run, shape (k,) for an ensemble."""
+        return t.mean() if self.k == 1 else t.view(self.k, -1).mean(1)
+
+    def std(self, x: Tensor) -> Tensor:
+        return x.std() if self.k == 1 else x.reshape(self.k, -1).std(1)
+
+    def rows(self, v: float | Tensor, x: Tensor) -> float | Tensor:
+        """A per-member value (float, 0-d or (k,) tensor) broadcast over the rows of x."""
+        if not torch.is_tensor(v) or v.dim() == 0:
+            return v
+        return v.repeat_interleave(x.shape[0] // self.k).view(-1, *(1,) * (x.dim() - 1))
+
+
+def _per_member(v: float | Tensor, stacked: Tensor) -> float | Tensor:
+    """A per-member value broadcast over a member-stacked parameter of shape (k, ...)."""
+    return v.view(-1, *(1,) * (stacked.dim() - 1)) if torch.is_tensor(v) else v
 
 
 class Regularizer:
     every: int = 1
 
-    def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, rng: torch.Generator) -> Tensor | None:
+    def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, draws: Draws | torch.Generator) -> Tensor | None:
         return None
 
     def after_d_step(self, D: nn.Module) -> None:
@@ -43,10 +75,12 @@ class GradientPenalty(Regularizer):
     def __init__(self, weight: float = 10.0, center: float = 1.0, every: int = 1):
         self.weight, self.center, self.every = weight, center, every
 
-    def penalty(self, D, real, fake, rng):
-        eps = _uniform_like(real, rng, per_sample=True)
+    def penalty(self, D, real, fake, draws):
+        draws = draws if isinstance(draws, Draws) else Draws(draws)
+        eps = draws.uniform(real, per_sample=True)
         x_hat = eps * real + (1 - eps) * fake
-        return self.weight * (_grad_norms(D, x_hat) - self.center).pow(2).mean()
+        norms = _grad_norms(D, x_hat)
+        return self.weight * draws.mean((norms - draws.rows(self.center, norms)).pow(2))
 
 
 @REGULARIZERS.register("r1")
@@ -56,8 +90,9 @@ class R1(Regularizer):
     def __init__(self, gamma: float = 10.0, every: int = 1):
         self.gamma, self.every = gamma, every
 
-    def penalty(self, D, real, fake, rng):
-        return 0.5 * self.gamma * _grad_norms(D, real).pow(2).mean()
+    def penalty(self, D, real, fake, draws):
+        draws = draws if isinstance(draws, Draws) else Draws(draws)
+        return 0.5 * self.gamma * draws.mean(_grad_norms(D, real).pow(2))
 
 
 @REGULARIZERS.register("dragan")
@@ -67,11 +102,12 @@ class Dragan(Regularizer):
     def __init__(self, weight: float = 10.0, noise: float = 0.5, every: int = 1):
         self.weight, self.noise, self.every = weight, noise, every
 
-    def penalty(self, D, real, fake, rng):
-        perturbed = real + self.noise * real.std() * _uniform_like(real, rng, per_sample=False)
-        alpha = _uniform_like(real, rng, per_sample=True)
+    def penalty(self, D, real, fake, draws):
+        draws = draws if isinstance(draws, Draws) else Draws(draws)
+        perturbed = real + draws.rows(self.noise * draws.std(real), real) * draws.uniform(real, per_sample=False)
+        alpha = draws.uniform(real, per_sample=True)
         x_hat = real + alpha * (perturbed - real)
-        return self.weight * (_grad_norms(D, x_hat) - 1).pow(2).mean()
+        return self.weight * draws.mean((_grad_norms(D, x_hat) - 1).pow(2))
 
 
 @REGULARIZERS.register("clip")
@@ -83,5 +119,6 @@ class WeightClip(Regularizer):
 
     @torch.no_grad()
     def after_d_step(self, D):
-        for p in D.parameters():
-            p.clamp_(-self.limit, self.limit)
+        for p in D.parameters():  # member-stacked parameters get each member's own limit
+            limit = _per_member(self.limit, p)
+            p.clamp_(-limit, limit)

@@ -6,8 +6,10 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize, parametrizations
 
 from ..errors import UserError
 
@@ -40,6 +42,28 @@ SHIFTING_NORMS = ("batch", "layer")
 def has_bias(norm: str, bias_before_norm: bool) -> bool:
     """Whether a layer followed by ``norm`` keeps its bias (``bias_before_norm: false`` drops it)."""
     return bias_before_norm or norm not in SHIFTING_NORMS
+
+
+class _SpectralNorm(parametrizations._SpectralNorm):
+    """torch's spectral-norm parametrization, with the power iteration writing u and v by ``copy_``.
+
+    torch writes them with ``out=``, which ``vmap`` cannot batch; ``copy_`` gives the same values and
+    lets a member-stacked ensemble (training/stack.py) keep one u, v pair per member. State-dict keys
+    (``parametrizations.weight.original``, ``..._u``, ``..._v``) are torch's own.
+    """
+
+    @torch.no_grad()
+    def _power_method(self, weight_mat: Tensor, n_power_iterations: int) -> None:
+        for _ in range(n_power_iterations):
+            self._u.copy_(F.normalize(torch.mv(weight_mat, self._v), dim=0, eps=self.eps))
+            self._v.copy_(F.normalize(torch.mv(weight_mat.H, self._u), dim=0, eps=self.eps))
+
+
+def spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalization (Miyato 2018) of ``module.weight``, as torch's ``spectral_norm`` does it."""
+    dim = 1 if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d) else 0
+    parametrize.register_parametrization(module, "weight", _SpectralNorm(module.weight, 1, dim, 1e-12))
+    return module
 
 
 def weight_wrapper(kind: str) -> Callable[[nn.Module], nn.Module]:

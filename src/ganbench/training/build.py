@@ -100,8 +100,9 @@ class Parts:
     num_classes: int = 0  # > 0: class-conditional run
 
 
-def build_parts(cfg: RunConfig, device: torch.device) -> Parts:
-    data = load_dataset(cfg.data, "train")
+def build_parts(cfg: RunConfig, device: torch.device, data: Dataset | None = None) -> Parts:
+    """``data``: the training set when already loaded (the members of a stack share one copy)."""
+    data = data if data is not None else load_dataset(cfg.data, "train")
     num_classes = 0
     if cfg.conditional:
         if data.y is None or not data.num_classes:

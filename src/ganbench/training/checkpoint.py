@@ -74,6 +74,11 @@ def list_checkpoints(directory: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def checkpoint_steps(directory: Path) -> list[int]:
+    """Steps of the complete checkpoints in ``directory``, oldest first."""
+    return [int(_STEP_FILE.match(p.name).group(1)) for p in list_checkpoints(directory)]
+
+
 def read_checkpoint(json_path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     record = json.loads(Path(json_path).read_text())
     tensors = load_file(str(Path(json_path).parent / record["tensors"]))

@@ -17,18 +17,22 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.func import vmap
 from tqdm.auto import tqdm
 
 from .. import __version__
 from ..augment import diff_augment, parse_policy
 from ..config import RunConfig
 from ..errors import UserError
+from ..regularizers import Draws
 from . import checkpoint as ckpt
 from .build import Parts, build_parts, resolve_device
+from .grouping import check_group
 from .ema import EMA
 from .rundir import RunDir, prepare
 from .schedule import SCHEDULES
 from .seeding import AUG, DATA, NOISE_D, NOISE_G, REG, rng
+from .stack import MemberAdam, MemberState, StackedAdam, StackedEMA, StackedNet, stack_regularizers
 
 
 @dataclass
@@ -65,19 +69,55 @@ class BatchSampler:
         return torch.cat([self._perm(e)[offsets[epochs == e].to(self.x.device)] for e in epochs.unique().tolist()])
 
 
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """Losses in float32 at least: AMP's half-precision outputs are widened, float64 ones kept."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def latent(seed: int, stream: int, counter: int, n: int, z_dim: int, device: torch.device) -> torch.Tensor:
     """Drawn on the training device itself: no host-to-device copy per step."""
     return torch.randn(n, z_dim, generator=rng(seed, stream, counter, device), device=device)
 
 
 class Trainer:
-    """Holds a run's parts and performs steps; ``run`` drives it with logging and checkpoints."""
+    """Holds the parts of one run, or of k member-stacked runs (``Trainer.stacked``), and performs steps.
+
+    The step is written once for both: samples of k members travel one after the other along the batch
+    axis, every draw comes from the member's own seed streams, and losses are reduced per member
+    (a single run is k = 1). ``run`` drives it with logging and checkpoints.
+    """
 
     def __init__(self, cfg: RunConfig, parts: Parts, device: torch.device):
         self.cfg, self.p, self.device = cfg, parts, device
-        self.sampler = BatchSampler(parts.data.x, cfg.samples_per_batch, cfg.seed)
-        self.num_classes = parts.num_classes
+        self.cfgs, self.k, self.is_stacked = [cfg], 1, False
+        self.G, self.D, self.opt_g, self.opt_d = parts.G, parts.D, parts.opt_g, parts.opt_d
+        self.regularizers = parts.regularizers
         self.ema = EMA(parts.G, cfg.ema, cfg.ema_rampup) if cfg.ema is not None else None
+        self._setup(cfg, parts, device)
+
+    @classmethod
+    def stacked(cls, cfgs: list[RunConfig], parts: list[Parts], device: torch.device) -> Trainer:
+        """k runs (checked by stack_check.check_group) as one member-stacked model."""
+        self = cls.__new__(cls)
+        cfg = cfgs[0]
+        self.cfg, self.p, self.device = cfg, parts[0], device
+        self.cfgs, self.k, self.is_stacked = cfgs, len(cfgs), True
+        self.G, self.D = StackedNet([p.G for p in parts]), StackedNet([p.D for p in parts])
+        self.opt_g = StackedAdam(list(self.G.parameters()), [c.lr_g for c in cfgs], [c.betas_g for c in cfgs])
+        self.opt_d = StackedAdam(list(self.D.parameters()), [c.lr_d for c in cfgs], [c.betas_d for c in cfgs])
+        self.groups = [(p.opt_g.state_dict()["param_groups"], p.opt_d.state_dict()["param_groups"]) for p in parts]
+        self.regularizers = stack_regularizers([p.regularizers for p in parts], next(self.D.parameters()))
+        self.ema = None
+        if cfg.ema is not None:
+            self.ema = StackedEMA(self.G, [c.ema for c in cfgs], [c.ema_rampup for c in cfgs])
+            self.ema.active = self.opt_g.active
+        self._setup(cfg, parts[0], device)
+        return self
+
+    def _setup(self, cfg: RunConfig, parts: Parts, device: torch.device) -> None:
+        self.seeds = [c.seed for c in self.cfgs]
+        self.samplers = [BatchSampler(parts.data.x, cfg.samples_per_batch, seed) for seed in self.seeds]
+        self.num_classes = parts.num_classes
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
         self.augment = parse_policy(cfg.augment)
@@ -87,37 +127,58 @@ class Trainer:
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=use_scaler)
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=use_scaler)
 
+    # --- per-member draws and reductions -----------------------------------------------------------
+    def _each(self, draw) -> torch.Tensor:
+        """draw(seed) for every member, batches one after the other."""
+        parts = [draw(seed) for seed in self.seeds]
+        return parts[0] if self.k == 1 else torch.cat(parts)
+
+    def gens(self, stream: int, counter: int, device=None):
+        gens = [rng(seed, stream, counter, device or self.device) for seed in self.seeds]
+        return gens[0] if not self.is_stacked else gens
+
+    def per_member(self, fn, *xs: torch.Tensor) -> torch.Tensor:
+        """fn (a loss: batches -> scalar) for each member; a scalar for a single run, (k,) for a stack."""
+        if not self.is_stacked:
+            return fn(*xs)
+        return vmap(fn)(*(x.view(self.k, -1, *x.shape[1:]) for x in xs))
+
+    def freeze(self, i: int) -> None:
+        """Member i diverged: its weights, optimizer state and EMA stop changing; the others go on."""
+        self.opt_g.freeze(i)
+        self.opt_d.freeze(i)
+
     # --- conditioning: labels travel with the samples when the run is class-conditional ----------------
     def real(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        idx = self.sampler(b)
+        idx = torch.cat([sampler(b) for sampler in self.samplers]) if self.k > 1 else self.samplers[0](b)
         data = self.p.data
         return data.x[idx], (data.y[idx] if self.num_classes else None)
 
     def fake_labels(self, stream: int, counter: int) -> torch.Tensor | None:
         if not self.num_classes:
             return None
-        g = rng(self.cfg.seed, stream, counter + (1 << 40), self.device)
-        return torch.randint(self.num_classes, (self.cfg.samples_per_batch,), generator=g, device=self.device)
+        return self._each(lambda seed: torch.randint(
+            self.num_classes, (self.cfg.samples_per_batch,), generator=rng(seed, stream, counter + (1 << 40), self.device),
+            device=self.device))
 
     def generate(self, stream: int, counter: int, y: torch.Tensor | None) -> torch.Tensor:
-        z = latent(self.cfg.seed, stream, counter, self.cfg.samples_per_batch, self.cfg.z_dim, self.device)
-        return self.p.G(z, y) if self.num_classes else self.p.G(z)
+        z = self._each(lambda seed: latent(seed, stream, counter, self.cfg.samples_per_batch, self.cfg.z_dim, self.device))
+        return self.G(z, y) if self.num_classes else self.G(z)
 
     def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """D's adversarial output, and its class logits for an AC-GAN discriminator."""
         if not self.num_classes:
-            return self.p.D(x).float(), None
-        adv, cls = self.p.D(x, y)
-        return adv.float(), (None if cls is None else cls.float())
+            return _at_least_float32(self.D(x)), None
+        adv, cls = self.D(x, y)
+        return _at_least_float32(adv), (None if cls is None else _at_least_float32(cls))
 
     def aug(self, x: torch.Tensor, counter: int, which: int) -> torch.Tensor:
         """DiffAugment (when configured) with draws fixed by (seed, counter, which batch)."""
         if not self.augment:
             return x
-        return diff_augment(x, self.augment, rng(self.cfg.seed, AUG, counter * 4 + which, self.device))
+        return diff_augment(x, self.augment, self.gens(AUG, counter * 4 + which))
 
     def d_step(self, counter: int) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg, p = self.cfg, self.p
         real, y_real = self.real(counter)
         real = self.aug(real, counter, 0)
         y_fake = self.fake_labels(NOISE_D, counter)
@@ -125,55 +186,61 @@ class Trainer:
             fake = self.aug(self.generate(NOISE_D, counter, y_fake), counter, 1)
         with self.autocast():
             (d_real, c_real), (d_fake, c_fake) = self.critic(real, y_real), self.critic(fake, y_fake)
-            loss = p.loss.d(d_real, d_fake)
+            loss = self.per_member(self.p.loss.d, d_real, d_fake)
             if c_real is not None:  # AC-GAN: D also classifies real and fake samples
-                loss = loss + F.cross_entropy(c_real, y_real) + F.cross_entropy(c_fake, y_fake)
-        penalty = torch.zeros((), device=self.device)
-        critic = p.D if not self.num_classes else (lambda x: self.critic(x, y_real)[0])
-        for i, reg in enumerate(p.regularizers):
+                loss = loss + self.per_member(F.cross_entropy, c_real, y_real) \
+                    + self.per_member(F.cross_entropy, c_fake, y_fake)
+        penalty = torch.zeros(self.k if self.is_stacked else (), device=self.device)
+        critic = self.D if not self.num_classes else (lambda x: self.critic(x, y_real)[0])
+        for i, reg in enumerate(self.regularizers):
             if counter % reg.every == 0:
-                term = reg.penalty(critic, real, fake.float(), rng(cfg.seed, REG, counter * 16 + i))
+                draws = Draws(self.gens(REG, counter * 16 + i, "cpu"))
+                term = reg.penalty(critic, real, _at_least_float32(fake), draws)
                 if term is not None:
                     penalty = penalty + reg.every * term
-        p.opt_d.zero_grad(set_to_none=True)
-        self.scaler_d.scale(loss + penalty).backward()
-        self.scaler_d.step(p.opt_d)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale((loss + penalty).sum()).backward()  # members' losses are independent: sum
+        self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
-        for reg in p.regularizers:
-            reg.after_d_step(p.D)
+        for reg in self.regularizers:
+            reg.after_d_step(self.D)
         return loss.detach(), penalty.detach()
 
     def g_step(self, step: int) -> torch.Tensor:
-        cfg, p = self.cfg, self.p
         y_fake = self.fake_labels(NOISE_G, step)
         with self.autocast():
             fake = self.generate(NOISE_G, step, y_fake)
             d_fake, c_fake = self.critic(self.aug(fake, step, 2), y_fake)
-            if p.loss.g_needs_real:
+            if self.p.loss.g_needs_real:
                 with torch.no_grad():
-                    real, y_real = self.real(step * cfg.n_dis)
+                    real, y_real = self.real(step * self.cfg.n_dis)
                     d_real = self.critic(self.aug(real, step, 3), y_real)[0]
             else:
                 d_real = d_fake  # unused by the loss
-        loss = p.loss.g(d_real, d_fake)
+        loss = self.per_member(self.p.loss.g, d_real, d_fake)
         if c_fake is not None:  # AC-GAN: G wants its samples classified as the class asked for
-            loss = loss + F.cross_entropy(c_fake, y_fake)
-        p.opt_g.zero_grad(set_to_none=True)
-        self.scaler_g.scale(loss).backward()
-        self.scaler_g.step(p.opt_g)
+            loss = loss + self.per_member(F.cross_entropy, c_fake, y_fake)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss.sum()).backward()
+        self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         if self.ema is not None:
             self.ema.update(step + 1)
         return loss.detach()
 
-    def modules(self) -> dict[str, torch.nn.Module]:
-        mods = {"G": self.p.G, "D": self.p.D}
+    def modules(self, i: int = 0) -> dict:
+        """What a checkpoint holds (member i's slice for a stack), under a single run's names."""
+        view = (lambda net: MemberState(net, i)) if self.is_stacked else (lambda net: net)
+        mods = {"G": view(self.G), "D": view(self.D)}
         if self.ema is not None:
-            mods["G_ema"] = self.ema.shadow
+            mods["G_ema"] = view(self.ema.shadow)
         return mods
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"opt_g": self.p.opt_g, "opt_d": self.p.opt_d}
+    def optimizers(self, i: int = 0) -> dict:
+        if not self.is_stacked:
+            return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+        return {"opt_g": MemberAdam(self.opt_g, i, self.groups[i][0]),
+                "opt_d": MemberAdam(self.opt_d, i, self.groups[i][1])}
 
 
 def _tensorboard_writer():
@@ -188,67 +255,115 @@ def _tensorboard_writer():
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool = False,
           progress: bool = True) -> RunResult:
     """Train one GAN as ``cfg`` says, writing the run directory ``out``."""
-    run = RunDir(out)
-    writer_cls = _tensorboard_writer() if cfg.tensorboard else None
-    device = resolve_device(cfg.device)
-    parts = build_parts(cfg, device)  # every user error surfaces here, before the run directory is touched
-    trainer = Trainer(cfg, parts, device)
-    resuming = prepare(run, cfg, resume, overwrite)
-    start, elapsed = 0, 0.0
-    if resuming and (latest := run.latest_checkpoint()) is not None:
-        record, tensors = ckpt.read_checkpoint(latest)
-        ckpt.restore(record, tensors, trainer.modules(), trainer.optimizers())
-        start, elapsed = record["step"], record["wall_s"]
-    run.truncate_log(start)
-    run.write_config(cfg)
-    run.write_status(status="running", step=start)
-    writer = writer_cls(str(run.path / "tensorboard")) if writer_cls else None
+    return train_group([cfg], [out], resume, overwrite, progress, stacked=False)[0]
 
-    def save(step: int) -> None:
-        meta = {"config": cfg.model_dump(mode="json"), "config_digest": cfg.digest(), "wall_s": elapsed,
-                "data_shape": list(parts.data.shape), "num_classes": parts.num_classes,
+
+def _start_step(runs: list[RunDir], resuming: list[bool]) -> int:
+    """The newest step at which every member has a checkpoint (members of a stack save together)."""
+    if not all(resuming):
+        return 0
+    common = set.intersection(*[set(ckpt.checkpoint_steps(run.ckpt_dir)) for run in runs])
+    return max(common, default=0)
+
+
+def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = False, overwrite: bool = False,
+                progress: bool = True, stacked: bool | None = None) -> list[RunResult]:
+    """Train k runs as one member-stacked model (``stacked``; default when k > 1), each writing its own
+    run directory exactly as ``train`` would. A member that diverges is frozen; the others go on."""
+    stacked = len(cfgs) > 1 if stacked is None else stacked
+    if stacked:
+        check_group(cfgs)
+    runs = [RunDir(out) for out in outs]
+    writer_cls = _tensorboard_writer() if any(c.tensorboard for c in cfgs) else None
+    device = resolve_device(cfgs[0].device)
+    parts: list[Parts] = []
+    for cfg in cfgs:  # every user error surfaces here, before a run directory is touched; data loaded once
+        parts.append(build_parts(cfg, device, data=parts[0].data if parts else None))
+    trainer = Trainer.stacked(cfgs, parts, device) if stacked else Trainer(cfgs[0], parts[0], device)
+    del parts  # the stack holds its own copies of the weights
+    resuming = [prepare(run, cfg, resume, overwrite) for run, cfg in zip(runs, cfgs)]
+    start = _start_step(runs, resuming)
+    k, cfg = len(cfgs), cfgs[0]
+    elapsed = [0.0] * k
+    for i, run in enumerate(runs):
+        if start:
+            record, tensors = ckpt.read_checkpoint(run.ckpt_dir / f"step_{start:07d}.json")
+            ckpt.restore(record, tensors, trainer.modules(i), trainer.optimizers(i))
+            elapsed[i] = record["wall_s"]
+        run.truncate_log(start)
+        run.write_config(cfgs[i])
+        run.write_status(status="running", step=start)
+    writers = [writer_cls(str(run.path / "tensorboard")) if writer_cls and c.tensorboard else None
+               for run, c in zip(runs, cfgs)]
+
+    def save(i: int, step: int) -> None:
+        c = cfgs[i]
+        meta = {"config": c.model_dump(mode="json"), "config_digest": c.digest(), "wall_s": elapsed[i],
+                "data_shape": list(trainer.p.data.shape), "num_classes": trainer.num_classes,
                 "ganbench_version": __version__, "torch_version": torch.__version__}
-        ckpt.save_checkpoint(run.ckpt_dir, step, trainer.modules(), trainer.optimizers(), meta)
-        if cfg.keep_checkpoints:
-            ckpt.prune(run.ckpt_dir, cfg.keep_checkpoints)
+        ckpt.save_checkpoint(runs[i].ckpt_dir, step, trainer.modules(i), trainer.optimizers(i), meta)
+        if c.keep_checkpoints:
+            ckpt.prune(runs[i].ckpt_dir, c.keep_checkpoints)
 
-    sums = torch.zeros(3, device=device)  # d_loss, penalty, g_loss accumulated between log lines
+    sums = torch.zeros(3, k, device=device)  # d_loss, penalty, g_loss per member, between log lines
     n_acc, t_mark, done = 0, time.perf_counter(), start
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True,
-               desc=f"{cfg.loss['name']}/{cfg.generator['name']}/{cfg.data['name']}")
-    message = ""
-    status = "done"
-    with bar, (writer or contextlib.nullcontext()), run.log_file.open("a") as log:
+    status, messages, ended = ["done"] * k, [""] * k, [0] * k
+    active = list(range(k))
+    name = f"{cfg.loss['name']}/{cfg.generator['name']}/{cfg.data['name']}" + (f" x{k}" if stacked else "")
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True, desc=name)
+    with bar, contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(run.log_file.open("a")) for run in runs]
+        for w in writers:
+            if w is not None:
+                stack.enter_context(w)
         for step in range(start, cfg.steps):
             sums += torch.stack(SCHEDULES[cfg.update](trainer, step))  # d_loss, penalty, g_loss
             n_acc += 1
             bar.update(1)
             done = step + 1
-            out_of_time = bool(cfg.time_budget_s) and elapsed + time.perf_counter() - t_mark >= cfg.time_budget_s
+            out_of_time = bool(cfg.time_budget_s) and elapsed[0] + time.perf_counter() - t_mark >= cfg.time_budget_s
             if done % cfg.log_every and done % cfg.ckpt_every and done != cfg.steps and not out_of_time:
                 continue
             now = time.perf_counter()
-            elapsed += now - t_mark
-            d_avg, pen_avg, g_avg = (sums / torch.tensor([n_acc * cfg.n_dis] * 2 + [n_acc], device=device)).tolist()
-            if not all(math.isfinite(v) for v in (d_avg, pen_avg, g_avg)):
-                status = "diverged"
-                message = f"diverged near step {done}: d_loss={d_avg}, g_loss={g_avg}, penalty={pen_avg}"
-                break
-            row = {"step": done, "d_loss": d_avg, "g_loss": g_avg, "penalty": pen_avg, "wall_s": round(elapsed, 4),
-                   "sec_per_step": (now - t_mark) / n_acc}
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            bar.set_postfix(d=f"{d_avg:.3f}", g=f"{g_avg:.3f}")
-            if writer is not None:
-                for key in ("d_loss", "g_loss", "penalty"):
-                    writer.add_scalar(f"loss/{key}", row[key], done)
-            if done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time:
-                save(done)
+            share = (now - t_mark) / len(active)  # a stack's time is shared by its members
+            avgs = (sums / torch.tensor([n_acc * cfg.n_dis] * 2 + [n_acc], device=device)[:, None]).T.tolist()
+            for i in list(active):
+                elapsed[i] += share
+                d_avg, pen_avg, g_avg = avgs[i]
+                if not all(math.isfinite(v) for v in (d_avg, pen_avg, g_avg)):
+                    status[i], ended[i] = "diverged", done
+                    messages[i] = f"diverged near step {done}: d_loss={d_avg}, g_loss={g_avg}, penalty={pen_avg}"
+                    active.remove(i)
+                    if stacked:
+                        trainer.freeze(i)
+                    runs[i].write_status(status="diverged", step=done, wall_s=round(elapsed[i], 3),
+                                         message=messages[i])
+                    continue
+                row = {"step": done, "d_loss": d_avg, "g_loss": g_avg, "penalty": pen_avg,
+                       "wall_s": round(elapsed[i], 4), "sec_per_step": share / n_acc}
+                logs[i].write(json.dumps(row) + "\n")
+                logs[i].flush()
+                if writers[i] is not None:
+                    for key in ("d_loss", "g_loss", "penalty"):
+                        writers[i].add_scalar(f"loss/{key}", row[key], done)
+                if done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time:
+                    save(i, done)
+            if active:
+                bar.set_postfix(d=f"{avgs[active[0]][0]:.3f}", g=f"{avgs[active[0]][2]:.3f}")
             sums.zero_()
             n_acc, t_mark = 0, time.perf_counter()
             if out_of_time:
-                message = f"time budget of {cfg.time_budget_s}s reached after {done} steps"
+                for i in active:
+                    messages[i] = f"time budget of {cfg.time_budget_s}s reached after {done} steps"
                 break
-    final_step = done if status == "diverged" or cfg.time_budget_s else max(start, cfg.steps)
-    run.write_status(status=status, step=final_step, wall_s=round(elapsed, 3), message=message)
-    return RunResult(status, final_step, run.path, elapsed, message)
+            if not active:
+                break
+    results = []
+    for i, run in enumerate(runs):
+        if status[i] == "diverged":
+            results.append(RunResult("diverged", ended[i], run.path, elapsed[i], messages[i]))
+            continue
+        final_step = done if cfg.time_budget_s else max(start, cfg.steps)
+        run.write_status(status="done", step=final_step, wall_s=round(elapsed[i], 3), message=messages[i])
+        results.append(RunResult("done", final_step, run.path, elapsed[i], messages[i]))
+    return results

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError
-from .seeding import NOISE_G, REG, rng
+from ..regularizers import Draws
+from .seeding import NOISE_G, REG
 
 
 def check_schedule(update: str, n_dis: int, conditional: bool) -> None:
@@ -24,31 +25,33 @@ def check_schedule(update: str, n_dis: int, conditional: bool) -> None:
 
 
 def simultaneous_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One step of both players from the same batch and noise; returns (d_loss, penalty, g_loss)."""
-    cfg, p = trainer.cfg, trainer.p
+    """One step of both players from the same batch and noise; returns (d_loss, penalty, g_loss)
+    (per member for a member-stacked trainer)."""
+    p = trainer.p
     real, _ = trainer.real(step)  # batch number = step, as d_step's with n_dis = 1
     real = trainer.aug(real, step, 0)
     with trainer.autocast():
         fake = trainer.generate(NOISE_G, step, None)  # one forward pass of G, kept for G's gradient
         d_real, _ = trainer.critic(real, None)
         d_fake, _ = trainer.critic(trainer.aug(fake, step, 1), None)
-    d_loss, g_loss = p.loss.d(d_real, d_fake), p.loss.g(d_real, d_fake)
-    penalty = torch.zeros((), device=trainer.device)
-    for i, reg in enumerate(p.regularizers):
+    d_loss, g_loss = trainer.per_member(p.loss.d, d_real, d_fake), trainer.per_member(p.loss.g, d_real, d_fake)
+    penalty = torch.zeros(trainer.k if trainer.is_stacked else (), device=trainer.device)
+    for i, reg in enumerate(trainer.regularizers):
         if step % reg.every == 0:
-            term = reg.penalty(p.D, real, fake.detach().float(), rng(cfg.seed, REG, step * 16 + i))
+            draws = Draws(trainer.gens(REG, step * 16 + i, "cpu"))
+            term = reg.penalty(trainer.D, real, fake.detach().to(torch.promote_types(fake.dtype, torch.float32)), draws)
             if term is not None:
                 penalty = penalty + reg.every * term
-    p.opt_d.zero_grad(set_to_none=True)
-    p.opt_g.zero_grad(set_to_none=True)
+    trainer.opt_d.zero_grad(set_to_none=True)
+    trainer.opt_g.zero_grad(set_to_none=True)
     # each loss reaches only its own player's parameters, and both backward passes run before any update
-    trainer.scaler_d.scale(d_loss + penalty).backward(inputs=list(p.D.parameters()), retain_graph=True)
-    trainer.scaler_g.scale(g_loss).backward(inputs=list(p.G.parameters()))
-    for opt, scaler in ((p.opt_d, trainer.scaler_d), (p.opt_g, trainer.scaler_g)):
+    trainer.scaler_d.scale((d_loss + penalty).sum()).backward(inputs=list(trainer.D.parameters()), retain_graph=True)
+    trainer.scaler_g.scale(g_loss.sum()).backward(inputs=list(trainer.G.parameters()))
+    for opt, scaler in ((trainer.opt_d, trainer.scaler_d), (trainer.opt_g, trainer.scaler_g)):
         scaler.step(opt)
         scaler.update()
-    for reg in p.regularizers:
-        reg.after_d_step(p.D)
+    for reg in trainer.regularizers:
+        reg.after_d_step(trainer.D)
     if trainer.ema is not None:
         trainer.ema.update(step + 1)
     return d_loss.detach(), penalty.detach(), g_loss.detach()
@@ -56,7 +59,7 @@ def simultaneous_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, t
 
 def alternating_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n_dis`` D steps then one G step; returns D's loss and penalty summed over its steps, and G's loss."""
-    d_sum, pen_sum = torch.zeros((), device=trainer.device), torch.zeros((), device=trainer.device)
+    d_sum = pen_sum = torch.zeros(trainer.k if trainer.is_stacked else (), device=trainer.device)
     for k in range(trainer.cfg.n_dis):
         d_loss, penalty = trainer.d_step(step * trainer.cfg.n_dis + k)
         d_sum, pen_sum = d_sum + d_loss, pen_sum + penalty

@@ -1,0 +1,227 @@
+"""Member stacking: k runs with networks of the same shapes trained as one batched model.
+
+Every parameter and buffer of the k members' networks is stacked along a new leading dimension
+(``torch.func.stack_module_state``) and the network is run once for all members with
+``torch.func.vmap`` over ``functional_call``: one kernel per layer instead of k. Batch-norm statistics,
+spectral-norm vectors and EMA shadows are buffers, so they are stacked (one per member) like weights.
+
+Outside the networks the k members' batches travel one after the other along the batch axis (a
+"folded" batch of k * n rows): per-sample work (augmentation, gradient penalties) needs no change, and
+per-member reductions (losses, penalty means) view it as (k, n). Adam is batched here too, with each
+member's own learning rate and betas; it performs torch.optim.Adam's arithmetic in the same order,
+so a member's update equals its single run's (up to the rounding of batched kernels).
+
+``MemberState`` and ``MemberAdam`` expose one member's slice with the ``state_dict``/``load_state_dict``
+pair that checkpoint.py uses, so a member's checkpoint is byte-for-byte in a single run's format.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+
+class StackedNet(nn.Module):
+    """k copies of one architecture with stacked weights; called on folded (k * n, ...) batches."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.k = len(members)
+        self.keys = list(members[0].state_dict())  # checkpoint keys, as a single run writes them
+        params, buffers = stack_module_state(members)
+        self.params = {name: p.detach().requires_grad_(True) for name, p in params.items()}
+        self.buffers_ = buffers
+        self.base = [copy.deepcopy(members[0]).to("meta")]  # a list: not a registered submodule
+        self.training = members[0].training
+
+    def train(self, mode: bool = True):
+        self.training = mode
+        self.base[0].train(mode)
+        return self
+
+    def parameters(self, recurse: bool = True):
+        return iter(self.params.values())
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {**self.params, **self.buffers_}
+
+    def forward(self, x: Tensor, y: Tensor | None = None):
+        base, k = self.base[0], self.k
+
+        def one(params, buffers, x, y):
+            out = functional_call(base, (params, buffers), (x,) if y is None else (x, y))
+            # a projection discriminator returns (logit, None); vmap wants tensors only
+            return (out[0], torch.zeros(())) if isinstance(out, tuple) and out[1] is None else out
+
+        xs = x.view(k, -1, *x.shape[1:])
+        ys = None if y is None else y.view(k, -1, *y.shape[1:])
+        out = vmap(one, in_dims=(0, 0, 0, None if y is None else 0))(self.params, self.buffers_, xs, ys)
+        if isinstance(out, tuple):
+            adv, cls = out
+            return adv.flatten(0, 1), (None if cls.dim() == 1 else cls.flatten(0, 1))
+        return out.flatten(0, 1)
+
+
+def per_member_scalar(values: list[float], like: Tensor) -> Tensor | float:
+    """A float when all members agree (keeps a single run's scalar arithmetic), else a (k,) tensor."""
+    if all(v == values[0] for v in values):
+        return values[0]
+    return torch.tensor(values, dtype=like.dtype, device=like.device)
+
+
+def _lead(v: Tensor | float, p: Tensor) -> Tensor | float:
+    return v.view(-1, *(1,) * (p.dim() - 1)) if torch.is_tensor(v) else v
+
+
+class StackedAdam:
+    """torch.optim.Adam over member-stacked parameters, each member with its own lr and betas.
+
+    The arithmetic mirrors torch's single-tensor Adam step by step (lerp, mul/addcmul, bias
+    corrections in Python floats, sqrt/div/add eps, then param + (-step_size * m) / denom). A frozen
+    member (``active[i]`` False: it diverged) keeps its weights.
+    """
+
+    def __init__(self, params: list[Tensor], lrs: list[float], betas: list[tuple[float, float]], eps: float = 1e-8):
+        self.params, self.lrs, self.betas, self.eps = params, lrs, betas, eps
+        self.k = params[0].shape[0]
+        self.exp_avg = [torch.zeros_like(p) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        self.steps = 0
+        self.active = torch.ones(self.k, dtype=torch.bool, device=params[0].device)
+        self.all_active = True
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def freeze(self, i: int) -> None:
+        self.active[i] = False
+        self.all_active = False
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        t = self.steps
+        like = self.params[0]
+        one_minus_b1 = per_member_scalar([1 - b1 for b1, _ in self.betas], like)
+        b2 = per_member_scalar([b[1] for b in self.betas], like)
+        one_minus_b2 = per_member_scalar([1 - b[1] for b in self.betas], like)
+        neg_step = per_member_scalar([-(lr / (1 - b1 ** t)) for lr, (b1, _) in zip(self.lrs, self.betas)], like)
+        bc2_sqrt = per_member_scalar([(1 - b2_ ** t) ** 0.5 for _, b2_ in self.betas], like)
+        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            g = p.grad
+            if g is None:
+                continue
+            m.lerp_(g, _lead(one_minus_b1, p))
+            if torch.is_tensor(b2):
+                v.mul_(_lead(b2, p)).add_(_lead(one_minus_b2, p) * g * g)
+            else:
+                v.mul_(b2).addcmul_(g, g, value=one_minus_b2)
+            denom = (v.sqrt() / _lead(bc2_sqrt, p)).add_(self.eps)
+            if torch.is_tensor(neg_step):
+                update = _lead(neg_step, p) * m / denom
+            else:
+                update = None
+            if self.all_active:
+                if update is None:
+                    p.addcdiv_(m, denom, value=neg_step)
+                else:
+                    p.add_(update)
+            else:
+                new = p.addcdiv(m, denom, value=neg_step) if update is None else p + update
+                p.copy_(torch.where(_lead(self.active, p), new, p))
+
+
+class StackedEMA:
+    """The EMA of training/ema.py for member-stacked weights, each member with its decay and ramp-up."""
+
+    def __init__(self, net: StackedNet, decays: list[float], rampups: list[float | None]):
+        self.net, self.decays, self.rampups = net, decays, rampups
+        self.shadow = StackedNet.__new__(StackedNet)
+        nn.Module.__init__(self.shadow)
+        self.shadow.k, self.shadow.keys, self.shadow.base = net.k, net.keys, [copy.deepcopy(net.base[0]).eval()]
+        self.shadow.training = False
+        self.shadow.params = {n: p.detach().clone() for n, p in net.params.items()}
+        self.shadow.buffers_ = {n: b.clone() for n, b in net.buffers_.items()}
+        self.active = None  # set by the trainer: frozen members keep their shadow
+
+    def beta(self, i: int, step: int) -> float:
+        decay, rampup = self.decays[i], self.rampups[i]
+        return decay if not rampup else min(decay, 0.5 ** (1.0 / max(rampup * step, 1e-8)))
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        like = next(iter(self.net.params.values()))
+        weight = per_member_scalar([1.0 - self.beta(i, step) for i in range(self.net.k)], like)
+        frozen = self.active is not None and not bool(self.active.all())
+        for name, src in self.net.params.items():
+            dst = self.shadow.params[name]
+            new = torch.lerp(dst, src.detach(), _lead(weight, dst))
+            dst.copy_(torch.where(_lead(self.active, dst), new, dst) if frozen else new)
+        for name, src in self.net.buffers_.items():
+            dst = self.shadow.buffers_[name]
+            dst.copy_(torch.where(_lead(self.active, dst), src, dst) if frozen else src)
+
+
+class MemberState:
+    """Member i's slice of a StackedNet, read and written like a module's state dict."""
+
+    def __init__(self, net: StackedNet, i: int):
+        self.net, self.i = net, i
+
+    def state_dict(self) -> dict[str, Tensor]:
+        tensors = self.net.tensors()
+        return {key: tensors[key][self.i] for key in self.net.keys}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        if set(state) != set(self.net.keys):
+            missing, extra = set(self.net.keys) - set(state), set(state) - set(self.net.keys)
+            raise RuntimeError(f"checkpoint does not fit: missing {sorted(missing)[:3]}, unexpected {sorted(extra)[:3]}")
+        tensors = self.net.tensors()
+        for key, value in state.items():
+            tensors[key][self.i].copy_(value)
+
+
+class MemberAdam:
+    """Member i's slice of a StackedAdam, as torch.optim.Adam's state dict (same keys and groups)."""
+
+    def __init__(self, opt: StackedAdam, i: int, param_groups: list[dict]):
+        self.opt, self.i, self.param_groups = opt, i, param_groups
+
+    def state_dict(self) -> dict:
+        if self.opt.steps == 0:
+            return {"state": {}, "param_groups": copy.deepcopy(self.param_groups)}
+        dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+        state = {j: {"step": torch.tensor(float(self.opt.steps), dtype=dtype), "exp_avg": m[self.i], "exp_avg_sq": v[self.i]}
+                 for j, (m, v) in enumerate(zip(self.opt.exp_avg, self.opt.exp_avg_sq))}
+        return {"state": state, "param_groups": copy.deepcopy(self.param_groups)}
+
+    @torch.no_grad()
+    def load_state_dict(self, sd: dict) -> None:
+        state = sd["state"]
+        if not state:
+            return
+        steps = {int(s["step"].item()) for s in state.values()}
+        if len(steps) != 1:
+            raise RuntimeError("optimizer state holds different step counts")
+        self.opt.steps = steps.pop()
+        for j, (m, v) in enumerate(zip(self.opt.exp_avg, self.opt.exp_avg_sq)):
+            m[self.i].copy_(state[j]["exp_avg"])
+            v[self.i].copy_(state[j]["exp_avg_sq"])
+
+
+def stack_regularizers(per_member: list[list], like: Tensor) -> list:
+    """One regularizer per position whose numeric options that differ between members are (k,) tensors."""
+    out = []
+    for regs in zip(*per_member):
+        reg = copy.copy(regs[0])
+        for name, first in vars(regs[0]).items():
+            values = [vars(r)[name] for r in regs]
+            if any(v != first for v in values):
+                setattr(reg, name, torch.tensor(values, dtype=like.dtype, device=like.device))
+        out.append(reg)
+    return out
