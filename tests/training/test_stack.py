@@ -197,7 +197,8 @@ IMAGES = {"data": "digits", "batch_size": 8, "steps": 6, "log_every": 3, "ckpt_e
     {"pack": 2, "discriminator": {"name": "dcgan", "width": 8, "norm": "layer"}, "loss": "wgan",
      "regularizers": [{"name": "clip"}]},
     {"regularizers": [{"name": "dragan"}], "loss": "lsgan", "amp": "bf16"},
-], ids=["acgan", "projection", "attention", "resnet", "style", "pack-clip", "dragan-bf16"])
+    {"update": "simultaneous", "regularizers": [{"name": "gp"}]},
+], ids=["acgan", "projection", "attention", "resnet", "style", "pack-clip", "dragan-bf16", "simultaneous-gp"])
 def test_every_component_trains_in_a_stack(tmp_path, float64, over):
     cfgs = _cfgs({**IMAGES, **over}, regularizers=over.get("regularizers", []))[:2]
     loop.train_group(cfgs, [tmp_path / "e0", tmp_path / "e1"], progress=False)

@@ -317,7 +317,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
             if w is not None:
                 stack.enter_context(w)
         for step in range(start, cfg.steps):
-            sums += torch.stack(SCHEDULES[cfg.update](trainer, step))  # d_loss, penalty, g_loss
+            sums += torch.stack(SCHEDULES[cfg.update](trainer, step)).view(3, -1)  # d_loss, penalty, g_loss
             n_acc += 1
             bar.update(1)
             done = step + 1
