@@ -6,8 +6,10 @@ from ganbench.regularizers import R1, Dragan, GradientPenalty, WeightClip
 
 
 def _critic():
+    """In float64: batched and per-sample autograd sum in different orders, and float32 matrix products
+    round differently on different CPUs (SIMD width, FMA), so float32 would test rounding, not the formula."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 1))
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 1)).double()
 
 
 def _per_sample_grad_norm(D, x):
@@ -22,23 +24,23 @@ def _per_sample_grad_norm(D, x):
 
 def test_gradient_penalty_matches_direct_autograd():
     D = _critic()
-    real, fake = torch.randn(5, 3, 2, 2), torch.randn(5, 3, 2, 2)
+    real, fake = torch.randn(5, 3, 2, 2, dtype=torch.float64), torch.randn(5, 3, 2, 2, dtype=torch.float64)
     gen = torch.Generator().manual_seed(7)
     got = GradientPenalty(weight=10.0).penalty(D, real, fake, gen)
-    eps = torch.rand(5, 1, 1, 1, generator=torch.Generator().manual_seed(7))
+    eps = torch.rand(5, 1, 1, 1, generator=torch.Generator().manual_seed(7)).double()
     x_hat = eps * real + (1 - eps) * fake
     want = 10.0 * ((_per_sample_grad_norm(D, x_hat) - 1) ** 2).mean()
-    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    assert got.item() == pytest.approx(want.item(), rel=1e-12)
     got.backward()  # the penalty is differentiable w.r.t. D's weights
     assert D[1].weight.grad is not None and D[1].weight.grad.abs().sum() > 0
 
 
 def test_r1_matches_direct_autograd():
     D = _critic()
-    real = torch.randn(6, 3, 2, 2)
+    real = torch.randn(6, 3, 2, 2, dtype=torch.float64)
     got = R1(gamma=4.0).penalty(D, real, real, torch.Generator())
     want = 0.5 * 4.0 * (_per_sample_grad_norm(D, real) ** 2).mean()
-    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    assert got.item() == pytest.approx(want.item(), rel=1e-12)
 
 
 def test_dragan_is_zero_for_unit_gradient_critic():

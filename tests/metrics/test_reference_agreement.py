@@ -128,13 +128,30 @@ def test_prdc_with_duplicates_and_ties():
     assert prdc(x, y, 5) == reference_prdc(x, y, 5)
 
 
-def test_prdc_with_large_offsets_and_near_ties():
-    """Features far from the origin (float32 cancellation) and points on a lattice (many near-equal
-    distances): the exact-refinement path must still give the package's numbers."""
-    rng = np.random.default_rng(6)
+def within_counts(ours, ref, n_real, n_fake, k, counts):
+    """Each metric differs by at most ``counts`` points (density: ball memberships)."""
+    scale = {"precision": n_fake, "recall": n_real, "coverage": n_real, "density": k * n_fake}
+    return all(abs(ours[m] - ref[m]) * scale[m] <= counts + 1e-9 for m in scale)
+
+
+@pytest.mark.parametrize("seed", [6, 137])
+def test_prdc_with_large_offsets(seed):
+    """Features far from the origin (float32 cancellation in the estimate): the exact path must agree.
+
+    Not to the bit: at an offset of 1000 the reference's float64 |x|^2 + |y|^2 - 2 x.y cancels ~6e7
+    down to ~0.01, leaving ~1e-6 relative noise, above float32 resolution, fixed by its BLAS's summation
+    order (which differs between builds and CPUs). A point that close to a ball's edge is decided by that
+    noise; about one seed in 40 has such a point (137 does here). Two counts per metric bound it."""
+    rng = np.random.default_rng(seed)
     x = (rng.standard_normal((400, 64)) * 0.01 + 1000).astype(np.float32)
     y = (rng.standard_normal((380, 64)) * 0.01 + 1000.001).astype(np.float32)
-    assert prdc(x, y, 5) == reference_prdc(x, y, 5)
+    assert within_counts(prdc(x, y, 5), reference_prdc(x, y, 5), 400, 380, 5, counts=2)
+
+
+def test_prdc_with_near_ties():
+    """Points on a lattice (many near-equal distances, small norms: float64 noise far below float32
+    resolution): identical to the package."""
+    rng = np.random.default_rng(6)
     lattice = (rng.integers(0, 3, size=(300, 8)) + rng.standard_normal((300, 8)) * 1e-4).astype(np.float32)
     other = (rng.integers(0, 3, size=(280, 8)) + rng.standard_normal((280, 8)) * 1e-4).astype(np.float32)
     assert prdc(lattice, other, 3) == reference_prdc(lattice, other, 3)

@@ -19,7 +19,10 @@ one neighbour the estimate identifies, or for a few candidates when neighbours l
 the bound. No n x n matrix is stored; work is done in row blocks.
 
 Agreement: bit-identical results for float32 features (the usual case), ties included, since the
-reference's float32 rounding absorbs differences in summation order. For float64 features, a distance
+reference's float32 rounding absorbs differences in summation order, as long as its float64 noise stays
+below float32 resolution. Features far from the origin relative to their spread break that: at an offset
+of 1000 and a spread of 0.01, the reference's own float64 cancellation leaves ~1e-6 relative noise, set
+by its BLAS's summation order, and a point that close to a ball's edge may be decided either way. For float64 features, a distance
 exactly equal to a radius is decided by the last bit of each implementation's matrix product, which no
 two BLAS builds share; such exact ties aside (they need lattice-like data), results are identical.
 """
