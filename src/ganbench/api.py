@@ -53,8 +53,9 @@ def load_generator(path: str | Path, ema: bool = True, device: str = "cpu") -> n
     The EMA weights are used when the run kept them and ``ema`` is true. The returned module carries
     ``.config`` (the run's RunConfig), ``.data_shape`` and ``.step``.
     """
-    record, tensors = ckpt.read_checkpoint(find_checkpoint(path))
-    cfg = make_config(record["config"])
+    found = find_checkpoint(path)
+    record, tensors = ckpt.read_checkpoint(found)
+    cfg = make_config(record["config"], stored=str(found))
     shape = tuple(record["data_shape"])
     G = build_generator(cfg, shape, record.get("num_classes", 0))
     prefix = "G_ema" if ema and any(k.startswith("G_ema.") for k in tensors) else "G"

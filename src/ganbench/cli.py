@@ -6,6 +6,7 @@ User errors print one line ``ganbench: error: ...`` and exit with code 2; no tra
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganbench", description="Compare GANs fairly.")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE first (it registers its own components)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one GAN", description="Train one GAN from a YAML file and/or flags.")
@@ -256,7 +258,9 @@ def cmd_study(args: argparse.Namespace) -> int:
         directory, spec = args.dir, StudyDir(args.dir).read_spec()
     from .study.spec import expand
 
-    expand(spec)  # refuse bad specs before starting workers or a cluster
+    # refuse bad specs before starting workers or a cluster; a spec read back from a study directory
+    # is data (its plugins must come from --plugin)
+    expand(spec, stored=None if args.study_command == "run" else str(directory / "spec.yaml"))
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_run)
     summary = run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
                         progress=not args.no_progress)
@@ -298,6 +302,63 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# errno -> what the user can do about it
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free space and run the command again (add --resume to continue a run)",
+    errno.EDQUOT: "the disk quota is exhausted; free space and run the command again",
+    errno.EACCES: "permission denied; check its permissions or choose another path",
+    errno.EPERM: "operation not permitted; check its permissions or choose another path",
+    errno.EROFS: "the file system is read-only; choose a writable path",
+    errno.ENOENT: "no such file or directory; check the path",
+    errno.EISDIR: "it is a directory; give a file path",
+    errno.ENOTDIR: "a part of the path is a file, not a directory; check the path",
+    errno.ELOOP: "too many levels of symbolic links (a symlink loop); fix or remove the link",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.EIO: "an input/output error (failing disk or network file system); check the device and retry",
+}
+
+
+def describe_error(exc: BaseException) -> str | None:
+    """One line for an error the user can cause or fix, naming the file where known; None for a bug."""
+    import json as _json
+    import sqlite3
+    import zipfile
+
+    from safetensors import SafetensorError
+
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = exc.filename if exc.filename is not None else "file system"
+        hint = _OS_HINTS.get(exc.errno, exc.strerror or str(exc))
+        return f"{where}: {hint}"
+    if isinstance(exc, _json.JSONDecodeError):
+        return f"a JSON file is not valid ({exc}); restore or delete it"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a text file is not UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8"
+    if isinstance(exc, yaml.YAMLError):
+        return f"a YAML file is not valid ({str(exc).splitlines()[0]})"
+    if isinstance(exc, SafetensorError):
+        return f"a checkpoint or cache file is not readable safetensors ({exc}); delete or restore it"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"an .npz file is not a valid zip archive ({exc})"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (f"the study store could not be read or written ({exc}); check the disk, then "
+                "`ganbench study rebuild DIR` re-reads finished runs into a fresh store")
+    if isinstance(exc, MemoryError):
+        return "out of memory; use smaller sizes (batch, --n, resolution) or a larger machine"
+    try:
+        from PIL import Image, UnidentifiedImageError
+
+        if isinstance(exc, Image.DecompressionBombError):
+            return f"an image is too large to decode safely ({exc})"
+        if isinstance(exc, UnidentifiedImageError):
+            return f"an image file cannot be read ({exc})"
+    except ImportError:
+        pass
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -306,12 +367,15 @@ def main(argv: list[str] | None = None) -> int:
 
             import_plugins(args.plugin)
         return COMMANDS[args.command](args)
-    except UserError as exc:
-        print(f"ganbench: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("ganbench: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001  (the one place user errors become one line)
+        line = describe_error(exc)
+        if line is None or args.debug:
+            raise
+        print(f"ganbench: error: {' '.join(line.split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .errors import UserError
+from .yamlio import load_yaml
 from .nets.init import parse_init
 from .registry import (
     DATASETS,
@@ -84,15 +84,6 @@ class RunConfig(BaseModel):
     tensorboard: bool = False
     plugins: list[str] = Field(default_factory=list, description="modules imported before building")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _load_plugins_first(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("plugins"):
-            from .plugins import import_plugins
-
-            import_plugins(values["plugins"])
-        return values
-
     @field_validator(*COMPONENT_FIELDS, mode="before")
     @classmethod
     def _components(cls, v, info: ValidationInfo):
@@ -157,14 +148,31 @@ def set_dotted(tree: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def make_config(base: dict | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Validate a config dict with dotted-key overrides applied; raise UserError on bad input."""
+def make_config(base: dict | None = None, overrides: dict[str, Any] | None = None, stored: str | None = None
+                ) -> RunConfig:
+    """Validate a config dict with dotted-key overrides applied; raise UserError on bad input.
+
+    A config the caller wrote imports the plugin modules it lists. A config read back from a run or
+    study directory (``stored`` names where) is data: its plugins must already be imported (``--plugin``,
+    the caller's own config, entry points), otherwise it is refused with the modules it needs.
+    """
+    if not isinstance(base or {}, dict):
+        raise UserError(f"{stored or 'config'}: expected a mapping of config keys")
     tree = json.loads(json.dumps(base or {}))  # deep copy of plain data
     for key in COMPONENT_FIELDS:  # so "--set generator.width=8" refines the default generator
         if key not in tree:
             tree[key] = RunConfig.model_fields[key].default_factory()
     for key, value in (overrides or {}).items():
         set_dotted(tree, key, value)
+    plugins = tree.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise UserError(f"'plugins' must be a list of module names; got {plugins!r}")
+    from .plugins import import_plugins, require_plugins
+
+    if stored is None:
+        import_plugins(plugins)
+    else:
+        require_plugins(plugins, stored)
     try:
         return RunConfig(**tree)
     except pydantic.ValidationError as exc:
@@ -175,10 +183,7 @@ def read_yaml(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"config file not found: {p}")
-    try:
-        tree = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    tree = load_yaml(p.read_bytes(), str(p)) or {}
     if not isinstance(tree, dict):
         raise UserError(f"{p}: expected a mapping of config keys at the top level")
     return tree

@@ -28,6 +28,12 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def is_temp_file(path: Path) -> bool:
+    """Whether ``path`` is a temp file left by an interrupted atomic write (never a finished file)."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(".tmp") and Path(path).is_file()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:

@@ -4,8 +4,12 @@ Two ways in:
 * an installed package declares an entry point in a group ``ganbench.generators`` (or
   ``.discriminators``, ``.losses``, ``.regularizers``, ``.datasets``): ``name = "pkg.module:Class"``.
   The object is registered under the entry point's name (unless importing it registered it already).
-* ``--plugin some.module`` (or ``plugins: [some.module]`` in a config) imports a module whose code
-  registers components with the decorators in ``ganbench.registry``.
+* ``--plugin some.module`` (or ``plugins: [some.module]`` in a config the caller gives) imports a
+  module whose code registers components with the decorators in ``ganbench.registry``.
+
+A run or study directory is data: the ``plugins`` its stored config lists are never imported from it
+(a shared run could otherwise run code). Loading such a run checks that they are imported already and
+otherwise says which ``--plugin`` the caller must pass.
 """
 
 from __future__ import annotations
@@ -44,3 +48,12 @@ def import_plugins(modules: list[str]) -> None:
             importlib.import_module(name)
         except ImportError as exc:
             raise UserError(f"cannot import plugin module '{name}': {exc}") from None
+
+
+def require_plugins(modules: list[str], where: str) -> None:
+    """Refuse a stored config whose plugin modules the caller has not imported."""
+    missing = [m for m in modules if m not in sys.modules]
+    if missing:
+        flags = " ".join(f"--plugin {m}" for m in missing)
+        raise UserError(f"{where} needs plugin module(s) {', '.join(missing)}, which a run directory cannot "
+                        f"load by itself; if you trust them, pass {flags} (before the command)")

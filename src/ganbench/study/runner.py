@@ -12,10 +12,13 @@ import shutil
 import time
 from pathlib import Path
 
+import pydantic
 import yaml
 from tqdm.auto import tqdm
 
 from ..errors import UserError
+from ..registry import format_validation_error
+from ..yamlio import read_yaml_file
 from ..fileio import atomic_write_text
 from .spec import StudySpec, expand
 from .store import FINISHED, Store
@@ -36,7 +39,13 @@ class StudyDir:
     def read_spec(self) -> StudySpec:
         if not self.spec_path.is_file():
             raise UserError(f"{self.path} is not a ganbench study directory (no spec.yaml)")
-        return StudySpec(**yaml.safe_load(self.spec_path.read_text()))
+        tree = read_yaml_file(self.spec_path)
+        if not isinstance(tree, dict):
+            raise UserError(f"{self.spec_path}: expected a mapping of study keys")
+        try:
+            return StudySpec(**tree)
+        except pydantic.ValidationError as exc:
+            raise UserError(f"{self.spec_path}: {format_validation_error(exc)}") from None
 
     def lock(self):
         self.path.mkdir(parents=True, exist_ok=True)

@@ -157,8 +157,10 @@ def _check_primary_names(spec: StudySpec, datasets: list[str]) -> None:
                                 f"{did_you_mean(name, datasets)}; datasets: {', '.join(datasets)}")
 
 
-def expand(spec: StudySpec) -> list[RunSpec]:
-    """Every run of the study, configs validated; a bad key fails here, before anything runs."""
+def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
+    """Every run of the study, configs validated; a bad key fails here, before anything runs.
+
+    ``stored``: the spec was read back from a study directory (its plugins are not imported from it)."""
     check_keys(spec.base, "base")
     for name, overrides in spec.variants.items():
         check_keys(overrides, f"variant '{name}'")
@@ -181,7 +183,7 @@ def expand(spec: StudySpec) -> list[RunSpec]:
                 tree = dict(spec.base)
                 dotted = {**ds_overrides, **overrides, **budget, "seed": seed}
                 try:
-                    cfg = make_config(tree, dotted)
+                    cfg = make_config(tree, dotted, stored=stored)
                 except UserError as exc:
                     raise UserError(f"dataset '{ds_name}', variant '{variant}': {exc}") from None
                 config = cfg.model_dump(mode="json")

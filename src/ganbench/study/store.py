@@ -55,8 +55,8 @@ class Store:
         """Register runs as queued; existing rows are kept as they are."""
         from ..config import make_config
 
-        rows = [(r.run_id, r.variant, r.dataset, r.seed, json.dumps(r.config), make_config(r.config).digest())
-                for r in runs]
+        rows = [(r.run_id, r.variant, r.dataset, r.seed, json.dumps(r.config),
+                 make_config(r.config, stored=f"run {r.run_id}").digest()) for r in runs]
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT OR IGNORE INTO runs (run_id, variant, dataset, seed, config, config_hash) "

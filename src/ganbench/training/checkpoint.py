@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
+
+from ..errors import UserError
 
 from ..fileio import atomic_save_tensors, atomic_write_text
 
@@ -79,27 +82,70 @@ def checkpoint_steps(directory: Path) -> list[int]:
     return [int(_STEP_FILE.match(p.name).group(1)) for p in list_checkpoints(directory)]
 
 
+def read_record(json_path: Path) -> dict:
+    """A checkpoint's JSON sidecar, checked: it is data from a possibly shared run directory."""
+    json_path = Path(json_path)
+    try:
+        record = json.loads(json_path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{json_path}: not a valid checkpoint sidecar (bad JSON: {exc}); "
+                        "delete it to fall back to the previous checkpoint") from None
+    if not isinstance(record, dict) or not isinstance(record.get("step"), int) or not isinstance(
+            record.get("config"), dict):
+        raise UserError(f"{json_path}: not a ganbench checkpoint sidecar (needs 'step' and 'config')")
+    return record
+
+
+def tensors_path(json_path: Path, record: dict) -> Path:
+    """The safetensors file a sidecar names: a plain file name beside it, never a path that leaves it."""
+    json_path = Path(json_path)
+    name = record.get("tensors")
+    folder = json_path.parent.resolve()
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise UserError(f"{json_path}: 'tensors' must name a file beside it; got {name!r}")
+    target = (folder / name).resolve()
+    if target.parent != folder:  # a symlink pointing out of the run directory
+        raise UserError(f"{json_path}: 'tensors' leads outside {folder} ({target}); refusing it")
+    return target
+
+
 def read_checkpoint(json_path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    record = json.loads(Path(json_path).read_text())
-    tensors = load_file(str(Path(json_path).parent / record["tensors"]))
+    record = read_record(json_path)
+    path = tensors_path(json_path, record)
+    try:
+        tensors = load_file(str(path))
+    except FileNotFoundError:
+        raise UserError(f"{path}: checkpoint tensors missing (the sidecar {Path(json_path).name} names it)") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable safetensors checkpoint ({str(exc).splitlines()[0]}); "
+                        "delete it and its .json to fall back to the previous checkpoint") from None
     return record, tensors
 
 
 def restore(record: dict, tensors: dict[str, torch.Tensor], modules: dict[str, torch.nn.Module],
             optimizers: dict[str, torch.optim.Optimizer]) -> None:
     for name, module in modules.items():
-        module.load_state_dict(_sub(name, tensors))
-    for name, opt in optimizers.items():
-        opt.load_state_dict(_unflat_optimizer(name, tensors, record["optimizers"][name]))
+        load_module(module, tensors, name)
+    try:
+        for name, opt in optimizers.items():
+            opt.load_state_dict(_unflat_optimizer(name, tensors, record["optimizers"][name]))
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise UserError(f"checkpoint step {record.get('step')}: optimizer state does not fit this config "
+                        f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
 def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> torch.nn.Module:
-    module.load_state_dict(_sub(prefix, tensors))
+    try:
+        module.load_state_dict(_sub(prefix, tensors))
+    except RuntimeError as exc:
+        raise UserError(f"checkpoint tensors for '{prefix}' do not fit the network its config builds "
+                        f"({str(exc).splitlines()[0]}); was the checkpoint copied from another run?") from None
     return module
 
 
 def prune(directory: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints. Only the two files this module writes per step are
+    touched (their names follow from the step), whatever a sidecar's JSON says."""
     for old in list_checkpoints(directory)[:-keep]:
-        tensors = directory / json.loads(old.read_text())["tensors"]
-        old.unlink(missing_ok=True)
-        tensors.unlink(missing_ok=True)
+        (directory / old.with_suffix(".safetensors").name).unlink(missing_ok=True)
+        (directory / old.name).unlink(missing_ok=True)

@@ -16,10 +16,11 @@ import yaml
 
 from ..config import RunConfig, make_config
 from ..errors import UserError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, is_temp_file
+from ..yamlio import read_yaml_file
 from .checkpoint import list_checkpoints
 
-RUN_FILES = ("config.yaml", "metrics.jsonl", "status.json", "checkpoints", "tensorboard")
+RUN_FILES = ("config.yaml", "metrics.jsonl", "status.json", "checkpoints", "tensorboard", "eval.json")
 RESUMABLE = {"steps"}  # keys that may change on resume (extend the budget)
 
 
@@ -35,14 +36,19 @@ class RunDir:
         return self.config_file.is_file()
 
     def read_config(self) -> RunConfig:
-        return make_config(yaml.safe_load(self.config_file.read_text()))
+        return make_config(read_yaml_file(self.config_file), stored=str(self.path))
 
     def write_config(self, cfg: RunConfig) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.config_file, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
     def status(self) -> dict:
-        return json.loads(self.status_file.read_text()) if self.status_file.is_file() else {}
+        """The status record; {} when missing or unreadable (it is rewritten by the next train)."""
+        try:
+            found = json.loads(self.status_file.read_bytes()) if self.status_file.is_file() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {}
+        return found if isinstance(found, dict) else {}
 
     def write_status(self, **fields) -> None:
         atomic_write_text(self.status_file, json.dumps(fields, indent=1))
@@ -63,8 +69,24 @@ class RunDir:
         """Drop log lines past ``step`` (they belong to work lost after the last checkpoint)."""
         if not self.log_file.is_file():
             return
-        keep = [ln for ln in self.log_file.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        keep = [ln for ln in self.log_file.read_text(errors="replace").splitlines() if _step_of(ln) <= step]
         atomic_write_text(self.log_file, "".join(ln + "\n" for ln in keep))
+
+
+def _step_of(line: str) -> float:
+    """A log line's step; a torn or foreign line (a crash mid-write) sorts past every step and is dropped."""
+    try:
+        row = json.loads(line)
+        return row["step"] if isinstance(row, dict) and isinstance(row.get("step"), int) else float("inf")
+    except json.JSONDecodeError:
+        return float("inf")
+
+
+def clear_leftovers(path: Path) -> None:
+    """Remove temp files an interrupted atomic write left behind (they never block a run directory)."""
+    for p in path.glob(".*.tmp") if path.is_dir() else ():
+        if is_temp_file(p):
+            p.unlink(missing_ok=True)
 
 
 def config_differences(old: RunConfig, new: RunConfig, ignore=frozenset()) -> list[str]:
@@ -77,6 +99,7 @@ def prepare(run: RunDir, cfg: RunConfig, resume: bool, overwrite: bool) -> bool:
     """Decide what to do with ``run``; return True when training should resume from a checkpoint."""
     if resume and overwrite:
         raise UserError("choose one of --resume and --overwrite")
+    clear_leftovers(run.path)
     if not run.exists():
         if run.path.exists() and any(run.path.iterdir()) and not overwrite:
             raise UserError(f"output directory {run.path} is not empty and holds no ganbench run; "

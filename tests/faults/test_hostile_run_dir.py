@@ -1,0 +1,116 @@
+"""Fault family: a hostile run directory. A run is data: nothing it names is imported, and no path it
+holds may lead outside it, whatever its JSON and YAML files say."""
+
+import json
+import shutil
+import sys
+
+import pytest
+
+from ganbench.training.checkpoint import prune
+
+from .conftest import TINY, cli, refused
+
+
+@pytest.fixture
+def run(tiny_run, tmp_path):
+    dst = tmp_path / "run"
+    shutil.copytree(tiny_run, dst)
+    return dst
+
+
+def _sidecar(run, step=4):
+    return run / "checkpoints" / f"step_{step:07d}.json"
+
+
+def _edit(path, **fields):
+    record = json.loads(path.read_text())
+    record.update(fields)
+    path.write_text(json.dumps(record))
+
+
+EVIL = "import pathlib\npathlib.Path({mark!r}).write_text('ran')\n"
+
+
+@pytest.mark.parametrize("where", ["config.yaml", "sidecar"])
+@pytest.mark.parametrize("command", ["sample", "eval", "resume"])
+def test_plugins_named_by_a_run_are_never_imported(capsys, run, tmp_path, monkeypatch, where, command):
+    mark = tmp_path / "pwned"
+    module = f"evil_{where.replace('.', '_')}_{command}"
+    (run / f"{module}.py").write_text(EVIL.format(mark=str(mark)))
+    monkeypatch.syspath_prepend(str(run))  # even when the run directory is importable
+    if where == "config.yaml":
+        text = (run / "config.yaml").read_text().replace("plugins: []", f"plugins: [{module}]")
+        (run / "config.yaml").write_text(text)
+    for step in (2, 4):
+        record = json.loads(_sidecar(run, step).read_text())
+        record["config"]["plugins"] = [module]
+        _sidecar(run, step).write_text(json.dumps(record))
+    argv = {"sample": ["sample", run, "--out", tmp_path / "s.png"], "eval": ["eval", run, "--n", "50"],
+            "resume": ["train", *TINY, "--steps", "6", "--out", run, "--resume"]}[command]
+    if command == "resume" and where == "sidecar":
+        line = cli(capsys, *argv)  # config.yaml is clean: the caller's config decides, the sidecar is data
+    else:
+        line = refused(capsys, *argv, says=f"--plugin {module}")
+    assert not mark.exists() and module not in sys.modules, line
+    if command != "resume":  # the caller who trusts the module says so, and then it loads
+        code, _, err = cli(capsys, "--plugin", module, *argv)
+        assert mark.exists() and code == 0, err
+
+
+@pytest.mark.parametrize("target", ["../../victim.txt", "/ABS/victim.txt", "sub/../../victim.txt", "", 7, None,
+                                    "link.safetensors"])
+def test_tampered_tensors_path_is_refused_and_never_deleted(capsys, run, tmp_path, target):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    if target == "/ABS/victim.txt":
+        target = str(victim)
+    if target == "link.safetensors":  # a symlink in checkpoints/ pointing out of the run
+        (run / "checkpoints" / target).symlink_to(victim)
+    for step in (2, 4):
+        _edit(_sidecar(run, step), tensors=target)
+    refused(capsys, "sample", run, "--out", tmp_path / "s.png", says="tensors")
+    # keep_checkpoints prunes by the names it wrote, never by what a sidecar says
+    prune(run / "checkpoints", keep=1)
+    assert victim.read_text() == "precious"
+    assert not _sidecar(run, 2).exists() and _sidecar(run, 4).exists()
+
+
+def test_resume_with_keep_checkpoints_never_deletes_outside(capsys, run, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    _edit(_sidecar(run, 2), tensors="../../victim.txt")
+    code, _, err = cli(capsys, "train", *TINY, "--steps", "8", "--set", "keep_checkpoints=1", "--out", run,
+                       "--resume")
+    assert code == 0, err
+    assert victim.read_text() == "precious"
+    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == ["step_0000008.json",
+                                                                         "step_0000008.safetensors"]
+
+
+@pytest.mark.parametrize("edit", [
+    lambda p: p.write_text("{not json"),
+    lambda p: p.write_bytes(b"\xff\xfe\x00garbage"),
+    lambda p: p.write_text("[1, 2]"),
+    lambda p: _edit(p, step="four"),
+    lambda p: _edit(p, config="evil"),
+], ids=["bad-json", "binary", "not-a-mapping", "step-not-int", "config-not-mapping"])
+def test_bad_sidecar_is_one_line_naming_it(capsys, run, tmp_path, edit):
+    edit(_sidecar(run))
+    refused(capsys, "sample", run, "--out", tmp_path / "s.png", says=_sidecar(run).name)
+
+
+def test_sample_on_a_non_json_file(capsys, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    refused(capsys, "sample", bad, "--out", tmp_path / "s.png", says="notes.txt")
+
+
+def test_status_and_log_garbage_do_not_block_resume(capsys, run):
+    (run / "status.json").write_text("{torn")
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 3, "d_lo')  # a line torn by a crash mid-write
+    code, _, err = cli(capsys, "train", *TINY, "--steps", "6", "--out", run, "--resume")
+    assert code == 0, err
+    steps = [json.loads(ln)["step"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]
