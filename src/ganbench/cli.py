@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: RAY_ADDRESS or local)")
         p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPUs reserved per run")
         p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+        p.add_argument("--ensemble", choices=["auto", "on", "off"], default=None,
+                       help="train runs of equal network shapes together as one stacked model (default: the "
+                            "spec's ensemble.mode, auto = on an accelerator only)")
+        p.add_argument("--ensemble-size", type=int, default=None, help="most runs in one stacked group")
         p.add_argument("--no-progress", action="store_true")
     rp = ss.add_parser("report", help="write report.html, results.csv and results.json for a study")
     rp.add_argument("dir", type=Path)
@@ -262,8 +266,13 @@ def cmd_study(args: argparse.Namespace) -> int:
     # is data (its plugins must come from --plugin)
     expand(spec, stored=None if args.study_command == "run" else str(directory / "spec.yaml"))
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_run)
+    if args.ensemble_size is not None and args.ensemble_size < 1:
+        raise UserError("--ensemble-size must be at least 1")
+    ensemble = None
+    if args.ensemble or args.ensemble_size:
+        ensemble = (args.ensemble or spec.ensemble.mode, args.ensemble_size or spec.ensemble.max_size)
     summary = run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, ensemble=ensemble)
     print(f"study {spec.name}: {summary['executed']} runs executed in {summary['seconds']}s; status {summary['status']}")
     if not args.no_report:
         print(f"wrote {build_report(directory)['report']}")

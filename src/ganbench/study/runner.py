@@ -22,7 +22,8 @@ from ..yamlio import read_yaml_file
 from ..fileio import atomic_write_text
 from .spec import StudySpec, expand
 from .store import FINISHED, Store
-from .worker import execute_run
+from .groups import plan_groups
+from .worker import execute_group
 
 STORE = "study.sqlite"
 
@@ -74,7 +75,9 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool) -> None:
     atomic_write_text(study.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
 
 
-def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True) -> dict:
+def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True,
+              ensemble: tuple[str, int] | None = None) -> dict:
+    """``ensemble``: (mode, max_size) overriding the spec's ``ensemble`` (the CLI's --ensemble flags)."""
     runs = expand(spec)  # validates every config before anything is written
     study = StudyDir(path)
     lock = study.lock()
@@ -85,20 +88,26 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
         store.add_runs(runs)
         todo = [r for r in runs if store.status(r.run_id) not in FINISHED]
         eval_spec = spec.eval.model_dump()
-        tasks = [(r.run_id, ({"run_id": r.run_id, "config": r.config}, str(study.path),
-                             {**eval_spec, "primary": r.primary}, executor.threads))
-                 for r in todo]
+        mode, size = ensemble or (spec.ensemble.mode, spec.ensemble.max_size)
+        groups = plan_groups(todo, mode, size)
+        tasks = [(tuple(r.run_id for r in group),
+                  ([{"run_id": r.run_id, "config": r.config} for r in group], str(study.path),
+                   [{**eval_spec, "primary": r.primary} for r in group], executor.threads))
+                 for group in groups]  # a group is one task for every executor
         for r in todo:
             store.mark_running(r.run_id)
         started = time.perf_counter()
         bar = tqdm(total=len(runs), initial=len(runs) - len(todo), unit="run", desc=f"study {spec.name}",
                    disable=not progress, dynamic_ncols=True)
+        if progress and any(len(g) > 1 for g in groups):
+            bar.write(f"{len(todo)} runs in {len(groups)} tasks (runs of equal network shapes train together)")
         with bar:
-            for run_id, result in executor.run(execute_run, tasks):
-                store.finish(run_id, result)
-                bar.update(1)
-                if progress:
-                    bar.write(_status_line(result))
+            for _key, results in executor.run(execute_group, tasks):
+                for result in results:
+                    store.finish(result["run_id"], result)
+                    bar.update(1)
+                    if progress:
+                        bar.write(_status_line(result))
         summary = {"runs": len(runs), "executed": len(todo), "seconds": round(time.perf_counter() - started, 2),
                    "status": _counts(store)}
         store.close()

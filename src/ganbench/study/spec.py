@@ -27,7 +27,7 @@ import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -53,6 +53,17 @@ class EvalSpec(BaseModel):
         None, description="the quality value that ranks variants and selects 'best': one name, or per dataset")
 
 
+class EnsembleSpec(BaseModel):
+    """Training runs of equal network shapes together as one member-stacked model (training/stack.py).
+
+    ``auto`` groups on an accelerator only: on CPU a stack measured no faster than the runs one after the
+    other (benchmarks/ensemble.py). Grouping changes no result beyond float rounding, so it is not part of
+    the spec's identity: a study may be resumed with another setting."""
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["auto", "on", "off"] = "auto"
+    max_size: int = Field(16, ge=1, description="most runs in one group")
+
+
 class StudySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = "study"
@@ -63,6 +74,7 @@ class StudySpec(BaseModel):
     seeds: int | list[int] = 3
     budget: Budget = Field(default_factory=Budget)
     eval: EvalSpec = Field(default_factory=EvalSpec)
+    ensemble: EnsembleSpec = Field(default_factory=EnsembleSpec)
 
     @field_validator("grid")
     @classmethod
@@ -76,7 +88,8 @@ class StudySpec(BaseModel):
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+        identity = self.model_dump(mode="json", exclude={"ensemble"})
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, variant TEXT NOT NULL, dataset TEXT NOT NULL, seed INTEGER NOT NULL,
     config TEXT NOT NULL, config_hash TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued',
     started REAL, finished REAL, train_seconds REAL, steps INTEGER, error TEXT, attempts INTEGER DEFAULT 0,
-    efficiency TEXT);
+    efficiency TEXT, trained_with TEXT);
 CREATE TABLE IF NOT EXISTS evals (
     run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER NOT NULL, checkpoint TEXT NOT NULL,
     tags TEXT NOT NULL, metric TEXT NOT NULL, value REAL, protocol TEXT NOT NULL,
@@ -36,6 +36,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        if "trained_with" not in columns:  # studies written before ensembles existed
+            self.db.execute("ALTER TABLE runs ADD COLUMN trained_with TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -75,9 +78,11 @@ class Store:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM evals WHERE run_id=?", (run_id,))
             self.db.execute(
-                "UPDATE runs SET status=?, finished=?, train_seconds=?, steps=?, error=?, efficiency=? WHERE run_id=?",
+                "UPDATE runs SET status=?, finished=?, train_seconds=?, steps=?, error=?, efficiency=?, trained_with=? "
+                "WHERE run_id=?",
                 (result["status"], time.time(), result.get("train_seconds"), result.get("steps"),
-                 result.get("error"), json.dumps(result.get("efficiency")), run_id))
+                 result.get("error"), json.dumps(result.get("efficiency")),
+                 json.dumps(result["trained_with"]) if result.get("trained_with") else None, run_id))
             self.db.executemany(
                 "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, row["step"], row["checkpoint"], ",".join(row["tags"]), metric, value,
@@ -92,6 +97,7 @@ class Store:
             r = dict(zip(names, row))
             r["config"] = json.loads(r["config"])
             r["efficiency"] = json.loads(r["efficiency"]) if r["efficiency"] else None
+            r["trained_with"] = json.loads(r["trained_with"]) if r["trained_with"] else None  # stack members
             out.append(r)
         return out
 

@@ -7,6 +7,7 @@ result with its reason, so one bad run never stops the study.
 
 from __future__ import annotations
 
+import sys
 import traceback
 from pathlib import Path
 
@@ -16,24 +17,58 @@ def run_dir_name(run_id: str) -> str:
 
 
 def execute_run(run: dict, study_dir: str, eval_spec: dict, threads: int | None = None) -> dict:
+    return execute_group([run], study_dir, [eval_spec], threads)[0]
+
+
+def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], threads: int | None = None) -> list[dict]:
+    """Train ``runs`` (one run, or a group trained as one member-stacked model), then evaluate each.
+
+    A group that runs out of device memory is split in two halves that go on separately (said on
+    stderr and in each result's ``note``); members that finished keep their results.
+    """
     import torch
 
     from ..config import make_config
     from ..errors import UserError
-    from ..evaluate import evaluate_run
-    from ..training.loop import train
+    from ..training.loop import train_group
 
     if threads:
         torch.set_num_threads(threads)
-    out = Path(study_dir) / "runs" / run_dir_name(run["run_id"])
-    result: dict = {"run_id": run["run_id"], "evals": []}
+    outs = [Path(study_dir) / "runs" / run_dir_name(r["run_id"]) for r in runs]
+    results = [{"run_id": r["run_id"], "evals": []} for r in runs]
+    ids = [r["run_id"] for r in runs]
     try:
-        cfg = make_config(run["config"])
-        trained = train(cfg, out, resume=True, progress=False)
-        result.update(status=trained.status, steps=trained.step, train_seconds=round(trained.wall_s, 3))
-        if trained.status != "done":
-            result["error"] = trained.message
-            return result
+        trained = train_group([make_config(r["config"]) for r in runs], outs, resume=True, progress=False)
+    except torch.OutOfMemoryError:
+        if len(runs) == 1:
+            return [{**results[0], "status": "failed", "error": "out of device memory"}]
+        half = len(runs) // 2
+        note = f"out of device memory training {len(runs)} runs together; split into {half} + {len(runs) - half}"
+        print(f"ganbench: {note}", file=sys.stderr, flush=True)
+        torch.cuda.empty_cache()
+        split = (execute_group(runs[:half], study_dir, eval_specs[:half], threads)
+                 + execute_group(runs[half:], study_dir, eval_specs[half:], threads))
+        return [{**r, "note": "; ".join(x for x in (note, r.get("note")) if x)} for r in split]
+    except UserError as exc:
+        return [{**r, "status": "failed", "error": str(exc)} for r in results]
+    except Exception as exc:  # noqa: BLE001  (recorded with its reason; the study goes on)
+        return [{**r, "status": "failed", "error": _reason(exc)} for r in results]
+    for result, t, out, eval_spec in zip(results, trained, outs, eval_specs):
+        result.update(status=t.status, steps=t.step, train_seconds=round(t.wall_s, 3))
+        if len(runs) > 1:
+            result["trained_with"] = ids  # the protocol: these runs trained together as one stacked model
+        if t.status != "done":
+            result["error"] = t.message
+            continue
+        _evaluate(result, out, eval_spec)
+    return results
+
+
+def _evaluate(result: dict, out: Path, eval_spec: dict) -> None:
+    from ..errors import UserError
+    from ..evaluate import evaluate_run
+
+    try:
         ev = evaluate_run(out, metrics=eval_spec.get("metrics"), extractor=eval_spec.get("extractor"),
                           n=eval_spec.get("n"), checkpoint="all", progress=False, primary=eval_spec.get("primary"))
         result["evals"] = ev["results"]
@@ -41,9 +76,12 @@ def execute_run(run: dict, study_dir: str, eval_spec: dict, threads: int | None 
     except UserError as exc:
         result.update(status="failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001  (recorded with its reason; the study goes on)
-        last = traceback.format_exc().strip().splitlines()[-3:]
-        result.update(status="failed", error=f"{exc.__class__.__name__}: {exc} | {' / '.join(last)}")
-    return result
+        result.update(status="failed", error=_reason(exc))
+
+
+def _reason(exc: Exception) -> str:
+    last = traceback.format_exc().strip().splitlines()[-3:]
+    return f"{exc.__class__.__name__}: {exc} | {' / '.join(last)}"
 
 
 def _efficiency(run_dir: Path) -> dict:

@@ -1,0 +1,34 @@
+"""Which queued runs of a study train together as one member-stacked model (training/stack.py).
+
+Runs whose configs share ``training.grouping.group_key`` (same networks, data, loss, schedule; other
+seeds, learning rates, betas, EMA decay or regularizer weights) are grouped, at most ``max_size`` per
+group. ``auto`` groups only runs that train on an accelerator: on CPU benchmarks/ensemble.py measured a
+stack no faster than the runs one after the other. ``off`` trains every run alone. A run that cannot be
+stacked (fp16 loss scaling, a time budget) always trains alone.
+"""
+
+from __future__ import annotations
+
+from ..config import make_config
+from ..training.build import resolve_device
+from ..training.grouping import group_key, refusal
+
+
+def plan_groups(runs: list, mode: str = "auto", max_size: int = 16) -> list[list]:
+    """``runs`` (RunSpecs) split into groups, in the order of their first run."""
+    if mode == "off" or max_size <= 1:
+        return [[r] for r in runs]
+    groups: list[list] = []
+    open_group: dict[str, list] = {}
+    for r in runs:
+        cfg = make_config(r.config)
+        alone = refusal(cfg) is not None or (mode == "auto" and resolve_device(cfg.device).type == "cpu")
+        key = None if alone else group_key(cfg)
+        group = open_group.get(key) if key is not None else None
+        if group is None or len(group) >= max_size:
+            group = []
+            groups.append(group)
+            if key is not None:
+                open_group[key] = group
+        group.append(r)
+    return groups
