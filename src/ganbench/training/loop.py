@@ -110,7 +110,7 @@ class Trainer:
         self.ema = None
         if cfg.ema is not None:
             self.ema = StackedEMA(self.G, [c.ema for c in cfgs], [c.ema_rampup for c in cfgs])
-            self.ema.active = self.opt_g.active
+            self.ema.opt = self.opt_g
         self._setup(cfg, parts[0], device)
         return self
 

@@ -146,7 +146,7 @@ class StackedEMA:
         self.shadow.training = False
         self.shadow.params = {n: p.detach().clone() for n, p in net.params.items()}
         self.shadow.buffers_ = {n: b.clone() for n, b in net.buffers_.items()}
-        self.active = None  # set by the trainer: frozen members keep their shadow
+        self.opt: StackedAdam | None = None  # set by the trainer: members it froze keep their shadow
 
     def beta(self, i: int, step: int) -> float:
         decay, rampup = self.decays[i], self.rampups[i]
@@ -156,14 +156,14 @@ class StackedEMA:
     def update(self, step: int) -> None:
         like = next(iter(self.net.params.values()))
         weight = per_member_scalar([1.0 - self.beta(i, step) for i in range(self.net.k)], like)
-        frozen = self.active is not None and not bool(self.active.all())
+        frozen = self.opt is not None and not self.opt.all_active  # a Python flag: no device sync
         for name, src in self.net.params.items():
             dst = self.shadow.params[name]
             new = torch.lerp(dst, src.detach(), _lead(weight, dst))
-            dst.copy_(torch.where(_lead(self.active, dst), new, dst) if frozen else new)
+            dst.copy_(torch.where(_lead(self.opt.active, dst), new, dst) if frozen else new)
         for name, src in self.net.buffers_.items():
             dst = self.shadow.buffers_[name]
-            dst.copy_(torch.where(_lead(self.active, dst), src, dst) if frozen else src)
+            dst.copy_(torch.where(_lead(self.opt.active, dst), src, dst) if frozen else src)
 
 
 class MemberState:
