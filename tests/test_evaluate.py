@@ -72,7 +72,7 @@ def test_eval_cli_bad_input(runs, capsys, tmp_path):
         (["eval", str(runs / "images"), "--metrics", "fdi"], "unknown metric 'fdi' (did you mean fid?)"),
         (["eval", str(runs / "points"), "--metrics", "classes"], "metric 'classes' needs"),
         (["eval", str(tmp_path)], "is not a ganbench run directory"),
-        (["eval", str(runs / "images"), "--checkpoint", "worst"], "--checkpoint must be best, final or all"),
+        (["eval", str(runs / "images"), "--checkpoint", "worst"], "--checkpoint must be best, final, all or a checkpoint name"),
         (["eval", str(runs / "points"), "--n", "3"], "need at least k+2"),
     ]:
         assert main(argv) == 2

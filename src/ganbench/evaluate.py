@@ -77,18 +77,25 @@ def _checkpoints(run: RunDir, which: str) -> list[Path]:
     found = ckpt.list_checkpoints(run.ckpt_dir)
     if not found:
         raise UserError(f"{run.path} holds no checkpoint (is it a ganbench run directory?)")
+    if which.startswith("step_"):  # one checkpoint by name (a study's held-out and repeated evaluations)
+        named = [p for p in found if p.stem == which]
+        if not named:
+            raise UserError(f"{run.path} has no checkpoint '{which}'; it has {', '.join(p.stem for p in found)}")
+        return named
     return found if which in ("all", "best") else found[-1:]
 
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extractor: str | None = None,
                  n: int | None = None, checkpoint: str = "final", split: str = "train", seed: int = 0,
-                 ema: bool = True, progress: bool = True, device: str = "cpu", primary: str | None = None) -> dict:
-    """Evaluate a run's checkpoints; ``primary`` (a quality value, default per kind of data) selects "best"."""
+                 ema: bool = True, progress: bool = True, device: str = "cpu", primary: str | None = None,
+                 write: bool = True) -> dict:
+    """Evaluate a run's checkpoints; ``primary`` (a quality value, default per kind of data) selects "best".
+    ``write=False`` returns the results without replacing the run's eval.json."""
     run = RunDir(run_dir)
     if not run.exists():
         raise UserError(f"{run.path} is not a ganbench run directory (no config.yaml)")
-    if checkpoint not in ("best", "final", "all"):
-        raise UserError(f"--checkpoint must be best, final or all; got '{checkpoint}'")
+    if checkpoint not in ("best", "final", "all") and not checkpoint.startswith("step_"):
+        raise UserError(f"--checkpoint must be best, final, all or a checkpoint name (step_N); got '{checkpoint}'")
     cfg = run.read_config()
     data = load_dataset(cfg.data, split)
     kind = "images" if data.is_image else "points"
@@ -131,5 +138,6 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
               "extractor": {"name": ext.name, "identity": ext.identity,
                             "test_accuracy": getattr(ext, "test_accuracy", None)},
               "eval_seconds": round(time.perf_counter() - started, 3), "results": rows}
-    atomic_write_text(run.path / "eval.json", json.dumps(result, indent=1))
+    if write:
+        atomic_write_text(run.path / "eval.json", json.dumps(result, indent=1))
     return result

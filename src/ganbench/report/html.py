@@ -100,7 +100,7 @@ def build_report(path: str | Path) -> dict:
                 samples.append({"variant": v, "png": _b64(png)})
         curve_pts: dict = defaultdict(lambda: defaultdict(list))
         for e in ds_evals:
-            if e["metric"] == primary:
+            if e["metric"] == primary and not {"heldout", "repeat"} & set(e["tags"]):  # the training trajectory
                 curve_pts[e["variant"]][e["step"]].append(e["value"])
         cost_rows = []
         for v in variants:

@@ -108,6 +108,7 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
                     bar.update(1)
                     if progress:
                         bar.write(_status_line(result))
+        _calibrate(store, runs, spec, progress)
         summary = {"runs": len(runs), "executed": len(todo), "seconds": round(time.perf_counter() - started, 2),
                    "status": _counts(store)}
         store.close()
@@ -115,6 +116,20 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
     finally:
         executor.close()
         lock.close()
+
+
+def _calibrate(store: Store, runs, spec: StudySpec, progress: bool) -> None:
+    """The reference rows (real data, trivial generators) of every dataset not calibrated yet."""
+    from .calibration import calibrate
+
+    first = {}
+    for r in runs:
+        first.setdefault(r.dataset, r)
+    for dataset, r in first.items():
+        if not store.has_calibration(dataset):
+            if progress:
+                tqdm.write(f"calibrating {dataset}: real data and trivial generators, same protocol as the runs")
+            store.add_calibration(dataset, calibrate(r.config, spec.eval.model_dump(), spec.seed_list()))
 
 
 def _counts(store: Store) -> dict:

@@ -9,7 +9,7 @@
     variants:                                      # ... and/or named override sets
       hinge-sn: {loss: hinge, discriminator.norm: spectral}
     seeds: 3                                       # or an explicit list [0, 5, 9]
-    budget: {steps: 2000}                          # or {seconds: 60} per run
+    budget: {steps: 2000}                          # or {seconds: 60} or {flops: 1e12} per run
     eval: {metrics: null, extractor: null, n: 2000, every: 500, primary: reverse_kl}
                                                    # primary: one value, or {ring8: reverse_kl, digits: fid}
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..config import COMPONENT_REGISTRIES, RunConfig, make_config, read_yaml
 from ..errors import UserError, did_you_mean
@@ -38,9 +38,21 @@ from ..registry import format_validation_error
 
 
 class Budget(BaseModel):
+    """What every run gets the same of: generator steps, training seconds, or training FLOPs."""
+
     model_config = ConfigDict(extra="forbid")
     steps: int | None = Field(None, ge=1)
     seconds: float | None = Field(None, gt=0)
+    flops: float | None = Field(None, gt=0, description="training FLOPs; a run stops at the first step past them")
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if self.flops and (self.steps or self.seconds):
+            raise UserError("budget: give flops alone (it sets every run's steps), not with steps or seconds")
+        return self
+
+    def kind(self) -> str:
+        return "FLOPs" if self.flops else "seconds" if self.seconds else "steps"
 
 
 class EvalSpec(BaseModel):
@@ -162,6 +174,23 @@ def primary_for(spec: StudySpec, dataset: str, config: dict) -> tuple[str, bool]
     return chosen, True
 
 
+def _flops_budget(cfg, flops: float, where: str):
+    """The run's steps set so that its training FLOPs reach the budget at its last step."""
+    from ..training.flops import step_flops
+
+    key = cfg.model_copy(update={"seed": 0}).digest()
+    if key not in _FLOPS_MEMO:  # seeds share the measurement
+        _FLOPS_MEMO[key] = step_flops(cfg)
+    try:
+        steps = _FLOPS_MEMO[key].steps_for(flops)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    return cfg.model_copy(update={"steps": steps})
+
+
+_FLOPS_MEMO: dict = {}
+
+
 def _check_primary_names(spec: StudySpec, datasets: list[str]) -> None:
     if isinstance(spec.eval.primary, dict):
         for name in spec.eval.primary:
@@ -199,6 +228,8 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
                     cfg = make_config(tree, dotted, stored=stored)
                 except UserError as exc:
                     raise UserError(f"dataset '{ds_name}', variant '{variant}': {exc}") from None
+                if spec.budget.flops:
+                    cfg = _flops_budget(cfg, spec.budget.flops, f"dataset '{ds_name}', variant '{variant}'")
                 config = cfg.model_dump(mode="json")
                 primary = primary or primary_for(spec, ds_name, config)[0]
                 runs.append(RunSpec(f"{ds_name}__{variant}__s{seed}", variant, ds_name, seed, config, primary))

@@ -2,7 +2,9 @@
 
 Tables: ``meta`` (the spec and its digest), ``runs`` (one row per run: config and its hash, status
 queued/running/done/failed/diverged, timings, error text, attempts) and ``evals`` (one row per run,
-checkpoint and metric, with the protocol as JSON). A finished run's status and all its evaluation
+checkpoint and metric, with the protocol as JSON; a checkpoint evaluated twice has two names, e.g.
+``step_0001200`` and ``step_0001200/repeat``) and ``calibration`` (the reference rows of each dataset:
+real data and trivial generators, per seed and checkpoint protocol). A finished run's status and all its evaluation
 rows are written in one transaction, so a crash leaves either all of a run's results or none.
 """
 
@@ -23,7 +25,10 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS evals (
     run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER NOT NULL, checkpoint TEXT NOT NULL,
     tags TEXT NOT NULL, metric TEXT NOT NULL, value REAL, protocol TEXT NOT NULL,
-    PRIMARY KEY (run_id, step, metric));
+    PRIMARY KEY (run_id, checkpoint, metric));
+CREATE TABLE IF NOT EXISTS calibration (
+    dataset TEXT NOT NULL, row TEXT NOT NULL, checkpoint TEXT NOT NULL, seed INTEGER NOT NULL, metric TEXT NOT NULL,
+    value REAL, protocol TEXT NOT NULL, PRIMARY KEY (dataset, row, checkpoint, seed, metric));
 """
 
 FINISHED = ("done", "failed", "diverged")
@@ -78,16 +83,34 @@ class Store:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM evals WHERE run_id=?", (run_id,))
             self.db.execute(
-                "UPDATE runs SET status=?, finished=?, train_seconds=?, steps=?, error=?, efficiency=?, trained_with=? "
-                "WHERE run_id=?",
+                "UPDATE runs SET status=?, finished=?, train_seconds=?, steps=?, error=?, efficiency=?, trained_with=?, "
+                "started=COALESCE(?, started) WHERE run_id=?",
                 (result["status"], time.time(), result.get("train_seconds"), result.get("steps"),
                  result.get("error"), json.dumps(result.get("efficiency")),
-                 json.dumps(result["trained_with"]) if result.get("trained_with") else None, run_id))
+                 json.dumps(result["trained_with"]) if result.get("trained_with") else None, result.get("started"),
+                 run_id))
             self.db.executemany(
                 "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, row["step"], row["checkpoint"], ",".join(row["tags"]), metric, value,
                   json.dumps(row["protocol"]))
                  for row in result.get("evals", []) for metric, value in row["metrics"].items()])
+
+    def has_calibration(self, dataset: str) -> bool:
+        return self.db.execute("SELECT 1 FROM calibration WHERE dataset=? LIMIT 1", (dataset,)).fetchone() is not None
+
+    def add_calibration(self, dataset: str, rows: list[dict]) -> None:
+        """Rows {row, checkpoint, seed, metrics, protocol} of one dataset, all at once."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM calibration WHERE dataset=?", (dataset,))
+            self.db.executemany("INSERT INTO calibration VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                [(dataset, r["row"], r["checkpoint"], r["seed"], metric, value, json.dumps(r["protocol"]))
+                                 for r in rows for metric, value in r["metrics"].items()])
+
+    def calibration(self) -> list[dict]:
+        cur = self.db.execute("SELECT * FROM calibration ORDER BY dataset, row, checkpoint, seed, metric")
+        names = [d[0] for d in cur.description]
+        return [{**dict(zip(names, row)), "protocol": json.loads(row[-1])} for row in cur.fetchall()]
 
     def runs(self) -> list[dict]:
         cur = self.db.execute("SELECT * FROM runs ORDER BY run_id")

@@ -7,7 +7,9 @@ result with its reason, so one bad run never stops the study.
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -35,7 +37,7 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
     if threads:
         torch.set_num_threads(threads)
     outs = [Path(study_dir) / "runs" / run_dir_name(r["run_id"]) for r in runs]
-    results = [{"run_id": r["run_id"], "evals": []} for r in runs]
+    results = [{"run_id": r["run_id"], "evals": [], "started": time.time()} for r in runs]
     ids = [r["run_id"] for r in runs]
     try:
         trained = train_group([make_config(r["config"]) for r in runs], outs, resume=True, progress=False)
@@ -60,19 +62,18 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
         if t.status != "done":
             result["error"] = t.message
             continue
-        _evaluate(result, out, eval_spec)
+        _evaluate(result, out, eval_spec, t.step, Path(study_dir))
     return results
 
 
-def _evaluate(result: dict, out: Path, eval_spec: dict) -> None:
+def _evaluate(result: dict, out: Path, eval_spec: dict, steps: int, study_dir: Path) -> None:
     from ..errors import UserError
-    from ..evaluate import evaluate_run
+    from ..training.rundir import RunDir
+    from .evaluation import evaluate_study_run
 
     try:
-        ev = evaluate_run(out, metrics=eval_spec.get("metrics"), extractor=eval_spec.get("extractor"),
-                          n=eval_spec.get("n"), checkpoint="all", progress=False, primary=eval_spec.get("primary"))
-        result["evals"] = ev["results"]
-        result["efficiency"] = _efficiency(out)
+        result["evals"] = evaluate_study_run(out, eval_spec)
+        result["efficiency"] = {**_efficiency(out), **_training_flops(RunDir(out).read_config(), steps, study_dir)}
     except UserError as exc:
         result.update(status="failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001  (recorded with its reason; the study goes on)
@@ -82,6 +83,23 @@ def _evaluate(result: dict, out: Path, eval_spec: dict) -> None:
 def _reason(exc: Exception) -> str:
     last = traceback.format_exc().strip().splitlines()[-3:]
     return f"{exc.__class__.__name__}: {exc} | {' / '.join(last)}"
+
+
+def _training_flops(cfg, steps: int, study_dir: Path) -> dict:
+    """Training FLOPs of the run; the per-step measurement is shared by runs that differ only in seed."""
+    from ..fileio import atomic_write_text
+    from ..training.flops import StepFlops, step_flops
+
+    key = cfg.model_copy(update={"seed": 0}).digest()
+    cache = study_dir / "runs" / ".flops" / f"{key}.json"
+    if cache.is_file():
+        saved = json.loads(cache.read_text())
+        measured = StepFlops(tuple(saved["pattern"]), saved["phases"])
+    else:
+        measured = step_flops(cfg)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(cache, json.dumps({"pattern": measured.pattern, "phases": measured.phases}))
+    return {"train_flops": measured.total(steps), "flops_per_step": measured.phases}
 
 
 def _efficiency(run_dir: Path) -> dict:

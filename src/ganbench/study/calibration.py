@@ -1,0 +1,72 @@
+"""Calibration rows of a dataset's leaderboard, measured with the runs' own protocol.
+
+*Real data* (the ceiling): real samples the reference set does not contain (the other split) compared
+with the reference set. *Trivial generators* (the floor): samples of a Gaussian fitted to the training
+data (mean and full covariance) and of uniform noise over the training data's range (per coordinate).
+Both are compared with the same reference subset, the same extractor, metrics and n as the runs'
+evaluations, once per study seed, for each of the two checkpoint protocols (``final``: train reference;
+``best``: test reference, see ``evaluation.py``). A variant that does not beat the better trivial
+generator has learned nothing a two-line baseline would not give.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+REAL = "real data"
+TRIVIAL = ("trivial: Gaussian fit", "trivial: uniform box")
+PROTOCOLS = {"final": ("train", "test"), "best": ("test", "train")}  # checkpoint: (reference split, held-out split)
+FIT_ROWS = 5000  # training rows a trivial generator is fitted to
+
+
+def _gaussian(fit: np.ndarray, n: int, g: np.random.Generator) -> np.ndarray:
+    mu, cov = fit.mean(0), np.cov(fit, rowvar=False).reshape(fit.shape[1], fit.shape[1])
+    lam, vec = np.linalg.eigh(cov)
+    return mu + (g.standard_normal((n, len(mu))) * np.sqrt(np.clip(lam, 0, None))) @ vec.T
+
+
+def _uniform(fit: np.ndarray, n: int, g: np.random.Generator) -> np.ndarray:
+    return g.uniform(fit.min(0), fit.max(0), size=(n, fit.shape[1]))
+
+
+def calibrate(config: dict, eval_spec: dict, seeds: list[int]) -> list[dict]:
+    """Rows {row, checkpoint, seed, metrics, protocol} for one dataset (``config``: one of its runs)."""
+    from ..config import make_config
+    from ..data import load_dataset
+    from ..evaluate import DEFAULT_N, _extract, _subset, real_features
+    from ..metrics.features import build_extractor
+    from ..metrics.suite import Context, available, compute, default_metrics
+    from ..training.seeding import derive_seed
+
+    cfg = make_config(config)
+    train = load_dataset(cfg.data, "train")
+    kind = "images" if train.is_image else "points"
+    ext = build_extractor(eval_spec.get("extractor") or ("lenet" if kind == "images" else "points"), cfg.data)
+    n = eval_spec.get("n") or DEFAULT_N[kind]
+    fit = _subset(train, FIT_ROWS).x.reshape(min(FIT_ROWS, len(train)), -1).double().numpy()
+    low, high = (-1.0, 1.0) if train.is_image else (-np.inf, np.inf)  # images stay in the pixel range
+    rows = []
+    for checkpoint, (ref_split, held_split) in PROTOCOLS.items():
+        ref_full = load_dataset(cfg.data, ref_split)
+        ref_data = _subset(ref_full, n)
+        real = real_features(ext, ref_data, cfg.data, ref_split)
+        held = load_dataset(cfg.data, held_split)
+        ctx = Context(modes=ref_full.modes, sigma=ref_full.sigma, real_labels=ref_full.y,
+                      num_classes=ref_full.num_classes)  # as evaluate_run builds it
+        for seed in seeds:
+            g = np.random.default_rng(derive_seed(seed, 77, len(checkpoint)))
+            pick = torch.from_numpy(g.permutation(len(held))[:n])
+            samples = {REAL: held.x[pick]}
+            for name, draw in zip(TRIVIAL, (_gaussian, _uniform)):
+                x = np.clip(draw(fit, n, g), low, high)
+                samples[name] = torch.from_numpy(x).float().reshape(n, *train.shape)
+            for row, x in samples.items():
+                fake = _extract(ext, x)
+                names = [m for m in (eval_spec.get("metrics") or default_metrics(kind, ext.has_logits))
+                         if available(real, fake, ctx)[m]]
+                protocol = {"dataset": cfg.data, "split": ref_split, "n_real": len(ref_data), "n_fake": len(x),
+                            "extractor": ext.identity, "seed": seed, "samples": row}
+                rows.append({"row": row, "checkpoint": checkpoint, "seed": seed, "metrics": compute(names, real, fake, ctx),
+                             "protocol": protocol})
+    return rows

@@ -1,0 +1,42 @@
+"""A study run's evaluation protocol: selection, held-out "best", and a repeat that measures the noise.
+
+1. Every checkpoint is evaluated on the train split's reference subset with sampling seed 0 (per step);
+   the checkpoint with the best primary value is *selected* (tag ``selected``), the last is ``final``.
+2. The selected checkpoint is evaluated again with an independent sampling seed (1) against the *test*
+   split's reference subset; that evaluation is what "best" reports (tags ``best``, ``heldout``), so the
+   selection and the reported value never share samples.
+3. The final checkpoint is evaluated again with another sampling seed (2) on the train reference (tag
+   ``repeat``): the difference to (1)'s final value measures the evaluation's own noise, which decides
+   whether a run was still improving at the end of its budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HELDOUT = {"split": "test", "seed": 1}
+REPEAT = {"split": "train", "seed": 2}
+
+
+def _again(run_dir: Path, checkpoint: str, tags: list[str], suffix: str, how: dict, common: dict) -> dict:
+    from ..evaluate import evaluate_run
+
+    (row,) = evaluate_run(run_dir, checkpoint=checkpoint, write=False, **how, **common)["results"]
+    row["tags"], row["checkpoint"] = tags, f"{checkpoint}/{suffix}"  # a distinct row of the store
+    return row
+
+
+def evaluate_study_run(run_dir: str | Path, eval_spec: dict) -> list[dict]:
+    from ..evaluate import evaluate_run
+
+    common = {"metrics": eval_spec.get("metrics"), "extractor": eval_spec.get("extractor"), "n": eval_spec.get("n"),
+              "progress": False}
+    rows = evaluate_run(run_dir, checkpoint="all", primary=eval_spec.get("primary"), **common)["results"]
+    for r in rows:
+        r["tags"] = ["selected" if t == "best" else t for t in r["tags"]]
+    selected = next((r for r in rows if "selected" in r["tags"]), None)
+    final = rows[-1]
+    extra = [_again(Path(run_dir), final["checkpoint"], ["repeat"], "repeat", REPEAT, common)]
+    if selected is not None:
+        extra.append(_again(Path(run_dir), selected["checkpoint"], ["best", "heldout"], "heldout", HELDOUT, common))
+    return rows + extra
