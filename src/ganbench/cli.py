@@ -82,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    e = sub.add_parser("ensemble", help="train several runs of equal network shapes as one stacked model",
+                       description="Train the runs of several YAML configs (equal networks and data; they may "
+                                   "differ in seed, learning rates, betas, EMA decay, regularizer weights) as one "
+                                   "member-stacked model; each writes the run directory OUT_DIR/<config name>.")
+    e.add_argument("configs", type=Path, nargs="+", help="YAML run configs, one per member")
+    e.add_argument("--out-dir", type=Path, required=True, help="parent of the members' run directories")
+    e.add_argument("--resume", action="store_true", help="continue the members from their last common checkpoint")
+    e.add_argument("--overwrite", action="store_true", help="replace whatever the members' directories hold")
+    e.add_argument("--no-progress", action="store_true")
+
     s = sub.add_parser("sample", help="draw samples from a trained run into a PNG")
     s.add_argument("run", type=Path, help="run directory or checkpoint file")
     s.add_argument("--n", type=int, default=None, help="number of samples (default 64; 2000 for 2-D data)")
@@ -174,6 +184,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     print(f"done: {result.step} steps in {result.wall_s:.1f}s -> {result.out}")
     return 0
+
+
+@command("ensemble")
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .training.loop import train_group
+
+    names = [p.stem for p in args.configs]
+    if len(set(names)) != len(names):
+        raise UserError("two configs have the same file name; their run directories would collide")
+    cfgs = [load_config(p) for p in args.configs]
+    results = train_group(cfgs, [args.out_dir / n for n in names], resume=args.resume, overwrite=args.overwrite,
+                          progress=not args.no_progress, stacked=True)
+    for r in results:
+        print(f"{r.status}: {r.step} steps -> {r.out}" + (f" ({r.message})" if r.message else ""))
+    return 0 if all(r.status == "done" for r in results) else 1
 
 
 @command("sample")

@@ -45,3 +45,38 @@ def test_grouped_study_gives_the_same_table(tmp_path):
     together = {r["run_id"]: r["trained_with"] for r in b.runs()}
     assert all(len(v) == 4 and k in v for k, v in together.items())
     assert all(r["trained_with"] is None for r in a.runs())
+
+
+def test_out_of_memory_group_is_split_and_goes_on(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from ganbench.training import loop
+
+    real = loop.train_group
+    sizes = []
+
+    def tight_memory(cfgs, outs, *a, **kw):
+        sizes.append(len(cfgs))
+        if len(cfgs) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(cfgs, outs, *a, **kw)
+
+    monkeypatch.setattr(loop, "train_group", tight_memory)
+    spec = StudySpec(**{**SPEC, "grid": {"lr_d": [2e-4, 1e-4]}, "budget": {"steps": 20},
+                        "eval": {"n": 100, "metrics": ["modes"]}})
+    run_study(tmp_path / "s", spec, InProcess(), progress=False, ensemble=("on", 16))
+    assert sizes == [4, 2, 2]
+    assert "split into 2 + 2" in capsys.readouterr().err
+    runs = Store(tmp_path / "s" / "study.sqlite").runs()
+    assert [r["status"] for r in runs] == ["done"] * 4
+    assert all(len(r["trained_with"]) == 2 for r in runs)
+
+
+def test_pool_executes_whole_groups(tmp_path):
+    from ganbench.study.executors import Pool
+
+    spec = StudySpec(**{**SPEC, "grid": {}, "budget": {"steps": 20}, "eval": {"n": 100, "metrics": ["modes"]}})
+    run_study(tmp_path / "s", spec, Pool(1), progress=False, ensemble=("on", 16))
+    runs = Store(tmp_path / "s" / "study.sqlite").runs()
+    assert [r["status"] for r in runs] == ["done"] * 2
+    assert all(sorted(r["trained_with"]) == sorted(x["run_id"] for x in runs) for r in runs)

@@ -246,3 +246,21 @@ def test_cuda_resume_is_bit_identical(tmp_path, monkeypatch):
         ta, tb = _final(a), _final(b)
         for k in ta:
             assert torch.equal(ta[k], tb[k]), k
+
+
+def test_ensemble_command_trains_members_and_refuses_different_shapes(tmp_path, capsys):
+    import yaml
+
+    from ganbench.cli import main
+
+    for i in range(2):
+        (tmp_path / f"m{i}.yaml").write_text(yaml.safe_dump({**MLP, "steps": 10, "seed": i, "lr_g": 1e-4 * (i + 1)}))
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump({**MLP, "generator": {"name": "mlp", "hidden": 64}}))
+    assert main(["ensemble", str(tmp_path / "m0.yaml"), str(tmp_path / "m1.yaml"), "--out-dir",
+                 str(tmp_path / "runs"), "--no-progress"]) == 0
+    assert [ckpt.checkpoint_steps(tmp_path / "runs" / f"m{i}" / "checkpoints") for i in range(2)] == [[10], [10]]
+    capsys.readouterr()
+    assert main(["ensemble", str(tmp_path / "m0.yaml"), str(tmp_path / "wide.yaml"), "--out-dir",
+                 str(tmp_path / "other"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "'generator'" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "other").exists()
