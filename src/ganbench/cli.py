@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--force-new", action="store_true", help="replace a study directory holding another spec")
     rs = ss.add_parser("resume", help="continue the study in DIR from where it stopped")
     rs.add_argument("dir", type=Path)
+    rs.add_argument("--retry-failed", action="store_true", help="queue the runs recorded as failed again")
     for p in (sr, rs):
         p.add_argument("--executor", default="pool", choices=["pool", "inprocess", "ray"])
         p.add_argument("--workers", type=int, default=None, help="pool workers (default: one per core)")
@@ -298,11 +299,15 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.ensemble or args.ensemble_size:
         ensemble = (args.ensemble or spec.ensemble.mode, args.ensemble_size or spec.ensemble.max_size)
     summary = run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
-                        progress=not args.no_progress, ensemble=ensemble)
+                        progress=not args.no_progress, ensemble=ensemble,
+                        retry_failed=getattr(args, "retry_failed", False))
     print(f"study {spec.name}: {summary['executed']} runs executed in {summary['seconds']}s; status {summary['status']}")
+    if summary["left_queued"]:
+        print(f"ganbench: {len(summary['left_queued'])} run(s) stopped by infrastructure faults and left queued "
+              f"(no result recorded); fix the cause, then: ganbench study resume {directory}", file=sys.stderr)
     if not args.no_report:
         print(f"wrote {build_report(directory)['report']}")
-    return 0
+    return 1 if summary["left_queued"] else 0
 
 
 @command("data")

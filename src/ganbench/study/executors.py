@@ -5,6 +5,11 @@
   ``cores // workers`` torch threads so workers do not oversubscribe the machine. Workers die with
   the driver (Linux: PR_SET_PDEATHSIG), so a killed study leaves nothing running.
 * ``ray``: one Ray task per run (``pip install 'ganbench[ray]'``), imported only when chosen.
+
+Executors are generic: a task is a key and the arguments of one function call, whatever it computes.
+A task whose worker process dies (SIGKILL, the OOM killer) is not a result: the pool is replaced and
+the task submitted again, up to ``MAX_LOSSES`` times; after that the executor yields ``Lost`` for it and
+the caller leaves it queued for the next resume. Either way the other tasks go on.
 """
 
 from __future__ import annotations
@@ -13,11 +18,36 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 from ..errors import UserError
 
 Task = tuple  # (key, args) ; fn(*args) -> result
+MAX_LOSSES = 2  # times one task may take its worker down before it is left for the next resume
+
+
+@dataclass(frozen=True)
+class Lost:
+    """Yielded instead of a result when a task's worker died every time it was tried."""
+
+    reason: str
+
+
+class _Losses:
+    """Counts worker deaths per task: which tasks to submit again, which to give up as Lost."""
+
+    def __init__(self, limit: int):
+        self.limit, self.counts = limit, Counter()
+
+    def lost(self, key, args, reason: str, again: list) -> Lost | None:
+        self.counts[key] += 1
+        if self.counts[key] > self.limit:
+            return Lost(f"{reason} ({self.counts[key]} times); left queued for the next resume")
+        again.append((key, args))
+        return None
 
 
 def _die_with_parent(threads: int) -> None:
@@ -55,13 +85,38 @@ class Pool:
     def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
-                                 initargs=(self.threads,)) as pool:
-            pending = {pool.submit(fn, *args): key for key, args in tasks}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield pending.pop(fut), fut.result()
+        queue, losses = deque(tasks), _Losses(MAX_LOSSES)
+        reason = "a pool worker died (killed, or out of memory)"
+        while queue:  # one pass per pool: a dead worker breaks the pool, a fresh one takes what is left
+            with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
+                                     initargs=(self.threads,)) as pool:
+                pending: dict = {}
+                broken = False
+                while pending or (queue and not broken):
+                    # only as many tasks in flight as workers, so a dead worker takes down (and charges)
+                    # the tasks that were running, not the whole queue
+                    while queue and not broken and len(pending) < self.workers:
+                        key, args = queue.popleft()
+                        try:
+                            pending[pool.submit(fn, *args)] = (key, args)
+                        except BrokenProcessPool:
+                            queue.appendleft((key, args))
+                            broken = True
+                    if not pending:
+                        break
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        key, args = pending.pop(fut)
+                        try:
+                            result = fut.result()
+                        except BrokenProcessPool:  # which task's worker died is unknown: all in flight retry
+                            broken = True
+                            again: list = []
+                            result = losses.lost(key, args, reason, again)
+                            queue.extendleft(again)
+                            if result is None:
+                                continue
+                        yield key, result
 
     def close(self) -> None:
         pass
@@ -103,7 +158,12 @@ class RayExecutor:
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
-                yield pending.pop(ref), self.ray.get(ref)
+                key = pending.pop(ref)
+                try:
+                    yield key, self.ray.get(ref)
+                except (self.ray.exceptions.WorkerCrashedError, self.ray.exceptions.NodeDiedError,
+                        self.ray.exceptions.OutOfMemoryError) as exc:  # after Ray's own max_retries
+                    yield key, Lost(f"Ray worker lost ({exc.__class__.__name__})")
 
     def close(self) -> None:
         pass

@@ -17,12 +17,14 @@ import yaml
 from tqdm.auto import tqdm
 
 from ..errors import UserError
+from ..fileio import atomic_write_text
 from ..registry import format_validation_error
 from ..yamlio import read_yaml_file
-from ..fileio import atomic_write_text
+from . import faults
+from .executors import Lost
+from .groups import plan_groups
 from .spec import StudySpec, expand
 from .store import FINISHED, Store
-from .groups import plan_groups
 from .worker import execute_group
 
 STORE = "study.sqlite"
@@ -76,8 +78,9 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool) -> None:
 
 
 def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True,
-              ensemble: tuple[str, int] | None = None) -> dict:
-    """``ensemble``: (mode, max_size) overriding the spec's ``ensemble`` (the CLI's --ensemble flags)."""
+              ensemble: tuple[str, int] | None = None, retry_failed: bool = False) -> dict:
+    """``ensemble``: (mode, max_size) overriding the spec's ``ensemble`` (the CLI's --ensemble flags);
+    ``retry_failed``: queue the runs recorded as failed again."""
     runs = expand(spec)  # validates every config before anything is written
     study = StudyDir(path)
     lock = study.lock()
@@ -86,31 +89,26 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
         store = Store(study.store_path)
         store.set_meta(spec_digest=spec.digest(), name=spec.name)
         store.add_runs(runs)
+        if retry_failed:
+            store.requeue_failed()
         todo = [r for r in runs if store.status(r.run_id) not in FINISHED]
         eval_spec = spec.eval.model_dump()
         mode, size = ensemble or (spec.ensemble.mode, spec.ensemble.max_size)
-        groups = plan_groups(todo, mode, size)
-        tasks = [(tuple(r.run_id for r in group),
-                  ([{"run_id": r.run_id, "config": r.config} for r in group], str(study.path),
-                   [{**eval_spec, "primary": r.primary} for r in group], executor.threads))
-                 for group in groups]  # a group is one task for every executor
-        for r in todo:
-            store.mark_running(r.run_id)
+
+        def make_tasks(selected: list) -> list:
+            return [(tuple(r.run_id for r in group),
+                     ([{"run_id": r.run_id, "config": r.config} for r in group], str(study.path),
+                      [{**eval_spec, "primary": r.primary} for r in group], executor.threads))
+                    for group in plan_groups(selected, mode, size)]  # a group is one task for every executor
+
         started = time.perf_counter()
         bar = tqdm(total=len(runs), initial=len(runs) - len(todo), unit="run", desc=f"study {spec.name}",
                    disable=not progress, dynamic_ncols=True)
-        if progress and any(len(g) > 1 for g in groups):
-            bar.write(f"{len(todo)} runs in {len(groups)} tasks (runs of equal network shapes train together)")
         with bar:
-            for _key, results in executor.run(execute_group, tasks):
-                for result in results:
-                    store.finish(result["run_id"], result)
-                    bar.update(1)
-                    if progress:
-                        bar.write(_status_line(result))
+            left = _execute(store, executor, make_tasks, todo, bar, progress)
         _calibrate(store, runs, spec, progress)
         summary = {"runs": len(runs), "executed": len(todo), "seconds": round(time.perf_counter() - started, 2),
-                   "status": _counts(store)}
+                   "status": _counts(store), "left_queued": left}
         store.close()
         return summary
     finally:
@@ -130,6 +128,45 @@ def _calibrate(store: Store, runs, spec: StudySpec, progress: bool) -> None:
             if progress:
                 tqdm.write(f"calibrating {dataset}: real data and trivial generators, same protocol as the runs")
             store.add_calibration(dataset, calibrate(r.config, spec.eval.model_dump(), spec.seed_list()))
+
+
+def _execute(store: Store, executor, make_tasks, todo: list, bar, progress: bool) -> list[str]:
+    """Run ``todo`` as the tasks ``make_tasks`` forms, recording each run's result. Runs hit by an
+    infrastructure fault get ``faults.RETRIES`` more rounds after a growing pause, then stay queued;
+    a task whose worker died (``Lost``) was already tried again by its executor. Returns the run ids
+    left queued."""
+    for round_ in range(faults.RETRIES + 1):
+        if round_:
+            time.sleep(faults.BACKOFF_S * 2 ** (round_ - 1))
+        tasks = make_tasks(todo)
+        if progress and any(len(key) > 1 for key, _ in tasks):
+            bar.write(f"{len(todo)} runs in {len(tasks)} tasks (runs of equal network shapes train together)")
+        for r in todo:
+            faults.with_retries(lambda k=r.run_id: store.mark_running(k))
+        again: set[str] = set()
+        for key, results in executor.run(execute_group, tasks):
+            if isinstance(results, Lost):
+                for run_id in key:
+                    faults.with_retries(lambda k=run_id: store.requeue(k, results.reason))
+                if progress:
+                    bar.write(f"  queued {', '.join(key)}: {results.reason}")
+                continue
+            for result in results:
+                run_id = result["run_id"]
+                if result["status"] == faults.TRANSIENT:
+                    faults.with_retries(lambda k=run_id, n=result.get("error", ""): store.requeue(k, n))
+                    again.add(run_id)
+                    if progress:
+                        bar.write(f"   retry {run_id}: {result.get('error', '')}")
+                    continue
+                faults.with_retries(lambda k=run_id, r=result: store.finish(k, r))
+                bar.update(1)
+                if progress:
+                    bar.write(_status_line(result))
+        todo = [r for r in todo if r.run_id in again]
+        if not todo:
+            break
+    return [r["run_id"] for r in store.runs() if r["status"] not in FINISHED]
 
 
 def _counts(store: Store) -> dict:

@@ -77,6 +77,17 @@ class Store:
         self.db.execute("UPDATE runs SET status='running', started=?, attempts=attempts+1 WHERE run_id=?",
                         (time.time(), run_id))
 
+    def requeue(self, run_id: str, note: str) -> None:
+        """Back to 'queued' with no result: an infrastructure fault stopped it (the note says which)."""
+        self.db.execute("UPDATE runs SET status='queued', error=? WHERE run_id=?", (f"not finished: {note}", run_id))
+
+    def requeue_failed(self) -> int:
+        """Queue every failed run again (``study resume --retry-failed``); return how many."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM evals WHERE run_id IN (SELECT run_id FROM runs WHERE status='failed')")
+            return self.db.execute("UPDATE runs SET status='queued' WHERE status='failed'").rowcount
+
     def finish(self, run_id: str, result: dict) -> None:
         """Record a run's outcome and all of its evaluations atomically."""
         with self.db:

@@ -1,8 +1,9 @@
 """One run of a study, as executed by any executor (in this process, a pool worker or a Ray task).
 
 Trains (resuming from the run directory's last checkpoint, if any), then evaluates every checkpoint,
-and returns a plain dict; the driver alone writes to the study store. Any error becomes a 'failed'
-result with its reason, so one bad run never stops the study.
+and returns a plain dict; the driver alone writes to the study store. A run's own error becomes a
+'failed' result with its reason, so one bad run never stops the study; a fault of the machine (disk
+full, I/O error, out of memory) is returned as 'transient', which is no result (see faults.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 import time
 import traceback
 from pathlib import Path
+
+from .faults import TRANSIENT, is_transient
 
 
 def run_dir_name(run_id: str) -> str:
@@ -43,7 +46,7 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
         trained = train_group([make_config(r["config"]) for r in runs], outs, resume=True, progress=False)
     except torch.OutOfMemoryError:
         if len(runs) == 1:
-            return [{**results[0], "status": "failed", "error": "out of device memory"}]
+            return [{**results[0], "status": TRANSIENT, "error": "out of device memory"}]
         half = len(runs) // 2
         note = f"out of device memory training {len(runs)} runs together; split into {half} + {len(runs) - half}"
         print(f"ganbench: {note}", file=sys.stderr, flush=True)
@@ -54,7 +57,7 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
     except UserError as exc:
         return [{**r, "status": "failed", "error": str(exc)} for r in results]
     except Exception as exc:  # noqa: BLE001  (recorded with its reason; the study goes on)
-        return [{**r, "status": "failed", "error": _reason(exc)} for r in results]
+        return [{**r, "status": _status(exc), "error": _reason(exc)} for r in results]
     for result, t, out, eval_spec in zip(results, trained, outs, eval_specs):
         result.update(status=t.status, steps=t.step, train_seconds=round(t.wall_s, 3))
         if len(runs) > 1:
@@ -77,7 +80,12 @@ def _evaluate(result: dict, out: Path, eval_spec: dict, steps: int, study_dir: P
     except UserError as exc:
         result.update(status="failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001  (recorded with its reason; the study goes on)
-        result.update(status="failed", error=_reason(exc))
+        result.update(status=_status(exc), error=_reason(exc))
+
+
+def _status(exc: Exception) -> str:
+    """'transient' for a fault of the machine (no result: retried or left queued), else 'failed'."""
+    return TRANSIENT if is_transient(exc) else "failed"
 
 
 def _reason(exc: Exception) -> str:

@@ -1,0 +1,15 @@
+"""Task functions for the killed-worker tests (module level, so spawned pool workers can import them)."""
+
+import os
+import signal
+from pathlib import Path
+
+
+def square_or_die(x: int, die_marker: str | None = None, always: bool = False) -> int:
+    """x*x; with a marker path, SIGKILL this worker the first time (or every time with ``always``)."""
+    if die_marker is not None:
+        marker = Path(die_marker)
+        if always or not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+    return x * x

@@ -1,0 +1,116 @@
+"""Fault family: infrastructure faults during a study (disk full, I/O error, out of memory, a locked or
+full store). They are retried with backoff or left queued, never recorded as a run's result; a run's own
+failure is a result, and ``study resume --retry-failed`` queues it again on purpose."""
+
+import errno
+import sqlite3
+
+import pytest
+import yaml
+
+from ganbench.study import faults
+from ganbench.study.executors import InProcess
+from ganbench.study.runner import run_study
+from ganbench.study.spec import StudySpec
+from ganbench.study.store import Store
+from ganbench.training import loop
+
+from .conftest import cli
+
+_real_train = loop.train_group
+
+SPEC = {"name": "f", "base": {"batch_size": 16, "log_every": 10, "generator": {"name": "mlp", "hidden": 8},
+                              "discriminator": {"name": "mlp", "hidden": 8}},
+        "datasets": [{"data": {"name": "ring8", "n": 300}}], "seeds": 2, "budget": {"steps": 20},
+        "eval": {"n": 50, "metrics": ["modes"]}}
+
+
+@pytest.fixture(autouse=True)
+def _no_waiting(monkeypatch):
+    monkeypatch.setattr(faults, "BACKOFF_S", 0.0)
+
+
+def _flaky_train(monkeypatch, exc, times):
+    """loop.train_group raises ``exc`` on its first ``times`` calls, then trains for real."""
+    real, calls = loop.train_group, []
+
+    def train(*a, **k):
+        calls.append(1)
+        if len(calls) <= times:
+            raise exc
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "train_group", train)
+    return calls
+
+
+@pytest.mark.parametrize("exc", [OSError(errno.ENOSPC, "No space left on device", "/x/step.safetensors"),
+                                 OSError(errno.EIO, "Input/output error"), MemoryError(),
+                                 sqlite3.OperationalError("database or disk is full"),
+                                 RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")],
+                         ids=["ENOSPC", "EIO", "MemoryError", "sqlite-full", "cuda-oom"])
+def test_transient_fault_is_retried_not_recorded(tmp_path, monkeypatch, exc):
+    _flaky_train(monkeypatch, exc, times=1)
+    summary = run_study(tmp_path / "s", StudySpec(**SPEC), InProcess(), progress=False)
+    assert summary["status"] == {"done": 2} and summary["left_queued"] == []
+
+
+def test_persistent_fault_leaves_runs_queued_then_resume_finishes_them(tmp_path, monkeypatch, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    calls = _flaky_train(monkeypatch, OSError(errno.ENOSPC, "No space left on device"), times=10**6)
+    code, _, err = cli(capsys, "study", "run", spec, "--dir", tmp_path / "s", "--executor", "inprocess",
+                       "--no-progress")
+    assert code == 1 and "left queued" in err and "Traceback" not in err
+    assert len(calls) == 2 * (faults.RETRIES + 1)  # bounded: every run tried 1 + RETRIES times
+    runs = Store(tmp_path / "s" / "study.sqlite").runs()
+    assert [r["status"] for r in runs] == ["queued", "queued"]  # no result recorded, nothing 'failed'
+    assert all("No space left" in r["error"] for r in runs)
+    monkeypatch.setattr(loop, "train_group", _real_train)  # space freed
+    code, _, err = cli(capsys, "study", "resume", tmp_path / "s", "--executor", "inprocess", "--no-progress")
+    assert code == 0, err
+    assert [r["status"] for r in Store(tmp_path / "s" / "study.sqlite").runs()] == ["done", "done"]
+    assert (tmp_path / "s" / "results.csv").read_text().count("\n") > 1
+
+
+def test_failed_run_is_a_result_until_retry_failed(tmp_path, monkeypatch, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    _flaky_train(monkeypatch, ValueError("a bug of this run"), times=1)
+    code, _, _ = cli(capsys, "study", "run", spec, "--dir", tmp_path / "s", "--executor", "inprocess",
+                     "--no-progress", "--no-report")
+    assert code == 0
+    status = sorted(r["status"] for r in Store(tmp_path / "s" / "study.sqlite").runs())
+    assert status == ["done", "failed"]  # a run's own error is its result: not retried by itself
+    cli(capsys, "study", "resume", tmp_path / "s", "--executor", "inprocess", "--no-progress", "--no-report")
+    assert sorted(r["status"] for r in Store(tmp_path / "s" / "study.sqlite").runs()) == ["done", "failed"]
+    code, _, err = cli(capsys, "study", "resume", tmp_path / "s", "--executor", "inprocess", "--no-progress",
+                       "--no-report", "--retry-failed")
+    assert code == 0, err
+    assert [r["status"] for r in Store(tmp_path / "s" / "study.sqlite").runs()] == ["done", "done"]
+
+
+def test_store_write_hit_by_a_full_disk_is_retried(tmp_path, monkeypatch):
+    monkeypatch.setattr(faults, "STORE_BACKOFF_S", 0.0)
+    real, calls = Store.finish, []
+
+    def finish(self, run_id, result):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, run_id, result)
+
+    monkeypatch.setattr(Store, "finish", finish)
+    summary = run_study(tmp_path / "s", StudySpec(**SPEC), InProcess(), progress=False)
+    assert summary["status"] == {"done": 2} and len(calls) == 3
+
+
+@pytest.mark.parametrize("exc,transient", [
+    (OSError(errno.ENOSPC, "full"), True), (OSError(errno.EACCES, "denied"), False),
+    (FileNotFoundError(errno.ENOENT, "gone"), False), (ValueError("bad"), False), (MemoryError(), True),
+    (RuntimeError("shape mismatch"), False)])
+def test_fault_classification(exc, transient):
+    assert faults.is_transient(exc) is transient
+    wrapped = RuntimeError("while saving")
+    wrapped.__cause__ = exc
+    assert faults.is_transient(wrapped) is transient
