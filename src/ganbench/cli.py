@@ -382,7 +382,7 @@ def describe_error(exc: BaseException) -> str | None:
         return f"a checkpoint or cache file is not readable safetensors ({exc}); delete or restore it"
     if isinstance(exc, zipfile.BadZipFile):
         return f"an .npz file is not a valid zip archive ({exc})"
-    if isinstance(exc, sqlite3.DatabaseError):
+    if type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError):  # not a bug's IntegrityError
         return (f"the study store could not be read or written ({exc}); check the disk, then "
                 "`ganbench study rebuild DIR` re-reads finished runs into a fresh store")
     if isinstance(exc, MemoryError):
