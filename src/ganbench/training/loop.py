@@ -4,6 +4,8 @@ Per generator step: ``n_dis`` discriminator steps (loss on a real and a fake bat
 penalties), then one generator step, then the EMA update (``update: simultaneous`` instead steps both
 players at once from one batch, see ``schedule``). Budget = generator steps. All randomness
 comes from ``seeding`` counters, so a resumed run replays exactly what an uninterrupted one would.
+``train_group`` runs the same loop for k runs of equal network shapes stacked into one model, each
+member writing its own run directory (``train`` is its k = 1 case without stacking).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class Trainer:
 
     @classmethod
     def stacked(cls, cfgs: list[RunConfig], parts: list[Parts], device: torch.device) -> Trainer:
-        """k runs (checked by stack_check.check_group) as one member-stacked model."""
+        """k runs (checked by grouping.check_group) as one member-stacked model (training/stack.py)."""
         self = cls.__new__(cls)
         cfg = cfgs[0]
         self.cfg, self.p, self.device = cfg, parts[0], device

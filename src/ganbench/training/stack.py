@@ -52,7 +52,7 @@ class StackedNet(nn.Module):
         base, k = self.base[0], self.k
 
         def one(params, buffers, x, y):
-            out = functional_call(base, (params, buffers), (x,) if y is None else (x, y))
+            out = functional_call(base, (params, buffers), (x,) if y is None else (x, y), tie_weights=False)
             # a projection discriminator returns (logit, None); vmap wants tensors only
             return (out[0], torch.zeros(())) if isinstance(out, tuple) and out[1] is None else out
 
