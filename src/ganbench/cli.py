@@ -51,6 +51,20 @@ def parse_component(text: str) -> dict:
     return spec
 
 
+def merge_regularizers(current, flags: list[str]) -> list[dict]:
+    """``--reg`` adds to the config's regularizers: a new name is appended, a name already there gets
+    the flag's options instead of its own; ``--reg none`` clears the list (later flags add again)."""
+    regs = [r if isinstance(r, dict) else {"name": r} for r in
+            (current if isinstance(current, list) else [current] if current else [])]
+    for text in flags:
+        if text.strip() == "none":
+            regs = []
+            continue
+        spec = parse_component(text)
+        regs = [r for r in regs if r.get("name") != spec["name"]] + [spec]
+    return regs
+
+
 # flag -> config key; values pass through the config's validation like YAML values do
 TRAIN_FLAGS = {
     "data": str, "generator": str, "discriminator": str, "loss": str, "steps": int, "seed": int,
@@ -71,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     for key, typ in TRAIN_FLAGS.items():
         t.add_argument("--" + key.replace("_", "-"), dest=key, type=typ, default=None)
     t.add_argument("--reg", action="append", default=None, metavar="NAME[:K=V,...]",
-                   help="regularizer, repeatable: gp, r1:gamma=5, clip:limit=0.01, dragan")
+                   help="add a regularizer to the config's (repeatable): gp, r1:gamma=5, clip:limit=0.01, "
+                        "dragan; a name the config already has gets these options instead; 'none' clears them")
     t.add_argument("--ema", type=_yaml_value, default=None, help="EMA decay of G (e.g. 0.999) or 'null' for off")
     t.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard scalars")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -92,10 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--overwrite", action="store_true", help="replace whatever the members' directories hold")
     e.add_argument("--no-progress", action="store_true")
 
-    s = sub.add_parser("sample", help="draw samples from a trained run into a PNG")
+    s = sub.add_parser("sample", help="draw samples from a trained run into a PNG or an .npz file")
     s.add_argument("run", type=Path, help="run directory or checkpoint file")
     s.add_argument("--n", type=int, default=None, help="number of samples (default 64; 2000 for 2-D data)")
-    s.add_argument("--out", type=Path, default=Path("samples.png"))
+    s.add_argument("--out", type=Path, default=Path("samples.png"),
+                   help=".png: an image grid (a scatter plot for 2-D data); .npz: the samples as arrays "
+                        "(x: float NCHW images in [-1, 1] or (N, D) points; y: the classes asked for), "
+                        "readable by `ganbench metrics`")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
     s.add_argument("--class", dest="label", type=int, default=None, help="class-conditional runs: this class only")
@@ -165,9 +183,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .config import make_config, read_yaml
 
     base = read_yaml(args.config) if args.config else {}
+    if args.resume and args.out is not None:
+        from .training.rundir import RunDir
+
+        stored = RunDir(args.out)
+        if stored.exists():  # continue the stored run: its config is the base, flags may change steps etc.
+            base = {**stored.read_config().model_dump(mode="json"), **base}
     overrides: dict[str, Any] = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
     if args.reg is not None:
-        overrides["regularizers"] = [parse_component(r) for r in args.reg]
+        overrides["regularizers"] = merge_regularizers(base.get("regularizers"), args.reg)
     if args.ema is not None:
         overrides["ema"] = args.ema
     if args.tensorboard:
@@ -179,7 +203,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
         return 0
-    result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    from .training.interrupt import sigterm_interrupts
+
+    with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves status.json = interrupted
+        result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     if result.status != "done":
         print(f"ganbench: run {result.status}: {result.message}", file=sys.stderr)
         return 1
@@ -210,8 +237,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     if args.n is not None and args.n < 1:
         raise UserError("--n must be at least 1")
+    kind = args.out.suffix.lower()
+    if kind not in (".png", ".npz"):
+        raise UserError(f"--out {args.out}: write .png (a picture) or .npz (arrays); got '{kind or 'no extension'}'")
     G = load_generator(args.run, ema=not args.no_ema)
-    if len(G.data_shape) == 3:
+    if kind == ".npz":
+        from .fileio import atomic_save_npz
+
+        n = args.n or (64 if len(G.data_shape) == 3 else 2000)
+        labels = class_labels(G, n, args.label)
+        arrays = {"x": generate(G, n, seed=args.seed, labels=labels).float().cpu().numpy()}
+        if labels is not None:
+            arrays["y"] = labels.cpu().numpy()
+        atomic_save_npz(arrays, args.out)
+    elif len(G.data_shape) == 3:
         n = args.n or 64
         save_grid(generate(G, n, seed=args.seed, labels=class_labels(G, n, args.label)), args.out)
     else:

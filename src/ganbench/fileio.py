@@ -50,3 +50,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None):
     _atomic(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def atomic_save_npz(arrays: dict, path: Path) -> None:
+    """Uncompressed .npz (numpy's own format, no pickles) written atomically."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())

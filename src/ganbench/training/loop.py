@@ -31,6 +31,7 @@ from . import checkpoint as ckpt
 from .build import Parts, build_parts, resolve_device
 from .grouping import check_group
 from .ema import EMA
+from .interrupt import status_on_interrupt
 from .rundir import RunDir, prepare
 from .schedule import SCHEDULES
 from .seeding import AUG, DATA, NOISE_D, NOISE_G, REG, rng
@@ -313,7 +314,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     active = list(range(k))
     name = f"{cfg.loss['name']}/{cfg.generator['name']}/{cfg.data['name']}" + (f" x{k}" if stacked else "")
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True, desc=name)
-    with bar, contextlib.ExitStack() as stack:
+    with status_on_interrupt(runs), bar, contextlib.ExitStack() as stack:
         logs = [stack.enter_context(run.log_file.open("a")) for run in runs]
         for w in writers:
             if w is not None:

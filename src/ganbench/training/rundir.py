@@ -21,7 +21,9 @@ from ..yamlio import read_yaml_file
 from .checkpoint import list_checkpoints
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "status.json", "checkpoints", "tensorboard", "eval.json")
-RESUMABLE = {"steps"}  # keys that may change on resume (extend the budget)
+# keys that may change on resume: the budget, and where/how it runs (log_every, keep_checkpoints and
+# tensorboard are outside RunConfig.result_dict, so they may always change)
+RESUMABLE = {"steps", "time_budget_s", "ckpt_every", "device"}
 
 
 class RunDir:
@@ -113,9 +115,14 @@ def prepare(run: RunDir, cfg: RunConfig, resume: bool, overwrite: bool) -> bool:
     except UserError as exc:
         raise UserError(f"{run.config_file} is not a valid ganbench config ({exc}); pass --overwrite") from None
     diffs = config_differences(old, cfg, ignore=RESUMABLE if resume else frozenset())
+    if diffs and resume:  # the user asked to continue, so the hint never offers to delete the run
+        raise UserError(f"{run.path} holds a run with a different config ({'; '.join(diffs)}); --resume "
+                        f"continues the stored config and may change only {', '.join(sorted(RESUMABLE))} and "
+                        "logging; to train the changed config, choose another --out")
     if diffs:
         raise UserError(f"{run.path} holds a run with a different config ({'; '.join(diffs)}); "
                         "pass --overwrite to replace it or choose another --out")
     if not resume:
-        raise UserError(f"{run.path} already holds this run; pass --resume to continue it or --overwrite")
+        raise UserError(f"{run.path} already holds this run (status: {run.status().get('status', 'unknown')}); "
+                        "pass --resume to continue it, or choose another --out")
     return True
