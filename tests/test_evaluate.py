@@ -27,7 +27,7 @@ def runs(tmp_path_factory):
 
 def test_eval_points_writes_protocol_with_every_number(runs):
     result = evaluate.evaluate_run(runs / "points", n=500, progress=False)
-    saved = json.loads((runs / "points" / "eval.json").read_text())
+    saved = json.loads((runs / "points" / "eval.json").read_text())["evaluations"][result["key"]]
     assert saved == json.loads(json.dumps(result))
     row = saved["results"][0]
     assert row["tags"] == ["final"] and row["step"] == 60
@@ -62,7 +62,7 @@ def test_second_evaluation_extracts_no_real_features(runs, monkeypatch):
     evaluate.evaluate_run(runs / "images", n=150, metrics=["fid"], progress=False)
     calls = []
     real_extract = evaluate._extract
-    monkeypatch.setattr(evaluate, "_extract", lambda ext, x: calls.append(len(x)) or real_extract(ext, x))
+    monkeypatch.setattr(evaluate, "_extract", lambda ext, x, *a: calls.append(len(x)) or real_extract(ext, x, *a))
     evaluate.evaluate_run(runs / "images", n=150, metrics=["fid"], progress=False)
     assert calls == [150]  # the fake samples only
 
@@ -165,3 +165,63 @@ def test_inception_with_a_wrong_checksum_is_exit_2(tmp_path, capsys, monkeypatch
     assert main(["metrics", "--real", str(tmp_path / "a.npz"), "--fake", str(tmp_path / "a.npz")]) == 2
     err = capsys.readouterr().err
     assert "does not match the FID Inception weights" in err and err.count("\n") == 1
+
+
+class PixelFeatures:
+    """A second image extractor for the test: the flattened pixels."""
+
+    name = identity = "pixels"
+    has_logits = False
+
+    def __call__(self, images):
+        return {"features": images.reshape(len(images), -1).double()}
+
+
+def test_two_extractors_side_by_side_in_eval_json(runs, monkeypatch):
+    """A second extractor (or protocol) adds its results; it never replaces the first one's."""
+    from ganbench.metrics import features
+
+    monkeypatch.setitem(features.EXTRACTORS, "pixels", (lambda dataset, device: PixelFeatures(), "raw pixels"))
+    monkeypatch.setitem(features.DATA_KIND, "pixels", "images")
+    (runs / "images" / "eval.json").unlink(missing_ok=True)  # other tests evaluated this run too
+    lenet = evaluate.evaluate_run(runs / "images", n=100, metrics=["fid"], progress=False)
+    pixels = evaluate.evaluate_run(runs / "images", n=100, extractor="pixels", metrics=["fid"], progress=False)
+    other = evaluate.evaluate_run(runs / "images", n=120, metrics=["fid", "kid"], progress=False)
+    stored = evaluate.read_evaluations(runs / "images")
+    assert stored.keys() == {lenet["key"], pixels["key"], other["key"]}
+    assert stored[lenet["key"]]["results"] == lenet["results"]
+    assert stored[pixels["key"]]["results"][0]["protocol"]["extractor"] == "pixels"
+    assert stored[pixels["key"]]["results"][0]["metrics"]["fid"] != lenet["results"][0]["metrics"]["fid"]
+    assert stored[other["key"]]["results"][0]["protocol"]["n_fake"] == 120
+    # the same protocol again with another metric: the rows gain it, the earlier numbers stay
+    again = evaluate.evaluate_run(runs / "images", n=100, metrics=["prdc"], progress=False)
+    row = evaluate.read_evaluations(runs / "images")[again["key"]]["results"][-1]
+    assert row["metrics"]["fid"] == lenet["results"][-1]["metrics"]["fid"] and "precision" in row["metrics"]
+
+
+@pytest.mark.parametrize("run, extractor, message", [
+    ("images", "points", "the points extractor reads points, but this data is images; use --extractor lenet"),
+    ("points", "inception", "the inception extractor reads images, but this data is points; use --extractor points"),
+    ("points", "lenet", "the lenet extractor reads images, but this data is points"),
+])
+def test_extractor_that_does_not_fit_the_data_is_one_line(runs, capsys, run, extractor, message):
+    assert main(["eval", str(runs / run), "--extractor", extractor, "--n", "50"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_sample_npz_round_trip_into_metrics(runs, capsys, tmp_path):
+    for run, n in [("images", 40), ("points", 300)]:
+        out = tmp_path / f"{run}.npz"
+        assert main(["sample", str(runs / run), "--n", str(n), "--out", str(out)]) == 0
+        with np.load(out, allow_pickle=False) as f:
+            x = f["x"]
+        G = ganbench.load_generator(runs / run)
+        assert x.shape == (n, *G.data_shape) and np.array_equal(x, ganbench.generate(G, n, seed=0).numpy())
+    capsys.readouterr()
+    args = ["metrics", "--real", str(tmp_path / "images.npz"), "--fake", str(tmp_path / "images.npz"),
+            "--extractor", "lenet", "--dataset", "digits", "--metrics", "fid"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["fid"] == pytest.approx(0.0, abs=1e-6)
+    assert main(["sample", str(runs / "points"), "--out", str(tmp_path / "x.jpg")]) == 2
+    assert "write .png (a picture) or .npz (arrays)" in capsys.readouterr().err

@@ -280,7 +280,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{row['checkpoint']}{tags}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
     p = result["results"][-1]["protocol"]
     print(f"protocol: {p['dataset']['name']}/{p['split']}, n_real={p['n_real']}, n_fake={p['n_fake']}, "
-          f"extractor={p['extractor']} -> {args.run / 'eval.json'}")
+          f"extractor={p['extractor']} -> {args.run / 'eval.json'} (beside other protocols, as '{result['key']}')")
     return 0
 
 
@@ -289,17 +289,19 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from .data.arrays import read_samples
     from .evaluate import _extract
     from .fileio import atomic_write_text
-    from .metrics.features import build_extractor
-    from .metrics.suite import Context, compute
+    from .metrics.features import build_extractor, check_fits
+    from .metrics.suite import Context, check_names, compute
 
     real, fake = read_samples(args.real), read_samples(args.fake)
     if real.shape[1:] != fake.shape[1:]:
         raise UserError(f"real and fake samples differ in shape: {tuple(real.shape[1:])} vs {tuple(fake.shape[1:])}")
     name = args.extractor or ("points" if real.dim() == 2 else "inception")
+    check_fits(name, "points" if real.dim() == 2 else "images")
+    check_names(args.metrics)
     from .training.build import resolve_device
 
     ext = build_extractor(name, {"name": args.dataset} if args.dataset else None, resolve_device(args.device))
-    r, f = _extract(ext, real), _extract(ext, fake)
+    r, f = _extract(ext, real, "real features"), _extract(ext, fake, "fake features")
     values = compute(args.metrics or ["fid", "kid", "prdc"], r, f, Context())
     out = {"metrics": values, "protocol": {"real": str(args.real), "fake": str(args.fake), "n_real": len(real),
                                            "n_fake": len(fake), "extractor": ext.identity}}

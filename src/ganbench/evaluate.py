@@ -9,6 +9,7 @@ key that hashes the real samples' content, so a second evaluation extracts no re
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,10 +22,10 @@ from .cache import cache_dir, key_digest, tensor_digest
 from .data import Dataset, load_dataset
 from .errors import UserError
 from .fileio import atomic_save_tensors, atomic_write_text
-from .metrics.features import build_extractor
+from .metrics.features import build_extractor, check_fits
 from .metrics.frechet import Gaussian
 from .metrics.declare import default_primary, info
-from .metrics.suite import Context, Extracted, available, compute, default_metrics
+from .metrics.suite import Context, Extracted, available, check_names, compute, default_metrics
 from .training import checkpoint as ckpt
 from .training.build import build_discriminator, resolve_device
 from .training.rundir import RunDir
@@ -43,13 +44,35 @@ def _subset(data: Dataset, n: int) -> Dataset:
                    data.num_classes)
 
 
-def _extract(extractor, samples: torch.Tensor) -> Extracted:
-    out = extractor(samples)
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def _extract(extractor, samples: torch.Tensor, desc: str = "features", progress: bool = True) -> Extracted:
+    """Features of ``samples`` in chunks (whole multiples of the extractor's own batch, so the numbers do
+    not depend on the chunking), with a progress bar; on a CPU, Inception first says how long it will take."""
+    n, batch = len(samples), getattr(extractor, "batch_size", 512)
+    show = progress and extractor.name != "points" and n > batch
+    estimate = show and extractor.name == "inception" and getattr(extractor, "device", None) == torch.device("cpu")
+    outs, first, t0 = [], batch if estimate else 4 * batch, time.perf_counter()
+    # delay: a bar appears only when the work takes a while
+    with tqdm(total=n, desc=desc, unit="img", disable=not show, dynamic_ncols=True, delay=3) as bar:
+        i = 0
+        while i < n:
+            chunk = samples[i:i + (first if i == 0 else 4 * batch)]
+            outs.append(extractor(chunk))
+            if i == 0 and estimate:
+                rate = len(chunk) / (time.perf_counter() - t0)
+                tqdm.write(f"inception on CPU: {n} images at ~{rate:.1f} images/s -> about {_duration(n / rate)} "
+                           "for this set (a GPU takes seconds: --device cuda)", file=sys.stderr)
+            i += len(chunk)
+            bar.update(len(chunk))
+    out = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
     keep = samples if samples.dim() == 2 and len(samples) <= SAMPLES_KEPT else None
     return Extracted(out["features"], out.get("logits"), keep)
 
 
-def real_features(extractor, data: Dataset, spec: dict, split: str) -> Extracted:
+def real_features(extractor, data: Dataset, spec: dict, split: str, progress: bool = True) -> Extracted:
     """Features of real data, from the cache when the same data went through the same extractor."""
     key = key_digest(data=tensor_digest(data.x), extractor=extractor.identity, spec=spec, split=split)
     path = cache_dir("stats") / f"{spec['name']}-{split}-{extractor.name}-n{len(data)}-{key}.safetensors"
@@ -57,7 +80,7 @@ def real_features(extractor, data: Dataset, spec: dict, split: str) -> Extracted
         t = load_file(str(path))
         gauss = Gaussian(t["mu"].numpy(), t["sigma"].numpy(), len(t["features"]))
         return Extracted(t["features"], t.get("logits"), data.x if data.x.dim() == 2 else None, gauss)
-    ext = _extract(extractor, data.x)
+    ext = _extract(extractor, data.x, f"real {spec['name']} features", progress)
     g = ext.stats()
     tensors = {"features": ext.features.contiguous(), "mu": torch.from_numpy(g.mu), "sigma": torch.from_numpy(g.sigma)}
     if ext.logits is not None:
@@ -90,7 +113,7 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
                  ema: bool = True, progress: bool = True, device: str = "cpu", primary: str | None = None,
                  write: bool = True) -> dict:
     """Evaluate a run's checkpoints; ``primary`` (a quality value, default per kind of data) selects "best".
-    ``write=False`` returns the results without replacing the run's eval.json."""
+    ``write=False`` returns the results without adding them to the run's eval.json."""
     run = RunDir(run_dir)
     if not run.exists():
         raise UserError(f"{run.path} is not a ganbench run directory (no config.yaml)")
@@ -100,10 +123,13 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
     data = load_dataset(cfg.data, split)
     kind = "images" if data.is_image else "points"
     dev = resolve_device(device)
-    ext = build_extractor(extractor or ("lenet" if kind == "images" else "points"), cfg.data, dev)
+    name = extractor or ("lenet" if kind == "images" else "points")
+    check_fits(name, kind)
+    check_names(metrics)
+    ext = build_extractor(name, cfg.data, dev)
     n_fake = n or DEFAULT_N[kind]
     real_data = _subset(data, n_fake)
-    real = real_features(ext, real_data, cfg.data, split)
+    real = real_features(ext, real_data, cfg.data, split, progress)
     ctx = Context(modes=data.modes, sigma=data.sigma, real_labels=data.y, num_classes=data.num_classes,
                   z_dim=cfg.z_dim, run_dir=run.path)
     rows, started = [], time.perf_counter()
@@ -116,7 +142,7 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
             ctx.discriminator = ckpt.load_module(build_discriminator(cfg, data.shape), tensors, "D").to(dev)
         sample_seed = derive_seed(seed, 99, G.step)
         labels = class_labels(G, n_fake)  # conditional G: every class in turn
-        fake = _extract(ext, generate(G, n_fake, seed=sample_seed, labels=labels))
+        fake = _extract(ext, generate(G, n_fake, seed=sample_seed, labels=labels), f"{path.stem} features", progress)
         fake.labels = labels
         names = metrics or [m for m in default_metrics(kind, ext.has_logits) if available(real, fake, ctx)[m]]
         values = compute(names, real, fake, ctx)
@@ -134,10 +160,47 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
         pick["tags"].append("best")
     if checkpoint == "best":
         rows = [r for r in rows if "best" in r["tags"]]
-    result = {"run": str(run.path), "config_digest": cfg.digest(), "primary_metric": key,
+    result = {"run": str(run.path), "config_digest": cfg.digest(),
+              "key": protocol_key(ext.name, split, n_fake, seed, ema), "primary_metric": key,
               "extractor": {"name": ext.name, "identity": ext.identity,
                             "test_accuracy": getattr(ext, "test_accuracy", None)},
               "eval_seconds": round(time.perf_counter() - started, 3), "results": rows}
     if write:
-        atomic_write_text(run.path / "eval.json", json.dumps(result, indent=1))
+        store_evaluation(run, result)
     return result
+
+
+def protocol_key(extractor: str, split: str, n: int, seed: int, ema: bool) -> str:
+    """Evaluations under different protocols live side by side in eval.json under this key."""
+    return f"{extractor}/{split}/n={n}/seed={seed}/{'ema' if ema else 'raw'}"
+
+
+def read_evaluations(run_dir: str | Path) -> dict:
+    """eval.json's evaluations by protocol key ({} when the run was never evaluated)."""
+    path = RunDir(run_dir).path / "eval.json"
+    return json.loads(path.read_text()).get("evaluations", {}) if path.is_file() else {}
+
+
+def store_evaluation(run: RunDir, result: dict) -> None:
+    """Add ``result`` to eval.json beside the other protocols' results. Re-evaluating one protocol
+    updates its rows checkpoint by checkpoint (metrics merged); results of a replaced run are dropped."""
+    evaluations = {k: v for k, v in read_evaluations(run.path).items()
+                   if v.get("config_digest") == result["config_digest"]}
+    old = evaluations.get(result["key"])
+    if old is not None:
+        rows = {r["checkpoint"]: r for r in old["results"]}
+        for r in result["results"]:
+            if r["checkpoint"] in rows:
+                rows[r["checkpoint"]]["metrics"] = {**rows[r["checkpoint"]]["metrics"], **r["metrics"]}
+                rows[r["checkpoint"]].update({k: v for k, v in r.items() if k != "metrics"})
+            else:
+                rows[r["checkpoint"]] = r
+        if any("best" in r["tags"] for r in result["results"]):  # one best: the newest evaluation's
+            fresh = {r["checkpoint"] for r in result["results"]}
+            for c, r in rows.items():
+                if c not in fresh and "best" in r["tags"]:
+                    r["tags"] = [t for t in r["tags"] if t != "best"]
+        result = {**result, "results": sorted(rows.values(), key=lambda r: r["step"])}
+    evaluations[result["key"]] = result
+    text = json.dumps({"run": str(run.path), "evaluations": evaluations}, indent=1)
+    atomic_write_text(run.path / "eval.json", text)

@@ -204,12 +204,18 @@ def applicable_values(kind: str, mixture: bool, labelled: bool, conditional: boo
             for v in METRICS[m].values if is_quality(v)]
 
 
+def check_names(names: list[str] | None) -> None:
+    """Refuse unknown metric names (before any feature is extracted)."""
+    for name in names or []:
+        if name not in METRICS:
+            raise UserError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}; valid: {', '.join(METRICS)}")
+
+
 def compute(names: list[str], real: Extracted, fake: Extracted, ctx: Context) -> dict[str, float]:
     ok = available(real, fake, ctx)
     out: dict[str, float] = {}
+    check_names(names)
     for name in names:
-        if name not in METRICS:
-            raise UserError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}; valid: {', '.join(METRICS)}")
         if not ok[name]:
             raise UserError(f"metric '{name}' needs {' and '.join(METRICS[name].needs)}, which this evaluation "
                             "does not have (check the extractor and the data)")

@@ -48,6 +48,16 @@ EXTRACTORS = {
 }
 
 HAS_LOGITS = {"points": False, "lenet": True, "inception": True}  # known without building the extractor
+DATA_KIND = {"points": "points", "lenet": "images", "inception": "images"}  # what each one reads
+
+
+def check_fits(name: str, kind: str) -> None:
+    """Refuse an extractor that does not read this kind of data ('points' or 'images')."""
+    wants = DATA_KIND.get(name)
+    if wants is not None and wants != kind:
+        other = [n for n, k in DATA_KIND.items() if k == kind]
+        raise UserError(f"the {name} extractor reads {wants}, but this data is {kind}; "
+                        f"use --extractor {' or '.join(other)}")
 
 
 def build_extractor(name: str, dataset: dict | None, device: str | torch.device = "cpu"):

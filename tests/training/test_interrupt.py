@@ -1,0 +1,45 @@
+"""A run stopped by a signal says so in status.json, at the step `--resume` continues from."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ganbench.training import checkpoint as ckpt
+
+TRAIN = [sys.executable, "-m", "ganbench", "train", "--data", "ring8", "--batch-size", "16", "--ckpt-every", "20",
+         "--log-every", "10", "--device", "cpu", "--no-progress"]
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, folder, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ckpt.list_checkpoints(folder):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_leaves_interrupted_status_and_resume_continues(tmp_path, sig):
+    out = tmp_path / "r"
+    proc = subprocess.Popen([*TRAIN, "--steps", "1000000", "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(proc, out / "checkpoints")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "ganbench: interrupted", err
+    status = json.loads((out / "status.json").read_text())
+    last = ckpt.checkpoint_steps(out / "checkpoints")[-1]
+    assert status["status"] == "interrupted" and status["step"] == last > 0
+    assert f"continues from the checkpoint at step {last}" in status["message"]
+    # resume with nothing but a new budget: the stored config is reused
+    done = subprocess.run([sys.executable, "-m", "ganbench", "train", "--out", str(out), "--resume",
+                           "--steps", str(last + 10), "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "done" and status["step"] == last + 10
+    logged = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert logged == sorted(set(logged)) and logged[-1] == last + 10  # no line of the lost work survives
