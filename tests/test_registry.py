@@ -43,7 +43,8 @@ def test_options_come_from_the_signature():
 
 def test_config_fills_component_defaults():
     cfg = make_config({"data": "digits", "generator": "dcgan", "discriminator": {"name": "dcgan", "norm": "spectral"}})
-    assert cfg.generator == {"name": "dcgan", "width": 64, "norm": "batch", "attention": 0, "bias_before_norm": True}
+    assert cfg.generator == {"name": "dcgan", "width": 64, "norm": "batch", "attention": 0, "bias_before_norm": True,
+                             "kernel": 4, "stages": 0}
     assert cfg.discriminator["norm"] == "spectral"
     assert cfg.z_dim == 32  # the dataset's suggestion
 

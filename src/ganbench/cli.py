@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("spec", type=Path, help="study YAML, e.g. presets/quick.yaml")
     sr.add_argument("--dir", type=Path, default=None, help="study directory (default studies/<name>)")
     sr.add_argument("--force-new", action="store_true", help="replace a study directory holding another spec")
+    sr.add_argument("--scale", type=float, default=None, metavar="F",
+                    help="a first look: budgets x F, seeds x F (at least 3); the study is named NAME-xF")
     rs = ss.add_parser("resume", help="continue the study in DIR from where it stopped")
     rs.add_argument("dir", type=Path)
     rs.add_argument("--retry-failed", action="store_true", help="queue the runs recorded as failed again")
@@ -325,6 +327,10 @@ def cmd_study(args: argparse.Namespace) -> int:
         return 0
     if args.study_command == "run":
         spec = load_spec(args.spec)
+        if args.scale is not None:
+            from .study.spec import scaled
+
+            spec = scaled(spec, args.scale)
         directory = args.dir or Path("studies") / spec.name
     else:
         directory, spec = args.dir, StudyDir(args.dir).read_spec()

@@ -109,3 +109,23 @@ def test_bias_free_hidden_layers_where_a_norm_follows():
     ups = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert G.project[0].bias is None and [u.bias is None for u in ups] == [True, False]
     assert G(torch.randn(3, 4)).shape == (3, 1, 16, 16)
+
+
+def test_dcgan_with_tensorflow_geometry_matches_pacgan_stacked_mnist_nets():
+    """kernel 5, 4 stages: G 100 -> 2x2x512 -> 4x4x256 -> 7x7x128 -> 14x14x64 -> 28x28x3; D the mirror."""
+    G = GENERATORS.get("dcgan").build((3, 28, 28), 100, kernel=5, stages=4)
+    D = DISCRIMINATORS.get("dcgan").build((6, 28, 28), kernel=5, stages=4)  # pack 2: 6 channels
+    sizes, h = [], G.project(torch.randn(4, 100)).view(4, *G.start)
+    for layer in G.body:
+        h = layer(h)
+        if isinstance(layer, nn.ConvTranspose2d):
+            sizes.append(tuple(h.shape[1:]))
+    assert G.start == (512, 2, 2)
+    assert sizes == [(256, 4, 4), (128, 7, 7), (64, 14, 14), (3, 28, 28)]
+    convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (6, 64, (5, 5)), (64, 128, (5, 5)), (128, 256, (5, 5)), (256, 512, (5, 5))]
+    assert D.head.in_features == 512 * 2 * 2
+    assert D(torch.randn(4, 6, 28, 28)).shape == (4,)
+    with pytest.raises(UserError, match="odd"):
+        GENERATORS.get("dcgan").build((3, 28, 28), 100, kernel=4, stages=4)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -237,6 +238,23 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
     if len(set(ids)) != len(ids):
         raise UserError("two runs of the study have the same id; give variants distinct names")
     return runs
+
+
+def scaled(spec: StudySpec, factor: float) -> StudySpec:
+    """A first look at a long study: its budget (steps or seconds, and ``eval.every``) times ``factor``, and
+    its seeds times ``factor`` but at least 3 (the fewest that still give a spread). Named ``NAME-xF``."""
+    if not 0 < factor <= 1:
+        raise UserError(f"--scale must be in (0, 1]; got {factor}")
+    if not (spec.budget.steps or spec.budget.seconds):
+        raise UserError("--scale shrinks budget.steps or budget.seconds; this spec sets neither")
+    seeds = spec.seed_list()
+    keep = seeds[:max(min(3, len(seeds)), math.ceil(len(seeds) * factor))]
+    budget = Budget(steps=max(1, round(spec.budget.steps * factor)) if spec.budget.steps else None,
+                    seconds=spec.budget.seconds * factor if spec.budget.seconds else None)
+    every = max(1, round(spec.eval.every * factor)) if spec.eval.every else None
+    return spec.model_copy(update={"name": f"{spec.name}-x{factor:g}", "budget": budget,
+                                   "seeds": len(keep) if isinstance(spec.seeds, int) else keep,
+                                   "eval": spec.eval.model_copy(update={"every": every})})
 
 
 def load_spec(path: str | Path) -> StudySpec:
