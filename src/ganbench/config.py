@@ -122,8 +122,9 @@ class RunConfig(BaseModel):
     def result_dict(self) -> dict:
         """The fields that change the trained weights (not where/how progress is shown)."""
         out = self.model_dump(mode="json", exclude={"tensorboard", "keep_checkpoints", "log_every"})
-        if out["batch_unit"] == "samples":  # the default, left out so runs made before the option keep their digest
-            del out["batch_unit"]
+        for key, default in (("batch_unit", "samples"), ("update", "alternating")):
+            if out[key] == default:  # defaults left out, so runs made before the option keep their digest
+                del out[key]
         return out
 
     def digest(self) -> str:

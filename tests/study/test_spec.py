@@ -17,7 +17,7 @@ def test_grid_times_variants_times_datasets_times_seeds():
     cfg = one.config
     assert cfg["loss"]["name"] == "hinge"
     assert cfg["discriminator"] == {"name": "dcgan", "width": 64, "norm": "spectral", "attention": 0,
-                                    "conditioning": "projection", "bias_before_norm": True}
+                                    "conditioning": "projection", "bias_before_norm": True, "kernel": 4, "stages": 0}
     assert cfg["lr_g"] == 1e-5 and cfg["seed"] == 7 and cfg["steps"] == 25 and cfg["ckpt_every"] == 5
     assert cfg["batch_size"] == 16 and cfg["data"]["name"] == "digits"
 

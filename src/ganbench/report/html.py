@@ -20,6 +20,7 @@ from ..study.stats import summarize, verdict
 from ..study.store import Store
 from ..study.worker import run_dir_name
 from . import figures
+from .reference_table import attach_reference
 from .template import PAGE
 
 
@@ -119,6 +120,7 @@ def build_report(path: str | Path) -> dict:
             "metric_curve": _b64(figures.metric_curves(curve_pts, primary, f"{ds}: {primary} during training")),
             "loss_curve": _b64(figures.loss_curves(dirs, f"{ds}: losses (mean over seeds)")),
             "cost_plot": _b64(figures.quality_vs_cost(cost_rows, primary, lower, f"{ds}: {primary} against cost"))})
+    reference = attach_reference(spec, board, datasets, study.path)
     protocols = []
     seen = set()
     for e in evals:
@@ -150,7 +152,7 @@ def build_report(path: str | Path) -> dict:
                          "unit": v.unit})
     atomic_write_text(study.path / "results.csv", buf.getvalue())
     results = {"study": spec.name, "spec_digest": spec.digest(), "leaderboard": board, "pairs": summary["pairs"],
-               "runs": [{k: v for k, v in r.items()} for r in runs], "evals": evals}
+               "runs": [{k: v for k, v in r.items()} for r in runs], "evals": evals, "reference": reference}
     atomic_write_text(study.path / "results.json", json.dumps(_clean(results), indent=1, allow_nan=False))
     return {"report": str(study.path / "report.html"), "datasets": [d["name"] for d in datasets],
             "failed": len(failed), "by_run": len(by_run)}

@@ -29,6 +29,11 @@ Holm-adjusted p &lt; 0.05); unmarked variants are <em>not</em> distinguishable f
 <td>{{ row.n }}</td>{% for m in ds.other_metrics %}<td>{{ row.others[m] }}</td>{% endfor %}</tr>{% endfor %}
 </table>
 <ul>{% for v in ds.verdicts %}<li>{{ v }}</li>{% endfor %}</ul>
+{% if ds.reference %}<h3>Published numbers ({{ ds.reference[0].checkpoint }} checkpoint)</h3>
+<table class="reference" data-dataset="{{ ds.name }}"><tr><th class="l">variant</th><th class="l">metric</th><th>published</th><th>ours: mean [95 % CI]</th><th>ours − published</th><th>agrees</th><th class="l">other source</th></tr>
+{% for r in ds.reference %}<tr data-consistent="{{ r.consistent }}"><td class="l">{{ r.variant }}</td><td class="l">{{ r.metric }}</td><td>{{ r.published }}</td><td>{{ r.ours }}</td><td>{{ r.gap }}</td><td class="mark">{{ r.mark }}</td><td class="l">{{ r.own_source }}</td></tr>{% endfor %}
+</table>
+<p class="note">Source: {{ ds.reference_source }}. {{ ds.reference_rule }}; – where we have fewer than 2 seeds. Agreement is not equality: with few seeds the margin is wide.</p>{% endif %}
 <h3>Samples (seed {{ ds.sample_seed }}, final EMA generator)</h3>
 <div class="grid">{% for f in ds.samples %}<figure><img alt="samples of {{ f.variant }}" src="data:image/png;base64,{{ f.png }}"><figcaption>{{ f.variant }}</figcaption></figure>{% endfor %}</div>
 <h3>Training</h3>

@@ -18,6 +18,8 @@ Each run's config = base, then the dataset's overrides, then the variant's, then
 ``eval.primary`` names the quality value that orders the leaderboard and selects each run's "best"
 checkpoint; datasets it does not name get the default for their kind of data (declare.DEFAULT_PRIMARY).
 It is checked against the values each dataset's evaluation will produce before anything runs.
+``reference:`` carries published numbers the study reproduces (see ``reference.py``); its datasets,
+variants and metrics are checked the same way, and it is left out of the spec's digest.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..config import COMPONENT_REGISTRIES, RunConfig, make_config, read_yaml
 from ..errors import UserError, did_you_mean
 from ..registry import format_validation_error
+from .reference import Reference, check_reference
 
 
 class Budget(BaseModel):
@@ -88,6 +91,7 @@ class StudySpec(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     eval: EvalSpec = Field(default_factory=EvalSpec)
     ensemble: EnsembleSpec = Field(default_factory=EnsembleSpec)
+    reference: Reference | None = Field(None, description="published numbers this study reproduces")
 
     @field_validator("grid")
     @classmethod
@@ -101,8 +105,10 @@ class StudySpec(BaseModel):
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
     def digest(self) -> str:
-        identity = self.model_dump(mode="json", exclude={"ensemble"})
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        """Identity of what the study runs: how runs are grouped (ensemble) and published reference numbers
+        change no result, so are left out."""
+        tree = self.model_dump(mode="json", exclude={"ensemble", "reference"})
+        return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -152,18 +158,24 @@ def _dataset(entry: str | dict) -> tuple[str, dict]:
     return (data if isinstance(data, str) else data["name"]), dict(entry)
 
 
-def primary_for(spec: StudySpec, dataset: str, config: dict) -> tuple[str, bool]:
-    """The primary value of a dataset and whether the spec chose it (False: the default for its data);
-    a name that does not apply is refused with the names that do."""
+def applicable_for(spec: StudySpec, config: dict) -> list[str]:
+    """The quality values the study's evaluation reports for a run of this config (known before it runs)."""
     from ..data.base import traits
-    from ..metrics.declare import default_primary
     from ..metrics.features import HAS_LOGITS
     from ..metrics.suite import applicable_values
 
     t = traits(config["data"])
     extractor = spec.eval.extractor or ("lenet" if t.kind == "images" else "points")
-    values = applicable_values(t.kind, t.mixture, t.labelled, bool(config.get("conditional")),
-                               HAS_LOGITS.get(extractor, True), spec.eval.metrics)
+    return applicable_values(t.kind, t.mixture, t.labelled, bool(config.get("conditional")),
+                             HAS_LOGITS.get(extractor, True), spec.eval.metrics)
+
+
+def primary_for(spec: StudySpec, dataset: str, config: dict) -> tuple[str, bool]:
+    """The primary value of a dataset and whether the spec chose it (False: the default for its data);
+    a name that does not apply is refused with the names that do."""
+    from ..metrics.declare import default_primary
+
+    values = applicable_for(spec, config)
     chosen = spec.eval.primary.get(dataset) if isinstance(spec.eval.primary, dict) else spec.eval.primary
     if chosen is None:
         if not values:
@@ -237,6 +249,12 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
     ids = [r.run_id for r in runs]
     if len(set(ids)) != len(ids):
         raise UserError("two runs of the study have the same id; give variants distinct names")
+    if spec.reference is not None:
+        first = {}
+        for r in runs:
+            first.setdefault(r.dataset, r.config)
+        check_reference(spec.reference, set(first), {r.variant for r in runs},
+                        lambda ds: applicable_for(spec, first[ds]))
     return runs
 
 
