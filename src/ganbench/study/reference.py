@@ -108,7 +108,7 @@ def agreement(ours: dict | None, published: float, se_published: float) -> dict:
     margin = float(stats.t.ppf(0.975, n - 1)) * math.hypot(se_ours, se_published)
     # a hair of float slack, so two exact equal constants (1000 modes of 1000) count as agreeing
     slack = 1e-9 * max(1.0, abs(published))
-    return {"diff": diff, "margin": margin, "consistent": abs(diff) <= margin + slack}
+    return {"diff": float(diff), "margin": margin, "consistent": bool(abs(diff) <= margin + slack)}
 
 
 def reference_rows(ref: Reference | None, board: list[dict], dataset: str) -> list[dict]:

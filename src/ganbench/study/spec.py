@@ -173,6 +173,7 @@ def applicable_for(spec: StudySpec, config: dict) -> list[str]:
 def primary_for(spec: StudySpec, dataset: str, config: dict) -> tuple[str, bool]:
     """The primary value of a dataset and whether the spec chose it (False: the default for its data);
     a name that does not apply is refused with the names that do."""
+    from ..data.base import traits
     from ..metrics.declare import default_primary
 
     values = applicable_for(spec, config)
@@ -180,7 +181,7 @@ def primary_for(spec: StudySpec, dataset: str, config: dict) -> tuple[str, bool]
     if chosen is None:
         if not values:
             raise UserError(f"dataset '{dataset}': the evaluation produces no quality metric to rank by")
-        return default_primary(t.kind, values), False
+        return default_primary(traits(config["data"]).kind, values), False
     if chosen not in values:
         raise UserError(f"eval.primary '{chosen}' does not apply to dataset '{dataset}'"
                         f"{did_you_mean(chosen, values)}; metrics that apply: {', '.join(values)}")
