@@ -12,8 +12,11 @@ from ganbench.training.loop import Trainer, latent
 from ganbench.training.schedule import SCHEDULES
 from ganbench.training.seeding import NOISE_G
 
-TREE = {"data": {"name": "ring8", "n": 500}, "generator": {"name": "mlp", "hidden": 16, "norm": "batch"},
-        "discriminator": {"name": "mlp", "hidden": 16, "activation": "maxout", "pieces": 3}, "batch_size": 20,
+# PacGAN's 2-D recipe in small: bias-free BN generator, maxout discriminator, N(0, 0.02) weights
+TREE = {"data": {"name": "ring8", "n": 500},
+        "generator": {"name": "mlp", "hidden": 16, "norm": "batch", "bias_before_norm": False, "init": "normal"},
+        "discriminator": {"name": "mlp", "hidden": 16, "activation": "maxout", "pieces": 3, "init": "normal"},
+        "batch_size": 20,
         "pack": 2, "ema": None, "update": "simultaneous", "device": "cpu", "lr_g": 1e-2, "lr_d": 1e-2}
 
 

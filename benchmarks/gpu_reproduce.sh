@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# PacGAN's comparisons on one CUDA GPU, sized to about 4 minutes on an H100 (see benchmarks/REPRODUCTION.md):
+#   bash benchmarks/gpu_reproduce.sh OUT_DIR
+# Writes OUT_DIR/pacgan-2d/ and OUT_DIR/pacgan-stacked-mnist/ (report.html, results.csv, results.json,
+# reference.csv: our numbers beside the published ones with consistency marks), OUT_DIR/hardware.txt and
+# OUT_DIR/timing.txt. Knobs (environment): SCALE_2D and SCALE_SM (fractions of the full budget, default 0.01
+# each: 4,000 and 1,000 steps, 3 seeds), WORKERS (concurrent runs sharing the GPU, default 8), PYTHON.
+# Stacked MNIST needs MNIST: set GANBENCH_DATA to a folder holding mnist/ (idx files, .gz or not), or have
+# it in ganbench's data cache; without it that part is skipped with a note. ALLOW_CPU=1 runs without a GPU
+# (for a smoke test of this script only).
+set -euo pipefail
+OUT=${1:?usage: bash benchmarks/gpu_reproduce.sh OUT_DIR}
+cd "$(dirname "$0")/.."
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+SCALE_2D=${SCALE_2D:-0.01}
+SCALE_SM=${SCALE_SM:-0.01}
+WORKERS=${WORKERS:-8}
+
+# an interpreter whose torch sees a GPU: $PYTHON, the project's .venv, or python3 with src/ on the path
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+  if [ -x .venv/bin/python ] && .venv/bin/python -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+    PY=.venv/bin/python
+  else
+    PY=python3
+  fi
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+if ! "$PY" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+  [ "${ALLOW_CPU:-0}" = 1 ] || { echo "gpu_reproduce.sh: torch sees no CUDA GPU (ALLOW_CPU=1 to smoke-test on a CPU)" >&2; exit 2; }
+fi
+gb() { "$PY" -m ganbench "$@"; }
+
+{ date -u; "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+  nproc; } > "$OUT/hardware.txt"
+: > "$OUT/timing.txt"
+
+run_study() {  # NAME SPEC SCALE
+  local t0 t1
+  t0=$(date +%s)
+  gb study run "$2" --scale "$3" --dir "$OUT/$1" --force-new --workers "$WORKERS" --no-progress
+  t1=$(date +%s)
+  echo "$1 scale $3: $((t1 - t0)) s wall" | tee -a "$OUT/timing.txt"
+}
+
+# 1. ring8 + grid25, GAN and PacGAN2/3/4, the official recipe (presets/pacgan-2d.yaml)
+run_study pacgan-2d presets/pacgan-2d.yaml "$SCALE_2D"
+
+# 2. Stacked MNIST, DCGAN and PacDCGAN2/3/4. The mode classifier (MNIST LeNet) is trained once here,
+#    before the workers start, so they do not all train it at once.
+if gb data fetch mnist --offline > "$OUT/mnist.txt" 2>&1; then
+  "$PY" - <<'PY'
+from ganbench.metrics.features import build_extractor
+build_extractor("lenet", {"name": "stacked-mnist"}, "cuda" if __import__("torch").cuda.is_available() else "cpu")
+PY
+  run_study pacgan-stacked-mnist presets/pacgan-stacked-mnist.yaml "$SCALE_SM"
+else
+  echo "pacgan-stacked-mnist: skipped, MNIST not found ($(tail -1 "$OUT/mnist.txt"))" | tee -a "$OUT/timing.txt"
+fi
+cat "$OUT/timing.txt"
