@@ -2,8 +2,8 @@
 # PacGAN's comparisons on one CUDA GPU, sized to about 4 minutes on an H100 (see benchmarks/REPRODUCTION.md):
 #   bash benchmarks/gpu_reproduce.sh OUT_DIR
 # Writes OUT_DIR/pacgan-2d/ and OUT_DIR/pacgan-stacked-mnist/ (report.html, results.csv, results.json,
-# reference.csv: our numbers beside the published ones with consistency marks), OUT_DIR/hardware.txt and
-# OUT_DIR/timing.txt. Knobs (environment): SCALE_2D and SCALE_SM (fractions of the full budget, default 0.01
+# reference.csv and reference.md: our numbers beside the published ones with consistency marks),
+# OUT_DIR/hardware.txt and OUT_DIR/timing.txt. Knobs (environment): SCALE_2D and SCALE_SM (fractions of the full budget, default 0.01
 # each: 4,000 and 1,000 steps, 3 seeds), WORKERS (concurrent runs sharing the GPU, default 8), PYTHON.
 # Stacked MNIST needs MNIST: set GANBENCH_DATA to a folder holding mnist/ (idx files, .gz or not), or have
 # it in ganbench's data cache; without it that part is skipped with a note. ALLOW_CPU=1 runs without a GPU
@@ -43,6 +43,7 @@ run_study() {  # NAME SPEC SCALE
   gb study run "$2" --scale "$3" --dir "$OUT/$1" --force-new --workers "$WORKERS" --no-progress
   t1=$(date +%s)
   echo "$1 scale $3: $((t1 - t0)) s wall" | tee -a "$OUT/timing.txt"
+  "$PY" scripts/reference_markdown.py "$OUT/$1/reference.csv" > "$OUT/$1/reference.md"
 }
 
 # 1. ring8 + grid25, GAN and PacGAN2/3/4, the official recipe (presets/pacgan-2d.yaml)
