@@ -30,7 +30,7 @@ def evaluate_study_run(run_dir: str | Path, eval_spec: dict) -> list[dict]:
     from ..evaluate import evaluate_run
 
     common = {"metrics": eval_spec.get("metrics"), "extractor": eval_spec.get("extractor"), "n": eval_spec.get("n"),
-              "progress": False}
+              "progress": False, "device": eval_spec.get("device", "cpu")}
     rows = evaluate_run(run_dir, checkpoint="all", primary=eval_spec.get("primary"), **common)["results"]
     for r in rows:
         r["tags"] = ["selected" if t == "best" else t for t in r["tags"]]

@@ -58,14 +58,15 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
         return [{**r, "status": "failed", "error": str(exc)} for r in results]
     except Exception as exc:  # noqa: BLE001  (recorded with its reason; the study goes on)
         return [{**r, "status": _status(exc), "error": _reason(exc)} for r in results]
-    for result, t, out, eval_spec in zip(results, trained, outs, eval_specs):
+    for result, t, out, eval_spec, run in zip(results, trained, outs, eval_specs, runs):
         result.update(status=t.status, steps=t.step, train_seconds=round(t.wall_s, 3))
         if len(runs) > 1:
             result["trained_with"] = ids  # the protocol: these runs trained together as one stacked model
         if t.status != "done":
             result["error"] = t.message
             continue
-        _evaluate(result, out, eval_spec, t.step, Path(study_dir))
+        # evaluated where it trained: a GPU study evaluates on the GPU
+        _evaluate(result, out, {**eval_spec, "device": run["config"].get("device", "auto")}, t.step, Path(study_dir))
     return results
 
 
