@@ -65,8 +65,8 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
         if t.status != "done":
             result["error"] = t.message
             continue
-        # evaluated where it trained: a GPU study evaluates on the GPU
-        _evaluate(result, out, {**eval_spec, "device": run["config"].get("device", "auto")}, t.step, Path(study_dir))
+        device = run["config"].get("device", "auto")  # evaluated where it trained: a GPU study on the GPU
+        _evaluate(result, out, {**eval_spec, "device": device}, t.step, Path(study_dir))
     return results
 
 
