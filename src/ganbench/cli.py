@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-progress", action="store_true")
     rp = ss.add_parser("report", help="write report.html, results.csv and results.json for a study")
     rp.add_argument("dir", type=Path)
+    rb = ss.add_parser("rebuild", help="a fresh study.sqlite from spec.yaml and the runs' own result files")
+    rb.add_argument("dir", type=Path)
 
     d = sub.add_parser("data", help="datasets: fetch MNIST / Fashion-MNIST into the cache")
     ds = d.add_subparsers(dest="data_command", required=True)
@@ -321,7 +323,23 @@ def cmd_study(args: argparse.Namespace) -> int:
     from .study.runner import StudyDir, run_study
     from .study.spec import load_spec
 
+    if args.study_command == "rebuild":
+        from .study.rebuild import rebuild_store
+
+        study = StudyDir(args.dir)
+        study.read_spec()  # a study directory, before the lock creates anything
+        lock = study.lock()
+        try:
+            counts = rebuild_store(study)
+        finally:
+            lock.close()
+        print(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
+              f"queued (continue with: ganbench study resume {args.dir})")
+        return 0
     if args.study_command == "report":
+        from .study.store import check_store
+
+        check_store(StudyDir(args.dir).store_path)  # never replace good results with those of a bad store
         out = build_report(args.dir)
         print(f"wrote {out['report']} (+ results.csv, results.json)")
         return 0

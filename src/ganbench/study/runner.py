@@ -8,6 +8,7 @@ continues interrupted ones from their last checkpoint, ending with the same resu
 from __future__ import annotations
 
 import fcntl
+import json
 import shutil
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from . import faults
 from .executors import Lost
 from .groups import plan_groups
 from .spec import StudySpec, expand
-from .store import FINISHED, Store
+from .store import FINISHED, Store, check_store
 from .worker import execute_group
 
 STORE = "study.sqlite"
@@ -61,20 +62,47 @@ class StudyDir:
         return handle
 
 
-def prepare(study: StudyDir, spec: StudySpec, force_new: bool) -> None:
+RESULT_FILES = ("results.csv", "results.json", "report.html")  # written by `study report` from the store
+
+
+def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list) -> None:
     if study.exists():
+        check_store(study.store_path)
         old = study.read_spec()
         if old.digest() != spec.digest():
             if not force_new:
                 raise UserError(f"{study.path} holds a study with a different spec; pass --force-new to replace it "
                                 "or choose another directory")
             study.store_path.unlink()
-            for extra in ("study.sqlite-wal", "study.sqlite-shm"):
+            for extra in ("study.sqlite-wal", "study.sqlite-shm", *RESULT_FILES):
                 (study.path / extra).unlink(missing_ok=True)
             shutil.rmtree(study.path / "runs", ignore_errors=True)
+        else:
+            check_matches(study, spec, runs)
     elif study.path.exists() and any(p.name != ".lock" for p in study.path.iterdir()) and not force_new:
         raise UserError(f"{study.path} is not empty and holds no study; choose another directory")
     atomic_write_text(study.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+
+
+def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> None:
+    """Refuse a spec.yaml edited by hand after the study started: its runs must be the store's runs."""
+    store = Store(study.store_path)
+    try:
+        stored = store.get_meta("spec")
+        known = {r["run_id"]: r["config_hash"] for r in store.runs()}
+    finally:
+        store.close()
+    try:
+        same = stored is not None and StudySpec(**json.loads(stored)).digest() == spec.digest()
+    except (ValueError, pydantic.ValidationError):  # kept by another version: compare the runs themselves
+        stored = None
+    if stored is None:  # stores written before the spec was kept: compare the runs themselves
+        from ..config import make_config
+
+        same = known == {r.run_id: make_config(r.config, stored=f"run {r.run_id}").digest() for r in runs}
+    if not same:
+        raise UserError(f"{study.spec_path} no longer matches the study's store (edited after the study started?); "
+                        "restore it, or start over with `ganbench study run SPEC --force-new`")
 
 
 def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True,
@@ -85,9 +113,10 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
     study = StudyDir(path)
     lock = study.lock()
     try:
-        prepare(study, spec, force_new)
+        prepare(study, spec, force_new, runs)
         store = Store(study.store_path)
-        store.set_meta(spec_digest=spec.digest(), name=spec.name)
+        store.set_meta(spec_digest=spec.digest(), name=spec.name,
+                       spec=json.dumps(spec.model_dump(mode="json"), sort_keys=True))
         store.add_runs(runs)
         if retry_failed:
             store.requeue_failed()

@@ -15,6 +15,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ..errors import UserError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -32,6 +34,38 @@ CREATE TABLE IF NOT EXISTS calibration (
 """
 
 FINISHED = ("done", "failed", "diverged")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_REBUILD = "rebuild it from the runs' own directories with `ganbench study rebuild {dir}`"
+
+
+def check_store(path: str | Path) -> None:
+    """Refuse, with one line, a store that is missing, empty, truncated, corrupt or not a ganbench
+    store, before anything reads from it (or writes results computed from it). Opens it read-only."""
+    path = Path(path)
+    fix = _REBUILD.format(dir=path.parent)
+    if not path.is_file():
+        raise UserError(f"{path.parent} holds no study ({path.name} is missing)")
+    with open(path, "rb") as f:
+        head = f.read(len(_SQLITE_HEADER))
+    if not head:
+        raise UserError(f"{path}: the study store is empty (0 bytes); {fix}")
+    if head != _SQLITE_HEADER:
+        raise UserError(f"{path}: not an SQLite database (corrupt or foreign); {fix}")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise UserError(f"{path}: the study store is damaged ({check}); {fix}")
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"meta", "runs", "evals"} <= tables:
+                raise UserError(f"{path}: not a ganbench study store (tables: {', '.join(sorted(tables)) or 'none'})")
+            if db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0:
+                raise UserError(f"{path}: the study store holds no runs; {fix}")
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{path}: the study store cannot be read ({exc}); {fix}") from None
 
 
 class Store:

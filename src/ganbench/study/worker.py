@@ -17,6 +17,24 @@ from pathlib import Path
 from .faults import TRANSIENT, is_transient
 
 
+RESULT_FILE = "result.json"  # the run's study record, kept in its directory for `study rebuild`
+
+
+def _keep_results(runs: list[dict], outs: list[Path], results: list[dict]) -> None:
+    """Copy each finished result into its run directory (best effort: the store is the record)."""
+    from ..config import make_config
+    from ..fileio import atomic_write_text
+
+    for run, out, result in zip(runs, outs, results):
+        if result.get("status") == TRANSIENT or not out.is_dir():
+            continue
+        try:
+            digest = make_config(run["config"]).digest()
+            atomic_write_text(out / RESULT_FILE, json.dumps({**result, "config_hash": digest}, indent=1))
+        except Exception:  # noqa: BLE001  (a full disk here must not turn a finished run into a fault)
+            pass
+
+
 def run_dir_name(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.=+," else "_" for c in run_id)
 
@@ -67,6 +85,7 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
             continue
         device = run["config"].get("device", "auto")  # evaluated where it trained: a GPU study on the GPU
         _evaluate(result, out, {**eval_spec, "device": device}, t.step, Path(study_dir))
+    _keep_results(runs, outs, results)
     return results
 
 

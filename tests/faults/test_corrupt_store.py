@@ -1,0 +1,126 @@
+"""Fault family: a corrupt study store. `study report` refuses an empty, truncated, garbage or foreign
+store in one line (exit 2) and leaves the results files as they were; `study rebuild` re-reads the
+finished runs from their own directories; a hand-edited spec.yaml is refused; stale results go."""
+
+import shutil
+import sqlite3
+
+import pytest
+import yaml
+
+from ganbench.study.store import Store
+
+from .conftest import cli, refused
+
+SPEC = {"name": "c", "base": {"batch_size": 16, "log_every": 10, "generator": {"name": "mlp", "hidden": 8},
+                              "discriminator": {"name": "mlp", "hidden": 8}},
+        "datasets": [{"data": {"name": "ring8", "n": 300}}], "seeds": 2, "budget": {"steps": 20},
+        "eval": {"n": 50, "metrics": ["modes"]}}
+RESULTS = ("results.csv", "results.json", "report.html")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    (root / "spec.yaml").write_text(yaml.safe_dump(SPEC))
+    from ganbench.cli import main
+
+    assert main(["study", "run", str(root / "spec.yaml"), "--dir", str(root / "s"), "--executor", "inprocess",
+                 "--no-progress"]) == 0
+    return root / "s"
+
+
+@pytest.fixture
+def study(finished, tmp_path):
+    shutil.copytree(finished, tmp_path / "s")
+    return tmp_path / "s"
+
+
+def _results(study):
+    return {name: (study / name).read_bytes() for name in RESULTS}
+
+
+def _foreign(path):
+    path.unlink()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE customers (id INTEGER)")
+    db.commit()
+    db.close()
+
+
+def _no_runs(path):
+    db = sqlite3.connect(path)
+    db.execute("DELETE FROM evals")
+    db.execute("DELETE FROM runs")
+    db.commit()
+    db.close()
+
+
+DAMAGE = {
+    "empty": (lambda p: p.write_bytes(b""), "empty"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2]), "rebuild"),
+    "garbage": (lambda p: p.write_bytes(b"this is not a database" * 100), "not an sqlite database"),
+    "foreign": (_foreign, "not a ganbench study store"),
+    "no-runs": (_no_runs, "holds no runs"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_report_refuses_a_bad_store_and_keeps_the_results(capsys, study, damage):
+    before = _results(study)
+    hurt, says = DAMAGE[damage]
+    hurt(study / "study.sqlite")
+    refused(capsys, "study", "report", study, says=says)
+    assert _results(study) == before  # good results never overwritten with nothing
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "truncated"])
+def test_resume_refuses_a_bad_store_and_rebuild_recovers_every_finished_run(capsys, study, damage):
+    expected = Store(study / "study.sqlite").results_table()
+    DAMAGE[damage][0](study / "study.sqlite")
+    refused(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress", says="study rebuild")
+    code, out, err = cli(capsys, "study", "rebuild", study)
+    assert code == 0 and "2 finished runs recovered, 0 queued" in out, err
+    assert list(study.glob("study.sqlite.damaged-*"))  # the damaged store is kept, never deleted
+    assert Store(study / "study.sqlite").results_table() == expected
+    assert not (study / "results.csv").exists()  # it described the old store
+    code, _, err = cli(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress")
+    assert code == 0, err
+    assert "executed" in _ and (study / "results.csv").exists()
+
+
+def test_rebuild_queues_runs_whose_result_files_are_missing_or_forged(capsys, study):
+    runs = sorted(p.parent for p in (study / "runs").glob("*/result.json"))
+    (runs[0] / "result.json").unlink()
+    text = (runs[1] / "result.json").read_text().replace('"config_hash": "', '"config_hash": "x')
+    (runs[1] / "result.json").write_text(text)
+    (study / "study.sqlite").write_bytes(b"")
+    code, out, _ = cli(capsys, "study", "rebuild", study)
+    assert code == 0 and "0 finished runs recovered, 2 queued" in out
+    assert cli(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress")[0] == 0
+    assert {r["status"] for r in Store(study / "study.sqlite").runs()} == {"done"}
+
+
+def test_rebuild_of_a_directory_that_is_no_study(capsys, tmp_path):
+    refused(capsys, "study", "rebuild", tmp_path / "nothing", says="not a ganbench study directory")
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_hand_edited_spec_is_refused_not_half_resumed(capsys, study):
+    spec = yaml.safe_load((study / "spec.yaml").read_text())
+    spec["seeds"] = 3
+    (study / "spec.yaml").write_text(yaml.safe_dump(spec))
+    before = _results(study)
+    refused(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress",
+            says="no longer matches")
+    assert _results(study) == before
+
+
+def test_force_new_removes_the_old_results(capsys, study, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**SPEC, "seeds": 1}))
+    code, _, err = cli(capsys, "study", "run", other, "--dir", study, "--executor", "inprocess", "--no-progress",
+                       "--force-new", "--no-report")
+    assert code == 0, err
+    assert not any((study / name).exists() for name in RESULTS)
+    assert len(Store(study / "study.sqlite").runs()) == 1
