@@ -80,3 +80,8 @@ def test_pool_executes_whole_groups(tmp_path):
     runs = Store(tmp_path / "s" / "study.sqlite").runs()
     assert [r["status"] for r in runs] == ["done"] * 2
     assert all(sorted(r["trained_with"]) == sorted(x["run_id"] for x in runs) for r in runs)
+
+
+def test_grouping_settings_do_not_change_the_study_identity():
+    on = StudySpec(**{**SPEC, "ensemble": {"mode": "on", "max_size": 4}})
+    assert on.digest() == StudySpec(**SPEC).digest()
