@@ -68,6 +68,8 @@ def test_train_from_yaml_with_flag_override(capsys, tmp_path):
     (["--generator", "dcgan"], "the dcgan networks need image data (C, H, W); this data has shape (2,)"),
     (["--data", "digits", "--generator", "mlp", "--discriminator", "resnet", "--set", "discriminator.width=8"], None),
     (["--device", "tpu"], "bad value for 'device'"),
+    (["--amp", "fp16"], "amp: fp16 needs a GPU (device cuda); on the CPU use amp: bf16 or none"),
+    (["--amp", "bf16"], None),  # bfloat16 autocast works on the CPU
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
     code, _, err = run(capsys, "train", *TINY, *argv, "--out", str(tmp_path / "r"))
@@ -167,3 +169,11 @@ def test_tensorboard_flag(capsys, tmp_path):
         assert not (tmp_path / "r").exists()  # refused before anything was written
     else:
         assert code == 0 and any((tmp_path / "r" / "tensorboard").iterdir())
+
+
+@pytest.mark.parametrize("resolution", [0, -5, 4, 4096])
+def test_folder_resolution_out_of_range(capsys, tmp_path, resolution):
+    (tmp_path / "imgs").mkdir()
+    code, _, err = run(capsys, "train", *TINY, "--set", "data.name=folder", "--set", f"data.path={tmp_path / 'imgs'}",
+                       "--set", f"data.resolution={resolution}", "--out", str(tmp_path / "r"))
+    assert code == 2 and "resolution must be between 8 and 1024 pixels" in err and err.count("\n") == 1

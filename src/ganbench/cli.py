@@ -267,6 +267,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duration(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
 def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
@@ -366,7 +371,9 @@ def cmd_study(args: argparse.Namespace) -> int:
     summary = run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
                         progress=not args.no_progress, ensemble=ensemble,
                         retry_failed=getattr(args, "retry_failed", False))
-    print(f"study {spec.name}: {summary['executed']} runs executed in {summary['seconds']}s; status {summary['status']}")
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(summary["status"].items(), key=lambda kv: -kv[1]))
+    print(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
+          f"{_duration(summary['seconds'])}; {counts or 'no runs'}")
     if summary["left_queued"]:
         print(f"ganbench: {len(summary['left_queued'])} run(s) stopped by infrastructure faults and left queued "
               f"(no result recorded); fix the cause, then: ganbench study resume {directory}", file=sys.stderr)

@@ -96,3 +96,35 @@ def test_inception_features_on_a_few_images():
     assert f_gray.shape == (3, 2048) and (f_gray >= 0).all()  # pool3 follows a ReLU
     torch.testing.assert_close(f_gray, f_rgb)  # grayscale is repeated to 3 channels
     assert not torch.allclose(f_gray[0], f_gray[1])
+
+
+def test_racing_processes_train_the_lenet_once(tmp_path, monkeypatch):
+    """Two processes asking for the same classifier (a study's pool workers): one trains, the other waits
+    for the file lock and reads the cached weights. The test holds the lock until both have started, so
+    without the lock both would train."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from filelock import FileLock
+
+    from ganbench.data import load_dataset
+    from ganbench.metrics.features import lenet
+
+    env = {**os.environ, "GANBENCH_CACHE": str(tmp_path)}
+    code = ("import ganbench.metrics.features.lenet as L; L._epochs = lambda n: 1; "
+            "f = L.LeNetFeatures({'name': 'digits'}); print(f.test_accuracy)")
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    base, _ = lenet.cache_base({"name": "digits"}, load_dataset({"name": "digits"}, "train"),
+                               load_dataset({"name": "digits"}, "test"))
+    with FileLock(f"{base}.lock"):
+        procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        time.sleep(8)  # both import torch and reach the lock
+        assert all(p.poll() is None for p in procs)
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    trained = ["training the LeNet extractor" in err for _, err in outs]
+    assert sorted(trained) == [False, True]
+    assert outs[0][0] == outs[1][0]  # the same accuracy: the same weights

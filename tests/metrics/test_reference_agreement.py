@@ -81,6 +81,16 @@ def test_kid_matches_written_out_estimator():
     assert kid(x, y, subsets=3, subset_size=1000)["kid_subset_size"] == 250  # min(1000, n)
 
 
+def test_kid_when_every_subset_is_the_whole_set():
+    """n_real = n_fake <= subset size: one value, no spread (not a std of 1e-13 rounding noise)."""
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((200, 16)), rng.standard_normal((200, 16)) + 0.2
+    out = kid(x, y, subsets=10, subset_size=1000)
+    mean, _ = kid_reference(x, y, 1, 200, 0)
+    assert out["kid_mean"] == pytest.approx(mean, rel=1e-10)
+    assert out["kid_std"] == 0.0 and out["kid_subsets"] == 1 and out["kid_subset_size"] == 200
+
+
 def test_kid_near_zero_for_same_distribution():
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((1000, 8)), rng.standard_normal((1000, 8))

@@ -69,3 +69,15 @@ def test_image_families_refuse_vector_data(family):
 def test_resolution_without_factor_two_is_refused():
     with pytest.raises(UserError, match="resolution"):
         DISCRIMINATORS.get("dcgan").build((1, 7, 7))
+
+
+def test_image_geometry_supported_and_refused_resolutions():
+    """Square b x 2^s with s >= 1 and b <= 7 (the README's list); anything else is one clear error."""
+    from ganbench.errors import UserError
+    from ganbench.nets.layers import image_geometry
+
+    for side, (base, stages) in {8: (4, 1), 20: (5, 2), 28: (7, 2), 48: (6, 3), 64: (4, 4), 128: (4, 5)}.items():
+        assert image_geometry((1, side, side), "dcgan") == (1, base, stages)
+    for side in (7, 18, 50, 9):
+        with pytest.raises(UserError, match=f"b x 2\\^s with s >= 1 and b <= 7.*got {side}"):
+            image_geometry((1, side, side), "dcgan")

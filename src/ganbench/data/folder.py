@@ -80,6 +80,8 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"image folder not found: '{path}'")
+    if resolution is not None and not 8 <= resolution <= 1024:
+        raise UserError(f"resolution must be between 8 and 1024 pixels (or null: keep the images' size); got {resolution}")
     if channels not in (1, 3):
         raise UserError(f"channels must be 1 or 3; got {channels}")
     files = image_files(root)

@@ -4,6 +4,8 @@ Polynomial kernel k(x, y) = (x.y / d + 1)^3; unbiased MMD^2 estimate on each of 
 subsets of ``min(subset_size, n)`` real and fake rows, drawn without replacement by
 ``numpy.random.RandomState(seed).choice`` (real subset first, then fake, subset after subset);
 reported as the mean and the population std (ddof 0) over subsets. torch-fidelity's default seed is 2020.
+When both sets are no larger than the subset size, every subset is the whole of both sets: KID is then
+one value with ``kid_std`` 0 and ``kid_subsets`` 1 (torch-fidelity would report a std of rounding noise).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def kid(real, fake, subsets: int = 100, subset_size: int = 1000, seed: int = 202
     if x.shape[1] != y.shape[1]:
         raise UserError(f"feature dimensions differ: {x.shape[1]} vs {y.shape[1]}")
     m = min(subset_size, len(x), len(y))
+    if m == len(x) == len(y):
+        # every "subset" is the whole of both sets, so all of them give the same value (their std is
+        # rounding noise, ~1e-13): report that one value with no subset spread
+        return {"kid_mean": _mmd2_unbiased(x, y), "kid_std": 0.0, "kid_subset_size": m, "kid_subsets": 1}
     rng = np.random.RandomState(seed)
     values = np.empty(subsets)
     for i in range(subsets):

@@ -86,8 +86,9 @@ def image_geometry(shape: tuple[int, ...], family: str) -> tuple[int, int, int]:
     while base % 2 == 0 and base >= 8:
         base //= 2
         stages += 1
-    if stages == 0:
-        raise UserError(f"the {family} networks need a resolution of at least 8 with a factor of 2; got {h}")
+    if stages == 0 or base > 7:  # e.g. 50 -> a 25x25 start: not the 3..7 px start these networks grow from
+        raise UserError(f"the {family} networks need a square resolution b x 2^s with s >= 1 and b <= 7 "
+                        f"(8, 12, 16, 20, 24, 28, 32, 48, 64, 128, ...); got {h}")
     return c, base, stages
 
 

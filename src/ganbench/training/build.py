@@ -102,6 +102,8 @@ class Parts:
 
 def build_parts(cfg: RunConfig, device: torch.device, data: Dataset | None = None) -> Parts:
     """``data``: the training set when already loaded (the members of a stack share one copy)."""
+    if cfg.amp == "fp16" and device.type == "cpu":  # float16 autocast + loss scaling is a GPU recipe
+        raise UserError("amp: fp16 needs a GPU (device cuda); on the CPU use amp: bf16 or none")
     data = data if data is not None else load_dataset(cfg.data, "train")
     num_classes = 0
     if cfg.conditional:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
@@ -76,7 +77,9 @@ def train_classifier(train: Dataset, test: Dataset, progress: bool = True) -> tu
     epochs, bs = _epochs(len(train)), RECIPE["batch_size"]
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, RECIPE["lr"], total_steps=epochs * -(-len(train) // bs))
     shift = RECIPE["shift"] if h >= 16 else 1
-    for _ in tqdm(range(epochs), desc=f"training LeNet on {train.name}", unit="epoch", disable=not progress):
+    bar = tqdm(total=epochs * -(-len(train) // bs), desc=f"training the LeNet extractor on {train.name} (once, cached)",
+               unit="step", disable=not progress, dynamic_ncols=True)
+    for _ in range(epochs):
         net.train()
         perm = torch.randperm(len(train), generator=g)
         for i in range(0, len(train), bs):
@@ -86,7 +89,16 @@ def train_classifier(train: Dataset, test: Dataset, progress: bool = True) -> tu
             loss.backward()
             opt.step()
             sched.step()
+            bar.update(1)
+    bar.close()
     return net.eval(), accuracy(net, test)
+
+
+def cache_base(dataset: dict, train: Dataset, test: Dataset) -> tuple[Path, str]:
+    """Where a dataset's classifier is cached (path without suffix), and its key."""
+    key = key_digest(version=VERSION, recipe=RECIPE, data=tensor_digest(train.x, train.y),
+                     test=tensor_digest(test.x, test.y), torch=torch.__version__.split("+")[0])
+    return cache_dir("classifiers") / f"lenet-{dataset['name']}-v{VERSION}-{key}", key
 
 
 class LeNetFeatures:
@@ -99,19 +111,19 @@ class LeNetFeatures:
         train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
         if not train.is_image or train.y is None:
             raise UserError(f"the lenet extractor needs labelled image data; '{dataset['name']}' is not")
-        key = key_digest(version=VERSION, recipe=RECIPE, data=tensor_digest(train.x, train.y),
-                         test=tensor_digest(test.x, test.y), torch=torch.__version__.split("+")[0])
-        base = cache_dir("classifiers") / f"lenet-{dataset['name']}-v{VERSION}-{key}"
+        base, key = cache_base(dataset, train, test)
         meta_path, weights_path = Path(f"{base}.json"), Path(f"{base}.safetensors")
         self.net = LeNet(train.shape[0], train.shape[1], train.num_classes)
-        if meta_path.is_file() and weights_path.is_file():
-            self.net.load_state_dict(load_file(str(weights_path)))
-            meta = json.loads(meta_path.read_text())
-        else:
-            self.net, acc = train_classifier(train, test, progress)
-            atomic_save_tensors({k: v.contiguous() for k, v in self.net.state_dict().items()}, weights_path)
-            meta = {"dataset": dataset, "test_accuracy": acc, "version": VERSION, "recipe": RECIPE, "key": key}
-            atomic_write_text(meta_path, json.dumps(meta, indent=1))
+        # one process trains, the others (pool workers of a study) wait and then read its result
+        with FileLock(f"{base}.lock"):
+            if meta_path.is_file() and weights_path.is_file():
+                self.net.load_state_dict(load_file(str(weights_path)))
+                meta = json.loads(meta_path.read_text())
+            else:
+                self.net, acc = train_classifier(train, test, progress)
+                atomic_save_tensors({k: v.contiguous() for k, v in self.net.state_dict().items()}, weights_path)
+                meta = {"dataset": dataset, "test_accuracy": acc, "version": VERSION, "recipe": RECIPE, "key": key}
+                atomic_write_text(meta_path, json.dumps(meta, indent=1))
         self.device = torch.device(device)
         self.net.eval().to(self.device)  # trained on the CPU (deterministic); used wherever asked
         self.test_accuracy = meta["test_accuracy"]
