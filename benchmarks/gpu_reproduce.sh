@@ -7,7 +7,11 @@
 # each: 4,000 and 1,000 steps, 3 seeds), WORKERS (concurrent runs sharing the GPU, default 8), PYTHON.
 # Stacked MNIST needs MNIST: set GANBENCH_DATA to a folder holding mnist/ (the four idx files, .gz or not;
 # about 11 MB gzipped, so a copy under an ignored folder of the checkout can travel to a machine without
-# network), or have it in ganbench's data cache; without it that part is skipped with a note. ALLOW_CPU=1 runs without a GPU
+# network), or have it in ganbench's data cache; without it that part is skipped with a note.
+# Its mode classifier (an MNIST LeNet) is trained on the CPU, deterministically, once per cache: about a
+# minute or two on 16 cores (not measured here; on this project's loaded 2-core box one epoch of 8 took
+# over 9 minutes). To skip it, point GANBENCH_CACHE at a carried cache whose classifiers/lenet-mnist-*
+# files were made with the same torch version. ALLOW_CPU=1 runs without a GPU
 # (for a smoke test of this script only).
 set -euo pipefail
 OUT=${1:?usage: bash benchmarks/gpu_reproduce.sh OUT_DIR}
