@@ -34,7 +34,7 @@ from .ema import EMA
 from .interrupt import status_on_interrupt
 from .rundir import RunDir, prepare
 from .schedule import SCHEDULES
-from .seeding import AUG, DATA, NOISE_D, NOISE_G, REG, rng
+from .seeding import AUG, DATA, NOISE_D, NOISE_G, REG, Generators, rng
 from .stack import MemberAdam, MemberState, StackedAdam, StackedEMA, StackedNet, stack_regularizers
 
 
@@ -82,6 +82,14 @@ def latent(seed: int, stream: int, counter: int, n: int, z_dim: int, device: tor
     return torch.randn(n, z_dim, generator=rng(seed, stream, counter, device), device=device)
 
 
+def _latents(rows: torch.Tensor, gen: torch.Generator, trainer) -> None:
+    rows.normal_(generator=gen)  # = latent(): torch.randn is empty + normal_
+
+
+def _labels(rows: torch.Tensor, gen: torch.Generator, trainer) -> None:
+    rows.random_(0, trainer.num_classes, generator=gen)  # = torch.randint(num_classes, ...)
+
+
 class Trainer:
     """Holds the parts of one run, or of k member-stacked runs (``Trainer.stacked``), and performs steps.
 
@@ -119,6 +127,7 @@ class Trainer:
 
     def _setup(self, cfg: RunConfig, parts: Parts, device: torch.device) -> None:
         self.seeds = [c.seed for c in self.cfgs]
+        self.generators = Generators()
         self.samplers = [BatchSampler(parts.data.x, cfg.samples_per_batch, seed) for seed in self.seeds]
         self.num_classes = parts.num_classes
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
@@ -131,13 +140,18 @@ class Trainer:
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=use_scaler)
 
     # --- per-member draws and reductions -----------------------------------------------------------
-    def _each(self, draw) -> torch.Tensor:
-        """draw(seed) for every member, batches one after the other."""
-        parts = [draw(seed) for seed in self.seeds]
-        return parts[0] if self.k == 1 else torch.cat(parts)
+    def _each(self, stream: int, counter: int, shape: tuple, dtype, fill) -> torch.Tensor:
+        """fill(rows, generator) for each member's rows of one (k * n, ...) tensor, batches one after the
+        other: member i's generator is seeded as its single run's, and filling its slice in place draws
+        what torch.randn/randint would (they are empty + normal_/random_), without a concatenation."""
+        out = torch.empty(self.k * shape[0], *shape[1:], dtype=dtype, device=self.device)
+        for i, (rows, seed) in enumerate(zip(out.split(shape[0]), self.seeds)):
+            fill(rows, self.generators((fill, i), seed, stream, counter, self.device), self)
+        return out
 
     def gens(self, stream: int, counter: int, device=None):
-        gens = [rng(seed, stream, counter, device or self.device) for seed in self.seeds]
+        gens = [self.generators((stream, i), seed, stream, counter, device or self.device)
+                for i, seed in enumerate(self.seeds)]
         return gens[0] if not self.is_stacked else gens
 
     def per_member(self, fn, *xs: torch.Tensor) -> torch.Tensor:
@@ -160,12 +174,10 @@ class Trainer:
     def fake_labels(self, stream: int, counter: int) -> torch.Tensor | None:
         if not self.num_classes:
             return None
-        return self._each(lambda seed: torch.randint(
-            self.num_classes, (self.cfg.samples_per_batch,), generator=rng(seed, stream, counter + (1 << 40), self.device),
-            device=self.device))
+        return self._each(stream, counter + (1 << 40), (self.cfg.samples_per_batch,), torch.long, _labels)
 
     def generate(self, stream: int, counter: int, y: torch.Tensor | None) -> torch.Tensor:
-        z = self._each(lambda seed: latent(seed, stream, counter, self.cfg.samples_per_batch, self.cfg.z_dim, self.device))
+        z = self._each(stream, counter, (self.cfg.samples_per_batch, self.cfg.z_dim), None, _latents)
         return self.G(z, y) if self.num_classes else self.G(z)
 
     def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -32,3 +32,25 @@ def derive_seed(seed: int, stream: int, counter: int = 0) -> int:
 def rng(seed: int, stream: int, counter: int = 0, device: torch.device | str = "cpu") -> torch.Generator:
     """A fresh generator for that triple. Draws are reproducible per device type (CPU and CUDA differ)."""
     return torch.Generator(device=device).manual_seed(derive_seed(seed, stream, counter))
+
+
+class Generators:
+    """Generators reused by slot: reseeding one gives exactly the draws of a fresh ``rng`` (manual_seed
+    resets the whole state, cached normals and Philox offset included) without building a generator
+    object per draw, which a stack of k members would otherwise do k times per draw per step.
+
+    A slot (any hashable: which draw, which member) must not be asked for again while its previous
+    generator is still in use; the trainer's slots are distinct per member and per kind of draw.
+    """
+
+    def __init__(self):
+        self._pool: dict = {}
+
+    def __call__(self, slot, seed: int, stream: int, counter: int = 0,
+                 device: torch.device | str = "cpu") -> torch.Generator:
+        device = torch.device(device)
+        key = (slot, device.type, device.index)
+        gen = self._pool.get(key)
+        if gen is None:
+            gen = self._pool[key] = torch.Generator(device=device)
+        return gen.manual_seed(derive_seed(seed, stream, counter))

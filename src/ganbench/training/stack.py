@@ -72,6 +72,30 @@ def per_member_scalar(values: list[float], like: Tensor) -> Tensor | float:
     return torch.tensor(values, dtype=like.dtype, device=like.device)
 
 
+class PerStep:
+    """Per-member values that change with the step (bias corrections, EMA ramp-up), without a
+    host-to-device copy per step.
+
+    ``fn(t)`` gives the k members' values at step t as Python floats: the single run's arithmetic. They
+    are computed for a block of steps at once and sent to the device in one copy; step t then reads its
+    row as a view. As ``per_member_scalar``, a row whose members agree is a plain float.
+    """
+
+    BLOCK = 256
+
+    def __init__(self, fn, like: Tensor):
+        self.fn, self.like, self.start, self.rows, self.table = fn, like, -1, [], None
+
+    def __call__(self, t: int) -> Tensor | float:
+        if not 0 <= t - self.start < len(self.rows):
+            self.start, self.rows = t, [self.fn(s) for s in range(t, t + self.BLOCK)]
+            self.table = None
+            if any(any(v != row[0] for v in row) for row in self.rows):
+                self.table = torch.tensor(self.rows, dtype=self.like.dtype, device=self.like.device)
+        row = self.rows[t - self.start]
+        return row[0] if all(v == row[0] for v in row) else self.table[t - self.start]
+
+
 def _lead(v: Tensor | float, p: Tensor) -> Tensor | float:
     return v.view(-1, *(1,) * (p.dim() - 1)) if torch.is_tensor(v) else v
 
@@ -92,6 +116,12 @@ class StackedAdam:
         self.steps = 0
         self.active = torch.ones(self.k, dtype=torch.bool, device=params[0].device)
         self.all_active = True
+        like = params[0]  # per-member constants live on the device from the start
+        self.one_minus_b1 = per_member_scalar([1 - b1 for b1, _ in betas], like)
+        self.b2 = per_member_scalar([b[1] for b in betas], like)
+        self.one_minus_b2 = per_member_scalar([1 - b[1] for b in betas], like)
+        self.neg_step = PerStep(lambda t: [-(lr / (1 - b1 ** t)) for lr, (b1, _) in zip(lrs, betas)], like)
+        self.bc2_sqrt = PerStep(lambda t: [(1 - b2_ ** t) ** 0.5 for _, b2_ in betas], like)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -105,12 +135,8 @@ class StackedAdam:
     def step(self) -> None:
         self.steps += 1
         t = self.steps
-        like = self.params[0]
-        one_minus_b1 = per_member_scalar([1 - b1 for b1, _ in self.betas], like)
-        b2 = per_member_scalar([b[1] for b in self.betas], like)
-        one_minus_b2 = per_member_scalar([1 - b[1] for b in self.betas], like)
-        neg_step = per_member_scalar([-(lr / (1 - b1 ** t)) for lr, (b1, _) in zip(self.lrs, self.betas)], like)
-        bc2_sqrt = per_member_scalar([(1 - b2_ ** t) ** 0.5 for _, b2_ in self.betas], like)
+        one_minus_b1, b2, one_minus_b2 = self.one_minus_b1, self.b2, self.one_minus_b2
+        neg_step, bc2_sqrt = self.neg_step(t), self.bc2_sqrt(t)
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
             g = p.grad
             if g is None:
@@ -147,6 +173,8 @@ class StackedEMA:
         self.shadow.params = {n: p.detach().clone() for n, p in net.params.items()}
         self.shadow.buffers_ = {n: b.clone() for n, b in net.buffers_.items()}
         self.opt: StackedAdam | None = None  # set by the trainer: members it froze keep their shadow
+        self.weight = PerStep(lambda step: [1.0 - self.beta(i, step) for i in range(net.k)],
+                              next(iter(net.params.values())))
 
     def beta(self, i: int, step: int) -> float:
         decay, rampup = self.decays[i], self.rampups[i]
@@ -154,8 +182,7 @@ class StackedEMA:
 
     @torch.no_grad()
     def update(self, step: int) -> None:
-        like = next(iter(self.net.params.values()))
-        weight = per_member_scalar([1.0 - self.beta(i, step) for i in range(self.net.k)], like)
+        weight = self.weight(step)
         frozen = self.opt is not None and not self.opt.all_active  # a Python flag: no device sync
         for name, src in self.net.params.items():
             dst = self.shadow.params[name]
