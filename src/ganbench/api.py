@@ -26,10 +26,12 @@ def as_config(config: RunConfig | dict | str | Path) -> RunConfig:
 
 
 def train(config: RunConfig | dict | str | Path, out: str | Path | None = None, resume: bool = False,
-          overwrite: bool = False, progress: bool = True) -> RunResult:
-    """Train one GAN. ``config``: a RunConfig, a dict of config keys, or a YAML path."""
+          overwrite: bool = False, progress: bool = True, compile: str = "none") -> RunResult:
+    """Train one GAN. ``config``: a RunConfig, a dict of config keys, or a YAML path. ``compile``: see
+    training/capture.py (``none``, the default, is the exact eager step)."""
     cfg = as_config(config)
-    return _train(cfg, out or Path("runs") / cfg.digest(), resume=resume, overwrite=overwrite, progress=progress)
+    return _train(cfg, out or Path("runs") / cfg.digest(), resume=resume, overwrite=overwrite, progress=progress,
+                  compile=compile)
 
 
 def find_checkpoint(path: str | Path) -> Path:

@@ -17,6 +17,9 @@ import yaml
 
 from .errors import UserError
 
+# training/capture.py MODES, here without importing torch (a test keeps them equal)
+CAPTURE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
@@ -96,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace whatever run --out holds")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--compile", choices=CAPTURE_MODES, default="none",
+                   help="compile G's and D's passes with torch.compile (none = exact eager step; falls back to "
+                        "eager with one line where compiling is not possible)")
 
     e = sub.add_parser("ensemble", help="train several runs of equal network shapes as one stacked model",
                        description="Train the runs of several YAML configs (equal networks and data; they may "
@@ -106,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--resume", action="store_true", help="continue the members from their last common checkpoint")
     e.add_argument("--overwrite", action="store_true", help="replace whatever the members' directories hold")
     e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--compile", choices=CAPTURE_MODES, default="none",
+                   help="compile the stacked G's and D's passes with torch.compile (see ganbench train --compile)")
 
     s = sub.add_parser("sample", help="draw samples from a trained run into a PNG or an .npz file")
     s.add_argument("run", type=Path, help="run directory or checkpoint file")
@@ -210,7 +218,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training.interrupt import sigterm_interrupts
 
     with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves status.json = interrupted
-        result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
+                       compile=args.compile)
     if result.status != "done":
         print(f"ganbench: run {result.status}: {result.message}", file=sys.stderr)
         return 1
@@ -228,7 +237,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         raise UserError("two configs have the same file name; their run directories would collide")
     cfgs = [load_config(p) for p in args.configs]
     results = train_group(cfgs, [args.out_dir / n for n in names], resume=args.resume, overwrite=args.overwrite,
-                          progress=not args.no_progress, stacked=True)
+                          progress=not args.no_progress, stacked=True, compile=args.compile)
     for r in results:
         print(f"{r.status}: {r.step} steps -> {r.out}" + (f" ({r.message})" if r.message else ""))
     return 0 if all(r.status == "done" for r in results) else 1

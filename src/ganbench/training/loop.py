@@ -29,6 +29,7 @@ from ..errors import UserError
 from ..regularizers import Draws
 from . import checkpoint as ckpt
 from .build import Parts, build_parts, resolve_device
+from .capture import capture
 from .grouping import check_group
 from .ema import EMA
 from .interrupt import status_on_interrupt
@@ -125,7 +126,18 @@ class Trainer:
         self._setup(cfg, parts[0], device)
         return self
 
+    def capture(self, mode: str) -> None:
+        """Compile G's and D's passes (training/capture.py); ``none`` keeps the exact eager step."""
+        self.captured = capture(self, mode)
+
+    def step(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training step of the configured schedule: (d_loss, penalty, g_loss), per member for a stack."""
+        if self.captured is not None:
+            self.captured.begin_step()
+        return SCHEDULES[self.cfg.update](self, step)
+
     def _setup(self, cfg: RunConfig, parts: Parts, device: torch.device) -> None:
+        self.captured = None
         self.seeds = [c.seed for c in self.cfgs]
         self.generators = Generators()
         self.samplers = [BatchSampler(parts.data.x, cfg.samples_per_batch, seed) for seed in self.seeds]
@@ -268,9 +280,9 @@ def _tensorboard_writer():
 
 
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool = False,
-          progress: bool = True) -> RunResult:
+          progress: bool = True, compile: str = "none") -> RunResult:
     """Train one GAN as ``cfg`` says, writing the run directory ``out``."""
-    return train_group([cfg], [out], resume, overwrite, progress, stacked=False)[0]
+    return train_group([cfg], [out], resume, overwrite, progress, stacked=False, compile=compile)[0]
 
 
 def _start_step(runs: list[RunDir], resuming: list[bool]) -> int:
@@ -282,9 +294,10 @@ def _start_step(runs: list[RunDir], resuming: list[bool]) -> int:
 
 
 def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = False, overwrite: bool = False,
-                progress: bool = True, stacked: bool | None = None) -> list[RunResult]:
+                progress: bool = True, stacked: bool | None = None, compile: str = "none") -> list[RunResult]:
     """Train k runs as one member-stacked model (``stacked``; default when k > 1), each writing its own
-    run directory exactly as ``train`` would. A member that diverges is frozen; the others go on."""
+    run directory exactly as ``train`` would. A member that diverges is frozen; the others go on.
+    ``compile`` captures the networks' passes (training/capture.py); ``none`` is the exact eager step."""
     stacked = len(cfgs) > 1 if stacked is None else stacked
     if stacked:
         check_group(cfgs)
@@ -296,6 +309,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
         parts.append(build_parts(cfg, device, data=parts[0].data if parts else None))
     trainer = Trainer.stacked(cfgs, parts, device) if stacked else Trainer(cfgs[0], parts[0], device)
     del parts  # the stack holds its own copies of the weights
+    trainer.capture(compile)
     resuming = [prepare(run, cfg, resume, overwrite) for run, cfg in zip(runs, cfgs)]
     start = _start_step(runs, resuming)
     k, cfg = len(cfgs), cfgs[0]
@@ -332,7 +346,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
             if w is not None:
                 stack.enter_context(w)
         for step in range(start, cfg.steps):
-            sums += torch.stack(SCHEDULES[cfg.update](trainer, step)).view(3, -1)  # d_loss, penalty, g_loss
+            sums += torch.stack(trainer.step(step)).view(3, -1)  # d_loss, penalty, g_loss
             n_acc += 1
             bar.update(1)
             done = step + 1
