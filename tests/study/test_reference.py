@@ -99,3 +99,17 @@ def test_scale_shrinks_budget_and_seeds():
     for bad in (0, -1, 1.5):
         with pytest.raises(UserError, match="--scale"):
             scaled(spec, bad)
+
+
+def test_stacked_mnist_preset_expands_with_its_reference_and_the_official_nets():
+    import torch
+
+    from ganbench.config import make_config
+    from ganbench.training.build import build_discriminator, build_generator
+
+    runs = expand(load_spec("presets/pacgan-stacked-mnist.yaml"))  # reference validated here too
+    assert len(runs) == 4 * 10 and {r.primary for r in runs} == {"class_kl_uniform"}
+    cfg = make_config(next(r.config for r in runs if r.variant == "pacdcgan3"))
+    G, D = build_generator(cfg, (3, 28, 28)), build_discriminator(cfg, (3, 28, 28))
+    assert sum(p.numel() for p in G.parameters()) == 4_517_891  # the 5x5 TensorFlow DCGAN, 2x2x512 start
+    assert D(G(torch.randn(6, 100))).shape == (2,)  # 6 samples = 2 packs of 3
