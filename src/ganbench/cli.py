@@ -180,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("name", choices=["mnist", "fashion-mnist"])
     df.add_argument("--path", default=None, help="a folder holding the four idx files (raw or .gz)")
     df.add_argument("--offline", action="store_true", help="do not try the web mirrors")
+    dx = ds.add_parser("export", help="write a dataset's samples to an .npz file (e.g. the real side of `metrics`)")
+    dx.add_argument("name", help="a dataset name, e.g. digits")
+    dx.add_argument("--split", default="test", choices=["train", "test"])
+    dx.add_argument("--n", type=int, default=None, help="the first N samples (default: all)")
+    dx.add_argument("--out", type=Path, required=True, help="an .npz file: x (float NCHW in [-1, 1] or points), y")
 
     sub.add_parser("list", help="list every registered component with its options")
     return parser
@@ -395,6 +400,22 @@ def cmd_study(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     from .data.mnist import fetch
 
+    if args.data_command == "export":
+        from .config import make_config
+        from .data import load_dataset
+        from .fileio import atomic_save_npz
+
+        if args.out.suffix.lower() != ".npz":
+            raise UserError(f"--out {args.out}: data export writes .npz files")
+        if args.n is not None and args.n < 1:
+            raise UserError("--n must be at least 1")
+        data = load_dataset(make_config({"data": args.name}).data, args.split)
+        arrays = {"x": data.x[:args.n].float().numpy()}
+        if data.y is not None:
+            arrays["y"] = data.y[:args.n].numpy()
+        atomic_save_npz(arrays, args.out)
+        print(f"wrote {len(arrays['x'])} {args.name}/{args.split} samples to {args.out}")
+        return 0
     folder = fetch(args.name, args.path, offline=args.offline or None)
     print(f"{args.name}: verified idx files in {folder}")
     return 0

@@ -87,3 +87,17 @@ def test_primary_that_does_not_apply_is_refused_with_what_does(eval_spec, messag
     with pytest.raises(UserError) as exc:
         expand(StudySpec(datasets=datasets, seeds=1, eval=eval_spec))
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_grid_axis_that_a_variant_also_sets_is_refused():
+    """Found by a newcomer: grid {loss: [ns, hinge]} silently replaced a variant's loss: wgan."""
+    from ganbench.errors import UserError
+    from ganbench.study.spec import StudySpec, expand
+
+    spec = StudySpec(name="x", datasets=["ring8"], grid={"loss": ["ns", "hinge"]},
+                     variants={"wgan-gp": {"loss": "wgan", "regularizers": [{"name": "gp"}]}}, seeds=1)
+    with pytest.raises(UserError, match="variant 'wgan-gp' sets 'loss', which the grid also varies"):
+        expand(spec)
+    spec = StudySpec(name="x", datasets=["ring8"], grid={"discriminator.norm": ["none", "spectral"]},
+                     variants={"wgan-gp": {"loss": "wgan"}, "hinge": {"loss": "hinge"}}, seeds=1)
+    assert len(expand(spec)) == 4

@@ -143,6 +143,11 @@ def _variants(spec: StudySpec) -> list[tuple[str, dict]]:
     grid_points = [dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
     grid_named = [(",".join(f"{k}={v}" for k, v in point.items()), point) for point in grid_points] or [("", {})]
     named = list(spec.variants.items()) or [("", {})]
+    for variant, overrides in spec.variants.items():  # a grid value would silently replace the variant's
+        clash = [k for k in overrides for a in spec.grid if k == a or k.startswith(a + ".") or a.startswith(k + ".")]
+        if clash:
+            raise UserError(f"variant '{variant}' sets '{clash[0]}', which the grid also varies (the grid would "
+                            "override it in every run); vary it in one place only")
     out = []
     for (n1, o1), (n2, o2) in itertools.product(named, grid_named):
         out.append(("+".join(x for x in (n1, n2) if x) or "base", {**o1, **o2}))
