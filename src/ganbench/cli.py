@@ -76,8 +76,15 @@ TRAIN_FLAGS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line like every other user error (the usage is behind --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"ganbench: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganbench", description="Compare GANs fairly.")
+    parser = _Parser(prog="ganbench", description="Compare GANs fairly.")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE first (it registers its own components)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -502,7 +509,10 @@ def describe_error(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad flag already said in one line
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         if args.plugin:
             from .plugins import import_plugins

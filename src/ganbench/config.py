@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -29,6 +29,7 @@ from .registry import (
 )
 
 Component = dict[str, Any]
+Beta = Annotated[float, Field(ge=0, lt=1)]  # Adam's moment decays
 COMPONENT_REGISTRIES = {"data": DATASETS, "generator": GENERATORS, "discriminator": DISCRIMINATORS, "loss": LOSSES}
 COMPONENT_FIELDS = tuple(COMPONENT_REGISTRIES)
 NET_FIELDS = ("generator", "discriminator")  # these also take the framework's ``init`` option
@@ -50,7 +51,7 @@ def _component(value: Any, registry: Registry, field: str) -> Component:
 class RunConfig(BaseModel):
     """Everything that determines a training run's result (plus where and how it runs)."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
     data: Component = Field(default_factory=lambda: {"name": "ring8"})
     generator: Component = Field(default_factory=lambda: {"name": "mlp"})
@@ -71,8 +72,8 @@ class RunConfig(BaseModel):
         "alternating", description="alternating D then G steps, or both from one batch, applied together")
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
-    betas_g: tuple[float, float] = (0.5, 0.999)
-    betas_d: tuple[float, float] = (0.5, 0.999)
+    betas_g: tuple[Beta, Beta] = (0.5, 0.999)
+    betas_d: tuple[Beta, Beta] = (0.5, 0.999)
     ema: float | None = Field(0.999, ge=0, lt=1, description="EMA decay of G's weights; null = off")
     ema_rampup: float | None = Field(0.05, gt=0, description="cap EMA half-life at this fraction of steps done")
     seed: int = 0
@@ -83,6 +84,17 @@ class RunConfig(BaseModel):
     amp: Literal["none", "bf16", "fp16"] = "none"
     tensorboard: bool = False
     plugins: list[str] = Field(default_factory=list, description="modules imported before building")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, values: Any) -> Any:
+        """``steps: true`` is a mistake, not one step: only yes/no fields take true/false."""
+        if isinstance(values, dict):
+            for key, value in values.items():
+                field = cls.model_fields.get(key)
+                if isinstance(value, bool) and field is not None and field.annotation is not bool:
+                    raise UserError(f"bad value for '{key}': expected a number, got {str(value).lower()}")
+        return values
 
     @field_validator(*COMPONENT_FIELDS, mode="before")
     @classmethod

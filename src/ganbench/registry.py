@@ -70,6 +70,46 @@ def format_validation_error(exc: pydantic.ValidationError, prefix: str = "") -> 
     return f"bad value for '{where}': {err['msg'].lower()} (got {given!r})"
 
 
+def _takes_bool(ann: Any) -> bool:
+    return ann is bool or ann is Any or bool in typing.get_args(ann)
+
+
+def _takes_number(ann: Any, kind: type) -> bool:
+    return ann is kind or kind in typing.get_args(ann)
+
+
+def _conventional(ann: Any, default: Any) -> Any:
+    """Range rules every component gets without writing them: an int option whose default is positive is
+    a size or a count (>= 1), one that defaults to 0 may not go negative (0 = off), and a float option with
+    a positive default (weights, strengths, limits) may not go negative either. An option annotated with
+    its own constraints (``Annotated[...]``) keeps those instead."""
+    if typing.get_origin(ann) is typing.Annotated or isinstance(default, bool):
+        return ann
+    if isinstance(default, int) and _takes_number(ann, int) and not _takes_bool(ann):
+        return typing.Annotated[ann, pydantic.Field(ge=1 if default >= 1 else 0)] if default >= 0 else ann
+    if isinstance(default, float) and default > 0 and _takes_number(ann, float):
+        return typing.Annotated[ann, pydantic.Field(ge=0)]
+    return ann
+
+
+class _Options(pydantic.BaseModel):
+    """Base of every component's options: finite floats, and no true/false where a number belongs
+    (YAML's ``every: yes`` would otherwise become 1)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True,
+                                       allow_inf_nan=False)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            for key, value in values.items():
+                field = cls.model_fields.get(key)
+                if isinstance(value, bool) and field is not None and not _takes_bool(field.annotation):
+                    raise ValueError(f"'{key}' must be a number, not {str(value).lower()}")
+        return values
+
+
 def _options_model(obj: Callable, skip: int) -> type[pydantic.BaseModel]:
     target = obj.__init__ if inspect.isclass(obj) else obj
     params = list(inspect.signature(target).parameters.values())
@@ -82,10 +122,9 @@ def _options_model(obj: Callable, skip: int) -> type[pydantic.BaseModel]:
             continue
         ann = hints.get(p.name, Any)
         default = p.default if p.default is not inspect.Parameter.empty else ...
-        fields[p.name] = (ann, default)
-    config = pydantic.ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True)
+        fields[p.name] = (_conventional(ann, default), default)
     name = getattr(obj, "__name__", "Options") + "Options"
-    return pydantic.create_model(name, __config__=config, **fields)
+    return pydantic.create_model(name, __base__=_Options, **fields)
 
 
 class Registry:

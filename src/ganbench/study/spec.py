@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import json
 import math
 from dataclasses import dataclass
@@ -59,6 +60,10 @@ class Budget(BaseModel):
         return "FLOPs" if self.flops else "seconds" if self.seconds else "steps"
 
 
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SAFE_VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*$")
+
+
 class EvalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metrics: list[str] | None = None
@@ -67,6 +72,29 @@ class EvalSpec(BaseModel):
     every: int | None = Field(None, ge=1, description="evaluate every K steps (best and final known)")
     primary: str | dict[str, str] | None = Field(
         None, description="the quality value that ranks variants and selects 'best': one name, or per dataset")
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v):
+        from ..metrics.suite import METRICS
+
+        for name in v or []:
+            if name not in METRICS:
+                raise UserError(f"unknown metric '{name}' in eval.metrics{did_you_mean(name, METRICS)}; "
+                                f"valid: {', '.join(sorted(METRICS))}")
+        if v is not None and not v:
+            raise UserError("eval.metrics is empty; leave it out for the default metrics")
+        return v
+
+    @field_validator("extractor")
+    @classmethod
+    def _known_extractor(cls, v):
+        from ..metrics.features import EXTRACTORS
+
+        if v is not None and v not in EXTRACTORS:
+            raise UserError(f"unknown extractor '{v}' in eval.extractor{did_you_mean(v, EXTRACTORS)}; "
+                            f"valid: {', '.join(EXTRACTORS)}")
+        return v
 
 
 class EnsembleSpec(BaseModel):
@@ -92,6 +120,42 @@ class StudySpec(BaseModel):
     eval: EvalSpec = Field(default_factory=EvalSpec)
     ensemble: EnsembleSpec = Field(default_factory=EnsembleSpec)
     reference: Reference | None = Field(None, description="published numbers this study reproduces")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        if not SAFE_NAME.match(v) or len(v) > 100:
+            raise UserError(f"study name {v!r} must be a plain directory name: letters, digits, '.', '_', '-' "
+                            "(it names studies/<name>)")
+        return v
+
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, v):
+        if not v:
+            raise UserError("'datasets' is empty; list at least one dataset")
+        return v
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, v):
+        if isinstance(v, bool) or (isinstance(v, int) and v < 1):
+            raise UserError(f"'seeds' must be a count >= 1 or a list of seeds; got {v!r}")
+        if isinstance(v, list):
+            if not v or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in v):
+                raise UserError(f"'seeds' must list distinct integers >= 0; got {v!r}")
+            if len(set(v)) != len(v):
+                raise UserError(f"'seeds' lists a seed twice: {v!r}")
+        return v
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, v):
+        for name in v:
+            if not SAFE_VARIANT.match(str(name)):
+                raise UserError(f"variant name {name!r} must be safe as a directory name: letters, digits and "
+                                "'.', '_', '-', '=', '+', ','")
+        return v
 
     @field_validator("grid")
     @classmethod
@@ -252,9 +316,17 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
                 config = cfg.model_dump(mode="json")
                 primary = primary or primary_for(spec, ds_name, config)[0]
                 runs.append(RunSpec(f"{ds_name}__{variant}__s{seed}", variant, ds_name, seed, config, primary))
-    ids = [r.run_id for r in runs]
-    if len(set(ids)) != len(ids):
-        raise UserError("two runs of the study have the same id; give variants distinct names")
+    from .worker import run_dir_name
+
+    seen: dict[str, str] = {}
+    for r in runs:  # two ids may map to one directory name ('a/b' and 'a_b'): refuse before any work
+        folder = run_dir_name(r.run_id)
+        if folder in seen:
+            if seen[folder] == r.run_id:
+                raise UserError("two runs of the study have the same id; give variants distinct names")
+            raise UserError(f"runs '{seen[folder]}' and '{r.run_id}' would share one run directory; "
+                            "give variants (or grid values) distinct names")
+        seen[folder] = r.run_id
     if spec.reference is not None:
         first = {}
         for r in runs:

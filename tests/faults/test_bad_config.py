@@ -1,0 +1,94 @@
+"""Fault family: bad configs and specs. Each is refused before any work starts, in one line, exit 2,
+and leaves nothing behind (no run or study directory)."""
+
+import numpy as np
+import pytest
+import yaml
+
+from .conftest import TINY, refused
+
+DRY = ["--data", "ring8", "--steps", "2", "--device", "cpu", "--no-progress"]
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--reg", "r1:every=-1"], "every"),  # would flip the penalty's sign
+    (["--reg", "r1:every=0"], "every"),  # would divide by zero and leave the run 'running'
+    (["--reg", "gp:weight=.nan"], "finite"),
+    (["--reg", "gp:weight=-10"], "weight"),
+    (["--reg", "gp:every=true"], "every"),
+    (["--set", "steps=true"], "steps"),  # was one step
+    (["--set", "generator.hidden=0"], "hidden"),
+    (["--set", "generator.depth=-1"], "depth"),
+    (["--set", "betas_g=[2,0.999]"], "betas_g"),
+    (["--set", "lr_g=.inf"], "lr_g"),
+    (["--set", "data.n=0"], "data.n"),
+    (["--set", "data.n=-5"], "data.n"),
+    (["--batch-size", "1e12"], "batch-size"),
+    (["--set", "plugins=oops"], "plugins"),
+])
+def test_bad_run_option(capsys, tmp_path, args, says):
+    refused(capsys, "train", *DRY, *args, "--out", tmp_path / "r", says=says)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("text,says", [
+    (b"steps: 5\nsteps: 6\n", "duplicate key 'steps'"),
+    (b"a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+     b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+     b"f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n", "aliases expand"),
+    (b"steps: \xff\xfe5\n", "not UTF-8"),
+    (b"steps: [1,\n", "not valid YAML"),
+    (b"- 1\n- 2\n", "mapping"),
+])
+def test_bad_yaml_file(capsys, tmp_path, text, says):
+    (tmp_path / "c.yaml").write_bytes(text)
+    refused(capsys, "train", "--config", tmp_path / "c.yaml", *DRY, "--out", tmp_path / "r", says=says)
+    assert not (tmp_path / "r").exists()
+
+
+SPEC = {"base": {"steps": 2, "batch_size": 8}, "seeds": 1}
+
+
+@pytest.mark.parametrize("change,says", [
+    ({"eval": {"metrics": ["fidd"]}}, "unknown metric 'fidd'"),
+    ({"eval": {"extractor": "bogus"}}, "unknown extractor 'bogus'"),
+    ({"seeds": 0}, "seeds"), ({"seeds": -3}, "seeds"), ({"seeds": []}, "seeds"), ({"seeds": True}, "seeds"),
+    ({"seeds": [1, 1]}, "twice"),
+    ({"datasets": []}, "datasets"),
+    ({"variants": {"a/b": {"loss": "hinge"}, "a_b": {"loss": "ns"}}}, "variant name 'a/b'"),
+    ({"grid": {"data.path": ["x/y.npz", "x_y.npz"]}, "datasets": [{"data": "npz"}]}, "share one run directory"),
+    ({"name": "../escaped"}, "study name"),
+    ({"name": "/abs"}, "study name"),
+    ({"base": {"steps": 2, "regularizers": [{"name": "r1", "every": 0}]}}, "every"),
+    ({"frobnicate": 1}, "frobnicate"),
+])
+def test_bad_study_spec(capsys, tmp_path, monkeypatch, change, says):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").mkdir()
+    for name in ("x/y.npz", "x_y.npz"):  # two real data files whose paths differ only by '/' vs '_'
+        np.savez(tmp_path / name, x=np.random.default_rng(0).normal(size=(64, 2)))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({**SPEC, **change}))
+    refused(capsys, "study", "run", "s.yaml", "--executor", "inprocess", "--no-progress", says=says)
+    assert not (tmp_path / "studies").exists() and not (tmp_path.parent / "escaped").exists()
+
+
+def test_duplicate_variant_keys_are_refused_not_collapsed(capsys, tmp_path):
+    (tmp_path / "s.yaml").write_text("variants:\n  a: {loss: ns}\n  a: {loss: hinge}\n")
+    refused(capsys, "study", "run", tmp_path / "s.yaml", "--dir", tmp_path / "d", says="duplicate key 'a'")
+    assert not (tmp_path / "d").exists()
+
+
+def test_bad_spec_yaml_in_a_study_dir(capsys, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "spec.yaml").write_text("name: [unclosed\n")
+    refused(capsys, "study", "resume", tmp_path / "d", says="spec.yaml")
+    (tmp_path / "d" / "spec.yaml").write_text("nmae: x\n")
+    refused(capsys, "study", "resume", tmp_path / "d", says="nmae")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from ganbench.cli import main
+    from ganbench.errors import UserError
+
+    with pytest.raises(UserError):
+        main(["--debug", "train", *TINY, "--set", "steps=true", "--out", str(tmp_path / "r")])
