@@ -18,6 +18,7 @@ pair that checkpoint.py uses, so a member's checkpoint is byte-for-byte in a sin
 from __future__ import annotations
 
 import copy
+import itertools
 
 import torch
 from torch import Tensor, nn
@@ -106,22 +107,37 @@ class StackedAdam:
     The arithmetic mirrors torch's single-tensor Adam step by step (lerp, mul/addcmul, bias
     corrections in Python floats, sqrt/div/add eps, then param + (-step_size * m) / denom). A frozen
     member (``active[i]`` False: it diverged) keeps its weights.
+
+    The moments of all parameters live in one flat buffer, parameter after parameter (``exp_avg[j]``
+    is a view of parameter j's part), so the moment arithmetic is a handful of kernels for the whole
+    network instead of a handful per parameter: the same elementwise operations, in the same order.
+    Per-member values reach the flat layout through ``member_of`` (which member each element is of).
     """
 
     def __init__(self, params: list[Tensor], lrs: list[float], betas: list[tuple[float, float]], eps: float = 1e-8):
         self.params, self.lrs, self.betas, self.eps = params, lrs, betas, eps
         self.k = params[0].shape[0]
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        like = params[0]
+        self.sizes = [p.numel() for p in params]
+        flat_m, flat_v = (torch.zeros(sum(self.sizes), dtype=like.dtype, device=like.device) for _ in range(2))
+        self.flat = (flat_m, flat_v)
+        self.exp_avg = [c.view_as(p) for c, p in zip(flat_m.split(self.sizes), params)]
+        self.exp_avg_sq = [c.view_as(p) for c, p in zip(flat_v.split(self.sizes), params)]
+        self.member_of = torch.cat([torch.arange(self.k, device=like.device).repeat_interleave(p[0].numel())
+                                    for p in params])
         self.steps = 0
-        self.active = torch.ones(self.k, dtype=torch.bool, device=params[0].device)
+        self.active = torch.ones(self.k, dtype=torch.bool, device=like.device)
         self.all_active = True
-        like = params[0]  # per-member constants live on the device from the start
-        self.one_minus_b1 = per_member_scalar([1 - b1 for b1, _ in betas], like)
-        self.b2 = per_member_scalar([b[1] for b in betas], like)
-        self.one_minus_b2 = per_member_scalar([1 - b[1] for b in betas], like)
+        # per-member constants live on the device from the start, already spread over the flat layout
+        self.one_minus_b1 = self._full(per_member_scalar([1 - b1 for b1, _ in betas], like))
+        self.b2 = self._full(per_member_scalar([b[1] for b in betas], like))
+        self.one_minus_b2 = self._full(per_member_scalar([1 - b[1] for b in betas], like))
         self.neg_step = PerStep(lambda t: [-(lr / (1 - b1 ** t)) for lr, (b1, _) in zip(lrs, betas)], like)
         self.bc2_sqrt = PerStep(lambda t: [(1 - b2_ ** t) ** 0.5 for _, b2_ in betas], like)
+
+    def _full(self, v: Tensor | float) -> Tensor | float:
+        """A (k,) per-member value spread over the flat layout (one gather); a float stays a float."""
+        return v[self.member_of] if torch.is_tensor(v) else v
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -135,30 +151,46 @@ class StackedAdam:
     def step(self) -> None:
         self.steps += 1
         t = self.steps
-        one_minus_b1, b2, one_minus_b2 = self.one_minus_b1, self.b2, self.one_minus_b2
-        neg_step, bc2_sqrt = self.neg_step(t), self.bc2_sqrt(t)
-        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
-            g = p.grad
-            if g is None:
-                continue
-            m.lerp_(g, _lead(one_minus_b1, p))
-            if torch.is_tensor(b2):
-                v.mul_(_lead(b2, p)).add_(_lead(one_minus_b2, p) * g * g)
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):  # a parameter without a gradient keeps its moments, as in torch
+            present = [j for j, g in enumerate(grads) if g is not None]
+            offsets = [0, *itertools.accumulate(self.sizes)]
+            where = torch.cat([torch.arange(offsets[j], offsets[j + 1], device=self.member_of.device)
+                               for j in present] or [self.member_of.new_zeros(0)])
+            return self._update(t, [self.params[j] for j in present], [grads[j] for j in present], where)
+        return self._update(t, self.params, grads, None)
+
+    def _update(self, t: int, params: list[Tensor], grads: list[Tensor], where: Tensor | None) -> None:
+        """The moment arithmetic on the flat layout (restricted to ``where`` when some gradients are
+        missing), then the parameter update: one multi-tensor kernel when no member is frozen."""
+        flat_m, flat_v = self.flat
+        pick = (lambda x: x) if where is None else (lambda x: x[where] if torch.is_tensor(x) else x)
+        m, v = pick(flat_m), pick(flat_v)
+        g = torch.cat([g.reshape(-1) for g in grads]) if grads else flat_m.new_zeros(0)
+        one_minus_b1, b2, one_minus_b2 = pick(self.one_minus_b1), pick(self.b2), pick(self.one_minus_b2)
+        neg_step, bc2_sqrt = pick(self._full(self.neg_step(t))), pick(self._full(self.bc2_sqrt(t)))
+        m.lerp_(g, one_minus_b1)
+        if torch.is_tensor(b2):
+            v.mul_(b2).add_(one_minus_b2 * g * g)
+        else:
+            v.mul_(b2).addcmul_(g, g, value=one_minus_b2)
+        denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
+        update = neg_step * m / denom if torch.is_tensor(neg_step) else None
+        if where is not None:  # write the moments back (m, v were gathered copies)
+            flat_m[where], flat_v[where] = m, v
+        sizes = [p.numel() for p in params]
+        ms = [c.view_as(p) for c, p in zip(m.split(sizes), params)]
+        ds = [c.view_as(p) for c, p in zip(denom.split(sizes), params)]
+        us = None if update is None else [c.view_as(p) for c, p in zip(update.split(sizes), params)]
+        if self.all_active:
+            if us is None:
+                torch._foreach_addcdiv_(params, ms, ds, neg_step)
             else:
-                v.mul_(b2).addcmul_(g, g, value=one_minus_b2)
-            denom = (v.sqrt() / _lead(bc2_sqrt, p)).add_(self.eps)
-            if torch.is_tensor(neg_step):
-                update = _lead(neg_step, p) * m / denom
-            else:
-                update = None
-            if self.all_active:
-                if update is None:
-                    p.addcdiv_(m, denom, value=neg_step)
-                else:
-                    p.add_(update)
-            else:
-                new = p.addcdiv(m, denom, value=neg_step) if update is None else p + update
-                p.copy_(torch.where(_lead(self.active, p), new, p))
+                torch._foreach_add_(params, us)
+            return
+        for j, p in enumerate(params):
+            new = p.addcdiv(ms[j], ds[j], value=neg_step) if us is None else p + us[j]
+            p.copy_(torch.where(_lead(self.active, p), new, p))
 
 
 class StackedEMA:
@@ -184,6 +216,16 @@ class StackedEMA:
     def update(self, step: int) -> None:
         weight = self.weight(step)
         frozen = self.opt is not None and not self.opt.all_active  # a Python flag: no device sync
+        if not frozen:  # multi-tensor kernels (the per-tensor lerp/copy where they cannot fuse)
+            names = list(self.net.params)
+            dsts, srcs = [self.shadow.params[n] for n in names], [self.net.params[n].detach() for n in names]
+            if torch.is_tensor(weight):
+                torch._foreach_lerp_(dsts, srcs, [_lead(weight, d) for d in dsts])
+            else:
+                torch._foreach_lerp_(dsts, srcs, weight)
+            if self.net.buffers_:
+                torch._foreach_copy_([self.shadow.buffers_[n] for n in self.net.buffers_], list(self.net.buffers_.values()))
+            return
         for name, src in self.net.params.items():
             dst = self.shadow.params[name]
             new = torch.lerp(dst, src.detach(), _lead(weight, dst))
