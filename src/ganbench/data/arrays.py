@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import zipfile
+
 import numpy as np
 import torch
 
@@ -27,19 +29,38 @@ def _images_from_array(x: np.ndarray, source: str) -> torch.Tensor:
     if x.dtype == np.uint8:
         return torch.from_numpy(x.astype(np.float32) / 127.5 - 1)
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if not torch.isfinite(t).all():
+        raise UserError(f"{source}: the images contain NaN or Inf values")
     if t.min() < -1.001 or t.max() > 1.001:
         raise UserError(f"{source}: float images must lie in [-1, 1] (got {float(t.min()):.3g}..{float(t.max()):.3g})")
     return t
 
 
-def read_npz(path: Path) -> torch.Tensor:
+def numeric(a: np.ndarray, source: str, what: str = "array") -> np.ndarray:
+    """Refuse arrays that are not real numbers (strings, objects, complex: a cast would drop data)."""
+    if a.dtype.kind not in "biuf":
+        raise UserError(f"{source}: the {what} holds {a.dtype} values; expected real numbers")
+    return a
+
+
+def load_npz(path: Path, keys: tuple[str, ...] = ("x",)) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file (``x``, or else the first array, as "x"; others by name when present)."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise UserError(f"{path}: a single .npy array, not an .npz archive; save it with np.savez(path, x=...)")
+        with loaded as f:
             if not f.files:
                 raise UserError(f"{path}: the .npz file holds no array")
-            x = f["x"] if "x" in f.files else f[f.files[0]]
-    except (OSError, ValueError) as exc:
+            out = {"x": f["x"] if "x" in f.files else f[f.files[0]]}
+            out.update({k: f[k] for k in keys if k != "x" and k in f.files})
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+    return out
+
+
+def read_npz(path: Path) -> torch.Tensor:
+    x = numeric(load_npz(path)["x"], str(path))
     if x.ndim == 2:
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
         if not torch.isfinite(t).all():

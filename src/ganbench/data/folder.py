@@ -10,15 +10,18 @@ is the test split.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from ..errors import UserError
 from ..registry import DATASETS
 from .base import Dataset
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+Fraction = Annotated[float, Field(ge=0, lt=1)]  # of the data held out as the test split
 
 
 def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.ndarray:
@@ -30,8 +33,14 @@ def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.
     try:
         with Image.open(path) as img:
             img.load()
-            gray = channels == 1 if channels else img.mode in ("L", "LA", "I;16", "1")
+            gray = channels == 1 if channels else img.mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "1")
+            if img.mode.startswith("I"):  # 16-bit (or 32-bit int) gray: scale to 8 bits, convert() would clip
+                wide = np.asarray(img).astype(np.float64)
+                top = 65535.0 if img.mode.startswith("I;16") or wide.max() <= 65535 else float(wide.max())
+                img = Image.fromarray(np.clip(np.round(wide * (255.0 / top)), 0, 255).astype(np.uint8), "L")
             img = img.convert("L" if gray else "RGB")
+    except Image.DecompressionBombError as exc:
+        raise UserError(f"{path}: image too large to decode safely ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise UserError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
     if resolution:
@@ -75,7 +84,7 @@ def _split(x: torch.Tensor, y: torch.Tensor | None, split: str, test_fraction: f
 
 
 @DATASETS.register("folder", z_dim=128)
-def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3, test_fraction: float = 0.1):
+def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3, test_fraction: Fraction = 0.1):
     """A folder of PNG/JPEG images (recursive); class subfolders give labels; resized and center-cropped."""
     root = Path(path)
     if not root.is_dir():
@@ -98,18 +107,21 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
 
 
 @DATASETS.register("npz", z_dim=128)
-def npz(split, path: str = "", classes: int | None = None, test_fraction: float = 0.1):
+def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1)] = None, test_fraction: Fraction = 0.1):
     """A .npz file with `x` (N,H,W[,C] uint8 or NCHW floats in [-1, 1], or (N, D) vectors) and optional `y`."""
-    from .arrays import read_npz
+    from .arrays import load_npz, numeric, read_npz
 
     p = Path(path)
     if not p.is_file():
         raise UserError(f".npz file not found: '{path}'")
     x = read_npz(p).float()
     y = None
-    with np.load(p, allow_pickle=False) as f:
-        if "y" in f.files:
-            y = torch.from_numpy(np.asarray(f["y"]).astype(np.int64)).reshape(-1)
+    if (labels := load_npz(p, ("y",)).get("y")) is not None:
+        labels = numeric(labels, str(p), "labels 'y'").reshape(-1)
+        if labels.dtype.kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+            bad = labels[~np.isfinite(labels) | (labels != np.round(labels))][0]
+            raise UserError(f"{p}: labels must be integers; found {bad}")
+        y = torch.from_numpy(labels.astype(np.int64))
     if y is not None:
         if len(y) != len(x):
             raise UserError(f"{p}: {len(x)} samples but {len(y)} labels")

@@ -36,6 +36,7 @@ from ..errors import UserError
 from .frechet import check_features
 
 _U32 = 2.0 ** -24  # float32 unit round-off
+_U64 = 2.0 ** -53  # float64 unit round-off
 _EXTRA = 4  # extra k-NN candidates per row
 
 
@@ -46,10 +47,13 @@ class _Points:
         self.float32_out = raw.dtype != torch.float64  # prdc on float32 input gives float32 distances
         self.raw = raw.to(torch.float64)
         self.sq = torch.einsum("ij,ij->i", self.raw, self.raw)  # |x|^2 of the raw features, as sklearn has them
+        self.norm = self.sq.sqrt()
 
     def center(self, mean: torch.Tensor) -> None:
-        """float32 copies of the mean-centered features (smaller norms, smaller float32 errors)."""
-        self.c32 = self.raw.float() - mean.float()
+        """float32 copies of the mean-centered features (smaller norms, smaller float32 errors). Centred in
+        float64 first: rounding far-from-origin float64 features to float32 before centring would err by
+        u32 |x|, which the centred norms in the error bound do not see."""
+        self.c32 = (self.raw - mean).float()
         self.csq32 = torch.einsum("ij,ij->i", self.c32, self.c32)
         self.cnorm = self.csq32.double().sqrt()
 
@@ -91,6 +95,11 @@ def _estimate_tol(a: _Points, rows: slice, b: _Points) -> torch.Tensor:
     d, big = a.c32.shape[1], float(b.cnorm.max())
     na = a.cnorm[rows]
     tol = 2 * (8 * d ** 0.5 + 6) * _U32 * (na + big) ** 2
+    # The exact path evaluates the reference's float64 |a|^2 + |b|^2 - 2 a.b on the raw features, which
+    # itself differs from the true squared distance by up to (d + 6) u64 (|a| + |b|)^2 (cancellation far
+    # from the origin; the float64 centring adds u64 |x| per coordinate, inside the same term). The
+    # estimate must bracket that value, so its bound grows by as much.
+    tol = tol + 2 * (d + 6) * _U64 * (a.norm[rows] + float(b.norm.max())) ** 2
     return tol.float()
 
 
