@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -301,6 +302,8 @@ def _fmt(v) -> str:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_run
 
+    if args.n is not None and args.n > 1_000_000:  # far past any protocol; a typo that would fill the memory
+        raise UserError(f"--n {args.n} is more than 1,000,000 samples; metrics are stable at 10,000-50,000")
     if args.n is not None and args.n < 2:
         raise UserError("--n must be at least 2")
     result = evaluate_run(args.run, args.metrics, args.extractor, args.n, args.checkpoint, args.split, args.seed,
@@ -366,6 +369,9 @@ def cmd_study(args: argparse.Namespace) -> int:
         from .study.store import check_store
 
         check_store(StudyDir(args.dir).store_path)  # never replace good results with those of a bad store
+        if not os.access(args.dir, os.W_OK):
+            raise UserError(f"{args.dir}: the study directory is read-only (or not writable); the report and "
+                            "results files are written into it")
         out = build_report(args.dir)
         print(f"wrote {out['report']} (+ results.csv, results.json)")
         return 0
@@ -463,6 +469,7 @@ _OS_HINTS = {
     errno.ENOTDIR: "a part of the path is a file, not a directory; check the path",
     errno.ELOOP: "too many levels of symbolic links (a symlink loop); fix or remove the link",
     errno.ENAMETOOLONG: "the file name is too long",
+    errno.EEXIST: "it exists and is not a directory (a file, or a symlink loop); choose another path",
     errno.EIO: "an input/output error (failing disk or network file system); check the device and retry",
 }
 
@@ -494,7 +501,7 @@ def describe_error(exc: BaseException) -> str | None:
     if type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError):  # not a bug's IntegrityError
         return (f"the study store could not be read or written ({exc}); check the disk, then "
                 "`ganbench study rebuild DIR` re-reads finished runs into a fresh store")
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
         return "out of memory; use smaller sizes (batch, --n, resolution) or a larger machine"
     try:
         from PIL import Image, UnidentifiedImageError

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
@@ -77,9 +78,12 @@ def real_features(extractor, data: Dataset, spec: dict, split: str, progress: bo
     key = key_digest(data=tensor_digest(data.x), extractor=extractor.identity, spec=spec, split=split)
     path = cache_dir("stats") / f"{spec['name']}-{split}-{extractor.name}-n{len(data)}-{key}.safetensors"
     if path.is_file():
-        t = load_file(str(path))
-        gauss = Gaussian(t["mu"].numpy(), t["sigma"].numpy(), len(t["features"]))
-        return Extracted(t["features"], t.get("logits"), data.x if data.x.dim() == 2 else None, gauss)
+        try:
+            t = load_file(str(path))
+            gauss = Gaussian(t["mu"].numpy(), t["sigma"].numpy(), len(t["features"]))
+            return Extracted(t["features"], t.get("logits"), data.x if data.x.dim() == 2 else None, gauss)
+        except (SafetensorError, KeyError, OSError, ValueError):
+            path.unlink(missing_ok=True)  # a damaged cache entry is only a cache: compute it again
     ext = _extract(extractor, data.x, f"real {spec['name']} features", progress)
     g = ext.stats()
     tensors = {"features": ext.features.contiguous(), "mu": torch.from_numpy(g.mu), "sigma": torch.from_numpy(g.sigma)}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 _UMASK = os.umask(0o022)
@@ -49,7 +51,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None):
-    _atomic(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    def write(tmp: str) -> None:
+        try:
+            save_file(tensors, tmp, metadata=metadata)
+        except SafetensorError as exc:  # its I/O errors are strings: give them back their errno and path
+            found = re.search(r"os error (\d+)", str(exc))
+            if found is None:
+                raise
+            code = int(found.group(1))
+            raise OSError(code, os.strerror(code), str(path)) from exc
+
+    _atomic(path, write)
 
 
 def atomic_save_npz(arrays: dict, path: Path) -> None:

@@ -52,7 +52,11 @@ def check_store(path: str | Path) -> None:
     if head != _SQLITE_HEADER:
         raise UserError(f"{path}: not an SQLite database (corrupt or foreign); {fix}")
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError:  # a read-only directory: no -shm can be made; read the file as is
+            db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=30)
         try:
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":

@@ -1,0 +1,60 @@
+"""Fault family: bad checkpoints. Truncated, empty, pickled or foreign tensor files and sidecars are
+refused in one line naming the file (exit 2); nothing is unpickled, and the files are left as they were."""
+
+import pickle
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from .conftest import TINY, cli, refused
+
+
+@pytest.fixture
+def run(tiny_run, tmp_path):
+    shutil.copytree(tiny_run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _tensors(run):
+    return run / "checkpoints" / "step_0000004.safetensors"
+
+
+class _Boom:
+    def __reduce__(self):  # would run if anything unpickled the file
+        return (exec, ("raise SystemExit('unpickled!')",))
+
+
+@pytest.mark.parametrize("damage", [
+    lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+    lambda p: p.write_bytes(b""),
+    lambda p: p.write_bytes(pickle.dumps({"G.net.0.weight": _Boom()})),
+    lambda p: p.write_bytes(b"\xff" * 64),
+], ids=["truncated", "zero-byte", "pickle", "garbage"])
+@pytest.mark.parametrize("command", ["sample", "eval", "resume"])
+def test_damaged_tensor_file(capsys, run, tmp_path, damage, command):
+    damage(_tensors(run))
+    before = _tensors(run).read_bytes()
+    argv = {"sample": ["sample", run, "--out", tmp_path / "s.png"], "eval": ["eval", run, "--n", "50"],
+            "resume": ["train", *TINY, "--steps", "6", "--out", run, "--resume"]}[command]
+    refused(capsys, *argv, says="step_0000004.safetensors")
+    assert _tensors(run).read_bytes() == before
+
+
+def test_missing_tensor_file(capsys, run, tmp_path):
+    _tensors(run).unlink()
+    refused(capsys, "sample", run, "--out", tmp_path / "s.png", says="missing")
+
+
+def test_tensors_from_another_config(capsys, run, tmp_path):
+    other = tmp_path / "other"
+    assert cli(capsys, "train", *TINY, "--set", "generator.hidden=16", "--out", other)[0] == 0
+    shutil.copy(other / "checkpoints" / "step_0000004.safetensors", _tensors(run))
+    refused(capsys, "sample", run, "--out", tmp_path / "s.png", says="do not fit")
+    refused(capsys, "train", *TINY, "--steps", "6", "--out", run, "--resume", says="do not fit")
+
+
+def test_tensors_with_missing_keys(capsys, run, tmp_path):
+    save_file({"G.unrelated": torch.zeros(3)}, str(_tensors(run)))
+    refused(capsys, "sample", run, "--out", tmp_path / "s.png", says="do not fit")

@@ -1,0 +1,142 @@
+"""Fault family: the file system. A full disk (a small tmpfs), a read-only run or study directory (a
+tmpfs remounted read-only: root ignores file modes), bad --out paths, leftover temp files and a damaged
+cache: one line and exit 2, nothing half-written, and the run resumes once the fault is gone."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from .conftest import TINY, cli, refused
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(size, ro=False) -> a small tmpfs under tmp_path; skipped where mounting is not allowed."""
+    mounted = []
+
+    def mount(opts: str):
+        where = tmp_path / f"fs{len(mounted)}"
+        where.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)], capture_output=True).returncode:
+            pytest.skip("cannot mount a tmpfs here (needs root)")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _remount(where, opts):
+    assert subprocess.run(["mount", "-o", f"remount,{opts}", str(where)], capture_output=True).returncode == 0
+
+
+def _no_half_files(run):
+    leftovers = [p.name for p in run.rglob("*") if p.name.endswith(".tmp")]
+    assert not leftovers, leftovers
+    for sidecar in (run / "checkpoints").glob("step_*.json"):
+        assert json.loads(sidecar.read_text())["step"] > 0
+        assert sidecar.with_suffix(".safetensors").is_file()
+
+
+BIG = ["--set", "generator.hidden=128", "--set", "discriminator.hidden=128"]  # ~0.5 MB per checkpoint
+
+
+def test_disk_full_during_train_then_resume(capsys, tmpfs):
+    fs = tmpfs("size=1200k")
+    run = fs / "r"
+    line = refused(capsys, "train", *TINY, *BIG, "--steps", "40", "--out", run, says="disk is full")
+    assert "--resume" in line
+    _no_half_files(run)
+    _remount(fs, "size=64m")  # space freed
+    code, out, err = cli(capsys, "train", *TINY, *BIG, "--steps", "40", "--out", run, "--resume")
+    assert code == 0 and "done: 40 steps" in out, err
+
+
+def test_read_only_run_dir(capsys, tmpfs, tiny_run):
+    fs = tmpfs("size=16m")
+    shutil.copytree(tiny_run, fs / "r")
+    _remount(fs, "ro")
+    refused(capsys, "train", *TINY, "--steps", "6", "--out", fs / "r", "--resume", says="read-only")
+    refused(capsys, "eval", fs / "r", "--n", "50", says="read-only")
+    code, _, err = cli(capsys, "sample", fs / "r", "--out", fs.parent / "s.png")  # reading works
+    assert code == 0, err
+
+
+def test_read_only_study_dir(capsys, tmpfs, tmp_path):
+    import yaml
+
+    fs = tmpfs("size=16m")
+    spec = {"base": {"batch_size": 16, "generator": {"name": "mlp", "hidden": 8},
+                     "discriminator": {"name": "mlp", "hidden": 8}}, "seeds": 1, "budget": {"steps": 10},
+            "eval": {"n": 50, "metrics": ["modes"]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    assert cli(capsys, "study", "run", tmp_path / "s.yaml", "--dir", fs / "s", "--executor", "inprocess",
+               "--no-progress")[0] == 0
+    before = (fs / "s" / "results.csv").read_bytes()
+    _remount(fs, "ro")
+    refused(capsys, "study", "resume", fs / "s", "--executor", "inprocess", says="read-only")
+    line = refused(capsys, "study", "report", fs / "s")
+    assert "read-only" in line or "readonly" in line
+    assert (fs / "s" / "results.csv").read_bytes() == before
+
+
+def test_leftover_temp_files_never_block_a_run_dir(capsys, tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / ".config.yaml.k3j2.tmp").write_text("half")
+    (run / ".status.json.x9.tmp").write_text("")
+    code, _, err = cli(capsys, "train", *TINY, "--out", run)
+    assert code == 0, err
+    assert not list(run.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("kind,says", [("file", "is a file"), ("under-file", "is a file"),
+                                       ("loop", "exists"), ("dangling", "")])
+def test_bad_out_paths(capsys, tmp_path, kind, says):
+    (tmp_path / "f").write_text("x")
+    out = {"file": tmp_path / "f", "under-file": tmp_path / "f" / "r", "loop": tmp_path / "loop",
+           "dangling": tmp_path / "dangling"}[kind]
+    if kind == "loop":
+        (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    if kind == "dangling":
+        (tmp_path / "dangling").symlink_to(tmp_path / "nowhere" / "deeper")
+    code, _, err = cli(capsys, "train", *TINY, "--out", out)
+    if kind == "dangling" and code == 0:
+        return  # following the link and creating its target is fine too
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert says in err
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_sample_out_that_is_a_directory(capsys, tmp_path, tiny_run):
+    (tmp_path / "o.png").mkdir()
+    refused(capsys, "sample", tiny_run, "--out", tmp_path / "o.png", says="directory")
+
+
+def test_eval_n_far_too_large(capsys, tiny_run):
+    refused(capsys, "eval", tiny_run, "--n", "1000000000", says="--n")
+
+
+def test_damaged_stats_cache_is_recomputed(capsys, tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "r"
+    shutil.copytree(tiny_run, run)
+    code, first, _ = cli(capsys, "eval", run, "--n", "50", "--metrics", "fid")
+    entries = list((tmp_path / "cache").rglob("*.safetensors"))
+    assert code == 0 and entries
+    for e in entries:
+        e.write_bytes(b"garbage")
+    code, again, err = cli(capsys, "eval", run, "--n", "50", "--metrics", "fid")
+    assert code == 0, err
+    assert again.splitlines()[0] == first.splitlines()[0] and "fid=" in again
+
+
+def test_overwrite_removes_the_old_eval(capsys, tiny_run, tmp_path):
+    run = tmp_path / "r"
+    shutil.copytree(tiny_run, run)
+    assert cli(capsys, "eval", run, "--n", "50", "--metrics", "fid")[0] == 0
+    assert cli(capsys, "train", *TINY, "--steps", "2", "--out", run, "--overwrite")[0] == 0
+    assert not (run / "eval.json").exists()  # it described the old run
