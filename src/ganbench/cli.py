@@ -249,8 +249,12 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise UserError("two configs have the same file name; their run directories would collide")
     cfgs = [load_config(p) for p in args.configs]
-    results = train_group(cfgs, [args.out_dir / n for n in names], resume=args.resume, overwrite=args.overwrite,
-                          progress=not args.no_progress, stacked=True, compile=args.compile)
+    from .training.interrupt import sigterm_interrupts
+
+    with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves every member's status.json = interrupted
+        results = train_group(cfgs, [args.out_dir / n for n in names], resume=args.resume,
+                              overwrite=args.overwrite, progress=not args.no_progress, stacked=True,
+                              compile=args.compile)
     for r in results:
         print(f"{r.status}: {r.step} steps -> {r.out}" + (f" ({r.message})" if r.message else ""))
     return 0 if all(r.status == "done" for r in results) else 1

@@ -43,3 +43,19 @@ def test_signal_leaves_interrupted_status_and_resume_continues(tmp_path, sig):
     assert status["status"] == "done" and status["step"] == last + 10
     logged = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert logged == sorted(set(logged)) and logged[-1] == last + 10  # no line of the lost work survives
+
+
+def test_sigterm_stops_an_ensemble_with_every_member_interrupted(tmp_path):
+    for seed in (0, 1):
+        (tmp_path / f"s{seed}.yaml").write_text(f"data: ring8\nseed: {seed}\nsteps: 1000000\nbatch_size: 16\n"
+                                                "ckpt_every: 20\nlog_every: 10\ndevice: cpu\n")
+    proc = subprocess.Popen([sys.executable, "-m", "ganbench", "ensemble", str(tmp_path / "s0.yaml"),
+                             str(tmp_path / "s1.yaml"), "--out-dir", str(tmp_path / "runs"), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(proc, tmp_path / "runs" / "s1" / "checkpoints")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    statuses = [json.loads((tmp_path / "runs" / f"s{s}" / "status.json").read_text()) for s in (0, 1)]
+    assert {s["status"] for s in statuses} == {"interrupted"}
+    assert statuses[0]["step"] == statuses[1]["step"] > 0  # the step both members saved
