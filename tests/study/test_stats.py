@@ -54,9 +54,10 @@ def test_verdict_says_plainly_when_not_significant():
     out = summarize(_evals({"a": [1.0, 2.0, 3.0], "b": [1.1, 1.9, 3.2]}), checkpoints=("final",))
     text = verdict(out["pairs"][0])
     assert "no significant difference" in text and "n = 3 seeds" in text
+    assert "could only have detected a difference of " in text and "80 % power" in text
 
 
 def test_verdict_names_winner_and_loser():
     out = summarize(_evals({"a": [10.0, 12.0, 11.0, 13.0, 10.5], "b": [20.0, 21.0, 22.5, 23.0, 20.5]}),
                     checkpoints=("final",))
-    assert verdict(out["pairs"][0]).startswith("a beats b on fid (Holm-adjusted p = ")
+    assert verdict(out["pairs"][0]).startswith("a beats b on fid (final checkpoint) by 10.1 (Holm-adjusted p = ")

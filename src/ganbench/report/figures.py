@@ -27,8 +27,8 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def sample_picture(run_dir: Path, n_images: int = 36, n_points: int = 1500) -> bytes | None:
-    """Samples of a run's final generator: an image grid, or a scatter over the real modes (2-D)."""
+def _draw_samples(ax, run_dir: Path, n_images: int = 36, n_points: int = 1500) -> bool:
+    """Samples of a run's final generator on ``ax``: an image grid, or a scatter over the real modes (2-D)."""
     from ..api import generate, load_generator
     from ..data import load_dataset
     from ..plots import image_grid
@@ -36,17 +36,14 @@ def sample_picture(run_dir: Path, n_images: int = 36, n_points: int = 1500) -> b
     try:
         G = load_generator(run_dir)
     except Exception:  # noqa: BLE001  (a run without checkpoint simply has no picture)
-        return None
-    plt = _plt()
+        return False
     if len(G.data_shape) == 3:
         grid = image_grid(generate(G, n_images, seed=0))
-        fig, ax = plt.subplots(figsize=(2.2, 2.2))
         ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", interpolation="nearest")
         ax.axis("off")
-        return _png(fig)
+        return True
     pts = generate(G, n_points, seed=0).numpy()
     data = load_dataset(G.config.data, "test")
-    fig, ax = plt.subplots(figsize=(2.4, 2.4))
     ax.scatter(pts[:, 0], pts[:, 1], s=1.5, alpha=0.35)
     if data.modes is not None:
         m = data.modes.numpy()
@@ -56,6 +53,34 @@ def sample_picture(run_dir: Path, n_images: int = 36, n_points: int = 1500) -> b
         ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
     ax.tick_params(labelsize=6)
+    return True
+
+
+def sample_picture(run_dir: Path) -> bytes | None:
+    """One run's samples as a PNG."""
+    fig, ax = _plt().subplots(figsize=(2.4, 2.4))
+    if not _draw_samples(ax, run_dir):
+        _plt().close(fig)
+        return None
+    return _png(fig)
+
+
+def sample_strip(run_dirs: list[Path], titles: list[str]) -> bytes | None:
+    """The samples of several runs side by side (one variant, every seed)."""
+    if not run_dirs:
+        return None
+    fig, axes = _plt().subplots(1, len(run_dirs), figsize=(2.0 * len(run_dirs), 2.2), squeeze=False)
+    drawn = 0
+    for ax, d, title in zip(axes[0], run_dirs, titles):
+        if _draw_samples(ax, d):
+            drawn += 1
+        else:
+            ax.axis("off")
+            ax.text(0.5, 0.5, "no checkpoint", ha="center", va="center", fontsize=7)
+        ax.set_title(title, fontsize=7)
+    if not drawn:
+        _plt().close(fig)
+        return None
     return _png(fig)
 
 
@@ -79,9 +104,10 @@ def loss_curves(run_dirs: dict[str, list[Path]], title: str) -> bytes:
         axes[0].plot(steps, d_mean, label=variant, color=f"C{i % 10}")
         axes[1].plot(steps, g_mean, label=variant, color=f"C{i % 10}")
     axes[0].set_title("D loss", fontsize=9), axes[1].set_title("G loss", fontsize=9)
+    axes[0].set_ylabel("D loss (incl. the loss's own scale)", fontsize=8), axes[1].set_ylabel("G loss", fontsize=8)
     for ax in axes:
         ax.set_xlabel("generator step", fontsize=8), ax.tick_params(labelsize=7)
-    axes[1].legend(fontsize=6, loc="best")
+    axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(title, fontsize=9)
     return _png(fig)
 
@@ -97,7 +123,7 @@ def metric_curves(points: dict[str, dict[int, list[float]]], metric: str, title:
         ax.fill_between(steps, [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps],
                         color=f"C{i % 10}", alpha=0.15)
     ax.set_xlabel("generator step", fontsize=8), ax.set_ylabel(metric, fontsize=8)
-    ax.tick_params(labelsize=7), ax.legend(fontsize=6)
+    ax.tick_params(labelsize=7), ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     ax.set_title(title, fontsize=9)
     return _png(fig)
 
@@ -113,23 +139,36 @@ def pareto_front(costs: list[float], qualities: list[float], lower_better: bool)
     return flags
 
 
+MARKERS = "osD^vP*Xh<>p"
+
+
 def quality_vs_cost(rows: list[dict], metric: str, lower_better: bool, title: str) -> bytes:
-    """Quality (mean over seeds) against train seconds and against FLOPs per sample; Pareto front marked."""
+    """Quality (mean over seeds) against training FLOPs and against train seconds, each with its Pareto front.
+    Variants are told apart by colour and marker in one legend (no labels on the points to overlap)."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for ax, key, label in ((axes[0], "train_seconds", "train seconds (mean)"),
-                           (axes[1], "g_flops_per_sample", "G FLOPs per sample")):
-        pts = [(r[key], r["quality"], r["variant"]) for r in rows
+    fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.1))
+    handles = {}
+    for ax, key, label in ((axes[0], "train_flops", "training FLOPs (mean per run)"),
+                           (axes[1], "train_seconds", "train seconds (mean per run)")):
+        pts = [(r[key], r["quality"], i, r["variant"]) for i, r in enumerate(rows)
                if r.get(key) is not None and not math.isnan(r["quality"])]
         if not pts:
+            ax.set_axis_off()
             continue
         front = pareto_front([p[0] for p in pts], [p[1] for p in pts], lower_better)
-        for (c, q, v), on in zip(pts, front):
-            ax.scatter([c], [q], s=40 if on else 18, color="tab:red" if on else "tab:blue", zorder=3)
-            ax.annotate(v, (c, q), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        fp = sorted((c, q) for (c, q, _), on in zip(pts, front) if on)
-        ax.plot([p[0] for p in fp], [p[1] for p in fp], color="tab:red", lw=1, ls="--", label="Pareto front")
-        ax.set_xlabel(label, fontsize=8), ax.set_ylabel(metric, fontsize=8), ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6)
+        for (c, q, i, v), on in zip(pts, front):
+            h = ax.scatter([c], [q], s=46 if on else 26, color=f"C{i % 10}", marker=MARKERS[i % len(MARKERS)],
+                           edgecolors="black" if on else "none", linewidths=1.2, zorder=3)
+            handles.setdefault(v, h)
+        fp = sorted((c, q) for (c, q, _, _), on in zip(pts, front) if on)
+        (line,) = ax.plot([p[0] for p in fp], [p[1] for p in fp], color="0.3", lw=1, ls="--", zorder=2)
+        handles.setdefault("Pareto front", line)
+        ax.set_xlabel(label, fontsize=8), ax.set_ylabel(f"{metric} ({'lower' if lower_better else 'higher'} is better)",
+                                                        fontsize=8)
+        ax.tick_params(labelsize=7)
+        if key == "train_flops":
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    fig.legend(list(handles.values()), list(handles), fontsize=6.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return _png(fig)

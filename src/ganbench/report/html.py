@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -11,36 +10,21 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from jinja2 import Environment
+from markupsafe import Markup
+
 from ..errors import UserError
 from ..fileio import atomic_write_text
+from ..metrics.declare import info
 from ..study.runner import StudyDir
-from ..metrics.declare import info, quality_names
 from ..study.spec import primary_for
-from ..study.stats import summarize, verdict
+from ..study.stats import summarize
 from ..study.store import Store
-from ..study.worker import run_dir_name
-from . import figures
+from .sections import SECTIONS as SECTION_FUNCTIONS
 from .reference_table import attach_reference
-from .template import PAGE
-
-
-
-def _b64(png: bytes | None) -> str:
-    return base64.b64encode(png).decode() if png else ""
-
-
-def _fmt(value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.4g}"
-
-
-def _cell(row: dict | None) -> str:
-    if not row:
-        return "–"
-    if math.isnan(row["std"]):
-        return _fmt(row["mean"])
-    return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+from .sections import overall
+from .template import PAGE, SECTIONS
+from .view import build_view, calibration_stats, fmt
 
 
 def build_report(path: str | Path) -> dict:
@@ -49,113 +33,122 @@ def build_report(path: str | Path) -> dict:
         raise UserError(f"{study.path} holds no study (no {study.store_path.name})")
     spec = study.read_spec()
     store = Store(study.store_path)
-    runs, evals = store.runs(), store.evals()
+    runs, evals, calibration = store.runs(), store.evals(), store.calibration()
     store.close()
     summary = summarize(evals)
-    board = summary["leaderboard"]
-    by_run = {r["run_id"]: r for r in runs}
-    datasets = []
+    cal_stats = calibration_stats(calibration)
+    views = []
     for ds in sorted({r["dataset"] for r in runs}):
+        ds_runs = [r for r in runs if r["dataset"] == ds]
         ds_evals = [e for e in evals if e["dataset"] == ds]
         if not ds_evals:
             continue
-        metrics = {e["metric"] for e in ds_evals}
-        ds_config = next(r["config"] for r in runs if r["dataset"] == ds)
-        primary, chosen = primary_for(spec, ds, ds_config)
-        lower = info(primary).direction == "lower"
-        variants = sorted({r["variant"] for r in runs if r["dataset"] == ds})
-        lookup = {(b["variant"], b["metric"], b["checkpoint"]): b for b in board if b["dataset"] == ds}
-        sig = {(p["checkpoint"], p["a"], p["b"]): p for p in summary["pairs"]
-               if p["dataset"] == ds and p["metric"] == primary}
-        others = [m for m in quality_names() if m in metrics and m != primary]  # in declaration order
-        rows = []
-        for v in variants:
-            row = {"variant": v, "rank": {}, "cell": {}, "mark": {}, "others": {}, "top": False}
-            for c in ("best", "final"):
-                b = lookup.get((v, primary, c))
-                row["rank"][c] = b["rank"] if b else "–"
-                row["cell"][c] = _cell(b)
-                top = next((x["variant"] for x in board if x["dataset"] == ds and x["metric"] == primary
-                            and x["checkpoint"] == c and x["rank"] == 1), None)
-                pair = sig.get((c, *sorted((v, top)))) if top and top != v else None
-                row["mark"][c] = bool(pair and pair["significant"])
-                row["top"] = row["top"] or (c == "final" and top == v)
-            row["n"] = lookup.get((v, primary, "final"), {}).get("n", 0)
-            row["others"] = {m: _cell(lookup.get((v, m, "final"))) for m in others}
-            rows.append(row)
-        rows.sort(key=lambda r: r["rank"]["final"] if isinstance(r["rank"]["final"], int) else 10 ** 6)
-        pairs = [p for p in summary["pairs"] if p["dataset"] == ds and p["metric"] == primary
-                 and p["checkpoint"] == "final"]
-        verdicts = [verdict(p) for p in sorted(pairs, key=lambda p: p["p_holm"] if not math.isnan(p["p_holm"]) else 2)]
-        dirs = defaultdict(list)
-        for r in runs:
-            if r["dataset"] == ds:
-                dirs[r["variant"]].append(study.path / "runs" / run_dir_name(r["run_id"]))
-        seed0 = min(r["seed"] for r in runs if r["dataset"] == ds)
-        samples = []
-        for v in variants:
-            rid = next((r["run_id"] for r in runs if r["dataset"] == ds and r["variant"] == v and r["seed"] == seed0),
-                       None)
-            png = figures.sample_picture(study.path / "runs" / run_dir_name(rid)) if rid else None
-            if png:
-                samples.append({"variant": v, "png": _b64(png)})
-        curve_pts: dict = defaultdict(lambda: defaultdict(list))
-        for e in ds_evals:
-            if e["metric"] == primary and not {"heldout", "repeat"} & set(e["tags"]):  # the training trajectory
-                curve_pts[e["variant"]][e["step"]].append(e["value"])
-        cost_rows = []
-        for v in variants:
-            vr = [r for r in runs if r["dataset"] == ds and r["variant"] == v and r["status"] == "done"]
-            q = lookup.get((v, primary, "final"), {}).get("mean", math.nan)
-            secs = [r["train_seconds"] for r in vr if r["train_seconds"] is not None]
-            flops = [r["efficiency"]["g_flops_per_sample"] for r in vr if r["efficiency"]]
-            cost_rows.append({"variant": v, "quality": q, "train_seconds": sum(secs) / len(secs) if secs else None,
-                              "g_flops_per_sample": flops[0] if flops else None})
-        datasets.append({
-            "name": ds, "primary": primary, "direction": "lower is better" if lower else "higher is better",
-            "primary_source": "chosen in the spec" if chosen else "default for this kind of data",
-            "arrows": {m: info(m).arrow for m in [primary, *others]},
-            "checkpoints": ("best", "final"), "rows": rows, "other_metrics": others, "verdicts": verdicts[:6],
-            "samples": samples, "sample_seed": seed0,
-            "metric_curve": _b64(figures.metric_curves(curve_pts, primary, f"{ds}: {primary} during training")),
-            "loss_curve": _b64(figures.loss_curves(dirs, f"{ds}: losses (mean over seeds)")),
-            "cost_plot": _b64(figures.quality_vs_cost(cost_rows, primary, lower, f"{ds}: {primary} against cost"))})
-    reference = attach_reference(spec, board, datasets, study.path)
-    protocols = []
-    seen = set()
-    for e in evals:
-        p = e["protocol"]
-        key = (e["dataset"], p["split"], p["n_real"], p["n_fake"], p["extractor"])
-        if key not in seen:
-            seen.add(key)
-            protocols.append({"dataset": e["dataset"], "split": p["split"], "n_real": p["n_real"],
-                              "n_fake": p["n_fake"], "extractor": p["extractor"], "ema": p.get("ema")})
+        primary, chosen = primary_for(spec, ds, ds_runs[0]["config"])
+        views.append(build_view(ds, primary, chosen, ds_runs, ds_evals, summary, cal_stats, study.path))
+    published = [{"name": v.name} for v in views]
+    reference = attach_reference(spec, summary["leaderboard"], published, study.path)  # writes reference.csv
+    for view, d in zip(views, published):
+        view.reference = d
+    env = Environment(autoescape=True)
+    templates = {name: env.from_string(SECTIONS[name]) for name, _ in SECTION_FUNCTIONS}
+    datasets = []
+    for view in views:
+        parts = []
+        for name, fn in SECTION_FUNCTIONS:
+            values = fn(view)
+            if values is not None:
+                parts.append(Markup(templates[name].render(s=values)))
+        datasets.append({"name": view.name, "sections": parts})
     failed = [{"run_id": r["run_id"], "status": r["status"], "error": r["error"] or ""}
               for r in runs if r["status"] in ("failed", "diverged")]
+    failed += [{"run_id": rid, "status": "collapsed", "error": reason}
+               for view in views for rid, reason in sorted(view.collapsed.items())]
     counts: dict[str, int] = defaultdict(int)
     for r in runs:
         counts[r["status"]] += 1
-    from jinja2 import Environment
-
-    html = Environment(autoescape=True).from_string(PAGE).render(
+    html = env.from_string(PAGE).render(
         name=spec.name, digest=spec.digest(), n_runs=len(runs), counts=dict(counts), n_seeds=len(spec.seed_list()),
-        generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed, protocols=protocols)
+        budget=_budget(spec), generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed,
+        overall=overall(views), protocols=_protocols(evals, calibration),
+        protocol_notes=_protocol_notes(views, runs, evals))
     atomic_write_text(study.path / "report.html", html)
+    _write_tables(study.path, spec, summary, runs, evals, calibration, reference)
+    return {"report": str(study.path / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
+
+
+def _budget(spec) -> str:
+    b = spec.budget
+    if b.flops:
+        return f"{b.flops:.3g} training FLOPs per run (each run stops at the first step past it)"
+    if b.seconds:
+        return f"{b.seconds:g} training seconds per run" + (f" (at most {b.steps} steps)" if b.steps else "")
+    return f"{b.steps} generator steps per run" if b.steps else "the runs' own steps"
+
+
+def _protocols(evals: list[dict], calibration: list[dict]) -> list[dict]:
+    roles = (("selection", lambda e: not {"heldout", "repeat"} & set(e["tags"])),
+             ("best (held-out)", lambda e: "heldout" in e["tags"]), ("noise repeat", lambda e: "repeat" in e["tags"]))
+    out, seen = [], set()
+    for role, keep in roles:
+        for e in evals:
+            p = e["protocol"]
+            key = (e["dataset"], role, p["split"], p["n_real"], p["n_fake"], p["extractor"])
+            if keep(e) and key not in seen:
+                seen.add(key)
+                sampling = f"seed derived from (base {SEED_BASE[role]}, step); EMA {'on' if p.get('ema') else 'off'}"
+                out.append({"dataset": e["dataset"], "role": role, "split": p["split"], "n_real": p["n_real"],
+                            "n_fake": p["n_fake"], "extractor": p["extractor"], "sampling": sampling})
+    for c in calibration:
+        p = c["protocol"]
+        key = (c["dataset"], c["row"], c["checkpoint"], p["split"], p["n_real"], p["n_fake"])
+        if key not in seen:
+            seen.add(key)
+            out.append({"dataset": c["dataset"], "role": f"{c['row']} ({c['checkpoint']} protocol)", "split": p["split"],
+                        "n_real": p["n_real"], "n_fake": p["n_fake"], "extractor": p["extractor"],
+                        "sampling": "one draw per study seed"})
+    return out
+
+
+SEED_BASE = {"selection": 0, "best (held-out)": 1, "noise repeat": 2}
+
+
+def _protocol_notes(views, runs: list[dict], evals: list[dict]) -> list[str]:
+    notes = ["Best checkpoint: selected on the selection evaluation (train-split reference, sampling seed base 0); "
+             "the value reported for it comes from an independent evaluation (test-split reference, sampling seed "
+             "base 1). The final checkpoint is reported from the selection evaluation."]
+    for view in views:
+        if view.noise is not None:
+            notes.append(f"{view.name}: evaluation noise of {view.primary}, one evaluation's std pooled over the "
+                         f"final checkpoints evaluated twice (seed bases 0 and 2): {fmt(view.noise)}.")
+    kid = {(e["dataset"], e["protocol"]["n_fake"], e["protocol"]["n_real"], e["value"]) for e in evals
+           if e["metric"] == "kid_subset_size"}
+    for ds, n_fake, n_real, size in sorted(kid):
+        line = f"{ds}: KID on 100 subsets of {int(size)} rows"
+        if size >= min(n_fake, n_real):
+            line += (" — every subset is the whole sample set, so kid_std is 0 by construction and is no measure "
+                     "of spread")
+        notes.append(line + ".")
+    groups = {tuple(r["trained_with"]) for r in runs if r.get("trained_with")}
+    for g in sorted(groups):
+        notes.append(f"Trained together as one member-stacked model: {', '.join(g)}.")
+    return notes
+
+
+def _write_tables(path: Path, spec, summary: dict, runs, evals, calibration, reference) -> None:
     buf = io.StringIO()
     fields = ["dataset", "metric", "direction", "kind", "unit", "checkpoint", "variant", "rank", "n", "mean", "std",
               "ci_low", "ci_high"]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    for row in board:
+    for row in summary["leaderboard"]:
         v = info(row["metric"])
         writer.writerow({**row, "direction": v.direction or "", "kind": "quality" if v.quality else "auxiliary",
                          "unit": v.unit})
-    atomic_write_text(study.path / "results.csv", buf.getvalue())
-    results = {"study": spec.name, "spec_digest": spec.digest(), "leaderboard": board, "pairs": summary["pairs"],
-               "runs": [{k: v for k, v in r.items()} for r in runs], "evals": evals, "reference": reference}
-    atomic_write_text(study.path / "results.json", json.dumps(_clean(results), indent=1, allow_nan=False))
-    return {"report": str(study.path / "report.html"), "datasets": [d["name"] for d in datasets],
-            "failed": len(failed), "by_run": len(by_run)}
+    atomic_write_text(path / "results.csv", buf.getvalue())
+    results = {"study": spec.name, "spec_digest": spec.digest(), "leaderboard": summary["leaderboard"],
+               "pairs": summary["pairs"], "runs": runs, "evals": evals, "calibration": calibration,
+               "reference": reference}
+    atomic_write_text(path / "results.json", json.dumps(_clean(results), indent=1, allow_nan=False))
 
 
 def _clean(obj):

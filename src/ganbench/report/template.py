@@ -1,56 +1,108 @@
-"""The report's HTML template (jinja2). Self-contained: inline CSS, images as data URIs, no scripts."""
+"""The report's HTML (jinja2). Self-contained: inline CSS, images as data URIs, no scripts.
+
+``PAGE`` is the frame; each dataset section has its own block in ``SECTIONS`` (same names as
+``sections.SECTIONS``), rendered with that section's values as ``s``."""
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ganbench study {{ name }}</title>
 <style>
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5em auto;max-width:1150px;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-h3{font-size:1.05em}table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
-th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right}th{background:#f3f3f3}
-td.l,th.l{text-align:left}tr.best td{background:#eef8ee}.sig{color:#a00}.ns{color:#777}
-.grid{display:flex;flex-wrap:wrap;gap:1em}.grid figure{margin:0;text-align:center;font-size:.8em}
-.note{color:#555;font-size:.9em}code{background:#f5f5f5;padding:0 .2em}
+h3{font-size:1.05em}.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;margin:.6em 0;font-size:.86em}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap}th{background:#f3f3f3}
+td.l,th.l{text-align:left}td.wrap{white-space:normal;min-width:18em;text-align:left}
+tr.lead td{background:#eef8ee}tr.ref td{background:#f6f6fb;font-style:italic}
+.sig{color:#a00}.floor{color:#b35c00}.collapse{color:#a00;font-weight:bold}.ns{color:#777}
+.warn{background:#fff4e0;border-left:4px solid #e69500;padding:.5em .8em}
+.bottom{background:#eef3fb;border-left:4px solid #3b6fb6;padding:.5em .8em}
+.strips figure{margin:.3em 0}.strips img{max-width:100%}
+img{max-width:100%}.note{color:#555;font-size:.9em}code{background:#f5f5f5;padding:0 .2em}
+details{margin:.5em 0}summary{cursor:pointer;color:#3b6fb6}
 </style></head><body>
 <h1>ganbench study <code>{{ name }}</code></h1>
 <p class="note">spec {{ digest }} &middot; {{ n_runs }} runs ({% for k, v in counts.items() %}{{ v }} {{ k }}{% if not loop.last %}, {% endif %}{% endfor %})
-&middot; seeds per variant: {{ n_seeds }} &middot; generated {{ generated }}</p>
-<p class="note">Means over seeds with 95 % confidence intervals (Student t). Ranks by mean. A variant marked
-<span class="sig">&dagger;</span> is significantly worse than the rank-1 variant (paired t-test over seeds,
-Holm-adjusted p &lt; 0.05); unmarked variants are <em>not</em> distinguishable from rank 1 at this number of seeds.</p>
+&middot; seeds per variant: {{ n_seeds }} &middot; equal budget: {{ budget }} &middot; generated {{ generated }}</p>
+{% if overall %}<p class="bottom"><b>Bottom line.</b> {{ overall }}</p>{% endif %}
+<p class="note">Cells: mean over seeds [95 % confidence interval: Student t, clipped to the metric's possible range].
+Marks: <span class="sig">&dagger;</span> significantly worse than the leader (paired t-test over seeds, Holm-adjusted
+p &lt; 0.05); <span class="floor">&#9661;</span> interval not better than a trivial generator;
+<span class="collapse">&#10006;k</span> k seeds collapsed. Unmarked variants are <em>not</em> distinguishable from the
+leader at this number of seeds; each such verdict says what difference the study could have detected.</p>
 {% for ds in datasets %}
 <h2 id="ds-{{ ds.name }}">{{ ds.name }}</h2>
-<h3>Leaderboard ({{ ds.primary }}, {{ ds.direction }}; checkpoint: best and final)</h3>
-<p class="note">Primary metric <code>{{ ds.primary }}</code> ({{ ds.primary_source }}) orders the table and selects each run's best checkpoint. Other quality metrics: mean [95 % CI] at the final checkpoint.</p>
-<table class="leaderboard" data-dataset="{{ ds.name }}">
-<tr><th class="l">variant</th>{% for c in ds.checkpoints %}<th>rank ({{ c }})</th><th>{{ ds.primary }} {{ ds.arrows[ds.primary] }} ({{ c }})</th>{% endfor %}<th>n</th>{% for m in ds.other_metrics %}<th>{{ m }} {{ ds.arrows[m] }} (final)</th>{% endfor %}</tr>
-{% for row in ds.rows %}<tr class="{{ 'best' if row.top else '' }}"><td class="l">{{ row.variant }}</td>
-{% for c in ds.checkpoints %}<td>{{ row.rank[c] }}</td><td>{{ row.cell[c] }}{% if row.mark[c] %} <span class="sig">&dagger;</span>{% endif %}</td>{% endfor %}
-<td>{{ row.n }}</td>{% for m in ds.other_metrics %}<td>{{ row.others[m] }}</td>{% endfor %}</tr>{% endfor %}
-</table>
-<ul>{% for v in ds.verdicts %}<li>{{ v }}</li>{% endfor %}</ul>
-{% if ds.reference %}<h3>Published numbers ({{ ds.reference[0].checkpoint }} checkpoint)</h3>
-<table class="reference" data-dataset="{{ ds.name }}"><tr><th class="l">variant</th><th class="l">metric</th><th>published</th><th>ours: mean [95 % CI]</th><th>ours − published</th><th>agrees</th><th class="l">other source</th></tr>
-{% for r in ds.reference %}<tr data-consistent="{{ r.consistent }}"><td class="l">{{ r.variant }}</td><td class="l">{{ r.metric }}</td><td>{{ r.published }}</td><td>{{ r.ours }}</td><td>{{ r.gap }}</td><td class="mark">{{ r.mark }}</td><td class="l">{{ r.own_source }}</td></tr>{% endfor %}
-</table>
-<p class="note">Source: {{ ds.reference_source }}. {{ ds.reference_rule }}; – where we have fewer than 2 seeds. Agreement is not equality: with few seeds the margin is wide.</p>{% endif %}
-<h3>Samples (seed {{ ds.sample_seed }}, final EMA generator)</h3>
-<div class="grid">{% for f in ds.samples %}<figure><img alt="samples of {{ f.variant }}" src="data:image/png;base64,{{ f.png }}"><figcaption>{{ f.variant }}</figcaption></figure>{% endfor %}</div>
-<h3>Training</h3>
-{% if ds.metric_curve %}<img alt="{{ ds.primary }} against steps" src="data:image/png;base64,{{ ds.metric_curve }}">{% endif %}
-<img alt="loss curves" src="data:image/png;base64,{{ ds.loss_curve }}">
-<h3>Quality against cost</h3>
-<img alt="quality against cost" src="data:image/png;base64,{{ ds.cost_plot }}">
-<p class="note">Red points form the Pareto front: no other variant is both cheaper and better.</p>
+{% for html in ds.sections %}{{ html }}{% endfor %}
 {% endfor %}
-<h2>Failed and diverged runs</h2>
-{% if failed %}<table><tr><th class="l">run</th><th class="l">status</th><th class="l">reason</th></tr>
-{% for r in failed %}<tr><td class="l">{{ r.run_id }}</td><td class="l">{{ r.status }}</td><td class="l">{{ r.error }}</td></tr>{% endfor %}</table>
+<h2>Failed, diverged and collapsed runs</h2>
+{% if failed %}<div class="scroll"><table><tr><th class="l">run</th><th class="l">status</th><th class="l">reason</th></tr>
+{% for r in failed %}<tr><td class="l">{{ r.run_id }}</td><td class="l">{{ r.status }}</td><td class="wrap">{{ r.error }}</td></tr>{% endfor %}</table></div>
 {% else %}<p>None.</p>{% endif %}
 <h2>Protocol</h2>
-<table><tr><th class="l">dataset</th><th class="l">split</th><th>n_real</th><th>n_fake</th><th class="l">extractor</th><th class="l">sampling</th></tr>
-{% for p in protocols %}<tr><td class="l">{{ p.dataset }}</td><td class="l">{{ p.split }}</td><td>{{ p.n_real }}</td><td>{{ p.n_fake }}</td><td class="l">{{ p.extractor }}</td><td class="l">EMA {{ p.ema }}, seed derived from step</td></tr>{% endfor %}</table>
+<div class="scroll"><table><tr><th class="l">dataset</th><th class="l">numbers</th><th class="l">reference split</th><th>n_real</th><th>n_fake</th><th class="l">extractor</th><th class="l">sampling</th></tr>
+{% for p in protocols %}<tr><td class="l">{{ p.dataset }}</td><td class="l">{{ p.role }}</td><td class="l">{{ p.split }}</td><td>{{ p.n_real }}</td><td>{{ p.n_fake }}</td><td class="l">{{ p.extractor }}</td><td class="l">{{ p.sampling }}</td></tr>{% endfor %}</table></div>
+<ul class="note">{% for line in protocol_notes %}<li>{{ line }}</li>{% endfor %}</ul>
 <p class="note">Every number, with its full protocol (checkpoint, step, seed), is in results.json; the
-leaderboard is in results.csv.</p>
+leaderboard (with each metric's direction and unit) is in results.csv.</p>
 </body></html>
 """
+
+SECTIONS = {
+    "leaderboard": """
+<h3>Leaderboard: {{ s.primary }} {{ s.arrow }} ({{ s.direction }} is better)</h3>
+{% if s.no_variant_clears %}<p class="warn"><b>No variant is better than a trivial generator</b> ({{ s.floor[0] }}:
+{{ '%.4g' % s.floor[1] }}) on {{ s.primary }}. The order below is a ranking of noise; give the runs a longer budget.</p>{% endif %}
+<p class="note">{{ s.primary }}: {{ s.meaning }}; {{ s.source }}. It orders the table and selects each run's best
+checkpoint. <i>best</i> is reported from an independent evaluation (other samples, the test split), <i>final</i> is
+the last checkpoint. "still improving": seeds whose {{ s.primary }} got better over the last evaluation interval by more
+than 2&radic;2 times the evaluation noise{% if s.noise %} (one evaluation's std: {{ s.noise }}){% endif %}. Reference rows
+use the same protocol: <i>real data</i> is the ceiling, the better trivial generator the floor.</p>
+<div class="scroll"><table class="leaderboard">
+<tr><th class="l">variant</th><th>rank</th><th>{{ s.primary }} {{ s.arrow }} final</th><th>{{ s.primary }} best (held-out)</th><th>seeds</th><th>still improving</th>
+{% for m in s.others %}<th>{{ m }} {{ s.arrows[m] }}</th>{% endfor %}</tr>
+{% for r in s.rows %}<tr class="{{ 'lead' if r.rank.final == 1 else '' }}"><td class="l">{{ r.variant }}{% for cls, mark, title in r.marks %} <span class="{{ cls }}" title="{{ title }}">{{ mark }}</span>{% endfor %}</td>
+<td>{{ r.rank.final if r.rank.final is not none else '–' }}</td><td>{{ r.cells.final }}</td><td>{{ r.cells.best }}</td><td>{{ r.n }}</td><td>{{ r.improving }}</td>
+{% for m in s.others %}<td>{{ r.others[m] }}</td>{% endfor %}</tr>{% endfor %}
+{% for r in s.refs %}<tr class="ref"><td class="l">{{ r.variant }}{% if r.role %} ({{ r.role }}){% endif %}</td><td>–</td><td>{{ r.cells.final }}</td><td>{{ r.cells.best }}</td><td></td><td></td>
+{% for m in s.others %}<td>{{ r.others[m] }}</td>{% endfor %}</tr>{% endfor %}
+</table></div>
+<p class="note">Other quality metrics at the final checkpoint, mean [95 % CI].</p>
+""",
+    "verdicts": """
+<h3>Verdicts on {{ s.primary }} (every variant against the leader, {{ s.leader }}; final checkpoint{% if s.step %}, step {{ s.step }}{% endif %})</h3>
+<p class="bottom"><b>Bottom line.</b> {{ s.bottom }}</p>
+{% if s.warn %}<p class="warn">{{ s.still }} of {{ s.judged }} runs were still improving when the budget ran out: these
+verdicts hold <b>at this budget</b>; the ranking may change with more training.</p>{% endif %}
+<ul>{% for v in s.sentences %}<li>{{ v }}</li>{% endfor %}</ul>
+<details><summary>All {{ s.table|length }} paired comparisons ({{ s.n_pairs }} pairs of variants on the primary metric at the
+final checkpoint; every quality metric, final and best)</summary>
+<div class="scroll"><table><tr><th class="l">metric</th><th class="l">checkpoint</th><th class="l">a</th><th class="l">b</th><th>seeds</th><th>mean a&minus;b</th><th>p</th><th>Holm p</th><th>a wins</th><th>detectable (80 %)</th><th>seeds needed</th></tr>
+{% for p in s.table %}<tr><td class="l">{{ p.metric }}</td><td class="l">{{ p.checkpoint }}</td><td class="l">{{ p.a }}</td><td class="l">{{ p.b }}</td><td>{{ p.n }}</td><td>{{ p.diff }}</td><td>{{ p.p }}</td><td class="{{ 'sig' if p.sig else 'ns' }}">{{ p.p_holm }}</td><td>{{ p.win }}</td><td>{{ p.mdd }}</td><td>{{ p.need }}</td></tr>{% endfor %}
+</table></div></details>
+""",
+    "published": """
+<h3>Published numbers ({{ s.reference[0].checkpoint }} checkpoint)</h3>
+<div class="scroll"><table class="reference" data-dataset="{{ s.name }}"><tr><th class="l">variant</th><th class="l">metric</th><th>published</th><th>ours: mean [95 % CI]</th><th>ours − published</th><th>agrees</th><th class="l">other source</th></tr>
+{% for r in s.reference %}<tr data-consistent="{{ r.consistent }}"><td class="l">{{ r.variant }}</td><td class="l">{{ r.metric }}</td><td>{{ r.published }}</td><td>{{ r.ours }}</td><td>{{ r.gap }}</td><td class="mark">{{ r.mark }}</td><td class="l">{{ r.own_source }}</td></tr>{% endfor %}
+</table></div>
+<p class="note">Source: {{ s.reference_source }}. {{ s.reference_rule }}; – where we have fewer than 2 seeds. Agreement is not equality: with few seeds the margin is wide.</p>
+""",
+    "samples": """
+<h3>Samples ({{ s.heading }})</h3>
+<div class="strips">{% for f in s.strips %}<figure><figcaption>{{ f.variant }}</figcaption><img alt="samples of {{ f.variant }}, every seed" src="data:image/png;base64,{{ f.png }}"></figure>{% endfor %}</div>
+""",
+    "training": """
+<h3>Training</h3>
+{% if s.metric_curve %}<img alt="primary metric against steps" src="data:image/png;base64,{{ s.metric_curve }}">{% endif %}
+<img alt="loss curves" src="data:image/png;base64,{{ s.loss_curve }}">
+""",
+    "cost": """
+<h3>Quality against training cost</h3>
+<img alt="quality against cost" src="data:image/png;base64,{{ s.plot }}">
+<p class="note">Outlined points form the Pareto front (no other variant is both cheaper and better). Training FLOPs
+count G's and D's forward and backward passes, n_dis, packing, regularizer passes and the EMA.</p>
+<details><summary>Cost per run</summary><div class="scroll"><table><tr><th class="l">variant</th><th>training FLOPs</th><th>train seconds</th></tr>
+{% for r in s.table %}<tr><td class="l">{{ r.variant }}</td><td>{{ r.flops }}</td><td>{{ r.seconds }}</td></tr>{% endfor %}</table></div></details>
+""",
+}

@@ -6,7 +6,8 @@ of freedom. Pairs of variants are compared on the seeds both finished: paired t-
 (scipy.stats.ttest_rel, two-sided), Holm-adjusted over all pairs of the same dataset, metric and
 checkpoint; the win rate is the share of those seeds on which the first variant is better.
 Directions and which numbers are quality (ranked, tested) come from ``metrics.declare``; auxiliary
-numbers (spreads, sizes) get means and intervals but no rank and no test.
+numbers (spreads, sizes) get means and intervals but no rank and no test. Intervals are clipped to the
+metric's declared bounds. Each pair also carries what it could have detected (``power.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from ..metrics.declare import better, info
+from .power import min_detectable, seeds_needed
 
 ALPHA = 0.05
 
@@ -89,11 +91,15 @@ def summarize(evals: list[dict], checkpoints=("best", "final")) -> dict:
                 wins = sum(better(metric, u, w) for u, w in zip(xa, xb))
                 comps.append({"dataset": dataset, "metric": metric, "checkpoint": ckpt, "a": a, "b": b,
                               "n": len(common), "mean_diff": float((xa - xb).mean()) if len(common) else math.nan,
+                              "sd_diff": float((xa - xb).std(ddof=1)) if len(common) >= 2 else math.nan,
                               "p": p, "win_rate_a": wins / len(common) if common else math.nan})
             valid = [c for c in comps if not math.isnan(c["p"])]
             for c, adj in zip(valid, holm([c["p"] for c in valid])):
                 c["p_holm"] = adj
                 c["significant"] = adj < ALPHA
+                c["pairs_tested"], c["alpha_power"] = len(valid), ALPHA / len(valid)  # Holm's strictest step
+                c["min_detectable"] = min_detectable(c["n"], c["sd_diff"], c["alpha_power"])
+                c["seeds_needed"] = seeds_needed(c["mean_diff"], c["sd_diff"], c["alpha_power"])
             for c in comps:
                 c.setdefault("p_holm", math.nan)
                 c.setdefault("significant", False)
@@ -101,14 +107,35 @@ def summarize(evals: list[dict], checkpoints=("best", "final")) -> dict:
     return {"leaderboard": board, "pairs": pairs}
 
 
+def _g(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def power_sentence(pair: dict) -> str:
+    """What a non-significant comparison could have seen, and what a decisive answer would take."""
+    mdd = pair.get("min_detectable", math.nan)
+    if mdd is None or not math.isfinite(mdd):
+        return ""
+    text = (f"With {pair['n']} seeds this study could only have detected a difference of {_g(mdd)} or more "
+            f"(80 % power, paired t-test at α = {_g(pair['alpha_power'])}, the spread of these paired differences)")
+    need = pair.get("seeds_needed")
+    if need is None:
+        return text + "; the observed difference is too small for any practical number of seeds."
+    if need <= pair["n"]:
+        return text + "."
+    return text + f"; a difference of {_g(abs(pair['mean_diff']))}, as observed, would need about {need} seeds."
+
+
 def verdict(pair: dict) -> str:
-    """A plain sentence for one comparison."""
+    """A plain sentence for one comparison (with its power when the difference is not significant)."""
+    where = f"on {pair['metric']} ({pair['checkpoint']} checkpoint)"
     if pair["n"] < 2:
-        return f"{pair['a']} vs {pair['b']}: too few paired seeds ({pair['n']}) to compare"
+        return f"{pair['a']} vs {pair['b']} {where}: too few paired seeds ({pair['n']}) to compare"
     a_wins = better(pair["metric"], pair["mean_diff"], 0.0)
     winner, loser = (pair["a"], pair["b"]) if a_wins else (pair["b"], pair["a"])
     if not pair["significant"]:
-        return (f"{pair['a']} vs {pair['b']} on {pair['metric']}: no significant difference "
-                f"(Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds)")
-    return (f"{winner} beats {loser} on {pair['metric']} (Holm-adjusted p = {pair['p_holm']:.2g}, "
+        return (f"{pair['a']} vs {pair['b']} {where}: no significant difference (mean difference "
+                f"{pair['mean_diff']:+.3g}, Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds). "
+                + power_sentence(pair)).strip()
+    return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} (Holm-adjusted p = {pair['p_holm']:.2g}, "
             f"wins {max(pair['win_rate_a'], 1 - pair['win_rate_a']):.0%} of {pair['n']} seeds)")

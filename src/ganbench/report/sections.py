@@ -1,0 +1,205 @@
+"""The sections of a dataset's part of the report. Each is a function of the ``DatasetView`` returning
+the values its template block (``template.SECTIONS``) shows, or None to leave the section out. Adding a
+section = one function here + one entry in ``SECTIONS`` + one template block."""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections import defaultdict
+
+from ..metrics.declare import info
+from ..study.calibration import REAL, TRIVIAL
+from ..study.stats import verdict
+from ..study.worker import run_dir_name
+from . import figures
+from .view import CHECKPOINTS, DatasetView, cell, fmt
+
+
+def b64(png: bytes | None) -> str:
+    return base64.b64encode(png).decode() if png else ""
+
+
+def _leader(view: DatasetView, checkpoint: str = "final") -> str | None:
+    return next((v for v in view.variants if (row := view.board.get((v, view.primary, checkpoint)))
+                 and row["rank"] == 1), None)
+
+
+def _pair(view: DatasetView, a: str, b: str, checkpoint: str = "final", metric: str | None = None) -> dict | None:
+    metric = metric or view.primary
+    return next((p for p in view.pairs if p["metric"] == metric and p["checkpoint"] == checkpoint
+                 and {p["a"], p["b"]} == {a, b}), None)
+
+
+def leaderboard(view: DatasetView) -> dict:
+    others = [m for m in view.quality_metrics() if m != view.primary]
+    leader = _leader(view)
+    rows = []
+    for v in view.variants:
+        runs = [r for r in view.runs if r["variant"] == v]
+        done = [r for r in runs if r["status"] == "done"]
+        judged = [view.improving.get(r["run_id"]) for r in done]
+        row = {"variant": v, "kind": "variant", "cells": {}, "rank": {}, "marks": []}
+        for c in CHECKPOINTS:
+            b = view.board.get((v, view.primary, c))
+            row["rank"][c] = b["rank"] if b else None
+            row["cells"][c] = cell(b)
+        row["n"] = f"{len(done)}/{len(runs)}"
+        row["improving"] = f"{sum(j is True for j in judged)}/{sum(j is not None for j in judged)}" if any(
+            j is not None for j in judged) else "–"
+        row["others"] = {m: cell(view.board.get((v, m, "final"))) for m in others}
+        pair = _pair(view, v, leader) if leader and leader != v else None
+        if pair and pair["significant"]:
+            row["marks"].append(("sig", "†", f"significantly worse than {leader}"))
+        if view.clears_floor(v, "final") is False:
+            row["marks"].append(("floor", "▽", "not better than a trivial generator"))
+        collapsed = [r for r in done if r["run_id"] in view.collapsed]
+        if collapsed:
+            row["marks"].append(("collapse", f"✖{len(collapsed)}", f"{len(collapsed)} of {len(done)} seeds collapsed"))
+        rows.append(row)
+    rows.sort(key=lambda r: r["rank"]["final"] if r["rank"]["final"] is not None else math.inf)
+    refs = []
+    for name in (REAL, *TRIVIAL):
+        if (name, "final", view.primary) not in view.calibration:
+            continue
+        role = "ceiling" if name == REAL else "floor" if view.floor("final") and view.floor("final")[0] == name else ""
+        refs.append({"variant": name, "role": role,
+                     "cells": {c: cell(view.calibration.get((name, c, view.primary))) for c in CHECKPOINTS},
+                     "others": {m: cell(view.calibration.get((name, "final", m))) for m in others}})
+    clearing = [v for v in view.variants if view.clears_floor(v, "final")]
+    return {"primary": view.primary, "arrow": view.value.arrow, "direction": view.value.direction,
+            "source": "chosen in the spec" if view.chosen else "the default for this kind of data",
+            "meaning": view.value.meaning, "others": others, "arrows": {m: info(m).arrow for m in others},
+            "rows": rows, "refs": refs, "noise": fmt(view.noise) if view.noise is not None else None,
+            "no_variant_clears": bool(refs) and view.floor("final") is not None and not clearing,
+            "floor": view.floor("final")}
+
+
+def verdicts(view: DatasetView) -> dict | None:
+    leader = _leader(view)
+    if leader is None:
+        return None
+    final_pairs = [p for p in view.pairs if p["metric"] == view.primary and p["checkpoint"] == "final"]
+    against = [p for p in final_pairs if leader in (p["a"], p["b"])]
+    against.sort(key=lambda p: (not p["significant"], p["p_holm"] if not math.isnan(p["p_holm"]) else 2))
+    step = max((e["step"] for e in view.evals if "final" in e["tags"]), default=None)
+    judged = [j for j in view.improving.values() if j is not None]
+    still = sum(judged)
+    warn = bool(judged) and still > len(judged) / 2
+    table = []
+    for p in sorted(view.pairs, key=lambda p: (p["metric"] != view.primary, p["metric"], p["checkpoint"], p["a"])):
+        table.append({"metric": p["metric"], "checkpoint": p["checkpoint"], "a": p["a"], "b": p["b"], "n": p["n"],
+                      "diff": f"{p['mean_diff']:+.3g}" if math.isfinite(p["mean_diff"]) else "–",
+                      "p": fmt(p["p"]), "p_holm": fmt(p["p_holm"]), "sig": p["significant"],
+                      "win": f"{p['win_rate_a']:.0%}" if math.isfinite(p["win_rate_a"]) else "–",
+                      "mdd": fmt(p.get("min_detectable")), "need": p.get("seeds_needed") or "–"})
+    return {"primary": view.primary, "leader": leader, "step": step, "sentences": [verdict(p) for p in against], "n_pairs": len(final_pairs),
+            "n_metrics": len({p["metric"] for p in view.pairs}), "table": table, "warn": warn,
+            "still": still, "judged": len(judged), "bottom": bottom_line(view, leader, against, warn)}
+
+
+def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool) -> str:
+    beaten = [p for p in against if p["significant"]]
+    tied = [(p["b"] if p["a"] == leader else p["a"]) for p in against if not p["significant"]]
+    clearing = [v for v in view.variants if view.clears_floor(v, "final")]
+    parts = [f"{leader} leads on {view.primary}"]
+    if not view.pairs or all(math.isnan(p["p_holm"]) for p in against):
+        parts.append("(too few seeds to test it)")
+    elif not beaten:
+        parts.append("but is not significantly better than any other variant")
+    else:
+        parts.append(f"and is significantly better than {len(beaten)} of {len(against)} others")
+        if tied:
+            parts.append(f"({', '.join(tied)} cannot be told apart from it)")
+    text = " ".join(parts) + "."
+    if view.floor("final") is not None:
+        if not clearing:
+            text += " No variant is better than a trivial generator: this ranking orders noise."
+        else:
+            text += f" {len(clearing)} of {len(view.variants)} variants are better than a trivial generator."
+    if warn:
+        text += " Most runs were still improving at the end: this is a ranking at this budget, and may change."
+    return text
+
+
+def published(view: DatasetView) -> dict | None:
+    """The spec's published numbers beside ours, with consistency marks (rows from reference_table.py)."""
+    return view.reference if view.reference.get("reference") else None
+
+
+def samples(view: DatasetView) -> dict | None:
+    """A strip per variant: the final generator of every seed (collapses show up here)."""
+    strips = []
+    ema = set()
+    for v in view.variants:
+        runs = sorted((r for r in view.runs if r["variant"] == v), key=lambda r: r["seed"])
+        dirs = [view.study_path / "runs" / run_dir_name(r["run_id"]) for r in runs]
+        png = figures.sample_strip(dirs, [f"seed {r['seed']}" + (" ✖" if r["run_id"] in view.collapsed else "")
+                                          for r in runs])
+        if png:
+            strips.append({"variant": v, "png": b64(png)})
+        ema.update(bool(e["protocol"].get("ema")) for e in view.evals if e["variant"] == v and "final" in e["tags"])
+    if not strips:
+        return None
+    heading = {frozenset({True}): "EMA generator", frozenset({False}): "generator (no EMA)"}.get(
+        frozenset(ema), "generator (EMA where the run has one)")
+    return {"strips": strips, "heading": f"final {heading}, every seed"}
+
+
+def training(view: DatasetView) -> dict:
+    points: dict = defaultdict(lambda: defaultdict(list))
+    for e in view.evals:
+        if e["metric"] == view.primary and not {"heldout", "repeat"} & set(e["tags"]) and e["value"] is not None:
+            points[e["variant"]][e["step"]].append(e["value"])
+    dirs = defaultdict(list)
+    for r in view.runs:
+        dirs[r["variant"]].append(view.study_path / "runs" / run_dir_name(r["run_id"]))
+    n_points = max((len(s) for s in points.values()), default=0)
+    return {"metric_curve": b64(figures.metric_curves(points, view.primary, f"{view.name}: {view.primary} during "
+                                                       "training (mean over seeds, band: min to max)")),
+            "loss_curve": b64(figures.loss_curves(dirs, f"{view.name}: losses (mean over seeds)")),
+            "n_points": n_points}
+
+
+def cost(view: DatasetView) -> dict:
+    rows = []
+    for v in view.variants:
+        done = [r for r in view.runs if r["variant"] == v and r["status"] == "done"]
+        b = view.board.get((v, view.primary, "final"))
+        secs = [r["train_seconds"] for r in done if r["train_seconds"] is not None]
+        flops = [r["efficiency"]["train_flops"] for r in done if (r["efficiency"] or {}).get("train_flops")]
+        rows.append({"variant": v, "quality": b["mean"] if b else math.nan,
+                     "train_seconds": sum(secs) / len(secs) if secs else None,
+                     "train_flops": sum(flops) / len(flops) if flops else None})
+    png = figures.quality_vs_cost(rows, view.primary, view.value.direction == "lower",
+                                  f"{view.name}: {view.primary} (final) against training cost")
+    table = [{"variant": r["variant"], "flops": f"{r['train_flops']:.3g}" if r["train_flops"] else "–",
+              "seconds": fmt(r["train_seconds"])} for r in rows]
+    return {"plot": b64(png), "table": table}
+
+
+SECTIONS = [("leaderboard", leaderboard), ("verdicts", verdicts), ("published", published), ("samples", samples),
+            ("training", training), ("cost", cost)]
+
+
+def overall(views: list[DatasetView]) -> str:
+    """One bottom line across datasets."""
+    if not views:
+        return ""
+    leads: dict = defaultdict(list)
+    noise_only = []
+    for view in views:
+        leader = _leader(view)
+        if leader:
+            leads[leader].append(view.name)
+        if view.floor("final") is not None and not any(view.clears_floor(v, "final") for v in view.variants):
+            noise_only.append(view.name)
+    parts = [f"{v} leads on {', '.join(ds)}" for v, ds in sorted(leads.items(), key=lambda x: -len(x[1]))]
+    text = f"Across {len(views)} datasets: " + "; ".join(parts) + "."
+    if len(leads) == 1 and len(views) > 1:
+        text += f" {next(iter(leads))} leads everywhere (see each dataset for whether the lead is significant)."
+    elif len(leads) > 1:
+        text += " No recipe leads on every dataset."
+    if noise_only:
+        text += f" On {', '.join(noise_only)} no variant beats a trivial generator."
+    return text

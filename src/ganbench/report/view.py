@@ -1,0 +1,125 @@
+"""What the report knows about one dataset of a study: its primary metric, statistics, calibration rows,
+convergence and collapsed runs. Sections (``sections.py``) read a ``DatasetView``; they compute nothing
+twice and never open the store."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..metrics.declare import Value, info
+from ..study.calibration import REAL, TRIVIAL
+from ..study.convergence import eval_noise, still_improving, trajectories
+from ..study.stats import mean_ci
+
+CHECKPOINTS = ("final", "best")
+
+
+def fmt(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.4g}"
+
+
+def cell(row: dict | None) -> str:
+    """mean [95 % CI], or the mean alone with one seed."""
+    if not row:
+        return "–"
+    if row["n"] < 2 or math.isnan(row["std"]):
+        return fmt(row["mean"])
+    if row["std"] == 0:
+        return f"{fmt(row['mean'])} (every seed)"  # no spread to show: an interval [x, x] would look like precision
+    return f"{fmt(row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
+
+
+def calibration_stats(rows: list[dict]) -> dict:
+    """{(dataset, row, checkpoint, metric): mean/CI over the study's seeds}."""
+    grouped: dict = {}
+    for r in rows:
+        if r["value"] is not None and math.isfinite(r["value"]):
+            grouped.setdefault((r["dataset"], r["row"], r["checkpoint"], r["metric"]), []).append(r["value"])
+    return {k: mean_ci(v, clip=info(k[3]).clip) for k, v in grouped.items()}
+
+
+@dataclass
+class DatasetView:
+    name: str
+    primary: str
+    chosen: bool  # named in the spec (else the default for the kind of data)
+    runs: list[dict]
+    evals: list[dict]
+    board: dict  # (variant, metric, checkpoint) -> leaderboard row
+    pairs: list[dict]
+    calibration: dict  # (row, checkpoint, metric) -> stats
+    study_path: Path
+    variants: list[str] = field(default_factory=list)
+    noise: float | None = None
+    improving: dict = field(default_factory=dict)  # run_id -> True/False/None
+    collapsed: dict = field(default_factory=dict)  # run_id -> reason
+    reference: dict = field(default_factory=dict)  # published numbers beside ours (reference_table.py)
+
+    @property
+    def value(self) -> Value:
+        return info(self.primary)
+
+    def floor(self, checkpoint: str) -> tuple[str, float] | None:
+        """The better trivial generator on the primary metric: (row name, mean)."""
+        found = [(t, self.calibration[(t, checkpoint, self.primary)]["mean"]) for t in TRIVIAL
+                 if (t, checkpoint, self.primary) in self.calibration]
+        if not found:
+            return None
+        return min(found, key=lambda x: x[1]) if self.value.direction == "lower" else max(found, key=lambda x: x[1])
+
+    def ceiling(self, checkpoint: str) -> float | None:
+        row = self.calibration.get((REAL, checkpoint, self.primary))
+        return row["mean"] if row else None
+
+    def clears_floor(self, variant: str, checkpoint: str) -> bool | None:
+        """Is the variant's whole interval on the better side of the floor (its mean, with one seed)?"""
+        floor, row = self.floor(checkpoint), self.board.get((variant, self.primary, checkpoint))
+        if floor is None or row is None:
+            return None
+        worst = row["mean"] if row["n"] < 2 else (row["ci_high"] if self.value.direction == "lower" else row["ci_low"])
+        return self.value.better(worst, floor[1])
+
+    def quality_metrics(self) -> list[str]:
+        from ..metrics.declare import quality_names
+
+        present = {e["metric"] for e in self.evals}
+        return [m for m in quality_names() if m in present]
+
+    def final_values(self, run_id: str) -> dict:
+        return {e["metric"]: e["value"] for e in self.evals if e["run_id"] == run_id and "final" in e["tags"]}
+
+
+def build_view(name: str, primary: str, chosen: bool, runs: list[dict], evals: list[dict], summary: dict,
+               calibration: dict, study_path: Path) -> DatasetView:
+    board = {(b["variant"], b["metric"], b["checkpoint"]): b for b in summary["leaderboard"] if b["dataset"] == name}
+    view = DatasetView(name, primary, chosen, runs, evals, board,
+                       [p for p in summary["pairs"] if p["dataset"] == name],
+                       {k[1:]: v for k, v in calibration.items() if k[0] == name}, study_path,
+                       sorted({r["variant"] for r in runs}))
+    view.noise = eval_noise(evals, primary).get(name)
+    paths = trajectories(evals, primary)
+    view.improving = {r["run_id"]: still_improving(paths.get(r["run_id"], []), primary, view.noise) for r in runs}
+    floor = view.floor("final")
+    for r in runs:
+        if r["status"] != "done":
+            continue
+        final = view.final_values(r["run_id"])
+        reason = _collapse_reason(final, primary, floor)
+        if reason:
+            view.collapsed[r["run_id"]] = reason
+    return view
+
+
+def _collapse_reason(final: dict, primary: str, floor) -> str:
+    if final.get("modes_covered") == 0:
+        return "covers no mode"
+    if final.get("high_quality") == 0:
+        return "no high-quality sample"
+    value = final.get(primary)
+    if floor is not None and value is not None and math.isfinite(value) and not info(primary).better(value, floor[1]):
+        return f"{primary} {fmt(value)} is not better than a trivial generator ({floor[0]}: {fmt(floor[1])})"
+    return ""

@@ -1,0 +1,52 @@
+"""Was a run still improving when its budget ran out? Judged against the evaluation's own noise.
+
+The noise: each run's final checkpoint is evaluated twice with independent sampling seeds
+(``evaluation.py``); with d the difference of the two values, the pooled standard deviation of one
+evaluation over a dataset's runs is sqrt(mean(d^2) / 2). A run is *still improving* when its primary
+metric got better over the last evaluation interval by more than ``Z`` standard deviations of a
+difference of two evaluations (Z * sqrt(2) * sigma): a change that noise alone rarely makes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from ..metrics.declare import info
+
+Z = 2.0
+EXTRA = {"heldout", "repeat"}  # tags of evaluations that are not points of the training trajectory
+
+
+def trajectories(evals: list[dict], metric: str) -> dict[str, list[tuple[int, float]]]:
+    """{run_id: [(step, value), ...]} of the selection evaluations, in step order."""
+    out: dict = defaultdict(list)
+    for e in evals:
+        if e["metric"] == metric and not EXTRA & set(e["tags"]) and e["value"] is not None:
+            out[e["run_id"]].append((e["step"], e["value"]))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def eval_noise(evals: list[dict], metric: str) -> dict[str, float]:
+    """{dataset: pooled std of one evaluation} from the final/repeat pairs of its runs."""
+    final, repeat = {}, {}
+    for e in evals:
+        if e["metric"] == metric and e["value"] is not None and math.isfinite(e["value"]):
+            if "final" in e["tags"]:
+                final[e["run_id"]] = (e["dataset"], e["value"])
+            elif "repeat" in e["tags"]:
+                repeat[e["run_id"]] = e["value"]
+    sq: dict = defaultdict(list)
+    for run_id, (dataset, value) in final.items():
+        if run_id in repeat:
+            sq[dataset].append((value - repeat[run_id]) ** 2)
+    return {ds: math.sqrt(sum(v) / len(v) / 2) for ds, v in sq.items()}
+
+
+def still_improving(trajectory: list[tuple[int, float]], metric: str, sigma: float | None) -> bool | None:
+    """True/False, or None when it cannot be judged (one evaluation, or no noise measurement)."""
+    if len(trajectory) < 2 or sigma is None or not math.isfinite(sigma):
+        return None
+    (_, before), (_, last) = trajectory[-2], trajectory[-1]
+    gain = (before - last) if info(metric).direction == "lower" else (last - before)
+    return gain > Z * math.sqrt(2) * sigma

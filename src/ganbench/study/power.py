@@ -1,0 +1,52 @@
+"""What a paired comparison could have detected: power of the paired t-test, the minimum detectable
+difference at 80 % power and the number of seeds a decisive answer would need.
+
+The test is two-sided at level ``alpha``; under a true mean difference ``delta`` of the paired
+differences (spread ``sd``), the t statistic on n pairs follows a noncentral t with n-1 degrees of
+freedom and noncentrality delta*sqrt(n)/sd. Since verdicts are Holm-adjusted over m pairs, ganbench
+states power at alpha/m, the level Holm's first (strictest) step applies: a difference this large would
+have been declared whatever the other pairs did.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import optimize, stats
+
+POWER = 0.8
+
+
+def paired_power(n: int, delta: float, sd: float, alpha: float) -> float:
+    if n < 2 or sd <= 0:
+        return math.nan
+    df, nc = n - 1, abs(delta) * math.sqrt(n) / sd
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    # P(T > crit) + P(T < -crit); the lower tail as the upper tail of -T (scipy's nct.cdf gives NaN far out)
+    return float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))
+
+
+def min_detectable(n: int, sd: float, alpha: float, power: float = POWER) -> float:
+    """The smallest |mean difference| detected with probability ``power`` (NaN when undefined)."""
+    if n < 2 or not sd > 0:
+        return math.nan
+    high = sd
+    while paired_power(n, high, sd, alpha) < power:
+        high *= 2
+    return float(optimize.brentq(lambda d: paired_power(n, d, sd, alpha) - power, 0.0, high, xtol=1e-12 * high))
+
+
+def seeds_needed(delta: float, sd: float, alpha: float, power: float = POWER, limit: int = 10_000) -> int | None:
+    """The fewest seeds (pairs) with which a true difference ``delta`` is found with probability ``power``;
+    None when even ``limit`` seeds would not do (or there is no difference)."""
+    if not sd > 0 or delta == 0 or not math.isfinite(delta):
+        return None
+    low, high = 2, 2
+    while paired_power(high, delta, sd, alpha) < power:
+        low, high = high, high * 2
+        if high > limit:
+            return None
+    while low < high:  # power grows with n: bisect for the first n that reaches it
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if paired_power(mid, delta, sd, alpha) < power else (low, mid)
+    return low

@@ -1,0 +1,42 @@
+"""Power of the paired t-test against a direct scipy calculation and a simulation."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ganbench.study.power import min_detectable, paired_power, seeds_needed
+
+
+def direct_power(n, delta, sd, alpha):
+    """P(reject) for the two-sided paired t-test: noncentral t, written out with scipy.stats.nct."""
+    df = n - 1
+    crit = stats.t.isf(alpha / 2, df)
+    nc = delta / (sd / math.sqrt(n))
+    return stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc)  # P(T < -crit) = P(-T > crit)
+
+
+@pytest.mark.parametrize("n, sd, alpha", [(3, 0.02, 0.05), (5, 1.5, 0.05 / 15), (10, 4.0, 0.01)])
+def test_minimum_detectable_difference_has_80_percent_power(n, sd, alpha):
+    mdd = min_detectable(n, sd, alpha)
+    assert direct_power(n, mdd, sd, alpha) == pytest.approx(0.8, abs=1e-9)
+    assert direct_power(n, 0.9 * mdd, sd, alpha) < 0.8 < direct_power(n, 1.1 * mdd, sd, alpha)
+
+
+def test_known_value_and_simulation():
+    # n = 10 pairs, sd 1, alpha 0.05: a difference of 1 sd is detected with power about 0.80 (G*Power: 0.8031)
+    assert paired_power(10, 1.0, 1.0, 0.05) == pytest.approx(0.8031, abs=5e-4)
+    rng = np.random.default_rng(0)
+    d = rng.normal(1.0, 1.0, size=(20000, 10))
+    rejected = stats.ttest_1samp(d, 0.0, axis=1).pvalue < 0.05
+    assert rejected.mean() == pytest.approx(paired_power(10, 1.0, 1.0, 0.05), abs=0.015)  # 3.5 binomial sd
+
+
+def test_seeds_needed_is_the_first_n_that_reaches_80_percent():
+    for delta, sd, alpha in [(0.5, 1.0, 0.05), (0.01, 0.05, 0.05 / 15), (2.0, 1.0, 0.05)]:
+        n = seeds_needed(delta, sd, alpha)
+        assert direct_power(n, delta, sd, alpha) >= 0.8
+        assert n == 2 or direct_power(n - 1, delta, sd, alpha) < 0.8
+    assert seeds_needed(0.0, 1.0, 0.05) is None and seeds_needed(1e-6, 1.0, 0.05) is None
+    assert math.isnan(min_detectable(1, 1.0, 0.05)) and math.isnan(min_detectable(3, 0.0, 0.05))
