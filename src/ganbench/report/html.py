@@ -120,13 +120,17 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict]) -> list[str]:
         if view.noise is not None:
             notes.append(f"{view.name}: evaluation noise of {view.primary}, one evaluation's std pooled over the "
                          f"final checkpoints evaluated twice (seed bases 0 and 2): {fmt(view.noise)}.")
-    kid = {(e["dataset"], e["protocol"]["n_fake"], e["protocol"]["n_real"], e["value"]) for e in evals
-           if e["metric"] == "kid_subset_size"}
-    for ds, n_fake, n_real, size in sorted(kid):
-        line = f"{ds}: KID on 100 subsets of {int(size)} rows"
-        if size >= min(n_fake, n_real):
-            line += (" — every subset is the whole sample set, so kid_std is 0 by construction and is no measure "
-                     "of spread")
+    kid: dict = {}
+    for e in evals:
+        if e["metric"] in ("kid_subset_size", "kid_subsets") and e["value"] is not None:
+            p = e["protocol"]
+            kid.setdefault((e["dataset"], p["n_real"], p["n_fake"]), {})[e["metric"]] = int(e["value"])
+    for (ds, n_real, n_fake), k in sorted(kid.items()):
+        size, count = k.get("kid_subset_size"), k.get("kid_subsets")
+        line = f"{ds}: KID on {count} subset(s) of {size} rows (n_real {n_real}, n_fake {n_fake})"
+        if size is not None and size >= min(n_real, n_fake):
+            line += (" — with no more samples than the subset size every subset is the whole set: one value, "
+                     "and kid_std is 0 by construction, not a measured spread")
         notes.append(line + ".")
     groups = {tuple(r["trained_with"]) for r in runs if r.get("trained_with")}
     for g in sorted(groups):
