@@ -104,7 +104,7 @@ def loss_curves(run_dirs: dict[str, list[Path]], title: str) -> bytes:
         axes[0].plot(steps, d_mean, label=variant, color=f"C{i % 10}")
         axes[1].plot(steps, g_mean, label=variant, color=f"C{i % 10}")
     axes[0].set_title("D loss", fontsize=9), axes[1].set_title("G loss", fontsize=9)
-    axes[0].set_ylabel("D loss (incl. the loss's own scale)", fontsize=8), axes[1].set_ylabel("G loss", fontsize=8)
+    axes[0].set_ylabel("D loss", fontsize=8), axes[1].set_ylabel("G loss", fontsize=8)
     for ax in axes:
         ax.set_xlabel("generator step", fontsize=8), ax.tick_params(labelsize=7)
     axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
