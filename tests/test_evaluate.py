@@ -225,3 +225,16 @@ def test_sample_npz_round_trip_into_metrics(runs, capsys, tmp_path):
     assert json.loads(capsys.readouterr().out)["metrics"]["fid"] == pytest.approx(0.0, abs=1e-6)
     assert main(["sample", str(runs / "points"), "--out", str(tmp_path / "x.jpg")]) == 2
     assert "write .png (a picture) or .npz (arrays)" in capsys.readouterr().err
+
+
+def test_inception_on_cpu_says_how_long_first_and_chunks_do_not_change_features(capsys):
+    """The first batch is timed and the expected duration printed before the rest; results equal one call."""
+
+    class SlowInception(PixelFeatures):
+        name, batch_size, device = "inception", 4, torch.device("cpu")
+
+    images = torch.rand(37, 1, 8, 8) * 2 - 1
+    out = evaluate._extract(SlowInception(), images, "fake features", progress=True)
+    err = capsys.readouterr().err
+    assert "inception on CPU: 37 images at ~" in err and "for this set (a GPU takes seconds" in err
+    assert torch.equal(out.features, SlowInception()(images)["features"])
