@@ -56,15 +56,6 @@ def _draw_samples(ax, run_dir: Path, n_images: int = 36, n_points: int = 1500) -
     return True
 
 
-def sample_picture(run_dir: Path) -> bytes | None:
-    """One run's samples as a PNG."""
-    fig, ax = _plt().subplots(figsize=(2.4, 2.4))
-    if not _draw_samples(ax, run_dir):
-        _plt().close(fig)
-        return None
-    return _png(fig)
-
-
 def sample_strip(run_dirs: list[Path], titles: list[str]) -> bytes | None:
     """The samples of several runs side by side (one variant, every seed)."""
     if not run_dirs:
