@@ -28,7 +28,7 @@ def cell(row: dict | None) -> str:
         return "–"
     if row["n"] < 2 or math.isnan(row["std"]):
         return fmt(row["mean"])
-    if row["std"] <= 1e-12 * max(abs(row["mean"]), 1e-300):  # the same value on every seed (up to rounding)
+    if row["std"] <= 1e-6 * max(abs(row["mean"]), 1e-300):  # the same value on every seed (up to float32 rounding)
         return f"{fmt(row['mean'])} (every seed)"  # no spread to show: an interval [x, x] would look like precision
     return f"{fmt(row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
 
