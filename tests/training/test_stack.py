@@ -123,9 +123,9 @@ def test_diverging_member_is_frozen_and_others_finish(tmp_path, float64, monkeyp
     assert _worst_rel(_final(tmp_path / "e2"), _final(tmp_path / "s2")) < 1e-10
 
 
-def test_interrupted_ensemble_resumes_bit_identical(tmp_path, monkeypatch):
-    cfgs = _cfgs(DCGAN, steps=20, ckpt_every=10, log_every=5)[:3]
-    outs_a = [tmp_path / f"a{i}" for i in range(3)]
+def _assert_interrupted_group_resumes_bit_identical(cfgs, tmp_path, monkeypatch):
+    """Train the group whole (a), then again with a crash at step 15 and a resume (b): same final tensors."""
+    outs_a = [tmp_path / f"a{i}" for i in range(len(cfgs))]
     loop.train_group(cfgs, outs_a, progress=False)
     real_g_step = loop.Trainer.g_step
 
@@ -134,7 +134,7 @@ def test_interrupted_ensemble_resumes_bit_identical(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_g_step(self, step)
 
-    outs_b = [tmp_path / f"b{i}" for i in range(3)]
+    outs_b = [tmp_path / f"b{i}" for i in range(len(cfgs))]
     monkeypatch.setattr(loop.Trainer, "g_step", crashing)
     with pytest.raises(KeyboardInterrupt):
         loop.train_group(cfgs, outs_b, progress=False)
@@ -145,6 +145,11 @@ def test_interrupted_ensemble_resumes_bit_identical(tmp_path, monkeypatch):
         assert ta.keys() == tb.keys()
         for k in ta:
             assert torch.equal(ta[k], tb[k]), k
+
+
+def test_interrupted_ensemble_resumes_bit_identical(tmp_path, monkeypatch):
+    cfgs = _cfgs(DCGAN, steps=20, ckpt_every=10, log_every=5)[:3]
+    _assert_interrupted_group_resumes_bit_identical(cfgs, tmp_path, monkeypatch)
 
 
 def test_member_directories_serve_eval_sample_and_single_resume(tmp_path):
@@ -227,25 +232,7 @@ def test_cuda_member_matches_single_run(tmp_path, base, tol):
 @needs_cuda
 def test_cuda_resume_is_bit_identical(tmp_path, monkeypatch):
     cfgs = _cfgs(MLP, device="cuda", steps=20, ckpt_every=10, log_every=5)[:3]
-    outs_a = [tmp_path / f"a{i}" for i in range(3)]
-    loop.train_group(cfgs, outs_a, progress=False)
-    real_g_step = loop.Trainer.g_step
-
-    def crashing(self, step):
-        if step == 15:
-            raise KeyboardInterrupt
-        return real_g_step(self, step)
-
-    outs_b = [tmp_path / f"b{i}" for i in range(3)]
-    monkeypatch.setattr(loop.Trainer, "g_step", crashing)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train_group(cfgs, outs_b, progress=False)
-    monkeypatch.undo()
-    loop.train_group(cfgs, outs_b, resume=True, progress=False)
-    for a, b in zip(outs_a, outs_b):
-        ta, tb = _final(a), _final(b)
-        for k in ta:
-            assert torch.equal(ta[k], tb[k]), k
+    _assert_interrupted_group_resumes_bit_identical(cfgs, tmp_path, monkeypatch)
 
 
 def test_ensemble_command_trains_members_and_refuses_different_shapes(tmp_path, capsys):
