@@ -83,7 +83,7 @@ def test_init_reaches_the_weight_under_spectral_norm():
     cfg = make_config({"discriminator": {"name": "mlp", "norm": "spectral", "init": {"kind": "normal", "std": 3.0}}})
     torch.manual_seed(0)
     D = build_discriminator(cfg, (2,))
-    original = D.net[1].parametrizations.weight.original
+    original = D.net[1].parametrizations.weight.original.detach()
     assert float(original.std()) > 1.0  # N(0, 3) draws, not PyTorch's fan-in uniform (std ~0.4)
 
 
