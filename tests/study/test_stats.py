@@ -57,6 +57,17 @@ def test_verdict_says_plainly_when_not_significant():
     assert "could only have detected a difference of " in text and "80 % power" in text
 
 
+def test_power_sentence_stays_inside_a_bounded_metric():
+    # paired differences spread over most of [0, 1] with 3 seeds: the detectable difference exceeds the range
+    out = summarize(_evals({"a": [0.1, 0.9, 0.2], "b": [0.8, 0.1, 0.7]}, metric="precision"),
+                    checkpoints=("final",))
+    pair = out["pairs"][0]
+    assert pair["min_detectable"] > 1.0
+    text = verdict(pair)
+    assert "no difference precision can show (its range is 0 to 1)" in text
+    assert "a difference of " + f"{pair['min_detectable']:.3g}" not in text
+
+
 def test_verdict_names_winner_and_loser():
     out = summarize(_evals({"a": [10.0, 12.0, 11.0, 13.0, 10.5], "b": [20.0, 21.0, 22.5, 23.0, 20.5]}),
                     checkpoints=("final",))

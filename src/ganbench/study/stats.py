@@ -116,7 +116,13 @@ def power_sentence(pair: dict) -> str:
     mdd = pair.get("min_detectable", math.nan)
     if mdd is None or not math.isfinite(mdd):
         return ""
-    text = (f"With {pair['n']} seeds this study could only have detected a difference of {_g(mdd)} or more "
+    low, high = info(pair["metric"]).bounds
+    span = high - low if low is not None and high is not None else math.inf
+    if mdd > span:  # e.g. 4.7 on a share in [0, 1]: say what it means instead of an impossible number
+        seen = f"no difference {pair['metric']} can show (its range is {_g(low)} to {_g(high)})"
+    else:
+        seen = f"a difference of {_g(mdd)} or more"
+    text = (f"With {pair['n']} seeds this study could only have detected {seen} "
             f"(80 % power, paired t-test at α = {_g(pair['alpha_power'])}, the spread of these paired differences)")
     need = pair.get("seeds_needed")
     if need is None:
