@@ -9,6 +9,7 @@ from torch import nn
 
 from .config import RunConfig, load_config, make_config
 from .errors import UserError
+from .latent import draw_latent
 from .training import checkpoint as ckpt
 from .training.build import build_generator, resolve_device
 from .training.loop import RunResult
@@ -85,7 +86,8 @@ def generate(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500, labels:
     """``n`` samples from G (on CPU), reproducible for a seed; ``labels`` for class-conditional G
     (default: every class in turn)."""
     z_dim = G.config.z_dim if hasattr(G, "config") else G.z_dim
-    z = torch.randn(n, z_dim, generator=rng(seed, SAMPLE))
+    kind = G.config.latent if hasattr(G, "config") else getattr(G, "latent", "normal")
+    z = draw_latent(kind, n, z_dim, rng(seed, SAMPLE))  # the run's latent distribution
     device = next(G.parameters()).device
     if labels is None:
         labels = class_labels(G, n)

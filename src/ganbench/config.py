@@ -16,6 +16,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .errors import UserError
+from .latent import LATENTS
 from .yamlio import load_yaml
 from .nets.init import parse_init
 from .registry import (
@@ -33,6 +34,9 @@ Beta = Annotated[float, Field(ge=0, lt=1)]  # Adam's moment decays
 COMPONENT_REGISTRIES = {"data": DATASETS, "generator": GENERATORS, "discriminator": DISCRIMINATORS, "loss": LOSSES}
 COMPONENT_FIELDS = tuple(COMPONENT_REGISTRIES)
 NET_FIELDS = ("generator", "discriminator")  # these also take the framework's ``init`` option
+# options added after runs existed: at these values they are left out of result_dict (and so of the digest)
+LATE_DEFAULTS = {"batch_unit": "samples", "update": "alternating", "n_gen": 1, "g_noise": "fresh",
+                 "g_call": "once", "latent": "normal"}
 
 
 def _component(value: Any, registry: Registry, field: str) -> Component:
@@ -65,9 +69,16 @@ class RunConfig(BaseModel):
     batch_size: int = Field(64, ge=1, description="samples per batch, or packs with batch_unit: packs")
     batch_unit: Literal["samples", "packs"] = Field(
         "samples", description="what batch_size counts: samples, or packs of `pack` samples (PacGAN's convention)")
-    steps: int = Field(2000, ge=1, description="budget in generator steps")
+    steps: int = Field(2000, ge=1, description="budget in training steps (one step: n_dis D updates, n_gen G updates)")
     time_budget_s: float | None = Field(None, gt=0, description="stop after this much training time")
-    n_dis: int = Field(1, ge=1, description="discriminator steps per generator step")
+    n_dis: int = Field(1, ge=1, description="discriminator updates per training step")
+    n_gen: int = Field(1, ge=1, description="generator updates per training step, all on one noise draw")
+    g_noise: Literal["fresh", "same_as_d"] = Field(
+        "fresh", description="G's latents: its own draw, or those of the step's last D update (TF DCGAN)")
+    g_call: Literal["once", "per_pack_member"] = Field(
+        "once", description="G runs once on the whole batch, or once per pack member (batch-norm statistics "
+                            "over batch_size samples each, as PacGAN's code)")
+    latent: Literal[tuple(LATENTS)] = Field("normal", description="latent distribution: normal N(0,1) or uniform U(-1,1)")
     update: Literal["alternating", "simultaneous"] = Field(
         "alternating", description="alternating D then G steps, or both from one batch, applied together")
     lr_g: float = Field(2e-4, gt=0)
@@ -119,7 +130,7 @@ class RunConfig(BaseModel):
         parse_policy(self.augment)
         from .training.schedule import check_schedule
 
-        check_schedule(self.update, self.n_dis, self.conditional)
+        check_schedule(self)
         if self.batch_unit == "samples" and self.batch_size % self.pack:
             raise UserError(f"batch_size {self.batch_size} is not a multiple of pack {self.pack} "
                             "(or set batch_unit: packs to count the batch in packs)")
@@ -134,7 +145,7 @@ class RunConfig(BaseModel):
     def result_dict(self) -> dict:
         """The fields that change the trained weights (not where/how progress is shown)."""
         out = self.model_dump(mode="json", exclude={"tensorboard", "keep_checkpoints", "log_every"})
-        for key, default in (("batch_unit", "samples"), ("update", "alternating")):
+        for key, default in LATE_DEFAULTS.items():
             if out[key] == default:  # defaults left out, so runs made before the option keep their digest
                 del out[key]
         return out

@@ -35,11 +35,18 @@ class Entry:
     accepts: frozenset = frozenset()  # framework keywords the component takes
 
     def validate(self, opts: dict, where: str | None = None) -> dict:
-        """Return options with defaults filled in; raise UserError naming the bad key (under ``where``)."""
+        """Return options with defaults filled in; raise UserError naming the bad key (under ``where``).
+
+        Options registered as ``late_options`` (added after runs existed) are left out at their default,
+        so the resolved config, and with it the digest of every earlier run, stays as it was."""
         try:
-            return self.options(**opts).model_dump()
+            out = self.options(**opts).model_dump()
         except pydantic.ValidationError as exc:
             raise UserError(format_validation_error(exc, prefix=where or self.name)) from None
+        for key in self.extra.get("late_options", ()):
+            if out[key] == self.options.model_fields[key].default:
+                del out[key]
+        return out
 
     def option_help(self) -> str:
         parts = []

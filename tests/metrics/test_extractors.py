@@ -128,3 +128,30 @@ def test_racing_processes_train_the_lenet_once(tmp_path, monkeypatch):
     trained = ["training the LeNet extractor" in err for _, err in outs]
     assert sorted(trained) == [False, True]
     assert outs[0][0] == outs[1][0]  # the same accuracy: the same weights
+
+
+def test_a_prepared_lenet_is_carried_to_another_torch_version(tmp_path, monkeypatch, capsys):
+    """`ganbench data prepare` trains and caches the classifier; a machine with another torch version that
+    is given that cache (GANBENCH_CACHE) uses it instead of training again; another recipe does not."""
+    from ganbench.cli import main
+    from ganbench.metrics.features import lenet
+
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(lenet, "_epochs", lambda n: 1)
+    assert main(["data", "prepare", "digits"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "trained with torch" in out
+    first = lenet.LeNetFeatures({"name": "digits"}, progress=False)
+    monkeypatch.setattr(torch, "__version__", "0.0.1+elsewhere")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(lenet, "train_classifier", no_training)
+    carried = lenet.LeNetFeatures({"name": "digits"}, progress=False)
+    assert carried.identity == first.identity and carried.test_accuracy == first.test_accuracy
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    assert torch.equal(carried(x)["logits"], first(x)["logits"])
+    monkeypatch.setattr(lenet, "RECIPE", {**lenet.RECIPE, "lr": 2e-3})
+    with pytest.raises(AssertionError, match="trained again"):
+        lenet.LeNetFeatures({"name": "digits"}, progress=False)

@@ -37,7 +37,7 @@ def test_maxout_needs_two_pieces():
         DISCRIMINATORS.get("mlp").build((2,), activation="maxout", pieces=1)
 
 
-@pytest.mark.parametrize("kind", ["default", "normal", "xavier", "orthogonal"])
+@pytest.mark.parametrize("kind", ["default", "normal", "truncated_normal", "xavier", "orthogonal"])
 @pytest.mark.parametrize("family,shape", [("mlp", (2,)), ("dcgan", (1, 8, 8)), ("resnet", (1, 8, 8)),
                                           ("style", (1, 8, 8))])
 def test_init_applies_to_every_family(kind, family, shape):
@@ -67,6 +67,18 @@ def test_normal_init_has_the_asked_std():
     w = torch.cat([net[0].weight.detach().flatten(), net[1].weight.detach().flatten()])
     # 320k draws: the sample std is within 1 % of 0.02 (its s.e. is 0.02 / sqrt(2 * 320k) = 0.0025 %)
     assert abs(float(w.std()) - 0.02) < 2e-4 and abs(float(w.mean())) < 2e-4
+
+
+def test_truncated_normal_init_is_bounded_at_two_std():
+    """TensorFlow's truncated_normal_initializer (PacGAN Stacked MNIST, ops.py:57): N(0, std) restricted to
+    [-2 std, 2 std]; its standard deviation is then 0.8796 std (the truncated normal's)."""
+    torch.manual_seed(0)
+    D = DISCRIMINATORS.get("dcgan").build((3, 28, 28), width=64, kernel=5, stages=4)
+    apply_init(D, {"kind": "truncated_normal", "std": 0.02})
+    w = torch.cat([m.weight.detach().flatten() for m in D.modules() if isinstance(m, nn.Conv2d)])
+    assert w.numel() > 1_000_000 and w.abs().max() <= 0.04
+    assert w.abs().max() > 0.0399  # the whole range is used
+    assert abs(w.std().item() / 0.02 - 0.8796) < 0.005 and abs(w.mean().item()) < 1e-4
 
 
 def test_orthogonal_and_xavier_init():

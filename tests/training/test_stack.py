@@ -203,7 +203,14 @@ IMAGES = {"data": "digits", "batch_size": 8, "steps": 6, "log_every": 3, "ckpt_e
      "regularizers": [{"name": "clip"}]},
     {"regularizers": [{"name": "dragan"}], "loss": "lsgan", "amp": "bf16"},
     {"update": "simultaneous", "regularizers": [{"name": "gp"}]},
-], ids=["acgan", "projection", "attention", "resnet", "style", "pack-clip", "dragan-bf16", "simultaneous-gp"])
+    # PacGAN's Stacked MNIST recipe: uniform latent, two G updates on D's noise, G once per pack member
+    {"latent": "uniform", "n_gen": 2, "g_noise": "same_as_d", "n_dis": 2, "pack": 2, "g_call": "per_pack_member",
+     # (biases right before batch norm dropped: zero-initialised, their exact gradient is 0, see _worst_rel)
+     "generator": {"name": "dcgan", "width": 8, "norm": "batch", "init": "truncated_normal", "bias_before_norm": False},
+     "discriminator": {"name": "dcgan", "width": 8, "norm": "batch", "bias_before_norm": False,
+                       "init": {"kind": "truncated_normal", "std": 0.02}}},
+], ids=["acgan", "projection", "attention", "resnet", "style", "pack-clip", "dragan-bf16", "simultaneous-gp",
+        "pacgan-stacked-mnist-recipe"])
 def test_every_component_trains_in_a_stack(tmp_path, float64, over):
     cfgs = _cfgs({**IMAGES, **over}, regularizers=over.get("regularizers", []))[:2]
     loop.train_group(cfgs, [tmp_path / "e0", tmp_path / "e1"], progress=False)

@@ -41,6 +41,25 @@ class Dataset:
         return self.x.shape[0]
 
 
+# A dataset option ``pixel_range`` (stacked-mnist) may keep real images in [0, 1] on purpose, as PacGAN's
+# Stacked MNIST code feeds its discriminator (model.py:386) while G's tanh covers [-1, 1]: G then learns
+# [0, 1]. Everything that reads images with a fixed convention (feature extractors, pictures) maps the
+# dataset's range to [-1, 1] first. Range name -> (scale, shift): pixel = standard * scale + shift.
+PIXEL_RANGES = {"-1..1": (1.0, 0.0), "0..1": (0.5, 0.5)}
+
+
+def in_pixel_range(images: Tensor, name: str) -> Tensor:
+    """[-1, 1] images in the range ``name`` (exactly the same tensor for -1..1)."""
+    scale, shift = PIXEL_RANGES[name]
+    return images if (scale, shift) == (1.0, 0.0) else images * scale + shift
+
+
+def standard_pixels(images: Tensor, spec: dict | None) -> Tensor:
+    """Images of the dataset ``spec`` describes (real or generated) in ganbench's [-1, 1] convention."""
+    scale, shift = PIXEL_RANGES[(spec or {}).get("pixel_range", "-1..1")]
+    return images if (scale, shift) == (1.0, 0.0) else (images - shift) / scale
+
+
 def images_from_uint8(array, channels: int, size: int, scale: float = 255.0) -> Tensor:
     """uint8-range pixels (N, H*W*C or N, H, W) -> float NCHW in [-1, 1]. The one place we convert in."""
     x = torch.from_numpy(np.asarray(array, dtype=np.float32)).reshape(-1, channels, size, size)

@@ -7,21 +7,36 @@ digits of the test split come from MNIST's test images. PacGAN trained on 128,00
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from ..registry import DATASETS
-from .base import Dataset, load_dataset
+from .base import Dataset, in_pixel_range, load_dataset
 
 
-@DATASETS.register("stacked-mnist", z_dim=100, kind="images", labelled=True)
-def stacked_mnist(split, n: int = 128_000, seed: int = 0, path: str | None = None):
-    """Three random MNIST digits as RGB channels (1000 modes), 28x28x3; needs MNIST."""
-    digits = load_dataset({"name": "mnist", "path": path}, split)
+# the MNIST splits the digits of each split are drawn from
+DIGITS = {"train": {"train": ("train",), "test": ("test",)},
+          "train+test": {"train": ("train", "test"), "test": ("test",)}}
+
+
+@DATASETS.register("stacked-mnist", z_dim=100, kind="images", labelled=True, late_options=("digits", "pixel_range"))
+def stacked_mnist(split, n: int = 128_000, seed: int = 0, path: str | None = None,
+                  digits: Literal["train", "train+test"] = "train", pixel_range: Literal["-1..1", "0..1"] = "-1..1"):
+    """Three random MNIST digits as RGB channels (1000 modes), 28x28x3; needs MNIST.
+
+    ``digits: train+test`` draws the training images' digits from all 70,000 MNIST images, as PacGAN's
+    code does (model.py:364-373); the test split keeps MNIST's test digits, which the training images
+    then share. ``pixel_range: 0..1`` keeps real images in [0, 1] (PacGAN's model.py:386, a quirk
+    reproduced on purpose: its G still ends in tanh); extractors and pictures map it back to [-1, 1].
+    """
+    sources = [load_dataset({"name": "mnist", "path": path}, part) for part in DIGITS[digits][split]]
+    xs, ys = torch.cat([d.x for d in sources]), torch.cat([d.y for d in sources])
     g = torch.Generator().manual_seed(seed * 2 + (split == "test"))
-    idx = torch.randint(len(digits), (n, 3), generator=g)
-    x = digits.x[idx.reshape(-1)].reshape(n, 3, 28, 28)
-    y = (digits.y[idx] * torch.tensor([100, 10, 1])).sum(1)
-    return Dataset("stacked-mnist", x, y, num_classes=1000)
+    idx = torch.randint(len(xs), (n, 3), generator=g)
+    x = xs[idx.reshape(-1)].reshape(n, 3, 28, 28)
+    y = (ys[idx] * torch.tensor([100, 10, 1])).sum(1)
+    return Dataset("stacked-mnist", in_pixel_range(x, pixel_range), y, num_classes=1000)
 
 
 def mode_labels(images: torch.Tensor, classify) -> torch.Tensor:

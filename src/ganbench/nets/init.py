@@ -4,7 +4,8 @@
     discriminator: {name: dcgan, init: orthogonal}
 
 Recipes differ here and it matters: PacGAN's and DCGAN's official code draw every weight from N(0, 0.02)
-with zero biases, PyTorch's default is a fan-in scaled uniform. ``default`` leaves the framework's
+with zero biases (TensorFlow DCGAN's convolutions from a *truncated* N(0, 0.02): ``truncated_normal``),
+PyTorch's default is a fan-in scaled uniform. ``default`` leaves the framework's
 initialisation alone. Other kinds set the weights of every Linear / Conv / ConvTranspose / Embedding
 layer and zero their biases; normalisation layers keep gain 1 and shift 0, and layers that carry their
 own weight scaling (StyleGAN2's modulated convolutions) are left as they are. Under spectral
@@ -30,14 +31,18 @@ _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.Co
 
 class InitSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["default", "normal", "xavier", "orthogonal"] = "default"
-    std: float = Field(0.02, gt=0, description="standard deviation for kind 'normal'")
+    kind: Literal["default", "normal", "truncated_normal", "xavier", "orthogonal"] = "default"
+    std: float = Field(0.02, gt=0, description="standard deviation for 'normal' and 'truncated_normal'")
     gain: float = Field(1.0, gt=0, description="gain for 'xavier' (uniform) and 'orthogonal'")
 
 
 # kind -> how to fill one weight tensor in place (``default`` has no entry: nothing is touched)
 _FILL: dict[str, Callable[[Tensor, InitSpec], Any]] = {
     "normal": lambda w, s: nn.init.normal_(w, 0.0, s.std),
+    # TF's truncated_normal_initializer: N(0, std) with draws beyond 2 std redrawn, i.e. N(0, std)
+    # conditioned on [-2 std, 2 std] (std is the untruncated one); torch samples the same distribution
+    # by inverting its CDF instead of redrawing (ops.py:57 of PacGAN's Stacked MNIST code)
+    "truncated_normal": lambda w, s: nn.init.trunc_normal_(w, 0.0, s.std, -2.0 * s.std, 2.0 * s.std),
     "xavier": lambda w, s: nn.init.xavier_uniform_(w, gain=s.gain),
     "orthogonal": lambda w, s: nn.init.orthogonal_(w, gain=s.gain),
 }
@@ -48,7 +53,7 @@ def parse_init(value: Any, where: str) -> dict:
     if isinstance(value, str):
         value = {"kind": value}
     if not isinstance(value, dict):
-        raise UserError(f"'{where}' must be a kind (default, normal, xavier, orthogonal) or a mapping "
+        raise UserError(f"'{where}' must be a kind (default, normal, truncated_normal, xavier, orthogonal) or a mapping "
                         f"with 'kind'; got {value!r}")
     try:
         return InitSpec(**value).model_dump()

@@ -30,6 +30,7 @@ def _png(fig) -> bytes:
 def _draw_samples(ax, run_dir: Path, n_images: int = 36, n_points: int = 1500) -> bool:
     """Samples of a run's final generator on ``ax``: an image grid, or a scatter over the real modes (2-D)."""
     from ..api import generate, load_generator
+    from ..data.base import standard_pixels
     from ..data import load_dataset
     from ..plots import image_grid
 
@@ -38,7 +39,7 @@ def _draw_samples(ax, run_dir: Path, n_images: int = 36, n_points: int = 1500) -
     except Exception:  # noqa: BLE001  (a run without checkpoint simply has no picture)
         return False
     if len(G.data_shape) == 3:
-        grid = image_grid(generate(G, n_images, seed=0))
+        grid = image_grid(standard_pixels(generate(G, n_images, seed=0), G.config.data))
         ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", interpolation="nearest")
         ax.axis("off")
         return True

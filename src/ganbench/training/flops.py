@@ -1,7 +1,7 @@
 """Training cost in FLOPs: every phase of a real training step counted with ``torch.utils.flop_counter``.
 
 The counter sees matrix products and convolutions, forward and backward (so D's and G's passes, n_dis,
-packing, and the extra forward/backward passes of gradient penalties are all in). Lazy regularizers fire
+n_gen, packing, and the extra forward/backward passes of gradient penalties are all in). Lazy regularizers fire
 on some steps only; their pattern repeats every ``lcm(every)`` generator steps, so those steps are
 measured once, on a throwaway copy of the run's parts, and the pattern is summed over the budget.
 Elementwise work (optimizer updates, activations) is not counted; the EMA of G's weights is added as
@@ -23,7 +23,7 @@ from ..errors import UserError
 @dataclass(frozen=True)
 class StepFlops:
     pattern: tuple[float, ...]  # FLOPs of generator steps 0, 1, ..., period-1 (then it repeats)
-    phases: dict  # mean FLOPs per step of each phase: d (all n_dis steps), g, ema (or step, for joint schedules)
+    phases: dict  # mean FLOPs per step of each phase: d (all n_dis updates), g (all n_gen), ema (or step, for joint schedules)
 
     def total(self, steps: int) -> float:
         """FLOPs of the first ``steps`` generator steps."""
@@ -80,7 +80,7 @@ def step_flops(cfg: RunConfig) -> StepFlops:
     for step in range(period):
         if cfg.update == "alternating":  # D and G counted apart, to show where the cost goes
             phases = {"d": sum(_count(lambda k=k: trainer.d_step(step * cfg.n_dis + k)) for k in range(cfg.n_dis)),
-                      "g": _count(lambda: trainer.g_step(step))}
+                      "g": sum(_count(lambda: trainer.g_step(step)) for _ in range(cfg.n_gen))}
         else:
             phases = {"step": _count(lambda: SCHEDULES[cfg.update](trainer, step))}
         phases["ema"] = ema

@@ -1,8 +1,9 @@
 """The one training loop: every generator/discriminator/loss/regularizer combination runs through it.
 
-Per generator step: ``n_dis`` discriminator steps (loss on a real and a fake batch, plus regularizer
-penalties), then one generator step, then the EMA update (``update: simultaneous`` instead steps both
-players at once from one batch, see ``schedule``). Budget = generator steps. All randomness
+Per training step: ``n_dis`` discriminator updates (loss on a real and a fake batch, plus regularizer
+penalties), then ``n_gen`` generator updates (one noise draw), then the EMA update (``update:
+simultaneous`` instead steps both players at once from one batch, see ``schedule``). Budget = training
+steps. All randomness
 comes from ``seeding`` counters, so a resumed run replays exactly what an uninterrupted one would.
 ``train_group`` runs the same loop for k runs of equal network shapes stacked into one model, each
 member writing its own run directory (``train`` is its k = 1 case without stacking).
@@ -26,6 +27,7 @@ from .. import __version__
 from ..augment import diff_augment, parse_policy
 from ..config import RunConfig
 from ..errors import UserError
+from ..latent import LATENTS, draw_latent
 from ..regularizers import Draws
 from . import checkpoint as ckpt
 from .build import Parts, build_parts, resolve_device
@@ -34,8 +36,9 @@ from .grouping import check_group
 from .ema import EMA
 from .interrupt import status_on_interrupt
 from .rundir import RunDir, prepare
-from .schedule import SCHEDULES
-from .seeding import AUG, DATA, NOISE_D, NOISE_G, REG, Generators, rng
+from .schedule import G_NOISE, SCHEDULES
+from .sampler import BatchSampler
+from .seeding import AUG, NOISE_D, REG, Generators, rng
 from .stack import MemberAdam, MemberState, StackedAdam, StackedEMA, StackedNet, stack_regularizers
 
 
@@ -48,43 +51,23 @@ class RunResult:
     message: str = ""
 
 
-class BatchSampler:
-    """Batch number b -> real samples: epochs of seeded permutations, so any batch can be recomputed."""
-
-    def __init__(self, x: torch.Tensor, batch_size: int, seed: int):
-        self.x, self.batch_size, self.seed = x, batch_size, seed
-        self._perms: dict[int, torch.Tensor] = {}
-
-    def _perm(self, epoch: int) -> torch.Tensor:
-        if epoch not in self._perms:
-            if len(self._perms) > 2:
-                self._perms.pop(min(self._perms))
-            self._perms[epoch] = torch.randperm(len(self.x), generator=rng(self.seed, DATA, epoch)).to(self.x.device)
-        return self._perms[epoch]
-
-    def __call__(self, b: int) -> torch.Tensor:
-        """Indices of batch number b."""
-        n, start = len(self.x), b * self.batch_size
-        first_epoch, offset = divmod(start, n)
-        if offset + self.batch_size <= n:  # the common case: inside one epoch
-            return self._perm(first_epoch)[offset:offset + self.batch_size]
-        pos = torch.arange(start, start + self.batch_size)  # spans epochs (several, for tiny data)
-        epochs, offsets = pos // n, pos % n
-        return torch.cat([self._perm(e)[offsets[epochs == e].to(self.x.device)] for e in epochs.unique().tolist()])
-
-
 def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
     """Losses in float32 at least: AMP's half-precision outputs are widened, float64 ones kept."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-def latent(seed: int, stream: int, counter: int, n: int, z_dim: int, device: torch.device) -> torch.Tensor:
+def latent(seed: int, stream: int, counter: int, n: int, z_dim: int, device: torch.device,
+           kind: str = "normal") -> torch.Tensor:
     """Drawn on the training device itself: no host-to-device copy per step."""
-    return torch.randn(n, z_dim, generator=rng(seed, stream, counter, device), device=device)
+    return draw_latent(kind, n, z_dim, rng(seed, stream, counter, device), device)
 
 
 def _latents(rows: torch.Tensor, gen: torch.Generator, trainer) -> None:
-    rows.normal_(generator=gen)  # = latent(): torch.randn is empty + normal_
+    LATENTS[trainer.cfg.latent](rows, gen)  # = latent(): the same fill of an empty tensor
+
+
+# how many calls G makes per batch: PacGAN's code calls it once per pack member (g_call: per_pack_member)
+G_CALLS = {"once": lambda cfg: 1, "per_pack_member": lambda cfg: cfg.pack}
 
 
 def _labels(rows: torch.Tensor, gen: torch.Generator, trainer) -> None:
@@ -190,7 +173,16 @@ class Trainer:
 
     def generate(self, stream: int, counter: int, y: torch.Tensor | None) -> torch.Tensor:
         z = self._each(stream, counter, (self.cfg.samples_per_batch, self.cfg.z_dim), None, _latents)
-        return self.G(z, y) if self.num_classes else self.G(z)
+        calls = G_CALLS[self.cfg.g_call](self.cfg)
+        if calls == 1:
+            return self.G(z, y) if self.num_classes else self.G(z)
+        # call j makes member j of every pack (packs are consecutive rows: j, j + m, ...), so each call's
+        # batch-norm statistics cover one sample of every pack, batch_size samples per member of a stack
+        # (packing and conditioning do not combine: no labels here)
+        zs = z.view(self.k, -1, calls, z.shape[-1])
+        outs = [self.G(zs[:, :, j].reshape(-1, z.shape[-1])) for j in range(calls)]
+        out = torch.stack([o.view(self.k, -1, *o.shape[1:]) for o in outs], dim=2)
+        return out.reshape(-1, *out.shape[3:])
 
     def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """D's adversarial output, and its class logits for an AC-GAN discriminator."""
@@ -234,9 +226,11 @@ class Trainer:
         return loss.detach(), penalty.detach()
 
     def g_step(self, step: int) -> torch.Tensor:
-        y_fake = self.fake_labels(NOISE_G, step)
+        """One G update of training step ``step`` (``n_gen`` of them all draw this step's noise)."""
+        stream, counter = G_NOISE[self.cfg.g_noise](self.cfg, step)
+        y_fake = self.fake_labels(stream, counter)
         with self.autocast():
-            fake = self.generate(NOISE_G, step, y_fake)
+            fake = self.generate(stream, counter, y_fake)
             d_fake, c_fake = self.critic(self.aug(fake, step, 2), y_fake)
             if self.p.loss.g_needs_real:
                 with torch.no_grad():
@@ -251,8 +245,6 @@ class Trainer:
         self.scaler_g.scale(loss.sum()).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
-        if self.ema is not None:
-            self.ema.update(step + 1)
         return loss.detach()
 
     def modules(self, i: int = 0) -> dict:
@@ -355,7 +347,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
                 continue
             now = time.perf_counter()
             share = (now - t_mark) / len(active)  # a stack's time is shared by its members
-            avgs = (sums / torch.tensor([n_acc * cfg.n_dis] * 2 + [n_acc], device=device)[:, None]).T.tolist()
+            avgs = (sums / torch.tensor([n_acc * cfg.n_dis] * 2 + [n_acc * cfg.n_gen], device=device)[:, None]).T.tolist()
             for i in list(active):
                 elapsed[i] += share
                 d_avg, pen_avg, g_avg = avgs[i]

@@ -1,7 +1,13 @@
 """Update schedules: how the two players' steps are ordered within one training step.
 
-``alternating`` (the default, used by most GAN code): ``n_dis`` discriminator steps, each on fresh fake
-samples, then a generator step that sees the updated discriminator (``Trainer.d_step`` / ``g_step``).
+``alternating`` (the default, used by most GAN code): ``n_dis`` discriminator updates, each on fresh fake
+samples, then ``n_gen`` generator updates that see the updated discriminator (``Trainer.d_step`` /
+``g_step``), then the EMA of G's weights. The ``n_gen`` updates of one step all draw the same latents, as
+the TensorFlow DCGAN code that PacGAN's Stacked MNIST experiment runs does (model.py:192-212: one
+``feed_dict`` per iteration, ``g_optim`` run twice); with ``g_noise: same_as_d`` those latents are the
+ones the step's last D update drew (that code's D and G updates share its feed too). A training step
+(the unit of ``steps``, of logging and of checkpoints) is one such iteration: with ``n_gen: 2`` a budget
+of N steps makes N * n_dis D updates and 2N G updates; the logged g_loss is the mean over its updates.
 
 ``simultaneous`` (ALI's ``ali_algorithm``, which PacGAN's 2-D experiments train with): one real batch and
 one noise draw; D's and G's gradients are both taken at the current parameters, from the same forward
@@ -14,14 +20,28 @@ import torch
 
 from ..errors import UserError
 from ..regularizers import Draws
-from .seeding import NOISE_G, REG
+from .seeding import NOISE_D, NOISE_G, REG
 
 
-def check_schedule(update: str, n_dis: int, conditional: bool) -> None:
-    if update == "simultaneous" and n_dis != 1:
-        raise UserError(f"update: simultaneous takes one step of each player at once; n_dis must be 1, not {n_dis}")
-    if update == "simultaneous" and conditional:
+def check_schedule(cfg) -> None:
+    """Refuse combinations that have no defined meaning, in one line (a RunConfig)."""
+    if cfg.update != "simultaneous":
+        return
+    if cfg.n_dis != 1 or cfg.n_gen != 1:
+        raise UserError(f"update: simultaneous takes one update of each player at once; n_dis and n_gen must be 1, "
+                        f"not {cfg.n_dis} and {cfg.n_gen}")
+    if cfg.g_noise != "fresh":
+        raise UserError("g_noise: same_as_d applies to update: alternating (a simultaneous step already gives "
+                        "both players one noise draw)")
+    if cfg.conditional:
         raise UserError("update: simultaneous is not available for class-conditional runs")
+
+
+# g_noise -> the (stream, counter) of the latents (and labels) G's updates of training step ``step`` draw
+G_NOISE = {
+    "fresh": lambda cfg, step: (NOISE_G, step),
+    "same_as_d": lambda cfg, step: (NOISE_D, step * cfg.n_dis + cfg.n_dis - 1),  # = the last d_step's draw
+}
 
 
 def simultaneous_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -58,12 +78,18 @@ def simultaneous_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, t
 
 
 def alternating_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``n_dis`` D steps then one G step; returns D's loss and penalty summed over its steps, and G's loss."""
+    """``n_dis`` D updates then ``n_gen`` G updates, then the EMA; returns D's loss and penalty summed
+    over its updates, and G's loss summed over its updates."""
     d_sum = pen_sum = torch.zeros(trainer.k if trainer.is_stacked else (), device=trainer.device)
     for k in range(trainer.cfg.n_dis):
         d_loss, penalty = trainer.d_step(step * trainer.cfg.n_dis + k)
         d_sum, pen_sum = d_sum + d_loss, pen_sum + penalty
-    return d_sum, pen_sum, trainer.g_step(step)
+    g_sum = trainer.g_step(step)
+    for _ in range(trainer.cfg.n_gen - 1):
+        g_sum = g_sum + trainer.g_step(step)
+    if trainer.ema is not None:
+        trainer.ema.update(step + 1)
+    return d_sum, pen_sum, g_sum
 
 
 SCHEDULES = {"alternating": alternating_step, "simultaneous": simultaneous_step}

@@ -65,4 +65,21 @@ def build_extractor(name: str, dataset: dict | None, device: str | torch.device 
         raise UserError(f"unknown extractor '{name}'{did_you_mean(name, EXTRACTORS)}; valid: {', '.join(EXTRACTORS)}")
     if name == "lenet" and dataset is None:
         raise UserError("the lenet extractor needs a labelled dataset to train on (e.g. --dataset digits)")
-    return EXTRACTORS[name][0](dataset, torch.device(device))
+    ext = EXTRACTORS[name][0](dataset, torch.device(device))
+    return InRange(ext, dataset) if (dataset or {}).get("pixel_range", "-1..1") != "-1..1" else ext
+
+
+class InRange:
+    """An image extractor for a dataset whose pixels are not in [-1, 1] (``pixel_range``): real and
+    generated samples are mapped to [-1, 1], the convention every extractor was made for, first."""
+
+    def __init__(self, inner, dataset: dict):
+        self.inner, self.dataset = inner, dataset
+
+    def __getattr__(self, attr):  # name, identity, has_logits, test_accuracy, ... of the wrapped one
+        return getattr(self.inner, attr)
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        from ...data.base import standard_pixels
+
+        return self.inner(standard_pixels(images, self.dataset))

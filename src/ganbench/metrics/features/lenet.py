@@ -4,12 +4,18 @@ Its penultimate layer (128-d) gives "FID-LeNet" features; its logits give Incept
 class-coverage numbers for digit-like data, in seconds on a CPU. Training is deterministic (fixed seed,
 seeded batch order, CPU), uses the dataset's train split, and reports accuracy on the test split. The
 trained weights are cached (safetensors + JSON) under a key that hashes the training data, the
-architecture version and the recipe, so a changed dataset never reuses a stale classifier.
+architecture version, the recipe and torch's version, so a changed dataset never reuses a stale classifier.
+
+A classifier can be prepared ahead (``ganbench data prepare mnist``) and carried to another machine in
+its cache folder (``GANBENCH_CACHE``): when no entry has this torch version's key, an entry for the same
+data (train and test digests), architecture version and recipe made with another torch version is used.
+Its weights are then the carried ones, and its identity (in every result's protocol) names them.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -96,9 +102,29 @@ def train_classifier(train: Dataset, test: Dataset, progress: bool = True) -> tu
 
 def cache_base(dataset: dict, train: Dataset, test: Dataset) -> tuple[Path, str]:
     """Where a dataset's classifier is cached (path without suffix), and its key."""
-    key = key_digest(version=VERSION, recipe=RECIPE, data=tensor_digest(train.x, train.y),
-                     test=tensor_digest(test.x, test.y), torch=torch.__version__.split("+")[0])
+    return _cache_base(dataset, _digests(train, test))
+
+
+def _digests(train: Dataset, test: Dataset) -> dict:
+    return {"data": tensor_digest(train.x, train.y), "test": tensor_digest(test.x, test.y)}
+
+
+def _cache_base(dataset: dict, digests: dict) -> tuple[Path, str]:
+    key = key_digest(version=VERSION, recipe=RECIPE, **digests, torch=torch.__version__.split("+")[0])
     return cache_dir("classifiers") / f"lenet-{dataset['name']}-v{VERSION}-{key}", key
+
+
+def _carried(dataset: dict, digests: dict) -> Path | None:
+    """A cached classifier for the same data, version and recipe made with another torch version."""
+    for meta_path in sorted(cache_dir("classifiers").glob(f"lenet-{dataset['name']}-v{VERSION}-*.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if (isinstance(meta, dict) and meta.get("digests") == digests and meta.get("recipe") == RECIPE
+                and meta.get("version") == VERSION and meta_path.with_suffix(".safetensors").is_file()):
+            return meta_path.with_suffix("")
+    return None
 
 
 class LeNetFeatures:
@@ -111,19 +137,30 @@ class LeNetFeatures:
         train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
         if not train.is_image or train.y is None:
             raise UserError(f"the lenet extractor needs labelled image data; '{dataset['name']}' is not")
-        base, key = cache_base(dataset, train, test)
-        meta_path, weights_path = Path(f"{base}.json"), Path(f"{base}.safetensors")
+        digests = _digests(train, test)
+        base, key = _cache_base(dataset, digests)
         self.net = LeNet(train.shape[0], train.shape[1], train.num_classes)
         # one process trains, the others (pool workers of a study) wait and then read its result
         with FileLock(f"{base}.lock"):
+            if not Path(f"{base}.json").is_file() or not Path(f"{base}.safetensors").is_file():
+                base = _carried(dataset, digests) or base
+            meta_path, weights_path = Path(f"{base}.json"), Path(f"{base}.safetensors")
             if meta_path.is_file() and weights_path.is_file():
                 self.net.load_state_dict(load_file(str(weights_path)))
                 meta = json.loads(meta_path.read_text())
+                key = meta["key"]
+                if "digests" not in meta:  # made before carried classifiers: record what it was trained on
+                    meta.update(digests=digests, torch=torch.__version__.split("+")[0])
+                    atomic_write_text(meta_path, json.dumps(meta, indent=1))
             else:
+                t0 = time.perf_counter()
                 self.net, acc = train_classifier(train, test, progress)
                 atomic_save_tensors({k: v.contiguous() for k, v in self.net.state_dict().items()}, weights_path)
-                meta = {"dataset": dataset, "test_accuracy": acc, "version": VERSION, "recipe": RECIPE, "key": key}
+                meta = {"dataset": dataset, "test_accuracy": acc, "version": VERSION, "recipe": RECIPE, "key": key,
+                        "digests": digests, "torch": torch.__version__.split("+")[0],
+                        "train_seconds": round(time.perf_counter() - t0, 1)}
                 atomic_write_text(meta_path, json.dumps(meta, indent=1))
+        self.meta, self.cache_path = meta, weights_path
         self.device = torch.device(device)
         self.net.eval().to(self.device)  # trained on the CPU (deterministic); used wherever asked
         self.test_accuracy = meta["test_accuracy"]
