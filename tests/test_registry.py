@@ -68,3 +68,12 @@ def test_digest_ignores_presentation_only_keys():
     a = make_config({"steps": 10})
     assert a.digest() == make_config({"steps": 10, "log_every": 3, "tensorboard": True}).digest()
     assert a.digest() != make_config({"steps": 11}).digest()
+
+
+def test_annotated_option_constraints_are_kept():
+    """An option's own Annotated constraints apply in full (test_fraction < 1, not only >= 0)."""
+    from ganbench.config import make_config
+
+    for bad in (-0.5, 1.0, 1.5):
+        with pytest.raises(UserError, match="test_fraction"):
+            make_config({"data": {"name": "npz", "path": "x.npz", "test_fraction": bad}})

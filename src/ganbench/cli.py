@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override any config key, dotted for options: --set discriminator.norm=spectral")
     t.add_argument("--out", type=Path, help="run directory (default runs/<config hash>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    _data_path_flag(t, "run")
     t.add_argument("--overwrite", action="store_true", help="replace whatever run --out holds")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
     s.add_argument("--class", dest="label", type=int, default=None, help="class-conditional runs: this class only")
+    _data_path_flag(s, "run")
 
     e = sub.add_parser("eval", help="evaluate a run's checkpoints; writes RUN/eval.json")
     e.add_argument("run", type=Path, help="run directory")
@@ -145,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-ema", action="store_true", help="evaluate the raw generator, not its EMA")
     e.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"],
                    help="where to generate and extract features (metrics themselves run on the CPU)")
+    _data_path_flag(e, "run")
 
     m = sub.add_parser("metrics", help="compare two sample sets (image folders or .npz arrays)")
     m.add_argument("--real", type=Path, required=True)
@@ -181,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("dir", type=Path)
     rb = ss.add_parser("rebuild", help="a fresh study.sqlite from spec.yaml and the runs' own result files")
     rb.add_argument("dir", type=Path)
+    for p in (sr, rs, rp, rb):
+        _data_path_flag(p, "study")
 
     d = sub.add_parser("data", help="datasets: fetch MNIST / Fashion-MNIST into the cache")
     ds = d.add_subparsers(dest="data_command", required=True)
@@ -200,6 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list every registered component with its options")
     return parser
+
+
+def _data_path_flag(p: argparse.ArgumentParser, kind: str) -> None:
+    p.add_argument("--data-path", action="append", default=[], metavar="PATH",
+                   help=f"read PATH although it lies outside the {kind} directory whose stored config names it "
+                        "(e.g. your own data.path); repeatable. Paths in files you pass yourself need no flag")
+
+
+def _run_root(path: Path) -> Path:
+    """The run directory a `sample` argument (a run, or one of its checkpoint files) belongs to."""
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
 def _names(text: str) -> list[str]:
@@ -232,9 +250,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
         return 0
+    from .confine import check_config, confined
     from .training.interrupt import sigterm_interrupts
 
-    with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves status.json = interrupted
+    scope = nullcontext()
+    if args.resume and args.out is not None:  # the stored config is data; the caller's flags and --config are not
+        typed = _typed_paths(read_yaml(args.config) if args.config else {}, overrides)
+        scope = confined(args.out, "run directory", [*args.data_path, *typed])
+    with scope, sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves status.json = interrupted
+        check_config(cfg)
         result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
                        compile=args.compile)
     if result.status != "done":
@@ -242,6 +266,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     print(f"done: {result.step} steps in {result.wall_s:.1f}s -> {result.out}")
     return 0
+
+
+def _typed_paths(base: dict, overrides: dict) -> list[str]:
+    """The path options of the config the caller typed (its own --config and flags, without the stored run)."""
+    from .config import make_config
+    from .confine import config_paths
+
+    try:
+        return [value for _, value in config_paths(make_config(base, overrides))]
+    except UserError:  # a partial config that only makes sense over the stored one names no path of its own
+        return []
 
 
 @command("ensemble")
@@ -266,14 +301,21 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 @command("sample")
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .api import class_labels, generate, load_generator
-    from .plots import save_grid, save_scatter
-
     if args.n is not None and args.n < 1:
         raise UserError("--n must be at least 1")
     kind = args.out.suffix.lower()
     if kind not in (".png", ".npz"):
         raise UserError(f"--out {args.out}: write .png (a picture) or .npz (arrays); got '{kind or 'no extension'}'")
+    from .confine import confined
+
+    with confined(_run_root(args.run), "run directory", args.data_path):
+        return _sample(args, kind)
+
+
+def _sample(args: argparse.Namespace, kind: str) -> int:
+    from .api import class_labels, generate, load_generator
+    from .plots import save_grid, save_scatter
+
     G = load_generator(args.run, ema=not args.no_ema)
     if kind == ".npz":
         from .fileio import atomic_save_npz
@@ -300,11 +342,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s} s" if m else f"{s} s"
-
-
 def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
@@ -317,8 +354,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError(f"--n {args.n} is more than 1,000,000 samples; metrics are stable at 10,000-50,000")
     if args.n is not None and args.n < 2:
         raise UserError("--n must be at least 2")
-    result = evaluate_run(args.run, args.metrics, args.extractor, args.n, args.checkpoint, args.split, args.seed,
-                          ema=not args.no_ema, device=args.device)
+    from .confine import confined
+
+    with confined(args.run, "run directory", args.data_path):
+        result = evaluate_run(args.run, args.metrics, args.extractor, args.n, args.checkpoint, args.split, args.seed,
+                              ema=not args.no_ema, device=args.device)
     for row in result["results"]:
         tags = f" [{', '.join(row['tags'])}]" if row["tags"] else ""
         print(f"{row['checkpoint']}{tags}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
@@ -358,66 +398,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 @command("study")
 def cmd_study(args: argparse.Namespace) -> int:
-    from .report.html import build_report
-    from .study.executors import make_executor
-    from .study.runner import StudyDir, run_study
-    from .study.spec import load_spec
+    from .study.commands import study_command
 
-    if args.study_command == "rebuild":
-        from .study.rebuild import rebuild_store
-
-        study = StudyDir(args.dir)
-        study.read_spec()  # a study directory, before the lock creates anything
-        lock = study.lock()
-        try:
-            counts = rebuild_store(study)
-        finally:
-            lock.close()
-        print(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
-              f"queued (continue with: ganbench study resume {args.dir})")
-        return 0
-    if args.study_command == "report":
-        from .study.store import check_store
-
-        check_store(StudyDir(args.dir).store_path)  # never replace good results with those of a bad store
-        if not os.access(args.dir, os.W_OK):
-            raise UserError(f"{args.dir}: the study directory is read-only (or not writable); the report and "
-                            "results files are written into it")
-        out = build_report(args.dir)
-        print(f"wrote {out['report']} (+ results.csv, results.json)")
-        return 0
-    if args.study_command == "run":
-        spec = load_spec(args.spec)
-        if args.scale is not None:
-            from .study.spec import scaled
-
-            spec = scaled(spec, args.scale)
-        directory = args.dir or Path("studies") / spec.name
-    else:
-        directory, spec = args.dir, StudyDir(args.dir).read_spec()
-    from .study.spec import expand
-
-    # refuse bad specs before starting workers or a cluster; a spec read back from a study directory
-    # is data (its plugins must come from --plugin)
-    expand(spec, stored=None if args.study_command == "run" else str(directory / "spec.yaml"))
-    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_run)
-    if args.ensemble_size is not None and args.ensemble_size < 1:
-        raise UserError("--ensemble-size must be at least 1")
-    ensemble = None
-    if args.ensemble or args.ensemble_size:
-        ensemble = (args.ensemble or spec.ensemble.mode, args.ensemble_size or spec.ensemble.max_size)
-    summary = run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
-                        progress=not args.no_progress, ensemble=ensemble,
-                        retry_failed=getattr(args, "retry_failed", False))
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(summary["status"].items(), key=lambda kv: -kv[1]))
-    print(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
-          f"{_duration(summary['seconds'])}; {counts or 'no runs'}")
-    if summary["left_queued"]:
-        print(f"ganbench: {len(summary['left_queued'])} run(s) stopped by infrastructure faults and left queued "
-              f"(no result recorded); fix the cause, then: ganbench study resume {directory}", file=sys.stderr)
-    if not args.no_report:
-        print(f"wrote {build_report(directory)['report']}")
-    return 1 if summary["left_queued"] else 0
+    return study_command(args)
 
 
 @command("data")

@@ -61,7 +61,11 @@ class Entry:
         for key in framework:
             if key not in self.accepts:
                 raise UserError(f"{self.kind} '{self.name}' does not support {FRAMEWORK_KWARGS[key]}")
-        return self.obj(*args, **self.validate(opts), **framework)
+        options = self.validate(opts)
+        from .confine import check_options
+
+        check_options(self, options)  # a path read from a run or study directory may not leave it
+        return self.obj(*args, **options, **framework)
 
 
 def format_validation_error(exc: pydantic.ValidationError, prefix: str = "") -> str:
@@ -120,7 +124,8 @@ class _Options(pydantic.BaseModel):
 def _options_model(obj: Callable, skip: int) -> type[pydantic.BaseModel]:
     target = obj.__init__ if inspect.isclass(obj) else obj
     params = list(inspect.signature(target).parameters.values())
-    hints = typing.get_type_hints(target)  # resolves string annotations (from __future__ import annotations)
+    # resolves string annotations (from __future__ import annotations); extras keep Annotated constraints
+    hints = typing.get_type_hints(target, include_extras=True)
     if inspect.isclass(obj):
         params = params[1:]  # self
     fields = {}

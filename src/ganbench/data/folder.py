@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from ..confine import check_files
 from ..errors import UserError
 from ..registry import DATASETS
 from .base import Dataset
@@ -94,6 +95,7 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
     if channels not in (1, 3):
         raise UserError(f"channels must be 1 or 3; got {channels}")
     files = image_files(root)
+    check_files(path, files, "data.path")  # an image linked out of a run directory's folder is refused too
     stacked = read_images(files, channels, resolution, "set a resolution to resize")
     x = torch.from_numpy(stacked.astype(np.float32) / 127.5 - 1)
     x = x[:, None] if channels == 1 else x.permute(0, 3, 1, 2).contiguous()

@@ -17,6 +17,7 @@ import pydantic
 import yaml
 from tqdm.auto import tqdm
 
+from ..confine import scope_dict
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..registry import format_validation_error
@@ -123,11 +124,12 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
         todo = [r for r in runs if store.status(r.run_id) not in FINISHED]
         eval_spec = spec.eval.model_dump()
         mode, size = ensemble or (spec.ensemble.mode, spec.ensemble.max_size)
+        scope = scope_dict()  # workers in other processes check paths as this driver does
 
         def make_tasks(selected: list) -> list:
             return [(tuple(r.run_id for r in group),
                      ([{"run_id": r.run_id, "config": r.config} for r in group], str(study.path),
-                      [{**eval_spec, "primary": r.primary} for r in group], executor.threads))
+                      [{**eval_spec, "primary": r.primary} for r in group], executor.threads, scope))
                     for group in plan_groups(selected, mode, size)]  # a group is one task for every executor
 
         started = time.perf_counter()

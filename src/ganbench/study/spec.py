@@ -37,6 +37,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..config import COMPONENT_REGISTRIES, RunConfig, make_config, read_yaml
+from ..confine import check_config
 from ..errors import UserError, did_you_mean
 from ..registry import format_validation_error
 from .reference import Reference, check_reference
@@ -311,6 +312,7 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
                     cfg = make_config(tree, dotted, stored=stored)
                 except UserError as exc:
                     raise UserError(f"dataset '{ds_name}', variant '{variant}': {exc}") from None
+                check_config(cfg)  # a path read back from a study directory stays inside it (confine.py)
                 if spec.budget.flops:
                     cfg = _flops_budget(cfg, spec.budget.flops, f"dataset '{ds_name}', variant '{variant}'")
                 config = cfg.model_dump(mode="json")

@@ -39,16 +39,26 @@ def run_dir_name(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.=+," else "_" for c in run_id)
 
 
-def execute_run(run: dict, study_dir: str, eval_spec: dict, threads: int | None = None) -> dict:
-    return execute_group([run], study_dir, [eval_spec], threads)[0]
+def execute_run(run: dict, study_dir: str, eval_spec: dict, threads: int | None = None,
+                scope: dict | None = None) -> dict:
+    return execute_group([run], study_dir, [eval_spec], threads, scope)[0]
 
 
-def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], threads: int | None = None) -> list[dict]:
+def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], threads: int | None = None,
+                  scope: dict | None = None) -> list[dict]:
     """Train ``runs`` (one run, or a group trained as one member-stacked model), then evaluate each.
 
     A group that runs out of device memory is split in two halves that go on separately (said on
-    stderr and in each result's ``note``); members that finished keep their results.
+    stderr and in each result's ``note``); members that finished keep their results. ``scope``: the
+    driver's path confinement (confine.py), re-entered here since a worker may be another process.
     """
+    from ..confine import restored
+
+    with restored(scope):
+        return _execute_group(runs, study_dir, eval_specs, threads)
+
+
+def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], threads: int | None) -> list[dict]:
     import torch
 
     from ..config import make_config
@@ -69,8 +79,8 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
         note = f"out of device memory training {len(runs)} runs together; split into {half} + {len(runs) - half}"
         print(f"ganbench: {note}", file=sys.stderr, flush=True)
         torch.cuda.empty_cache()
-        split = (execute_group(runs[:half], study_dir, eval_specs[:half], threads)
-                 + execute_group(runs[half:], study_dir, eval_specs[half:], threads))
+        split = (_execute_group(runs[:half], study_dir, eval_specs[:half], threads)
+                 + _execute_group(runs[half:], study_dir, eval_specs[half:], threads))
         return [{**r, "note": "; ".join(x for x in (note, r.get("note")) if x)} for r in split]
     except UserError as exc:
         return [{**r, "status": "failed", "error": str(exc)} for r in results]

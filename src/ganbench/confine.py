@@ -1,0 +1,153 @@
+"""Paths read from a run or study directory stay inside it, unless the user names them on the command line.
+
+A run or study directory is data: someone else may have written it. Its stored configs (``config.yaml``,
+checkpoint sidecars, ``spec.yaml``, the store's rows) can hold path-valued component options, such as a
+``folder`` or ``npz`` dataset's ``data.path``; following them blindly would let a shared directory make
+``eval`` or ``study resume`` read any file of the machine. So the CLI commands that read such a directory
+run inside a *scope* (``confined``): every path option a component is built with (``Entry.build``, the one
+place options reach component code) and every file a folder dataset lists must resolve, after symlinks,
+inside the scope's directory, or lie under a path the user consented to (``--data-path PATH``, or a path
+in a file the user typed: ``--config``, ``study run SPEC``). Outside any scope (the Python API, a fresh
+``train``) nothing is checked: the caller's own config is the caller's.
+
+A path option is one annotated with ``PathOption`` or named ``path`` or ``*_path``, ``*_dir``, ``*_file``,
+so plugin components are covered by the same rule. The scope travels to pool and Ray workers as a dict
+(``scope_dict`` / ``confined(**dict)``), since they run in other processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+FLAG = "--data-path"
+
+
+class PathOption:
+    """Marker for ``Annotated[str, PathOption()]``: the option names a file or folder."""
+
+
+_SUFFIXES = ("_path", "_dir", "_file")
+
+
+@dataclass(frozen=True)
+class Scope:
+    root: str  # the directory the stored files were read from
+    what: str  # "run directory" or "study directory", for the message
+    allowed: tuple[str, ...] = ()  # paths the user named (flags, or files they typed)
+
+
+_SCOPE: ContextVar[Scope | None] = ContextVar("ganbench_confine_scope", default=None)
+
+
+@contextmanager
+def confined(root: str | Path, what: str, allowed: Iterable[str | Path] = ()) -> Iterator[Scope]:
+    """Check every path option and listed data file against ``root`` and ``allowed`` while inside."""
+    scope = Scope(str(root), what, tuple(str(a) for a in allowed if a))
+    token = _SCOPE.set(scope)
+    try:
+        yield scope
+    finally:
+        _SCOPE.reset(token)
+
+
+def scope_dict() -> dict | None:
+    """The active scope as plain data (for a task sent to another process), or None."""
+    scope = _SCOPE.get()
+    return asdict(scope) if scope is not None else None
+
+
+@contextmanager
+def restored(scope: dict | None) -> Iterator[None]:
+    """Re-enter a scope ``scope_dict`` gave (a no-op for None)."""
+    if scope is None:
+        yield
+        return
+    with confined(**scope):
+        yield
+
+
+def _resolved(p: str | Path) -> Path:
+    return Path(p).resolve()
+
+
+def _lexical(p: str | Path) -> Path:
+    return Path(os.path.abspath(p))  # '..' folded without following links: where the user pointed
+
+
+def _consented(p: str | Path, allowed: tuple[str, ...]) -> bool:
+    """Under a path the user named: compared both resolved (a link to it) and as written (the user's own
+    folder may hold links to elsewhere; naming it trusts them)."""
+    return any(_resolved(p).is_relative_to(_resolved(a)) or _lexical(p).is_relative_to(_lexical(a))
+               for a in allowed)
+
+
+def allowed(path: str | Path, scope: Scope | None = None) -> bool:
+    scope = scope or _SCOPE.get()
+    if scope is None:
+        return True
+    return _resolved(path).is_relative_to(_resolved(scope.root)) or _consented(path, scope.allowed)
+
+
+def check_path(value: Any, key: str) -> None:
+    """Refuse (one line naming the flag to pass) a path option that leaves the active scope."""
+    scope = _SCOPE.get()
+    if scope is None or not isinstance(value, (str, os.PathLike)) or not str(value):
+        return
+    if not allowed(value, scope):
+        raise UserError(f"{scope.root}: its stored {key} '{value}' lies outside the {scope.what} (a {scope.what} is "
+                        f"data and may not name files elsewhere); if you trust that path, pass {FLAG} {value}")
+
+
+def check_files(folder: str | Path, files: Iterable[Path], key: str) -> None:
+    """The files a folder option lists (each may be a symlink) obey the same rule as the option itself."""
+    scope = _SCOPE.get()
+    if scope is None or _consented(folder, scope.allowed):
+        return
+    for f in files:
+        if not allowed(f, scope):
+            raise UserError(f"{scope.root}: {f} (listed in the stored {key} '{folder}') links outside the "
+                            f"{scope.what}; if you trust it, pass {FLAG} {folder}")
+
+
+def path_options(entry) -> list[str]:
+    """The option names of a registry entry that hold paths (marked, or named by the convention)."""
+    return [name for name, f in entry.options.model_fields.items()
+            if name == "path" or name.endswith(_SUFFIXES) or any(isinstance(m, PathOption) for m in f.metadata)]
+
+
+def config_key(kind: str, name: str) -> str:
+    """How a component option is written in a run config: ``data.path`` for a dataset's ``path``."""
+    return f"{'data' if kind == 'dataset' else kind}.{name}"
+
+
+def check_options(entry, opts: dict) -> None:
+    for name in path_options(entry):
+        check_path(opts.get(name), config_key(entry.kind, name))
+
+
+def config_paths(cfg) -> list[tuple[str, str]]:
+    """(config key, value) of every path option set in a RunConfig (or its validated dict)."""
+    from .registry import DATASETS, DISCRIMINATORS, GENERATORS, LOSSES, REGULARIZERS
+
+    tree = cfg if isinstance(cfg, dict) else cfg.model_dump(mode="json")
+    parts = [(DATASETS, tree["data"]), (GENERATORS, tree["generator"]), (DISCRIMINATORS, tree["discriminator"]),
+             (LOSSES, tree["loss"]), *((REGULARIZERS, r) for r in tree.get("regularizers", []))]
+    out = []
+    for registry, spec in parts:
+        entry = registry.get(spec["name"])
+        out += [(config_key(entry.kind, n), spec[n]) for n in path_options(entry) if spec.get(n)]
+    return out
+
+
+def check_config(cfg) -> None:
+    """Every path option of ``cfg`` against the active scope, before anything is loaded or written."""
+    for key, value in config_paths(cfg):
+        check_path(value, key)
