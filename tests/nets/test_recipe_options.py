@@ -79,6 +79,13 @@ def test_truncated_normal_init_is_bounded_at_two_std():
     assert w.numel() > 1_000_000 and w.abs().max() <= 0.04
     assert w.abs().max() > 0.0399  # the whole range is used
     assert abs(w.std().item() / 0.02 - 0.8796) < 0.005 and abs(w.mean().item()) < 1e-4
+    # TF DCGAN's D exactly: truncated convolutions, a plain N(0, 0.02) linear layer (ops.py:57, :98)
+    torch.manual_seed(0)
+    apply_init(D, {"kind": "truncated_normal", "std": 0.02, "linear": "normal"})
+    lin = torch.cat([m.weight.detach().flatten() for m in D.modules() if isinstance(m, nn.Linear)])
+    conv = torch.cat([m.weight.detach().flatten() for m in D.modules() if isinstance(m, nn.Conv2d)])
+    assert lin.abs().max() > 0.045 and conv.abs().max() <= 0.04  # 2048 normal draws pass 2.25 std (p ~ 1 - 1e-11)
+    assert "linear" not in make_config({"discriminator": {"name": "mlp", "init": "normal"}}).discriminator["init"]
 
 
 def test_orthogonal_and_xavier_init():

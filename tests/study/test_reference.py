@@ -113,3 +113,7 @@ def test_stacked_mnist_preset_expands_with_its_reference_and_the_official_nets()
     G, D = build_generator(cfg, (3, 28, 28)), build_discriminator(cfg, (3, 28, 28))
     assert sum(p.numel() for p in G.parameters()) == 4_517_891  # the 5x5 TensorFlow DCGAN, 2x2x512 start
     assert D(G(torch.randn(6, 100))).shape == (2,)  # 6 samples = 2 packs of 3
+    # the official code's training loop, latent, data and init (model.py:193,202-212,372,386; ops.py:57)
+    assert (cfg.latent, cfg.n_gen, cfg.g_noise, cfg.g_call) == ("uniform", 2, "same_as_d", "per_pack_member")
+    assert (cfg.data["digits"], cfg.data["pixel_range"]) == ("train+test", "0..1")
+    assert cfg.discriminator["init"] == {"kind": "truncated_normal", "std": 0.02, "gain": 1.0, "linear": "normal"}

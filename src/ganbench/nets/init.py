@@ -29,11 +29,16 @@ _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.Co
            nn.ConvTranspose3d, nn.Embedding)
 
 
+Kind = Literal["default", "normal", "truncated_normal", "xavier", "orthogonal"]
+
+
 class InitSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["default", "normal", "truncated_normal", "xavier", "orthogonal"] = "default"
+    kind: Kind = "default"
     std: float = Field(0.02, gt=0, description="standard deviation for 'normal' and 'truncated_normal'")
     gain: float = Field(1.0, gt=0, description="gain for 'xavier' (uniform) and 'orthogonal'")
+    # TensorFlow DCGAN draws its convolutions truncated and its linear layers plain (ops.py:57 vs :98)
+    linear: Kind | None = Field(None, description="another kind for Linear layers (same std and gain); null = kind")
 
 
 # kind -> how to fill one weight tensor in place (``default`` has no entry: nothing is touched)
@@ -56,9 +61,12 @@ def parse_init(value: Any, where: str) -> dict:
         raise UserError(f"'{where}' must be a kind (default, normal, truncated_normal, xavier, orthogonal) or a mapping "
                         f"with 'kind'; got {value!r}")
     try:
-        return InitSpec(**value).model_dump()
+        out = InitSpec(**value).model_dump()
     except pydantic.ValidationError as exc:
         raise UserError(format_validation_error(exc, prefix=where)) from None
+    if out["linear"] is None:  # left out unset, so configs (and digests) written before it stay as they were
+        del out["linear"]
+    return out
 
 
 def _weight(module: nn.Module) -> Tensor | None:
@@ -71,11 +79,11 @@ def _weight(module: nn.Module) -> Tensor | None:
 def apply_init(net: nn.Module, spec: dict | None) -> nn.Module:
     """Initialise ``net`` in place as ``spec`` says (draws from torch's global RNG, seeded by the caller)."""
     s = InitSpec(**(spec or {}))
-    fill = _FILL.get(s.kind)
-    if fill is None:
-        return net
     for module in net.modules():
         if not isinstance(module, _LAYERS):
+            continue
+        fill = _FILL.get(s.linear if s.linear is not None and isinstance(module, nn.Linear) else s.kind)
+        if fill is None:  # ``default``: the layer keeps the framework's initialisation
             continue
         weight = _weight(module)
         if weight is not None:
