@@ -124,3 +124,64 @@ def test_force_new_removes_the_old_results(capsys, study, tmp_path):
     assert code == 0, err
     assert not any((study / name).exists() for name in RESULTS)
     assert len(Store(study / "study.sqlite").runs()) == 1
+
+
+def _forget_run(path):
+    db = sqlite3.connect(path)
+    run_id = db.execute("SELECT run_id FROM runs ORDER BY run_id").fetchone()[0]
+    db.execute("DELETE FROM evals WHERE run_id=?", (run_id,))
+    db.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+    db.commit()
+    db.close()
+
+
+def _forget_evals(path):
+    db = sqlite3.connect(path)
+    db.execute("DELETE FROM evals WHERE rowid IN (SELECT rowid FROM evals ORDER BY run_id LIMIT 3)")
+    db.commit()
+    db.close()
+
+
+def _forget_result(path):
+    db = sqlite3.connect(path)
+    db.execute("UPDATE runs SET status='queued' WHERE run_id=(SELECT MIN(run_id) FROM runs)")
+    db.execute("DELETE FROM evals WHERE run_id=(SELECT MIN(run_id) FROM runs)")
+    db.commit()
+    db.close()
+
+
+LOSS = {"run-row": (_forget_run, "1 of the spec's 2 runs have no row"),
+        "eval-rows": (_forget_evals, "1 finished runs on disk"),
+        "result": (_forget_result, "1 finished runs on disk")}
+
+
+@pytest.mark.parametrize("loss", list(LOSS))
+def test_report_refuses_a_store_that_lost_runs_and_reports_after_rebuild(capsys, study, loss):
+    expected = Store(study / "study.sqlite").results_table()
+    before = _results(study)
+    hurt, says = LOSS[loss]
+    hurt(study / "study.sqlite")  # a store that still opens, passes its own check, and holds fewer runs
+    line = refused(capsys, "study", "report", study, says=says)
+    assert f"ganbench study rebuild {study}" in line and "report fewer runs" in line
+    assert _results(study) == before  # good results never replaced with fewer
+    code, out, err = cli(capsys, "study", "rebuild", study)
+    assert code == 0 and "2 finished runs recovered" in out, err
+    assert Store(study / "study.sqlite").results_table() == expected
+    code, _, err = cli(capsys, "study", "report", study)
+    assert code == 0, err
+    assert (study / "results.csv").read_bytes() == before["results.csv"]
+
+
+@pytest.mark.parametrize("loss", ["run-row", "eval-rows"])
+def test_resume_refuses_a_store_that_lost_runs(capsys, study, loss):
+    LOSS[loss][0](study / "study.sqlite")
+    refused(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress", says="study rebuild")
+
+
+def test_resume_runs_again_a_run_whose_row_was_left_unfinished(capsys, study):
+    """What a killed driver leaves (a row not finished beside a finished result.json): resume redoes it."""
+    expected = Store(study / "study.sqlite").results_table()
+    _forget_result(study / "study.sqlite")
+    code, out, err = cli(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress", "--no-report")
+    assert code == 0 and "1 of 2 runs executed" in out, err
+    assert Store(study / "study.sqlite").results_table() == expected

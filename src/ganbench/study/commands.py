@@ -66,10 +66,14 @@ def _study_rebuild(args: argparse.Namespace) -> int:
 
 def _study_report(args: argparse.Namespace) -> int:
     from ..report.html import build_report
+    from .rebuild import check_complete
     from .runner import StudyDir
+    from .spec import expand
     from .store import check_store
 
-    check_store(StudyDir(args.dir).store_path)  # never replace good results with those of a bad store
+    study = StudyDir(args.dir)
+    check_store(study.store_path)  # never replace good results with those of a bad store
+    check_complete(study, expand(study.read_spec(), stored=str(study.spec_path)))  # nor with fewer runs
     if not os.access(args.dir, os.W_OK):
         raise UserError(f"{args.dir}: the study directory is read-only (or not writable); the report and "
                         "results files are written into it")

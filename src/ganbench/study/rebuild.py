@@ -3,7 +3,8 @@
 Every study run leaves ``result.json`` in its directory: the same record the driver writes to the
 store. When ``study.sqlite`` is lost or damaged, the spec (``spec.yaml``) and those files give a fresh
 store: finished runs come back with their results, the others are queued for ``study resume``, which
-also recomputes the calibration rows. The damaged store is kept beside it, never deleted.
+also recomputes the calibration rows. The damaged store is kept beside it, never deleted. The same
+files tell ``study report`` and ``resume`` when a store that still opens has lost runs (``check_complete``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from ..config import make_config
+from ..errors import UserError
 from .spec import expand
 from .store import FINISHED, Store
 from .worker import RESULT_FILE, run_dir_name
@@ -30,6 +32,42 @@ def read_result(run_dir: Path, run_id: str, config_hash: str) -> dict | None:
     if saved.get("status") not in FINISHED or not isinstance(saved.get("evals", []), list):
         return None
     return saved
+
+
+def check_complete(study, runs, resuming: bool = False) -> None:
+    """Refuse (one line) a store that silently lost what the runs' own files hold, instead of reporting
+    fewer runs: a run of the spec without a row (every run gets one when the study starts), a finished
+    result.json whose run the store does not record as finished, or a finished run with fewer evaluation
+    rows than its result.json. ``resuming``: a row left running or queued beside a finished result.json is
+    what a killed driver leaves, and resuming runs it again (same result), so only the report counts it."""
+    store = Store(study.store_path)
+    try:
+        rows = {r["run_id"]: r for r in store.runs()}
+        n_evals = dict(store.db.execute("SELECT run_id, COUNT(*) FROM evals GROUP BY run_id").fetchall())
+    finally:
+        store.close()
+    missing, unrecorded = [], []
+    for r in runs:
+        row = rows.get(r.run_id)
+        if row is None:
+            missing.append(r.run_id)
+            continue
+        saved = read_result(study.path / "runs" / run_dir_name(r.run_id), r.run_id, row["config_hash"])
+        if saved is None:
+            continue
+        if row["status"] not in FINISHED:
+            if not resuming:
+                unrecorded.append(r.run_id)
+        elif n_evals.get(r.run_id, 0) < sum(len(e.get("metrics", {})) for e in saved.get("evals", [])):
+            unrecorded.append(r.run_id)
+    if missing or unrecorded:
+        lost = missing + unrecorded
+        shown = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+        parts = ([f"{len(missing)} of the spec's {len(runs)} runs have no row"] if missing else []) + (
+            [f"{len(unrecorded)} finished runs on disk (result.json) are missing from it"] if unrecorded else [])
+        raise UserError(f"{study.store_path}: the study store lost runs ({'; '.join(parts)}: {shown}); it would "
+                        f"{'run them again' if resuming else 'report fewer runs'}; `ganbench study rebuild "
+                        f"{study.path}` restores them from the runs' own files")
 
 
 def rebuild_store(study) -> dict:

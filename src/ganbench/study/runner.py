@@ -27,7 +27,8 @@ from .executors import Lost
 from .groups import plan_groups
 from .spec import StudySpec, expand
 from .store import FINISHED, Store, check_store
-from .worker import execute_group
+from .rebuild import check_complete
+from .worker import RESULT_FILE, execute_group, run_dir_name
 
 STORE = "study.sqlite"
 
@@ -80,6 +81,7 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list) -> No
             shutil.rmtree(study.path / "runs", ignore_errors=True)
         else:
             check_matches(study, spec, runs)
+            check_complete(study, runs, resuming=True)
     elif study.path.exists() and any(p.name != ".lock" for p in study.path.iterdir()) and not force_new:
         raise UserError(f"{study.path} is not empty and holds no study; choose another directory")
     atomic_write_text(study.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
@@ -120,7 +122,8 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
                        spec=json.dumps(spec.model_dump(mode="json"), sort_keys=True))
         store.add_runs(runs)
         if retry_failed:
-            store.requeue_failed()
+            for run_id in store.requeue_failed():  # their result.json no longer describes the store
+                (study.path / "runs" / run_dir_name(run_id) / RESULT_FILE).unlink(missing_ok=True)
         todo = [r for r in runs if store.status(r.run_id) not in FINISHED]
         eval_spec = spec.eval.model_dump()
         mode, size = ensemble or (spec.ensemble.mode, spec.ensemble.max_size)

@@ -119,12 +119,14 @@ class Store:
         """Back to 'queued' with no result: an infrastructure fault stopped it (the note says which)."""
         self.db.execute("UPDATE runs SET status='queued', error=? WHERE run_id=?", (f"not finished: {note}", run_id))
 
-    def requeue_failed(self) -> int:
-        """Queue every failed run again (``study resume --retry-failed``); return how many."""
+    def requeue_failed(self) -> list[str]:
+        """Queue every failed run again (``study resume --retry-failed``); return their ids."""
         with self.db:
             self.db.execute("BEGIN")
+            ids = [r[0] for r in self.db.execute("SELECT run_id FROM runs WHERE status='failed' ORDER BY run_id")]
             self.db.execute("DELETE FROM evals WHERE run_id IN (SELECT run_id FROM runs WHERE status='failed')")
-            return self.db.execute("UPDATE runs SET status='queued' WHERE status='failed'").rowcount
+            self.db.execute("UPDATE runs SET status='queued' WHERE status='failed'")
+            return ids
 
     def finish(self, run_id: str, result: dict) -> None:
         """Record a run's outcome and all of its evaluations atomically."""
