@@ -3,16 +3,19 @@ full store). They are retried with backoff or left queued, never recorded as a r
 failure is a result, and ``study resume --retry-failed`` queues it again on purpose."""
 
 import errno
+import json
 import sqlite3
 
 import pytest
 import yaml
 
+from ganbench.errors import UserError
 from ganbench.study import faults
 from ganbench.study.executors import InProcess
 from ganbench.study.runner import run_study
 from ganbench.study.spec import StudySpec
 from ganbench.study.store import Store
+from ganbench.study.worker import run_dir_name
 from ganbench.training import loop
 
 from .conftest import cli
@@ -65,6 +68,7 @@ def test_persistent_fault_leaves_runs_queued_then_resume_finishes_them(tmp_path,
     assert len(calls) == 2 * (faults.RETRIES + 1)  # bounded: every run tried 1 + RETRIES times
     runs = Store(tmp_path / "s" / "study.sqlite").runs()
     assert [r["status"] for r in runs] == ["queued", "queued"]  # no result recorded, nothing 'failed'
+    assert not list((tmp_path / "s").rglob("result.json"))  # nor in the runs' own records (study rebuild)
     assert all("No space left" in r["error"] for r in runs)
     monkeypatch.setattr(loop, "train_group", _real_train)  # space freed
     code, _, err = cli(capsys, "study", "resume", tmp_path / "s", "--executor", "inprocess", "--no-progress")
@@ -88,6 +92,30 @@ def test_failed_run_is_a_result_until_retry_failed(tmp_path, monkeypatch, capsys
                        "--no-report", "--retry-failed")
     assert code == 0, err
     assert [r["status"] for r in Store(tmp_path / "s" / "study.sqlite").runs()] == ["done", "done"]
+    assert {json.loads(p.read_text())["status"] for p in (tmp_path / "s").rglob("result.json")} == {"done"}
+
+
+@pytest.mark.parametrize("exc", [ValueError("a bug of this run"), UserError("a config this run cannot build")],
+                         ids=["exception", "user-error"])
+def test_a_failed_run_keeps_its_failure_so_rebuild_does_not_run_it_again(tmp_path, monkeypatch, capsys, exc):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    _flaky_train(monkeypatch, exc, times=1)  # raised before the run's directory exists
+    assert cli(capsys, "study", "run", spec, "--dir", tmp_path / "s", "--executor", "inprocess", "--no-progress",
+               "--no-report")[0] == 0
+    store = Store(tmp_path / "s" / "study.sqlite")
+    expected, (failed,) = store.results_table(), [r for r in store.runs() if r["status"] == "failed"]
+    store.close()
+    record = json.loads((tmp_path / "s" / "runs" / run_dir_name(failed["run_id"]) / "result.json").read_text())
+    assert record["status"] == "failed" and str(exc) in record["error"] == failed["error"]
+    assert record["config_hash"] == failed["config_hash"]
+    (tmp_path / "s" / "study.sqlite").write_bytes(b"")  # the store is lost
+    code, out, err = cli(capsys, "study", "rebuild", tmp_path / "s")
+    assert code == 0 and "2 finished runs recovered, 0 queued" in out, err
+    assert Store(tmp_path / "s" / "study.sqlite").results_table() == expected
+    code, out, err = cli(capsys, "study", "resume", tmp_path / "s", "--executor", "inprocess", "--no-progress",
+                         "--no-report")
+    assert code == 0 and "0 of 2 runs executed" in out, err  # the failure is a result: not run again
 
 
 def test_store_write_hit_by_a_full_disk_is_retried(tmp_path, monkeypatch):

@@ -128,10 +128,12 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
         eval_spec = spec.eval.model_dump()
         mode, size = ensemble or (spec.ensemble.mode, spec.ensemble.max_size)
         scope = scope_dict()  # workers in other processes check paths as this driver does
+        hashes = {r["run_id"]: r["config_hash"] for r in store.runs()}  # each result.json names its config
 
         def make_tasks(selected: list) -> list:
             return [(tuple(r.run_id for r in group),
-                     ([{"run_id": r.run_id, "config": r.config} for r in group], str(study.path),
+                     ([{"run_id": r.run_id, "config": r.config, "config_hash": hashes[r.run_id]} for r in group],
+                      str(study.path),
                       [{**eval_spec, "primary": r.primary} for r in group], executor.threads, scope))
                     for group in plan_groups(selected, mode, size)]  # a group is one task for every executor
 

@@ -8,6 +8,7 @@ full, I/O error, out of memory) is returned as 'transient', which is no result (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -20,19 +21,23 @@ from .faults import TRANSIENT, is_transient
 RESULT_FILE = "result.json"  # the run's study record, kept in its directory for `study rebuild`
 
 
-def _keep_results(runs: list[dict], outs: list[Path], results: list[dict]) -> None:
-    """Copy each finished result into its run directory (best effort: the store is the record)."""
+def _keep_results(runs: list[dict], outs: list[Path], results: list[dict]) -> list[dict]:
+    """Copy each result into its run directory (best effort: the store is the record), so `study rebuild`
+    restores it: done, diverged, and failed too, even when the run failed before its directory existed
+    (rebuilding must not run a failed run again). A transient fault is no result and is never written.
+    The config hash comes from the driver, so a config this worker cannot even build still gets its record."""
     from ..config import make_config
     from ..fileio import atomic_write_text
 
     for run, out, result in zip(runs, outs, results):
-        if result.get("status") == TRANSIENT or not out.is_dir():
+        if result.get("status") == TRANSIENT:
             continue
         try:
-            digest = make_config(run["config"]).digest()
+            digest = run.get("config_hash") or make_config(run["config"]).digest()
             atomic_write_text(out / RESULT_FILE, json.dumps({**result, "config_hash": digest}, indent=1))
         except Exception:  # noqa: BLE001  (a full disk here must not turn a finished run into a fault)
             pass
+    return results
 
 
 def run_dir_name(run_id: str) -> str:
@@ -70,6 +75,9 @@ def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thr
     outs = [Path(study_dir) / "runs" / run_dir_name(r["run_id"]) for r in runs]
     results = [{"run_id": r["run_id"], "evals": [], "started": time.time()} for r in runs]
     ids = [r["run_id"] for r in runs]
+    for out in outs:  # a run executed again has no result yet (and a directory holding only one is empty)
+        with contextlib.suppress(OSError):
+            (out / RESULT_FILE).unlink(missing_ok=True)
     try:
         trained = train_group([make_config(r["config"]) for r in runs], outs, resume=True, progress=False)
     except torch.OutOfMemoryError:
@@ -81,11 +89,12 @@ def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thr
         torch.cuda.empty_cache()
         split = (_execute_group(runs[:half], study_dir, eval_specs[:half], threads)
                  + _execute_group(runs[half:], study_dir, eval_specs[half:], threads))
-        return [{**r, "note": "; ".join(x for x in (note, r.get("note")) if x)} for r in split]
+        return _keep_results(runs, outs, [{**r, "note": "; ".join(x for x in (note, r.get("note")) if x)}
+                                          for r in split])
     except UserError as exc:
-        return [{**r, "status": "failed", "error": str(exc)} for r in results]
+        return _keep_results(runs, outs, [{**r, "status": "failed", "error": str(exc)} for r in results])
     except Exception as exc:  # noqa: BLE001  (recorded with its reason; the study goes on)
-        return [{**r, "status": _status(exc), "error": _reason(exc)} for r in results]
+        return _keep_results(runs, outs, [{**r, "status": _status(exc), "error": _reason(exc)} for r in results])
     for result, t, out, eval_spec, run in zip(results, trained, outs, eval_specs, runs):
         result.update(status=t.status, steps=t.step, train_seconds=round(t.wall_s, 3))
         if len(runs) > 1:
@@ -95,8 +104,7 @@ def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thr
             continue
         device = run["config"].get("device", "auto")  # evaluated where it trained: a GPU study on the GPU
         _evaluate(result, out, {**eval_spec, "device": device}, t.step, Path(study_dir))
-    _keep_results(runs, outs, results)
-    return results
+    return _keep_results(runs, outs, results)
 
 
 def _evaluate(result: dict, out: Path, eval_spec: dict, steps: int, study_dir: Path) -> None:
