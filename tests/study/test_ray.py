@@ -1,9 +1,16 @@
-"""A small study on a real local Ray instance, on loopback. Skipped where Ray is not installed."""
+"""A small study on a real local Ray instance, on loopback. Skipped where Ray is not installed.
+
+The test owns its cluster: a head started with ``--block`` in a new session, with its own port and temp
+dir, is stopped by signalling that session's process group (its own PID), never by ``ray stop``, which
+would stop every Ray process of the user running the tests.
+"""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -20,6 +27,7 @@ seeds: 2
 budget: {steps: 60}
 eval: {n: 200, every: 30, metrics: [modes, fid]}
 """
+STARTED = "Ray runtime started"
 
 
 def _free_port() -> int:
@@ -28,19 +36,56 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop(head: subprocess.Popen) -> None:
+    """SIGTERM to the head (it stops the processes it started), then SIGKILL to whatever is left of its
+    own process group; nothing outside that group is touched."""
+    for sig, wait_s in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(head.pid, sig)
+        except ProcessLookupError:  # the whole group is gone
+            return
+        try:
+            head.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+        deadline = time.time() + wait_s
+        while time.time() < deadline:  # the head exited; its helpers may take a moment
+            try:
+                os.killpg(head.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
-    env = {**os.environ, **RAY_ENV}
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # never the user's own cluster
+    env.update(RAY_ENV)
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    if not os.path.exists(ray_bin):
+        pytest.skip("Ray's command line is not installed beside this Python")
     port = _free_port()
     temp = tmp_path_factory.mktemp("ray")
-    start = subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                            "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-                            f"--temp-dir={temp}"], env=env, capture_output=True, text=True, timeout=180, check=False)
-    if start.returncode != 0:
-        pytest.fail(f"could not start a local Ray head: {start.stderr[-1500:]}")
-    yield f"127.0.0.1:{port}", env
-    subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120, check=False)
+    log = temp / "head.log"
+    with open(log, "w") as out:
+        head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+                                 f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                                 "--disable-usage-stats", f"--temp-dir={temp}"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while STARTED not in log.read_text(errors="replace"):
+            if head.poll() is not None or time.time() > deadline:
+                pytest.fail(f"could not start a local Ray head: {log.read_text(errors='replace')[-1500:]}")
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        _stop(head)
+    try:
+        os.killpg(head.pid, 0)
+        pytest.fail(f"processes of the test's own Ray head (process group {head.pid}) outlived it")
+    except ProcessLookupError:
+        pass
 
 
 def _study(args, env, timeout=300):
