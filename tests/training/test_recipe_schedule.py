@@ -2,6 +2,7 @@
 one noise draw (optionally D's), and G called once per pack member."""
 
 import copy
+import json
 
 import pytest
 import torch
@@ -92,6 +93,11 @@ def test_n_gen_budget_logging_and_flops(tmp_path):
     steps = {k: v for k, v in tensors.items() if k.endswith(".step")}
     assert {v.item() for k, v in steps.items() if k.startswith("opt_g.")} == {8.0}
     assert {v.item() for k, v in steps.items() if k.startswith("opt_d.")} == {4.0}
+    # the logged g_loss is the mean over every G update between log lines (2 steps x 2 updates)
+    twin = _trainer(n_gen=2)
+    g_sums = [SCHEDULES["alternating"](twin, step)[2] for step in range(2)]
+    logged = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[0])
+    assert logged["step"] == 2 and logged["g_loss"] == pytest.approx((g_sums[0] + g_sums[1]).item() / 4, rel=1e-6)
     one, two = step_flops(make_config({**TREE, "ema": None})), step_flops(make_config({**TREE, "n_gen": 2, "ema": None}))
     assert two.phases["g"] == 2 * one.phases["g"] and two.phases["d"] == one.phases["d"]
 
