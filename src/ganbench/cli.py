@@ -109,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--compile", choices=CAPTURE_MODES, default="none",
-                   help="compile G's and D's passes with torch.compile (none = exact eager step; falls back to "
-                        "eager with one line where compiling is not possible)")
+                   help="compile the training step's tensor work (passes, losses, Adam, EMA) with torch.compile "
+                        "(none = the exact eager step; falls back to eager with one line where compiling is not "
+                        "possible)")
 
     e = sub.add_parser("ensemble", help="train several runs of equal network shapes as one stacked model",
                        description="Train the runs of several YAML configs (equal networks and data; they may "
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--overwrite", action="store_true", help="replace whatever the members' directories hold")
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("--compile", choices=CAPTURE_MODES, default="none",
-                   help="compile the stacked G's and D's passes with torch.compile (see ganbench train --compile)")
+                   help="compile the stacked training step with torch.compile (see ganbench train --compile)")
 
     s = sub.add_parser("sample", help="draw samples from a trained run into a PNG or an .npz file")
     s.add_argument("run", type=Path, help="run directory or checkpoint file")
@@ -179,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train runs of equal network shapes together as one stacked model (default: the "
                             "spec's ensemble.mode, auto = on an accelerator only)")
         p.add_argument("--ensemble-size", type=int, default=None, help="most runs in one stacked group")
+        p.add_argument("--compile", choices=CAPTURE_MODES, default=None,
+                       help="torch.compile mode of the training step (default: the spec's compile, none); recorded "
+                            "in the report's protocol, not part of the study's identity")
         p.add_argument("--no-progress", action="store_true")
     rp = ss.add_parser("report", help="write report.html, results.csv and results.json for a study")
     rp.add_argument("dir", type=Path)

@@ -85,3 +85,38 @@ def test_pool_executes_whole_groups(tmp_path):
 def test_grouping_settings_do_not_change_the_study_identity():
     on = StudySpec(**{**SPEC, "ensemble": {"mode": "on", "max_size": 4}})
     assert on.digest() == StudySpec(**SPEC).digest()
+
+
+def test_compile_is_a_runtime_setting_passed_to_every_task_and_recorded(tmp_path, monkeypatch):
+    """compile changes neither the spec's nor the runs' identity; the runner hands it to the task (the
+    arguments the pool and Ray executors ship too); each result and the report's protocol say it."""
+    import torch
+
+    from ganbench import cli
+    from ganbench.report.html import _protocol_notes
+
+    plain, compiled = StudySpec(**SPEC), StudySpec(**{**SPEC, "compile": "default"})
+    assert plain.digest() == compiled.digest()
+    assert [r.config for r in expand(plain)] == [r.config for r in expand(compiled)]
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: fn)  # wiring only: nothing really compiled
+    shipped = []
+
+    class Recording(InProcess):
+        def run(self, fn, tasks):
+            shipped.extend(args[-1] for _, args in tasks)
+            return super().run(fn, tasks)
+
+    small = StudySpec(**{**SPEC, "grid": {}, "budget": {"steps": 10}, "eval": {"n": 100, "metrics": ["modes"]},
+                         "compile": "default"})
+    run_study(tmp_path / "s", small, Recording(), progress=False, ensemble=("on", 16), compile="reduce-overhead")
+    assert shipped == ["reduce-overhead"]  # one group, the override winning over the spec
+    runs = Store(tmp_path / "s" / "study.sqlite").runs()
+    assert [r["compiled"] for r in runs] == ["reduce-overhead"] * 2
+    notes = [n for n in _protocol_notes([], runs, []) if "torch.compile" in n]
+    assert len(notes) == 1 and "mode reduce-overhead" in notes[0] and all(r["run_id"] in notes[0] for r in runs)
+    shipped.clear()
+    run_study(tmp_path / "t", small, Recording(), progress=False, ensemble=("off", 16))
+    assert shipped == ["default", "default"]  # no override: the spec's mode, for each run alone
+    # a study resumed with another mode is the same study (nothing left to run)
+    assert cli.main(["study", "resume", str(tmp_path / "s"), "--executor", "inprocess", "--no-progress",
+                     "--no-report", "--compile", "none"]) == 0

@@ -26,8 +26,13 @@ def _final(run_dir):
     return load_file(str(last.with_suffix(".safetensors")))
 
 
-def test_cli_modes_match():
+def test_cli_and_study_modes_match():
+    import typing
+
+    from ganbench.study.spec import StudySpec
+
     assert cli.CAPTURE_MODES == capture.MODES
+    assert typing.get_args(StudySpec.model_fields["compile"].annotation) == capture.MODES
 
 
 def test_unknown_mode_refused(tmp_path):
@@ -68,3 +73,66 @@ def test_compile_refused_at_wrap_time_falls_back(tmp_path, monkeypatch, caplog):
         result = loop.train(_cfgs()[0], tmp_path / "r", progress=False, compile="reduce-overhead")
     assert result.status == "done"
     assert sum(r.name == "ganbench" for r in caplog.records) == 1
+
+
+
+def _worst_rel(a, b):
+    """Largest per-tensor relative difference (L2 norms) over the networks' weights, buffers and EMA."""
+    return max(((a[k].double() - b[k].double()).norm() / b[k].double().norm().clamp_min(1e-30)).item()
+               for k in a if k.startswith(("G.", "D.", "G_ema.")) and a[k].is_floating_point())
+
+
+COMPILED = {**BASE, "discriminator": {"name": "mlp", "hidden": 16, "norm": "spectral"}, "steps": 5, "log_every": 5,
+            "ckpt_every": 5, "regularizers": [{"name": "gp"}], "ema": 0.99, "ema_rampup": 0.05}
+
+
+
+@pytest.fixture
+def float64():
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+def test_compiled_step_matches_eager(tmp_path, float64):
+    """compile=default (inductor on the CPU) against the exact eager step for a 2-member stack with
+    spectral norm, a gradient penalty (through D's eager pass) and a ramped-up EMA: every part of the
+    step is compiled once and replayed. In float64, so that a wrong update (a stale bias correction, a
+    missed ramp-up) would show far above rounding: measured 3e-16 after 5 steps; asserted at 1e-10.
+    (float32: 2e-7 on an MLP, 7e-4 on a DCGAN with batch norm, as eager stacks vs single runs.)"""
+    cfgs = [make_config({**COMPILED, "seed": s, "lr_d": 1e-4 * (1 + s), "ema": 0.9 + 0.05 * s}) for s in range(2)]
+    eager = loop.train_group(cfgs, [tmp_path / f"e{i}" for i in range(2)], progress=False)
+    comp = loop.train_group(cfgs, [tmp_path / f"c{i}" for i in range(2)], progress=False, compile="default")
+    assert [r.compiled for r in eager] == ["none"] * 2 and [r.compiled for r in comp] == ["default"] * 2
+    for i in range(2):
+        assert _worst_rel(_final(tmp_path / f"c{i}"), _final(tmp_path / f"e{i}")) < 1e-10
+
+
+def test_compiled_single_run_is_a_one_member_stack(tmp_path, monkeypatch, float64):
+    """A compiled single run takes the stacked step with device-tensor step scalars (here with a
+    pass-through "compiler", so the wiring is checked without compiling) and writes a single run's
+    directory, which an eager run resumes."""
+    compiled = []
+
+    def passthrough(fn, mode=None):
+        compiled.append(getattr(fn, "__name__", "?"))
+        return fn
+
+    monkeypatch.setattr(torch, "compile", passthrough)
+    cfg = make_config({**COMPILED, "steps": 8, "ckpt_every": 4, "log_every": 4})
+    eager = loop.train(cfg, tmp_path / "e", progress=False)
+    comp = loop.train(cfg, tmp_path / "c", progress=False, compile="reduce-overhead")
+    assert eager.compiled == "none" and comp.compiled == "reduce-overhead"
+    assert sorted(compiled) == ["average", "forward", "forward", "per_member", "update", "update"]
+    assert _worst_rel(_final(tmp_path / "c"), _final(tmp_path / "e")) < 1e-12  # a*b/c vs addcdiv rounding
+    assert (tmp_path / "c" / "config.yaml").read_text() == (tmp_path / "e" / "config.yaml").read_text()
+    longer = make_config({**COMPILED, "steps": 12, "ckpt_every": 4, "log_every": 4})
+    assert loop.train(longer, tmp_path / "c", resume=True, progress=False).step == 12
+
+
+def test_run_that_cannot_stack_trains_eagerly_and_says_why(tmp_path, caplog):
+    cfg = make_config({**BASE, "time_budget_s": 600})
+    with caplog.at_level(logging.WARNING, logger="ganbench"):
+        result = loop.train(cfg, tmp_path / "r", progress=False, compile="default")
+    assert result.status == "done" and result.compiled.startswith("default (fell back to eager")
+    assert "member-stacked" in result.compiled and sum(r.name == "ganbench" for r in caplog.records) == 1

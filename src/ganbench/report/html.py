@@ -135,6 +135,13 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict]) -> list[str]:
     groups = {tuple(r["trained_with"]) for r in runs if r.get("trained_with")}
     for g in sorted(groups):
         notes.append(f"Trained together as one member-stacked model: {', '.join(g)}.")
+    compiled: dict[str, list[str]] = {}
+    for r in runs:
+        if r.get("compiled"):
+            compiled.setdefault(r["compiled"], []).append(r["run_id"])
+    for how, ids in sorted(compiled.items()):
+        notes.append(f"Training step run with torch.compile mode {how}; compiled kernels round differently "
+                     f"from eager ones: {', '.join(ids)}.")
     return notes
 
 

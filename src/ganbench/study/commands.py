@@ -95,7 +95,7 @@ def _study_run(args: argparse.Namespace, directory: Path, spec) -> int:
         ensemble = (args.ensemble or spec.ensemble.mode, args.ensemble_size or spec.ensemble.max_size)
     summary = run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
                         progress=not args.no_progress, ensemble=ensemble,
-                        retry_failed=getattr(args, "retry_failed", False))
+                        retry_failed=getattr(args, "retry_failed", False), compile=args.compile)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary["status"].items(), key=lambda kv: -kv[1]))
     print(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
           f"{_duration(summary['seconds'])}; {counts or 'no runs'}")

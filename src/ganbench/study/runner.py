@@ -109,9 +109,9 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> None:
 
 
 def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True,
-              ensemble: tuple[str, int] | None = None, retry_failed: bool = False) -> dict:
+              ensemble: tuple[str, int] | None = None, retry_failed: bool = False, compile: str | None = None) -> dict:
     """``ensemble``: (mode, max_size) overriding the spec's ``ensemble`` (the CLI's --ensemble flags);
-    ``retry_failed``: queue the runs recorded as failed again."""
+    ``retry_failed``: queue the runs recorded as failed again; ``compile``: overrides the spec's."""
     runs = expand(spec)  # validates every config before anything is written
     study = StudyDir(path)
     lock = study.lock()
@@ -129,12 +129,14 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
         mode, size = ensemble or (spec.ensemble.mode, spec.ensemble.max_size)
         scope = scope_dict()  # workers in other processes check paths as this driver does
         hashes = {r["run_id"]: r["config_hash"] for r in store.runs()}  # each result.json names its config
+        compile_mode = compile or spec.compile
 
         def make_tasks(selected: list) -> list:
             return [(tuple(r.run_id for r in group),
                      ([{"run_id": r.run_id, "config": r.config, "config_hash": hashes[r.run_id]} for r in group],
                       str(study.path),
-                      [{**eval_spec, "primary": r.primary} for r in group], executor.threads, scope))
+                      [{**eval_spec, "primary": r.primary} for r in group], executor.threads, scope,
+                      compile_mode))
                     for group in plan_groups(selected, mode, size)]  # a group is one task for every executor
 
         started = time.perf_counter()

@@ -120,6 +120,9 @@ class StudySpec(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     eval: EvalSpec = Field(default_factory=EvalSpec)
     ensemble: EnsembleSpec = Field(default_factory=EnsembleSpec)
+    compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = Field(
+        "none", description="torch.compile mode of the training step (training/capture.py); how runs execute, "
+                            "not what they are: left out of the spec's and the runs' identity, like grouping")
     reference: Reference | None = Field(None, description="published numbers this study reproduces")
 
     @field_validator("name")
@@ -170,9 +173,9 @@ class StudySpec(BaseModel):
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
     def digest(self) -> str:
-        """Identity of what the study runs: how runs are grouped (ensemble) and published reference numbers
-        change no result, so are left out."""
-        tree = self.model_dump(mode="json", exclude={"ensemble", "reference"})
+        """Identity of what the study runs: how runs are grouped (ensemble) or compiled and published
+        reference numbers change no result beyond rounding, so are left out."""
+        tree = self.model_dump(mode="json", exclude={"ensemble", "compile", "reference"})
         return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
 
 

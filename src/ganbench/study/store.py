@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, variant TEXT NOT NULL, dataset TEXT NOT NULL, seed INTEGER NOT NULL,
     config TEXT NOT NULL, config_hash TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued',
     started REAL, finished REAL, train_seconds REAL, steps INTEGER, error TEXT, attempts INTEGER DEFAULT 0,
-    efficiency TEXT, trained_with TEXT);
+    efficiency TEXT, trained_with TEXT, compiled TEXT);
 CREATE TABLE IF NOT EXISTS evals (
     run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER NOT NULL, checkpoint TEXT NOT NULL,
     tags TEXT NOT NULL, metric TEXT NOT NULL, value REAL, protocol TEXT NOT NULL,
@@ -80,8 +80,9 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-        if "trained_with" not in columns:  # studies written before ensembles existed
-            self.db.execute("ALTER TABLE runs ADD COLUMN trained_with TEXT")
+        for column in ("trained_with", "compiled"):  # studies written before ensembles / compile existed
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -135,11 +136,11 @@ class Store:
             self.db.execute("DELETE FROM evals WHERE run_id=?", (run_id,))
             self.db.execute(
                 "UPDATE runs SET status=?, finished=?, train_seconds=?, steps=?, error=?, efficiency=?, trained_with=?, "
-                "started=COALESCE(?, started) WHERE run_id=?",
+                "compiled=?, started=COALESCE(?, started) WHERE run_id=?",
                 (result["status"], time.time(), result.get("train_seconds"), result.get("steps"),
                  result.get("error"), json.dumps(result.get("efficiency")),
-                 json.dumps(result["trained_with"]) if result.get("trained_with") else None, result.get("started"),
-                 run_id))
+                 json.dumps(result["trained_with"]) if result.get("trained_with") else None,
+                 result.get("compiled"), result.get("started"), run_id))
             self.db.executemany(
                 "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, row["step"], row["checkpoint"], ",".join(row["tags"]), metric, value,

@@ -45,13 +45,14 @@ def run_dir_name(run_id: str) -> str:
 
 
 def execute_run(run: dict, study_dir: str, eval_spec: dict, threads: int | None = None,
-                scope: dict | None = None) -> dict:
-    return execute_group([run], study_dir, [eval_spec], threads, scope)[0]
+                scope: dict | None = None, compile: str = "none") -> dict:
+    return execute_group([run], study_dir, [eval_spec], threads, scope, compile)[0]
 
 
 def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], threads: int | None = None,
-                  scope: dict | None = None) -> list[dict]:
+                  scope: dict | None = None, compile: str = "none") -> list[dict]:
     """Train ``runs`` (one run, or a group trained as one member-stacked model), then evaluate each.
+    ``compile``: the torch.compile mode of the step (training/capture.py), recorded in each result.
 
     A group that runs out of device memory is split in two halves that go on separately (said on
     stderr and in each result's ``note``); members that finished keep their results. ``scope``: the
@@ -60,10 +61,11 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
     from ..confine import restored
 
     with restored(scope):
-        return _execute_group(runs, study_dir, eval_specs, threads)
+        return _execute_group(runs, study_dir, eval_specs, threads, compile)
 
 
-def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], threads: int | None) -> list[dict]:
+def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], threads: int | None,
+                   compile: str) -> list[dict]:
     import torch
 
     from ..config import make_config
@@ -79,7 +81,8 @@ def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thr
         with contextlib.suppress(OSError):
             (out / RESULT_FILE).unlink(missing_ok=True)
     try:
-        trained = train_group([make_config(r["config"]) for r in runs], outs, resume=True, progress=False)
+        trained = train_group([make_config(r["config"]) for r in runs], outs, resume=True, progress=False,
+                              compile=compile)
     except torch.OutOfMemoryError:
         if len(runs) == 1:
             return [{**results[0], "status": TRANSIENT, "error": "out of device memory"}]
@@ -87,8 +90,8 @@ def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thr
         note = f"out of device memory training {len(runs)} runs together; split into {half} + {len(runs) - half}"
         print(f"ganbench: {note}", file=sys.stderr, flush=True)
         torch.cuda.empty_cache()
-        split = (_execute_group(runs[:half], study_dir, eval_specs[:half], threads)
-                 + _execute_group(runs[half:], study_dir, eval_specs[half:], threads))
+        split = (_execute_group(runs[:half], study_dir, eval_specs[:half], threads, compile)
+                 + _execute_group(runs[half:], study_dir, eval_specs[half:], threads, compile))
         return _keep_results(runs, outs, [{**r, "note": "; ".join(x for x in (note, r.get("note")) if x)}
                                           for r in split])
     except UserError as exc:
@@ -97,6 +100,8 @@ def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thr
         return _keep_results(runs, outs, [{**r, "status": _status(exc), "error": _reason(exc)} for r in results])
     for result, t, out, eval_spec, run in zip(results, trained, outs, eval_specs, runs):
         result.update(status=t.status, steps=t.step, train_seconds=round(t.wall_s, 3))
+        if t.compiled != "none":
+            result["compiled"] = t.compiled  # the protocol: torch.compile mode, or why it fell back
         if len(runs) > 1:
             result["trained_with"] = ids  # the protocol: these runs trained together as one stacked model
         if t.status != "done":

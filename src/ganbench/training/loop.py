@@ -32,7 +32,7 @@ from ..regularizers import Draws
 from . import checkpoint as ckpt
 from .build import Parts, build_parts, resolve_device
 from .capture import capture
-from .grouping import check_group
+from .grouping import check_group, refusal
 from .ema import EMA
 from .interrupt import status_on_interrupt
 from .rundir import RunDir, prepare
@@ -49,6 +49,7 @@ class RunResult:
     out: Path
     wall_s: float
     message: str = ""
+    compiled: str = "none"  # the compile mode it trained with (training/capture.py), or why it fell back
 
 
 def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
@@ -110,7 +111,7 @@ class Trainer:
         return self
 
     def capture(self, mode: str) -> None:
-        """Compile G's and D's passes (training/capture.py); ``none`` keeps the exact eager step."""
+        """Compile the step's tensor work (training/capture.py); ``none`` keeps the exact eager step."""
         self.captured = capture(self, mode)
 
     def step(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -120,7 +121,7 @@ class Trainer:
         return SCHEDULES[self.cfg.update](self, step)
 
     def _setup(self, cfg: RunConfig, parts: Parts, device: torch.device) -> None:
-        self.captured = None
+        self.captured, self.D_eager = None, self.D
         self.seeds = [c.seed for c in self.cfgs]
         self.generators = Generators()
         self.samplers = [BatchSampler(parts.data.x, cfg.samples_per_batch, seed) for seed in self.seeds]
@@ -210,7 +211,8 @@ class Trainer:
                 loss = loss + self.per_member(F.cross_entropy, c_real, y_real) \
                     + self.per_member(F.cross_entropy, c_fake, y_fake)
         penalty = torch.zeros(self.k if self.is_stacked else (), device=self.device)
-        critic = self.D if not self.num_classes else (lambda x: self.critic(x, y_real)[0])
+        D = self.D_eager
+        critic = D if not self.num_classes else (lambda x: _at_least_float32(D(x, y_real)[0]))
         for i, reg in enumerate(self.regularizers):
             if counter % reg.every == 0:
                 draws = Draws(self.gens(REG, counter * 16 + i, "cpu"))
@@ -277,6 +279,17 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, overwrite: bool
     return train_group([cfg], [out], resume, overwrite, progress, stacked=False, compile=compile)[0]
 
 
+def make_trainer(cfgs: list[RunConfig], parts: list[Parts], device: torch.device, stacked: bool,
+                 compile: str = "none") -> Trainer:
+    """The trainer of k runs, captured as ``compile`` says. A compiled single run trains as a
+    one-member stack (what capture.py compiles), unless it cannot stack (then it falls back to eager)."""
+    if compile != "none" and not stacked and refusal(cfgs[0]) is None:
+        stacked = True
+    trainer = Trainer.stacked(cfgs, parts, device) if stacked else Trainer(cfgs[0], parts[0], device)
+    trainer.capture(compile)
+    return trainer
+
+
 def _start_step(runs: list[RunDir], resuming: list[bool]) -> int:
     """The newest step at which every member has a checkpoint (members of a stack save together)."""
     if not all(resuming):
@@ -289,7 +302,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
                 progress: bool = True, stacked: bool | None = None, compile: str = "none") -> list[RunResult]:
     """Train k runs as one member-stacked model (``stacked``; default when k > 1), each writing its own
     run directory exactly as ``train`` would. A member that diverges is frozen; the others go on.
-    ``compile`` captures the networks' passes (training/capture.py); ``none`` is the exact eager step."""
+    ``compile`` captures the step's tensor work (training/capture.py); ``none`` is the exact eager step."""
     stacked = len(cfgs) > 1 if stacked is None else stacked
     if stacked:
         check_group(cfgs)
@@ -299,9 +312,8 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     parts: list[Parts] = []
     for cfg in cfgs:  # every user error surfaces here, before a run directory is touched; data loaded once
         parts.append(build_parts(cfg, device, data=parts[0].data if parts else None))
-    trainer = Trainer.stacked(cfgs, parts, device) if stacked else Trainer(cfgs[0], parts[0], device)
+    trainer = make_trainer(cfgs, parts, device, stacked, compile)
     del parts  # the stack holds its own copies of the weights
-    trainer.capture(compile)
     resuming = [prepare(run, cfg, resume, overwrite) for run, cfg in zip(runs, cfgs)]
     start = _start_step(runs, resuming)
     k, cfg = len(cfgs), cfgs[0]
@@ -379,12 +391,12 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
                 break
             if not active:
                 break
-    results = []
+    results, compiled = [], trainer.captured.describe() if trainer.captured is not None else "none"
     for i, run in enumerate(runs):
         if status[i] == "diverged":
-            results.append(RunResult("diverged", ended[i], run.path, elapsed[i], messages[i]))
+            results.append(RunResult("diverged", ended[i], run.path, elapsed[i], messages[i], compiled))
             continue
         final_step = done if cfg.time_budget_s else max(start, cfg.steps)
         run.write_status(status="done", step=final_step, wall_s=round(elapsed[i], 3), message=messages[i])
-        results.append(RunResult("done", final_step, run.path, elapsed[i], messages[i]))
+        results.append(RunResult("done", final_step, run.path, elapsed[i], messages[i], compiled))
     return results

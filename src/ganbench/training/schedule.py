@@ -59,7 +59,7 @@ def simultaneous_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, t
     for i, reg in enumerate(trainer.regularizers):
         if step % reg.every == 0:
             draws = Draws(trainer.gens(REG, step * 16 + i, "cpu"))
-            term = reg.penalty(trainer.D, real, fake.detach().to(torch.promote_types(fake.dtype, torch.float32)), draws)
+            term = reg.penalty(trainer.D_eager, real, fake.detach().to(torch.promote_types(fake.dtype, torch.float32)), draws)
             if term is not None:
                 penalty = penalty + reg.every * term
     trainer.opt_d.zero_grad(set_to_none=True)

@@ -86,6 +86,7 @@ class PerStep:
 
     def __init__(self, fn, like: Tensor):
         self.fn, self.like, self.start, self.rows, self.table = fn, like, -1, [], None
+        self.buffer: Tensor | None = None
 
     def __call__(self, t: int) -> Tensor | float:
         if not 0 <= t - self.start < len(self.rows):
@@ -95,6 +96,14 @@ class PerStep:
                 self.table = torch.tensor(self.rows, dtype=self.like.dtype, device=self.like.device)
         row = self.rows[t - self.start]
         return row[0] if all(v == row[0] for v in row) else self.table[t - self.start]
+
+    def device(self, t: int) -> Tensor:
+        """Step t's (k,) values in one persistent device tensor, for a compiled update: it sees the
+        same input tensor every step (no recompiling for a new float, no host input for a CUDA graph)."""
+        if self.buffer is None:
+            self.buffer = torch.empty(len(self.fn(1)), dtype=self.like.dtype, device=self.like.device)
+        value = self(t)
+        return self.buffer.copy_(value) if torch.is_tensor(value) else self.buffer.fill_(value)
 
 
 def _lead(v: Tensor | float, p: Tensor) -> Tensor | float:
@@ -134,6 +143,7 @@ class StackedAdam:
         self.one_minus_b2 = self._full(per_member_scalar([1 - b[1] for b in betas], like))
         self.neg_step = PerStep(lambda t: [-(lr / (1 - b1 ** t)) for lr, (b1, _) in zip(lrs, betas)], like)
         self.bc2_sqrt = PerStep(lambda t: [(1 - b2_ ** t) ** 0.5 for _, b2_ in betas], like)
+        self.captured = None  # a training/capture.Capture when the update is compiled
 
     def _full(self, v: Tensor | float) -> Tensor | float:
         """A (k,) per-member value spread over the flat layout (one gather); a float stays a float."""
@@ -147,28 +157,37 @@ class StackedAdam:
         self.active[i] = False
         self.all_active = False
 
+    def scalars(self, t: int) -> tuple[Tensor | float, Tensor | float]:
+        """Step t's -lr / (1 - beta1^t) and sqrt(1 - beta2^t): Python floats (or a table row) for the
+        exact eager step, persistent device tensors for a compiled update (training/capture.py)."""
+        if self.captured is not None and not self.captured.failed:
+            return self.neg_step.device(t), self.bc2_sqrt.device(t)
+        return self.neg_step(t), self.bc2_sqrt(t)
+
     @torch.no_grad()
     def step(self) -> None:
         self.steps += 1
-        t = self.steps
+        scalars = self.scalars(self.steps)
         grads = [p.grad for p in self.params]
         if any(g is None for g in grads):  # a parameter without a gradient keeps its moments, as in torch
             present = [j for j, g in enumerate(grads) if g is not None]
             offsets = [0, *itertools.accumulate(self.sizes)]
             where = torch.cat([torch.arange(offsets[j], offsets[j + 1], device=self.member_of.device)
                                for j in present] or [self.member_of.new_zeros(0)])
-            return self._update(t, [self.params[j] for j in present], [grads[j] for j in present], where)
-        return self._update(t, self.params, grads, None)
+            return self.update([self.params[j] for j in present], [grads[j] for j in present], where, *scalars)
+        return self.update(self.params, grads, None, *scalars)
 
-    def _update(self, t: int, params: list[Tensor], grads: list[Tensor], where: Tensor | None) -> None:
+    def update(self, params: list[Tensor], grads: list[Tensor], where: Tensor | None,
+               neg_step: Tensor | float, bc2_sqrt: Tensor | float) -> None:
         """The moment arithmetic on the flat layout (restricted to ``where`` when some gradients are
-        missing), then the parameter update: one multi-tensor kernel when no member is frozen."""
+        missing), then the parameter update: one multi-tensor kernel when no member is frozen. Tensors
+        in, nothing out, no host work: the part ``compile`` captures."""
         flat_m, flat_v = self.flat
         pick = (lambda x: x) if where is None else (lambda x: x[where] if torch.is_tensor(x) else x)
         m, v = pick(flat_m), pick(flat_v)
         g = torch.cat([g.reshape(-1) for g in grads]) if grads else flat_m.new_zeros(0)
         one_minus_b1, b2, one_minus_b2 = pick(self.one_minus_b1), pick(self.b2), pick(self.one_minus_b2)
-        neg_step, bc2_sqrt = pick(self._full(self.neg_step(t))), pick(self._full(self.bc2_sqrt(t)))
+        neg_step, bc2_sqrt = pick(self._full(neg_step)), pick(self._full(bc2_sqrt))
         m.lerp_(g, one_minus_b1)
         if torch.is_tensor(b2):
             v.mul_(b2).add_(one_minus_b2 * g * g)
@@ -207,6 +226,7 @@ class StackedEMA:
         self.opt: StackedAdam | None = None  # set by the trainer: members it froze keep their shadow
         self.weight = PerStep(lambda step: [1.0 - self.beta(i, step) for i in range(net.k)],
                               next(iter(net.params.values())))
+        self.captured = None  # as StackedAdam's
 
     def beta(self, i: int, step: int) -> float:
         decay, rampup = self.decays[i], self.rampups[i]
@@ -214,7 +234,11 @@ class StackedEMA:
 
     @torch.no_grad()
     def update(self, step: int) -> None:
-        weight = self.weight(step)
+        captured = self.captured is not None and not self.captured.failed
+        self.average(self.weight.device(step) if captured else self.weight(step))
+
+    def average(self, weight: Tensor | float) -> None:
+        """shadow <- lerp(shadow, weights, weight), per member; the part ``compile`` captures."""
         frozen = self.opt is not None and not self.opt.all_active  # a Python flag: no device sync
         if not frozen:  # multi-tensor kernels (the per-tensor lerp/copy where they cannot fuse)
             names = list(self.net.params)
