@@ -103,7 +103,7 @@ def test_compile_is_a_runtime_setting_passed_to_every_task_and_recorded(tmp_path
 
     class Recording(InProcess):
         def run(self, fn, tasks):
-            shipped.extend(args[-1] for _, args in tasks)
+            shipped.extend(args[4] for _, args in tasks)  # (runs, study dir, evals, threads, compile, scope)
             return super().run(fn, tasks)
 
     small = StudySpec(**{**SPEC, "grid": {}, "budget": {"steps": 10}, "eval": {"n": 100, "metrics": ["modes"]},

@@ -135,8 +135,8 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
             return [(tuple(r.run_id for r in group),
                      ([{"run_id": r.run_id, "config": r.config, "config_hash": hashes[r.run_id]} for r in group],
                       str(study.path),
-                      [{**eval_spec, "primary": r.primary} for r in group], executor.threads, scope,
-                      compile_mode))
+                      [{**eval_spec, "primary": r.primary} for r in group], executor.threads,
+                      compile_mode, scope))
                     for group in plan_groups(selected, mode, size)]  # a group is one task for every executor
 
         started = time.perf_counter()

@@ -46,11 +46,11 @@ def run_dir_name(run_id: str) -> str:
 
 def execute_run(run: dict, study_dir: str, eval_spec: dict, threads: int | None = None,
                 scope: dict | None = None, compile: str = "none") -> dict:
-    return execute_group([run], study_dir, [eval_spec], threads, scope, compile)[0]
+    return execute_group([run], study_dir, [eval_spec], threads, compile, scope)[0]
 
 
 def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], threads: int | None = None,
-                  scope: dict | None = None, compile: str = "none") -> list[dict]:
+                  compile: str = "none", scope: dict | None = None) -> list[dict]:
     """Train ``runs`` (one run, or a group trained as one member-stacked model), then evaluate each.
     ``compile``: the torch.compile mode of the step (training/capture.py), recorded in each result.
 
