@@ -82,7 +82,7 @@ def _budget(spec) -> str:
         return f"{b.flops:.3g} training FLOPs per run (each run stops at the first step past it)"
     if b.seconds:
         return f"{b.seconds:g} training seconds per run" + (f" (at most {b.steps} steps)" if b.steps else "")
-    return f"{b.steps} generator steps per run" if b.steps else "the runs' own steps"
+    return f"{b.steps} training steps per run" if b.steps else "the runs' own steps"
 
 
 def _protocols(evals: list[dict], calibration: list[dict]) -> list[dict]:

@@ -44,7 +44,7 @@ from .reference import Reference, check_reference
 
 
 class Budget(BaseModel):
-    """What every run gets the same of: generator steps, training seconds, or training FLOPs."""
+    """What every run gets the same of: training steps (n_dis D and n_gen G updates each), seconds, or FLOPs."""
 
     model_config = ConfigDict(extra="forbid")
     steps: int | None = Field(None, ge=1)

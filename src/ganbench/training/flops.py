@@ -2,7 +2,7 @@
 
 The counter sees matrix products and convolutions, forward and backward (so D's and G's passes, n_dis,
 n_gen, packing, and the extra forward/backward passes of gradient penalties are all in). Lazy regularizers fire
-on some steps only; their pattern repeats every ``lcm(every)`` generator steps, so those steps are
+on some steps only; their pattern repeats every ``lcm(every)`` training steps, so those steps are
 measured once, on a throwaway copy of the run's parts, and the pattern is summed over the budget.
 Elementwise work (optimizer updates, activations) is not counted; the EMA of G's weights is added as
 2 FLOPs per parameter per step (one multiply, one add).
@@ -22,11 +22,11 @@ from ..errors import UserError
 
 @dataclass(frozen=True)
 class StepFlops:
-    pattern: tuple[float, ...]  # FLOPs of generator steps 0, 1, ..., period-1 (then it repeats)
+    pattern: tuple[float, ...]  # FLOPs of training steps 0, 1, ..., period-1 (then it repeats)
     phases: dict  # mean FLOPs per step of each phase: d (all n_dis updates), g (all n_gen), ema (or step, for joint schedules)
 
     def total(self, steps: int) -> float:
-        """FLOPs of the first ``steps`` generator steps."""
+        """FLOPs of the first ``steps`` training steps."""
         full, rest = divmod(steps, len(self.pattern))
         return full * sum(self.pattern) + sum(self.pattern[:rest])
 
