@@ -73,10 +73,10 @@ def _study_report(args: argparse.Namespace) -> int:
 
     study = StudyDir(args.dir)
     check_store(study.store_path)  # never replace good results with those of a bad store
-    check_complete(study, expand(study.read_spec(), stored=str(study.spec_path)))  # nor with fewer runs
     if not os.access(args.dir, os.W_OK):
         raise UserError(f"{args.dir}: the study directory is read-only (or not writable); the report and "
                         "results files are written into it")
+    check_complete(study, expand(study.read_spec(), stored=str(study.spec_path)))  # nor with fewer runs
     out = build_report(args.dir)
     print(f"wrote {out['report']} (+ results.csv, results.json)")
     return 0

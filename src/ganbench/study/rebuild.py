@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import make_config
 from ..errors import UserError
 from .spec import expand
-from .store import FINISHED, Store
+from .store import FINISHED, Store, read_only
 from .worker import RESULT_FILE, run_dir_name
 
 
@@ -40,12 +40,13 @@ def check_complete(study, runs, resuming: bool = False) -> None:
     result.json whose run the store does not record as finished, or a finished run with fewer evaluation
     rows than its result.json. ``resuming``: a row left running or queued beside a finished result.json is
     what a killed driver leaves, and resuming runs it again (same result), so only the report counts it."""
-    store = Store(study.store_path)
+    db = read_only(study.store_path)  # a check writes nothing (the directory may even be read-only)
     try:
-        rows = {r["run_id"]: r for r in store.runs()}
-        n_evals = dict(store.db.execute("SELECT run_id, COUNT(*) FROM evals GROUP BY run_id").fetchall())
+        rows = {run_id: {"status": status, "config_hash": digest}
+                for run_id, status, digest in db.execute("SELECT run_id, status, config_hash FROM runs")}
+        n_evals = dict(db.execute("SELECT run_id, COUNT(*) FROM evals GROUP BY run_id").fetchall())
     finally:
-        store.close()
+        db.close()
     missing, unrecorded = [], []
     for r in runs:
         row = rows.get(r.run_id)

@@ -38,6 +38,16 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _REBUILD = "rebuild it from the runs' own directories with `ganbench study rebuild {dir}`"
 
 
+def read_only(path: str | Path) -> sqlite3.Connection:
+    """A connection that never writes (checks run before anything may change the study directory)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return db
+    except sqlite3.OperationalError:  # a read-only directory: no -shm can be made; read the file as is
+        return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=30)
+
+
 def check_store(path: str | Path) -> None:
     """Refuse, with one line, a store that is missing, empty, truncated, corrupt or not a ganbench
     store, before anything reads from it (or writes results computed from it). Opens it read-only."""
@@ -52,11 +62,7 @@ def check_store(path: str | Path) -> None:
     if head != _SQLITE_HEADER:
         raise UserError(f"{path}: not an SQLite database (corrupt or foreign); {fix}")
     try:
-        try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-            db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        except sqlite3.OperationalError:  # a read-only directory: no -shm can be made; read the file as is
-            db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=30)
+        db = read_only(path)
         try:
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
