@@ -177,9 +177,8 @@ class Trainer:
         calls = G_CALLS[self.cfg.g_call](self.cfg)
         if calls == 1:
             return self.G(z, y) if self.num_classes else self.G(z)
-        # call j makes member j of every pack (packs are consecutive rows: j, j + m, ...), so each call's
-        # batch-norm statistics cover one sample of every pack, batch_size samples per member of a stack
-        # (packing and conditioning do not combine: no labels here)
+        # packs are m consecutive rows: call j takes rows j, j + m, ... (member j of every pack), so its batch
+        # norm sees batch_size samples per member of a stack (packing excludes conditioning: no labels)
         zs = z.view(self.k, -1, calls, z.shape[-1])
         outs = [self.G(zs[:, :, j].reshape(-1, z.shape[-1])) for j in range(calls)]
         out = torch.stack([o.view(self.k, -1, *o.shape[1:]) for o in outs], dim=2)
