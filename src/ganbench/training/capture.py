@@ -18,10 +18,12 @@ compiled passes do not support, so they call D's eager forward) and autograd's b
 
 The default is ``none`` (eager), the only mode under the exactness guarantees (a member equal to its
 single run to 1e-10 in float64): compiled kernels round differently (tests/training/test_capture.py
-states the measured gap). Capture fails soft: where compiling is not possible (no compiler, an
-unsupported Python, an operation dynamo cannot trace) the first failure is reported in one line on
-stderr and every captured part runs eagerly from then on; ``describe()`` says what happened, for the
-study's protocol.
+states the measured gap). On the CPU ``none`` is also the faster choice for single runs and DCGANs
+(benchmarks/ensemble.py, README); on a GPU the choice waits for benchmarks/gpu_check.sh. Capture fails
+soft: where compiling is not possible (no compiler, an unsupported Python, an operation dynamo cannot
+trace) the first failure is reported in one line on stderr and every captured part runs eagerly from
+then on; ``describe()`` says what happened, for the study's protocol. (An error raised inside a
+compiled backward pass comes from autograd, outside these wrappers, and is not caught.)
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ class Capture:
         try:
             # dynamo keeps 8 compiled versions per function, then runs it eagerly without a word; a study
             # worker trains many groups in one process (network shapes, grad modes): allow more
-            limit = getattr(torch._dynamo.config, "recompile_limit", 8)
-            torch._dynamo.config.recompile_limit = max(limit, 64)
+            if hasattr(torch._dynamo.config, "recompile_limit"):
+                torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             compiled = torch.compile(fn, mode=self.mode)
         except Exception as exc:  # e.g. dynamo refuses this Python version
             self.fail(exc)
