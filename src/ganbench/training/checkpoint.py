@@ -82,6 +82,13 @@ def checkpoint_steps(directory: Path) -> list[int]:
     return [int(_STEP_FILE.match(p.name).group(1)) for p in list_checkpoints(directory)]
 
 
+def common_step(directories: list[Path]) -> int:
+    """The newest step at which every directory has a complete checkpoint (members of a stack save
+    together, so a stack resumes from there), or 0 when there is none."""
+    common = set.intersection(*[set(checkpoint_steps(d)) for d in directories])
+    return max(common, default=0)
+
+
 def read_record(json_path: Path) -> dict:
     """A checkpoint's JSON sidecar, checked: it is data from a possibly shared run directory."""
     json_path = Path(json_path)

@@ -3,8 +3,8 @@
 Per training step: ``n_dis`` discriminator updates (loss on a real and a fake batch, plus regularizer
 penalties), then ``n_gen`` generator updates (one noise draw), then the EMA update (``update:
 simultaneous`` instead steps both players at once from one batch, see ``schedule``). Budget = training
-steps. All randomness
-comes from ``seeding`` counters, so a resumed run replays exactly what an uninterrupted one would.
+steps. All randomness comes from ``seeding`` counters, so a resumed run replays exactly what an
+uninterrupted one would.
 ``train_group`` runs the same loop for k runs of equal network shapes stacked into one model, each
 member writing its own run directory (``train`` is its k = 1 case without stacking).
 """
@@ -289,14 +289,6 @@ def make_trainer(cfgs: list[RunConfig], parts: list[Parts], device: torch.device
     return trainer
 
 
-def _start_step(runs: list[RunDir], resuming: list[bool]) -> int:
-    """The newest step at which every member has a checkpoint (members of a stack save together)."""
-    if not all(resuming):
-        return 0
-    common = set.intersection(*[set(ckpt.checkpoint_steps(run.ckpt_dir)) for run in runs])
-    return max(common, default=0)
-
-
 def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = False, overwrite: bool = False,
                 progress: bool = True, stacked: bool | None = None, compile: str = "none") -> list[RunResult]:
     """Train k runs as one member-stacked model (``stacked``; default when k > 1), each writing its own
@@ -314,7 +306,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     trainer = make_trainer(cfgs, parts, device, stacked, compile)
     del parts  # the stack holds its own copies of the weights
     resuming = [prepare(run, cfg, resume, overwrite) for run, cfg in zip(runs, cfgs)]
-    start = _start_step(runs, resuming)
+    start = ckpt.common_step([run.ckpt_dir for run in runs]) if all(resuming) else 0
     k, cfg = len(cfgs), cfgs[0]
     elapsed = [0.0] * k
     for i, run in enumerate(runs):

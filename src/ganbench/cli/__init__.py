@@ -1,0 +1,120 @@
+"""`ganbench` command line: train, ensemble, sample, eval, metrics, study, data, list.
+
+Each command group is a module here that adds its subcommands to the parser and names the function that
+carries each out (``handler``). User errors print one line ``ganbench: error: ...`` and exit with code 2;
+no tracebacks: ``main`` below is the one place where errors become that line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import sys
+
+import yaml
+
+from ..errors import UserError
+from . import data, listing, samples, study, train
+from .common import CAPTURE_MODES, parse_assignment  # noqa: F401  (part of the module's interface)
+from .train import TRAIN_FLAGS, merge_regularizers, parse_component  # noqa: F401
+
+# in the order `ganbench --help` lists their commands
+GROUPS = (train, samples, study, data, listing)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line like every other user error (the usage is behind --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"ganbench: error: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ganbench", description="Compare GANs fairly.")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (it registers its own components)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.add_parsers(sub)
+    return parser
+
+
+# errno -> what the user can do about it
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free space and run the command again (add --resume to continue a run)",
+    errno.EDQUOT: "the disk quota is exhausted; free space and run the command again",
+    errno.EACCES: "permission denied; check its permissions or choose another path",
+    errno.EPERM: "operation not permitted; check its permissions or choose another path",
+    errno.EROFS: "the file system is read-only; choose a writable path",
+    errno.ENOENT: "no such file or directory; check the path",
+    errno.EISDIR: "it is a directory; give a file path",
+    errno.ENOTDIR: "a part of the path is a file, not a directory; check the path",
+    errno.ELOOP: "too many levels of symbolic links (a symlink loop); fix or remove the link",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.EEXIST: "it exists and is not a directory (a file, or a symlink loop); choose another path",
+    errno.EIO: "an input/output error (failing disk or network file system); check the device and retry",
+}
+
+
+def describe_error(exc: BaseException) -> str | None:
+    """One line for an error the user can cause or fix, naming the file where known; None for a bug."""
+    import json
+    import sqlite3
+    import zipfile
+
+    from safetensors import SafetensorError
+
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = exc.filename if exc.filename is not None else "file system"
+        hint = _OS_HINTS.get(exc.errno, exc.strerror or str(exc))
+        return f"{where}: {hint}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"a JSON file is not valid ({exc}); restore or delete it"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a text file is not UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8"
+    if isinstance(exc, yaml.YAMLError):
+        return f"a YAML file is not valid ({str(exc).splitlines()[0]})"
+    if isinstance(exc, SafetensorError):
+        return f"a checkpoint or cache file is not readable safetensors ({exc}); delete or restore it"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"an .npz file is not a valid zip archive ({exc})"
+    if type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError):  # not a bug's IntegrityError
+        return (f"the study store could not be read or written ({exc}); check the disk, then "
+                "`ganbench study rebuild DIR` re-reads finished runs into a fresh store")
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
+        return "out of memory; use smaller sizes (batch, --n, resolution) or a larger machine"
+    try:
+        from PIL import Image, UnidentifiedImageError
+
+        if isinstance(exc, Image.DecompressionBombError):
+            return f"an image is too large to decode safely ({exc})"
+        if isinstance(exc, UnidentifiedImageError):
+            return f"an image file cannot be read ({exc})"
+    except ImportError:
+        pass
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad flag already said in one line
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        if args.plugin:
+            from ..plugins import import_plugins
+
+            import_plugins(args.plugin)
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("ganbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001  (the one place user errors become one line)
+        line = describe_error(exc)
+        if line is None or args.debug:
+            raise
+        print(f"ganbench: error: {' '.join(line.split())}", file=sys.stderr)
+        return 2

@@ -1,0 +1,37 @@
+"""What every command group of the `ganbench` command line shares: flag parsing helpers."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import yaml
+
+from ..errors import UserError
+
+# training/capture.py MODES, here without importing torch (a test keeps them equal)
+CAPTURE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+
+
+def yaml_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise UserError(f"expected KEY=VALUE, got '{text}'")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml_value(value)
+
+
+def names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def data_path_flag(p: argparse.ArgumentParser, kind: str) -> None:
+    p.add_argument("--data-path", action="append", default=[], metavar="PATH",
+                   help=f"read PATH although it lies outside the {kind} directory whose stored config names it "
+                        "(e.g. your own data.path); repeatable. Paths in files you pass yourself need no flag")

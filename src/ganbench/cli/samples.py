@@ -1,0 +1,150 @@
+"""`ganbench sample`, `eval` and `metrics`: draw samples from a trained run, and measure samples."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import UserError
+from .common import data_path_flag, names
+
+
+def add_parsers(sub) -> None:
+    s = sub.add_parser("sample", help="draw samples from a trained run into a PNG or an .npz file")
+    s.add_argument("run", type=Path, help="run directory or checkpoint file")
+    s.add_argument("--n", type=int, default=None, help="number of samples (default 64; 2000 for 2-D data)")
+    s.add_argument("--out", type=Path, default=Path("samples.png"),
+                   help=".png: an image grid (a scatter plot for 2-D data); .npz: the samples as arrays "
+                        "(x: float NCHW images in [-1, 1] or (N, D) points; y: the classes asked for), "
+                        "readable by `ganbench metrics`")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
+    s.add_argument("--class", dest="label", type=int, default=None, help="class-conditional runs: this class only")
+    data_path_flag(s, "run")
+    s.set_defaults(handler=cmd_sample)
+
+    e = sub.add_parser("eval", help="evaluate a run's checkpoints; writes RUN/eval.json")
+    e.add_argument("run", type=Path, help="run directory")
+    e.add_argument("--metrics", type=names, default=None, help="comma-separated (default: all that apply)")
+    e.add_argument("--extractor", default=None, help="lenet | inception | points (default: lenet for images)")
+    e.add_argument("--n", type=int, default=None, help="fake samples (default 2000 images, 2500 points)")
+    e.add_argument("--checkpoint", default="final", help="best | final | all")
+    e.add_argument("--split", default="train", choices=["train", "test"], help="real data split")
+    e.add_argument("--seed", type=int, default=0, help="sampling seed")
+    e.add_argument("--no-ema", action="store_true", help="evaluate the raw generator, not its EMA")
+    e.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"],
+                   help="where to generate and extract features (metrics themselves run on the CPU)")
+    data_path_flag(e, "run")
+    e.set_defaults(handler=cmd_eval)
+
+    m = sub.add_parser("metrics", help="compare two sample sets (image folders or .npz arrays)")
+    m.add_argument("--real", type=Path, required=True)
+    m.add_argument("--fake", type=Path, required=True)
+    m.add_argument("--metrics", type=names, default=None, help="comma-separated (default: fid,kid,prdc)")
+    m.add_argument("--extractor", default=None, help="inception (default for images) | lenet | points")
+    m.add_argument("--dataset", default=None, help="dataset the lenet extractor is trained on, e.g. digits")
+    m.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file")
+    m.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"], help="feature extraction device")
+    m.set_defaults(handler=cmd_metrics)
+
+
+def _run_root(path: Path) -> Path:
+    """The run directory a `sample` argument (a run, or one of its checkpoint files) belongs to."""
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.n is not None and args.n < 1:
+        raise UserError("--n must be at least 1")
+    kind = args.out.suffix.lower()
+    if kind not in (".png", ".npz"):
+        raise UserError(f"--out {args.out}: write .png (a picture) or .npz (arrays); got '{kind or 'no extension'}'")
+    from ..confine import confined
+
+    with confined(_run_root(args.run), "run directory", args.data_path):
+        return _sample(args, kind)
+
+
+def _sample(args: argparse.Namespace, kind: str) -> int:
+    from ..api import class_labels, generate, load_generator
+    from ..plots import save_grid, save_scatter
+
+    G = load_generator(args.run, ema=not args.no_ema)
+    if kind == ".npz":
+        from ..fileio import atomic_save_npz
+
+        n = args.n or (64 if len(G.data_shape) == 3 else 2000)
+        labels = class_labels(G, n, args.label)
+        arrays = {"x": generate(G, n, seed=args.seed, labels=labels).float().cpu().numpy()}
+        if labels is not None:
+            arrays["y"] = labels.cpu().numpy()
+        atomic_save_npz(arrays, args.out)
+    elif len(G.data_shape) == 3:
+        n = args.n or 64
+        from ..data.base import standard_pixels
+
+        save_grid(standard_pixels(generate(G, n, seed=args.seed, labels=class_labels(G, n, args.label)),
+                                  G.config.data), args.out)
+    else:
+        from ..data import load_dataset
+
+        data = load_dataset(G.config.data, "test")
+        pts = generate(G, args.n or 2000, seed=args.seed)
+        save_scatter(pts[:, :2], args.out, data.modes, title=f"{G.config.data['name']}, step {G.step}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _fmt(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..evaluate import evaluate_run
+
+    if args.n is not None and args.n > 1_000_000:  # far past any protocol; a typo that would fill the memory
+        raise UserError(f"--n {args.n} is more than 1,000,000 samples; metrics are stable at 10,000-50,000")
+    if args.n is not None and args.n < 2:
+        raise UserError("--n must be at least 2")
+    from ..confine import confined
+
+    with confined(args.run, "run directory", args.data_path):
+        result = evaluate_run(args.run, args.metrics, args.extractor, args.n, args.checkpoint, args.split, args.seed,
+                              ema=not args.no_ema, device=args.device)
+    for row in result["results"]:
+        tags = f" [{', '.join(row['tags'])}]" if row["tags"] else ""
+        print(f"{row['checkpoint']}{tags}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
+    p = result["results"][-1]["protocol"]
+    print(f"protocol: {p['dataset']['name']}/{p['split']}, n_real={p['n_real']}, n_fake={p['n_fake']}, "
+          f"extractor={p['extractor']} -> {args.run / 'eval.json'} (beside other protocols, as '{result['key']}')")
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from ..data.arrays import read_samples
+    from ..evaluate import _extract
+    from ..fileio import atomic_write_text
+    from ..metrics.features import build_extractor, check_fits
+    from ..metrics.suite import Context, check_names, compute
+
+    real, fake = read_samples(args.real), read_samples(args.fake)
+    if real.shape[1:] != fake.shape[1:]:
+        raise UserError(f"real and fake samples differ in shape: {tuple(real.shape[1:])} vs {tuple(fake.shape[1:])}")
+    name = args.extractor or ("points" if real.dim() == 2 else "inception")
+    check_fits(name, "points" if real.dim() == 2 else "images")
+    check_names(args.metrics)
+    from ..training.build import resolve_device
+
+    ext = build_extractor(name, {"name": args.dataset} if args.dataset else None, resolve_device(args.device))
+    r, f = _extract(ext, real, "real features"), _extract(ext, fake, "fake features")
+    values = compute(args.metrics or ["fid", "kid", "prdc"], r, f, Context())
+    out = {"metrics": values, "protocol": {"real": str(args.real), "fake": str(args.fake), "n_real": len(real),
+                                           "n_fake": len(fake), "extractor": ext.identity}}
+    text = json.dumps(out, indent=1)
+    if args.out:
+        atomic_write_text(args.out, text)
+    print(text)
+    return 0

@@ -1,0 +1,49 @@
+"""`ganbench study run|resume|report|rebuild`: parsed here, carried out by study/commands.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import CAPTURE_MODES, data_path_flag
+
+
+def add_parsers(sub) -> None:
+    st = sub.add_parser("study", help="comparison studies: run, resume, report")
+    st.set_defaults(handler=cmd_study)
+    ss = st.add_subparsers(dest="study_command", required=True)
+    sr = ss.add_parser("run", help="run a study spec (resumes an existing study directory)")
+    sr.add_argument("spec", type=Path, help="study YAML, e.g. presets/quick.yaml")
+    sr.add_argument("--dir", type=Path, default=None, help="study directory (default studies/<name>)")
+    sr.add_argument("--force-new", action="store_true", help="replace a study directory holding another spec")
+    sr.add_argument("--scale", type=float, default=None, metavar="F",
+                    help="a first look: budgets x F, seeds x F (at least 3); the study is named NAME-xF")
+    rs = ss.add_parser("resume", help="continue the study in DIR from where it stopped")
+    rs.add_argument("dir", type=Path)
+    rs.add_argument("--retry-failed", action="store_true", help="queue the runs recorded as failed again")
+    for p in (sr, rs):
+        p.add_argument("--executor", default="pool", choices=["pool", "inprocess", "ray"])
+        p.add_argument("--workers", type=int, default=None, help="pool workers (default: one per core)")
+        p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: RAY_ADDRESS or local)")
+        p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPUs reserved per run")
+        p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+        p.add_argument("--ensemble", choices=["auto", "on", "off"], default=None,
+                       help="train runs of equal network shapes together as one stacked model (default: the "
+                            "spec's ensemble.mode, auto = on an accelerator only)")
+        p.add_argument("--ensemble-size", type=int, default=None, help="most runs in one stacked group")
+        p.add_argument("--compile", choices=CAPTURE_MODES, default=None,
+                       help="torch.compile mode of the training step (default: the spec's compile, none); recorded "
+                            "in the report's protocol, not part of the study's identity")
+        p.add_argument("--no-progress", action="store_true")
+    rp = ss.add_parser("report", help="write report.html, results.csv and results.json for a study")
+    rp.add_argument("dir", type=Path)
+    rb = ss.add_parser("rebuild", help="a fresh study.sqlite from spec.yaml and the runs' own result files")
+    rb.add_argument("dir", type=Path)
+    for p in (sr, rs, rp, rb):
+        data_path_flag(p, "study")
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from ..study.commands import study_command
+
+    return study_command(args)
