@@ -46,3 +46,23 @@ def test_finish_is_atomic(tmp_path):
     with pytest.raises(sqlite3.IntegrityError):
         store.finish(rid, bad)
     assert store.status(rid) == "running" and store.evals() == []  # nothing half-written
+
+
+def test_store_from_before_ensembles_and_compile_gains_their_columns(tmp_path):
+    """A store written before runs recorded ``trained_with`` and ``compiled`` opens, keeps its rows and
+    records both from then on."""
+    from ganbench.study import store as store_module
+
+    old = store_module.SCHEMA.replace(", trained_with TEXT, compiled TEXT", "")
+    assert old != store_module.SCHEMA
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.executescript(old)
+    db.close()
+    runs = expand(StudySpec(seeds=1, budget={"steps": 10}))
+    again = Store(tmp_path / "s.sqlite")
+    again.add_runs(runs)
+    run_id = runs[0].run_id
+    assert again.runs()[0]["compiled"] is None and again.runs()[0]["trained_with"] is None
+    again.finish(run_id, {**_result(run_id, 1.0), "compiled": "default", "trained_with": [run_id, "other"]})
+    row = again.runs()[0]
+    assert row["compiled"] == "default" and row["trained_with"] == [run_id, "other"]
