@@ -22,7 +22,7 @@ PY=${PYTHON:-python3}
 if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ] && .venv/bin/python -c 'import ganbench' 2>/dev/null; then
   PY=.venv/bin/python
 fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 S="$OUT/summary.txt"
 : > "$OUT/rows.jsonl"
 : > "$OUT/bench_stderr.txt"
@@ -52,10 +52,12 @@ phase() {  # NAME BUDGET_S OUTFILE COMMAND... : run under timeout, record wall t
 }
 
 # 1. CUDA-only tests (on a CPU they are all skipped: the selection itself is what a dry run checks)
-phase tests "$T_TESTS" "$OUT/tests.txt" "$PY" -m pytest -q -p no:cacheprovider -rs -s \
-  tests/training/test_gpu.py tests/training/test_stack.py tests/training/test_capture.py tests/test_evaluate.py \
+# one line per test as it ends (-vv: pyproject adds -q), so a cut-short phase still says what passed; the compiled one last
+phase tests "$T_TESTS" "$OUT/tests.txt" "$PY" -m pytest -vv -p no:cacheprovider -rs -s --durations=5 \
+  tests/training/test_gpu.py tests/training/test_stack.py tests/test_evaluate.py tests/training/test_capture.py \
   -k "cuda or gpu"
-tail -n 3 "$OUT/tests.txt" | sed 's/^/  tests: /' >> "$S"
+{ echo "  tests: $(grep -c ' PASSED' "$OUT/tests.txt") passed, $(grep -c ' FAILED\| ERROR' "$OUT/tests.txt") failed or errors, $(grep -c ' SKIPPED' "$OUT/tests.txt") skipped"
+  grep ' FAILED\| ERROR' "$OUT/tests.txt" | head -5 | sed 's/^/  tests: /'; } >> "$S"
 
 # 2. ensembles, eager and compiled; perf hints say when and why a CUDA graph was not used
 export TORCH_LOGS=${TORCH_LOGS:-perf_hints}
