@@ -150,3 +150,33 @@ def test_cuda_reduce_overhead_matches_eager(tmp_path):
     worst = max(_worst_rel(_final(tmp_path / f"c{i}"), _final(tmp_path / f"e{i}")) for i in range(2))
     print(f"cuda reduce-overhead vs eager, worst relative difference after 8 steps: {worst:.3g}")
     assert worst < 1e-3
+
+
+def test_failure_in_a_compiled_backward_undoes_the_step_and_trains_eagerly(tmp_path, monkeypatch, caplog, float64):
+    """Autograd calls a compiled backward pass outside the wrappers; in the first steps a failure there
+    undoes the step (weights, moments, EMA, step count) and takes it again eagerly: the run ends
+    bit-identical to an eager one-member stack."""
+
+    class Boom(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError("backward kernel failed to build")
+
+    def compile_with_broken_backward(fn, mode=None):
+        if getattr(fn, "__name__", "") != "per_member":
+            return fn
+        return lambda *args, **kwargs: Boom.apply(fn(*args, **kwargs))
+
+    cfg = make_config({**COMPILED, "steps": 4, "ckpt_every": 4, "log_every": 2})
+    loop.train_group([cfg], [tmp_path / "e"], progress=False, stacked=True)  # what a compiled single run is
+    monkeypatch.setattr(torch, "compile", compile_with_broken_backward)
+    with caplog.at_level(logging.WARNING, logger="ganbench"):
+        result = loop.train(cfg, tmp_path / "c", progress=False, compile="default")
+    assert result.status == "done" and "backward kernel failed to build" in result.compiled
+    assert sum(r.name == "ganbench" for r in caplog.records) == 1
+    eager, fell_back = _final(tmp_path / "e"), _final(tmp_path / "c")
+    assert all(torch.equal(eager[k], fell_back[k]) for k in eager)

@@ -22,8 +22,9 @@ states the measured gap). On the CPU ``none`` is also the faster choice for sing
 (benchmarks/ensemble.py, README); on a GPU the choice waits for benchmarks/gpu_check.sh. Capture fails
 soft: where compiling is not possible (no compiler, an unsupported Python, an operation dynamo cannot
 trace) the first failure is reported in one line on stderr and every captured part runs eagerly from
-then on; ``describe()`` says what happened, for the study's protocol. (An error raised inside a
-compiled backward pass comes from autograd, outside these wrappers, and is not caught.)
+then on; ``describe()`` says what happened, for the study's protocol. A compiled backward pass is
+called by autograd, outside these wrappers: in the first steps (where compiling and CUDA-graph
+recording happen) the state is kept, so a step failing there is undone and taken again eagerly.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Capture:
     def __init__(self, mode: str):
         if mode not in MODES:
             raise UserError(f"compile must be one of {', '.join(MODES)}; got {mode!r}")
-        self.mode, self.failed, self.reason = mode, False, ""
+        self.mode, self.failed, self.reason, self.trials = mode, False, "", 0
 
     def fail(self, exc: BaseException) -> None:
         if not self.failed:
@@ -87,7 +88,7 @@ class Capture:
             return
         try:
             for t in tensors:
-                if torch.is_tensor(t) and t.device.type == "cuda":
+                if t.device.type == "cuda":
                     torch._dynamo.mark_static_address(t)
         except Exception as exc:  # a private helper: if it moves, capture still works, with copies
             log.debug("mark_static_address unavailable: %s", exc)
@@ -97,6 +98,33 @@ class Capture:
         if self.mode == "reduce-overhead" and not self.failed:
             torch.compiler.cudagraph_mark_step_begin()
 
+    TRIAL_STEPS = 3  # compiling, and recording CUDA graphs, happen within the first steps
+
+    def step(self, run, trainer):
+        """``run()`` (one training step) with the fall-back extended to the compiled backward passes,
+        which autograd calls outside the wrappers: in the first steps the state is kept, and a step
+        that fails is undone and taken again eagerly (a genuine error then surfaces from eager code)."""
+        self.begin_step()
+        if self.failed or self.trials >= self.TRIAL_STEPS:
+            return run()
+        state = _persistent(trainer)
+        saved, counts = [t.clone() for t in state], [opt.steps for opt in (trainer.opt_g, trainer.opt_d)]
+        try:
+            out = run()
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:
+            self.fail(exc)
+            with torch.no_grad():
+                for t, s in zip(state, saved):
+                    t.copy_(s)
+            for opt, n in zip((trainer.opt_g, trainer.opt_d), counts):
+                opt.steps = n
+                opt.zero_grad()
+            return run()
+        self.trials += 1
+        return out
+
 
 def _persistent(trainer) -> list:
     """The tensors that live as long as the run (weights, buffers, optimizer and EMA state)."""
@@ -105,7 +133,7 @@ def _persistent(trainer) -> list:
         out += list(trainer.ema.shadow.tensors().values())
     for opt in (trainer.opt_g, trainer.opt_d):
         out += [*opt.flat, opt.member_of, opt.active, opt.one_minus_b1, opt.b2, opt.one_minus_b2]
-    return out
+    return [t for t in out if torch.is_tensor(t)]  # per-member constants that agree are floats
 
 
 def capture(trainer, mode: str) -> Capture | None:

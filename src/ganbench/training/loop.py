@@ -116,9 +116,8 @@ class Trainer:
 
     def step(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One training step of the configured schedule: (d_loss, penalty, g_loss), per member for a stack."""
-        if self.captured is not None:
-            self.captured.begin_step()
-        return SCHEDULES[self.cfg.update](self, step)
+        run = lambda: SCHEDULES[self.cfg.update](self, step)  # noqa: E731
+        return run() if self.captured is None else self.captured.step(run, self)
 
     def _setup(self, cfg: RunConfig, parts: Parts, device: torch.device) -> None:
         self.captured, self.D_eager = None, self.D
