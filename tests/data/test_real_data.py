@@ -1,4 +1,6 @@
 import gzip
+import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import torch
 from ganbench.cli import main
 from ganbench.data import load_dataset
 from ganbench.data import mnist as mnist_mod
-from ganbench.data.base import Dataset
+from ganbench.data.base import Dataset, images_from_uint8
 from ganbench.data.stacked import mode_labels
 from ganbench.errors import UserError
 
@@ -48,6 +50,36 @@ def test_checksum_mismatch_and_missing_sources(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="apt-get install dataset-fashion-mnist"):
         mnist_mod.fetch("fashion-mnist", offline=True)
     assert main(["data", "fetch", "mnist", "--offline"]) == 2
+
+
+def test_idx_files_are_read_once_per_version_of_the_file(tmp_path):
+    """A study loads a split dozens of times: the bytes are read and hashed once, until the file changes."""
+    path = tmp_path / "train-labels-idx1-ubyte"
+    path.write_bytes(idx_bytes(np.array([1, 2, 3], np.uint8)))
+    first = mnist_mod._decompressed(path)
+    assert mnist_mod._decompressed(path) is first  # the cached read
+    assert mnist_mod.read_idx(first[0]).tolist() == [1, 2, 3] and not mnist_mod.read_idx(first[0]).flags.writeable
+    path.write_bytes(idx_bytes(np.array([4, 5, 6], np.uint8)))  # rewritten in place, same size
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # as a coarse clock might not have shown it
+    assert mnist_mod.read_idx(mnist_mod._decompressed(path)[0]).tolist() == [4, 5, 6]
+    (tmp_path / "new").write_bytes(gzip.compress(idx_bytes(np.array([7, 8, 9], np.uint8))))
+    os.replace(tmp_path / "new", path)  # replaced by another file (as the cache's atomic writes do)
+    content, digest = mnist_mod._decompressed(path)
+    assert mnist_mod.read_idx(content).tolist() == [7, 8, 9] and digest == hashlib.sha256(content).hexdigest()
+
+
+def test_image_conversion_gives_fresh_tensors_with_the_reference_numbers():
+    """images_from_uint8 works in place on its own copy: the source (a cached array) is never touched."""
+    pixels = np.random.default_rng(0).integers(0, 256, size=(4, 784), dtype=np.uint8)
+    pixels.setflags(write=False)
+    out = images_from_uint8(pixels, 1, 28)
+    reference = torch.from_numpy(pixels.astype(np.float32)).reshape(-1, 1, 28, 28) / 127.5 - 1
+    assert torch.equal(out, reference) and out.min() >= -1 and out.max() <= 1
+    first = load_dataset({"name": "digits"}, "train")  # digits come from an lru-cached float32 array
+    before = first.x.clone()
+    first.x.add_(5.0)
+    assert torch.equal(load_dataset({"name": "digits"}, "train").x, before)
 
 
 def _have(name):

@@ -62,8 +62,8 @@ def standard_pixels(images: Tensor, spec: dict | None) -> Tensor:
 
 def images_from_uint8(array, channels: int, size: int, scale: float = 255.0) -> Tensor:
     """uint8-range pixels (N, H*W*C or N, H, W) -> float NCHW in [-1, 1]. The one place we convert in."""
-    x = torch.from_numpy(np.asarray(array, dtype=np.float32)).reshape(-1, channels, size, size)
-    return x / (scale / 2) - 1
+    x = torch.from_numpy(np.array(array, dtype=np.float32))  # always a copy: the source may be cached
+    return x.reshape(-1, channels, size, size).div_(scale / 2).sub_(1)  # in place: the numbers of x / (s/2) - 1
 
 
 @dataclass(frozen=True)

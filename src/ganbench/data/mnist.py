@@ -13,6 +13,7 @@ are used or cached; the cache holds decompressed files written atomically.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -79,9 +80,20 @@ def data_home(*parts: str) -> Path:
     return Path(root, *parts)
 
 
-def _decompressed(path: Path) -> bytes:
-    raw = path.read_bytes()
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+def _decompressed(path: Path) -> tuple[bytes, str]:
+    """A file's decompressed bytes and their SHA-256, read once per version of the file in this process: a
+    study loads the same split dozens of times (training, every evaluation, the classifier's cache key,
+    calibration). The key is the file's identity (path, size, modification time, inode): rewriting or
+    replacing a file reads it again. bytes are immutable, so the arrays made from them are read-only."""
+    st = path.stat()
+    return _read(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=8)  # both datasets' four files in one folder: about 110 MB
+def _read(path: str, size: int, mtime_ns: int, inode: int) -> tuple[bytes, str]:
+    raw = Path(path).read_bytes()
+    content = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    return content, hashlib.sha256(content).hexdigest()
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -99,10 +111,10 @@ def _verified(name: str, folder: Path) -> dict[str, bytes] | None:
     out = {}
     for stem, path in found.items():
         try:
-            content = _decompressed(path)
+            content, sha256 = _decompressed(path)
         except (OSError, EOFError) as exc:
             raise UserError(f"{path}: cannot read ({exc})") from None
-        if hashlib.sha256(content).hexdigest() != SHA256[name][stem]:
+        if sha256 != SHA256[name][stem]:
             raise UserError(f"{path}: checksum mismatch (not the {name} file it is named after)")
         out[stem] = content
     return out
@@ -173,8 +185,8 @@ def fetch(name: str, path: str | None = None, offline: bool | None = None) -> Pa
 def load_arrays(name: str, split: str, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     folder = fetch(name, path)
     prefix = "train" if split == "train" else "t10k"
-    x = read_idx((folder / f"{prefix}-images-idx3-ubyte").read_bytes(), f"{name} {prefix} images")
-    y = read_idx((folder / f"{prefix}-labels-idx1-ubyte").read_bytes(), f"{name} {prefix} labels")
+    x = read_idx(_decompressed(folder / f"{prefix}-images-idx3-ubyte")[0], f"{name} {prefix} images")
+    y = read_idx(_decompressed(folder / f"{prefix}-labels-idx1-ubyte")[0], f"{name} {prefix} labels")
     if len(x) != len(y):
         raise UserError(f"{name} {split}: {len(x)} images but {len(y)} labels")
     return x, y.astype(np.int64)
