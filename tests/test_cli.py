@@ -179,3 +179,12 @@ def test_folder_resolution_out_of_range(capsys, tmp_path, resolution):
     # 0 and -5 already fail the options' range convention (sizes >= 1), 4 and 4096 the dataset's own range
     assert code == 2 and err.count("\n") == 1
     assert "resolution must be between 8 and 1024 pixels" in err or "'data.resolution'" in err
+
+
+def test_reader_gone_stops_quietly():
+    """`ganbench list | head -1`: when the reader closes the pipe, stop without an error line."""
+    proc = subprocess.Popen([sys.executable, "-m", "ganbench", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before anything was written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 
 import yaml
@@ -112,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ganbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError as exc:
+        if exc.filename is not None:  # a file of ours, not the reader of stdout: an ordinary OS error
+            print(f"ganbench: error: {describe_error(exc)}", file=sys.stderr)
+            return 2
+        # the reader of our output went away (`ganbench list | head`): stop quietly, as `cat` does;
+        # stdout now points at /dev/null so the interpreter's final flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the signal
     except Exception as exc:  # noqa: BLE001  (the one place user errors become one line)
         line = describe_error(exc)
         if line is None or args.debug:
