@@ -4,6 +4,7 @@ finished runs from their own directories; a hand-edited spec.yaml is refused; st
 
 import shutil
 import sqlite3
+from contextlib import closing
 
 import pytest
 import yaml
@@ -40,20 +41,20 @@ def _results(study):
     return {name: (study / name).read_bytes() for name in RESULTS}
 
 
+def _sql(path, *statements):
+    """Run SQL statements on a store and commit: how each damage below is done."""
+    with closing(sqlite3.connect(path)) as db, db:
+        for statement in statements:
+            db.execute(statement)
+
+
 def _foreign(path):
     path.unlink()
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE customers (id INTEGER)")
-    db.commit()
-    db.close()
+    _sql(path, "CREATE TABLE customers (id INTEGER)")
 
 
 def _no_runs(path):
-    db = sqlite3.connect(path)
-    db.execute("DELETE FROM evals")
-    db.execute("DELETE FROM runs")
-    db.commit()
-    db.close()
+    _sql(path, "DELETE FROM evals", "DELETE FROM runs")
 
 
 DAMAGE = {
@@ -126,28 +127,20 @@ def test_force_new_removes_the_old_results(capsys, study, tmp_path):
     assert len(Store(study / "study.sqlite").runs()) == 1
 
 
+FIRST_RUN = "(SELECT MIN(run_id) FROM runs)"
+
+
 def _forget_run(path):
-    db = sqlite3.connect(path)
-    run_id = db.execute("SELECT run_id FROM runs ORDER BY run_id").fetchone()[0]
-    db.execute("DELETE FROM evals WHERE run_id=?", (run_id,))
-    db.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
-    db.commit()
-    db.close()
+    _sql(path, f"DELETE FROM evals WHERE run_id={FIRST_RUN}", f"DELETE FROM runs WHERE run_id={FIRST_RUN}")
 
 
 def _forget_evals(path):
-    db = sqlite3.connect(path)
-    db.execute("DELETE FROM evals WHERE rowid IN (SELECT rowid FROM evals ORDER BY run_id LIMIT 3)")
-    db.commit()
-    db.close()
+    _sql(path, "DELETE FROM evals WHERE rowid IN (SELECT rowid FROM evals ORDER BY run_id LIMIT 3)")
 
 
 def _forget_result(path):
-    db = sqlite3.connect(path)
-    db.execute("UPDATE runs SET status='queued' WHERE run_id=(SELECT MIN(run_id) FROM runs)")
-    db.execute("DELETE FROM evals WHERE run_id=(SELECT MIN(run_id) FROM runs)")
-    db.commit()
-    db.close()
+    _sql(path, f"UPDATE runs SET status='queued' WHERE run_id={FIRST_RUN}",
+         f"DELETE FROM evals WHERE run_id={FIRST_RUN}")
 
 
 LOSS = {"run-row": (_forget_run, "1 of the spec's 2 runs have no row"),
