@@ -18,3 +18,13 @@ def _single_thread():
     # the 2-core CI box runs tests faster, and bit-for-bit comparisons stay meaningful
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_extractors():
+    # tests change what building an extractor reads (a monkeypatched recipe or trainer, a private cache):
+    # none reuses an extractor an earlier test built
+    from ganbench.metrics.features import memo
+
+    memo.forget()
+    yield

@@ -43,10 +43,14 @@ def test_tf1_resize_keeps_constants():
 
 
 def test_lenet_classifier_accuracy_and_cache(monkeypatch):
+    from ganbench.metrics.features import memo
+
     ext = build_extractor("lenet", {"name": "digits"})
     assert ext.test_accuracy >= 0.97
     monkeypatch.setattr(lenet_mod, "train_classifier", lambda *a, **k: pytest.fail("cache was not used"))
+    memo.forget()  # a new process: built again, from the cache on disk
     again = build_extractor("lenet", {"name": "digits"})
+    assert again is not ext
     assert again.identity == ext.identity and again.test_accuracy == ext.test_accuracy
     x = load_dataset({"name": "digits"}, "test").x[:10]
     torch.testing.assert_close(ext(x)["features"], again(x)["features"])

@@ -54,7 +54,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         lenet = getattr(ext, "inner", ext)  # stacked-mnist: its per-channel MNIST classifier
         took = f" in {lenet.meta['train_seconds']} s" if "train_seconds" in lenet.meta else ""
         print(f"{lenet.identity}: test accuracy {100 * lenet.meta['test_accuracy']:.2f} %, trained with torch "
-              f"{lenet.meta.get('torch', '?')}{took}; cached at {lenet.cache_path}")
+              f"{lenet.meta.get('torch', '?')}{took}; cached at {lenet.weights_file}")
         return 0
     folder = fetch(args.name, args.path, offline=args.offline or None)
     print(f"{args.name}: verified idx files in {folder}")

@@ -2,7 +2,8 @@
 
 Each extractor is built by ``build_extractor(name, dataset_spec)`` and is a callable
 ``samples -> {"features": (N, D) float64[, "logits": (N, C)]}`` with an ``identity`` string that names
-it precisely (weights hash included), used in cache keys and in every result's protocol.
+it precisely (weights hash included), used in cache keys and in every result's protocol. A process
+builds each extractor once and reuses it (memo.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ...errors import UserError, did_you_mean
+from .memo import reused
 
 
 class PointFeatures:
@@ -65,7 +67,7 @@ def build_extractor(name: str, dataset: dict | None, device: str | torch.device 
         raise UserError(f"unknown extractor '{name}'{did_you_mean(name, EXTRACTORS)}; valid: {', '.join(EXTRACTORS)}")
     if name == "lenet" and dataset is None:
         raise UserError("the lenet extractor needs a labelled dataset to train on (e.g. --dataset digits)")
-    ext = EXTRACTORS[name][0](dataset, torch.device(device))
+    ext = reused(name, dataset, torch.device(device), EXTRACTORS[name][0])  # built once per process
     return InRange(ext, dataset) if (dataset or {}).get("pixel_range", "-1..1") != "-1..1" else ext
 
 

@@ -98,12 +98,12 @@ class InceptionFeatures:
     has_logits = False
 
     def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 32):
-        self.path = locate(path)
+        self.weights_file = locate(path)
         self.device = torch.device(device)
         self.batch_size = batch_size
         with warnings.catch_warnings():  # torch 2.x deprecates jit.load; the file is TorchScript all the same
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.net = torch.jit.load(str(self.path), map_location=self.device).eval()
+            self.net = torch.jit.load(str(self.weights_file), map_location=self.device).eval()
         self.identity = f"inception-tf2015-{SHA1[:12]}"
 
     @torch.no_grad()

@@ -160,7 +160,7 @@ class LeNetFeatures:
                         "digests": digests, "torch": torch.__version__.split("+")[0],
                         "train_seconds": round(time.perf_counter() - t0, 1)}
                 atomic_write_text(meta_path, json.dumps(meta, indent=1))
-        self.meta, self.cache_path = meta, weights_path
+        self.meta, self.weights_file = meta, weights_path
         self.device = torch.device(device)
         self.net.eval().to(self.device)  # trained on the CPU (deterministic); used wherever asked
         self.test_accuracy = meta["test_accuracy"]
@@ -187,7 +187,7 @@ class StackedLeNetFeatures:
 
     def __init__(self, dataset: dict, progress: bool = True, device: str | torch.device = "cpu"):
         self.inner = LeNetFeatures({"name": "mnist", "path": dataset.get("path")}, progress, device)
-        self.test_accuracy = self.inner.test_accuracy
+        self.test_accuracy, self.weights_file = self.inner.test_accuracy, self.inner.weights_file
         self.identity = "stacked-" + self.inner.identity
         self.input_shape = (3, 28, 28)
 
