@@ -1,13 +1,19 @@
-"""The Python API: train a run, load a trained generator, draw samples."""
+"""The Python API: train a run, load a trained generator, draw samples.
+
+A run directory is data (confine.py): what these functions read from one may only name paths inside it,
+or under the ``data_paths`` the caller passes (the CLI's ``--data-path``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .config import RunConfig, load_config, make_config
+from .confine import RUN, check_config, reading
 from .errors import UserError
 from .latent import draw_latent
 from .training import checkpoint as ckpt
@@ -26,13 +32,29 @@ def as_config(config: RunConfig | dict | str | Path) -> RunConfig:
     return make_config(config)
 
 
-def train(config: RunConfig | dict | str | Path, out: str | Path | None = None, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, compile: str = "none") -> RunResult:
-    """Train one GAN. ``config``: a RunConfig, a dict of config keys, or a YAML path. ``compile``: see
-    training/capture.py (``none``, the default, is the exact eager step)."""
-    cfg = as_config(config)
-    return _train(cfg, out or Path("runs") / cfg.digest(), resume=resume, overwrite=overwrite, progress=progress,
-                  compile=compile)
+def train(config: RunConfig | dict | str | Path | None = None, out: str | Path | None = None, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, compile: str = "none", changes: dict | None = None,
+          data_paths: Iterable[str | Path] = ()) -> RunResult:
+    """Train one GAN. ``config``: a RunConfig, a dict of config keys, or a YAML path; it is yours, so its
+    paths are followed as they are. ``compile``: see training/capture.py (``none``, the default, is the
+    exact eager step).
+
+    ``config=None`` with ``resume=True`` continues the run stored in ``out`` with its stored config,
+    ``changes`` (dotted keys, e.g. ``{"steps": 4000}``) applied over it. That config is data: its path
+    options must lie inside ``out`` or under one of ``data_paths``, else a UserError names the path.
+    """
+    if config is not None:
+        cfg = as_config(config)
+        if changes:
+            cfg = make_config(cfg.model_dump(mode="json"), changes)
+        return _train(cfg, out or Path("runs") / cfg.digest(), resume=resume, overwrite=overwrite,
+                      progress=progress, compile=compile)
+    if not resume or out is None or not RunDir(out).exists():
+        raise UserError("train needs a config, or resume=True with out= a run directory to continue")
+    with reading(out, RUN, data_paths):
+        cfg = make_config(RunDir(out).read_config().model_dump(mode="json"), changes)
+        check_config(cfg)  # before anything is loaded or written
+        return _train(cfg, out, resume=True, overwrite=overwrite, progress=progress, compile=compile)
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -50,15 +72,32 @@ def find_checkpoint(path: str | Path) -> Path:
     return p
 
 
-def load_generator(path: str | Path, ema: bool = True, device: str = "cpu") -> nn.Module:
+def run_root(path: str | Path) -> Path:
+    """The run directory a run or checkpoint path belongs to."""
+    p = Path(path)
+    if p.is_dir():
+        return p
+    return p.parent.parent if p.parent.name == "checkpoints" else p.parent
+
+
+def load_generator(path: str | Path, ema: bool = True, device: str = "cpu",
+                   data_paths: Iterable[str | Path] = ()) -> nn.Module:
     """A trained generator in eval mode, from a run directory or checkpoint file (safetensors, no pickle).
 
     The EMA weights are used when the run kept them and ``ema`` is true. The returned module carries
-    ``.config`` (the run's RunConfig), ``.data_shape`` and ``.step``.
+    ``.config`` (the run's RunConfig), ``.data_shape`` and ``.step``. The stored config is data: its path
+    options (``data.path`` too, so ``.config`` names no unchecked path) must lie inside the run directory
+    or under one of ``data_paths``.
     """
+    with reading(run_root(path), RUN, data_paths):
+        return _load_generator(path, ema, device)
+
+
+def _load_generator(path: str | Path, ema: bool, device: str) -> nn.Module:
     found = find_checkpoint(path)
     record, tensors = ckpt.read_checkpoint(found)
     cfg = make_config(record["config"], stored=str(found))
+    check_config(cfg)
     shape = tuple(record["data_shape"])
     G = build_generator(cfg, shape, record.get("num_classes", 0))
     prefix = "G_ema" if ema and any(k.startswith("G_ema.") for k in tensors) else "G"

@@ -1,14 +1,22 @@
-"""Paths read from a run or study directory stay inside it, unless the user names them on the command line.
+"""Paths read from a run or study directory stay inside it, unless the user names them.
 
 A run or study directory is data: someone else may have written it. Its stored configs (``config.yaml``,
 checkpoint sidecars, ``spec.yaml``, the store's rows) can hold path-valued component options, such as a
 ``folder`` or ``npz`` dataset's ``data.path``; following them blindly would let a shared directory make
-``eval`` or ``study resume`` read any file of the machine. So the CLI commands that read such a directory
-run inside a *scope* (``confined``): every path option a component is built with (``Entry.build``, the one
-place options reach component code) and every file a folder dataset lists must resolve, after symlinks,
-inside the scope's directory, or lie under a path the user consented to (``--data-path PATH``, or a path
-in a file the user typed: ``--config``, ``study run SPEC``). Outside any scope (the Python API, a fresh
-``train``) nothing is checked: the caller's own config is the caller's.
+``eval``, ``load_generator`` or a study's resume read any file of the machine. So every public function
+that reads such a directory (the CLI commands and the Python API alike: ``api.load_generator``,
+``api.train(resume=True)`` of a stored config, ``evaluate.evaluate_run``, ``study.runner.run_study`` /
+``resume_study``, ``study.rebuild.rebuild_store``, ``report.html.build_report``) runs inside a *scope*
+(``reading``): every path option a component is built with (``Entry.build``, the one place options reach
+component code) and every file a folder dataset lists must resolve, after symlinks, inside the scope's
+directory, or lie under a path the user consented to (``--data-path PATH`` on the command line,
+``data_paths=[PATH]`` in Python, or a path in a config the user passed: ``--config``, ``study run SPEC``,
+a config or spec object given to ``train`` / ``run_study``). A config the caller passes to ``train``
+(fresh, or resuming a run with it) is the caller's own: no scope, nothing checked.
+
+Functions call each other (``evaluate_run`` loads generators, a study's workers evaluate runs), so a
+scope already active is kept as it is: the outermost caller's directory and consent decide, and a nested
+call can neither widen nor replace them.
 
 A path option is one annotated with ``PathOption`` or named ``path`` or ``*_path``, ``*_dir``, ``*_file``,
 so plugin components are covered by the same rule. The scope travels to pool and Ray workers as a dict
@@ -28,6 +36,7 @@ from typing import Any
 from .errors import UserError
 
 FLAG = "--data-path"
+RUN, STUDY = "run directory", "study directory"  # what a scope's root is, as its messages say
 
 
 class PathOption:
@@ -56,6 +65,20 @@ def confined(root: str | Path, what: str, allowed: Iterable[str | Path] = ()) ->
         yield scope
     finally:
         _SCOPE.reset(token)
+
+
+@contextmanager
+def reading(root: str | Path, what: str, data_paths: Iterable[str | Path] = ()) -> Iterator[None]:
+    """The scope of a public function that reads the stored directory ``root``; ``data_paths``: the
+    caller's consent. Inside an active scope it adds nothing: the outer scope (the CLI's, or an outer
+    call's) alone decides, so a nested call never widens it."""
+    if _SCOPE.get() is not None:
+        yield
+        return
+    if isinstance(data_paths, (str, os.PathLike)):  # one path, not the characters of its name
+        data_paths = [data_paths]
+    with confined(root, what, data_paths):
+        yield
 
 
 def scope_dict() -> dict | None:

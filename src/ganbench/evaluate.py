@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .api import class_labels, generate, load_generator
 from .cache import cache_dir, key_digest, tensor_digest
+from .confine import RUN, check_config, reading
 from .data import Dataset, load_dataset
 from .errors import UserError
 from .fileio import atomic_save_tensors, atomic_write_text
@@ -115,15 +117,25 @@ def _checkpoints(run: RunDir, which: str) -> list[Path]:
 def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extractor: str | None = None,
                  n: int | None = None, checkpoint: str = "final", split: str = "train", seed: int = 0,
                  ema: bool = True, progress: bool = True, device: str = "cpu", primary: str | None = None,
-                 write: bool = True) -> dict:
+                 write: bool = True, data_paths: Iterable[str | Path] = ()) -> dict:
     """Evaluate a run's checkpoints; ``primary`` (a quality value, default per kind of data) selects "best".
-    ``write=False`` returns the results without adding them to the run's eval.json."""
+    ``write=False`` returns the results without adding them to the run's eval.json. The run's stored
+    config is data: the paths it names (its ``data.path``) must lie inside ``run_dir`` or under one of
+    ``data_paths`` (the CLI's --data-path)."""
+    with reading(run_dir, RUN, data_paths):
+        return _evaluate_run(run_dir, metrics, extractor, n, checkpoint, split, seed, ema, progress, device,
+                             primary, write)
+
+
+def _evaluate_run(run_dir, metrics, extractor, n, checkpoint, split, seed, ema, progress, device, primary,
+                  write) -> dict:
     run = RunDir(run_dir)
     if not run.exists():
         raise UserError(f"{run.path} is not a ganbench run directory (no config.yaml)")
     if checkpoint not in ("best", "final", "all") and not checkpoint.startswith("step_"):
         raise UserError(f"--checkpoint must be best, final, all or a checkpoint name (step_N); got '{checkpoint}'")
     cfg = run.read_config()
+    check_config(cfg)  # every stored path, before any data, extractor or checkpoint is read
     data = load_dataset(cfg.data, split)
     kind = "images" if data.is_image else "points"
     dev = resolve_device(device)

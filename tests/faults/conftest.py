@@ -1,6 +1,11 @@
 """Shared helpers of the fault suite: run the CLI in-process and check the one-line contract."""
 
+import json
+import shutil
+
+import numpy as np
 import pytest
+import yaml
 
 from ganbench.cli import main
 
@@ -32,3 +37,40 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "run"
     assert main(["train", *TINY, "--out", str(out)]) == 0
     return out
+
+
+# --- stored paths (test_hostile_paths*.py) ------------------------------------------------------------
+def points(path, n=400, seed=0):
+    np.savez(path, x=np.random.default_rng(seed).normal(size=(n, 2)).astype(np.float32))
+    return path
+
+
+def set_data(run, data):
+    """Point the stored config and both checkpoint sidecars at ``data`` (what a hostile run would hold)."""
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["data"] = data
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    for sidecar in (run / "checkpoints").glob("step_*.json"):
+        record = json.loads(sidecar.read_text())
+        record["config"]["data"] = data
+        sidecar.write_text(json.dumps(record))
+
+
+@pytest.fixture
+def run(tiny_run, tmp_path):
+    """A copy of the tiny run to tamper with."""
+    dst = tmp_path / "run"
+    shutil.copytree(tiny_run, dst)
+    return dst
+
+
+STUDY_SPEC = {"name": "p", "base": {"batch_size": 16, "log_every": 10, "generator": {"name": "mlp", "hidden": 8},
+                                    "discriminator": {"name": "mlp", "hidden": 8}},
+              "seeds": 2, "budget": {"steps": 10}, "eval": {"n": 50, "metrics": ["wasserstein"]}}
+
+
+def write_spec(root, data_path):
+    """``root``/spec.yaml: the two-seed study over an .npz at ``data_path``."""
+    spec = {**STUDY_SPEC, "datasets": [{"data": {"name": "npz", "path": str(data_path)}}]}
+    (root / "spec.yaml").write_text(yaml.safe_dump(spec))
+    return root / "spec.yaml"

@@ -11,12 +11,6 @@ from safetensors.torch import save_file
 from .conftest import TINY, cli, refused
 
 
-@pytest.fixture
-def run(tiny_run, tmp_path):
-    shutil.copytree(tiny_run, tmp_path / "run")
-    return tmp_path / "run"
-
-
 def _tensors(run):
     return run / "checkpoints" / "step_0000004.safetensors"
 

@@ -3,40 +3,15 @@ must resolve, after symlinks, inside the directory they were read from; anything
 ``--data-path PATH`` on the command line. Paths in files the user typed (``--config``, ``study run SPEC``)
 are the user's own."""
 
-import json
 import shutil
 
-import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
 from ganbench.confine import allowed, confined
 
-from .conftest import TINY, cli, refused
-
-
-def _points(path, n=400, seed=0):
-    np.savez(path, x=np.random.default_rng(seed).normal(size=(n, 2)).astype(np.float32))
-    return path
-
-
-def _set_data(run, data):
-    """Point the stored config and both checkpoint sidecars at ``data`` (what a hostile run would hold)."""
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    cfg["data"] = data
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    for sidecar in (run / "checkpoints").glob("step_*.json"):
-        record = json.loads(sidecar.read_text())
-        record["config"]["data"] = data
-        sidecar.write_text(json.dumps(record))
-
-
-@pytest.fixture
-def run(tiny_run, tmp_path):
-    dst = tmp_path / "run"
-    shutil.copytree(tiny_run, dst)
-    return dst
+from .conftest import STUDY_SPEC, TINY, cli, points, refused, set_data, write_spec
 
 
 def _argv(command, run, tmp_path):
@@ -49,8 +24,8 @@ COMMANDS = ["eval", "sample", "resume"]
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_outside_npz_is_refused_then_read_with_consent(capsys, run, tmp_path, command):
-    outside = _points(tmp_path / "secret.npz")
-    _set_data(run, {"name": "npz", "path": str(outside), "classes": None, "test_fraction": 0.1})
+    outside = points(tmp_path / "secret.npz")
+    set_data(run, {"name": "npz", "path": str(outside), "classes": None, "test_fraction": 0.1})
     before = sorted(p.name for p in run.rglob("*"))
     line = refused(capsys, *_argv(command, run, tmp_path), says=f"--data-path {outside}")
     assert "outside the run directory" in line and "data.path" in line
@@ -65,25 +40,25 @@ def test_outside_folder_is_refused(capsys, run, tmp_path, command):
     folder = tmp_path / "photos"
     folder.mkdir()
     Image.new("L", (8, 8)).save(folder / "a.png")
-    _set_data(run, {"name": "folder", "path": str(folder), "resolution": 8, "channels": 1, "test_fraction": 0.1})
+    set_data(run, {"name": "folder", "path": str(folder), "resolution": 8, "channels": 1, "test_fraction": 0.1})
     refused(capsys, *_argv(command, run, tmp_path), says=f"--data-path {folder}")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_symlink_escaping_the_run_dir_is_refused(capsys, run, tmp_path, command):
-    outside = _points(tmp_path / "secret.npz")
+    outside = points(tmp_path / "secret.npz")
     (run / "data.npz").symlink_to(outside)  # lexically inside, really outside
-    _set_data(run, {"name": "npz", "path": str(run / "data.npz"), "classes": None, "test_fraction": 0.1})
+    set_data(run, {"name": "npz", "path": str(run / "data.npz"), "classes": None, "test_fraction": 0.1})
     refused(capsys, *_argv(command, run, tmp_path), says="--data-path")
     dotted = str(run / ".." / "secret.npz")  # '..' out of the run, no link at all
-    _set_data(run, {"name": "npz", "path": dotted, "classes": None, "test_fraction": 0.1})
+    set_data(run, {"name": "npz", "path": dotted, "classes": None, "test_fraction": 0.1})
     refused(capsys, *_argv(command, run, tmp_path), says=f"--data-path {dotted}")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_path_inside_the_run_dir_needs_no_flag(capsys, run, tmp_path, command):
-    _points(run / "data.npz")
-    _set_data(run, {"name": "npz", "path": str(run / "data.npz"), "classes": None, "test_fraction": 0.1})
+    points(run / "data.npz")
+    set_data(run, {"name": "npz", "path": str(run / "data.npz"), "classes": None, "test_fraction": 0.1})
     code, _, err = cli(capsys, *_argv(command, run, tmp_path))
     assert code == 0, err
 
@@ -95,12 +70,12 @@ def test_folder_inside_with_an_image_linked_out_is_refused(capsys, run, tmp_path
     folder.mkdir()
     Image.new("L", (8, 8)).save(folder / "a.png")
     (folder / "b.png").symlink_to(secret)
-    _set_data(run, {"name": "folder", "path": str(folder), "resolution": 8, "channels": 1, "test_fraction": 0.1})
+    set_data(run, {"name": "folder", "path": str(folder), "resolution": 8, "channels": 1, "test_fraction": 0.1})
     refused(capsys, *_argv("eval", run, tmp_path), says="links outside the run directory")
 
 
 def test_resume_with_the_callers_own_config_needs_no_flag(capsys, tmp_path):
-    data = _points(tmp_path / "mine.npz")
+    data = points(tmp_path / "mine.npz")
     cfg = tmp_path / "my.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"name": "npz", "path": str(data)}}))
     run = tmp_path / "r"
@@ -122,29 +97,18 @@ def test_scope_rules(tmp_path):
         assert allowed(root / "x") and not allowed(mine / "a.png") and not allowed(root / ".." / "mine")
     with confined(root, "run directory", [str(mine)]):
         assert allowed(mine / "a.png") and allowed(mine / "link.png") and not allowed(tmp_path / "other")
-    assert allowed(tmp_path / "anything")  # outside a scope (the Python API, a fresh train) nothing is checked
+    assert allowed(tmp_path / "anything")  # outside every scope nothing is checked
 
 
 # --- studies ---------------------------------------------------------------------------------------
-SPEC = {"name": "p", "base": {"batch_size": 16, "log_every": 10, "generator": {"name": "mlp", "hidden": 8},
-                              "discriminator": {"name": "mlp", "hidden": 8}},
-        "seeds": 2, "budget": {"steps": 10}, "eval": {"n": 50, "metrics": ["wasserstein"]}}
-
-
-def _study(root, data_path):
-    spec = {**SPEC, "datasets": [{"data": {"name": "npz", "path": str(data_path)}}]}
-    (root / "spec.yaml").write_text(yaml.safe_dump(spec))
-    return root / "spec.yaml"
-
-
 @pytest.fixture(scope="module")
 def outside_study(tmp_path_factory):
     """A finished study whose (typed) spec reads an .npz outside the study directory."""
     from ganbench.cli import main
 
     root = tmp_path_factory.mktemp("pstudy")
-    data = _points(root / "points.npz")
-    assert main(["study", "run", str(_study(root, data)), "--dir", str(root / "s"), "--executor", "inprocess",
+    data = points(root / "points.npz")
+    assert main(["study", "run", str(write_spec(root, data)), "--dir", str(root / "s"), "--executor", "inprocess",
                  "--no-progress"]) == 0  # the caller's own spec: no flag needed
     return root / "s", data
 
@@ -164,15 +128,15 @@ def test_study_commands_refuse_an_outside_path_then_read_it_with_consent(capsys,
 def test_study_symlink_escape_and_inside_path(capsys, tmp_path):
     study = tmp_path / "s"
     study.mkdir()
-    inside = _points(study / "points.npz")  # inside the study directory: the study travels with its data
-    code, _, err = cli(capsys, "study", "run", _study(tmp_path, inside), "--dir", study, "--executor", "inprocess",
+    inside = points(study / "points.npz")  # inside the study directory: the study travels with its data
+    code, _, err = cli(capsys, "study", "run", write_spec(tmp_path, inside), "--dir", study, "--executor", "inprocess",
                        "--no-progress", "--force-new")  # --force-new: the directory already holds the data
     assert code == 0, err
     for command in ("report", "rebuild"):
         code, _, err = cli(capsys, "study", command, study)
         assert code == 0, err
     inside.unlink()
-    inside.symlink_to(_points(tmp_path / "secret.npz"))  # now it only looks inside
+    inside.symlink_to(points(tmp_path / "secret.npz"))  # now it only looks inside
     refused(capsys, "study", "report", study, says=f"--data-path {inside}")
     refused(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress", says="--data-path")
 
@@ -184,8 +148,8 @@ def test_the_scope_travels_to_workers(tmp_path, capsys):
     from ganbench.study.spec import StudySpec
     from ganbench.study.worker import execute_run
 
-    data = _points(tmp_path / "points.npz")
-    spec = StudySpec(**{**SPEC, "seeds": 1, "datasets": [{"data": {"name": "npz", "path": str(data)}}]})
+    data = points(tmp_path / "points.npz")
+    spec = StudySpec(**{**STUDY_SPEC, "seeds": 1, "datasets": [{"data": {"name": "npz", "path": str(data)}}]})
     seen = []
 
     class Recording(InProcess):

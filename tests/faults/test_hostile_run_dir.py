@@ -2,7 +2,6 @@
 holds may lead outside it, whatever its JSON and YAML files say."""
 
 import json
-import shutil
 import sys
 
 import pytest
@@ -10,13 +9,6 @@ import pytest
 from ganbench.training.checkpoint import prune
 
 from .conftest import TINY, cli, refused
-
-
-@pytest.fixture
-def run(tiny_run, tmp_path):
-    dst = tmp_path / "run"
-    shutil.copytree(tiny_run, dst)
-    return dst
 
 
 def _sidecar(run, step=4):

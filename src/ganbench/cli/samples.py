@@ -49,22 +49,17 @@ def add_parsers(sub) -> None:
     m.set_defaults(handler=cmd_metrics)
 
 
-def _run_root(path: Path) -> Path:
-    """The run directory a `sample` argument (a run, or one of its checkpoint files) belongs to."""
-    if path.is_dir():
-        return path
-    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
     if args.n is not None and args.n < 1:
         raise UserError("--n must be at least 1")
     kind = args.out.suffix.lower()
     if kind not in (".png", ".npz"):
         raise UserError(f"--out {args.out}: write .png (a picture) or .npz (arrays); got '{kind or 'no extension'}'")
-    from ..confine import confined
+    from ..api import run_root
+    from ..confine import RUN, reading
 
-    with confined(_run_root(args.run), "run directory", args.data_path):
+    # one scope for the whole command: load_generator joins it, and a 2-D run's scatter reads its data too
+    with reading(run_root(args.run), RUN, args.data_path):
         return _sample(args, kind)
 
 
@@ -109,11 +104,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError(f"--n {args.n} is more than 1,000,000 samples; metrics are stable at 10,000-50,000")
     if args.n is not None and args.n < 2:
         raise UserError("--n must be at least 2")
-    from ..confine import confined
-
-    with confined(args.run, "run directory", args.data_path):
-        result = evaluate_run(args.run, args.metrics, args.extractor, args.n, args.checkpoint, args.split, args.seed,
-                              ema=not args.no_ema, device=args.device)
+    result = evaluate_run(args.run, args.metrics, args.extractor, args.n, args.checkpoint, args.split, args.seed,
+                          ema=not args.no_ema, device=args.device, data_paths=args.data_path)
     for row in result["results"]:
         tags = f" [{', '.join(row['tags'])}]" if row["tags"] else ""
         print(f"{row['checkpoint']}{tags}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))

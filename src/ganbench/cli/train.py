@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +84,12 @@ def merge_regularizers(current, flags: list[str]) -> list[dict]:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..api import train
     from ..config import make_config, read_yaml
+    from ..training.rundir import RunDir
 
-    base = read_yaml(args.config) if args.config else {}
-    if args.resume and args.out is not None:
-        from ..training.rundir import RunDir
-
-        stored = RunDir(args.out)
-        if stored.exists():  # continue the stored run: its config is the base, flags may change steps etc.
-            base = {**stored.read_config().model_dump(mode="json"), **base}
+    typed = read_yaml(args.config) if args.config else {}
+    stored = args.resume and args.out is not None and RunDir(args.out).exists()
+    # continuing the stored run: its config is the base, and the caller's --config and flags may change steps etc.
+    base = {**RunDir(args.out).read_config().model_dump(mode="json"), **typed} if stored else typed
     overrides: dict[str, Any] = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
     if args.reg is not None:
         overrides["regularizers"] = merge_regularizers(base.get("regularizers"), args.reg)
@@ -107,17 +104,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
         return 0
-    from ..confine import check_config, confined
     from ..training.interrupt import sigterm_interrupts
 
-    scope = nullcontext()
-    if args.resume and args.out is not None:  # the stored config is data; the caller's flags and --config are not
-        typed = _typed_paths(read_yaml(args.config) if args.config else {}, overrides)
-        scope = confined(args.out, "run directory", [*args.data_path, *typed])
-    with scope, sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves status.json = interrupted
-        check_config(cfg)
-        result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
-                       compile=args.compile)
+    with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves status.json = interrupted
+        if stored:  # the API confines the stored config to --out; the paths the caller typed are the caller's
+            result = train(None, args.out, resume=True, overwrite=args.overwrite, progress=not args.no_progress,
+                           compile=args.compile, changes={**typed, **overrides},
+                           data_paths=[*args.data_path, *_typed_paths(typed, overrides)])
+        else:
+            result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+                           progress=not args.no_progress, compile=args.compile)
     if result.status != "done":
         print(f"ganbench: run {result.status}: {result.message}", file=sys.stderr)
         return 1

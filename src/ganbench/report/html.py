@@ -8,16 +8,18 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 from jinja2 import Environment
 from markupsafe import Markup
 
+from ..confine import STUDY, reading
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..metrics.declare import info
 from ..study.runner import StudyDir
-from ..study.spec import primary_for
+from ..study.spec import expand, primary_for
 from ..study.stats import summarize
 from ..study.store import Store
 from .sections import SECTIONS as SECTION_FUNCTIONS
@@ -27,11 +29,18 @@ from .template import PAGE, SECTIONS
 from .view import build_view, calibration_stats, fmt
 
 
-def build_report(path: str | Path) -> dict:
-    study = StudyDir(path)
+def build_report(path: str | Path, data_paths: Iterable[str | Path] = ()) -> dict:
+    """The study's report and results files. The study directory is data: the paths its spec names (the
+    report draws samples over a 2-D dataset's modes) must lie inside it or under one of ``data_paths``."""
+    with reading(path, STUDY, data_paths):
+        return _build_report(StudyDir(path))
+
+
+def _build_report(study: StudyDir) -> dict:
     if not study.exists():
         raise UserError(f"{study.path} holds no study (no {study.store_path.name})")
     spec = study.read_spec()
+    expand(spec, stored=str(study.spec_path))  # a stored path is refused, not silently left out of a figure
     store = Store(study.store_path)
     runs, evals, calibration = store.runs(), store.evals(), store.calibration()
     store.close()

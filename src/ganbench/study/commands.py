@@ -3,7 +3,9 @@ maps errors to one line).
 
 Each reads a study directory inside a path scope (confine.py): a spec read back from the directory may
 only name data inside it, or paths the caller passes with --data-path; the caller's own spec names the
-caller's paths.
+caller's paths. The API functions they call (run_study, resume_study, rebuild_store, build_report) enter
+that scope themselves; a command that makes several such calls holds one scope around them all, which
+the calls join.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ def _duration(seconds: float) -> str:
 
 def study_command(args: argparse.Namespace) -> int:
     """`ganbench study run|resume|report|rebuild`."""
-    from ..confine import config_paths, confined
-    from .runner import StudyDir
+    from ..confine import STUDY, reading
+    from .runner import spec_paths
     from .spec import expand, load_spec
 
-    if args.study_command in ("rebuild", "report"):
-        with confined(args.dir, "study directory", args.data_path):
-            return _study_rebuild(args) if args.study_command == "rebuild" else _study_report(args)
+    if args.study_command == "rebuild":
+        return _study_rebuild(args)
     if args.study_command == "run":
         spec = load_spec(args.spec)
         if args.scale is not None:
@@ -37,16 +38,14 @@ def study_command(args: argparse.Namespace) -> int:
 
             spec = scaled(spec, args.scale)
         directory = args.dir or Path("studies") / spec.name
-        # refuse bad specs before starting workers or a cluster; the caller's spec names the caller's paths
-        typed = [value for r in expand(spec) for _, value in config_paths(r.config)]
-        with confined(directory, "study directory", [*args.data_path, *typed]):
+        # the caller's spec names the caller's paths, for the run and for the report after it
+        consent = [*args.data_path, *spec_paths(expand(spec))]  # refuses bad specs before any worker starts
+        with reading(directory, STUDY, consent):
             return _study_run(args, directory, spec)
-    directory, spec = args.dir, StudyDir(args.dir).read_spec()
-    with confined(directory, "study directory", args.data_path):
-        # a spec read back from a study directory is data: its plugins must come from --plugin, its paths
-        # must stay inside it or come from --data-path
-        expand(spec, stored=str(directory / "spec.yaml"))
-        return _study_run(args, directory, spec)
+    with reading(args.dir, STUDY, args.data_path):  # report: the completeness check and the report itself
+        if args.study_command == "report":
+            return _study_report(args)
+        return _study_run(args, args.dir, None)
 
 
 def _study_rebuild(args: argparse.Namespace) -> int:
@@ -57,7 +56,7 @@ def _study_rebuild(args: argparse.Namespace) -> int:
     study.read_spec()  # a study directory, before the lock creates anything
     lock = study.lock()
     try:
-        counts = rebuild_store(study)
+        counts = rebuild_store(study, args.data_path)
     finally:
         lock.close()
     print(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
@@ -84,19 +83,27 @@ def _study_report(args: argparse.Namespace) -> int:
 
 
 def _study_run(args: argparse.Namespace, directory: Path, spec) -> int:
+    """Run the caller's ``spec``, or (None) resume the one stored in ``directory``; then the report."""
     from ..report.html import build_report
     from .executors import make_executor
-    from .runner import run_study
+    from .runner import StudyDir, resume_study, run_study
+    from .spec import expand
 
+    resuming = spec is None
+    if resuming:  # its stored plugins and paths are refused before an executor (a Ray cluster) starts
+        study = StudyDir(directory)
+        spec = study.read_spec()
+        expand(spec, stored=str(study.spec_path))
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_run)
     if args.ensemble_size is not None and args.ensemble_size < 1:
         raise UserError("--ensemble-size must be at least 1")
     ensemble = None
     if args.ensemble or args.ensemble_size:
         ensemble = (args.ensemble or spec.ensemble.mode, args.ensemble_size or spec.ensemble.max_size)
-    summary = run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
-                        progress=not args.no_progress, ensemble=ensemble,
-                        retry_failed=getattr(args, "retry_failed", False), compile=args.compile)
+    options = {"progress": not args.no_progress, "ensemble": ensemble, "compile": args.compile,
+               "retry_failed": getattr(args, "retry_failed", False)}
+    summary = (resume_study(directory, executor, **options) if resuming else
+               run_study(directory, spec, executor, force_new=getattr(args, "force_new", False), **options))
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary["status"].items(), key=lambda kv: -kv[1]))
     print(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
           f"{_duration(summary['seconds'])}; {counts or 'no runs'}")

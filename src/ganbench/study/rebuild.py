@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import make_config
+from ..confine import STUDY, reading
 from ..errors import UserError
 from .spec import expand
 from .store import FINISHED, Store, read_only
@@ -71,10 +73,12 @@ def check_complete(study, runs, resuming: bool = False) -> None:
                         f"{study.path}` restores them from the runs' own files")
 
 
-def rebuild_store(study) -> dict:
-    """Write a fresh store for ``study`` (a StudyDir) from its spec and run directories; return counts."""
+def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
+    """Write a fresh store for ``study`` (a StudyDir) from its spec and run directories; return counts.
+    The stored spec is data: its paths must lie inside the study directory or under one of ``data_paths``."""
     spec = study.read_spec()
-    runs = expand(spec, stored=str(study.spec_path))
+    with reading(study.path, STUDY, data_paths):  # the rest reads only the runs' own result.json files
+        runs = expand(spec, stored=str(study.spec_path))
     fresh = study.path / f".{study.store_path.name}.rebuild"
     for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
         leftover.unlink(missing_ok=True)

@@ -11,13 +11,14 @@ import fcntl
 import json
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pydantic
 import yaml
 from tqdm.auto import tqdm
 
-from ..confine import scope_dict
+from ..confine import STUDY, config_paths, reading, scope_dict
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..registry import format_validation_error
@@ -109,11 +110,36 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> None:
 
 
 def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True,
-              ensemble: tuple[str, int] | None = None, retry_failed: bool = False, compile: str | None = None) -> dict:
+              ensemble: tuple[str, int] | None = None, retry_failed: bool = False, compile: str | None = None,
+              data_paths: Iterable[str | Path] = ()) -> dict:
     """``ensemble``: (mode, max_size) overriding the spec's ``ensemble`` (the CLI's --ensemble flags);
-    ``retry_failed``: queue the runs recorded as failed again; ``compile``: overrides the spec's."""
+    ``retry_failed``: queue the runs recorded as failed again; ``compile``: overrides the spec's.
+    ``spec`` is the caller's, so the paths it names are followed; any other path the study reads (a run's
+    stored files) must lie inside ``path`` or under one of ``data_paths`` (confine.py)."""
     runs = expand(spec)  # validates every config before anything is written
+    with reading(path, STUDY, [*data_paths, *spec_paths(runs)]):
+        return _run_study(StudyDir(path), spec, runs, executor, force_new, progress, ensemble, retry_failed,
+                          compile)
+
+
+def resume_study(path: str | Path, executor, data_paths: Iterable[str | Path] = (), **options) -> dict:
+    """Continue the study stored in ``path`` with its stored spec (``ganbench study resume``); ``options``:
+    run_study's. That spec is data: its plugins must be imported already, and its paths must lie inside
+    ``path`` or under one of ``data_paths``."""
     study = StudyDir(path)
+    spec = study.read_spec()
+    with reading(path, STUDY, data_paths):  # run_study joins this scope: the stored paths get no consent
+        expand(spec, stored=str(study.spec_path))  # refused before anything runs
+        return run_study(path, spec, executor, **options)
+
+
+def spec_paths(runs: list) -> list[str]:
+    """The path options the runs of a spec name (a spec the caller passed names the caller's paths)."""
+    return [value for r in runs for _, value in config_paths(r.config)]
+
+
+def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new: bool, progress: bool,
+               ensemble: tuple[str, int] | None, retry_failed: bool, compile: str | None) -> dict:
     lock = study.lock()
     try:
         prepare(study, spec, force_new, runs)
