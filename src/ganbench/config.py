@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from .errors import UserError
 from .latent import LATENTS
 from .yamlio import load_yaml
-from .nets.init import parse_init
+from .nets.batchnorm import BatchNormSpec, parse_batch_norm
+from .nets.init import InitSpec, parse_init
 from .registry import (
     DATASETS,
     DISCRIMINATORS,
@@ -33,7 +34,10 @@ Component = dict[str, Any]
 Beta = Annotated[float, Field(ge=0, lt=1)]  # Adam's moment decays
 COMPONENT_REGISTRIES = {"data": DATASETS, "generator": GENERATORS, "discriminator": DISCRIMINATORS, "loss": LOSSES}
 COMPONENT_FIELDS = tuple(COMPONENT_REGISTRIES)
-NET_FIELDS = ("generator", "discriminator")  # these also take the framework's ``init`` option
+NET_FIELDS = ("generator", "discriminator")  # these also take the framework's options below
+# options of every network family (plugins included), handled by ganbench rather than the family's class
+# (name -> its parser, and the model whose fields may be set one by one: ``generator.batch_norm.eps``)
+NET_OPTIONS = {"init": (parse_init, InitSpec), "batch_norm": (parse_batch_norm, BatchNormSpec)}
 # options added after runs existed: at these values they are left out of result_dict (and so of the digest)
 LATE_DEFAULTS = {"batch_unit": "samples", "update": "alternating", "n_gen": 1, "g_noise": "fresh",
                  "g_call": "once", "latent": "normal"}
@@ -47,8 +51,8 @@ def _component(value: Any, registry: Registry, field: str) -> Component:
     opts = dict(value)
     entry = registry.get(opts.pop("name"))
     extra = {}
-    if field in NET_FIELDS and "init" in opts:  # every network family, plugins included
-        extra["init"] = parse_init(opts.pop("init"), f"{field}.init")
+    if field in NET_FIELDS:
+        extra = {key: parse(opts.pop(key), f"{field}.{key}") for key, (parse, _) in NET_OPTIONS.items() if key in opts}
     return {"name": entry.name, **entry.validate(opts, where=field), **extra}
 
 

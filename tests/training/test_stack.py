@@ -211,7 +211,8 @@ IMAGES = {"data": "digits", "batch_size": 8, "steps": 6, "log_every": 3, "ckpt_e
                        "init": {"kind": "truncated_normal", "std": 0.02}}},
     # PacGAN's 2-D schedule: simultaneous updates, batch in packs, G once per pack member
     {"update": "simultaneous", "pack": 2, "batch_unit": "packs", "g_call": "per_pack_member",
-     "generator": {"name": "dcgan", "width": 8, "norm": "batch", "bias_before_norm": False, "init": "normal"}},
+     "generator": {"name": "dcgan", "width": 8, "norm": "batch", "bias_before_norm": False, "init": "normal",
+                   "batch_norm": {"eps": 1e-4, "momentum": 0.05}}},  # blocks' eps, PacGAN's population weight
 ], ids=["acgan", "projection", "attention", "resnet", "style", "pack-clip", "dragan-bf16", "simultaneous-gp",
         "pacgan-stacked-mnist-recipe", "pacgan-2d-schedule"])
 def test_every_component_trains_in_a_stack(tmp_path, float64, over):

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..config import COMPONENT_REGISTRIES, RunConfig, make_config, read_yaml
+from ..config import COMPONENT_REGISTRIES, NET_FIELDS, NET_OPTIONS, RunConfig, make_config, read_yaml
 from ..confine import check_config
 from ..errors import UserError, did_you_mean
 from ..registry import format_validation_error
@@ -196,6 +196,9 @@ def valid_keys() -> list[str]:
         keys.append(f"{field}.name")
         for entry in registry:
             keys += [f"{field}.{opt}" for opt in entry.options.model_fields]
+    for field in NET_FIELDS:  # the framework's options of every network family
+        for opt, (_, model) in NET_OPTIONS.items():
+            keys += [f"{field}.{opt}", *(f"{field}.{opt}.{sub}" for sub in model.model_fields)]
     return sorted(set(keys))
 
 

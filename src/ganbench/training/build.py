@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import RunConfig
+from ..config import NET_OPTIONS, RunConfig
 from ..data import Dataset, load_dataset
 from ..errors import UserError
 from ..losses import Loss, get_loss
 from ..nets import Packed, packed_shape
+from ..nets.batchnorm import apply_batch_norm
 from ..nets.init import apply_init
 from ..registry import DISCRIMINATORS, GENERATORS, REGULARIZERS
 from ..regularizers import Regularizer
@@ -37,10 +38,15 @@ def _split(spec: dict) -> tuple[str, dict]:
     return opts.pop("name"), opts
 
 
-def _net_split(spec: dict) -> tuple[str, dict, dict | None]:
-    """(name, the family's own options, the framework's ``init`` option)."""
+def _net_split(spec: dict) -> tuple[str, dict, dict]:
+    """(name, the family's own options, the framework's options: ``init``, ``batch_norm``)."""
     name, opts = _split(spec)
-    return name, opts, opts.pop("init", None)
+    return name, opts, {key: opts.pop(key, None) for key in NET_OPTIONS}
+
+
+def _framework_options(net: nn.Module, options: dict, where: str) -> nn.Module:
+    apply_batch_norm(net, options["batch_norm"], where)
+    return apply_init(net, options["init"])
 
 
 def _framework(num_classes: int) -> dict:
@@ -48,16 +54,16 @@ def _framework(num_classes: int) -> dict:
 
 
 def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], num_classes: int = 0) -> nn.Module:
-    name, opts, init = _net_split(cfg.generator)
+    name, opts, options = _net_split(cfg.generator)
     G = GENERATORS.get(name).build(data_shape, cfg.z_dim, framework=_framework(num_classes), **opts)
-    return apply_init(G, init)
+    return _framework_options(G, options, "generator")
 
 
 def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...], num_classes: int = 0) -> nn.Module:
-    name, opts, init = _net_split(cfg.discriminator)
+    name, opts, options = _net_split(cfg.discriminator)
     inner = DISCRIMINATORS.get(name).build(packed_shape(data_shape, cfg.pack), framework=_framework(num_classes),
                                            **opts)
-    apply_init(inner, init)
+    _framework_options(inner, options, "discriminator")
     return Packed(inner, cfg.pack) if cfg.pack > 1 else inner
 
 
