@@ -2,10 +2,13 @@
 and its report's published-numbers tables rendered in headless Chromium."""
 
 import csv
+import html as htmllib
 import json
+import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from ganbench.report.html import build_report
 from ganbench.study.executors import InProcess
@@ -44,11 +47,49 @@ def test_pacgan_2d_study_end_to_end_carries_the_reference(study):
     assert all(r["ours_n"] == 2 and r["consistent"] in (True, False) for r in ref)
     gan = next(r for r in ref if (r["dataset"], r["variant"], r["metric"]) == ("grid25", "gan", "modes_covered"))
     assert gan["published_mean"] == 17.3 and gan["published_spread"] == 0.8 and gan["spread_kind"] == "se"
+    # the preset's reference states the paper's 400,000 steps; these runs trained 6 of them, with 2 seeds of 10
+    assert all((r["budget_unit"], r["published_budget"], r["ours_budget"]) == ("steps", 400000, 6) for r in ref)
     with (study / "reference.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 12 and {r["consistent"] for r in rows} <= {"True", "False"}
+    assert {(r["budget_unit"], r["published_budget"], r["ours_budget"]) for r in rows} == {("steps", "400000", "6")}
     html = (study / "report.html").read_text()
     assert html.count('class="reference"') == 2 and html.count("data-consistent=") == 12
+    text = htmllib.unescape(html)
+    assert text.count("These runs trained 6 steps, 0.0015 % of the 400,000 steps behind the published numbers: "
+                      "a ✗ may be the budget, and a ✓ does not show the paper's result holds at its budget.") == 2
+    assert text.count("These runs have 2 seeds per variant, fewer than the 10 runs behind each published") == 2
+    assert "(se, n=10, 400,000 steps)" in text and "(n=2, 6 steps)" in text  # each side's training, per cell
+
+
+@pytest.mark.parametrize("budget, n, says, warns, in_csv", [
+    ({"steps": 6}, 2, "These runs trained 6 steps each, as the published numbers did.", False, ("6", "6")),
+    ({"steps": 3}, 2, "These runs trained 6 steps, 200 % of the 3 steps behind the published numbers: "
+                      "the marks compare runs of different lengths.", True, ("3", "6")),
+    (None, 2, "The training budget behind the published numbers is not stated (reference.budget), so whether "
+              "these runs trained as long is unknown.", False, ("", "")),
+    ({"seconds": 60}, 2, "The published numbers come from 60 s per run; these runs were budgeted in another unit",
+     True, ("60.0", "")),  # step-budgeted runs have no time to compare
+    ({"steps": 6}, 5, "These runs have 2 seeds per variant, fewer than the 5 runs behind each published", True,
+     ("6", "6")),
+])
+def test_reference_section_says_how_our_budget_and_seeds_compare(study, tmp_path, budget, n, says, warns, in_csv):
+    """The reference is not part of the study's identity, so it is edited in place and the report rebuilt."""
+    copy = tmp_path / "s"
+    shutil.copytree(study, copy)
+    tree = yaml.safe_load((copy / "spec.yaml").read_text())
+    tree["reference"].pop("budget")
+    tree["reference"].update({"n": n, **({"budget": budget} if budget else {})})
+    (copy / "spec.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
+    build_report(copy)
+    text = htmllib.unescape((copy / "report.html").read_text())
+    assert text.count(says) == 2  # once per dataset
+    assert ("fewer than the" in text) == (n > 2)
+    scope = text.split('<div class="scope">')[1].split("</div>")[0]
+    assert ('<p class="warn">' in scope) == warns
+    with (copy / "reference.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["published_budget"], r["ours_budget"]) for r in rows} == {in_csv}
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
@@ -62,6 +103,7 @@ def test_reference_tables_render_with_marks_in_headless_chromium(study, tmp_path
     marks = dom.count('<td class="mark">✓</td>') + dom.count('<td class="mark">✗</td>')
     assert marks == 12  # every published number judged
     assert "Published numbers (final checkpoint)" in dom and "t(0.975, n−1)" in dom
+    assert dom.count('<div class="scope">') == 2 and "0.0015 % of the 400,000 steps" in dom
     console = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
     assert console == []
 

@@ -8,7 +8,7 @@ from scipy import stats
 
 from ganbench.cli import main
 from ganbench.errors import UserError
-from ganbench.study.reference import Reference, agreement, reference_rows, standard_error
+from ganbench.study.reference import Reference, agreement, reference_rows, run_budget, standard_error
 from ganbench.study.spec import StudySpec, expand, load_spec, scaled
 
 SPEC = {"name": "ref", "base": {"batch_size": 16}, "datasets": [{"data": {"name": "ring8", "n": 500}}],
@@ -50,6 +50,42 @@ def test_bad_reference_via_the_cli_is_one_line_and_exit_2(tmp_path, capsys):
     path.write_text(yaml.safe_dump({**SPEC, "reference": {**REF, "spread": "sd", "n": None}}))
     assert main(["study", "run", str(path), "--dir", str(tmp_path / "s")]) == 2
     assert "a published sd needs n" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budget, unit, amount", [
+    ({"steps": 400000}, "steps", 400000), ({"seconds": 90.5}, "seconds", 90.5), ({"flops": 1e15}, "FLOPs", 1e15)])
+def test_reference_budget_states_the_published_training_in_one_unit(budget, unit, amount):
+    ref = StudySpec(**SPEC, reference={**REF, "budget": budget}).reference
+    assert (ref.budget.kind(), ref.budget.amount()) == (unit, amount)
+    assert StudySpec(**SPEC, reference=REF).reference.budget is None  # optional: the report says it is unknown
+    for preset, steps in (("pacgan-2d", 400_000), ("pacgan-stacked-mnist", 100_000)):  # as their budget: lines
+        spec = load_spec(f"presets/{preset}.yaml")
+        assert spec.reference.budget.steps == steps == spec.budget.steps
+
+
+@pytest.mark.parametrize("budget, message", [
+    ({}, "bad value for 'reference.budget': value error, give one of steps, seconds or flops"),
+    ({"steps": 10, "seconds": 5}, "give one of steps, seconds or flops"),
+    ({"epochs": 400}, "give one of steps, seconds or flops"),
+    ({"steps": 0}, "'reference.budget.steps': input should be greater than or equal to 1"),
+    ({"steps": 1.5}, "'reference.budget.steps': input should be a valid integer"),
+    ({"seconds": -1}, "'reference.budget.seconds': input should be greater than 0"),
+    (400000, "'reference.budget': input should be a valid dictionary"),
+])
+def test_bad_reference_budget_is_one_line_and_exit_2(tmp_path, capsys, budget, message):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "reference": {**REF, "budget": budget}}))
+    assert main(["study", "run", str(path), "--dir", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_run_budget_is_each_runs_training_in_the_published_unit():
+    steps, timed = {"steps": 4000, "time_budget_s": None}, {"steps": 10**9, "time_budget_s": 60.0}
+    assert (run_budget(steps, "steps", None), run_budget(steps, "seconds", None)) == (4000, None)
+    assert (run_budget(timed, "steps", None), run_budget(timed, "seconds", None)) == (None, 60.0)  # cap, not steps
+    assert run_budget(steps, "FLOPs", 2e12) == 2e12 and run_budget(steps, "FLOPs", None) is None
 
 
 def test_spreads_become_standard_errors():

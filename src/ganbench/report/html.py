@@ -55,7 +55,7 @@ def _build_report(study: StudyDir) -> dict:
         primary, chosen = primary_for(spec, ds, ds_runs[0]["config"])
         views.append(build_view(ds, primary, chosen, ds_runs, ds_evals, summary, cal_stats, study.path))
     published = [{"name": v.name} for v in views]
-    reference = attach_reference(spec, summary["leaderboard"], published, study.path)  # writes reference.csv
+    reference = attach_reference(spec, summary["leaderboard"], published, study.path, runs)  # writes reference.csv
     for view, d in zip(views, published):
         view.reference = d
     env = Environment(autoescape=True)

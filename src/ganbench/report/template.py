@@ -13,7 +13,7 @@ h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bott
 h3{font-size:1.05em}.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.6em 0;font-size:.86em}
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap}th{background:#f3f3f3}
-td.l,th.l{text-align:left}td.wrap{white-space:normal;min-width:18em;text-align:left}
+td.l,th.l{text-align:left}div.scope p{margin:.3em 0}td.wrap{white-space:normal;min-width:18em;text-align:left}
 tr.lead td{background:#eef8ee}tr.ref td{background:#f6f6fb;font-style:italic}
 .sig{color:#a00}.floor{color:#b35c00}.collapse{color:#a00;font-weight:bold}.ns{color:#777}
 .warn{background:#fff4e0;border-left:4px solid #e69500;padding:.5em .8em}
@@ -83,6 +83,7 @@ final checkpoint; every quality metric, final and best)</summary>
 """,
     "published": """
 <h3>Published numbers ({{ s.reference[0].checkpoint }} checkpoint)</h3>
+{% if s.reference_scope %}<div class="scope">{% for cls, line in s.reference_scope %}<p class="{{ cls }}">{{ line }}</p>{% endfor %}</div>{% endif %}
 <div class="scroll"><table class="reference" data-dataset="{{ s.name }}"><tr><th class="l">variant</th><th class="l">metric</th><th>published</th><th>ours: mean [95 % CI]</th><th>ours − published</th><th>agrees</th><th class="l">other source</th></tr>
 {% for r in s.reference %}<tr data-consistent="{{ r.consistent }}"><td class="l">{{ r.variant }}</td><td class="l">{{ r.metric }}</td><td>{{ r.published }}</td><td>{{ r.ours }}</td><td>{{ r.gap }}</td><td class="mark">{{ r.mark }}</td><td class="l">{{ r.own_source }}</td></tr>{% endfor %}
 </table></div>

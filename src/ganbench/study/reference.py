@@ -5,6 +5,7 @@
       spread: se              # kind of the published spread: se | sd | ci95 | none
       n: 10                   # runs behind each published number (turns an sd into a standard error)
       checkpoint: final       # which of our checkpoints to compare: final | best
+      budget: {steps: 400000} # the training behind the published numbers, per run (steps | seconds | flops)
       values:                 # dataset -> variant -> metric -> [mean, spread] (or {mean, spread, kind, n, source})
         ring8:
           gan: {modes_covered: [6.3, 0.5], high_quality: [0.982, 0.002]}
@@ -17,6 +18,10 @@ Agreement rule (``RULE``): a cell is *consistent* when the difference between ou
 mean is within t(0.975, n-1) * sqrt(se_ours^2 + se_published^2), with n our number of seeds: a two-sided
 test at the 5 % level does not reject that both estimate the same quantity. It accounts for the
 uncertainty on both sides; with few seeds it is lenient, so the margin is shown beside every mark.
+
+The rule says nothing about how long either side trained. A study run with ``--scale`` trains a fraction
+of the published budget, so ``budget`` is compared with each run's (``run_budget``) and the report says
+how far apart they are beside the marks: a ✗ there may be the budget, a ✓ is not a reproduction.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from scipy import stats
 
 from ..errors import UserError, did_you_mean
+from .budget import Budget
 
 SpreadKind = Literal["se", "sd", "ci95", "none"]
 RULE = ("consistent (✓) when |ours − published| ≤ t(0.975, n−1)·√(se_ours² + se_published²), n = our seeds: "
@@ -61,7 +67,17 @@ class Reference(BaseModel):
     spread: SpreadKind = "se"
     n: int | None = Field(None, ge=1)
     checkpoint: Literal["final", "best"] = "final"
+    budget: Budget | None = None  # None: not stated, so the report cannot say whether our runs trained as long
     values: dict[str, dict[str, dict[str, RefValue]]]
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _one_budget_unit(cls, v):
+        # a published result trained to one stated amount; two units would leave nothing to compare against
+        if isinstance(v, dict) and sum(v.get(k) is not None for k in ("steps", "seconds", "flops")) != 1:
+            raise ValueError("give one of steps, seconds or flops (the training behind the published numbers, "
+                             "per run)")
+        return v
 
     @model_validator(mode="after")
     def _sd_needs_n(self):
@@ -91,6 +107,16 @@ def check_reference(ref: Reference, datasets: set[str], variants: set[str], metr
                 if metric not in known:
                     raise UserError(f"reference: metric '{metric}' ({ds}, {variant}) is not reported for '{ds}'"
                                     f"{did_you_mean(metric, sorted(known))}; metrics: {', '.join(sorted(known))}")
+
+
+def run_budget(config: dict, unit: str, study_flops: float | None) -> float | None:
+    """One run's training in ``unit`` (a Budget.kind()), from its resolved config; None when the run was
+    budgeted in another unit, so the two cannot be compared."""
+    if unit == "steps":  # a time budget stops a run before its step cap, at a step not known from the config
+        return None if config.get("time_budget_s") else config["steps"]
+    if unit == "seconds":
+        return config.get("time_budget_s")
+    return study_flops  # a FLOPs budget sets each run's steps so that it reaches it (spec._flops_budget)
 
 
 def standard_error(v: RefValue, ref: Reference) -> float:

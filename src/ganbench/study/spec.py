@@ -34,31 +34,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..config import COMPONENT_REGISTRIES, NET_FIELDS, NET_OPTIONS, RunConfig, make_config, read_yaml
 from ..confine import check_config
 from ..errors import UserError, did_you_mean
 from ..registry import format_validation_error
+from .budget import Budget
 from .reference import Reference, check_reference
-
-
-class Budget(BaseModel):
-    """What every run gets the same of: training steps (n_dis D and n_gen G updates each), seconds, or FLOPs."""
-
-    model_config = ConfigDict(extra="forbid")
-    steps: int | None = Field(None, ge=1)
-    seconds: float | None = Field(None, gt=0)
-    flops: float | None = Field(None, gt=0, description="training FLOPs; a run stops at the first step past them")
-
-    @model_validator(mode="after")
-    def _one_kind(self):
-        if self.flops and (self.steps or self.seconds):
-            raise UserError("budget: give flops alone (it sets every run's steps), not with steps or seconds")
-        return self
-
-    def kind(self) -> str:
-        return "FLOPs" if self.flops else "seconds" if self.seconds else "steps"
 
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
