@@ -160,13 +160,14 @@ class RunConfig(BaseModel):
 
 
 def set_dotted(tree: dict, key: str, value: Any) -> None:
-    """``set_dotted(cfg, "discriminator.norm", "spectral")``; a component given as a name is expanded."""
+    """``set_dotted(cfg, "discriminator.norm", "spectral")``; a component given as a name is expanded (and
+    ``init: normal`` as its kind, so ``generator.init.std`` refines it)."""
     parts = key.split(".")
     node = tree
     for part in parts[:-1]:
         child = node.get(part)
-        if isinstance(child, str):
-            child = {"name": child}
+        if isinstance(child, str):  # a component named (``loss: hinge``), or an init kind (``init: normal``)
+            child = {("kind" if part == "init" else "name"): child}
         elif child is None:
             child = {}
         elif not isinstance(child, dict):

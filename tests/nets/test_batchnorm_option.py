@@ -93,3 +93,6 @@ def test_framework_options_are_settable_keys_in_variants_and_grids():
     cfg = make_config({"generator": {"name": "mlp", "norm": "batch", "batch_norm": BLOCKS}},
                       {"generator.batch_norm.momentum": 0.025})
     assert cfg.generator["batch_norm"] == {"eps": 1e-4, "momentum": 0.025}
+    # an init given by its kind alone is refined, not read as a component name
+    cfg = make_config({"generator": {"name": "mlp", "init": "normal"}}, {"generator.init.std": 0.1})
+    assert (cfg.generator["init"]["kind"], cfg.generator["init"]["std"]) == ("normal", 0.1)
