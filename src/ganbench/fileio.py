@@ -30,6 +30,16 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def file_identity(path: Path) -> tuple[int, int, int] | None:
+    """A file's identity without reading it: (size, modification time in ns, inode), None when it is gone.
+    Rewriting or replacing the file changes it, so it keys what a process keeps of a file's content."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
 def is_temp_file(path: Path) -> bool:
     """Whether ``path`` is a temp file left by an interrupted atomic write (never a finished file)."""
     name = Path(path).name

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, file_identity
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 SHA256 = {  # of the decompressed idx files
@@ -85,12 +85,11 @@ def _decompressed(path: Path) -> tuple[bytes, str]:
     study loads the same split dozens of times (training, every evaluation, the classifier's cache key,
     calibration). The key is the file's identity (path, size, modification time, inode): rewriting or
     replacing a file reads it again. bytes are immutable, so the arrays made from them are read-only."""
-    st = path.stat()
-    return _read(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    return _read(str(path.resolve()), file_identity(path))  # a missing file: read_bytes raises OSError
 
 
 @functools.lru_cache(maxsize=8)  # both datasets' four files in one folder: about 110 MB
-def _read(path: str, size: int, mtime_ns: int, inode: int) -> tuple[bytes, str]:
+def _read(path: str, identity: tuple[int, int, int] | None) -> tuple[bytes, str]:
     raw = Path(path).read_bytes()
     content = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     return content, hashlib.sha256(content).hexdigest()

@@ -29,15 +29,7 @@ from typing import Callable
 import torch
 
 from ...cache import cache_dir
-
-
-def _identity(path: Path) -> tuple | None:
-    """A file's identity without reading it (None when it is gone): rewriting or replacing it changes this."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
+from ...fileio import file_identity
 
 
 def _data_files(spec: dict) -> tuple:
@@ -46,7 +38,7 @@ def _data_files(spec: dict) -> tuple:
         return ()
     root = Path(spec["path"])
     files = sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else [root]
-    return tuple((str(f), _identity(f)) for f in files)
+    return tuple((str(f), file_identity(f)) for f in files)
 
 
 def _lenet_inputs(dataset: dict) -> tuple:
@@ -73,10 +65,10 @@ def reused(name: str, dataset: dict | None, device: torch.device, build: Callabl
     with _lock:
         if key in _built:
             ext, weights = _built[key]
-            if _identity(ext.weights_file) == weights:
+            if file_identity(ext.weights_file) == weights:
                 return ext
         ext = build(dataset, device)
-        _built[key] = ext, _identity(ext.weights_file)
+        _built[key] = ext, file_identity(ext.weights_file)
         return ext
 
 
