@@ -74,7 +74,7 @@ class Reference(BaseModel):
     @classmethod
     def _one_budget_unit(cls, v):
         # a published result trained to one stated amount; two units would leave nothing to compare against
-        if isinstance(v, dict) and sum(v.get(k) is not None for k in ("steps", "seconds", "flops")) != 1:
+        if isinstance(v, dict) and sum(v.get(k) is not None for k in Budget.model_fields) != 1:
             raise ValueError("give one of steps, seconds or flops (the training behind the published numbers, "
                              "per run)")
         return v
