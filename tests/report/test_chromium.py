@@ -1,8 +1,9 @@
 """The study report opened in headless Chromium (Debian's `chromium` package) at two widths: it renders
-with no console errors, shows the calibration rows, the convergence column, power sentences, collapsed
-runs with the failures, intervals inside the metrics' bounds, and its tables scroll inside themselves
+with no console errors, shows the calibration rows, the convergence column, power sentences, collapsed and
+floor-level runs with the failures, intervals inside the metrics' bounds, and its tables scroll inside themselves
 instead of widening the page. Skipped where Chromium is not installed."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -50,10 +51,13 @@ def test_report_content(report):
     for row in ("real data (ceiling)", "trivial: Gaussian fit", "trivial: uniform box", "still improving"):
         assert row in html
     assert "could only have detected a difference of" in html  # a power sentence
-    assert "<td class=\"l\">collapsed</td>" in html and "is not better than a trivial generator" in html
+    assert "<td class=\"l\">not better than trivial</td>" in html and "is not better than a trivial generator" in html
     assert "No variant is better than a trivial generator" in html
     assert "All " in html and "paired comparisons" in html and "<details>" in html
     assert "Bottom line." in html and "Across 2 datasets" in html
+    floors = json.loads((report.parent / "results.json").read_text())["floor"]
+    assert [f["dataset"] for f in floors] == ["digits", "grid25"]
+    assert all(f["state"] in ("clear", "elsewhere", "noise") and f["primary"] in f["metrics"] for f in floors)
     for low, high in re.findall(r"\[(-?[\d.e+-]+), (-?[\d.e+-]+)\]", html):  # no interval leaves [0, 1] on HQ etc.
         assert float(low) <= float(high)
 

@@ -1,43 +1,95 @@
 """Calibration logic of the report on hand-made numbers: the floor is the better trivial generator, a
-variant whose interval does not clear it is marked, and collapsed runs are named with their reason."""
+variant whose interval does not clear it is marked, collapsed runs (no mode, no high-quality sample) and
+runs at the floor are named apart with their reasons, and a primary metric that a trivial generator wins
+while the runs beat it on another quality metric is reported as such, not as a ranking of noise."""
 
 from pathlib import Path
 
-from ganbench.report.sections import bottom_line, leaderboard
+from ganbench.report.html import floor_summary
+from ganbench.report.sections import bottom_line, floor_state, leaderboard, overall
 from ganbench.report.view import build_view, calibration_stats
 from ganbench.study.calibration import REAL, TRIVIAL
 from ganbench.study.stats import summarize
 
+GAUSS, UNIFORM = TRIVIAL
 
-def _study(values: dict[str, list[float]], metric="high_quality"):
+
+def _study(values: dict[str, dict[str, list[float]]], calibration: dict[str, dict[str, float]], primary: str):
+    """values: {variant: {metric: one final value per seed}}; calibration: {metric: {row: value}}."""
     runs, evals = [], []
-    for variant, vals in values.items():
-        for seed, v in enumerate(vals):
-            rid = f"ring8__{variant}__s{seed}"
-            runs.append({"run_id": rid, "variant": variant, "dataset": "ring8", "seed": seed, "status": "done",
+    for variant, metrics in values.items():
+        for seed in range(len(next(iter(metrics.values())))):
+            rid = f"grid25__{variant}__s{seed}"
+            runs.append({"run_id": rid, "variant": variant, "dataset": "grid25", "seed": seed, "status": "done",
                          "config": {}, "train_seconds": 1.0, "efficiency": None})
-            for tags, step, value in ((["final"], 200, v), (["repeat"], 200, v + 0.001), ([], 100, v / 2)):
-                evals.append({"run_id": rid, "variant": variant, "dataset": "ring8", "seed": seed, "metric": metric,
-                              "step": step, "value": value, "tags": tags, "protocol": {"ema": True}})
-    cal = [{"dataset": "ring8", "row": row, "checkpoint": "final", "seed": s, "metric": metric, "value": v + 0.001 * s}
-           for row, v in ((REAL, 0.99), (TRIVIAL[0], 0.003), (TRIVIAL[1], 0.02)) for s in range(3)]
-    return build_view("ring8", metric, False, runs, evals, summarize(evals), calibration_stats(cal), Path("."))
+            for metric, vals in metrics.items():
+                v = vals[seed]
+                for tags, step, value in ((["final"], 200, v), (["repeat"], 200, v * 1.001), ([], 100, v * 0.9)):
+                    evals.append({"run_id": rid, "variant": variant, "dataset": "grid25", "seed": seed,
+                                  "metric": metric, "step": step, "value": value, "tags": tags,
+                                  "protocol": {"ema": True}})
+    cal = [{"dataset": "grid25", "row": row, "checkpoint": "final", "seed": s, "metric": metric,
+            "value": v + 0.001 * s} for metric, rows in calibration.items() for row, v in rows.items() for s in range(3)]
+    return build_view("grid25", primary, True, runs, evals, summarize(evals), calibration_stats(cal), Path("."))
+
+
+HQ_CAL = {"high_quality": {REAL: 0.99, GAUSS: 0.003, UNIFORM: 0.02}}
+
+
+def _final_pairs(view):
+    return [p for p in view.pairs if p["checkpoint"] == "final" and p["metric"] == view.primary]
 
 
 def test_floor_is_the_better_trivial_generator_and_marks_variants_below_it():
-    view = _study({"good": [0.4, 0.45, 0.5], "noise": [0.01, 0.03, 0.0]})
-    assert view.floor("final") == (TRIVIAL[1], 0.021) and view.ceiling("final") == 0.991
+    view = _study({"good": {"high_quality": [0.4, 0.45, 0.5]}, "noise": {"high_quality": [0.01, 0.03, 0.0]}},
+                  HQ_CAL, "high_quality")
+    assert view.floor("final") == (UNIFORM, 0.021) and view.ceiling("final") == 0.991
     assert view.clears_floor("good", "final") and not view.clears_floor("noise", "final")
     board = leaderboard(view)
     marks = {r["variant"]: [m[0] for m in r["marks"]] for r in board["rows"]}
     assert marks == {"good": [], "noise": ["sig", "floor", "collapse"]}  # worse than the leader, too
-    assert [r["role"] for r in board["refs"]] == ["ceiling", "", "floor"] and not board["no_variant_clears"]
-    assert view.collapsed["ring8__noise__s2"] == "no high-quality sample"
-    assert "not better than a trivial generator" in view.collapsed["ring8__noise__s0"]
+    assert [r["role"] for r in board["refs"]] == ["ceiling", "", "floor"] and board["floor_state"] == "clear"
+    # seed 2 lost the data (collapsed); seed 0 has samples but no more of them than uniform noise (at the floor)
+    assert view.collapsed == {"grid25__noise__s2": "no high-quality sample"}
+    assert set(view.at_floor) == {"grid25__noise__s0"}
+    assert "not better than a trivial generator" in view.at_floor["grid25__noise__s0"]
+    title = next(t for c, _, t in next(r for r in board["rows"] if r["variant"] == "noise")["marks"] if c == "floor")
+    assert "1 of 3 seeds no better than it" in title  # s1 (0.03) is above the floor, s0 at it, s2 collapsed
+    assert "1 of 2 variants are better than a trivial generator on high_quality" in bottom_line(
+        view, "good", _final_pairs(view), warn=False)
 
 
-def test_warning_when_no_variant_clears_the_floor():
-    view = _study({"a": [0.01, 0.02, 0.0], "b": [0.0, 0.01, 0.02]})
-    assert leaderboard(view)["no_variant_clears"]
-    text = bottom_line(view, "a", [p for p in view.pairs if p["checkpoint"] == "final"], warn=False)
-    assert "No variant is better than a trivial generator" in text
+def test_no_variant_clears_any_floor_is_a_ranking_of_noise():
+    view = _study({"a": {"high_quality": [0.01, 0.02, 0.005]}, "b": {"high_quality": [0.005, 0.01, 0.02]}},
+                  HQ_CAL, "high_quality")
+    assert floor_state(view) == "noise" and leaderboard(view)["floor_state"] == "noise"
+    assert view.collapsed == {} and len(view.at_floor) == 6  # every run has samples, none beats the floor
+    text = bottom_line(view, "a", _final_pairs(view), warn=False)
+    assert "No variant is better than a trivial generator: this ranking orders noise." in text
+    assert "On grid25 no variant beats a trivial generator." in overall([view])
+
+
+def test_a_primary_metric_won_by_a_trivial_generator_is_not_called_noise_when_the_runs_learn_elsewhere():
+    # grid25 at 5 % of PacGAN's budget: the uniform box's few high-quality samples spread evenly over the 25
+    # modes (reverse KL 0.18), while the runs' many high-quality samples are still unevenly spread
+    values = {"gan": {"reverse_kl": [0.8, 0.9, 0.75], "high_quality": [0.5, 0.55, 0.52]},
+              "pacgan2": {"reverse_kl": [0.4, 0.45, 0.38], "high_quality": [0.35, 0.36, 0.33]}}
+    cal = {"reverse_kl": {REAL: 0.001, GAUSS: 2.5, UNIFORM: 0.18}, **HQ_CAL}
+    view = _study(values, cal, "reverse_kl")
+    assert view.clearing() == [] and view.cleared_elsewhere() == {"high_quality": ["gan", "pacgan2"]}
+    assert floor_state(view) == "elsewhere"
+    assert view.collapsed == {} and len(view.at_floor) == 6  # at the floor of reverse_kl, not collapsed
+    board = leaderboard(view)
+    assert board["floor_state"] == "elsewhere" and board["elsewhere"] == "high_quality (2 of 2 variants)"
+    assert all("collapse" not in [m[0] for m in r["marks"]] for r in board["rows"])
+    text = bottom_line(view, "pacgan2", _final_pairs(view), warn=False)
+    assert "No variant is better than a trivial generator on reverse_kl (trivial: uniform box: 0.181)" in text
+    assert "but they are on high_quality (2 of 2 variants)" in text and "orders noise" not in text
+    line = overall([view])
+    assert "no variant beats a trivial generator on reverse_kl (they do on high_quality)" in line
+    summary = floor_summary(view)
+    assert summary["state"] == "elsewhere"
+    assert summary["metrics"]["high_quality"]["variants_clearing"] == ["gan", "pacgan2"]
+    rkl = summary["metrics"]["reverse_kl"]
+    assert rkl["floor_row"] == UNIFORM and rkl["variants_clearing"] == [] and abs(rkl["floor"] - 0.181) < 1e-12
+    assert summary["collapsed"] == {} and len(summary["at_floor"]) == 6

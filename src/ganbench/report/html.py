@@ -24,7 +24,7 @@ from ..study.stats import summarize
 from ..study.store import Store
 from .sections import SECTIONS as SECTION_FUNCTIONS
 from .reference_table import attach_reference
-from .sections import overall
+from .sections import floor_state, overall
 from .template import PAGE, SECTIONS
 from .view import build_view, calibration_stats, fmt
 
@@ -72,6 +72,8 @@ def _build_report(study: StudyDir) -> dict:
               for r in runs if r["status"] in ("failed", "diverged")]
     failed += [{"run_id": rid, "status": "collapsed", "error": reason}
                for view in views for rid, reason in sorted(view.collapsed.items())]
+    failed += [{"run_id": rid, "status": "not better than trivial", "error": reason}
+               for view in views for rid, reason in sorted(view.at_floor.items())]
     counts: dict[str, int] = defaultdict(int)
     for r in runs:
         counts[r["status"]] += 1
@@ -81,7 +83,7 @@ def _build_report(study: StudyDir) -> dict:
         overall=overall(views), protocols=_protocols(evals, calibration),
         protocol_notes=_protocol_notes(views, runs, evals))
     atomic_write_text(study.path / "report.html", html)
-    _write_tables(study.path, spec, summary, runs, evals, calibration, reference)
+    _write_tables(study.path, spec, summary, runs, evals, calibration, reference, [floor_summary(v) for v in views])
     return {"report": str(study.path / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
 
 
@@ -154,7 +156,18 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict]) -> list[str]:
     return notes
 
 
-def _write_tables(path: Path, spec, summary: dict, runs, evals, calibration, reference) -> None:
+def floor_summary(view) -> dict:
+    """results.json's account of the trivial generators: per quality metric the floor and the variants that
+    clear it; the runs that collapsed and those at the floor of the primary metric, with reasons."""
+    metrics = {}
+    for m in view.quality_metrics():
+        if (floor := view.floor("final", m)) is not None:
+            metrics[m] = {"floor_row": floor[0], "floor": floor[1], "variants_clearing": view.clearing(m)}
+    return {"dataset": view.name, "primary": view.primary, "state": floor_state(view), "metrics": metrics,
+            "collapsed": dict(sorted(view.collapsed.items())), "at_floor": dict(sorted(view.at_floor.items()))}
+
+
+def _write_tables(path: Path, spec, summary: dict, runs, evals, calibration, reference, floors) -> None:
     buf = io.StringIO()
     fields = ["dataset", "metric", "direction", "kind", "unit", "checkpoint", "variant", "rank", "n", "mean", "std",
               "ci_low", "ci_high"]
@@ -167,7 +180,7 @@ def _write_tables(path: Path, spec, summary: dict, runs, evals, calibration, ref
     atomic_write_text(path / "results.csv", buf.getvalue())
     results = {"study": spec.name, "spec_digest": spec.digest(), "leaderboard": summary["leaderboard"],
                "pairs": summary["pairs"], "runs": runs, "evals": evals, "calibration": calibration,
-               "reference": reference}
+               "reference": reference, "floor": floors}
     atomic_write_text(path / "results.json", json.dumps(_clean(results), indent=1, allow_nan=False))
 
 

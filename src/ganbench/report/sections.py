@@ -51,11 +51,14 @@ def leaderboard(view: DatasetView) -> dict:
         pair = _pair(view, v, leader) if leader and leader != v else None
         if pair and pair["significant"]:
             row["marks"].append(("sig", "†", f"significantly worse than {leader}"))
+        low = [r for r in done if r["run_id"] in view.at_floor]
         if view.clears_floor(v, "final") is False:
-            row["marks"].append(("floor", "▽", "not better than a trivial generator"))
+            row["marks"].append(("floor", "▽", f"interval not better than a trivial generator on {view.primary}"
+                                 + (f"; {len(low)} of {len(done)} seeds no better than it" if low else "")))
         collapsed = [r for r in done if r["run_id"] in view.collapsed]
         if collapsed:
-            row["marks"].append(("collapse", f"✖{len(collapsed)}", f"{len(collapsed)} of {len(done)} seeds collapsed"))
+            row["marks"].append(("collapse", f"✖{len(collapsed)}", f"{len(collapsed)} of {len(done)} seeds collapsed "
+                                 "(no mode or no high-quality sample)"))
         rows.append(row)
     rows.sort(key=lambda r: r["rank"]["final"] if r["rank"]["final"] is not None else math.inf)
     refs = []
@@ -66,13 +69,30 @@ def leaderboard(view: DatasetView) -> dict:
         refs.append({"variant": name, "role": role,
                      "cells": {c: cell(view.calibration.get((name, c, view.primary))) for c in CHECKPOINTS},
                      "others": {m: cell(view.calibration.get((name, "final", m))) for m in others}})
-    clearing = [v for v in view.variants if view.clears_floor(v, "final")]
     return {"primary": view.primary, "arrow": view.value.arrow, "direction": view.value.direction,
             "source": "chosen in the spec" if view.chosen else "the default for this kind of data",
             "meaning": view.value.meaning, "others": others, "arrows": {m: info(m).arrow for m in others},
             "rows": rows, "refs": refs, "noise": fmt(view.noise) if view.noise is not None else None,
-            "no_variant_clears": bool(refs) and view.floor("final") is not None and not clearing,
+            "floor_state": floor_state(view) if refs else None, "elsewhere": _elsewhere(view),
             "floor": view.floor("final")}
+
+
+def floor_state(view: DatasetView) -> str | None:
+    """Where the variants stand against the trivial generators: 'clear' (some variant beats them on the
+    primary metric), 'elsewhere' (none does on the primary, some do on another quality metric) or 'noise'
+    (none does on any); None without calibration rows."""
+    if view.floor("final") is None:
+        return None
+    if view.clearing():
+        return "clear"
+    return "elsewhere" if view.cleared_elsewhere() else "noise"
+
+
+def _elsewhere(view: DatasetView) -> str:
+    """'high_quality (2 of 2 variants)': the other metrics on which variants beat the trivial generators."""
+    n = len(view.variants)
+    return ", ".join(f"{m} ({len(won)} of {n} variant{'s' if n > 1 else ''})"
+                     for m, won in view.cleared_elsewhere().items())
 
 
 def verdicts(view: DatasetView) -> dict | None:
@@ -101,7 +121,6 @@ def verdicts(view: DatasetView) -> dict | None:
 def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool) -> str:
     beaten = [p for p in against if p["significant"]]
     tied = [(p["b"] if p["a"] == leader else p["a"]) for p in against if not p["significant"]]
-    clearing = [v for v in view.variants if view.clears_floor(v, "final")]
     parts = [f"{leader} leads on {view.primary}"]
     if not view.pairs or all(math.isnan(p["p_holm"]) for p in against):
         parts.append("(too few seeds to test it)")
@@ -112,11 +131,19 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool)
         if tied:
             parts.append(f"({', '.join(tied)} cannot be told apart from it)")
     text = " ".join(parts) + "."
-    if view.floor("final") is not None:
-        if not clearing:
-            text += " No variant is better than a trivial generator: this ranking orders noise."
-        else:
-            text += f" {len(clearing)} of {len(view.variants)} variants are better than a trivial generator."
+    state = floor_state(view)
+    if state == "clear":
+        text += (f" {len(view.clearing())} of {len(view.variants)} variants are better than a trivial generator "
+                 f"on {view.primary}.")
+    elif state == "elsewhere":
+        floor = view.floor("final")
+        text += (f" No variant is better than a trivial generator on {view.primary} ({floor[0]}: {fmt(floor[1])}), "
+                 f"but they are on {_elsewhere(view)}: {view.primary} alone does not separate these runs from a "
+                 f"trivial generator, so read this ranking beside {', '.join(view.cleared_elsewhere())}.")
+    elif state == "noise":
+        text += " No variant is better than a trivial generator"
+        text += " on any quality metric" if len(view.quality_metrics()) > 1 else ""
+        text += ": this ranking orders noise."
     if warn:
         text += " Most runs were still improving at the end: this is a ranking at this budget, and may change."
     return text
@@ -128,13 +155,15 @@ def published(view: DatasetView) -> dict | None:
 
 
 def samples(view: DatasetView) -> dict | None:
-    """A strip per variant: the final generator of every seed (collapses show up here)."""
+    """A strip per variant: the final generator of every seed (collapses show up here; ✖ collapsed, ▽ at the
+    floor)."""
     strips = []
     ema = set()
     for v in view.variants:
         runs = sorted((r for r in view.runs if r["variant"] == v), key=lambda r: r["seed"])
         dirs = [view.study_path / "runs" / run_dir_name(r["run_id"]) for r in runs]
-        png = figures.sample_strip(dirs, [f"seed {r['seed']}" + (" ✖" if r["run_id"] in view.collapsed else "")
+        png = figures.sample_strip(dirs, [f"seed {r['seed']}" + (" ✖" if r["run_id"] in view.collapsed else " ▽"
+                                                                  if r["run_id"] in view.at_floor else "")
                                           for r in runs])
         if png:
             strips.append({"variant": v, "png": b64(png)})
@@ -187,19 +216,25 @@ def overall(views: list[DatasetView]) -> str:
     if not views:
         return ""
     leads: dict = defaultdict(list)
-    noise_only = []
+    noise_only, primary_only = [], []
     for view in views:
         leader = _leader(view)
         if leader:
             leads[leader].append(view.name)
-        if view.floor("final") is not None and not any(view.clears_floor(v, "final") for v in view.variants):
+        state = floor_state(view)
+        if state == "noise":
             noise_only.append(view.name)
+        elif state == "elsewhere":
+            primary_only.append(f"{view.name} no variant beats a trivial generator on {view.primary} (they do on "
+                                f"{', '.join(view.cleared_elsewhere())})")
     parts = [f"{v} leads on {', '.join(ds)}" for v, ds in sorted(leads.items(), key=lambda x: -len(x[1]))]
-    text = f"Across {len(views)} datasets: " + "; ".join(parts) + "."
+    text = f"Across {len(views)} dataset{'s' if len(views) > 1 else ''}: " + "; ".join(parts) + "."
     if len(leads) == 1 and len(views) > 1:
         text += f" {next(iter(leads))} leads everywhere (see each dataset for whether the lead is significant)."
     elif len(leads) > 1:
         text += " No recipe leads on every dataset."
     if noise_only:
         text += f" On {', '.join(noise_only)} no variant beats a trivial generator."
+    for line in primary_only:
+        text += f" On {line}."
     return text

@@ -29,13 +29,15 @@ details{margin:.5em 0}summary{cursor:pointer;color:#3b6fb6}
 <p class="note">Cells: mean over seeds [95 % confidence interval: Student t, clipped to the metric's possible range].
 Marks: <span class="sig">&dagger;</span> significantly worse than the leader (paired t-test over seeds, Holm-adjusted
 p &lt; 0.05); <span class="floor">&#9661;</span> interval not better than a trivial generator;
-<span class="collapse">&#10006;k</span> k seeds collapsed. Unmarked variants are <em>not</em> distinguishable from the
+<span class="collapse">&#10006;k</span> k seeds collapsed (no mode or no high-quality sample). Unmarked variants are <em>not</em> distinguishable from the
 leader at this number of seeds; each such verdict says what difference the study could have detected.</p>
 {% for ds in datasets %}
 <h2 id="ds-{{ ds.name }}">{{ ds.name }}</h2>
 {% for html in ds.sections %}{{ html }}{% endfor %}
 {% endfor %}
-<h2>Failed, diverged and collapsed runs</h2>
+<h2>Failed, diverged, collapsed and floor-level runs</h2>
+<p class="note"><i>collapsed</i>: the final generator covers no mode or has no high-quality sample. <i>not better than
+trivial</i>: its primary metric is not better than the better trivial generator's, under the same protocol.</p>
 {% if failed %}<div class="scroll"><table><tr><th class="l">run</th><th class="l">status</th><th class="l">reason</th></tr>
 {% for r in failed %}<tr><td class="l">{{ r.run_id }}</td><td class="l">{{ r.status }}</td><td class="wrap">{{ r.error }}</td></tr>{% endfor %}</table></div>
 {% else %}<p>None.</p>{% endif %}
@@ -51,8 +53,13 @@ leaderboard (with each metric's direction and unit) is in results.csv.</p>
 SECTIONS = {
     "leaderboard": """
 <h3>Leaderboard: {{ s.primary }} {{ s.arrow }} ({{ s.direction }} is better)</h3>
-{% if s.no_variant_clears %}<p class="warn"><b>No variant is better than a trivial generator</b> ({{ s.floor[0] }}:
-{{ '%.4g' % s.floor[1] }}) on {{ s.primary }}. The order below is a ranking of noise; give the runs a longer budget.</p>{% endif %}
+{% if s.floor_state == "noise" %}<p class="warn"><b>No variant is better than a trivial generator</b> ({{ s.floor[0] }}:
+{{ '%.4g' % s.floor[1] }}) on {{ s.primary }}{% if s.others %}, nor on any other quality metric{% endif %}. The order below is a
+ranking of noise; give the runs a longer budget.</p>
+{% elif s.floor_state == "elsewhere" %}<p class="warn"><b>No variant is better than a trivial generator</b> ({{ s.floor[0] }}:
+{{ '%.4g' % s.floor[1] }}) on {{ s.primary }}, the metric that orders this table; on {{ s.elsewhere }} they are. A trivial
+generator models nothing, yet scores as well as the runs on {{ s.primary }}: the order below is not a ranking of quality
+by itself. Read it beside the other columns, or rank by another metric (<code>eval.primary</code>).</p>{% endif %}
 <p class="note">{{ s.primary }}: {{ s.meaning }}; {{ s.source }}. It orders the table and selects each run's best
 checkpoint. <i>best</i> is reported from an independent evaluation (other samples, the test split), <i>final</i> is
 the last checkpoint. "still improving": seeds whose {{ s.primary }} got better over the last evaluation interval by more

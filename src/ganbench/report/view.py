@@ -1,6 +1,13 @@
 """What the report knows about one dataset of a study: its primary metric, statistics, calibration rows,
-convergence and collapsed runs. Sections (``sections.py``) read a ``DatasetView``; they compute nothing
-twice and never open the store."""
+convergence, collapsed runs and runs not better than a trivial generator. Sections (``sections.py``) read a
+``DatasetView``; they compute nothing twice and never open the store.
+
+Two different things are kept apart. A run *collapsed* when it lost the data altogether: it covers no mode
+or has no high-quality sample. A run is *at the floor* when its primary metric is not better than a
+trivial generator's (a Gaussian fit, uniform noise) under the same protocol. The second says something
+about the metric as much as the run: on grid25 a uniform box scores a reverse KL of 0.18 because its few
+high-quality samples spread evenly over all modes, so a run covering 24 of 25 modes can sit above it. The
+floor is therefore judged on every quality metric, and the report says which ones the runs do clear."""
 
 from __future__ import annotations
 
@@ -56,32 +63,49 @@ class DatasetView:
     variants: list[str] = field(default_factory=list)
     noise: float | None = None
     improving: dict = field(default_factory=dict)  # run_id -> True/False/None
-    collapsed: dict = field(default_factory=dict)  # run_id -> reason
+    collapsed: dict = field(default_factory=dict)  # run_id -> reason (no mode, no high-quality sample)
+    at_floor: dict = field(default_factory=dict)  # run_id -> reason (primary not better than a trivial generator)
     reference: dict = field(default_factory=dict)  # published numbers beside ours (reference_table.py)
 
     @property
     def value(self) -> Value:
         return info(self.primary)
 
-    def floor(self, checkpoint: str) -> tuple[str, float] | None:
-        """The better trivial generator on the primary metric: (row name, mean)."""
-        found = [(t, self.calibration[(t, checkpoint, self.primary)]["mean"]) for t in TRIVIAL
-                 if (t, checkpoint, self.primary) in self.calibration]
+    def floor(self, checkpoint: str, metric: str | None = None) -> tuple[str, float] | None:
+        """The better trivial generator on a metric (default: the primary): (row name, mean)."""
+        metric = metric or self.primary
+        found = [(t, self.calibration[(t, checkpoint, metric)]["mean"]) for t in TRIVIAL
+                 if (t, checkpoint, metric) in self.calibration]
         if not found:
             return None
-        return min(found, key=lambda x: x[1]) if self.value.direction == "lower" else max(found, key=lambda x: x[1])
+        return min(found, key=lambda x: x[1]) if info(metric).direction == "lower" else max(found, key=lambda x: x[1])
 
     def ceiling(self, checkpoint: str) -> float | None:
         row = self.calibration.get((REAL, checkpoint, self.primary))
         return row["mean"] if row else None
 
-    def clears_floor(self, variant: str, checkpoint: str) -> bool | None:
+    def clears_floor(self, variant: str, checkpoint: str, metric: str | None = None) -> bool | None:
         """Is the variant's whole interval on the better side of the floor (its mean, with one seed)?"""
-        floor, row = self.floor(checkpoint), self.board.get((variant, self.primary, checkpoint))
+        metric = metric or self.primary
+        floor, row = self.floor(checkpoint, metric), self.board.get((variant, metric, checkpoint))
         if floor is None or row is None:
             return None
-        worst = row["mean"] if row["n"] < 2 else (row["ci_high"] if self.value.direction == "lower" else row["ci_low"])
-        return self.value.better(worst, floor[1])
+        value = info(metric)
+        worst = row["mean"] if row["n"] < 2 else (row["ci_high"] if value.direction == "lower" else row["ci_low"])
+        return value.better(worst, floor[1])
+
+    def clearing(self, metric: str | None = None) -> list[str]:
+        """The variants whose final interval clears the floor on a metric (default: the primary)."""
+        return [v for v in self.variants if self.clears_floor(v, "final", metric)]
+
+    def cleared_elsewhere(self) -> dict[str, list[str]]:
+        """{other quality metric: variants clearing its floor}, for the metrics some variant clears: what the
+        runs did learn when the primary metric alone cannot tell them from a trivial generator."""
+        out = {}
+        for m in self.quality_metrics():
+            if m != self.primary and self.floor("final", m) is not None and (won := self.clearing(m)):
+                out[m] = won
+        return out
 
     def quality_metrics(self) -> list[str]:
         from ..metrics.declare import quality_names
@@ -108,17 +132,22 @@ def build_view(name: str, primary: str, chosen: bool, runs: list[dict], evals: l
         if r["status"] != "done":
             continue
         final = view.final_values(r["run_id"])
-        reason = _collapse_reason(final, primary, floor)
-        if reason:
+        if reason := _collapse_reason(final):
             view.collapsed[r["run_id"]] = reason
+        elif reason := _floor_reason(final, primary, floor):
+            view.at_floor[r["run_id"]] = reason
     return view
 
 
-def _collapse_reason(final: dict, primary: str, floor) -> str:
+def _collapse_reason(final: dict) -> str:
     if final.get("modes_covered") == 0:
         return "covers no mode"
     if final.get("high_quality") == 0:
         return "no high-quality sample"
+    return ""
+
+
+def _floor_reason(final: dict, primary: str, floor) -> str:
     value = final.get(primary)
     if floor is not None and value is not None and math.isfinite(value) and not info(primary).better(value, floor[1]):
         return f"{primary} {fmt(value)} is not better than a trivial generator ({floor[0]}: {fmt(floor[1])})"
