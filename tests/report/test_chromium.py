@@ -51,6 +51,7 @@ def test_report_content(report):
     for row in ("real data (ceiling)", "trivial: Gaussian fit", "trivial: uniform box", "still improving"):
         assert row in html
     assert "could only have detected a difference of" in html  # a power sentence
+    assert re.search(r"at every one of the \d+ evaluations|has been ahead of \S+ since step|only at the final ev", html)
     assert "<td class=\"l\">not better than trivial</td>" in html and "is not better than a trivial generator" in html
     assert "No variant is better than a trivial generator" in html
     assert "All " in html and "paired comparisons" in html and "<details>" in html

@@ -6,7 +6,7 @@ while the runs beat it on another quality metric is reported as such, not as a r
 from pathlib import Path
 
 from ganbench.report.html import floor_summary
-from ganbench.report.sections import bottom_line, floor_state, leaderboard, overall
+from ganbench.report.sections import bottom_line, floor_state, leaderboard, overall, verdicts
 from ganbench.report.view import build_view, calibration_stats
 from ganbench.study.calibration import REAL, TRIVIAL
 from ganbench.study.stats import summarize
@@ -14,8 +14,10 @@ from ganbench.study.stats import summarize
 GAUSS, UNIFORM = TRIVIAL
 
 
-def _study(values: dict[str, dict[str, list[float]]], calibration: dict[str, dict[str, float]], primary: str):
-    """values: {variant: {metric: one final value per seed}}; calibration: {metric: {row: value}}."""
+def _study(values: dict[str, dict[str, list[float]]], calibration: dict[str, dict[str, float]], primary: str,
+           early: dict | None = None):
+    """values: {variant: {metric: one final value per seed}}; calibration: {metric: {row: value}}; early:
+    {variant: {metric: values at the evaluation before the final one}} (default: 0.9 x the final)."""
     runs, evals = [], []
     for variant, metrics in values.items():
         for seed in range(len(next(iter(metrics.values())))):
@@ -24,7 +26,8 @@ def _study(values: dict[str, dict[str, list[float]]], calibration: dict[str, dic
                          "config": {}, "train_seconds": 1.0, "efficiency": None})
             for metric, vals in metrics.items():
                 v = vals[seed]
-                for tags, step, value in ((["final"], 200, v), (["repeat"], 200, v * 1.001), ([], 100, v * 0.9)):
+                before = (early or {}).get(variant, {}).get(metric, [v * 0.9] * len(vals))[seed]
+                for tags, step, value in ((["final"], 200, v), (["repeat"], 200, v * 1.001), ([], 100, before)):
                     evals.append({"run_id": rid, "variant": variant, "dataset": "grid25", "seed": seed,
                                   "metric": metric, "step": step, "value": value, "tags": tags,
                                   "protocol": {"ema": True}})
@@ -93,3 +96,18 @@ def test_a_primary_metric_won_by_a_trivial_generator_is_not_called_noise_when_th
     rkl = summary["metrics"]["reverse_kl"]
     assert rkl["floor_row"] == UNIFORM and rkl["variants_clearing"] == [] and abs(rkl["floor"] - 0.181) < 1e-12
     assert summary["collapsed"] == {} and len(summary["at_floor"]) == 6
+
+
+def test_verdicts_say_since_when_their_order_held_and_warn_when_a_significant_lead_is_new():
+    values = {"a": {"high_quality": [0.6, 0.62, 0.61, 0.63]}, "b": {"high_quality": [0.3, 0.31, 0.29, 0.3]},
+              "c": {"high_quality": [0.2, 0.21, 0.19, 0.2]}}
+    # one evaluation earlier, b was ahead of a; c was behind a at both evaluations
+    early = {"a": {"high_quality": [0.3, 0.3, 0.3, 0.3]}, "b": {"high_quality": [0.5, 0.5, 0.5, 0.5]},
+             "c": {"high_quality": [0.1, 0.1, 0.1, 0.1]}}
+    v = verdicts(_study(values, HQ_CAL, "high_quality", early))
+    assert v["leader"] == "a" and v["recent"] == ["b"]
+    text = " ".join(v["sentences"])
+    assert "a is ahead of b only at the final evaluation (at step 100 it was not)" in text
+    assert "a was ahead of c at every one of the 2 evaluations." in text
+    steady = verdicts(_study(values, HQ_CAL, "high_quality"))  # the order of every pair the same at both
+    assert steady["recent"] == [] and "only at the final evaluation" not in " ".join(steady["sentences"])

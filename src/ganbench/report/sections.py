@@ -106,6 +106,13 @@ def verdicts(view: DatasetView) -> dict | None:
     judged = [j for j in view.improving.values() if j is not None]
     still = sum(judged)
     warn = bool(judged) and still > len(judged) / 2
+    sentences, recent = [], []
+    for p in against:
+        other = p["b"] if p["a"] == leader else p["a"]
+        h = view.order_held(leader, other)
+        sentences.append(" ".join(x for x in (verdict(p), h.sentence(leader, other)) if x))
+        if p["significant"] and h.since is not None and h.points == 1 and h.total > 1:
+            recent.append(other)
     table = []
     for p in sorted(view.pairs, key=lambda p: (p["metric"] != view.primary, p["metric"], p["checkpoint"], p["a"])):
         table.append({"metric": p["metric"], "checkpoint": p["checkpoint"], "a": p["a"], "b": p["b"], "n": p["n"],
@@ -113,7 +120,8 @@ def verdicts(view: DatasetView) -> dict | None:
                       "p": fmt(p["p"]), "p_holm": fmt(p["p_holm"]), "sig": p["significant"],
                       "win": f"{p['win_rate_a']:.0%}" if math.isfinite(p["win_rate_a"]) else "–",
                       "mdd": fmt(p.get("min_detectable")), "need": p.get("seeds_needed") or "–"})
-    return {"primary": view.primary, "leader": leader, "step": step, "sentences": [verdict(p) for p in against], "n_pairs": len(final_pairs),
+    return {"primary": view.primary, "leader": leader, "step": step, "sentences": sentences, "recent": recent,
+            "n_pairs": len(final_pairs),
             "n_metrics": len({p["metric"] for p in view.pairs}), "table": table, "warn": warn,
             "still": still, "judged": len(judged), "bottom": bottom_line(view, leader, against, warn)}
 

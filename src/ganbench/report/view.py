@@ -18,6 +18,7 @@ from pathlib import Path
 from ..metrics.declare import Value, info
 from ..study.calibration import REAL, TRIVIAL
 from ..study.convergence import eval_noise, still_improving, trajectories
+from ..study.history import Held, held, paired_history
 from ..study.stats import mean_ci
 
 CHECKPOINTS = ("final", "best")
@@ -63,6 +64,7 @@ class DatasetView:
     variants: list[str] = field(default_factory=list)
     noise: float | None = None
     improving: dict = field(default_factory=dict)  # run_id -> True/False/None
+    paths: dict = field(default_factory=dict)  # run_id -> [(step, primary value)] of the selection evaluations
     collapsed: dict = field(default_factory=dict)  # run_id -> reason (no mode, no high-quality sample)
     at_floor: dict = field(default_factory=dict)  # run_id -> reason (primary not better than a trivial generator)
     reference: dict = field(default_factory=dict)  # published numbers beside ours (reference_table.py)
@@ -107,6 +109,12 @@ class DatasetView:
                 out[m] = won
         return out
 
+    def order_held(self, a: str, b: str) -> Held:
+        """Since when the final order of a and b on the primary metric has held (``study/history.py``)."""
+        seeds = {v: {r["seed"]: r["run_id"] for r in self.runs if r["variant"] == v and r["status"] == "done"}
+                 for v in (a, b)}
+        return held(paired_history(self.paths, seeds[a], seeds[b]), self.primary)
+
     def quality_metrics(self) -> list[str]:
         from ..metrics.declare import quality_names
 
@@ -125,7 +133,7 @@ def build_view(name: str, primary: str, chosen: bool, runs: list[dict], evals: l
                        {k[1:]: v for k, v in calibration.items() if k[0] == name}, study_path,
                        sorted({r["variant"] for r in runs}))
     view.noise = eval_noise(evals, primary).get(name)
-    paths = trajectories(evals, primary)
+    view.paths = paths = trajectories(evals, primary)
     view.improving = {r["run_id"]: still_improving(paths.get(r["run_id"], []), primary, view.noise) for r in runs}
     floor = view.floor("final")
     for r in runs:
