@@ -2,7 +2,8 @@
 
 * ``inprocess``: one at a time in this process.
 * ``pool``: a process pool (default one worker per core), each worker limited to
-  ``cores // workers`` torch threads so workers do not oversubscribe the machine. Workers die with
+  ``cores // workers`` torch threads so workers do not oversubscribe the machine. Cores are those this
+  process may run on (``taskset``, a container's CPU set), not all the machine has. Workers die with
   the driver (Linux: PR_SET_PDEATHSIG), so a killed study leaves nothing running.
 * ``ray``: one Ray task per run (``pip install 'ganbench[ray]'``), imported only when chosen.
 
@@ -74,11 +75,19 @@ class InProcess:
         pass
 
 
+def usable_cores() -> int:
+    """Cores this process may run on: a study pinned with ``taskset -c 1`` on a 2-core machine has one."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity call (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 class Pool:
     name = "pool"
 
     def __init__(self, workers: int | None = None):
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         self.workers = max(1, workers or cores)
         self.threads = max(1, cores // self.workers)
 
