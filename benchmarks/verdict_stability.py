@@ -2,10 +2,12 @@
 ``--scale`` times the budget (steps and evaluation interval scaled alike): for every dataset and every
 pair of variants, the sign of the mean difference of the primary metric at the final checkpoint, and
 whether significant verdicts stay significant. Prints how many keep their sign (the ratio to the quick
-run's verdicts, run in this process).
+run's verdicts, run in this process), split by what the report says of each order: held at two or more
+evaluations of the quick run, or new at its final one (``ganbench.study.history``). ``--every`` sets the
+quick run's evaluation interval (more evaluations, a longer history; training is unchanged).
 
     python benchmarks/verdict_stability.py [--preset presets/quick.yaml] [--scale 3] [--dir studies/stability]
-        [--datasets ring8 ...] [--seeds 0 1 2] [--workers N]
+        [--datasets ring8 ...] [--seeds 0 1 2] [--workers N] [--every K]
 
 Both studies resume, so an interrupted benchmark continues where it stopped. Existing study directories
 of the two budgets can be compared without running anything: ``--short DIR --long DIR``.
@@ -15,19 +17,24 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections import defaultdict
 from pathlib import Path
 
+from ganbench.study.convergence import trajectories
 from ganbench.study.executors import Pool
+from ganbench.study.history import held, paired_history
 from ganbench.study.runner import run_study
 from ganbench.study.spec import StudySpec, load_spec, primary_for
 from ganbench.study.stats import summarize
 from ganbench.study.store import Store
 
 
-def scaled(spec: StudySpec, scale: float, datasets: list[str] | None, seeds: list[int] | None) -> StudySpec:
+def scaled(spec: StudySpec, scale: float, datasets: list[str] | None, seeds: list[int] | None,
+           every: int | None = None) -> StudySpec:
+    every = every or (round(spec.eval.every * scale) if spec.eval.every else None)
     update = {"name": f"{spec.name}-x{scale:g}",
               "budget": spec.budget.model_copy(update={"steps": round(spec.budget.steps * scale)}),
-              "eval": spec.eval.model_copy(update={"every": round(spec.eval.every * scale) if spec.eval.every else None})}
+              "eval": spec.eval.model_copy(update={"every": every})}
     if datasets:
         update["datasets"] = [d for d in spec.datasets if (d if isinstance(d, str) else d["data"] if isinstance(
             d["data"], str) else d["data"]["name"]) in datasets]
@@ -37,16 +44,24 @@ def scaled(spec: StudySpec, scale: float, datasets: list[str] | None, seeds: lis
 
 
 def verdicts(study_dir: Path, spec: StudySpec) -> dict:
-    """{(dataset, a, b): (mean_diff, significant)} on each dataset's primary metric, final checkpoint."""
+    """{(dataset, a, b): (mean_diff, significant, held)} on each dataset's primary metric, final checkpoint;
+    held: the number of evaluations the final order has held for (the report's 'since when')."""
     store = Store(study_dir / "study.sqlite")
     runs, evals = store.runs(), store.evals()
     store.close()
     config = {r["dataset"]: r["config"] for r in runs}
     primary = {ds: primary_for(spec, ds, cfg)[0] for ds, cfg in config.items()}
+    seeds = defaultdict(dict)
+    for r in runs:
+        if r["status"] == "done":
+            seeds[(r["dataset"], r["variant"])][r["seed"]] = r["run_id"]
+    paths = {ds: trajectories([e for e in evals if e["dataset"] == ds], m) for ds, m in primary.items()}
     out = {}
     for p in summarize(evals, checkpoints=("final",))["pairs"]:
-        if p["metric"] == primary[p["dataset"]] and math.isfinite(p["mean_diff"]):
-            out[(p["dataset"], p["a"], p["b"])] = (p["mean_diff"], p["significant"])
+        ds = p["dataset"]
+        if p["metric"] == primary[ds] and math.isfinite(p["mean_diff"]):
+            h = held(paired_history(paths[ds], seeds[(ds, p["a"])], seeds[(ds, p["b"])]), p["metric"])
+            out[(ds, p["a"], p["b"])] = (p["mean_diff"], p["significant"], h.points)
     return out
 
 
@@ -55,8 +70,11 @@ def compare(short: dict, long: dict) -> dict:
     kept = [k for k in common if short[k][0] * long[k][0] > 0]
     sig = [k for k in common if short[k][1]]
     sig_kept = [k for k in sig if short[k][0] * long[k][0] > 0 and long[k][1]]
+    steady = [k for k in common if short[k][2] >= 2]
     return {"pairs": len(common), "sign_kept": len(kept), "significant": len(sig), "significant_kept": len(sig_kept),
-            "flipped": [k for k in common if k not in kept]}
+            "flipped": [k for k in common if k not in kept], "steady": len(steady),
+            "steady_kept": sum(k in kept for k in steady), "new": len(common) - len(steady),
+            "new_kept": sum(k in kept for k in common if k not in steady)}
 
 
 def main() -> None:
@@ -69,9 +87,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--short", type=Path)
     ap.add_argument("--long", type=Path)
+    ap.add_argument("--every", type=int, help="the quick run's evaluation interval (default: the preset's)")
     args = ap.parse_args()
     base = load_spec(args.preset)
-    short_spec, long_spec = scaled(base, 1, args.datasets, args.seeds), scaled(base, args.scale, args.datasets, args.seeds)
+    short_spec = scaled(base, 1, args.datasets, args.seeds, args.every)
+    long_spec = scaled(base, args.scale, args.datasets, args.seeds)
     short_dir, long_dir = args.short or Path(args.dir) / "x1", args.long or Path(args.dir) / f"x{args.scale:g}"
     if not (args.short and args.long):
         for spec, d in ((short_spec, short_dir), (long_spec, long_dir)):
@@ -80,6 +100,8 @@ def main() -> None:
     print(f"{result['sign_kept']} of {result['pairs']} pairwise verdicts keep their sign at {args.scale:g}x the budget "
           f"({result['sign_kept'] / max(result['pairs'], 1):.0%}); significant at 1x: {result['significant']}, "
           f"of which still significant with the same sign: {result['significant_kept']}")
+    print(f"  orders held at >= 2 evaluations of the quick run: {result['steady_kept']} of {result['steady']} keep "
+          f"their sign; orders new at its final evaluation: {result['new_kept']} of {result['new']}")
     for ds, a, b in result["flipped"]:
         print(f"  flipped: {ds}: {a} vs {b}")
 
