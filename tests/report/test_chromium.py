@@ -56,7 +56,10 @@ def test_report_content(report):
     assert "No variant is better than a trivial generator" in html
     assert "All " in html and "paired comparisons" in html and "<details>" in html
     assert "Bottom line." in html and "Across 2 datasets" in html
-    floors = json.loads((report.parent / "results.json").read_text())["floor"]
+    results = json.loads((report.parent / "results.json").read_text())
+    floors = results["floor"]
+    assert {h["dataset"] for h in results["order_held"]} == {"digits", "grid25"}
+    assert all(h["evaluations"] == 4 and 0 <= h["evaluations_ahead"] <= 4 for h in results["order_held"])
     assert [f["dataset"] for f in floors] == ["digits", "grid25"]
     assert all(f["state"] in ("clear", "elsewhere", "noise") and f["primary"] in f["metrics"] for f in floors)
     for low, high in re.findall(r"\[(-?[\d.e+-]+), (-?[\d.e+-]+)\]", html):  # no interval leaves [0, 1] on HQ etc.

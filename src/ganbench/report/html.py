@@ -24,7 +24,7 @@ from ..study.stats import summarize
 from ..study.store import Store
 from .sections import SECTIONS as SECTION_FUNCTIONS
 from .reference_table import attach_reference
-from .sections import floor_state, overall
+from .sections import floor_state, leader_of, overall
 from .template import PAGE, SECTIONS
 from .view import build_view, calibration_stats, fmt
 
@@ -83,7 +83,8 @@ def _build_report(study: StudyDir) -> dict:
         overall=overall(views), protocols=_protocols(evals, calibration),
         protocol_notes=_protocol_notes(views, runs, evals))
     atomic_write_text(study.path / "report.html", html)
-    _write_tables(study.path, spec, summary, runs, evals, calibration, reference, [floor_summary(v) for v in views])
+    _write_tables(study.path, spec, summary, runs, evals, calibration, reference,
+                  {"floor": [floor_summary(v) for v in views], "order_held": [h for v in views for h in order_held(v)]})
     return {"report": str(study.path / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
 
 
@@ -167,7 +168,19 @@ def floor_summary(view) -> dict:
             "collapsed": dict(sorted(view.collapsed.items())), "at_floor": dict(sorted(view.at_floor.items()))}
 
 
-def _write_tables(path: Path, spec, summary: dict, runs, evals, calibration, reference, floors) -> None:
+def order_held(view) -> list[dict]:
+    """results.json's account of since when the leader has been ahead of each other variant (primary metric)."""
+    leader = leader_of(view)
+    out = []
+    for other in view.variants:
+        if leader and other != leader:
+            h = view.order_held(leader, other)
+            out.append({"dataset": view.name, "metric": view.primary, "leader": leader, "other": other,
+                        "ahead_since_step": h.since, "evaluations_ahead": h.points, "evaluations": h.total})
+    return out
+
+
+def _write_tables(path: Path, spec, summary: dict, runs, evals, calibration, reference, judged: dict) -> None:
     buf = io.StringIO()
     fields = ["dataset", "metric", "direction", "kind", "unit", "checkpoint", "variant", "rank", "n", "mean", "std",
               "ci_low", "ci_high"]
@@ -180,7 +193,7 @@ def _write_tables(path: Path, spec, summary: dict, runs, evals, calibration, ref
     atomic_write_text(path / "results.csv", buf.getvalue())
     results = {"study": spec.name, "spec_digest": spec.digest(), "leaderboard": summary["leaderboard"],
                "pairs": summary["pairs"], "runs": runs, "evals": evals, "calibration": calibration,
-               "reference": reference, "floor": floors}
+               "reference": reference, **judged}
     atomic_write_text(path / "results.json", json.dumps(_clean(results), indent=1, allow_nan=False))
 
 

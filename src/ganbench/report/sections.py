@@ -20,7 +20,7 @@ def b64(png: bytes | None) -> str:
     return base64.b64encode(png).decode() if png else ""
 
 
-def _leader(view: DatasetView, checkpoint: str = "final") -> str | None:
+def leader_of(view: DatasetView, checkpoint: str = "final") -> str | None:
     return next((v for v in view.variants if (row := view.board.get((v, view.primary, checkpoint)))
                  and row["rank"] == 1), None)
 
@@ -33,7 +33,7 @@ def _pair(view: DatasetView, a: str, b: str, checkpoint: str = "final", metric: 
 
 def leaderboard(view: DatasetView) -> dict:
     others = [m for m in view.quality_metrics() if m != view.primary]
-    leader = _leader(view)
+    leader = leader_of(view)
     rows = []
     for v in view.variants:
         runs = [r for r in view.runs if r["variant"] == v]
@@ -96,7 +96,7 @@ def _elsewhere(view: DatasetView) -> str:
 
 
 def verdicts(view: DatasetView) -> dict | None:
-    leader = _leader(view)
+    leader = leader_of(view)
     if leader is None:
         return None
     final_pairs = [p for p in view.pairs if p["metric"] == view.primary and p["checkpoint"] == "final"]
@@ -226,7 +226,7 @@ def overall(views: list[DatasetView]) -> str:
     leads: dict = defaultdict(list)
     noise_only, primary_only = [], []
     for view in views:
-        leader = _leader(view)
+        leader = leader_of(view)
         if leader:
             leads[leader].append(view.name)
         state = floor_state(view)
