@@ -60,6 +60,8 @@ def test_report_content(report):
     floors = results["floor"]
     assert {h["dataset"] for h in results["order_held"]} == {"digits", "grid25"}
     assert all(h["evaluations"] == 4 and 0 <= h["evaluations_ahead"] <= 4 for h in results["order_held"])
+    assert all(isinstance(h["second_evaluation_difference"], float) for h in results["order_held"])
+    assert "A second evaluation of the same 2 pairs of checkpoints, with other samples," in html
     assert [f["dataset"] for f in floors] == ["digits", "grid25"]
     assert all(f["state"] in ("clear", "elsewhere", "noise") and f["primary"] in f["metrics"] for f in floors)
     for low, high in re.findall(r"\[(-?[\d.e+-]+), (-?[\d.e+-]+)\]", html):  # no interval leaves [0, 1] on HQ etc.

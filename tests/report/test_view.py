@@ -15,9 +15,10 @@ GAUSS, UNIFORM = TRIVIAL
 
 
 def _study(values: dict[str, dict[str, list[float]]], calibration: dict[str, dict[str, float]], primary: str,
-           early: dict | None = None):
+           early: dict | None = None, repeat: dict | None = None):
     """values: {variant: {metric: one final value per seed}}; calibration: {metric: {row: value}}; early:
-    {variant: {metric: values at the evaluation before the final one}} (default: 0.9 x the final)."""
+    {variant: {metric: values at the evaluation before the final one}} (default: 0.9 x the final); repeat:
+    the same for the final checkpoint's second evaluation (default: 1.001 x the final)."""
     runs, evals = [], []
     for variant, metrics in values.items():
         for seed in range(len(next(iter(metrics.values())))):
@@ -27,7 +28,8 @@ def _study(values: dict[str, dict[str, list[float]]], calibration: dict[str, dic
             for metric, vals in metrics.items():
                 v = vals[seed]
                 before = (early or {}).get(variant, {}).get(metric, [v * 0.9] * len(vals))[seed]
-                for tags, step, value in ((["final"], 200, v), (["repeat"], 200, v * 1.001), ([], 100, before)):
+                again = (repeat or {}).get(variant, {}).get(metric, [v * 1.001] * len(vals))[seed]
+                for tags, step, value in ((["final"], 200, v), (["repeat"], 200, again), ([], 100, before)):
                     evals.append({"run_id": rid, "variant": variant, "dataset": "grid25", "seed": seed,
                                   "metric": metric, "step": step, "value": value, "tags": tags,
                                   "protocol": {"ema": True}})
@@ -111,3 +113,14 @@ def test_verdicts_say_since_when_their_order_held_and_warn_when_a_significant_le
     assert "a was ahead of c at every one of the 2 evaluations." in text
     steady = verdicts(_study(values, HQ_CAL, "high_quality"))  # the order of every pair the same at both
     assert steady["recent"] == [] and "only at the final evaluation" not in " ".join(steady["sentences"])
+
+
+def test_verdicts_say_whether_a_second_evaluation_keeps_the_order():
+    values = {"a": {"high_quality": [0.6, 0.62, 0.61, 0.63]}, "b": {"high_quality": [0.3, 0.31, 0.29, 0.3]}}
+    kept = verdicts(_study(values, HQ_CAL, "high_quality"))
+    assert kept["unrepeated"] == []
+    assert "A second evaluation of the same 4 pairs of checkpoints, with other samples, keeps the order (+0.315)" in \
+        kept["sentences"][0]
+    # the second evaluation's samples put b ahead: the significant lead rests on one draw of samples
+    flipped = verdicts(_study(values, HQ_CAL, "high_quality", repeat={"b": {"high_quality": [0.7] * 4}}))
+    assert flipped["unrepeated"] == ["b"] and "reverses or ties it (-0.0844)" in flipped["sentences"][0]

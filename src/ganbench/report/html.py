@@ -174,9 +174,10 @@ def order_held(view) -> list[dict]:
     out = []
     for other in view.variants:
         if leader and other != leader:
-            h = view.order_held(leader, other)
+            h, again = view.order_held(leader, other), view.repeat_difference(leader, other)
             out.append({"dataset": view.name, "metric": view.primary, "leader": leader, "other": other,
-                        "ahead_since_step": h.since, "evaluations_ahead": h.points, "evaluations": h.total})
+                        "ahead_since_step": h.since, "evaluations_ahead": h.points, "evaluations": h.total,
+                        "second_evaluation_difference": again[0] if again else None})
     return out
 
 

@@ -106,13 +106,18 @@ def verdicts(view: DatasetView) -> dict | None:
     judged = [j for j in view.improving.values() if j is not None]
     still = sum(judged)
     warn = bool(judged) and still > len(judged) / 2
-    sentences, recent = [], []
+    sentences, recent, unrepeated = [], [], []
     for p in against:
         other = p["b"] if p["a"] == leader else p["a"]
         h = view.order_held(leader, other)
-        sentences.append(" ".join(x for x in (verdict(p), h.sentence(leader, other)) if x))
+        again, kept = _repeat_sentence(view, leader, other)
+        first = verdict(p)
+        sentences.append(" ".join(x for x in (first if first.endswith(".") else first + ".",
+                                              h.sentence(leader, other), again) if x))
         if p["significant"] and h.since is not None and h.points == 1 and h.total > 1:
             recent.append(other)
+        if p["significant"] and kept is False:
+            unrepeated.append(other)
     table = []
     for p in sorted(view.pairs, key=lambda p: (p["metric"] != view.primary, p["metric"], p["checkpoint"], p["a"])):
         table.append({"metric": p["metric"], "checkpoint": p["checkpoint"], "a": p["a"], "b": p["b"], "n": p["n"],
@@ -121,9 +126,23 @@ def verdicts(view: DatasetView) -> dict | None:
                       "win": f"{p['win_rate_a']:.0%}" if math.isfinite(p["win_rate_a"]) else "–",
                       "mdd": fmt(p.get("min_detectable")), "need": p.get("seeds_needed") or "–"})
     return {"primary": view.primary, "leader": leader, "step": step, "sentences": sentences, "recent": recent,
+            "unrepeated": unrepeated,
             "n_pairs": len(final_pairs),
             "n_metrics": len({p["metric"] for p in view.pairs}), "table": table, "warn": warn,
             "still": still, "judged": len(judged), "bottom": bottom_line(view, leader, against, warn)}
+
+
+def _repeat_sentence(view: DatasetView, leader: str, other: str) -> tuple[str, bool | None]:
+    """Does a second evaluation of the same final checkpoints, with other samples, keep the order? (sentence,
+    kept), or ("", None) without a second evaluation."""
+    found = view.repeat_difference(leader, other)
+    if found is None:
+        return "", None
+    diff, n = found
+    head = f"A second evaluation of the same {n} pairs of checkpoints, with other samples,"
+    if view.value.better(diff, 0.0):
+        return f"{head} keeps the order ({diff:+.3g}).", True
+    return f"{head} reverses or ties it ({diff:+.3g}): this difference is within the evaluation's own noise.", False
 
 
 def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool) -> str:

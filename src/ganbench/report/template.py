@@ -83,6 +83,9 @@ use the same protocol: <i>real data</i> is the ceiling, the better trivial gener
 verdicts hold <b>at this budget</b>; the ranking may change with more training.</p>{% endif %}
 {% if s.recent %}<p class="warn">{{ s.leader }}'s significant lead over {{ s.recent|join(', ') }} appeared only at the final
 evaluation: at the one before, the order was not the same. A verdict that new may not survive a longer budget.</p>{% endif %}
+{% if s.unrepeated %}<p class="warn">{{ s.leader }}'s significant lead over {{ s.unrepeated|join(', ') }} does not hold
+on a second evaluation of the same checkpoints with other samples: it rests on the evaluation's draw, not on the
+generators. Evaluate with more samples (<code>eval.n</code>) before trusting it.</p>{% endif %}
 <ul>{% for v in s.sentences %}<li>{{ v }}</li>{% endfor %}</ul>
 <details><summary>All {{ s.table|length }} paired comparisons ({{ s.n_pairs }} pairs of variants on the primary metric at the
 final checkpoint; every quality metric, final and best)</summary>

@@ -115,6 +115,17 @@ class DatasetView:
                  for v in (a, b)}
         return held(paired_history(self.paths, seeds[a], seeds[b]), self.primary)
 
+    def repeat_difference(self, a: str, b: str) -> tuple[float, int] | None:
+        """(mean over paired seeds of a − b, seeds) on the primary metric from the final checkpoints' second
+        evaluation: other samples from the same generators (sampling seed base 2, ``study/evaluation.py``).
+        A verdict that is real, not a draw of the evaluation's samples, keeps its order there."""
+        again = {e["run_id"]: e["value"] for e in self.evals if e["metric"] == self.primary and "repeat" in e["tags"]
+                 and e["value"] is not None and math.isfinite(e["value"])}
+        seeds = {v: {r["seed"]: r["run_id"] for r in self.runs if r["variant"] == v and r["run_id"] in again}
+                 for v in (a, b)}
+        diffs = [again[seeds[a][s]] - again[seeds[b][s]] for s in sorted(set(seeds[a]) & set(seeds[b]))]
+        return (sum(diffs) / len(diffs), len(diffs)) if diffs else None
+
     def quality_metrics(self) -> list[str]:
         from ..metrics.declare import quality_names
 
