@@ -15,6 +15,7 @@ import sys
 import yaml
 
 from ..errors import UserError
+from ..waitpolicy import passive_wait
 from . import data, listing, samples, study, train
 from .common import CAPTURE_MODES, parse_assignment  # noqa: F401  (part of the module's interface)
 from .train import TRAIN_FLAGS, merge_regularizers, parse_component  # noqa: F401
@@ -100,6 +101,7 @@ def describe_error(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    passive_wait()  # before any command loads torch (waitpolicy.py: spinning threads on shared cores)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a bad flag already said in one line

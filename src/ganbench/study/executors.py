@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from ..errors import UserError
+from ..waitpolicy import for_children
 
 Task = tuple  # (key, args) ; fn(*args) -> result
 MAX_LOSSES = 2  # times one task may take its worker down before it is left for the next resume
@@ -92,6 +93,10 @@ class Pool:
         self.threads = max(1, cores // self.workers)
 
     def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
+        with for_children():  # the spawned workers load torch with waiting threads asleep (waitpolicy.py)
+            yield from self._run(fn, tasks)
+
+    def _run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
         import multiprocessing as mp
 
         queue, losses = deque(tasks), _Losses(MAX_LOSSES)
