@@ -64,7 +64,8 @@ def test_power_sentence_stays_inside_a_bounded_metric():
     pair = out["pairs"][0]
     assert pair["min_detectable"] > 1.0
     text = verdict(pair)
-    assert "no difference precision can show (its range is 0 to 1)" in text
+    assert "could not have detected any difference precision can show: it would have needed " in text
+    assert "and the range is 0 to 1 (80 % power" in text
     assert "a difference of " + f"{pair['min_detectable']:.3g}" not in text
 
 

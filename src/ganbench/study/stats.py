@@ -118,12 +118,12 @@ def power_sentence(pair: dict) -> str:
         return ""
     low, high = info(pair["metric"]).bounds
     span = high - low if low is not None and high is not None else math.inf
+    how = f"80 % power, paired t-test at α = {_g(pair['alpha_power'])}, the spread of these paired differences"
     if mdd > span:  # e.g. 4.7 on a share in [0, 1]: say what it means instead of an impossible number
-        seen = f"no difference {pair['metric']} can show (its range is {_g(low)} to {_g(high)})"
+        text = (f"With {pair['n']} seeds this study could not have detected any difference {pair['metric']} can "
+                f"show: it would have needed {_g(mdd)}, and the range is {_g(low)} to {_g(high)} ({how})")
     else:
-        seen = f"a difference of {_g(mdd)} or more"
-    text = (f"With {pair['n']} seeds this study could only have detected {seen} "
-            f"(80 % power, paired t-test at α = {_g(pair['alpha_power'])}, the spread of these paired differences)")
+        text = f"With {pair['n']} seeds this study could only have detected a difference of {_g(mdd)} or more ({how})"
     need = pair.get("seeds_needed")
     if need is None:
         return text + "; the observed difference is too small for any practical number of seeds."
