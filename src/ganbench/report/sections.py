@@ -111,9 +111,7 @@ def verdicts(view: DatasetView) -> dict | None:
         other = p["b"] if p["a"] == leader else p["a"]
         h = view.order_held(leader, other)
         again, kept = _repeat_sentence(view, leader, other)
-        first = verdict(p)
-        sentences.append(" ".join(x for x in (first if first.endswith(".") else first + ".",
-                                              h.sentence(leader, other), again) if x))
+        sentences.append(" ".join(x for x in (verdict(p), h.sentence(leader, other), again) if x))
         if p["significant"] and h.since is not None and h.points == 1 and h.total > 1:
             recent.append(other)
         if p["significant"] and kept is False:

@@ -65,6 +65,7 @@ class DatasetView:
     noise: float | None = None
     improving: dict = field(default_factory=dict)  # run_id -> True/False/None
     paths: dict = field(default_factory=dict)  # run_id -> [(step, primary value)] of the selection evaluations
+    repeats: dict = field(default_factory=dict)  # run_id -> primary value of the final checkpoint's second evaluation
     collapsed: dict = field(default_factory=dict)  # run_id -> reason (no mode, no high-quality sample)
     at_floor: dict = field(default_factory=dict)  # run_id -> reason (primary not better than a trivial generator)
     reference: dict = field(default_factory=dict)  # published numbers beside ours (reference_table.py)
@@ -109,21 +110,21 @@ class DatasetView:
                 out[m] = won
         return out
 
+    def seeds(self, variant: str) -> dict[int, str]:
+        """seed -> run_id of the variant's finished runs: how verdicts pair runs."""
+        return {r["seed"]: r["run_id"] for r in self.runs if r["variant"] == variant and r["status"] == "done"}
+
     def order_held(self, a: str, b: str) -> Held:
         """Since when the final order of a and b on the primary metric has held (``study/history.py``)."""
-        seeds = {v: {r["seed"]: r["run_id"] for r in self.runs if r["variant"] == v and r["status"] == "done"}
-                 for v in (a, b)}
-        return held(paired_history(self.paths, seeds[a], seeds[b]), self.primary)
+        return held(paired_history(self.paths, self.seeds(a), self.seeds(b)), self.primary)
 
     def repeat_difference(self, a: str, b: str) -> tuple[float, int] | None:
         """(mean over paired seeds of a − b, seeds) on the primary metric from the final checkpoints' second
         evaluation: other samples from the same generators (sampling seed base 2, ``study/evaluation.py``).
         A verdict that is real, not a draw of the evaluation's samples, keeps its order there."""
-        again = {e["run_id"]: e["value"] for e in self.evals if e["metric"] == self.primary and "repeat" in e["tags"]
-                 and e["value"] is not None and math.isfinite(e["value"])}
-        seeds = {v: {r["seed"]: r["run_id"] for r in self.runs if r["variant"] == v and r["run_id"] in again}
-                 for v in (a, b)}
-        diffs = [again[seeds[a][s]] - again[seeds[b][s]] for s in sorted(set(seeds[a]) & set(seeds[b]))]
+        runs_a, runs_b = self.seeds(a), self.seeds(b)
+        diffs = [self.repeats[runs_a[s]] - self.repeats[runs_b[s]] for s in sorted(set(runs_a) & set(runs_b))
+                 if runs_a[s] in self.repeats and runs_b[s] in self.repeats]
         return (sum(diffs) / len(diffs), len(diffs)) if diffs else None
 
     def quality_metrics(self) -> list[str]:
@@ -145,6 +146,8 @@ def build_view(name: str, primary: str, chosen: bool, runs: list[dict], evals: l
                        sorted({r["variant"] for r in runs}))
     view.noise = eval_noise(evals, primary).get(name)
     view.paths = paths = trajectories(evals, primary)
+    view.repeats = {e["run_id"]: e["value"] for e in evals if e["metric"] == primary and "repeat" in e["tags"]
+                    and e["value"] is not None and math.isfinite(e["value"])}
     view.improving = {r["run_id"]: still_improving(paths.get(r["run_id"], []), primary, view.noise) for r in runs}
     floor = view.floor("final")
     for r in runs:

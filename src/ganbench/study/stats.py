@@ -133,10 +133,11 @@ def power_sentence(pair: dict) -> str:
 
 
 def verdict(pair: dict) -> str:
-    """A plain sentence for one comparison (with its power when the difference is not significant)."""
+    """Plain sentences for one comparison (with its power when the difference is not significant), ending
+    with a full stop so that more can follow."""
     where = f"on {pair['metric']} ({pair['checkpoint']} checkpoint)"
     if pair["n"] < 2:
-        return f"{pair['a']} vs {pair['b']} {where}: too few paired seeds ({pair['n']}) to compare"
+        return f"{pair['a']} vs {pair['b']} {where}: too few paired seeds ({pair['n']}) to compare."
     a_wins = better(pair["metric"], pair["mean_diff"], 0.0)
     winner, loser = (pair["a"], pair["b"]) if a_wins else (pair["b"], pair["a"])
     if not pair["significant"]:
@@ -144,4 +145,4 @@ def verdict(pair: dict) -> str:
                 f"{pair['mean_diff']:+.3g}, Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds). "
                 + power_sentence(pair)).strip()
     return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} (Holm-adjusted p = {pair['p_holm']:.2g}, "
-            f"wins {max(pair['win_rate_a'], 1 - pair['win_rate_a']):.0%} of {pair['n']} seeds)")
+            f"wins {max(pair['win_rate_a'], 1 - pair['win_rate_a']):.0%} of {pair['n']} seeds).")
