@@ -119,8 +119,9 @@ def test_verdicts_say_whether_a_second_evaluation_keeps_the_order():
     values = {"a": {"high_quality": [0.6, 0.62, 0.61, 0.63]}, "b": {"high_quality": [0.3, 0.31, 0.29, 0.3]}}
     kept = verdicts(_study(values, HQ_CAL, "high_quality"))
     assert kept["unrepeated"] == []
-    assert "A second evaluation of the same 4 pairs of checkpoints, with other samples, keeps the order (+0.315)" in \
+    assert ("A second evaluation of the same 4 pairs of checkpoints, with other samples, keeps the order "
+            "(mean a − b: +0.315)") in \
         kept["sentences"][0]
     # the second evaluation's samples put b ahead: the significant lead rests on one draw of samples
     flipped = verdicts(_study(values, HQ_CAL, "high_quality", repeat={"b": {"high_quality": [0.7] * 4}}))
-    assert flipped["unrepeated"] == ["b"] and "reverses or ties it (-0.0844)" in flipped["sentences"][0]
+    assert flipped["unrepeated"] == ["b"] and "reverses or ties it (mean a − b: -0.0844)" in flipped["sentences"][0]

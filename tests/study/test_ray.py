@@ -59,7 +59,8 @@ def _stop(head: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # never the user's own cluster
+    # never the user's own cluster; no wait policy of the caller's, so the head's workers have none of their own
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "OMP_WAIT_POLICY")}
     env.update(RAY_ENV)
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
     if not os.path.exists(ray_bin):
@@ -106,3 +107,23 @@ def test_study_on_a_local_ray_cluster_matches_the_pool(ray_head, tmp_path):
     ray_store, pool_store = Store(tmp_path / "ray" / "study.sqlite"), Store(tmp_path / "pool" / "study.sqlite")
     assert all(r["status"] == "done" for r in ray_store.runs())
     assert ray_store.results_table() == pool_store.results_table()  # one torch thread per run in both
+
+
+POLICY_PROBE = """
+import os, sys
+from ganbench.study.executors import RayExecutor
+policy = lambda: os.environ.get("OMP_WAIT_POLICY")
+print(list(RayExecutor(sys.argv[1]).run(policy, [("probe", ())])))
+"""
+
+
+@pytest.mark.parametrize("driver, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_ray_tasks_get_the_drivers_wait_policy(ray_head, driver, expected):
+    """Ray's workers are not the driver's children: the OpenMP wait policy (waitpolicy.py) reaches them only
+    through the task's runtime environment. The head here was started without one."""
+    address, env = ray_head
+    env = dict(env, **({"OMP_WAIT_POLICY": driver} if driver else {}))
+    probe = subprocess.run([sys.executable, "-c", POLICY_PROBE, address], env=env, capture_output=True, text=True,
+                           timeout=300, check=False)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert f"[('probe', '{expected}')]" in probe.stdout

@@ -138,9 +138,10 @@ def _repeat_sentence(view: DatasetView, leader: str, other: str) -> tuple[str, b
         return "", None
     diff, n = found
     head = f"A second evaluation of the same {n} pairs of checkpoints, with other samples,"
+    said = f"(mean {leader} − {other}: {diff:+.3g})"  # the sign convention named: FID's lead is negative
     if view.value.better(diff, 0.0):
-        return f"{head} keeps the order ({diff:+.3g}).", True
-    return f"{head} reverses or ties it ({diff:+.3g}): this difference is within the evaluation's own noise.", False
+        return f"{head} keeps the order {said}.", True
+    return f"{head} reverses or ties it {said}: this difference is within the evaluation's own noise.", False
 
 
 def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool) -> str:

@@ -5,7 +5,8 @@
   ``cores // workers`` torch threads so workers do not oversubscribe the machine. Cores are those this
   process may run on (``taskset``, a container's CPU set), not all the machine has. Workers die with
   the driver (Linux: PR_SET_PDEATHSIG), so a killed study leaves nothing running.
-* ``ray``: one Ray task per run (``pip install 'ganbench[ray]'``), imported only when chosen.
+* ``ray``: one Ray task per run (``pip install 'ganbench[ray]'``), imported only when chosen. Its tasks
+  carry the driver's OpenMP wait policy (PASSIVE unless set) as their runtime environment.
 
 Executors are generic: a task is a key and the arguments of one function call, whatever it computes.
 A task whose worker process dies (SIGKILL, the OOM killer) is not a result: the pool is replaced and
@@ -25,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from ..errors import UserError
-from ..waitpolicy import for_children
+from ..waitpolicy import DEFAULT, VARIABLE, for_children
 
 Task = tuple  # (key, args) ; fn(*args) -> result
 MAX_LOSSES = 2  # times one task may take its worker down before it is left for the next resume
@@ -163,7 +164,11 @@ class RayExecutor:
         if not ray.is_initialized():
             ray.init(address=None if address in (None, "local") else address, include_dashboard=False,
                      log_to_driver=False, configure_logging=False)
-        self.opts = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": retries}
+        # Ray's workers are started by its raylet, not by us: the wait policy (waitpolicy.py) reaches them
+        # only as the tasks' runtime environment; the driver's own setting, ACTIVE included, is passed on
+        policy = {VARIABLE: os.environ.get(VARIABLE, DEFAULT)}
+        self.opts = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": retries,
+                     "runtime_env": {"env_vars": policy}}
         self.threads = max(1, int(num_cpus))
 
     def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
