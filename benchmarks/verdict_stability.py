@@ -3,30 +3,30 @@
 pair of variants, the sign of the mean difference of the primary metric at the final checkpoint, and
 whether significant verdicts stay significant. Prints how many keep their sign (the ratio to the quick
 run's verdicts, run in this process), split by what the report says of each order: held at two or more
-evaluations of the quick run, or new at its final one (``ganbench.study.history``). ``--every`` sets the
-quick run's evaluation interval (more evaluations, a longer history; training is unchanged).
+evaluations of the quick run, or new at its final one (``ganbench.study.history``); kept, or reversed, by a
+second evaluation of the same final checkpoints with other samples. The verdicts are read through the
+report's own views (``report.html.load_views``). ``--every`` sets the quick run's evaluation interval (more
+evaluations, a longer history; training is unchanged).
 
     python benchmarks/verdict_stability.py [--preset presets/quick.yaml] [--scale 3] [--dir studies/stability]
         [--datasets ring8 ...] [--seeds 0 1 2] [--workers N] [--every K]
 
 Both studies resume, so an interrupted benchmark continues where it stopped. Existing study directories
-of the two budgets can be compared without running anything: ``--short DIR --long DIR``.
+of the two budgets can be compared without running anything: ``--short DIR --long DIR``; several pairs
+(replicates with other seeds, ``--short A B --long A3 B3``) are pooled.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections import defaultdict
 from pathlib import Path
 
-from ganbench.study.convergence import trajectories
+from ganbench.confine import STUDY, reading
+from ganbench.report.html import load_views
 from ganbench.study.executors import Pool
-from ganbench.study.history import held, paired_history
-from ganbench.study.runner import run_study
-from ganbench.study.spec import StudySpec, load_spec, primary_for
-from ganbench.study.stats import summarize
-from ganbench.study.store import Store
+from ganbench.study.runner import StudyDir, run_study
+from ganbench.study.spec import StudySpec, load_spec
 
 
 def scaled(spec: StudySpec, scale: float, datasets: list[str] | None, seeds: list[int] | None,
@@ -43,38 +43,42 @@ def scaled(spec: StudySpec, scale: float, datasets: list[str] | None, seeds: lis
     return spec.model_copy(update=update)
 
 
-def verdicts(study_dir: Path, spec: StudySpec) -> dict:
-    """{(dataset, a, b): (mean_diff, significant, held)} on each dataset's primary metric, final checkpoint;
-    held: the number of evaluations the final order has held for (the report's 'since when')."""
-    store = Store(study_dir / "study.sqlite")
-    runs, evals = store.runs(), store.evals()
-    store.close()
-    config = {r["dataset"]: r["config"] for r in runs}
-    primary = {ds: primary_for(spec, ds, cfg)[0] for ds, cfg in config.items()}
-    seeds = defaultdict(dict)
-    for r in runs:
-        if r["status"] == "done":
-            seeds[(r["dataset"], r["variant"])][r["seed"]] = r["run_id"]
-    paths = {ds: trajectories([e for e in evals if e["dataset"] == ds], m) for ds, m in primary.items()}
+def verdicts(study_dir: Path) -> dict:
+    """{(dataset, a, b): (mean_diff, significant, held, repeat)} on each dataset's primary metric, final
+    checkpoint, read through the report's own views: held, the number of evaluations the final order has held
+    for (the report's 'since when'); repeat, the mean difference on the second evaluation of the same
+    checkpoints (None without one)."""
+    with reading(study_dir, STUDY):
+        views = load_views(StudyDir(study_dir)).views
     out = {}
-    for p in summarize(evals, checkpoints=("final",))["pairs"]:
-        ds = p["dataset"]
-        if p["metric"] == primary[ds] and math.isfinite(p["mean_diff"]):
-            h = held(paired_history(paths[ds], seeds[(ds, p["a"])], seeds[(ds, p["b"])]), p["metric"])
-            out[(ds, p["a"], p["b"])] = (p["mean_diff"], p["significant"], h.points)
+    for view in views:
+        for p in view.pairs:
+            if p["metric"] == view.primary and p["checkpoint"] == "final" and math.isfinite(p["mean_diff"]):
+                a, b = p["a"], p["b"]
+                again = view.repeat_difference(a, b)
+                out[(view.name, a, b)] = (p["mean_diff"], p["significant"], view.order_held(a, b).points,
+                                          again[0] if again else None)
     return out
 
 
 def compare(short: dict, long: dict) -> dict:
+    """How many of the quick run's orders keep their sign at the longer budget, overall and split by what the
+    report says of them: held at 2+ evaluations or new at the final one; kept or not by a second evaluation."""
     common = sorted(set(short) & set(long))
-    kept = [k for k in common if short[k][0] * long[k][0] > 0]
+    kept = {k for k in common if short[k][0] * long[k][0] > 0}
+
+    def split(keys) -> tuple[int, int]:
+        keys = list(keys)
+        return sum(k in kept for k in keys), len(keys)
+
     sig = [k for k in common if short[k][1]]
-    sig_kept = [k for k in sig if short[k][0] * long[k][0] > 0 and long[k][1]]
-    steady = [k for k in common if short[k][2] >= 2]
-    return {"pairs": len(common), "sign_kept": len(kept), "significant": len(sig), "significant_kept": len(sig_kept),
-            "flipped": [k for k in common if k not in kept], "steady": len(steady),
-            "steady_kept": sum(k in kept for k in steady), "new": len(common) - len(steady),
-            "new_kept": sum(k in kept for k in common if k not in steady)}
+    return {"pairs": len(common), "sign_kept": len(kept), "significant": len(sig),
+            "significant_kept": sum(k in kept and long[k][1] for k in sig),
+            "flipped": [k for k in common if k not in kept],
+            "steady": split(k for k in common if short[k][2] >= 2),
+            "new": split(k for k in common if short[k][2] < 2),
+            "repeat_kept": split(k for k in common if short[k][3] is not None and short[k][3] * short[k][0] > 0),
+            "repeat_lost": split(k for k in common if short[k][3] is not None and short[k][3] * short[k][0] <= 0)}
 
 
 def main() -> None:
@@ -85,25 +89,36 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="*")
     ap.add_argument("--seeds", nargs="*", type=int)
     ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--short", type=Path)
-    ap.add_argument("--long", type=Path)
+    ap.add_argument("--short", type=Path, nargs="+")
+    ap.add_argument("--long", type=Path, nargs="+")
     ap.add_argument("--every", type=int, help="the quick run's evaluation interval (default: the preset's)")
     args = ap.parse_args()
     base = load_spec(args.preset)
     short_spec = scaled(base, 1, args.datasets, args.seeds, args.every)
     long_spec = scaled(base, args.scale, args.datasets, args.seeds)
-    short_dir, long_dir = args.short or Path(args.dir) / "x1", args.long or Path(args.dir) / f"x{args.scale:g}"
-    if not (args.short and args.long):
-        for spec, d in ((short_spec, short_dir), (long_spec, long_dir)):
+    if args.short and args.long:
+        if len(args.short) != len(args.long):
+            ap.error("--short and --long need the same number of study directories")
+        pairs = list(zip(args.short, args.long))
+    else:
+        pairs = [(Path(args.dir) / "x1", Path(args.dir) / f"x{args.scale:g}")]
+        for spec, d in zip((short_spec, long_spec), pairs[0]):
             run_study(d, spec, Pool(args.workers), progress=True)
-    result = compare(verdicts(short_dir, short_spec), verdicts(long_dir, long_spec))
+    short, long = {}, {}
+    for i, (quick, longer) in enumerate(pairs):  # replicates pooled: a pair of variants once per replicate
+        short.update({(i, *k): v for k, v in verdicts(quick).items()})
+        long.update({(i, *k): v for k, v in verdicts(longer).items()})
+    result = compare(short, long)
     print(f"{result['sign_kept']} of {result['pairs']} pairwise verdicts keep their sign at {args.scale:g}x the budget "
           f"({result['sign_kept'] / max(result['pairs'], 1):.0%}); significant at 1x: {result['significant']}, "
           f"of which still significant with the same sign: {result['significant_kept']}")
-    print(f"  orders held at >= 2 evaluations of the quick run: {result['steady_kept']} of {result['steady']} keep "
-          f"their sign; orders new at its final evaluation: {result['new_kept']} of {result['new']}")
-    for ds, a, b in result["flipped"]:
-        print(f"  flipped: {ds}: {a} vs {b}")
+    print("  of the quick run's orders, keep their sign at the longer budget:")
+    for key, what in (("steady", "held at >= 2 evaluations"), ("new", "new at the final evaluation"),
+                      ("repeat_kept", "kept by the second evaluation"), ("repeat_lost", "reversed or tied by it")):
+        k, n = result[key]
+        print(f"    {what}: {k} of {n}" + (f" ({k / n:.0%})" if n else ""))
+    for i, ds, a, b in result["flipped"]:
+        print(f"  flipped: {pairs[i][0]}: {ds}: {a} vs {b}")
 
 
 if __name__ == "__main__":

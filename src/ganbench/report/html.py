@@ -9,6 +9,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment
@@ -19,14 +20,14 @@ from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..metrics.declare import info
 from ..study.runner import StudyDir
-from ..study.spec import expand, primary_for
+from ..study.spec import StudySpec, expand, primary_for
 from ..study.stats import summarize
 from ..study.store import Store
 from .sections import SECTIONS as SECTION_FUNCTIONS
 from .reference_table import attach_reference
 from .sections import floor_state, leader_of, overall
 from .template import PAGE, SECTIONS
-from .view import build_view, calibration_stats, fmt
+from .view import DatasetView, build_view, calibration_stats, fmt
 
 
 def build_report(path: str | Path, data_paths: Iterable[str | Path] = ()) -> dict:
@@ -36,7 +37,21 @@ def build_report(path: str | Path, data_paths: Iterable[str | Path] = ()) -> dic
         return _build_report(StudyDir(path))
 
 
-def _build_report(study: StudyDir) -> dict:
+@dataclass
+class Loaded:
+    """A study as the report reads it: its stored spec, rows, statistics and one view per dataset."""
+
+    spec: StudySpec
+    runs: list[dict]
+    evals: list[dict]
+    calibration: list[dict]
+    summary: dict
+    views: list[DatasetView]
+
+
+def load_views(study: StudyDir) -> Loaded:
+    """Read a study directory once and build every dataset's view: what the report's verdicts are made of
+    (``benchmarks/verdict_stability.py`` reads the same, so it measures what the report says)."""
     if not study.exists():
         raise UserError(f"{study.path} holds no study (no {study.store_path.name})")
     spec = study.read_spec()
@@ -54,6 +69,13 @@ def _build_report(study: StudyDir) -> dict:
             continue
         primary, chosen = primary_for(spec, ds, ds_runs[0]["config"])
         views.append(build_view(ds, primary, chosen, ds_runs, ds_evals, summary, cal_stats, study.path))
+    return Loaded(spec, runs, evals, calibration, summary, views)
+
+
+def _build_report(study: StudyDir) -> dict:
+    loaded = load_views(study)
+    spec, runs, evals, calibration, summary, views = (loaded.spec, loaded.runs, loaded.evals, loaded.calibration,
+                                                     loaded.summary, loaded.views)
     published = [{"name": v.name} for v in views]
     reference = attach_reference(spec, summary["leaderboard"], published, study.path, runs)  # writes reference.csv
     for view, d in zip(views, published):
