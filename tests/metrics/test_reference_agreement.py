@@ -4,6 +4,7 @@ import contextlib
 import io
 import itertools
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -188,6 +189,33 @@ def test_wasserstein_matches_brute_force():
     w2 = min(np.mean([dist[i, p[i]] ** 2 for i in range(6)]) for p in itertools.permutations(range(6))) ** 0.5
     out = wasserstein(a, b)
     assert out["w1"] == pytest.approx(w1, rel=1e-12) and out["w2"] == pytest.approx(w2, rel=1e-12)
+
+
+def test_wasserstein_solvers_agree_and_fall_back(monkeypatch):
+    """POT's network simplex (the fast path) against SciPy's Hungarian algorithm, on GAN-like samples (points
+    near a ring's modes against a spread-out generator); a simplex that stops short, or no POT, falls back
+    to the Hungarian algorithm, never to a suboptimal plan."""
+    import warnings
+
+    from ganbench.data.toy2d import ring_modes
+    from ganbench.metrics import wasserstein as w
+
+    pytest.importorskip("ot")
+    rng = np.random.default_rng(7)
+    real = ring_modes(8).numpy()[rng.integers(0, 8, 400)] + 0.01 * rng.standard_normal((400, 2))
+    fake = 0.8 * real[rng.permutation(400)] + 0.3 * rng.standard_normal((400, 2))
+    dist = np.linalg.norm(real[:, None] - fake[None], axis=2)
+    for p in (1, 2):
+        exact = w.hungarian(dist ** p)
+        assert w._simplex(dist ** p) == pytest.approx(exact, rel=1e-12)  # both exact: they differ by rounding
+        monkeypatch.setattr(w, "MAX_PIVOTS", 10)  # far too few pivots for 400 points
+        assert w._simplex(dist ** p) is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the abandoned solve says nothing
+            assert w.optimal_mean_cost(dist ** p) == exact
+        monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "ot", None)  # POT not installed
+    assert w.wasserstein(real, fake)["w2"] == pytest.approx(w.hungarian(dist ** 2) ** 0.5, rel=0)
 
 
 def test_mode_metrics_on_exact_modes():
