@@ -44,10 +44,11 @@ def scaled(spec: StudySpec, scale: float, datasets: list[str] | None, seeds: lis
 
 
 def verdicts(study_dir: Path) -> dict:
-    """{(dataset, a, b): (mean_diff, significant, held, repeat)} on each dataset's primary metric, final
-    checkpoint, read through the report's own views: held, the number of evaluations the final order has held
-    for (the report's 'since when'); repeat, the mean difference on the second evaluation of the same
-    checkpoints (None without one)."""
+    """{(dataset, a, b): (mean_diff, significant, held, repeat, improving)} on each dataset's primary metric,
+    final checkpoint, read through the report's own views: held, the number of evaluations the final order
+    has held for (the report's 'since when'); repeat, the mean difference on the second evaluation of the
+    same checkpoints (None without one); improving, whether most of the pair's runs were still improving at
+    the end (the report's convergence column)."""
     with reading(study_dir, STUDY):
         views = load_views(StudyDir(study_dir)).views
     out = {}
@@ -56,8 +57,10 @@ def verdicts(study_dir: Path) -> dict:
             if p["metric"] == view.primary and p["checkpoint"] == "final" and math.isfinite(p["mean_diff"]):
                 a, b = p["a"], p["b"]
                 again = view.repeat_difference(a, b)
+                runs = [*view.seeds(a).values(), *view.seeds(b).values()]
+                improving = sum(view.improving.get(r) is True for r in runs) > len(runs) / 2
                 out[(view.name, a, b)] = (p["mean_diff"], p["significant"], view.order_held(a, b).points,
-                                          again[0] if again else None)
+                                          again[0] if again else None, improving)
     return out
 
 
@@ -78,7 +81,10 @@ def compare(short: dict, long: dict) -> dict:
             "steady": split(k for k in common if short[k][2] >= 2),
             "new": split(k for k in common if short[k][2] < 2),
             "repeat_kept": split(k for k in common if short[k][3] is not None and short[k][3] * short[k][0] > 0),
-            "repeat_lost": split(k for k in common if short[k][3] is not None and short[k][3] * short[k][0] <= 0)}
+            "repeat_lost": split(k for k in common if short[k][3] is not None and short[k][3] * short[k][0] <= 0),
+            "significant_sign": split(sig), "not_significant": split(k for k in common if not short[k][1]),
+            "improving": split(k for k in common if short[k][4]), "settled": split(k for k in common if not short[k][4]),
+            "by_held": {h: split(k for k in common if short[k][2] == h) for h in sorted({short[k][2] for k in common})}}
 
 
 def main() -> None:
@@ -114,9 +120,13 @@ def main() -> None:
           f"of which still significant with the same sign: {result['significant_kept']}")
     print("  of the quick run's orders, keep their sign at the longer budget:")
     for key, what in (("steady", "held at >= 2 evaluations"), ("new", "new at the final evaluation"),
-                      ("repeat_kept", "kept by the second evaluation"), ("repeat_lost", "reversed or tied by it")):
+                      ("repeat_kept", "kept by the second evaluation"), ("repeat_lost", "reversed or tied by it"),
+                      ("significant_sign", "significant"), ("not_significant", "not significant"),
+                      ("improving", "most of the pair's runs still improving"), ("settled", "the others")):
         k, n = result[key]
         print(f"    {what}: {k} of {n}" + (f" ({k / n:.0%})" if n else ""))
+    print("    by the evaluations the order had held for at the end of the quick run (the report's 'since when'): "
+          + "; ".join(f"{h}: {k} of {n}" for h, (k, n) in result["by_held"].items()))
     for i, ds, a, b in result["flipped"]:
         print(f"  flipped: {pairs[i][0]}: {ds}: {a} vs {b}")
 
