@@ -125,3 +125,19 @@ def test_verdicts_say_whether_a_second_evaluation_keeps_the_order():
     # the second evaluation's samples put b ahead: the significant lead rests on one draw of samples
     flipped = verdicts(_study(values, HQ_CAL, "high_quality", repeat={"b": {"high_quality": [0.7] * 4}}))
     assert flipped["unrepeated"] == ["b"] and "reverses or ties it (mean a − b: -0.0844)" in flipped["sentences"][0]
+
+
+def test_verdicts_say_when_the_pairs_runs_were_still_improving():
+    """Orders between variants whose runs were mostly still improving changed more often at three times the
+    budget (benchmarks/verdict_stability.py); the verdict says so per pair, and results.json counts them."""
+    from ganbench.report.html import order_held
+
+    values = {"a": {"high_quality": [0.6, 0.62, 0.61]}, "b": {"high_quality": [0.3, 0.31, 0.29]}}
+    rising = _study(values, HQ_CAL, "high_quality")  # every run 10 % better than at the evaluation before
+    assert rising.still_improving("a", "b") == (6, 6)
+    text = verdicts(rising)["sentences"][0]
+    assert "Most of these two variants' runs (6 of 6) were still improving at the end" in text
+    assert order_held(rising)[0]["runs_still_improving"] == 6 and order_held(rising)[0]["runs_judged"] == 6
+    flat = _study(values, HQ_CAL, "high_quality", early=values)  # the same at both evaluations: settled
+    assert flat.still_improving("a", "b") == (0, 6)
+    assert "still improving" not in verdicts(flat)["sentences"][0]

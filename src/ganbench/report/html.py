@@ -197,9 +197,11 @@ def order_held(view) -> list[dict]:
     for other in view.variants:
         if leader and other != leader:
             h, again = view.order_held(leader, other), view.repeat_difference(leader, other)
+            moving, judged = view.still_improving(leader, other)
             out.append({"dataset": view.name, "metric": view.primary, "leader": leader, "other": other,
                         "ahead_since_step": h.since, "evaluations_ahead": h.points, "evaluations": h.total,
-                        "second_evaluation_difference": again[0] if again else None})
+                        "second_evaluation_difference": again[0] if again else None,
+                        "runs_still_improving": moving, "runs_judged": judged})
     return out
 
 

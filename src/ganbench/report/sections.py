@@ -111,7 +111,8 @@ def verdicts(view: DatasetView) -> dict | None:
         other = p["b"] if p["a"] == leader else p["a"]
         h = view.order_held(leader, other)
         again, kept = _repeat_sentence(view, leader, other)
-        sentences.append(" ".join(x for x in (verdict(p), h.sentence(leader, other), again) if x))
+        sentences.append(" ".join(x for x in (verdict(p), h.sentence(leader, other), again,
+                                              _moving_sentence(view, leader, other)) if x))
         if p["significant"] and h.since is not None and h.points == 1 and h.total > 1:
             recent.append(other)
         if p["significant"] and kept is False:
@@ -142,6 +143,16 @@ def _repeat_sentence(view: DatasetView, leader: str, other: str) -> tuple[str, b
     if view.value.better(diff, 0.0):
         return f"{head} keeps the order {said}.", True
     return f"{head} reverses or ties it {said}: this difference is within the evaluation's own noise.", False
+
+
+def _moving_sentence(view: DatasetView, leader: str, other: str) -> str:
+    """Were most of the two variants' runs still improving at the end? Such orders are the ones a longer
+    budget changed most often (measured: ``benchmarks/verdict_stability.py``, README)."""
+    moving, judged = view.still_improving(leader, other)
+    if not judged or moving <= judged / 2:
+        return ""
+    return (f"Most of these two variants' runs ({moving} of {judged}) were still improving at the end: this order "
+            "may change with more training.")
 
 
 def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool) -> str:

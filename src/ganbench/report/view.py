@@ -114,6 +114,14 @@ class DatasetView:
         """seed -> run_id of the variant's finished runs: how verdicts pair runs."""
         return {r["seed"]: r["run_id"] for r in self.runs if r["variant"] == variant and r["status"] == "done"}
 
+    def still_improving(self, *variants: str) -> tuple[int, int]:
+        """(runs still improving at the end, runs judged) among the variants' finished runs. Orders between
+        variants whose runs mostly were changed more often at three times the budget than the others
+        (``benchmarks/verdict_stability.py``; README)."""
+        judged = [self.improving.get(r) for v in variants for r in self.seeds(v).values()]
+        judged = [j for j in judged if j is not None]
+        return sum(judged), len(judged)
+
     def order_held(self, a: str, b: str) -> Held:
         """Since when the final order of a and b on the primary metric has held (``study/history.py``)."""
         return held(paired_history(self.paths, self.seeds(a), self.seeds(b)), self.primary)
