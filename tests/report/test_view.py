@@ -132,12 +132,21 @@ def test_verdicts_say_when_the_pairs_runs_were_still_improving():
     budget (benchmarks/verdict_stability.py); the verdict says so per pair, and results.json counts them."""
     from ganbench.report.html import order_held
 
-    values = {"a": {"high_quality": [0.6, 0.62, 0.61]}, "b": {"high_quality": [0.3, 0.31, 0.29]}}
-    rising = _study(values, HQ_CAL, "high_quality")  # every run 10 % better than at the evaluation before
-    assert rising.still_improving("a", "b") == (6, 6)
-    text = verdicts(rising)["sentences"][0]
-    assert "Most of these two variants' runs (6 of 6) were still improving at the end" in text
-    assert order_held(rising)[0]["runs_still_improving"] == 6 and order_held(rising)[0]["runs_judged"] == 6
+    values = {"a": {"high_quality": [0.6, 0.62, 0.61]}, "b": {"high_quality": [0.3, 0.31, 0.29]},
+              "c": {"high_quality": [0.2, 0.21, 0.19]}}
+    early = {"c": {"high_quality": values["c"]["high_quality"]}}  # c settled; a and b 10 % better than before
+    rising = _study(values, HQ_CAL, "high_quality", early=early)
+    assert rising.still_improving("a", "b") == (6, 6) and rising.still_improving("a", "c") == (3, 6)
+    said = verdicts(rising)
+    assert said["warn"] and said["still"] == 6 and said["judged"] == 9
+    text = {s.split(" ")[2]: s for s in said["sentences"]}  # "a beats b ..." / "a beats c ..."
+    assert "Most of these two variants' runs (6 of 6) were still improving at the end" in text["b"]
+    assert "still improving" not in text["c"]  # half of the pair's runs: not most
+    held = {h["other"]: h for h in order_held(rising)}
+    assert (held["b"]["runs_still_improving"], held["b"]["runs_judged"]) == (6, 6)
+    everyone = verdicts(_study(values, HQ_CAL, "high_quality"))  # every run improving: the warning says it once
+    assert everyone["still"] == everyone["judged"] == 9
+    assert not any("still improving" in s for s in everyone["sentences"])
     flat = _study(values, HQ_CAL, "high_quality", early=values)  # the same at both evaluations: settled
     assert flat.still_improving("a", "b") == (0, 6)
     assert "still improving" not in verdicts(flat)["sentences"][0]

@@ -106,13 +106,14 @@ def verdicts(view: DatasetView) -> dict | None:
     judged = [j for j in view.improving.values() if j is not None]
     still = sum(judged)
     warn = bool(judged) and still > len(judged) / 2
+    everyone = bool(judged) and still == len(judged)
     sentences, recent, unrepeated = [], [], []
     for p in against:
         other = p["b"] if p["a"] == leader else p["a"]
         h = view.order_held(leader, other)
         again, kept = _repeat_sentence(view, leader, other)
-        sentences.append(" ".join(x for x in (verdict(p), h.sentence(leader, other), again,
-                                              _moving_sentence(view, leader, other)) if x))
+        moving = "" if everyone else _moving_sentence(view, leader, other)  # the warning above says it of all
+        sentences.append(" ".join(x for x in (verdict(p), h.sentence(leader, other), again, moving) if x))
         if p["significant"] and h.since is not None and h.points == 1 and h.total > 1:
             recent.append(other)
         if p["significant"] and kept is False:
