@@ -22,7 +22,7 @@ from scipy import linalg
 
 from ganbench.metrics.frechet import Gaussian, fit_gaussian, frechet_distance
 from ganbench.metrics.prdc import prdc
-from ganbench.metrics.wasserstein import _simplex, hungarian
+from ganbench.metrics.wasserstein import hungarian, simplex
 
 
 def scipy_frechet(mu1, sigma1, mu2, sigma2, eps=1e-6):
@@ -82,7 +82,7 @@ def wasserstein_solvers(rng, n: int) -> None:
     dist = np.linalg.norm(real[:, None] - fake[None], axis=2)
     for p in (1, 2):
         ref, t_ref = timed(hungarian, dist ** p, repeats=2)
-        ours, t_ours = timed(_simplex, dist ** p, repeats=2)
+        ours, t_ours = timed(simplex, dist ** p, repeats=2)
         if ours is None:
             print(f"W{p} {n} points: POT is not installed (or stopped short): ganbench uses the Hungarian algorithm")
             return

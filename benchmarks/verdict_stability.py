@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ganbench.confine import STUDY, reading
 from ganbench.report.html import load_views
+from ganbench.report.view import mostly
 from ganbench.study.executors import Pool
 from ganbench.study.runner import StudyDir, run_study
 from ganbench.study.spec import StudySpec, load_spec
@@ -57,10 +58,8 @@ def verdicts(study_dir: Path) -> dict:
             if p["metric"] == view.primary and p["checkpoint"] == "final" and math.isfinite(p["mean_diff"]):
                 a, b = p["a"], p["b"]
                 again = view.repeat_difference(a, b)
-                runs = [*view.seeds(a).values(), *view.seeds(b).values()]
-                improving = sum(view.improving.get(r) is True for r in runs) > len(runs) / 2
                 out[(view.name, a, b)] = (p["mean_diff"], p["significant"], view.order_held(a, b).points,
-                                          again[0] if again else None, improving)
+                                          again[0] if again else None, mostly(*view.still_improving(a, b)))
     return out
 
 

@@ -39,16 +39,18 @@ def wasserstein(a, b) -> dict:
 def optimal_mean_cost(cost: np.ndarray) -> float:
     """min over permutations pi of mean_i cost[i, pi(i)], exactly: POT's simplex when it is installed and
     converged, else the Hungarian algorithm."""
-    found = _simplex(cost)
+    found = simplex(cost)
     return found if found is not None else hungarian(cost)
 
 
 def hungarian(cost: np.ndarray) -> float:
+    """The same minimum by SciPy's Hungarian algorithm (always available; the tests' reference)."""
     rows, cols = linear_sum_assignment(cost)
     return float(np.mean(cost[rows, cols]))
 
 
-def _simplex(cost: np.ndarray) -> float | None:
+def simplex(cost: np.ndarray) -> float | None:
+    """The same minimum by POT's network simplex, or None where POT is missing or stops short."""
     try:
         import ot
     except ImportError:

@@ -13,7 +13,7 @@ from ..study.calibration import REAL, TRIVIAL
 from ..study.stats import verdict
 from ..study.worker import run_dir_name
 from . import figures
-from .view import CHECKPOINTS, DatasetView, cell, fmt
+from .view import CHECKPOINTS, DatasetView, cell, fmt, mostly
 
 
 def b64(png: bytes | None) -> str:
@@ -105,7 +105,7 @@ def verdicts(view: DatasetView) -> dict | None:
     step = max((e["step"] for e in view.evals if "final" in e["tags"]), default=None)
     judged = [j for j in view.improving.values() if j is not None]
     still = sum(judged)
-    warn = bool(judged) and still > len(judged) / 2
+    warn = mostly(still, len(judged))
     everyone = bool(judged) and still == len(judged)
     sentences, recent, unrepeated = [], [], []
     for p in against:
@@ -150,7 +150,7 @@ def _moving_sentence(view: DatasetView, leader: str, other: str) -> str:
     """Were most of the two variants' runs still improving at the end? Such orders are the ones a longer
     budget changed most often (measured: ``benchmarks/verdict_stability.py``, README)."""
     moving, judged = view.still_improving(leader, other)
-    if not judged or moving <= judged / 2:
+    if not mostly(moving, judged):
         return ""
     return (f"Most of these two variants' runs ({moving} of {judged}) were still improving at the end: this order "
             "may change with more training.")

@@ -30,6 +30,11 @@ def fmt(value) -> str:
     return f"{value:.4g}"
 
 
+def mostly(part: int, whole: int) -> bool:
+    """More than half: the report's rule for "most runs were still improving", for a dataset and for a pair."""
+    return whole > 0 and part > whole / 2
+
+
 def cell(row: dict | None) -> str:
     """mean [95 % CI], or the mean alone with one seed."""
     if not row:
