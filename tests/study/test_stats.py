@@ -57,6 +57,18 @@ def test_verdict_says_plainly_when_not_significant():
     assert "could only have detected a difference of " in text and "80 % power" in text
 
 
+@pytest.mark.parametrize("metric", ["fid", "precision"])
+def test_verdict_names_the_better_mean_first_and_signs_the_difference_from_it(metric):
+    # 'a' has the lower means: better on FID, worse on precision; the stats table keeps a − b either way
+    out = summarize(_evals({"a": [0.10, 0.20, 0.30], "b": [0.12, 0.19, 0.35]}, metric=metric), checkpoints=("final",))
+    pair = out["pairs"][0]
+    assert (pair["a"], pair["b"]) == ("a", "b") and not pair["significant"]
+    assert pair["mean_diff"] == pytest.approx(-0.02)
+    winner, loser, diff = ("a", "b", "-0.02") if metric == "fid" else ("b", "a", "+0.02")
+    assert verdict(pair).startswith(f"{winner} vs {loser} on {metric} (final checkpoint): no significant difference "
+                                    f"(mean {winner} − {loser}: {diff}, ")
+
+
 def test_power_sentence_stays_inside_a_bounded_metric():
     # paired differences spread over most of [0, 1] with 3 seeds: the detectable difference exceeds the range
     out = summarize(_evals({"a": [0.1, 0.9, 0.2], "b": [0.8, 0.1, 0.7]}, metric="precision"),

@@ -141,8 +141,10 @@ def verdict(pair: dict) -> str:
     a_wins = better(pair["metric"], pair["mean_diff"], 0.0)
     winner, loser = (pair["a"], pair["b"]) if a_wins else (pair["b"], pair["a"])
     if not pair["significant"]:
-        return (f"{pair['a']} vs {pair['b']} {where}: no significant difference (mean difference "
-                f"{pair['mean_diff']:+.3g}, Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds). "
+        # the better mean first and the difference signed from it, as the report's other sentences do
+        diff = pair["mean_diff"] if a_wins else -pair["mean_diff"]
+        return (f"{winner} vs {loser} {where}: no significant difference (mean {winner} − {loser}: "
+                f"{diff:+.3g}, Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds). "
                 + power_sentence(pair)).strip()
     return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} (Holm-adjusted p = {pair['p_holm']:.2g}, "
             f"wins {max(pair['win_rate_a'], 1 - pair['win_rate_a']):.0%} of {pair['n']} seeds).")
