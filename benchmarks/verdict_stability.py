@@ -13,7 +13,8 @@ evaluations, a longer history; training is unchanged).
 
 Both studies resume, so an interrupted benchmark continues where it stopped. Existing study directories
 of the two budgets can be compared without running anything: ``--short DIR --long DIR``; several pairs
-(replicates with other seeds, ``--short A B --long A3 B3``) are pooled.
+(replicates with other seeds, ``--short A B --long A3 B3``) are pooled; with several, each quick study is
+also re-tested by the next replicate's longer one, on other seeds, as ``ganbench study confirm`` would.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from ganbench.confine import STUDY, reading
 from ganbench.report.html import load_views
 from ganbench.report.view import mostly
+from ganbench.study.confirm import confirmation_rows, confirmation_spec, tally
 from ganbench.study.executors import Pool
 from ganbench.study.runner import StudyDir, run_study
 from ganbench.study.spec import StudySpec, load_spec
@@ -128,6 +130,31 @@ def main() -> None:
           + "; ".join(f"{h}: {k} of {n}" for h, (k, n) in result["by_held"].items()))
     for i, ds, a, b in result["flipped"]:
         print(f"  flipped: {pairs[i][0]}: {ds}: {a} vs {b}")
+    if len(pairs) > 1:
+        fresh_seeds(pairs)
+
+
+def fresh_seeds(pairs: list[tuple[Path, Path]]) -> None:
+    """What ``ganbench study confirm`` would say: replicate i's quick verdicts re-tested by the longer study
+    of replicate i + 1 (other seeds), counted by the functions of the report's Confirmation section."""
+    totals: dict[str, int] = {}
+    for i, (quick, _) in enumerate(pairs):
+        longer = pairs[(i + 1) % len(pairs)][1]
+        with reading(quick, STUDY):
+            first = load_views(StudyDir(quick))
+        with reading(longer, STUDY):
+            second = load_views(StudyDir(longer))
+        block = confirmation_spec(first.spec, first.views, 1).confirms  # the verdicts; the factor plays no part
+        for view in second.views:
+            counts = tally(confirmation_rows(block, view.name, view.pairs))
+            print(f"  fresh seeds: {quick} ({first.spec.seed_list()}) re-tested by {longer} ({second.spec.seed_list()}), "
+                  f"{view.name}: sign held for {counts['kept']} of {counts['orders']}")
+            for k, n in counts.items():
+                totals[k] = totals.get(k, 0) + n
+    print(f"on fresh seeds (as `ganbench study confirm`): {totals['kept']} of {totals['orders']} keep their sign "
+          f"({totals['kept'] / max(totals['orders'], 1):.0%}); significant: {totals['significant']}, of which "
+          f"{totals['significant_kept']} keep their sign and {totals['confirmed']} are significant again; "
+          f"{totals['new_significant']} not significant at 1x are at the longer budget")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`ganbench study run|resume|report|rebuild`: parsed here, carried out by study/commands.py."""
+"""`ganbench study run|resume|confirm|report|rebuild`: parsed here, carried out by study/commands.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,17 @@ def add_parsers(sub) -> None:
     rs = ss.add_parser("resume", help="continue the study in DIR from where it stopped")
     rs.add_argument("dir", type=Path)
     rs.add_argument("--retry-failed", action="store_true", help="queue the runs recorded as failed again")
-    for p in (sr, rs):
+    cf = ss.add_parser("confirm", help="re-test a finished study's verdicts: its spec trained longer on fresh "
+                                       "seeds, as a new study whose report says which orders survive")
+    cf.add_argument("dir", type=Path, help="the finished study directory whose verdicts are re-tested")
+    cf.add_argument("--budget-x", type=float, default=3.0, metavar="F",
+                    help="the budget (and evaluation interval) times F (default 3)")
+    cf.add_argument("--seeds", type=int, default=None, metavar="N",
+                    help="fresh seeds, after the study's own (default: as many as it has)")
+    cf.add_argument("--out", type=Path, default=None,
+                    help="the new study's directory (default: next to DIR, named NAME-confirm-xF)")
+    cf.add_argument("--force-new", action="store_true", help="replace a directory holding another spec")
+    for p in (sr, rs, cf):
         p.add_argument("--executor", default="pool", choices=["pool", "inprocess", "ray"])
         p.add_argument("--workers", type=int, default=None, help="pool workers (default: one per core)")
         p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: RAY_ADDRESS or local)")
@@ -39,7 +49,7 @@ def add_parsers(sub) -> None:
     rp.add_argument("dir", type=Path)
     rb = ss.add_parser("rebuild", help="a fresh study.sqlite from spec.yaml and the runs' own result files")
     rb.add_argument("dir", type=Path)
-    for p in (sr, rs, rp, rb):
+    for p in (sr, rs, cf, rp, rb):
         data_path_flag(p, "study")
 
 

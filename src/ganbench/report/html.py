@@ -25,7 +25,7 @@ from ..study.stats import summarize
 from ..study.store import Store
 from .sections import SECTIONS as SECTION_FUNCTIONS
 from .reference_table import attach_reference
-from .sections import floor_state, leader_of, overall
+from .sections import confirmation_rows_of, floor_state, leader_of, overall
 from .template import PAGE, SECTIONS
 from .view import DatasetView, build_view, calibration_stats, fmt
 
@@ -69,6 +69,8 @@ def load_views(study: StudyDir) -> Loaded:
             continue
         primary, chosen = primary_for(spec, ds, ds_runs[0]["config"])
         views.append(build_view(ds, primary, chosen, ds_runs, ds_evals, summary, cal_stats, study.path))
+        if spec.confirms is not None:
+            views[-1].confirming = {"block": spec.confirms, "budget": spec.budget, "seeds": spec.seed_list()}
     return Loaded(spec, runs, evals, calibration, summary, views)
 
 
@@ -106,7 +108,8 @@ def _build_report(study: StudyDir) -> dict:
         protocol_notes=_protocol_notes(views, runs, evals))
     atomic_write_text(study.path / "report.html", html)
     _write_tables(study.path, spec, summary, runs, evals, calibration, reference,
-                  {"floor": [floor_summary(v) for v in views], "order_held": [h for v in views for h in order_held(v)]})
+                  {"floor": [floor_summary(v) for v in views], "order_held": [h for v in views for h in order_held(v)],
+                   "confirmation": [r for v in views for r in confirmation_rows_of(v)]})
     return {"report": str(study.path / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
 
 

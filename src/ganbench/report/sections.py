@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from ..metrics.declare import info
 from ..study.calibration import REAL, TRIVIAL
+from ..study.confirm import confirmation_rows, tally
 from ..study.stats import verdict
 from ..study.worker import run_dir_name
 from . import figures
@@ -192,6 +193,54 @@ def published(view: DatasetView) -> dict | None:
     return view.reference if view.reference.get("reference") else None
 
 
+def confirmation_rows_of(view: DatasetView) -> list[dict]:
+    """This dataset's rows of the verdicts this study re-tests (spec ``confirms:``), or []."""
+    if not view.confirming:
+        return []
+    return confirmation_rows(view.confirming["block"], view.name, view.pairs)
+
+
+def confirmation(view: DatasetView) -> dict | None:
+    """Another study's verdicts, re-tested here with a longer budget and fresh seeds (study/confirm.py)."""
+    rows = confirmation_rows_of(view)
+    if not rows:
+        return None
+    block, t = view.confirming["block"], tally(rows)
+    then, now = block.budget, view.confirming["budget"]  # the first study's budget, and this one's
+    orders, metric = t["orders"], rows[0]["metric"]
+    summary = (f"Of {block.study}'s {orders} order{'' if orders == 1 else 's'} of two variants on {metric} "
+               f"({_amount(then)}, seeds {_seeds(block.seeds)}), the sign held for {t['kept']} here ({_amount(now)}, "
+               f"seeds {_seeds(view.confirming['seeds'])})" + (f": {t['kept'] / orders:.0%}." if orders else "."))
+    if t["significant"]:
+        n, again = t["significant"], t["confirmed"]
+        summary += (f" Of its {n} significant verdict{'s' if n > 1 else ''}, the sign held for {t['significant_kept']}, "
+                    + ("and none is significant here." if again == 0 else
+                       f"and {again} {'is' if again == 1 else 'are'} significant here too."))
+    else:
+        summary += " None of its verdicts was significant: it claimed orders, not wins."
+    if t["new_significant"]:
+        summary += f" Significant here, though not there: {t['new_significant']}."
+    if t["missing"]:
+        summary += f" Not comparable here (no paired seeds): {t['missing']}."
+    table = [{"order": f"{r['first']} − {r['second']}", "then": f"{r['then']:+.3g}", "p_then": fmt(r["p_then"]),
+              "sig_then": r["significant_then"], "now": f"{r['now']:+.3g}" if r["now"] is not None else "–",
+              "p_now": fmt(r["p_now"]), "sig_now": r["significant_now"],
+              "mark": "–" if r["kept"] is None else "✓" if r["kept"] else "✗"} for r in rows]
+    return {"study": block.study, "digest": block.spec_digest, "summary": summary, "rows": table,
+            "metric": rows[0]["metric"]}
+
+
+def _amount(budget) -> str:
+    amount = budget.amount()
+    return f"{amount:g} {budget.kind()}" if amount is not None else "no budget"
+
+
+def _seeds(seeds: list[int]) -> str:
+    if seeds and seeds == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 2:
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
 def samples(view: DatasetView) -> dict | None:
     """A strip per variant: the final generator of every seed (collapses show up here; ✖ collapsed, ▽ at the
     floor)."""
@@ -245,8 +294,8 @@ def cost(view: DatasetView) -> dict:
     return {"plot": b64(png), "table": table}
 
 
-SECTIONS = [("leaderboard", leaderboard), ("verdicts", verdicts), ("published", published), ("samples", samples),
-            ("training", training), ("cost", cost)]
+SECTIONS = [("leaderboard", leaderboard), ("verdicts", verdicts), ("confirmation", confirmation),
+            ("published", published), ("samples", samples), ("training", training), ("cost", cost)]
 
 
 def overall(views: list[DatasetView]) -> str:

@@ -93,6 +93,17 @@ final checkpoint; every quality metric, final and best)</summary>
 {% for p in s.table %}<tr><td class="l">{{ p.metric }}</td><td class="l">{{ p.checkpoint }}</td><td class="l">{{ p.a }}</td><td class="l">{{ p.b }}</td><td>{{ p.n }}</td><td>{{ p.diff }}</td><td>{{ p.p }}</td><td class="{{ 'sig' if p.sig else 'ns' }}">{{ p.p_holm }}</td><td>{{ p.win }}</td><td>{{ p.mdd }}</td><td>{{ p.need }}</td></tr>{% endfor %}
 </table></div></details>
 """,
+    "confirmation": """
+<h3>Confirmation of {{ s.study }}'s verdicts on {{ s.metric }} (final checkpoint)</h3>
+<p class="bottom">{{ s.summary }}</p>
+<div class="scroll"><table class="confirmation"><tr><th class="l">order in {{ s.study }}</th><th>mean there</th><th>Holm p there</th><th>mean here</th><th>Holm p here</th><th>kept</th></tr>
+{% for r in s.rows %}<tr><td class="l">{{ r.order }}</td><td>{{ r.then }}</td><td class="{{ 'sig' if r.sig_then else 'ns' }}">{{ r.p_then }}</td><td>{{ r.now }}</td><td class="{{ 'sig' if r.sig_now else 'ns' }}">{{ r.p_now }}</td><td class="mark">{{ r.mark }}</td></tr>{% endfor %}
+</table></div>
+<p class="note">This study is {{ s.study }} (spec {{ s.digest }}) trained longer on seeds it did not use. Each order is
+written better mean first, and both means are of that difference over paired seeds. Kept (✓): the mean difference here has
+the same sign; a significant verdict is confirmed when it is kept and significant here too (Holm-adjusted over this
+study's own pairs).</p>
+""",
     "published": """
 <h3>Published numbers ({{ s.reference[0].checkpoint }} checkpoint)</h3>
 {% if s.reference_scope %}<div class="scope">{% for cls, line in s.reference_scope %}<p class="{{ cls }}">{{ line }}</p>{% endfor %}</div>{% endif %}

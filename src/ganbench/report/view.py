@@ -74,6 +74,7 @@ class DatasetView:
     collapsed: dict = field(default_factory=dict)  # run_id -> reason (no mode, no high-quality sample)
     at_floor: dict = field(default_factory=dict)  # run_id -> reason (primary not better than a trivial generator)
     reference: dict = field(default_factory=dict)  # published numbers beside ours (reference_table.py)
+    confirming: dict = field(default_factory=dict)  # {block, budget, seeds}: verdicts re-tested here (confirm.py)
 
     @property
     def value(self) -> Value:

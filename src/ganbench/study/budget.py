@@ -28,3 +28,10 @@ class Budget(BaseModel):
     def amount(self) -> float | None:
         """The budget in its own unit (``kind``); None when nothing is set."""
         return self.flops or self.seconds or self.steps
+
+    def times(self, factor: float) -> "Budget":
+        """The same kind of budget ``factor`` times as large (steps rounded, at least 1)."""
+        if self.flops:
+            return Budget(flops=self.flops * factor)
+        return Budget(steps=max(1, round(self.steps * factor)) if self.steps else None,
+                      seconds=self.seconds * factor if self.seconds else None)

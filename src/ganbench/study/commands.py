@@ -1,4 +1,4 @@
-"""The `ganbench study` commands: run, resume, report, rebuild (parsed in cli/study.py; cli/__init__.py
+"""The `ganbench study` commands: run, resume, confirm, report, rebuild (parsed in cli/study.py; cli/__init__.py
 maps errors to one line).
 
 Each reads a study directory inside a path scope (confine.py): a spec read back from the directory may
@@ -31,6 +31,8 @@ def study_command(args: argparse.Namespace) -> int:
 
     if args.study_command == "rebuild":
         return _study_rebuild(args)
+    if args.study_command == "confirm":
+        return _study_confirm(args)
     if args.study_command == "run":
         spec = load_spec(args.spec)
         if args.scale is not None:
@@ -46,6 +48,39 @@ def study_command(args: argparse.Namespace) -> int:
         if args.study_command == "report":
             return _study_report(args)
         return _study_run(args, args.dir, None)
+
+
+def _study_confirm(args: argparse.Namespace) -> int:
+    """A new study: DIR's spec, budget x F, fresh seeds, DIR's verdicts to re-test (confirm.py). Only paths
+    the user names (--data-path) are consented to: the spec comes from a study directory."""
+    from ..confine import STUDY, reading
+    from ..report.html import load_views
+    from .confirm import confirmation_spec
+    from .rebuild import check_complete
+    from .runner import StudyDir
+    from .spec import expand
+
+    with reading(args.dir, STUDY, args.data_path):
+        origin = StudyDir(args.dir)
+        loaded = load_views(origin)
+        check_complete(origin, expand(loaded.spec, stored=str(origin.spec_path)))  # verdicts of every run
+        unfinished = [r["run_id"] for r in loaded.runs if r["status"] in ("queued", "running")]
+        if unfinished:
+            raise UserError(f"{args.dir}: {len(unfinished)} run(s) not finished (e.g. {unfinished[0]}); its verdicts "
+                            f"are not final: ganbench study resume {args.dir}, then confirm")
+        spec = confirmation_spec(loaded.spec, loaded.views, args.budget_x, args.seeds)
+    directory = args.out or args.dir.parent / spec.name
+    print(f"confirming {len(spec.confirms.verdicts)} verdicts of study {loaded.spec.name!r} in {directory}: budget "
+          f"x{args.budget_x:g}, seeds {spec.seed_list()}")
+    with reading(directory, STUDY, args.data_path):
+        code = _study_run(args, directory, spec)
+        if code == 0:
+            from ..report.sections import confirmation
+
+            for view in load_views(StudyDir(directory)).views:
+                if (found := confirmation(view)) is not None:
+                    print(f"{view.name}: {found['summary']}")
+    return code
 
 
 def _study_rebuild(args: argparse.Namespace) -> int:

@@ -19,7 +19,8 @@ Each run's config = base, then the dataset's overrides, then the variant's, then
 checkpoint; datasets it does not name get the default for their kind of data (declare.DEFAULT_PRIMARY).
 It is checked against the values each dataset's evaluation will produce before anything runs.
 ``reference:`` carries published numbers the study reproduces (see ``reference.py``); its datasets,
-variants and metrics are checked the same way, and it is left out of the spec's digest.
+variants and metrics are checked the same way, and it is left out of the spec's digest. So is
+``confirms:``, another study's verdicts that this one re-tests (``confirm.py``, ``ganbench study confirm``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ..confine import check_config
 from ..errors import UserError, did_you_mean
 from ..registry import format_validation_error
 from .budget import Budget
+from .confirm import Confirms, check_confirms
 from .reference import Reference, check_reference
 
 
@@ -107,6 +109,7 @@ class StudySpec(BaseModel):
         "none", description="torch.compile mode of the training step (training/capture.py); how runs execute, "
                             "not what they are: left out of the spec's and the runs' identity, like grouping")
     reference: Reference | None = Field(None, description="published numbers this study reproduces")
+    confirms: Confirms | None = Field(None, description="another study's verdicts this one re-tests (confirm.py)")
 
     @field_validator("name")
     @classmethod
@@ -157,8 +160,9 @@ class StudySpec(BaseModel):
 
     def digest(self) -> str:
         """Identity of what the study runs: how runs are grouped (ensemble) or compiled and published
-        reference numbers change no result beyond rounding, so are left out."""
-        tree = self.model_dump(mode="json", exclude={"ensemble", "compile", "reference"})
+        reference numbers or another study's verdicts (``confirms:``) change no result beyond rounding, so are left
+        out."""
+        tree = self.model_dump(mode="json", exclude={"ensemble", "compile", "reference", "confirms"})
         return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -324,6 +328,8 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
             first.setdefault(r.dataset, r.config)
         check_reference(spec.reference, set(first), {r.variant for r in runs},
                         lambda ds: applicable_for(spec, first[ds]))
+    if spec.confirms is not None:
+        check_confirms(spec.confirms, {r.dataset for r in runs}, {r.variant for r in runs})
     return runs
 
 
@@ -336,8 +342,7 @@ def scaled(spec: StudySpec, factor: float) -> StudySpec:
         raise UserError("--scale shrinks budget.steps or budget.seconds; this spec sets neither")
     seeds = spec.seed_list()
     keep = seeds[:max(min(3, len(seeds)), math.ceil(len(seeds) * factor))]
-    budget = Budget(steps=max(1, round(spec.budget.steps * factor)) if spec.budget.steps else None,
-                    seconds=spec.budget.seconds * factor if spec.budget.seconds else None)
+    budget = spec.budget.times(factor)
     every = max(1, round(spec.eval.every * factor)) if spec.eval.every else None
     return spec.model_copy(update={"name": f"{spec.name}-x{factor:g}", "budget": budget,
                                    "seeds": len(keep) if isinstance(spec.seeds, int) else keep,

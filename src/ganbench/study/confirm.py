@@ -1,0 +1,140 @@
+"""Confirm a study's verdicts: the same spec trained longer on fresh seeds, and which orders survive.
+
+``ganbench study confirm DIR --budget-x 3`` writes a new study whose spec is DIR's with the budget (and the
+evaluation interval) times F and seeds none of DIR's runs used, plus a ``confirms:`` block: DIR's
+pairwise verdicts on each dataset's primary metric at the final checkpoint. The new study's report then
+says, for every one of them, whether the order keeps its sign and whether a significant verdict is
+significant again. Held-out seeds and a longer budget are the two ways a quick verdict most often fails
+(``benchmarks/verdict_stability.py``: 80 % of the quick preset's orders kept their sign at 3x); this is
+the test a sceptical reader would ask for, run on the user's own study.
+
+The block is part of the new spec (a study directory stays data: no path to DIR is stored or followed),
+and is left out of the spec's identity, like ``reference:``: it changes no result.
+
+    confirms:
+      study: quick                    # the study confirmed, its spec digest, budget and seeds
+      spec_digest: a06eda969fa14724
+      budget: {steps: 1200}
+      seeds: [0, 1, 2]
+      verdicts:                       # a vs b: mean of a − b over paired seeds, Holm-adjusted p
+        - {dataset: ring8, metric: high_quality, a: lsgan, b: ns, mean_diff: 0.026, p_holm: 1.0,
+           significant: false, n: 3}
+
+Rule: an order is *kept* when the confirming study's mean difference has the same sign (strictly); a
+significant verdict is *confirmed* when it is kept and significant again (Holm-adjusted over the
+confirming study's own pairs). Orders of exactly zero state nothing and are not listed.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import UserError
+from ..metrics.declare import better
+from .budget import Budget
+
+
+class Verdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str
+    metric: str
+    a: str
+    b: str
+    mean_diff: float
+    p_holm: float | None = None
+    significant: bool
+    n: int = Field(ge=0)
+
+
+class Confirms(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    study: str
+    spec_digest: str
+    budget: Budget
+    seeds: list[int]
+    verdicts: list[Verdict]
+
+
+def origin_verdicts(views) -> list[Verdict]:
+    """Every pair's verdict on each dataset's primary metric at the final checkpoint (report views)."""
+    out = []
+    for view in views:
+        for p in view.pairs:
+            if p["metric"] == view.primary and p["checkpoint"] == "final" and math.isfinite(p["mean_diff"]) \
+                    and p["mean_diff"] != 0:
+                p_holm = p["p_holm"] if math.isfinite(p["p_holm"]) else None
+                out.append(Verdict(dataset=view.name, metric=p["metric"], a=p["a"], b=p["b"],
+                                   mean_diff=p["mean_diff"], p_holm=p_holm, significant=p["significant"], n=p["n"]))
+    return out
+
+
+def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None):
+    """``spec`` (a StudySpec) trained ``budget_x`` times longer on ``n_seeds`` fresh seeds (default: as many
+    as it had), carrying its verdicts; named ``NAME-confirm-xF``."""
+    if not math.isfinite(budget_x) or budget_x <= 0:
+        raise UserError(f"--budget-x must be a positive number; got {budget_x}")
+    if spec.budget.amount() is None:
+        raise UserError("this study's spec sets no budget (steps, seconds or flops): nothing to scale")
+    used = spec.seed_list()
+    count = len(used) if n_seeds is None else n_seeds
+    if count < 2:
+        raise UserError(f"--seeds must be at least 2 (a paired test needs two seeds); got {count}")
+    verdicts = origin_verdicts(views)
+    if not verdicts:
+        raise UserError(f"study {spec.name!r} has no verdict to confirm (no pair of variants with paired seeds "
+                        "and a nonzero difference on a primary metric)")
+    start = max(used) + 1
+    every = max(1, round(spec.eval.every * budget_x)) if spec.eval.every else None
+    confirms = Confirms(study=spec.name, spec_digest=spec.digest(), budget=spec.budget, seeds=used, verdicts=verdicts)
+    return spec.model_copy(update={
+        "name": f"{spec.name}-confirm-x{budget_x:g}", "budget": spec.budget.times(budget_x),
+        "seeds": list(range(start, start + count)), "eval": spec.eval.model_copy(update={"every": every}),
+        "confirms": confirms})
+
+
+def check_confirms(confirms: Confirms, datasets: set[str], variants: set[str]) -> None:
+    """Every dataset and variant the block names exists in the study (before any run starts)."""
+    for v in confirms.verdicts:
+        if v.dataset not in datasets:
+            raise UserError(f"confirms: dataset {v.dataset!r} is not in this study (it has: {', '.join(sorted(datasets))})")
+        for name in (v.a, v.b):
+            if name not in variants:
+                raise UserError(f"confirms: variant {name!r} is not in this study (it has: "
+                                f"{', '.join(sorted(variants))})")
+
+
+def confirmation_rows(confirms: Confirms, dataset: str, pairs: list[dict]) -> list[dict]:
+    """One row per confirmed verdict of ``dataset``: the order as the first study saw it (better mean first,
+    difference signed from it) and the confirming study's difference in the same orientation."""
+    rows = []
+    for v in confirms.verdicts:
+        if v.dataset != dataset:
+            continue
+        first, second = (v.a, v.b) if better(v.metric, v.mean_diff, 0.0) else (v.b, v.a)
+        sign = 1.0 if first == v.a else -1.0
+        then = sign * v.mean_diff
+        now = p_now = None
+        significant_now = False
+        for p in pairs:
+            if p["metric"] == v.metric and p["checkpoint"] == "final" and {p["a"], p["b"]} == {v.a, v.b} \
+                    and math.isfinite(p["mean_diff"]):
+                now = p["mean_diff"] if p["a"] == first else -p["mean_diff"]
+                p_now, significant_now = p["p_holm"], p["significant"]
+        kept = None if now is None else now * then > 0
+        rows.append({"dataset": dataset, "metric": v.metric, "first": first, "second": second, "then": then,
+                     "p_then": v.p_holm, "significant_then": v.significant, "n_then": v.n, "now": now,
+                     "p_now": p_now, "significant_now": bool(significant_now and kept), "kept": kept})
+    return rows
+
+
+def tally(rows: list[dict]) -> dict:
+    """Counts over confirmation rows: orders kept, and significant verdicts confirmed."""
+    judged = [r for r in rows if r["kept"] is not None]
+    significant = [r for r in judged if r["significant_then"]]
+    return {"orders": len(judged), "kept": sum(r["kept"] for r in judged), "significant": len(significant),
+            "significant_kept": sum(r["kept"] for r in significant),
+            "confirmed": sum(r["significant_now"] for r in significant),
+            "new_significant": sum(r["significant_now"] for r in judged if not r["significant_then"]),
+            "missing": len(rows) - len(judged)}

@@ -1,0 +1,144 @@
+"""`ganbench study confirm`: a study's verdicts re-tested on fresh seeds with a longer budget."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from ganbench.cli import main
+from ganbench.errors import UserError
+from ganbench.report.sections import confirmation
+from ganbench.study.confirm import Confirms, confirmation_rows, confirmation_spec, tally
+from ganbench.study.spec import StudySpec, expand
+from ganbench.study.stats import summarize
+
+from .test_stats import _evals
+
+TINY = {"name": "tiny", "base": {"batch_size": 32, "log_every": 20, "generator": {"name": "mlp", "hidden": 32},
+                                 "discriminator": {"name": "mlp", "hidden": 32}},
+        "datasets": [{"data": {"name": "ring8", "n": 2000}}], "grid": {"loss": ["ns", "hinge", "lsgan"]}, "seeds": 2,
+        "budget": {"steps": 40}, "eval": {"n": 200, "every": 20, "metrics": ["modes", "fid"], "primary": "fid"}}
+
+
+def _view(values: dict[str, list[float]], metric="fid", name="d"):
+    return SimpleNamespace(name=name, primary=metric, pairs=summarize(_evals(values, metric), ("final",))["pairs"])
+
+
+def test_the_confirming_spec_trains_longer_on_fresh_seeds_and_carries_the_verdicts():
+    spec = StudySpec(**{**TINY, "seeds": [0, 4]})
+    view = _view({"a": [1.0, 2.0], "b": [1.5, 2.2], "c": [1.0, 2.0]})  # a = c: no order, not carried
+    new = confirmation_spec(spec, [view], 3)
+    assert new.name == "tiny-confirm-x3" and new.budget.steps == 120 and new.eval.every == 60
+    assert new.seed_list() == [5, 6]  # after the largest seed the first study used
+    block = new.confirms
+    assert (block.study, block.spec_digest, block.budget.steps, block.seeds) == ("tiny", spec.digest(), 40, [0, 4])
+    assert {(v.a, v.b) for v in block.verdicts} == {("a", "b"), ("b", "c")}
+    assert confirmation_spec(spec, [view], 2, n_seeds=5).seed_list() == [5, 6, 7, 8, 9]
+    flops = StudySpec(**{**TINY, "budget": {"flops": 1e9}})
+    assert confirmation_spec(flops, [view], 2.5).budget.flops == 2.5e9
+    # the block changes no result: it is not part of the spec's identity
+    assert new.model_copy(update={"confirms": None}).digest() == new.digest()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"budget_x": 0}, "--budget-x must be a positive number"),
+    ({"budget_x": float("nan")}, "--budget-x must be a positive number"),
+    ({"budget_x": 2, "n_seeds": 1}, "--seeds must be at least 2"),
+])
+def test_bad_confirmation_options(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        confirmation_spec(StudySpec(**TINY), [_view({"a": [1.0, 2.0], "b": [1.5, 2.2]})], **kwargs)
+
+
+def test_a_study_without_any_order_has_nothing_to_confirm():
+    with pytest.raises(UserError, match="has no verdict to confirm"):
+        confirmation_spec(StudySpec(**TINY), [_view({"a": [1.0, 2.0], "b": [1.0, 2.0]})], 3)
+
+
+@pytest.mark.parametrize("metric", ["fid", "precision"])
+def test_rows_write_the_better_mean_first_and_judge_the_sign_in_that_orientation(metric):
+    first = confirmation_spec(StudySpec(**TINY), [_view({"a": [0.1, 0.2, 0.3], "b": [0.2, 0.3, 0.4]}, metric)], 3)
+    block = first.confirms
+    # the confirming study: a still below b on two of three seeds, but the mean difference reversed
+    pairs = _view({"a": [0.1, 0.2, 0.9], "b": [0.2, 0.3, 0.4]}, metric).pairs
+    (row,) = confirmation_rows(block, "d", pairs)
+    lower_better = metric == "fid"
+    assert (row["first"], row["second"]) == (("a", "b") if lower_better else ("b", "a"))
+    assert row["then"] == pytest.approx(-0.1 if lower_better else 0.1)
+    assert row["now"] == pytest.approx(0.1 if lower_better else -0.1)
+    assert row["kept"] is False and row["significant_now"] is False
+    same = _view({"b": [0.2, 0.3, 0.4], "a": [0.15, 0.25, 0.3]}, metric).pairs
+    assert confirmation_rows(block, "d", same)[0]["kept"] is True
+    assert confirmation_rows(block, "d", [])[0]["kept"] is None  # no paired seeds in the confirming study
+    assert confirmation_rows(block, "other dataset", pairs) == []
+
+
+def test_tally_counts_kept_orders_and_confirmed_significant_verdicts():
+    rows = [{"kept": True, "significant_then": True, "significant_now": True},
+            {"kept": True, "significant_then": True, "significant_now": False},
+            {"kept": False, "significant_then": False, "significant_now": False},
+            {"kept": True, "significant_then": False, "significant_now": True},
+            {"kept": None, "significant_then": True, "significant_now": False}]
+    assert tally(rows) == {"orders": 4, "kept": 3, "significant": 2, "significant_kept": 2, "confirmed": 1,
+                           "new_significant": 1, "missing": 1}
+
+
+def test_the_report_section_counts_kept_orders_and_confirmed_wins():
+    spec = StudySpec(**TINY)
+    first = confirmation_spec(spec, [_view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.1]})], 3)
+    assert first.confirms.verdicts[0].significant
+
+    def section(b_values):
+        view = _view({"a": [1.0, 2.0, 3.0, 4.0], "b": b_values})
+        view.confirming = {"block": first.confirms, "budget": first.budget, "seeds": first.seed_list()}
+        return confirmation(view)
+
+    again = section([2.0, 3.0, 4.0, 5.05])
+    assert again["summary"] == ("Of tiny's 1 order of two variants on fid (40 steps, seeds 0, 1), the sign held for 1 "
+                                "here (120 steps, seeds 2, 3): 100%. Of its 1 significant verdict, the sign held for 1, "
+                                "and 1 is significant here too.")
+    assert [(r["order"], r["then"], r["now"], r["mark"]) for r in again["rows"]] == [("a − b", "-1.02", "-1.01", "✓")]
+    reversed_ = section([0.5, 2.5, 2.0, 3.0])
+    assert "the sign held for 0 here" in reversed_["summary"]
+    assert reversed_["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is significant here.")
+    assert reversed_["rows"][0]["mark"] == "✗"
+
+
+def test_a_block_naming_a_variant_the_study_lacks_is_refused_before_any_run():
+    block = Confirms(study="x", spec_digest="0", budget={"steps": 1}, seeds=[0, 1], verdicts=[
+        {"dataset": "ring8", "metric": "fid", "a": "loss=ns", "b": "loss=wgan", "mean_diff": 1.0, "significant": False,
+         "n": 2}])
+    with pytest.raises(UserError, match="confirms: variant 'loss=wgan' is not in this study"):
+        expand(StudySpec(**{**TINY, "confirms": block}))
+    block.verdicts[0].dataset = "grid25"
+    with pytest.raises(UserError, match="confirms: dataset 'grid25' is not in this study"):
+        expand(StudySpec(**{**TINY, "confirms": block}))
+
+
+def test_confirm_from_the_cli(tmp_path, capsys):
+    spec_path = tmp_path / "tiny.yaml"
+    spec_path.write_text(yaml.safe_dump(TINY))
+    first = tmp_path / "tiny"
+    assert main(["study", "run", str(spec_path), "--dir", str(first), "--executor", "inprocess", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["study", "confirm", str(first), "--budget-x", "1.5", "--executor", "inprocess", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    second = tmp_path / "tiny-confirm-x1.5"
+    assert f"confirming 3 verdicts of study 'tiny' in {second}" in out and "seeds [2, 3]" in out
+    assert "ring8: Of tiny's 3 orders of two variants on fid (40 steps, seeds 0, 1), the sign held for " in out
+    stored = yaml.safe_load((second / "spec.yaml").read_text())
+    assert stored["budget"]["steps"] == 60 and stored["seeds"] == [2, 3] and stored["confirms"]["study"] == "tiny"
+    results = json.loads((second / "results.json").read_text())
+    assert len(results["confirmation"]) == 3 and all(r["kept"] in (True, False) for r in results["confirmation"])
+    html = (second / "report.html").read_text()
+    assert "Confirmation of tiny's verdicts on fid" in html and 'class="confirmation"' in html
+    assert "Confirmation of" not in (first / "report.html").read_text()
+    # the new study is a study like any other: resuming it has nothing left to run
+    assert main(["study", "resume", str(second), "--executor", "inprocess", "--no-progress"]) == 0
+    assert "0 of 6 runs executed" in capsys.readouterr().out
+
+
+def test_confirm_bad_input_from_the_cli(tmp_path, capsys):
+    assert main(["study", "confirm", str(tmp_path / "nowhere")]) == 2
+    assert "holds no study" in capsys.readouterr().err
