@@ -80,7 +80,8 @@ use the same protocol: <i>real data</i> is the ceiling, the better trivial gener
 <h3>Verdicts on {{ s.primary }} (every variant against the leader, {{ s.leader }}; final checkpoint{% if s.step %}, step {{ s.step }}{% endif %})</h3>
 <p class="bottom"><b>Bottom line.</b> {{ s.bottom }}</p>
 {% if s.warn %}<p class="warn">{{ s.still }} of {{ s.judged }} runs were still improving when the budget ran out: these
-verdicts hold <b>at this budget</b>; the ranking may change with more training.</p>{% endif %}
+verdicts hold <b>at this budget</b>; the ranking may change with more training (<code>ganbench study confirm</code>
+re-tests them with a longer budget on fresh seeds).</p>{% endif %}
 {% if s.recent %}<p class="warn">{{ s.leader }}'s significant lead over {{ s.recent|join(', ') }} appeared only at the final
 evaluation: at the one before, the order was not the same. A verdict that new may not survive a longer budget.</p>{% endif %}
 {% if s.unrepeated %}<p class="warn">{{ s.leader }}'s significant lead over {{ s.unrepeated|join(', ') }} does not hold
