@@ -134,6 +134,8 @@ def test_confirm_from_the_cli(tmp_path, capsys):
     html = (second / "report.html").read_text()
     assert "Confirmation of tiny's verdicts on fid" in html and 'class="confirmation"' in html
     assert "Confirmation of" not in (first / "report.html").read_text()
+    assert main(["study", "confirm", str(first), "--out", str(first), "--force-new"]) == 2
+    assert "is the study being confirmed" in capsys.readouterr().err
     # the new study is a study like any other: resuming it has nothing left to run
     assert main(["study", "resume", str(second), "--executor", "inprocess", "--no-progress"]) == 0
     assert "0 of 6 runs executed" in capsys.readouterr().out

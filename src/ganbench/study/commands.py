@@ -70,6 +70,8 @@ def _study_confirm(args: argparse.Namespace) -> int:
                             f"are not final: ganbench study resume {args.dir}, then confirm")
         spec = confirmation_spec(loaded.spec, loaded.views, args.budget_x, args.seeds)
     directory = args.out or args.dir.parent / spec.name
+    if directory.resolve() == args.dir.resolve():
+        raise UserError(f"--out {directory} is the study being confirmed; the confirmation is a new study")
     print(f"confirming {len(spec.confirms.verdicts)} verdicts of study {loaded.spec.name!r} in {directory}: budget "
           f"x{args.budget_x:g}, seeds {spec.seed_list()}")
     with reading(directory, STUDY, args.data_path):
