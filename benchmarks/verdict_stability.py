@@ -34,16 +34,16 @@ from ganbench.study.spec import StudySpec, load_spec
 
 def scaled(spec: StudySpec, scale: float, datasets: list[str] | None, seeds: list[int] | None,
            every: int | None = None) -> StudySpec:
-    every = every or (round(spec.eval.every * scale) if spec.eval.every else None)
-    update = {"name": f"{spec.name}-x{scale:g}",
-              "budget": spec.budget.model_copy(update={"steps": round(spec.budget.steps * scale)}),
-              "eval": spec.eval.model_copy(update={"every": every})}
+    longer = spec.times(scale)
+    update = {"name": f"{spec.name}-x{scale:g}"}
+    if every:
+        update["eval"] = longer.eval.model_copy(update={"every": every})
     if datasets:
         update["datasets"] = [d for d in spec.datasets if (d if isinstance(d, str) else d["data"] if isinstance(
             d["data"], str) else d["data"]["name"]) in datasets]
     if seeds is not None:
         update["seeds"] = seeds
-    return spec.model_copy(update=update)
+    return longer.model_copy(update=update)
 
 
 def verdicts(study_dir: Path) -> dict:

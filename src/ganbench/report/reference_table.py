@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from ..fileio import atomic_write_text
+from ..study.budget import amount_text
 from ..study.reference import RULE, reference_rows, run_budget
 
 MARKS = {True: "✓", False: "✗", None: "–"}
@@ -23,10 +24,6 @@ CSV_FIELDS = ["dataset", "variant", "metric", "checkpoint", "published_mean", "p
 
 def _f(x: float) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
-
-
-def _amount(x: float, unit: str) -> str:
-    return f"{x:,.0f} steps" if unit == "steps" else f"{x:,.4g} s" if unit == "seconds" else f"{x:.3g} FLOPs"
 
 
 def _share(lo: float, hi: float) -> str:
@@ -57,18 +54,18 @@ def scope_notes(ref, rows: list[dict], seeds: int) -> list[tuple[str, str]]:
         unit, theirs = ref.budget.kind(), ref.budget.amount()
         ours = sorted({r["ours_budget"] for r in rows if r["ours_budget"] is not None})
         if not ours:
-            notes.append(("warn", f"The published numbers come from {_amount(theirs, unit)} per run; these "
+            notes.append(("warn", f"The published numbers come from {amount_text(theirs, unit)} per run; these "
                                   "runs were budgeted in another unit, so their training is not compared with it."))
         elif ours == [theirs]:
-            notes.append(("note", f"These runs trained {_amount(theirs, unit)} each, as the published numbers "
+            notes.append(("note", f"These runs trained {amount_text(theirs, unit)} each, as the published numbers "
                                   "did."))
         else:
-            trained = _amount(ours[0], unit) if len(ours) == 1 else \
-                f"{_amount(ours[0], unit)} to {_amount(ours[-1], unit)}"
+            trained = amount_text(ours[0], unit) if len(ours) == 1 else \
+                f"{amount_text(ours[0], unit)} to {amount_text(ours[-1], unit)}"
             tail = ("a ✗ may be the budget, and a ✓ does not show the paper's result holds at its budget"
                     if ours[-1] < theirs else "the marks compare runs of different lengths")
             share = _share(ours[0] / theirs, ours[-1] / theirs)
-            notes.append(("warn", f"These runs trained {trained}, {share} of the {_amount(theirs, unit)} behind "
+            notes.append(("warn", f"These runs trained {trained}, {share} of the {amount_text(theirs, unit)} behind "
                                   f"the published numbers: {tail}."))
     published_n = max((r["published_n"] for r in rows if r["published_n"]), default=None)
     if published_n and seeds < published_n:
@@ -80,7 +77,7 @@ def scope_notes(ref, rows: list[dict], seeds: int) -> list[tuple[str, str]]:
 
 def _cells(r: dict, spec) -> dict:
     """One row as the page prints it, each side's training beside its number when it is known."""
-    trained = {side: f", {_amount(r[f'{side}_budget'], r['budget_unit'])}" if r[f"{side}_budget"] else ""
+    trained = {side: f", {amount_text(r[f'{side}_budget'], r['budget_unit'])}" if r[f"{side}_budget"] else ""
                for side in ("published", "ours")}
     return {
         **r, "mark": MARKS[r["consistent"]],

@@ -9,6 +9,7 @@ import math
 from collections import defaultdict
 
 from ..metrics.declare import info
+from ..study.budget import amount_text
 from ..study.calibration import REAL, TRIVIAL
 from ..study.confirm import confirmation_rows, tally
 from ..study.stats import verdict
@@ -226,13 +227,12 @@ def confirmation(view: DatasetView) -> dict | None:
               "sig_then": r["significant_then"], "now": f"{r['now']:+.3g}" if r["now"] is not None else "–",
               "p_now": fmt(r["p_now"]), "sig_now": r["significant_now"],
               "mark": "–" if r["kept"] is None else "✓" if r["kept"] else "✗"} for r in rows]
-    return {"study": block.study, "digest": block.spec_digest, "summary": summary, "rows": table,
-            "metric": rows[0]["metric"]}
+    return {"study": block.study, "digest": block.spec_digest, "summary": summary, "rows": table, "metric": metric}
 
 
 def _amount(budget) -> str:
     amount = budget.amount()
-    return f"{amount:g} {budget.kind()}" if amount is not None else "no budget"
+    return amount_text(amount, budget.kind()) if amount is not None else "no budget"
 
 
 def _seeds(seeds: list[int]) -> str:

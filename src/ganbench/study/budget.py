@@ -8,6 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..errors import UserError
 
 
+def amount_text(x: float, unit: str) -> str:
+    """An amount of training in a Budget.kind() unit, as the report writes it: '1,200 steps', '60 s'."""
+    return f"{x:,.0f} steps" if unit == "steps" else f"{x:,.4g} s" if unit == "seconds" else f"{x:.3g} FLOPs"
+
+
 class Budget(BaseModel):
     """What every run gets the same of: training steps (n_dis D and n_gen G updates each), seconds, or FLOPs."""
 

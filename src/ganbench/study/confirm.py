@@ -86,12 +86,9 @@ def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None):
         raise UserError(f"study {spec.name!r} has no verdict to confirm (no pair of variants with paired seeds "
                         "and a nonzero difference on a primary metric)")
     start = max(used) + 1
-    every = max(1, round(spec.eval.every * budget_x)) if spec.eval.every else None
     confirms = Confirms(study=spec.name, spec_digest=spec.digest(), budget=spec.budget, seeds=used, verdicts=verdicts)
-    return spec.model_copy(update={
-        "name": f"{spec.name}-confirm-x{budget_x:g}", "budget": spec.budget.times(budget_x),
-        "seeds": list(range(start, start + count)), "eval": spec.eval.model_copy(update={"every": every}),
-        "confirms": confirms})
+    return spec.times(budget_x).model_copy(update={
+        "name": f"{spec.name}-confirm-x{budget_x:g}", "seeds": list(range(start, start + count)), "confirms": confirms})
 
 
 def check_confirms(confirms: Confirms, datasets: set[str], variants: set[str]) -> None:

@@ -158,6 +158,13 @@ class StudySpec(BaseModel):
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
+    def times(self, factor: float) -> "StudySpec":
+        """The same study with every run's budget and the evaluation interval ``factor`` times as large, so
+        that a steps budget keeps its number of evaluations (``--scale``, ``study confirm``)."""
+        every = max(1, round(self.eval.every * factor)) if self.eval.every else None
+        return self.model_copy(update={"budget": self.budget.times(factor),
+                                       "eval": self.eval.model_copy(update={"every": every})})
+
     def digest(self) -> str:
         """Identity of what the study runs: how runs are grouped (ensemble) or compiled and published
         reference numbers or another study's verdicts (``confirms:``) change no result beyond rounding, so are left
@@ -342,11 +349,8 @@ def scaled(spec: StudySpec, factor: float) -> StudySpec:
         raise UserError("--scale shrinks budget.steps or budget.seconds; this spec sets neither")
     seeds = spec.seed_list()
     keep = seeds[:max(min(3, len(seeds)), math.ceil(len(seeds) * factor))]
-    budget = spec.budget.times(factor)
-    every = max(1, round(spec.eval.every * factor)) if spec.eval.every else None
-    return spec.model_copy(update={"name": f"{spec.name}-x{factor:g}", "budget": budget,
-                                   "seeds": len(keep) if isinstance(spec.seeds, int) else keep,
-                                   "eval": spec.eval.model_copy(update={"every": every})})
+    return spec.times(factor).model_copy(update={"name": f"{spec.name}-x{factor:g}",
+                                                 "seeds": len(keep) if isinstance(spec.seeds, int) else keep})
 
 
 def load_spec(path: str | Path) -> StudySpec:
