@@ -211,7 +211,8 @@ def confirmation(view: DatasetView) -> dict | None:
     orders, metric = t["orders"], rows[0]["metric"]
     summary = (f"Of {block.study}'s {orders} order{'' if orders == 1 else 's'} of two variants on {metric} "
                f"({_amount(then)}, seeds {_seeds(block.seeds)}), the sign held for {t['kept']} here ({_amount(now)}, "
-               f"seeds {_seeds(view.confirming['seeds'])})" + (f": {t['kept'] / orders:.0%}." if orders else "."))
+               f"seeds {_seeds(view.confirming['seeds'])})" + (f": {t['kept'] / orders:.0%}" if orders else "")
+               + " (between two equal variants the sign holds half the time, by chance).")
     if t["significant"]:
         n, again = t["significant"], t["confirmed"]
         summary += (f" Of its {n} significant verdict{'s' if n > 1 else ''}, the sign held for {t['significant_kept']}, "
