@@ -1,4 +1,4 @@
-"""`ganbench study run|resume|confirm|report|rebuild`: parsed here, carried out by study/commands.py."""
+"""`ganbench study run|extend|resume|confirm|report|rebuild`: parsed here, carried out by study/commands.py."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ def add_parsers(sub) -> None:
     sr.add_argument("--force-new", action="store_true", help="replace a study directory holding another spec")
     sr.add_argument("--scale", type=float, default=None, metavar="F",
                     help="a first look: budgets x F, seeds x F (at least 3); the study is named NAME-xF")
+    sr.add_argument("--extend", action="store_true",
+                    help="DIR holds a study that SPEC only adds seeds, variants or datasets to: keep its runs, run "
+                         "the new ones (the report notes when seeds were added after results existed)")
+    ex = ss.add_parser("extend", help="give the study in DIR more seeds, keeping the runs it has")
+    ex.add_argument("dir", type=Path)
+    ex.add_argument("--seeds", type=int, required=True, metavar="N",
+                    help="seeds in all (more than it has); the new ones follow its largest")
     rs = ss.add_parser("resume", help="continue the study in DIR from where it stopped")
     rs.add_argument("dir", type=Path)
     rs.add_argument("--retry-failed", action="store_true", help="queue the runs recorded as failed again")
@@ -31,7 +38,7 @@ def add_parsers(sub) -> None:
     cf.add_argument("--out", type=Path, default=None,
                     help="the new study's directory (default: next to DIR, named NAME-confirm-xF)")
     cf.add_argument("--force-new", action="store_true", help="replace a directory holding another spec")
-    for p in (sr, rs, cf):
+    for p in (sr, ex, rs, cf):
         p.add_argument("--executor", default="pool", choices=["pool", "inprocess", "ray"])
         p.add_argument("--workers", type=int, default=None, help="pool workers (default: one per core)")
         p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: RAY_ADDRESS or local)")
@@ -49,7 +56,7 @@ def add_parsers(sub) -> None:
     rp.add_argument("dir", type=Path)
     rb = ss.add_parser("rebuild", help="a fresh study.sqlite from spec.yaml and the runs' own result files")
     rb.add_argument("dir", type=Path)
-    for p in (sr, rs, cf, rp, rb):
+    for p in (sr, ex, rs, cf, rp, rb):
         data_path_flag(p, "study")
 
 

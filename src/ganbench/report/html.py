@@ -19,6 +19,7 @@ from ..confine import STUDY, reading
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..metrics.declare import info
+from ..study.extend import extensions, notes as extension_notes
 from ..study.runner import StudyDir
 from ..study.spec import StudySpec, expand, primary_for
 from ..study.stats import summarize
@@ -47,6 +48,7 @@ class Loaded:
     calibration: list[dict]
     summary: dict
     views: list[DatasetView]
+    extensions: list[dict]  # how the study grew (extend.py)
 
 
 def load_views(study: StudyDir) -> Loaded:
@@ -57,7 +59,7 @@ def load_views(study: StudyDir) -> Loaded:
     spec = study.read_spec()
     expand(spec, stored=str(study.spec_path))  # a stored path is refused, not silently left out of a figure
     store = Store(study.store_path)
-    runs, evals, calibration = store.runs(), store.evals(), store.calibration()
+    runs, evals, calibration, grown = store.runs(), store.evals(), store.calibration(), extensions(store)
     store.close()
     summary = summarize(evals)
     cal_stats = calibration_stats(calibration)
@@ -71,7 +73,8 @@ def load_views(study: StudyDir) -> Loaded:
         views.append(build_view(ds, primary, chosen, ds_runs, ds_evals, summary, cal_stats, study.path))
         if spec.confirms is not None:
             views[-1].confirming = {"block": spec.confirms, "budget": spec.budget, "seeds": spec.seed_list()}
-    return Loaded(spec, runs, evals, calibration, summary, views)
+        views[-1].looked_again = [g for g in grown if ds in g["seeds_added_to"]]
+    return Loaded(spec, runs, evals, calibration, summary, views, grown)
 
 
 def _build_report(study: StudyDir) -> dict:
@@ -105,11 +108,12 @@ def _build_report(study: StudyDir) -> dict:
         name=spec.name, digest=spec.digest(), n_runs=len(runs), counts=dict(counts), n_seeds=len(spec.seed_list()),
         budget=_budget(spec), generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed,
         overall=overall(views), protocols=_protocols(evals, calibration),
-        protocol_notes=_protocol_notes(views, runs, evals))
+        protocol_notes=_protocol_notes(views, runs, evals) + extension_notes(loaded.extensions))
     atomic_write_text(study.path / "report.html", html)
     _write_tables(study.path, spec, summary, runs, evals, calibration, reference,
                   {"floor": [floor_summary(v) for v in views], "order_held": [h for v in views for h in order_held(v)],
-                   "confirmation": [r for v in views for r in confirmation_rows_of(v)]})
+                   "confirmation": [r for v in views for r in confirmation_rows_of(v)],
+                   "extensions": loaded.extensions})
     return {"report": str(study.path / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
 
 

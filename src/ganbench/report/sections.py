@@ -12,6 +12,7 @@ from ..metrics.declare import info
 from ..study.budget import amount_text
 from ..study.calibration import REAL, TRIVIAL
 from ..study.confirm import confirmation_rows, tally
+from ..study.extend import false_positive_rate
 from ..study.stats import verdict
 from ..study.worker import run_dir_name
 from . import figures
@@ -128,10 +129,25 @@ def verdicts(view: DatasetView) -> dict | None:
                       "win": f"{p['win_rate_a']:.0%}" if math.isfinite(p["win_rate_a"]) else "–",
                       "mdd": fmt(p.get("min_detectable")), "need": p.get("seeds_needed") or "–"})
     return {"primary": view.primary, "leader": leader, "step": step, "sentences": sentences, "recent": recent,
-            "unrepeated": unrepeated,
+            "unrepeated": unrepeated, "looked_again": _looked_again(view),
             "n_pairs": len(final_pairs),
             "n_metrics": len({p["metric"] for p in view.pairs}), "table": table, "warn": warn,
             "still": still, "judged": len(judged), "bottom": bottom_line(view, leader, against, warn)}
+
+
+def _looked_again(view: DatasetView) -> str | None:
+    """The optional-stopping caveat of a study that got more seeds after it had results (extend.py)."""
+    if not view.looked_again:
+        return None
+    looks = [len(view.looked_again[0]["seeds_before"])] + [len(g["seeds_after"]) for g in view.looked_again]
+    when = ", ".join(g["at"] for g in view.looked_again)
+    rate = false_positive_rate(looks)
+    text = (f"Seeds were added to this study after it had results ({', then '.join(map(str, looks))} seeds; extended "
+            f"{when}). If the first results prompted that, these p-values are optimistic (optional stopping)")
+    if math.isnan(rate):
+        return text + "."
+    return (text + f": between two equal variants, a paired t-test at the 5 % level run at "
+            f"{' and '.join(map(str, looks))} seeds finds a difference {rate * 100:.0f} % of the time, not 5 %.")
 
 
 def _repeat_sentence(view: DatasetView, leader: str, other: str) -> tuple[str, bool | None]:

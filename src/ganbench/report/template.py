@@ -82,6 +82,8 @@ use the same protocol: <i>real data</i> is the ceiling, the better trivial gener
 {% if s.warn %}<p class="warn">{{ s.still }} of {{ s.judged }} runs were still improving when the budget ran out: these
 verdicts hold <b>at this budget</b>; the ranking may change with more training (<code>ganbench study confirm</code>
 re-tests them with a longer budget on fresh seeds).</p>{% endif %}
+{% if s.looked_again %}<p class="warn">{{ s.looked_again }} <code>ganbench study confirm</code> re-tests the
+verdicts on fresh seeds chosen before any look.</p>{% endif %}
 {% if s.recent %}<p class="warn">{{ s.leader }}'s significant lead over {{ s.recent|join(', ') }} appeared only at the final
 evaluation: at the one before, the order was not the same. A verdict that new may not survive a longer budget.</p>{% endif %}
 {% if s.unrepeated %}<p class="warn">{{ s.leader }}'s significant lead over {{ s.unrepeated|join(', ') }} does not hold
@@ -92,7 +94,10 @@ generators. Evaluate with more samples (<code>eval.n</code>) before trusting it.
 final checkpoint; every quality metric, final and best)</summary>
 <div class="scroll"><table><tr><th class="l">metric</th><th class="l">checkpoint</th><th class="l">a</th><th class="l">b</th><th>seeds</th><th>mean a&minus;b</th><th>p</th><th>Holm p</th><th>a wins</th><th>detectable (80 %)</th><th>seeds needed</th></tr>
 {% for p in s.table %}<tr><td class="l">{{ p.metric }}</td><td class="l">{{ p.checkpoint }}</td><td class="l">{{ p.a }}</td><td class="l">{{ p.b }}</td><td>{{ p.n }}</td><td>{{ p.diff }}</td><td>{{ p.p }}</td><td class="{{ 'sig' if p.sig else 'ns' }}">{{ p.p_holm }}</td><td>{{ p.win }}</td><td>{{ p.mdd }}</td><td>{{ p.need }}</td></tr>{% endfor %}
-</table></div></details>
+</table></div>
+<p class="note">Seeds needed: about how many paired seeds a difference as large as the observed one needs to be
+found 4 times in 5. <code>ganbench study extend DIR --seeds N</code> adds seeds and keeps these runs; the report
+then says that the verdicts were looked at twice.</p></details>
 """,
     "confirmation": """
 <h3>Confirmation of {{ s.study }}'s verdicts on {{ s.metric }} (final checkpoint)</h3>

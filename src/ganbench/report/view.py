@@ -75,6 +75,7 @@ class DatasetView:
     at_floor: dict = field(default_factory=dict)  # run_id -> reason (primary not better than a trivial generator)
     reference: dict = field(default_factory=dict)  # published numbers beside ours (reference_table.py)
     confirming: dict = field(default_factory=dict)  # {block, budget, seeds}: verdicts re-tested here (confirm.py)
+    looked_again: list = field(default_factory=list)  # extensions that added seeds after results existed (extend.py)
 
     @property
     def value(self) -> Value:

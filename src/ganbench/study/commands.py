@@ -1,4 +1,4 @@
-"""The `ganbench study` commands: run, resume, confirm, report, rebuild (parsed in cli/study.py; cli/__init__.py
+"""The `ganbench study` commands: run, extend, resume, confirm, report, rebuild (parsed in cli/study.py; cli/__init__.py
 maps errors to one line).
 
 Each reads a study directory inside a path scope (confine.py): a spec read back from the directory may
@@ -24,7 +24,7 @@ def _duration(seconds: float) -> str:
 
 
 def study_command(args: argparse.Namespace) -> int:
-    """`ganbench study run|resume|report|rebuild`."""
+    """`ganbench study run|extend|resume|confirm|report|rebuild`."""
     from ..confine import STUDY, reading
     from .runner import spec_paths
     from .spec import expand, load_spec
@@ -33,6 +33,8 @@ def study_command(args: argparse.Namespace) -> int:
         return _study_rebuild(args)
     if args.study_command == "confirm":
         return _study_confirm(args)
+    if args.study_command == "extend":
+        return _study_extend(args)
     if args.study_command == "run":
         spec = load_spec(args.spec)
         if args.scale is not None:
@@ -83,6 +85,26 @@ def _study_confirm(args: argparse.Namespace) -> int:
                 if (found := confirmation(view)) is not None:
                     print(f"{view.name}: {found['summary']}")
     return code
+
+
+def _study_extend(args: argparse.Namespace) -> int:
+    """DIR's stored spec with more seeds, run in DIR with --extend (extend.py). The spec comes from the study
+    directory, so only paths the user names (--data-path) are consented to, as for resume."""
+    from ..confine import STUDY, reading
+    from .extend import more_seeds
+    from .runner import StudyDir
+    from .spec import expand
+    from .store import check_store
+
+    study = StudyDir(args.dir)
+    check_store(study.store_path)
+    with reading(args.dir, STUDY, args.data_path):
+        old = study.read_spec()
+        expand(old, stored=str(study.spec_path))  # its stored plugins and paths are refused before any work
+        spec = more_seeds(old, args.seeds)
+        print(f"extending study {old.name!r} in {args.dir}: seeds {old.seed_list()} -> {spec.seed_list()}")
+        args.extend = True
+        return _study_run(args, args.dir, spec)
 
 
 def _study_rebuild(args: argparse.Namespace) -> int:
@@ -140,7 +162,8 @@ def _study_run(args: argparse.Namespace, directory: Path, spec) -> int:
     options = {"progress": not args.no_progress, "ensemble": ensemble, "compile": args.compile,
                "retry_failed": getattr(args, "retry_failed", False)}
     summary = (resume_study(directory, executor, **options) if resuming else
-               run_study(directory, spec, executor, force_new=getattr(args, "force_new", False), **options))
+               run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
+                         extend=getattr(args, "extend", False), **options))
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary["status"].items(), key=lambda kv: -kv[1]))
     print(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
           f"{_duration(summary['seconds'])}; {counts or 'no runs'}")

@@ -25,6 +25,7 @@ from ..registry import format_validation_error
 from ..yamlio import read_yaml_file
 from . import faults
 from .executors import Lost
+from .extend import extend_store
 from .groups import plan_groups
 from .spec import StudySpec, expand
 from .store import FINISHED, Store, check_store
@@ -68,14 +69,25 @@ class StudyDir:
 RESULT_FILES = ("results.csv", "results.json", "report.html")  # written by `study report` from the store
 
 
-def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list) -> None:
+def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, extend: bool = False) -> None:
+    """Make ``study`` hold ``spec``: a new study, the same one (resumed), a replacement (``force_new``) or
+    the stored one with runs added (``extend``, extend.py)."""
+    if force_new and extend:
+        raise UserError("--force-new replaces the study and --extend keeps its runs; choose one")
     if study.exists():
         check_store(study.store_path)
         old = study.read_spec()
-        if old.digest() != spec.digest():
+        if old.digest() != spec.digest() and extend:
+            old_runs = expand(old, stored=str(study.spec_path))
+            check_matches(study, old, old_runs)
+            check_complete(study, old_runs, resuming=True)
+            extend_store(study.store_path, old, spec, old_runs, runs)
+            for name in RESULT_FILES:  # they describe the smaller study until the report is written again
+                (study.path / name).unlink(missing_ok=True)
+        elif old.digest() != spec.digest():
             if not force_new:
-                raise UserError(f"{study.path} holds a study with a different spec; pass --force-new to replace it "
-                                "or choose another directory")
+                raise UserError(f"{study.path} holds a study with a different spec; pass --force-new to replace it, "
+                                "--extend to add its new runs to it, or choose another directory")
             study.store_path.unlink()
             for extra in ("study.sqlite-wal", "study.sqlite-shm", *RESULT_FILES):
                 (study.path / extra).unlink(missing_ok=True)
@@ -111,15 +123,16 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> None:
 
 def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True,
               ensemble: tuple[str, int] | None = None, retry_failed: bool = False, compile: str | None = None,
-              data_paths: Iterable[str | Path] = ()) -> dict:
-    """``ensemble``: (mode, max_size) overriding the spec's ``ensemble`` (the CLI's --ensemble flags);
+              data_paths: Iterable[str | Path] = (), extend: bool = False) -> dict:
+    """``extend``: add the runs ``spec`` has beyond the stored study's, keeping its finished ones (extend.py);
+    ``ensemble``: (mode, max_size) overriding the spec's ``ensemble`` (the CLI's --ensemble flags);
     ``retry_failed``: queue the runs recorded as failed again; ``compile``: overrides the spec's.
     ``spec`` is the caller's, so the paths it names are followed; any other path the study reads (a run's
     stored files) must lie inside ``path`` or under one of ``data_paths`` (confine.py)."""
     runs = expand(spec)  # validates every config before anything is written
     with reading(path, STUDY, [*data_paths, *spec_paths(runs)]):
         return _run_study(StudyDir(path), spec, runs, executor, force_new, progress, ensemble, retry_failed,
-                          compile)
+                          compile, extend)
 
 
 def resume_study(path: str | Path, executor, data_paths: Iterable[str | Path] = (), **options) -> dict:
@@ -139,10 +152,10 @@ def spec_paths(runs: list) -> list[str]:
 
 
 def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new: bool, progress: bool,
-               ensemble: tuple[str, int] | None, retry_failed: bool, compile: str | None) -> dict:
+               ensemble: tuple[str, int] | None, retry_failed: bool, compile: str | None, extend: bool) -> dict:
     lock = study.lock()
     try:
-        prepare(study, spec, force_new, runs)
+        prepare(study, spec, force_new, runs, extend)
         store = Store(study.store_path)
         store.set_meta(spec_digest=spec.digest(), name=spec.name,
                        spec=json.dumps(spec.model_dump(mode="json"), sort_keys=True))

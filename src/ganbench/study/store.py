@@ -165,6 +165,10 @@ class Store:
                                 [(dataset, r["row"], r["checkpoint"], r["seed"], metric, value, json.dumps(r["protocol"]))
                                  for r in rows for metric, value in r["metrics"].items()])
 
+    def clear_calibration(self) -> None:
+        """Forget every dataset's reference rows (an extension changed the seeds they are drawn for)."""
+        self.db.execute("DELETE FROM calibration")
+
     def calibration(self) -> list[dict]:
         cur = self.db.execute("SELECT * FROM calibration ORDER BY dataset, row, checkpoint, seed, metric")
         names = [d[0] for d in cur.description]

@@ -1,0 +1,165 @@
+"""Grow a study in place (``ganbench study run SPEC --extend``, ``ganbench study extend DIR --seeds N``):
+more seeds, variants or datasets, keeping every finished run. The report's verdicts often say how many
+seeds a difference would need; re-running the runs a study already has to get there wastes hours.
+
+An extension only adds runs: every run of the stored spec must be in the new one with the same config,
+and the evaluation protocol must be the same, so the kept results mean what new ones mean. Anything
+else is refused, naming the first setting that differs.
+
+The store remembers each extension (meta key ``extensions``). Adding seeds after results exist is a
+second look at the same comparison: if the first p-values prompted it, the new ones are optimistic
+(optional stopping; a test repeated at each look crosses 0.05 more often than 5 % of the time between
+equal variants). The report says so beside its verdicts and points to ``ganbench study confirm``,
+whose fresh seeds are not chosen after a look.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pydantic
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+from scipy import stats
+
+from ..config import make_config
+from ..errors import UserError
+from .spec import StudySpec, expand
+from .store import FINISHED, Store
+
+
+def _first_difference(old, new, where: str = "") -> str | None:
+    """The dotted key of the first setting that differs between two config trees, with both values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            found = _first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+        return None
+    return None if old == new else f"{where} ({old!r} -> {new!r})"
+
+
+def check_extension(old: StudySpec, new: StudySpec, old_runs: list, new_runs: list) -> None:
+    """Refuse (one line) a spec that does more than add runs to ``old``."""
+    how = "--extend only adds seeds, variants or datasets to a study"
+    old_eval = old.eval.model_dump(exclude={"primary"})
+    new_eval = new.eval.model_dump(exclude={"primary"})
+    if old_eval != new_eval:
+        raise UserError(f"the evaluation differs from the study's in eval.{_first_difference(old_eval, new_eval)}; "
+                        f"{how}, so its finished runs must have been evaluated as the new ones will be")
+    by_id = {r.run_id: r for r in new_runs}
+    for r in old_runs:
+        match = by_id.get(r.run_id)
+        if match is None:
+            raise UserError(f"the spec drops run '{r.run_id}' of the study; {how} (it never removes results: "
+                            "leave the variant, dataset and seed in the spec)")
+        if make_config(r.config).digest() != make_config(match.config).digest():
+            raise UserError(f"run '{r.run_id}' differs from the study's in "
+                            f"{_first_difference(r.config, match.config) or 'its resolved config'}; {how}")
+        if r.primary != match.primary:
+            raise UserError(f"dataset '{r.dataset}' is ranked on {match.primary} by the spec but on {r.primary} "
+                            f"by the study; {how}")
+
+
+def extension_record(old: StudySpec, new: StudySpec, old_runs: list, new_runs: list, finished: int) -> dict:
+    """What an extension added, as the report's protocol states it."""
+    old_datasets = {r.dataset for r in old_runs}
+    old_variants = {r.variant for r in old_runs}
+    seeds_before, seeds_after = old.seed_list(), new.seed_list()
+    looked_again = sorted({r.dataset for r in new_runs if r.dataset in old_datasets and r.seed not in seeds_before})
+    return {"at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs_before": len(old_runs),
+            "finished_before": finished, "runs_after": len(new_runs),
+            "seeds_before": seeds_before, "seeds_after": seeds_after,
+            "variants_added": sorted({r.variant for r in new_runs} - old_variants),
+            "datasets_added": sorted({r.dataset for r in new_runs} - old_datasets),
+            "seeds_added_to": looked_again if finished else []}
+
+
+def extend_store(store_path, old: StudySpec, new: StudySpec, old_runs: list, new_runs: list) -> dict:
+    """Check the extension, then record it; the runner adds the new runs as queued. Reference rows are
+    drawn per seed, so they are computed again over the new seed list (the old seeds' rows come out the same)."""
+    check_extension(old, new, old_runs, new_runs)
+    store = Store(store_path)
+    try:
+        finished = sum(1 for r in store.runs() if r["status"] in FINISHED)
+        record = extension_record(old, new, old_runs, new_runs, finished)
+        history = json.loads(store.get_meta("extensions") or "[]")
+        store.set_meta(extensions=json.dumps([*history, record]))
+        if record["seeds_before"] != record["seeds_after"]:
+            store.clear_calibration()
+    finally:
+        store.close()
+    return record
+
+
+MAX_SIMULATED = 200  # seeds; beyond it the report states the caveat without a rate
+
+
+def false_positive_rate(looks: list[int], alpha: float = 0.05, reps: int = 20000) -> float:
+    """How often the report's paired t-test (two-sided, one pair, no Holm) calls two equal variants
+    different at level ``alpha`` when it is run at each of ``looks`` seed counts, stopping at the first
+    significant one. Simulated with normal paired differences and a fixed seed (one look gives ``alpha``)."""
+    looks = sorted({n for n in looks if n >= 2})  # one seed gives no p-value to look at
+    if not looks or looks[-1] > MAX_SIMULATED:
+        return math.nan
+    d = np.random.default_rng(0).standard_normal((reps, looks[-1]))
+    hit = np.zeros(reps, dtype=bool)
+    for n in looks:
+        hit |= stats.ttest_1samp(d[:, :n], 0.0, axis=1).pvalue < alpha
+    return float(hit.mean())
+
+
+class Extension(BaseModel):
+    """One extension as the store keeps it (read back from a study directory: checked, never trusted)."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: str
+    runs_before: int
+    finished_before: int
+    runs_after: int
+    seeds_before: list[int]
+    seeds_after: list[int]
+    variants_added: list[str]
+    datasets_added: list[str]
+    seeds_added_to: list[str]
+
+
+_RECORDS = TypeAdapter(list[Extension])
+
+
+def extensions(store: Store) -> list[dict]:
+    try:
+        return [r.model_dump() for r in _RECORDS.validate_json(store.get_meta("extensions") or "[]")]
+    except pydantic.ValidationError:
+        raise UserError(f"{store.path}: the record of the study's extensions is damaged") from None
+
+
+def more_seeds(spec: StudySpec, n_seeds: int) -> StudySpec:
+    """``spec`` with ``n_seeds`` seeds: its own, then the integers after its largest (``study extend --seeds``)."""
+    seeds = spec.seed_list()
+    if n_seeds <= len(seeds):
+        raise UserError(f"--seeds {n_seeds}: the study already has {len(seeds)} seeds; extend to more")
+    if isinstance(spec.seeds, int):
+        return spec.model_copy(update={"seeds": n_seeds})
+    start = max(seeds) + 1
+    return spec.model_copy(update={"seeds": [*seeds, *range(start, start + n_seeds - len(seeds))]})
+
+
+def notes(records: list[dict]) -> list[str]:
+    """Protocol lines, one per extension."""
+    out = []
+    for r in records:
+        added = []
+        new_seeds = [s for s in r["seeds_after"] if s not in r["seeds_before"]]
+        if new_seeds:
+            added.append(f"seed{'s' if len(new_seeds) > 1 else ''} {', '.join(map(str, new_seeds))}")
+        if r["variants_added"]:
+            added.append(f"variant{'s' if len(r['variants_added']) > 1 else ''} {', '.join(r['variants_added'])}")
+        if r["datasets_added"]:
+            added.append(f"dataset{'s' if len(r['datasets_added']) > 1 else ''} {', '.join(r['datasets_added'])}")
+        out.append(f"Extended on {r['at']}, when {r['finished_before']} of its {r['runs_before']} runs had finished: "
+                   f"added {'; '.join(added) or 'nothing'} ({r['runs_after']} runs in all). The runs it had were kept "
+                   "as they were.")
+    return out
