@@ -48,6 +48,9 @@ def test_a_study_given_more_seeds_keeps_its_runs_and_equals_one_run_with_them(tm
     table_whole, calibration_whole, _ = _contents(whole)
     assert table == table_whole and calibration == calibration_whole
     assert yaml.safe_load((grown / "spec.yaml").read_text())["seeds"] == 3
+    capsys.readouterr()
+    assert main(["study", "extend", str(grown), "--seeds", "3", *RUN]) == 0  # again (after a Ctrl-C): a resume
+    assert "0 of 6 runs executed" in capsys.readouterr().out
     record, = json.loads((grown / "results.json").read_text())["extensions"]
     assert (record["runs_before"], record["finished_before"], record["runs_after"]) == (4, 4, 6)
     assert (record["seeds_before"], record["seeds_after"], record["seeds_added_to"]) == ([0, 1], [0, 1, 2], ["ring8"])
@@ -114,8 +117,9 @@ def test_a_damaged_extension_record_is_refused_in_one_line(tmp_path):
 def test_more_seeds_follow_the_largest_and_never_shrink():
     assert more_seeds(StudySpec(**TINY), 5).seeds == 5
     assert more_seeds(StudySpec(**{**TINY, "seeds": [3, 7]}), 4).seeds == [3, 7, 8, 9]
-    with pytest.raises(UserError, match="already has 2 seeds"):
-        more_seeds(StudySpec(**TINY), 2)
+    assert more_seeds(StudySpec(**TINY), 2).digest() == StudySpec(**TINY).digest()  # the same command resumes
+    with pytest.raises(UserError, match="has 2 seeds already; an extension never removes runs"):
+        more_seeds(StudySpec(**TINY), 1)
 
 
 def test_extend_bad_input_from_the_cli(tmp_path, capsys):

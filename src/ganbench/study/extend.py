@@ -137,10 +137,13 @@ def extensions(store: Store) -> list[dict]:
 
 
 def more_seeds(spec: StudySpec, n_seeds: int) -> StudySpec:
-    """``spec`` with ``n_seeds`` seeds: its own, then the integers after its largest (``study extend --seeds``)."""
+    """``spec`` with ``n_seeds`` seeds: its own, then the integers after its largest (``study extend --seeds``).
+    As many as it has: ``spec`` itself, so an interrupted extension is finished by the same command."""
     seeds = spec.seed_list()
-    if n_seeds <= len(seeds):
-        raise UserError(f"--seeds {n_seeds}: the study already has {len(seeds)} seeds; extend to more")
+    if n_seeds < len(seeds):
+        raise UserError(f"--seeds {n_seeds}: the study has {len(seeds)} seeds already; an extension never removes runs")
+    if n_seeds == len(seeds):
+        return spec
     if isinstance(spec.seeds, int):
         return spec.model_copy(update={"seeds": n_seeds})
     start = max(seeds) + 1
