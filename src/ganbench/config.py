@@ -7,6 +7,7 @@ component's signature when the config is validated, so a typo fails before anyth
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -191,8 +192,8 @@ def make_config(base: dict | None = None, overrides: dict[str, Any] | None = Non
     for key in COMPONENT_FIELDS:  # so "--set generator.width=8" refines the default generator
         if key not in tree:
             tree[key] = RunConfig.model_fields[key].default_factory()
-    for key, value in (overrides or {}).items():
-        set_dotted(tree, key, value)
+    for key, value in (overrides or {}).items():  # copied too: a later dotted key must not write into the caller's
+        set_dotted(tree, key, copy.deepcopy(value))  # mapping (a study's dataset entry shared by all its variants)
     plugins = tree.get("plugins") or []
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise UserError(f"'plugins' must be a list of module names; got {plugins!r}")

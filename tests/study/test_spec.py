@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from ganbench.errors import UserError
@@ -101,3 +103,19 @@ def test_grid_axis_that_a_variant_also_sets_is_refused():
     spec = StudySpec(name="x", datasets=["ring8"], grid={"discriminator.norm": ["none", "spectral"]},
                      variants={"wgan-gp": {"loss": "wgan"}, "hinge": {"loss": "hinge"}}, seeds=1)
     assert len(expand(spec)) == 4
+
+
+def test_a_variant_override_never_leaks_into_the_dataset_entry_or_later_variants():
+    # a dotted key of one variant ('discriminator.norm') used to be written into the dataset's own
+    # 'discriminator' mapping, which every later variant then inherited: in the quick preset, digits'
+    # wgan-gp, ns-r1 and ns-pac2 trained with hinge-sn's spectral norm
+    spec = StudySpec(datasets=[{"data": "digits", "discriminator": {"name": "dcgan", "width": 8}}],
+                     variants={"sn": {"discriminator.norm": "spectral"}, "plain": {"loss": "hinge"}}, seeds=1)
+    before = spec.model_dump(mode="json")
+    norms = {r.variant: r.config["discriminator"]["norm"] for r in expand(spec)}
+    assert norms == {"sn": "spectral", "plain": "batch"}
+    assert spec.model_dump(mode="json") == before  # expanding twice gives the same runs, and spec.yaml is as written
+    quick = {r.run_id: r.config["discriminator"]["norm"] for r in expand(load_spec(Path(__file__).parents[2] / "presets" / "quick.yaml"))
+             if r.seed == 0 and r.dataset == "digits"}
+    assert quick == {"digits__ns__s0": "batch", "digits__lsgan__s0": "batch", "digits__hinge-sn__s0": "spectral",
+                     "digits__wgan-gp__s0": "none", "digits__ns-r1__s0": "batch", "digits__ns-pac2__s0": "batch"}
