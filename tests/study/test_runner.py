@@ -150,3 +150,20 @@ def test_ray_address_that_does_not_answer(tmp_path, capsys):
 def test_pool_sets_threads():
     pool = Pool(workers=1)
     assert pool.threads == max(1, (os.cpu_count() or 1))
+
+
+def test_a_study_whose_runs_differ_from_its_spec_is_not_continued(tmp_path):
+    # what a study made before variant overrides stopped leaking into their dataset entry looks like: the
+    # stored spec gives one config, the store's run was trained with another
+    spec = StudySpec(**{**TINY, "seeds": 1, "grid": {"loss": ["ns"]}})
+    run_study(tmp_path / "s", spec, InProcess(), progress=False)
+    store = Store(tmp_path / "s" / "study.sqlite")
+    (run,) = store.runs()
+    run["config"]["lr_d"] = 0.0004
+    store.db.execute("UPDATE runs SET config=? WHERE run_id=?", (json.dumps(run["config"]), run["run_id"]))
+    store.close()
+    from ganbench.errors import UserError
+
+    with pytest.raises(UserError, match=r"run 'ring8__loss=ns__s0' was trained with another config than .* gives now "
+                                        r"\(lr_d \(0.0004 -> 0.0002\): trained -> spec\)"):
+        run_study(tmp_path / "s", spec, InProcess(), progress=False)

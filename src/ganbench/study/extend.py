@@ -30,11 +30,11 @@ from .spec import StudySpec, expand
 from .store import FINISHED, Store
 
 
-def _first_difference(old, new, where: str = "") -> str | None:
+def first_difference(old, new, where: str = "") -> str | None:
     """The dotted key of the first setting that differs between two config trees, with both values."""
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new), key=str):
-            found = _first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
+            found = first_difference(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
             if found:
                 return found
         return None
@@ -47,7 +47,7 @@ def check_extension(old: StudySpec, new: StudySpec, old_runs: list, new_runs: li
     old_eval = old.eval.model_dump(exclude={"primary"})
     new_eval = new.eval.model_dump(exclude={"primary"})
     if old_eval != new_eval:
-        raise UserError(f"the evaluation differs from the study's in eval.{_first_difference(old_eval, new_eval)}; "
+        raise UserError(f"the evaluation differs from the study's in eval.{first_difference(old_eval, new_eval)}; "
                         f"{how}, so its finished runs must have been evaluated as the new ones will be")
     by_id = {r.run_id: r for r in new_runs}
     for r in old_runs:
@@ -57,7 +57,7 @@ def check_extension(old: StudySpec, new: StudySpec, old_runs: list, new_runs: li
                             "leave the variant, dataset and seed in the spec)")
         if make_config(r.config).digest() != make_config(match.config).digest():
             raise UserError(f"run '{r.run_id}' differs from the study's in "
-                            f"{_first_difference(r.config, match.config) or 'its resolved config'}; {how}")
+                            f"{first_difference(r.config, match.config) or 'its resolved config'}; {how}")
         if r.primary != match.primary:
             raise UserError(f"dataset '{r.dataset}' is ranked on {match.primary} by the spec but on {r.primary} "
                             f"by the study; {how}")

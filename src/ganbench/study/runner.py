@@ -25,7 +25,7 @@ from ..registry import format_validation_error
 from ..yamlio import read_yaml_file
 from . import faults
 from .executors import Lost
-from .extend import extend_store
+from .extend import extend_store, first_difference
 from .groups import plan_groups
 from .spec import StudySpec, expand
 from .store import FINISHED, Store, check_store
@@ -119,6 +119,33 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> None:
     if not same:
         raise UserError(f"{study.spec_path} no longer matches the study's store (edited after the study started?); "
                         "restore it, or start over with `ganbench study run SPEC --force-new`")
+    check_trained_as(study, runs)
+
+
+def check_trained_as(study: StudyDir, runs: list) -> None:
+    """Refuse to add runs to a study whose stored runs were trained with other configs than its spec gives
+    now: a study made before variants stopped leaking settings into their dataset entry (2026-11-28) stored
+    the leaked spec and runs that differ from it, and continuing it would mix two recipes under one
+    variant name. Both sides are validated by this version, so fields added since
+    (with their defaults) do not count as a difference."""
+    from ..config import make_config
+
+    store = Store(study.store_path)
+    try:
+        trained = {r["run_id"]: r["config"] for r in store.runs()}
+    finally:
+        store.close()
+    for r in runs:
+        if r.run_id not in trained:
+            continue
+        then = make_config(trained[r.run_id], stored=f"run {r.run_id}")
+        now = make_config(r.config, stored=f"run {r.run_id}")
+        if then.digest() != now.digest():
+            diff = first_difference(then.model_dump(mode="json"), now.model_dump(mode="json"))
+            raise UserError(f"run '{r.run_id}' was trained with another config than {study.spec_path} gives now "
+                            f"({diff}: trained -> spec); a study made by an older ganbench, whose variants could "
+                            "pass settings to each other, cannot be continued: its report still reads it, and "
+                            "`ganbench study run SPEC --force-new` starts it over")
 
 
 def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True,
