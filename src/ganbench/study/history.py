@@ -2,8 +2,8 @@
 a reviewer asks whether it would survive a longer budget. The study already has each run's primary
 metric at every evaluation, so the same paired comparison can be replayed at each of them: the mean over
 paired seeds of (a − b). This describes the run; it is not a forecast: on the quick preset, orders held at
-every evaluation kept their sign at three times the budget no more often than the rest (37 of 49 against
-35 of 41), while whether the runs were still improving at the end did tell (``benchmarks/verdict_stability.py``,
+every evaluation kept their sign at three times the budget no more often than the rest (35 of 47 against
+40 of 43), while whether the runs were still improving at the end hinted (``benchmarks/verdict_stability.py``,
 README). A significant lead that appeared only at the last evaluation is still flagged: nothing backs it
 but the last point.
 
