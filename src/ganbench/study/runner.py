@@ -105,9 +105,10 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> None:
     store = Store(study.store_path)
     try:
         stored = store.get_meta("spec")
-        known = {r["run_id"]: r["config_hash"] for r in store.runs()}
+        rows = store.runs()
     finally:
         store.close()
+    known = {r["run_id"]: r["config_hash"] for r in rows}
     try:
         same = stored is not None and StudySpec(**json.loads(stored)).digest() == spec.digest()
     except (ValueError, pydantic.ValidationError):  # kept by another version: compare the runs themselves
@@ -119,22 +120,17 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> None:
     if not same:
         raise UserError(f"{study.spec_path} no longer matches the study's store (edited after the study started?); "
                         "restore it, or start over with `ganbench study run SPEC --force-new`")
-    check_trained_as(study, runs)
+    check_trained_as(study, runs, {r["run_id"]: r["config"] for r in rows})
 
 
-def check_trained_as(study: StudyDir, runs: list) -> None:
+def check_trained_as(study: StudyDir, runs: list, trained: dict) -> None:
     """Refuse to add runs to a study whose stored runs were trained with other configs than its spec gives
     now: a study made before variants stopped leaking settings into their dataset entry (2026-11-28) stored
     the leaked spec and runs that differ from it, and continuing it would mix two recipes under one
     variant name. Both sides are validated by this version, so fields added since
-    (with their defaults) do not count as a difference."""
+    (with their defaults) do not count as a difference. ``trained``: run id -> the store's config."""
     from ..config import make_config
 
-    store = Store(study.store_path)
-    try:
-        trained = {r["run_id"]: r["config"] for r in store.runs()}
-    finally:
-        store.close()
     for r in runs:
         if r.run_id not in trained:
             continue
