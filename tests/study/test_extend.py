@@ -39,7 +39,7 @@ def test_a_study_given_more_seeds_keeps_its_runs_and_equals_one_run_with_them(tm
     capsys.readouterr()
     assert main(["study", "extend", str(grown), "--seeds", "3", *RUN]) == 0
     out = capsys.readouterr().out
-    assert "seeds [0, 1] -> [0, 1, 2]" in out and "2 of 6 runs executed" in out
+    assert "adds seed 2 (4 -> 6 runs; 4 finished runs kept as they are)" in out and "2 of 6 runs executed" in out
     table, calibration, finished = _contents(grown)
     assert all(finished[k] == v for k, v in finished_before.items())  # the first four were not run again
     # the same results table, reference rows included, as the 3-seed study run in one go
@@ -70,7 +70,8 @@ def test_a_variant_added_with_extend_runs_alone_and_needs_no_caveat(tmp_path, ca
     assert main(["study", "run", str(spec_path), "--dir", str(study), *RUN]) == 2
     assert "--extend to add its new runs" in capsys.readouterr().err
     assert main(["study", "run", str(spec_path), "--dir", str(study), "--extend", *RUN]) == 0
-    assert "1 of 3 runs executed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "adds variant loss=lsgan (2 -> 3 runs" in out and "1 of 3 runs executed" in out
     record, = json.loads((study / "results.json").read_text())["extensions"]
     assert record["variants_added"] == ["loss=lsgan"] and record["seeds_added_to"] == []
     html = (study / "report.html").read_text()
@@ -78,6 +79,16 @@ def test_a_variant_added_with_extend_runs_alone_and_needs_no_caveat(tmp_path, ca
     # run again with the same spec: nothing to extend, nothing run, no second record
     assert main(["study", "run", str(spec_path), "--dir", str(study), "--extend", *RUN]) == 0
     assert len(json.loads((study / "results.json").read_text())["extensions"]) == 1
+    # a refused extension is refused before anything is announced or recorded
+    spec_path.write_text(yaml.safe_dump({**spec, "grid": {"loss": ["ns", "hinge", "lsgan", "minimax"]},
+                                         "base": {**TINY["base"], "lr_g": 0.001}}))
+    capsys.readouterr()
+    assert main(["study", "run", str(spec_path), "--dir", str(study), "--extend", *RUN]) == 2
+    out, err = capsys.readouterr()
+    assert "extending" not in out and "differs from the study's in lr_g" in err
+    store = Store(study / "study.sqlite")
+    assert len(extensions(store)) == 1
+    store.close()
 
 
 @pytest.mark.parametrize("change, message", [

@@ -102,10 +102,8 @@ def _study_extend(args: argparse.Namespace) -> int:
         old = study.read_spec()
         expand(old, stored=str(study.spec_path))  # its stored plugins and paths are refused before any work
         spec = more_seeds(old, args.seeds)
-        if spec is old:
+        if spec is old:  # the extension itself is announced by the runner, once its checks have passed
             print(f"study {old.name!r} in {args.dir} has {args.seeds} seeds already: resuming it")
-        else:
-            print(f"extending study {old.name!r} in {args.dir}: seeds {old.seed_list()} -> {spec.seed_list()}")
         args.extend = True
         return _study_run(args, args.dir, spec)
 

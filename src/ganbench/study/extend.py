@@ -55,7 +55,8 @@ def check_extension(old: StudySpec, new: StudySpec, old_runs: list, new_runs: li
         if match is None:
             raise UserError(f"the spec drops run '{r.run_id}' of the study; {how} (it never removes results: "
                             "leave the variant, dataset and seed in the spec)")
-        if make_config(r.config).digest() != make_config(match.config).digest():
+        kept = make_config(r.config, stored=f"run {r.run_id}")  # the stored spec's: data, its plugins loaded already
+        if kept.digest() != make_config(match.config).digest():
             raise UserError(f"run '{r.run_id}' differs from the study's in "
                             f"{first_difference(r.config, match.config) or 'its resolved config'}; {how}")
         if r.primary != match.primary:
@@ -150,19 +151,25 @@ def more_seeds(spec: StudySpec, n_seeds: int) -> StudySpec:
     return spec.model_copy(update={"seeds": [*seeds, *range(start, start + n_seeds - len(seeds))]})
 
 
+def added(record: dict) -> str:
+    """What an extension added, in words: "seeds 3, 4; variant x"."""
+    parts = []
+    new_seeds = [s for s in record["seeds_after"] if s not in record["seeds_before"]]
+    for what, names in (("seed", list(map(str, new_seeds))), ("variant", record["variants_added"]),
+                        ("dataset", record["datasets_added"])):
+        if names:
+            parts.append(f"{what}{'s' if len(names) > 1 else ''} {', '.join(names)}")
+    return "; ".join(parts) or "nothing"
+
+
+def extension_line(record: dict) -> str:
+    """The command line's notice, printed once the checks have passed."""
+    return (f"adds {added(record)} ({record['runs_before']} -> {record['runs_after']} runs; "
+            f"{record['finished_before']} finished runs kept as they are)")
+
+
 def notes(records: list[dict]) -> list[str]:
     """Protocol lines, one per extension."""
-    out = []
-    for r in records:
-        added = []
-        new_seeds = [s for s in r["seeds_after"] if s not in r["seeds_before"]]
-        if new_seeds:
-            added.append(f"seed{'s' if len(new_seeds) > 1 else ''} {', '.join(map(str, new_seeds))}")
-        if r["variants_added"]:
-            added.append(f"variant{'s' if len(r['variants_added']) > 1 else ''} {', '.join(r['variants_added'])}")
-        if r["datasets_added"]:
-            added.append(f"dataset{'s' if len(r['datasets_added']) > 1 else ''} {', '.join(r['datasets_added'])}")
-        out.append(f"Extended on {r['at']}, when {r['finished_before']} of its {r['runs_before']} runs had finished: "
-                   f"added {'; '.join(added) or 'nothing'} ({r['runs_after']} runs in all). The runs it had were kept "
-                   "as they were.")
-    return out
+    return [f"Extended on {r['at']}, when {r['finished_before']} of its {r['runs_before']} runs had finished: "
+            f"added {added(r)} ({r['runs_after']} runs in all). The runs it had were kept as they were."
+            for r in records]

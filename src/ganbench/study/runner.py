@@ -25,7 +25,7 @@ from ..registry import format_validation_error
 from ..yamlio import read_yaml_file
 from . import faults
 from .executors import Lost
-from .extend import extend_store, first_difference
+from .extend import extend_store, extension_line, first_difference
 from .groups import plan_groups
 from .spec import StudySpec, expand
 from .store import FINISHED, Store, check_store
@@ -81,7 +81,8 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, exten
             old_runs = expand(old, stored=str(study.spec_path))
             check_matches(study, old, old_runs)
             check_complete(study, old_runs, resuming=True)
-            extend_store(study.store_path, old, spec, old_runs, runs)
+            record = extend_store(study.store_path, old, spec, old_runs, runs)
+            tqdm.write(f"extending study {old.name!r} in {study.path}: {extension_line(record)}")
             for name in RESULT_FILES:  # they describe the smaller study until the report is written again
                 (study.path / name).unlink(missing_ok=True)
         elif old.digest() != spec.digest():
