@@ -91,6 +91,40 @@ def test_a_variant_added_with_extend_runs_alone_and_needs_no_caveat(tmp_path, ca
     store.close()
 
 
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("where", ["before spec.yaml", "before the store's spec"])
+def test_an_extension_killed_half_way_is_finished_by_the_same_command_with_one_record(tmp_path, monkeypatch, where):
+    study = tmp_path / "s"
+    one, two = StudySpec(**{**TINY, "seeds": 1}), StudySpec(**TINY)
+    run_study(study, one, InProcess(), progress=False)
+    real_set_meta = Store.set_meta
+
+    def kill(*args, **items):
+        if where == "before spec.yaml" or "spec_digest" in items:
+            raise Killed
+        return real_set_meta(*args, **items)
+
+    if where == "before spec.yaml":
+        monkeypatch.setattr("ganbench.study.runner.atomic_write_text", kill)
+    else:
+        monkeypatch.setattr(Store, "set_meta", kill)
+    with pytest.raises(Killed):
+        run_study(study, two, InProcess(), progress=False, extend=True)
+    monkeypatch.undo()
+    store = Store(study / "study.sqlite")
+    assert len(extensions(store, done=False)) == 1 and extensions(store) == []  # recorded, not yet done
+    store.close()
+    summary = run_study(study, two, InProcess(), progress=False, extend=True)  # the same command again
+    assert summary["executed"] == 2 and summary["status"] == {"done": 4}
+    store = Store(study / "study.sqlite")
+    record, = extensions(store)
+    store.close()
+    assert (record["seeds_before"], record["seeds_after"], record["spec_digest"]) == ([0], [0, 1], two.digest())
+
+
 @pytest.mark.parametrize("change, message", [
     ({"base": {**TINY["base"], "lr_g": 0.001}}, r"run 'ring8__loss=ns__s0' differs from the study's in lr_g "
                                                 r"\(0.0002 -> 0.001\); --extend only adds"),

@@ -75,18 +75,23 @@ def extension_record(old: StudySpec, new: StudySpec, old_runs: list, new_runs: l
             "seeds_before": seeds_before, "seeds_after": seeds_after,
             "variants_added": sorted({r.variant for r in new_runs} - old_variants),
             "datasets_added": sorted({r.dataset for r in new_runs} - old_datasets),
-            "seeds_added_to": looked_again if finished else []}
+            "seeds_added_to": looked_again if finished else [], "spec_digest": new.digest()}
 
 
 def extend_store(store_path, old: StudySpec, new: StudySpec, old_runs: list, new_runs: list) -> dict:
     """Check the extension, then record it; the runner adds the new runs as queued. Reference rows are
-    drawn per seed, so they are computed again over the new seed list (the old seeds' rows come out the same)."""
+    drawn per seed, so they are computed again over the new seed list (the old seeds' rows come out the same).
+    The record comes first, then spec.yaml, then the store's spec: the same command after a kill between them
+    finds its own record last (a kill before spec.yaml is written) or a spec.yaml that the record explains
+    (check_matches), and goes on without a second record."""
     check_extension(old, new, old_runs, new_runs)
     store = Store(store_path)
     try:
+        history = extensions(store, done=False)
+        if history and history[-1]["spec_digest"] == new.digest():  # this extension, interrupted: recorded already
+            return history[-1]
         finished = sum(1 for r in store.runs() if r["status"] in FINISHED)
         record = extension_record(old, new, old_runs, new_runs, finished)
-        history = json.loads(store.get_meta("extensions") or "[]")
         store.set_meta(extensions=json.dumps([*history, record]))
         if record["seeds_before"] != record["seeds_after"]:
             store.clear_calibration()
@@ -125,16 +130,22 @@ class Extension(BaseModel):
     variants_added: list[str]
     datasets_added: list[str]
     seeds_added_to: list[str]
+    spec_digest: str = ""  # the spec it extended the study to ("" in records written before 2026-11-28)
 
 
 _RECORDS = TypeAdapter(list[Extension])
 
 
-def extensions(store: Store) -> list[dict]:
+def extensions(store: Store, done: bool = True) -> list[dict]:
+    """The study's extensions; ``done``: without a last one that never reached the store's spec (killed
+    before it did, see extend_store: the study is still the one it extended)."""
     try:
-        return [r.model_dump() for r in _RECORDS.validate_json(store.get_meta("extensions") or "[]")]
+        records = [r.model_dump() for r in _RECORDS.validate_json(store.get_meta("extensions") or "[]")]
     except pydantic.ValidationError:
         raise UserError(f"{store.path}: the record of the study's extensions is damaged") from None
+    if done and records and records[-1]["spec_digest"] not in ("", store.get_meta("spec_digest")):
+        records.pop()
+    return records
 
 
 def more_seeds(spec: StudySpec, n_seeds: int) -> StudySpec:

@@ -25,7 +25,7 @@ from ..registry import format_validation_error
 from ..yamlio import read_yaml_file
 from . import faults
 from .executors import Lost
-from .extend import extend_store, extension_line, first_difference
+from .extend import extend_store, extension_line, extensions, first_difference
 from .groups import plan_groups
 from .spec import StudySpec, expand
 from .store import FINISHED, Store, check_store
@@ -94,19 +94,20 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, exten
                 (study.path / extra).unlink(missing_ok=True)
             shutil.rmtree(study.path / "runs", ignore_errors=True)
         else:
-            check_matches(study, spec, runs)
-            check_complete(study, runs, resuming=True)
+            check_complete(study, check_matches(study, spec, runs), resuming=True)
     elif study.path.exists() and any(p.name != ".lock" for p in study.path.iterdir()) and not force_new:
         raise UserError(f"{study.path} is not empty and holds no study; choose another directory")
     atomic_write_text(study.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
 
 
-def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> None:
-    """Refuse a spec.yaml edited by hand after the study started: its runs must be the store's runs."""
+def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> list:
+    """Refuse a spec.yaml edited by hand after the study started: its runs must be the store's runs. Returns
+    the runs the store holds already: all of them, or the old ones of an extension killed half-way."""
     store = Store(study.store_path)
     try:
         stored = store.get_meta("spec")
         rows = store.runs()
+        last = extensions(store, done=False)[-1:]
     finally:
         store.close()
     known = {r["run_id"]: r["config_hash"] for r in rows}
@@ -118,10 +119,15 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> None:
         from ..config import make_config
 
         same = known == {r.run_id: make_config(r.config, stored=f"run {r.run_id}").digest() for r in runs}
+    held = runs
+    if not same:  # an extension killed after writing spec.yaml, before the store took its spec (extend.py)
+        same = bool(last) and last[0]["spec_digest"] == spec.digest()
+        held = [r for r in runs if r.run_id in known]
     if not same:
         raise UserError(f"{study.spec_path} no longer matches the study's store (edited after the study started?); "
                         "restore it, or start over with `ganbench study run SPEC --force-new`")
     check_trained_as(study, runs, {r["run_id"]: r["config"] for r in rows})
+    return held
 
 
 def check_trained_as(study: StudyDir, runs: list, trained: dict) -> None:
