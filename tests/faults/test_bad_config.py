@@ -25,6 +25,8 @@ DRY = ["--data", "ring8", "--steps", "2", "--device", "cpu", "--no-progress"]
     (["--set", "data.n=-5"], "data.n"),
     (["--batch-size", "1e12"], "batch-size"),
     (["--set", "plugins=oops"], "plugins"),
+    (["--seed", "-1"], "seed"),  # 64-bit seeds: -1 and 2**64 would draw what 2**64 - 1 and 0 draw
+    (["--seed", str(2**64)], "seed"),
 ])
 def test_bad_run_option(capsys, tmp_path, args, says):
     refused(capsys, "train", *DRY, *args, "--out", tmp_path / "r", says=says)
@@ -54,6 +56,10 @@ SPEC = {"base": {"steps": 2, "batch_size": 8}, "seeds": 1}
     ({"eval": {"extractor": "bogus"}}, "unknown extractor 'bogus'"),
     ({"seeds": 0}, "seeds"), ({"seeds": -3}, "seeds"), ({"seeds": []}, "seeds"), ({"seeds": True}, "seeds"),
     ({"seeds": [1, 1]}, "twice"),
+    ({"seeds": [0, 2**64]}, "from 0 to 2**64 - 1"),
+    ({"seeds": 10**9}, "at most 1000"),  # was built as a list of 10**9 runs
+    ({"seeds": list(range(1001))}, "at most 1000"),
+    ({"grid": {f"x{i}": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] for i in range(30)}}, "at most 20,000"),  # before the product
     ({"datasets": []}, "datasets"),
     ({"variants": {"a/b": {"loss": "hinge"}, "a_b": {"loss": "ns"}}}, "variant name 'a/b'"),
     ({"grid": {"data.path": ["x/y.npz", "x_y.npz"]}, "datasets": [{"data": "npz"}]}, "share one run directory"),
@@ -84,6 +90,23 @@ def test_bad_spec_yaml_in_a_study_dir(capsys, tmp_path):
     refused(capsys, "study", "resume", tmp_path / "d", says="spec.yaml")
     (tmp_path / "d" / "spec.yaml").write_text("nmae: x\n")
     refused(capsys, "study", "resume", tmp_path / "d", says="nmae")
+
+
+def test_a_study_dir_cannot_make_a_command_allocate_without_bound(capsys, tmp_path):
+    """A stranger's spec.yaml asking for 10**9 seeds (or a confirmation or extension asking for them) is
+    refused in one line by every command, before a seed list or grid is built: even `study report`
+    expands the spec."""
+    from ganbench.cli import main
+
+    study, spec = tmp_path / "d", tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    assert main(["study", "run", str(spec), "--dir", str(study), "--executor", "inprocess", "--no-progress"]) == 0
+    for command in ("extend", "confirm"):
+        refused(capsys, "study", command, study, "--seeds", str(10**9), says="1000000000 seeds: a study has at most 1000")
+    (study / "spec.yaml").write_text(yaml.safe_dump({**SPEC, "seeds": 10**9}))
+    for command in ("report", "resume", "confirm", "extend"):
+        refused(capsys, "study", command, study, *(["--seeds", "5"] if command == "extend" else []),
+                says="at most 1000")
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -73,6 +73,10 @@ def origin_verdicts(views) -> list[Verdict]:
 def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None):
     """``spec`` (a StudySpec) trained ``budget_x`` times longer on ``n_seeds`` fresh seeds (default: as many
     as it had), carrying its verdicts; named ``NAME-confirm-xF``."""
+    from .spec import StudySpec, check_seed_count
+
+    if n_seeds is not None:
+        check_seed_count(n_seeds)  # before any list of them is built
     if not math.isfinite(budget_x) or budget_x <= 0:
         raise UserError(f"--budget-x must be a positive number; got {budget_x}")
     if spec.budget.amount() is None:
@@ -87,8 +91,9 @@ def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None):
                         "and a nonzero difference on a primary metric)")
     start = max(used) + 1
     confirms = Confirms(study=spec.name, spec_digest=spec.digest(), budget=spec.budget, seeds=used, verdicts=verdicts)
-    return spec.times(budget_x).model_copy(update={
-        "name": f"{spec.name}-confirm-x{budget_x:g}", "seeds": list(range(start, start + count)), "confirms": confirms})
+    confirming = spec.times(budget_x).model_copy(update={"name": f"{spec.name}-confirm-x{budget_x:g}"})
+    return StudySpec.model_validate({**confirming.model_dump(), "seeds": list(range(start, start + count)),
+                                     "confirms": confirms.model_dump()})  # within the seed and run bounds
 
 
 def check_confirms(confirms: Confirms, datasets: set[str], variants: set[str]) -> None:

@@ -26,7 +26,7 @@ from scipy import stats
 
 from ..config import make_config
 from ..errors import UserError
-from .spec import StudySpec, expand
+from .spec import StudySpec, check_seed_count, expand
 from .store import FINISHED, Store
 
 
@@ -156,10 +156,10 @@ def more_seeds(spec: StudySpec, n_seeds: int) -> StudySpec:
         raise UserError(f"--seeds {n_seeds}: the study has {len(seeds)} seeds already; an extension never removes runs")
     if n_seeds == len(seeds):
         return spec
-    if isinstance(spec.seeds, int):
-        return spec.model_copy(update={"seeds": n_seeds})
+    check_seed_count(n_seeds)  # before the list is built
     start = max(seeds) + 1
-    return spec.model_copy(update={"seeds": [*seeds, *range(start, start + n_seeds - len(seeds))]})
+    grown = n_seeds if isinstance(spec.seeds, int) else [*seeds, *range(start, start + n_seeds - len(seeds))]
+    return StudySpec.model_validate({**spec.model_dump(), "seeds": grown})  # within the seed and run bounds
 
 
 def added(record: dict) -> str:

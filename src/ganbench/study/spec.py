@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..config import COMPONENT_REGISTRIES, NET_FIELDS, NET_OPTIONS, RunConfig, make_config, read_yaml
 from ..confine import check_config
@@ -47,6 +47,11 @@ from .reference import Reference, check_reference
 
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A spec may come from a stranger's study directory, and even `study report` expands it: these bounds keep
+# any spec from making a command allocate without limit, far above any real study (10 seeds, ~100 runs).
+MAX_SEEDS = 1000
+MAX_RUNS = 20_000
+MAX_SEED = 2**64 - 1  # run seeds are 64-bit (training/seeding.py): a larger one would repeat a smaller one's draws
 SAFE_VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*$")
 
 
@@ -131,12 +136,19 @@ class StudySpec(BaseModel):
     def _seeds(cls, v):
         if isinstance(v, bool) or (isinstance(v, int) and v < 1):
             raise UserError(f"'seeds' must be a count >= 1 or a list of seeds; got {v!r}")
+        check_seed_count(len(v) if isinstance(v, list) else v if isinstance(v, int) else 0)
         if isinstance(v, list):
-            if not v or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in v):
-                raise UserError(f"'seeds' must list distinct integers >= 0; got {v!r}")
+            if not v or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in v):
+                shown = repr(v) if len(repr(v)) < 200 else repr(v)[:200] + "..."
+                raise UserError(f"'seeds' must list distinct integers from 0 to 2**64 - 1; got {shown}")
             if len(set(v)) != len(v):
                 raise UserError(f"'seeds' lists a seed twice: {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _size(self):
+        check_size(self)
+        return self
 
     @field_validator("variants")
     @classmethod
@@ -201,6 +213,19 @@ def check_keys(overrides: dict[str, Any], where: str) -> None:
     for key in overrides:
         if key not in valid:
             raise UserError(f"unknown {where} key '{key}'{did_you_mean(key, valid)}")
+
+
+def check_seed_count(n: int) -> None:
+    if n > MAX_SEEDS:
+        raise UserError(f"{n} seeds: a study has at most {MAX_SEEDS}")
+
+
+def check_size(spec: StudySpec) -> None:
+    """Refuse a study of more than MAX_RUNS runs before its grid or seed list is built."""
+    n = len(spec.datasets) * max(1, len(spec.variants)) * math.prod(len(v) for v in spec.grid.values()) * (
+        spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds))
+    if n > MAX_RUNS:
+        raise UserError(f"the study has {n:,} runs (datasets x variants x grid points x seeds); at most {MAX_RUNS:,}")
 
 
 def _variants(spec: StudySpec) -> list[tuple[str, dict]]:
