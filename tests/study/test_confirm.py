@@ -42,8 +42,11 @@ def test_the_confirming_spec_trains_longer_on_fresh_seeds_and_carries_the_verdic
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"budget_x": 0}, "--budget-x must be a positive number"),
-    ({"budget_x": float("nan")}, "--budget-x must be a positive number"),
+    ({"budget_x": 0}, r"--budget-x must be a number in \(0, 1000\]"),
+    ({"budget_x": float("nan")}, "--budget-x must be a number in"),
+    ({"budget_x": 1e308}, "--budget-x must be a number in"),  # overflowed the step count (a traceback)
+    ({"budget_x": 1e12}, "--budget-x must be a number in"),  # named the study 'NAME-confirm-x1e+12', refused as a name
+    ({"budget_x": 2, "n_seeds": 10**9}, "1000000000 seeds: a study has at most 1000"),
     ({"budget_x": 2, "n_seeds": 1}, "--seeds must be at least 2"),
 ])
 def test_bad_confirmation_options(kwargs, message):

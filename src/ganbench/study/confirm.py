@@ -70,6 +70,9 @@ def origin_verdicts(views) -> list[Verdict]:
     return out
 
 
+MAX_BUDGET_X = 1000  # a confirmation trains longer, not forever; beyond it a step count overflows and the name needs "e+"
+
+
 def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None):
     """``spec`` (a StudySpec) trained ``budget_x`` times longer on ``n_seeds`` fresh seeds (default: as many
     as it had), carrying its verdicts; named ``NAME-confirm-xF``."""
@@ -77,8 +80,8 @@ def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None):
 
     if n_seeds is not None:
         check_seed_count(n_seeds)  # before any list of them is built
-    if not math.isfinite(budget_x) or budget_x <= 0:
-        raise UserError(f"--budget-x must be a positive number; got {budget_x}")
+    if not math.isfinite(budget_x) or not 0 < budget_x <= MAX_BUDGET_X:
+        raise UserError(f"--budget-x must be a number in (0, {MAX_BUDGET_X}]; got {budget_x}")
     if spec.budget.amount() is None:
         raise UserError("this study's spec sets no budget (steps, seconds or flops): nothing to scale")
     used = spec.seed_list()
