@@ -78,6 +78,18 @@ def test_bad_study_spec(capsys, tmp_path, monkeypatch, change, says):
     assert not (tmp_path / "studies").exists() and not (tmp_path.parent / "escaped").exists()
 
 
+@pytest.mark.parametrize("flags, says", [
+    (["--workers", "0"], "--workers must be from 1 to 256; got 0"),  # was "one per core", silently
+    (["--workers", "-3"], "got -3"),  # was 1, silently
+    (["--workers", "100000"], "got 100000"),  # would start a process per run
+    (["--executor", "ray", "--gpus-per-run", "-1"], "--gpus-per-run must be >= 0"),
+])
+def test_bad_executor_flags(capsys, tmp_path, flags, says):
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(SPEC))
+    refused(capsys, "study", "run", tmp_path / "s.yaml", "--dir", tmp_path / "d", *flags, says=says)
+    assert not (tmp_path / "d").exists()
+
+
 def test_duplicate_variant_keys_are_refused_not_collapsed(capsys, tmp_path):
     (tmp_path / "s.yaml").write_text("variants:\n  a: {loss: ns}\n  a: {loss: hinge}\n")
     refused(capsys, "study", "run", tmp_path / "s.yaml", "--dir", tmp_path / "d", says="duplicate key 'a'")
