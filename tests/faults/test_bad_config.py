@@ -90,6 +90,19 @@ def test_bad_executor_flags(capsys, tmp_path, flags, says):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("args, says", [
+    (["sample", "--n", str(10**12), "--out", "x.npz"], "more than 1,000,000 samples"),  # ran out of memory first
+    (["eval", "--n", str(10**12)], "more than 1,000,000 samples"),
+    (["eval", "--seed", "-1"], "a seed is from 0 to 2**64 - 1"),  # drew what seed 2**64 - 1 draws
+    (["sample", "--seed", str(2**64), "--out", "x.npz"], "a seed is from 0 to 2**64 - 1"),  # drew what seed 0 draws
+])
+def test_bad_sampling_flags(capsys, tiny_run, tmp_path, monkeypatch, args, says):
+    monkeypatch.chdir(tmp_path)
+    command, *rest = args
+    refused(capsys, command, tiny_run, *rest, says=says)
+    assert not (tmp_path / "x.npz").exists()
+
+
 def test_duplicate_variant_keys_are_refused_not_collapsed(capsys, tmp_path):
     (tmp_path / "s.yaml").write_text("variants:\n  a: {loss: ns}\n  a: {loss: hinge}\n")
     refused(capsys, "study", "run", tmp_path / "s.yaml", "--dir", tmp_path / "d", says="duplicate key 'a'")

@@ -27,6 +27,31 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), yaml_value(value)
 
 
+def seed(text: str) -> int:
+    """A sampling seed: 64 bits, as run seeds (training/seeding.py masks to them; -1 would draw what 2**64-1 does)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got '{text}'") from None
+    if not 0 <= value <= 2**64 - 1:
+        raise argparse.ArgumentTypeError(f"a seed is from 0 to 2**64 - 1; got {value}")
+    return value
+
+
+MAX_SAMPLES = 1_000_000  # far past any protocol; a typo beyond it would fill the memory
+
+
+def sample_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of samples, got '{text}'") from None
+    if value > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"{value} is more than {MAX_SAMPLES:,} samples; metrics are stable at "
+                                         "10,000-50,000")
+    return value
+
+
 def names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
