@@ -57,7 +57,8 @@ SPEC = {"base": {"steps": 2, "batch_size": 8}, "seeds": 1}
     ({"seeds": 0}, "seeds"), ({"seeds": -3}, "seeds"), ({"seeds": []}, "seeds"), ({"seeds": True}, "seeds"),
     ({"seeds": [1, 1]}, "twice"),
     ({"seeds": [0, 2**64]}, "from 0 to 2**64 - 1"),
-    ({"seeds": 10**9}, "at most 1000"),  # was built as a list of 10**9 runs
+    ({"seeds": 10**9}, "at most 1000"),
+    ({"eval": {"n": 10**12}}, "eval.n"),  # as `eval --n`: would fill the memory of every worker  # was built as a list of 10**9 runs
     ({"seeds": list(range(1001))}, "at most 1000"),
     ({"grid": {f"x{i}": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] for i in range(30)}}, "at most 20,000"),  # before the product
     ({"datasets": []}, "datasets"),

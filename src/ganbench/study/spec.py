@@ -59,7 +59,7 @@ class EvalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metrics: list[str] | None = None
     extractor: str | None = None
-    n: int | None = Field(None, ge=10)
+    n: int | None = Field(None, ge=10, le=1_000_000, description="fake samples per evaluation (as `eval --n`)")
     every: int | None = Field(None, ge=1, description="evaluate every K steps (best and final known)")
     primary: str | dict[str, str] | None = Field(
         None, description="the quality value that ranks variants and selects 'best': one name, or per dataset")
