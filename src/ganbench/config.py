@@ -17,6 +17,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .errors import UserError
+from .limits import MAX_SEED
 from .latent import LATENTS
 from .yamlio import load_yaml
 from .nets.batchnorm import BatchNormSpec, parse_batch_norm
@@ -92,7 +93,7 @@ class RunConfig(BaseModel):
     betas_d: tuple[Beta, Beta] = (0.5, 0.999)
     ema: float | None = Field(0.999, ge=0, lt=1, description="EMA decay of G's weights; null = off")
     ema_rampup: float | None = Field(0.05, gt=0, description="cap EMA half-life at this fraction of steps done")
-    seed: int = Field(0, ge=0, le=2**64 - 1, description="run seed; every random stream derives from it (64 bits: "
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="run seed; every random stream derives from it (64 bits: "
                       "a larger one would draw exactly what a smaller one does)")
     log_every: int = Field(50, ge=1)
     ckpt_every: int = Field(500, ge=1)

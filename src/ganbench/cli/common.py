@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..limits import MAX_SAMPLES, MAX_SEED
 
 # training/capture.py MODES, here without importing torch (a test keeps them equal)
 CAPTURE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
@@ -28,17 +29,14 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def seed(text: str) -> int:
-    """A sampling seed: 64 bits, as run seeds (training/seeding.py masks to them; -1 would draw what 2**64-1 does)."""
+    """A sampling seed, bounded as run seeds are (limits.py)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer seed, got '{text}'") from None
-    if not 0 <= value <= 2**64 - 1:
+    if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"a seed is from 0 to 2**64 - 1; got {value}")
     return value
-
-
-MAX_SAMPLES = 1_000_000  # far past any protocol; a typo beyond it would fill the memory
 
 
 def sample_count(text: str) -> int:

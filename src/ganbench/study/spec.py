@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..config import COMPONENT_REGISTRIES, NET_FIELDS, NET_OPTIONS, RunConfig, make_config, read_yaml
 from ..confine import check_config
 from ..errors import UserError, did_you_mean
+from ..limits import MAX_SAMPLES, MAX_SEED
 from ..registry import format_validation_error
 from .budget import Budget
 from .confirm import Confirms, check_confirms
@@ -51,7 +52,6 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # any spec from making a command allocate without limit, far above any real study (10 seeds, ~100 runs).
 MAX_SEEDS = 1000
 MAX_RUNS = 20_000
-MAX_SEED = 2**64 - 1  # run seeds are 64-bit (training/seeding.py): a larger one would repeat a smaller one's draws
 SAFE_VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*$")
 
 
@@ -59,7 +59,7 @@ class EvalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metrics: list[str] | None = None
     extractor: str | None = None
-    n: int | None = Field(None, ge=10, le=1_000_000, description="fake samples per evaluation (as `eval --n`)")
+    n: int | None = Field(None, ge=10, le=MAX_SAMPLES, description="fake samples per evaluation (as `eval --n`)")
     every: int | None = Field(None, ge=1, description="evaluate every K steps (best and final known)")
     primary: str | dict[str, str] | None = Field(
         None, description="the quality value that ranks variants and selects 'best': one name, or per dataset")
