@@ -150,3 +150,24 @@ def test_verdicts_say_when_the_pairs_runs_were_still_improving():
     flat = _study(values, HQ_CAL, "high_quality", early=values)  # the same at both evaluations: settled
     assert flat.still_improving("a", "b") == (0, 6)
     assert "still improving" not in verdicts(flat)["sentences"][0]
+
+
+def test_a_significant_difference_between_two_followers_is_a_verdict_too():
+    """The leader is noisy and beats nobody after Holm; b beats c on every seed. That finding belongs in the
+    verdicts and the bottom line, not only in the table of all pairs (Stacked MNIST at 1 %: PacDCGAN3 over
+    DCGAN while PacDCGAN2 led)."""
+    values = {"a": {"high_quality": [0.9, 0.3, 0.9, 0.3]}, "b": {"high_quality": [0.55, 0.56, 0.57, 0.58]},
+              "c": {"high_quality": [0.40, 0.42, 0.41, 0.44]}}
+    said = verdicts(_study(values, HQ_CAL, "high_quality"))
+    assert said["leader"] == "a" and not any("beats" in s for s in said["sentences"])
+    assert len(said["others"]) == 1 and said["others"][0].startswith("b beats c on high_quality (final checkpoint)")
+    assert "b was ahead of c at every one of the 2 evaluations." in said["others"][0]
+    assert said["bottom"].startswith("a leads on high_quality but is not significantly better than any other "
+                                     "variant. Among the others, b is significantly better than c.")
+    # beside a leader that beats both, the followers' own difference is still said
+    clear = verdicts(_study({**values, "a": {"high_quality": [0.9, 0.91, 0.92, 0.9]}}, HQ_CAL, "high_quality"))
+    assert "significantly better than 2 of 2 others" in clear["bottom"]
+    assert len(clear["others"]) == 1 and "Among the others, b is significantly better than c." in clear["bottom"]
+    values["c"] = {"high_quality": [0.56, 0.55, 0.58, 0.57]}  # b and c now tie
+    tied = verdicts(_study(values, HQ_CAL, "high_quality"))
+    assert tied["others"] == [] and "Among the others" not in tied["bottom"]

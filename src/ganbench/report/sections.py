@@ -113,14 +113,17 @@ def verdicts(view: DatasetView) -> dict | None:
     sentences, recent, unrepeated = [], [], []
     for p in against:
         other = p["b"] if p["a"] == leader else p["a"]
-        h = view.order_held(leader, other)
-        again, kept = _repeat_sentence(view, leader, other)
-        moving = "" if everyone else _moving_sentence(view, leader, other)  # the warning above says it of all
-        sentences.append(" ".join(x for x in (verdict(p), h.sentence(leader, other), again, moving) if x))
+        text, h, kept = _pair_sentences(view, p, leader, other, everyone)
+        sentences.append(text)
         if p["significant"] and h.since is not None and h.points == 1 and h.total > 1:
             recent.append(other)
         if p["significant"] and kept is False:
             unrepeated.append(other)
+    # a study's finding may lie between two followers (Stacked MNIST at 1 %: PacDCGAN2 led, not significantly,
+    # while PacDCGAN3 beat DCGAN after Holm): say it here, not only in the table below
+    between = [p for p in final_pairs if leader not in (p["a"], p["b"]) and p["significant"]]
+    between.sort(key=lambda p: p["p_holm"])
+    others = [_pair_sentences(view, p, *_winner_loser(view, p), everyone)[0] for p in between]
     table = []
     for p in sorted(view.pairs, key=lambda p: (p["metric"] != view.primary, p["metric"], p["checkpoint"], p["a"])):
         table.append({"metric": p["metric"], "checkpoint": p["checkpoint"], "a": p["a"], "b": p["b"], "n": p["n"],
@@ -129,10 +132,23 @@ def verdicts(view: DatasetView) -> dict | None:
                       "win": f"{p['win_rate_a']:.0%}" if math.isfinite(p["win_rate_a"]) else "–",
                       "mdd": fmt(p.get("min_detectable")), "need": p.get("seeds_needed") or "–"})
     return {"primary": view.primary, "leader": leader, "step": step, "sentences": sentences, "recent": recent,
-            "unrepeated": unrepeated, "looked_again": _looked_again(view),
+            "others": others, "unrepeated": unrepeated, "looked_again": _looked_again(view),
             "n_pairs": len(final_pairs),
             "n_metrics": len({p["metric"] for p in view.pairs}), "table": table, "warn": warn,
-            "still": still, "judged": len(judged), "bottom": bottom_line(view, leader, against, warn)}
+            "still": still, "judged": len(judged), "bottom": bottom_line(view, leader, against, warn, between)}
+
+
+def _winner_loser(view: DatasetView, pair: dict) -> tuple[str, str]:
+    return (pair["a"], pair["b"]) if view.value.better(pair["mean_diff"], 0.0) else (pair["b"], pair["a"])
+
+
+def _pair_sentences(view: DatasetView, pair: dict, winner: str, loser: str, everyone: bool):
+    """(the verdict on one pair with since when its order held, whether a second evaluation keeps it and
+    whether its runs were still moving; the order's history; kept or None)."""
+    h = view.order_held(winner, loser)
+    again, kept = _repeat_sentence(view, winner, loser)
+    moving = "" if everyone else _moving_sentence(view, winner, loser)  # the warning above says it of all
+    return " ".join(x for x in (verdict(pair), h.sentence(winner, loser), again, moving) if x), h, kept
 
 
 def _looked_again(view: DatasetView) -> str | None:
@@ -174,7 +190,8 @@ def _moving_sentence(view: DatasetView, leader: str, other: str) -> str:
             "may change with more training.")
 
 
-def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool) -> str:
+def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool, between: list[dict] = ()) -> str:
+    """between: the significant pairs that do not involve the leader."""
     beaten = [p for p in against if p["significant"]]
     tied = [(p["b"] if p["a"] == leader else p["a"]) for p in against if not p["significant"]]
     parts = [f"{leader} leads on {view.primary}"]
@@ -187,6 +204,9 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool)
         if tied:
             parts.append(f"({', '.join(tied)} cannot be told apart from it)")
     text = " ".join(parts) + "."
+    if between:
+        found = [" is significantly better than ".join(_winner_loser(view, p)) for p in between]
+        text += f" Among the others, {_join(found)}."
     state = floor_state(view)
     if state == "clear":
         text += (f" {len(view.clearing())} of {len(view.variants)} variants are better than a trivial generator "
@@ -203,6 +223,10 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool)
     if warn:
         text += " Most runs were still improving at the end: this is a ranking at this budget, and may change."
     return text
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def published(view: DatasetView) -> dict | None:

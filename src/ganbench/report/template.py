@@ -90,6 +90,8 @@ evaluation: at the one before, the order was not the same. A verdict that new ma
 on a second evaluation of the same checkpoints with other samples: it rests on the evaluation's draw, not on the
 generators. Evaluate with more samples (<code>eval.n</code>) before trusting it.</p>{% endif %}
 <ul>{% for v in s.sentences %}<li>{{ v }}</li>{% endfor %}</ul>
+{% if s.others %}<p>Significant differences between the other variants (after the same Holm correction):</p>
+<ul>{% for v in s.others %}<li>{{ v }}</li>{% endfor %}</ul>{% endif %}
 <details><summary>All {{ s.table|length }} paired comparisons ({{ s.n_pairs }} pairs of variants on the primary metric at the
 final checkpoint; every quality metric, final and best)</summary>
 <div class="scroll"><table><tr><th class="l">metric</th><th class="l">checkpoint</th><th class="l">a</th><th class="l">b</th><th>seeds</th><th>mean a&minus;b</th><th>p</th><th>Holm p</th><th>a wins</th><th>detectable (80 %)</th><th>seeds needed</th></tr>
