@@ -174,3 +174,33 @@ def test_extend_bad_input_from_the_cli(tmp_path, capsys):
     spec_path.write_text(yaml.safe_dump(TINY))
     assert main(["study", "run", str(spec_path), "--dir", str(tmp_path / "s"), "--extend", "--force-new", *RUN]) == 2
     assert "choose one" in capsys.readouterr().err
+
+
+def test_a_half_finished_extension_is_named_by_report_and_confirm_and_finished_by_resume(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """Killed after spec.yaml, before the store took the new spec: report and confirm used to say the store
+    lost runs and point to `study rebuild`; the way out is to finish the extension."""
+    study = tmp_path / "s"
+    run_study(study, StudySpec(**{**TINY, "seeds": 1}), InProcess(), progress=False)
+    real_set_meta = Store.set_meta
+
+    def kill(*args, **items):
+        if "spec_digest" in items:
+            raise Killed
+        return real_set_meta(*args, **items)
+
+    monkeypatch.setattr(Store, "set_meta", kill)
+    with pytest.raises(Killed):
+        run_study(study, StudySpec(**TINY), InProcess(), progress=False, extend=True)
+    monkeypatch.undo()
+    capsys.readouterr()
+    for command in (["study", "report", str(study)], ["study", "confirm", str(study), *RUN]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "its last extension (seed 1; 2 -> 4 runs) was interrupted" in err
+        assert f"finish it with `ganbench study resume {study}`" in err and "rebuild" not in err
+    assert main(["study", "resume", str(study), *RUN]) == 0
+    assert "2 of 4 runs executed" in capsys.readouterr().out
+    record, = json.loads((study / "results.json").read_text())["extensions"]
+    assert (record["runs_before"], record["finished_before"], record["runs_after"]) == (2, 2, 4)
+    assert main(["study", "report", str(study)]) == 0

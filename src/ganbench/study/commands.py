@@ -58,12 +58,14 @@ def _study_confirm(args: argparse.Namespace) -> int:
     from ..confine import STUDY, reading
     from ..report.html import load_views
     from .confirm import confirmation_spec
+    from .extend import check_not_half_extended
     from .rebuild import check_complete
     from .runner import StudyDir
     from .spec import expand
 
     with reading(args.dir, STUDY, args.data_path):
         origin = StudyDir(args.dir)
+        check_not_half_extended(origin)  # before the views: they would read the new spec
         loaded = load_views(origin)
         check_complete(origin, expand(loaded.spec, stored=str(origin.spec_path)))  # verdicts of every run
         unfinished = [r["run_id"] for r in loaded.runs if r["status"] in ("queued", "running")]
@@ -126,6 +128,7 @@ def _study_rebuild(args: argparse.Namespace) -> int:
 
 def _study_report(args: argparse.Namespace) -> int:
     from ..report.html import build_report
+    from .extend import check_not_half_extended
     from .rebuild import check_complete
     from .runner import StudyDir
     from .spec import expand
@@ -136,6 +139,7 @@ def _study_report(args: argparse.Namespace) -> int:
     if not os.access(args.dir, os.W_OK):
         raise UserError(f"{args.dir}: the study directory is read-only (or not writable); the report and "
                         "results files are written into it")
+    check_not_half_extended(study)
     check_complete(study, expand(study.read_spec(), stored=str(study.spec_path)))  # nor with fewer runs
     out = build_report(args.dir)
     print(f"wrote {out['report']} (+ results.csv, results.json)")

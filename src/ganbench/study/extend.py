@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import time
 
 import numpy as np
@@ -27,7 +28,7 @@ from scipy import stats
 from ..config import make_config
 from ..errors import UserError
 from .spec import StudySpec, check_seed_count, expand
-from .store import FINISHED, Store
+from .store import FINISHED, Store, read_only
 
 
 def first_difference(old, new, where: str = "") -> str | None:
@@ -139,13 +140,42 @@ _RECORDS = TypeAdapter(list[Extension])
 def extensions(store: Store, done: bool = True) -> list[dict]:
     """The study's extensions; ``done``: without a last one that never reached the store's spec (killed
     before it did, see extend_store: the study is still the one it extended)."""
-    try:
-        records = [r.model_dump() for r in _RECORDS.validate_json(store.get_meta("extensions") or "[]")]
-    except pydantic.ValidationError:
-        raise UserError(f"{store.path}: the record of the study's extensions is damaged") from None
-    if done and records and records[-1]["spec_digest"] not in ("", store.get_meta("spec_digest")):
+    records = _records(store.get_meta("extensions"), store.path)
+    if done and _unfinished(records, store.get_meta("spec_digest")):
         records.pop()
     return records
+
+
+def _records(text: str | None, path) -> list[dict]:
+    try:
+        return [r.model_dump() for r in _RECORDS.validate_json(text or "[]")]
+    except pydantic.ValidationError:
+        raise UserError(f"{path}: the record of the study's extensions is damaged") from None
+
+
+def _unfinished(records: list[dict], store_digest: str | None) -> bool:
+    return bool(records) and records[-1]["spec_digest"] not in ("", store_digest)
+
+
+def check_not_half_extended(study) -> None:
+    """Refuse (one line) to report or confirm a study whose last extension was killed after it wrote
+    spec.yaml and before its runs reached the store: the new runs have no rows yet, and the
+    way out is to finish the extension, which keeps every finished run. Reads the store read-only."""
+    if not study.store_path.is_file():
+        return  # no study: the caller's next check says so
+    try:
+        db = read_only(study.store_path)
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('extensions', 'spec_digest')"))
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return  # a damaged store: check_store names it
+    records = _records(meta.get("extensions"), study.store_path)
+    if _unfinished(records, meta.get("spec_digest")) and records[-1]["spec_digest"] == study.read_spec().digest():
+        raise UserError(f"{study.path}: its last extension ({added(records[-1])}; {records[-1]['runs_before']} -> "
+                        f"{records[-1]['runs_after']} runs) was interrupted before its new runs reached the study "
+                        f"store; finish it with `ganbench study resume {study.path}` (finished runs are kept)")
 
 
 def more_seeds(spec: StudySpec, n_seeds: int) -> StudySpec:
