@@ -8,3 +8,13 @@ MAX_SEED = 2**64 - 1
 # Samples per evaluation or `sample` call: far past any protocol (metrics are stable at 10,000-50,000); a
 # typo beyond it would fill the memory.
 MAX_SAMPLES = 1_000_000
+
+# Generated data: a dataset's size option. A 2-D mixture point costs ~32 bytes while it is drawn (10 million:
+# ~0.3 GB); a Stacked MNIST image 9.4 kB as float32 (1 million: 9.4 GB, 8x PacGAN's 128,000). The size is
+# read from a run's config.json too, so `eval`, `sample` and the report of a stranger's run would build it.
+MAX_POINTS = 10_000_000
+MAX_IMAGES = MAX_SAMPLES
+
+# Training steps per run: 1,000x the longest published GAN budgets we know (~10^6 steps); a typo beyond it
+# is no budget (a stranger's spec would otherwise promise a resume that never ends).
+MAX_STEPS = 10**9

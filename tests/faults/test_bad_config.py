@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
-from .conftest import TINY, refused
+from .conftest import TINY, refused, set_data
 
 DRY = ["--data", "ring8", "--steps", "2", "--device", "cpu", "--no-progress"]
 
@@ -27,6 +27,10 @@ DRY = ["--data", "ring8", "--steps", "2", "--device", "cpu", "--no-progress"]
     (["--set", "plugins=oops"], "plugins"),
     (["--seed", "-1"], "seed"),  # 64-bit seeds: -1 and 2**64 would draw what 2**64 - 1 and 0 draw
     (["--seed", str(2**64)], "seed"),
+    (["--set", "data.n=100000000"], "less than or equal to 10000000"),  # 3.2 GB to draw, 10**9 filled the memory
+    (["--data", "stacked-mnist", "--set", "data.n=2000000"], "less than or equal to 1000000"),  # 19 GB as float32
+    (["--data", "stacked-mnist", "--set", f"data.seed={2**63}"], "data.seed"),  # overflowed torch's 64-bit seed
+    (["--set", "steps=10000000000"], "less than or equal to 1000000000"),
 ])
 def test_bad_run_option(capsys, tmp_path, args, says):
     refused(capsys, "train", *DRY, *args, "--out", tmp_path / "r", says=says)
@@ -68,6 +72,8 @@ SPEC = {"base": {"steps": 2, "batch_size": 8}, "seeds": 1}
     ({"name": "/abs"}, "study name"),
     ({"base": {"steps": 2, "regularizers": [{"name": "r1", "every": 0}]}}, "every"),
     ({"frobnicate": 1}, "frobnicate"),
+    ({"budget": {"flops": 1e30}}, "budget.flops 1e+30 would take"),  # its steps were set without validation
+    ({"budget": {"steps": 2 * 10**9}}, "steps"),
 ])
 def test_bad_study_spec(capsys, tmp_path, monkeypatch, change, says):
     monkeypatch.chdir(tmp_path)
@@ -133,6 +139,19 @@ def test_a_study_dir_cannot_make_a_command_allocate_without_bound(capsys, tmp_pa
     for command in ("report", "resume", "confirm", "extend"):
         refused(capsys, "study", command, study, *(["--seeds", "5"] if command == "extend" else []),
                 says="at most 1000")
+
+
+def test_a_run_dir_cannot_make_eval_or_sample_build_a_huge_dataset(capsys, tiny_run, tmp_path):
+    """A stranger's config.json asking for 10**9 ring8 points: eval and sample build the dataset it names
+    (the reference data, the report's mode crosses) and would fill the memory. Refused when read."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    set_data(run, {"name": "ring8", "n": 10**9})
+    refused(capsys, "eval", run, "--n", "100", says="data.n")
+    refused(capsys, "sample", run, "--n", "10", "--out", tmp_path / "x.npz", says="data.n")
+    assert not (tmp_path / "x.npz").exists()
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -7,13 +7,18 @@ digits of the test split come from MNIST's test images. PacGAN trained on 128,00
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field
 
+from ..limits import MAX_IMAGES
 from ..registry import DATASETS
 from .base import Dataset, in_pixel_range, load_dataset
 
+
+Images = Annotated[int, Field(ge=1, le=MAX_IMAGES)]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]  # torch's generator takes 64 bits, and the seed is doubled
 
 # the MNIST splits the digits of each split are drawn from
 DIGITS = {"train": {"train": ("train",), "test": ("test",)},
@@ -21,7 +26,7 @@ DIGITS = {"train": {"train": ("train",), "test": ("test",)},
 
 
 @DATASETS.register("stacked-mnist", z_dim=100, kind="images", labelled=True, late_options=("digits", "pixel_range"))
-def stacked_mnist(split, n: int = 128_000, seed: int = 0, path: str | None = None,
+def stacked_mnist(split, n: Images = 128_000, seed: Seed = 0, path: str | None = None,
                   digits: Literal["train", "train+test"] = "train", pixel_range: Literal["-1..1", "0..1"] = "-1..1"):
     """Three random MNIST digits as RGB channels (1000 modes), 28x28x3; needs MNIST.
 

@@ -7,13 +7,17 @@ The train and test splits are drawn from independent seeds; components are picke
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
+from pydantic import Field
 
 from ..registry import DATASETS
+from ..limits import MAX_POINTS
 from .base import Dataset
 
 _SPLIT_SEED = {"train": 0, "test": 1}
+Points = Annotated[int, Field(ge=1, le=MAX_POINTS)]  # the train split's size (test: a quarter)
 
 
 def ring_modes(k: int = 8, radius: float = 1.0) -> torch.Tensor:
@@ -41,12 +45,12 @@ def _mixture(name: str, modes: torch.Tensor, sigma: float, split: str, n: int) -
 
 
 @DATASETS.register("ring8", z_dim=2, kind="points", mixture=True, labelled=True)
-def ring8(split, n: int = 100_000):
+def ring8(split, n: Points = 100_000):
     """8 Gaussians on the unit circle, sigma 0.01 (PacGAN); 2-D points."""
     return _mixture("ring8", ring_modes(8), 0.01, split, n)
 
 
 @DATASETS.register("grid25", z_dim=2, kind="points", mixture=True, labelled=True)
-def grid25(split, n: int = 100_000):
+def grid25(split, n: Points = 100_000):
     """25 Gaussians at {-4,-2,0,2,4}^2, sigma 0.05 (PacGAN); 2-D points."""
     return _mixture("grid25", grid_modes(5, 2.0), 0.05, split, n)

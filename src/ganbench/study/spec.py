@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..config import COMPONENT_REGISTRIES, NET_FIELDS, NET_OPTIONS, RunConfig, make_config, read_yaml
 from ..confine import check_config
 from ..errors import UserError, did_you_mean
-from ..limits import MAX_SAMPLES, MAX_SEED
+from ..limits import MAX_SAMPLES, MAX_SEED, MAX_STEPS
 from ..registry import format_validation_error
 from .budget import Budget
 from .confirm import Confirms, check_confirms
@@ -294,6 +294,9 @@ def _flops_budget(cfg, flops: float, where: str):
         steps = _FLOPS_MEMO[key].steps_for(flops)
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
+    if steps > MAX_STEPS:  # model_copy does not validate
+        raise UserError(f"{where}: budget.flops {flops:.3g} would take {steps:.3g} training steps (at most "
+                        f"{MAX_STEPS:,} per run)")
     return cfg.model_copy(update={"steps": steps})
 
 
