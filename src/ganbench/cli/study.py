@@ -1,4 +1,4 @@
-"""`ganbench study run|extend|resume|confirm|report|rebuild`: parsed here, carried out by study/commands.py."""
+"""`ganbench study run|extend|resume|confirm|report|rebuild|merge`: parsed here, carried out by study/commands.py."""
 
 from __future__ import annotations
 
@@ -56,7 +56,15 @@ def add_parsers(sub) -> None:
     rp.add_argument("dir", type=Path)
     rb = ss.add_parser("rebuild", help="a fresh study.sqlite from spec.yaml and the runs' own result files")
     rb.add_argument("dir", type=Path)
-    for p in (sr, ex, rs, cf, rp, rb):
+    mg = ss.add_parser("merge", help="join studies of one recipe, budget and evaluation (other seeds, variants or "
+                                     "datasets) into a new study with one report")
+    mg.add_argument("sources", type=Path, nargs="+", metavar="SRC", help="study directories, two or more")
+    mg.add_argument("--out", type=Path, required=True, help="the merged study's directory (new or empty)")
+    mg.add_argument("--name", default=None, help="the merged study's name (default: the --out folder's name)")
+    mg.add_argument("--link", action="store_true",
+                    help="hard-link the runs' files instead of copying them (same file system; saves the space, "
+                         "but the sources' finished runs must then stay untouched)")
+    for p in (sr, ex, rs, cf, rp, rb, mg):
         data_path_flag(p, "study")
 
 

@@ -155,11 +155,19 @@ def _looked_again(view: DatasetView) -> str | None:
     """The optional-stopping caveat of a study that got more seeds after it had results (extend.py)."""
     if not view.looked_again:
         return None
-    looks = [len(view.looked_again[0]["seeds_before"])] + [len(g["seeds_after"]) for g in view.looked_again]
-    when = ", ".join(g["at"] for g in view.looked_again)
+    chains = defaultdict(list)  # a merged study keeps each source's history apart from its own (merge.py)
+    for g in view.looked_again:
+        chains[g["source"]].append(g)
+    return " ".join(_looks_sentence(source, chain) for source, chain in chains.items())
+
+
+def _looks_sentence(source: str, chain: list[dict]) -> str:
+    looks = [len(chain[0]["seeds_before"])] + [len(g["seeds_after"]) for g in chain]
+    when = ", ".join(f"{'merged' if g['by'] == 'merge' else 'extended'} {g['at']}" for g in chain)
     rate = false_positive_rate(looks)
-    text = (f"Seeds were added to this study after it had results ({', then '.join(map(str, looks))} seeds; extended "
-            f"{when}). If the first results prompted that, these p-values are optimistic (optional stopping)")
+    where = f"study '{source}' (merged into this one)" if source else "this study"
+    text = (f"Seeds were added to {where} after it had results ({', then '.join(map(str, looks))} seeds; {when}). "
+            "If the first results prompted that, these p-values are optimistic (optional stopping)")
     if math.isnan(rate):
         return text + "."
     return (text + f": between two equal variants, a paired t-test at the 5 % level run at "

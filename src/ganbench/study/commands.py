@@ -1,4 +1,4 @@
-"""The `ganbench study` commands: run, extend, resume, confirm, report, rebuild (parsed in cli/study.py; cli/__init__.py
+"""The `ganbench study` commands: run, extend, resume, confirm, report, rebuild, merge (parsed in cli/study.py; cli/__init__.py
 maps errors to one line).
 
 Each reads a study directory inside a path scope (confine.py): a spec read back from the directory may
@@ -24,13 +24,15 @@ def _duration(seconds: float) -> str:
 
 
 def study_command(args: argparse.Namespace) -> int:
-    """`ganbench study run|extend|resume|confirm|report|rebuild`."""
+    """`ganbench study run|extend|resume|confirm|report|rebuild|merge`."""
     from ..confine import STUDY, reading
     from .runner import spec_paths
     from .spec import expand, load_spec
 
     if args.study_command == "rebuild":
         return _study_rebuild(args)
+    if args.study_command == "merge":
+        return _study_merge(args)
     if args.study_command == "confirm":
         return _study_confirm(args)
     if args.study_command == "extend":
@@ -123,6 +125,23 @@ def _study_rebuild(args: argparse.Namespace) -> int:
         lock.close()
     print(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
           f"queued (continue with: ganbench study resume {args.dir})")
+    return 0
+
+
+def _study_merge(args: argparse.Namespace) -> int:
+    from ..report.html import build_report
+    from .merge import merge_studies
+
+    counts = merge_studies(args.sources, args.out, args.name, args.link, args.data_path)
+    print(f"merged {len(args.sources)} studies into {args.out}: {counts['taken']} finished runs taken, "
+          f"{counts['queued']} of {counts['runs']} to train")
+    if counts["queued"] or counts["uncalibrated"]:
+        todo = ([f"{counts['queued']} run{'s' if counts['queued'] > 1 else ''}"] if counts["queued"] else []) + (
+            [f"the reference rows of {', '.join(counts['uncalibrated'])}"] if counts["uncalibrated"] else [])
+        print(f"{' and '.join(todo)} not in any source: ganbench study resume {args.out}")
+        return 0
+    out = build_report(args.out, args.data_path)
+    print(f"wrote {out['report']} (+ results.csv, results.json)")
     return 0
 
 

@@ -19,6 +19,7 @@ import json
 import math
 import sqlite3
 import time
+from typing import Literal
 
 import numpy as np
 import pydantic
@@ -132,6 +133,9 @@ class Extension(BaseModel):
     datasets_added: list[str]
     seeds_added_to: list[str]
     spec_digest: str = ""  # the spec it extended the study to ("" in records written before 2026-11-28)
+    by: Literal["extend", "merge"] = "extend"  # merge.py: studies joined into one
+    source: str = ""  # a merged study keeps its sources' extensions, naming the source
+    sources: list[str] = []  # a merge's: "name (N runs, M finished)" per study joined
 
 
 _RECORDS = TypeAdapter(list[Extension])
@@ -210,7 +214,16 @@ def extension_line(record: dict) -> str:
 
 
 def notes(records: list[dict]) -> list[str]:
-    """Protocol lines, one per extension."""
-    return [f"Extended on {r['at']}, when {r['finished_before']} of its {r['runs_before']} runs had finished: "
-            f"added {added(r)} ({r['runs_after']} runs in all). The runs it had were kept as they were."
-            for r in records]
+    """Protocol lines, one per extension or merge."""
+    out = []
+    for r in records:
+        if r["by"] == "merge":
+            out.append(f"Merged on {r['at']} from {len(r['sources'])} studies with `ganbench study merge`: "
+                       f"{'; '.join(r['sources'])}. Beside the first it added {added(r)} ({r['runs_after']} runs in "
+                       f"all, {r['finished_before']} finished); every finished run was taken as it was.")
+        else:
+            before = f"In study '{r['source']}', before it was merged: e" if r["source"] else "E"
+            out.append(f"{before}xtended on {r['at']}, when {r['finished_before']} of its {r['runs_before']} runs had "
+                       f"finished: added {added(r)} ({r['runs_after']} runs in all). The runs it had were kept as "
+                       "they were.")
+    return out

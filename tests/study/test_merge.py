@@ -1,0 +1,150 @@
+"""Joining studies (`ganbench study merge`): seeds trained apart equal one study with all of them, variants
+studied apart are compared in one report, and whatever one spec cannot hold is refused in one line."""
+
+import html as markup
+import json
+import os
+import shutil
+
+import pytest
+import yaml
+
+from ganbench.cli import main
+from ganbench.study.executors import InProcess
+from ganbench.study.runner import run_study
+from ganbench.study.spec import StudySpec
+from ganbench.study.store import Store
+
+from .test_extend import RUN, TINY, _contents
+
+ONE = {**TINY, "grid": {"loss": ["ns"]}, "seeds": [0]}  # one run: the cheapest source
+
+
+def _study(path, **change):
+    run_study(path, StudySpec(**{**ONE, **change}), InProcess(), progress=False)
+    return path
+
+
+def merge(*args):
+    return main(["study", "merge", *map(str, args)])
+
+
+def test_seeds_trained_apart_give_the_study_trained_with_all_of_them(tmp_path, capsys):
+    a = _study(tmp_path / "a", name="a", grid=TINY["grid"], seeds=[0])
+    b = _study(tmp_path / "b", name="b", grid=TINY["grid"], seeds=[1])
+    assert merge(a, b, "--out", tmp_path / "m") == 0
+    out = capsys.readouterr().out
+    assert "4 finished runs taken, 0 of 4 to train" in out and "wrote " in out
+    whole = tmp_path / "whole"
+    run_study(whole, StudySpec(**{**TINY, "seeds": 2}), InProcess(), progress=False)
+    assert _contents(tmp_path / "m")[:2] == _contents(whole)[:2]  # every result and reference row
+    spec = yaml.safe_load((tmp_path / "m" / "spec.yaml").read_text())
+    assert (spec["name"], spec["seeds"], spec["grid"]) == ("m", 2, {"loss": ["ns", "hinge"]})
+    record, = json.loads((tmp_path / "m" / "results.json").read_text())["extensions"]
+    assert record["by"] == "merge" and record["seeds_added_to"] == ["ring8"]
+    assert record["sources"] == ["a (2 runs, 2 finished)", "b (2 runs, 2 finished)"]
+    html = markup.unescape((tmp_path / "m" / "report.html").read_text())
+    # a variant's seeds from two studies: a second look, if b's seeds were chosen after a's results
+    assert "Seeds were added to this study after it had results (1, then 2 seeds; merged " in html
+    assert "from 2 studies with `ganbench study merge`: a (2 runs, 2 finished); b (2 runs, 2 finished)" in html
+    assert main(["study", "resume", str(tmp_path / "m"), *RUN]) == 0  # a study like any other
+    assert "0 of 4 runs executed" in capsys.readouterr().out
+
+
+def test_variants_studied_apart_meet_in_one_study_and_the_missing_runs_are_queued(tmp_path, capsys):
+    a = _study(tmp_path / "a", name="a")
+    assert main(["study", "extend", str(a), "--seeds", "2", *RUN]) == 0  # a's own second look, kept by the merge
+    b = _study(tmp_path / "b", name="b", grid={"loss": ["hinge"]})
+    capsys.readouterr()
+    assert merge(a, b, "--out", tmp_path / "m", "--name", "both", "--link") == 0
+    out = capsys.readouterr().out
+    assert "3 finished runs taken, 1 of 4 to train" in out and "1 run not in any source: ganbench study resume" in out
+    ckpt = next((a / "runs").glob("*s1/checkpoints/*.safetensors"))
+    twin = tmp_path / "m" / "runs" / ckpt.parent.parent.name / "checkpoints" / ckpt.name
+    assert os.stat(twin).st_ino == os.stat(ckpt).st_ino  # --link: the same file, no copy
+    assert main(["study", "resume", str(tmp_path / "m"), *RUN]) == 0
+    assert "1 of 4 runs executed" in capsys.readouterr().out  # hinge, seed 1
+    extended, merged = json.loads((tmp_path / "m" / "results.json").read_text())["extensions"]
+    assert (extended["source"], extended["seeds_before"], extended["seeds_after"]) == ("a", [0], [0, 1])
+    assert merged["seeds_added_to"] == [] and merged["variants_added"] == ["loss=hinge"]
+    html = markup.unescape((tmp_path / "m" / "report.html").read_text())
+    assert "Seeds were added to study 'a' (merged into this one) after it had results (1, then 2 seeds" in html
+    assert "Seeds were added to this study" not in html  # each variant's seeds come from one source
+    assert "In study 'a', before it was merged: extended on" in html
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    return _study(tmp_path_factory.mktemp("merge") / "first", name="first")
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"eval": {**TINY["eval"], "n": 300}}, "differs from 'first'"),
+    ({"base": {**TINY["base"], "lr_g": 0.001}}, "in base.lr_g (None -> 0.001); only studies with the same recipe"),
+    ({"datasets": [{"data": {"name": "ring8", "n": 3000}}]}, "dataset 'ring8' is set up differently"),
+    ({"grid": {"lr_d": [0.001]}}, "merged grids need the same axes"),
+])
+def test_studies_one_spec_cannot_hold_are_refused(first, tmp_path, capsys, change, says):
+    other = _study(tmp_path / "other", name="other", seeds=[5], **change)
+    assert merge(first, other, "--out", tmp_path / "m") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
+    assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.merging-*"))
+
+
+def test_a_run_in_two_sources_a_link_and_bad_directories_are_refused(first, tmp_path, capsys):
+    twin = tmp_path / "twin"
+    shutil.copytree(first, twin)
+    assert merge(first, twin, "--out", tmp_path / "m") == 2
+    assert "is finished in both" in capsys.readouterr().err  # merging would have to choose one result
+    other = _study(tmp_path / "other", name="other", seeds=[1])
+    run_dir = other / "runs" / "ring8__loss=ns__s1"
+    (run_dir / "notes.txt").symlink_to("/etc/hostname")
+    assert merge(first, other, "--out", tmp_path / "m") == 2
+    assert "not a plain file or folder" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.merging-*"))  # nothing half-written
+    (run_dir / "notes.txt").unlink()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    for args, says in (([first, other, "--out", tmp_path / "full"], "is not empty"),
+                       ([first, "--out", tmp_path / "m"], "at least two"),
+                       ([first, first, "--out", tmp_path / "m"], "named twice"),
+                       ([first, tmp_path / "nowhere", "--out", tmp_path / "m"], "holds no study"),
+                       ([first, other, "--out", tmp_path / "m", "--name", "../up"], "plain directory name")):
+        assert merge(*args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err
+    (other / "spec.yaml").write_text(yaml.safe_dump({**ONE, "name": "other", "seeds": [1, 2]}))
+    assert merge(first, other, "--out", tmp_path / "m") == 2  # a spec.yaml edited by hand
+    assert "no longer matches the study's store" in capsys.readouterr().err
+
+
+def test_published_numbers_are_joined_when_they_cite_one_source():
+    """Each source may only publish numbers for its own variants; the merged spec holds them all."""
+    from types import SimpleNamespace
+
+    from ganbench.errors import UserError
+    from ganbench.study.merge import merged_spec
+
+    spec = {"base": {"batch_size": 16}, "datasets": [{"data": {"name": "ring8", "n": 500}}], "seeds": 2,
+            "budget": {"steps": 10}, "eval": {"metrics": ["modes"], "n": 100}}
+    ref = {"source": "paper, Table 1", "spread": "se", "n": 10}
+
+    def source(name, variant, values, **head):
+        reference = {**ref, **head, "values": {"ring8": {variant: values}}}
+        variants = {variant: {"pack": int(variant[-1])}}
+        return SimpleNamespace(name=name, spec=StudySpec(**spec, name=name, variants=variants, reference=reference))
+
+    gan, pac = source("gan", "gan1", {"reverse_kl": 0.45}), source("pac", "pac2", {"reverse_kl": 0.07})
+    merged = merged_spec([gan, pac], "both")
+    assert list(merged.variants) == ["gan1", "pac2"] and merged.seeds == 2
+    published = merged.reference.values["ring8"]
+    assert {v: m["reverse_kl"].mean for v, m in published.items()} == {"gan1": 0.45, "pac2": 0.07}
+    with pytest.raises(UserError, match="cite different sources or spreads"):
+        merged_spec([gan, source("pac", "pac2", {"reverse_kl": 0.07}, source="another paper")], "both")
+    with pytest.raises(UserError, match="publish different numbers for ring8.gan1.reverse_kl"):
+        merged_spec([gan, source("gan2", "gan1", {"reverse_kl": 0.5})], "both")
+    with pytest.raises(UserError, match="variant 'gan1' means different settings"):
+        twin = source("twin", "gan1", {"reverse_kl": 0.45})
+        twin.spec.variants["gan1"] = {"pack": 3}
+        merged_spec([gan, twin], "both")
