@@ -49,6 +49,8 @@ def test_seeds_trained_apart_give_the_study_trained_with_all_of_them(tmp_path, c
     assert "from 2 studies with `ganbench study merge`: a (2 runs, 2 finished); b (2 runs, 2 finished)" in html
     assert main(["study", "resume", str(tmp_path / "m"), *RUN]) == 0  # a study like any other
     assert "0 of 4 runs executed" in capsys.readouterr().out
+    assert main(["study", "rebuild", str(tmp_path / "m")]) == 0  # its runs' own files describe it
+    assert "4 finished runs recovered, 0 queued" in capsys.readouterr().out
 
 
 def test_variants_studied_apart_meet_in_one_study_and_the_missing_runs_are_queued(tmp_path, capsys):

@@ -64,7 +64,7 @@ class Source:
             self.extensions = extensions(store)
         finally:
             store.close()
-        self.finished = {}  # run id -> its saved result (result.json)
+        self.finished = {}  # run id -> (the config hash its store and result.json name, the saved result)
         for r in self.runs:
             row = rows.get(r.run_id)
             if row is None or row["status"] not in FINISHED:
@@ -178,17 +178,19 @@ def _take(sources: list[Source], runs: list) -> dict:
     by_id = {r.run_id: r for r in runs}
     taken = {}
     for src in sources:
-        for run_id, (config_hash, _) in src.finished.items():
+        for run_id in src.finished:
             if run_id in taken:
                 raise UserError(f"run '{run_id}' is finished in both {taken[run_id].name} and {src.name}; keep it in "
                                 "one of them (merging would have to choose one result)")
             run = by_id.get(run_id)
             if run is None:  # cannot happen: the merged spec holds every source's datasets, variants and seeds
                 raise UserError(f"run '{run_id}' of {src.name} has no place in the merged spec")
-            if make_config(run.config, stored=f"run {run_id}").digest() != config_hash:
-                stored = next(r.config for r in src.runs if r.run_id == run_id)
+            # both read by this version (check_matches held the source's runs to its store): a field added
+            # since, with its default, is no difference
+            theirs = next(r.config for r in src.runs if r.run_id == run_id)
+            if make_config(run.config).digest() != make_config(theirs, stored=f"run {run_id}").digest():
                 raise UserError(f"run '{run_id}' of {src.name} was trained with another config than the merged "
-                                f"spec gives ({first_difference(stored, run.config) or 'its resolved config'})")
+                                f"spec gives ({first_difference(theirs, run.config) or 'its resolved config'})")
             taken[run_id] = src
     return taken
 
@@ -222,7 +224,9 @@ def _write(tmp: Path, spec: StudySpec, runs: list, sources: list[Source], taken:
                        spec=json.dumps(spec.model_dump(mode="json"), sort_keys=True))
         store.add_runs(runs)
         for run_id, src in taken.items():
-            store.finish(run_id, src.finished[run_id][1])
+            config_hash, saved = src.finished[run_id]
+            store.keep_config_hash(run_id, config_hash)  # as its result.json says, for `study rebuild`
+            store.finish(run_id, saved)
         for dataset, rows in calibration.items():
             store.add_calibration(dataset, rows)
         store.set_meta(extensions=json.dumps(_history(sources, spec, runs, taken)))

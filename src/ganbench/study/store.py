@@ -115,6 +115,11 @@ class Store:
             self.db.executemany("INSERT OR IGNORE INTO runs (run_id, variant, dataset, seed, config, config_hash) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
 
+    def keep_config_hash(self, run_id: str, digest: str) -> None:
+        """A run taken from another study (merge.py) keeps the config hash its result.json names: an older
+        version of ganbench may have hashed the same config differently."""
+        self.db.execute("UPDATE runs SET config_hash=? WHERE run_id=?", (digest, run_id))
+
     def status(self, run_id: str) -> str:
         return self.db.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()[0]
 
