@@ -99,8 +99,13 @@ def _load_generator(path: str | Path, ema: bool, device: str) -> nn.Module:
     cfg = make_config(record["config"], stored=str(found))
     check_config(cfg)
     shape = tuple(record["data_shape"])
-    G = build_generator(cfg, shape, record.get("num_classes", 0))
     prefix = "G_ema" if ema and any(k.startswith("G_ema.") for k in tensors) else "G"
+    # The config is data: its sizes could ask for a network far larger than the checkpoint holds. Built
+    # first on the meta device (no memory), it must fit the checkpoint's tensors before it is built for real.
+    with torch.device("meta"):
+        probe = build_generator(cfg, shape, record.get("num_classes", 0))
+    ckpt.load_module(probe, tensors, prefix, check_only=True)
+    G = build_generator(cfg, shape, record.get("num_classes", 0))
     ckpt.load_module(G, tensors, prefix)
     G.config, G.data_shape, G.step, G.used_ema = cfg, shape, record["step"], prefix == "G_ema"
     G.num_classes = record.get("num_classes", 0)

@@ -154,6 +154,34 @@ def test_a_run_dir_cannot_make_eval_or_sample_build_a_huge_dataset(capsys, tiny_
     assert not (tmp_path / "x.npz").exists()
 
 
+def test_a_run_dir_cannot_make_eval_build_a_network_larger_than_its_checkpoint(capsys, tiny_run, tmp_path,
+                                                                                 monkeypatch):
+    """A config.json asking for hidden: 20000 (1.6 GB per layer) beside a checkpoint of a 256-unit MLP: the
+    network is first built on the meta device, found not to fit, and never built for real."""
+    import json
+    import shutil
+
+    import torch
+
+    import ganbench.api
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for sidecar in (run / "checkpoints").glob("step_*.json"):
+        record = json.loads(sidecar.read_text())
+        record["config"]["generator"]["hidden"] = 20000
+        sidecar.write_text(json.dumps(record))
+    built_on, build = [], ganbench.api.build_generator
+
+    def watched(*args, **kwargs):
+        built_on.append(torch.get_default_device().type)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(ganbench.api, "build_generator", watched)
+    refused(capsys, "eval", run, "--n", "100", says="size mismatch for")
+    assert built_on == ["meta"]
+
+
 def test_debug_shows_the_traceback(tmp_path):
     from ganbench.cli import main
     from ganbench.errors import UserError

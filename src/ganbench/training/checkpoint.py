@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -141,12 +142,19 @@ def restore(record: dict, tensors: dict[str, torch.Tensor], modules: dict[str, t
                         f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
-def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> torch.nn.Module:
+def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str,
+                check_only: bool = False) -> torch.nn.Module:
+    """``check_only``: ``module`` lives on the meta device; only its names and shapes are compared."""
     try:
-        module.load_state_dict(_sub(prefix, tensors))
+        with warnings.catch_warnings():
+            if check_only:  # torch says that copying into a meta tensor is a no-op: that is the point
+                warnings.simplefilter("ignore", UserWarning)
+            module.load_state_dict(_sub(prefix, tensors))
     except RuntimeError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else "")[:300]  # past "Error(s) in loading ..."
         raise UserError(f"checkpoint tensors for '{prefix}' do not fit the network its config builds "
-                        f"({str(exc).splitlines()[0]}); was the checkpoint copied from another run?") from None
+                        f"({detail}); was the checkpoint copied from another run?") from None
     return module
 
 
