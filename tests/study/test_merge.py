@@ -116,6 +116,15 @@ def test_a_run_in_two_sources_a_link_and_bad_directories_are_refused(first, tmp_
         assert merge(*args) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and says in err
+    confirming = tmp_path / "confirming"  # a confirmation study: its spec names the verdicts it re-tests
+    shutil.copytree(other, confirming)
+    spec = yaml.safe_load((confirming / "spec.yaml").read_text())
+    spec["confirms"] = {"study": "origin", "spec_digest": "0" * 16, "budget": {"steps": 40}, "seeds": [0], "verdicts": [
+        {"dataset": "ring8", "metric": "fid", "a": "loss=ns", "b": "loss=hinge", "mean_diff": 0.1, "significant": True,
+         "n": 3}]}
+    (confirming / "spec.yaml").write_text(yaml.safe_dump(spec))
+    assert merge(first, confirming, "--out", tmp_path / "m") == 2  # judged against its origin's verdicts
+    assert "a confirmation study (it re-tests 'origin')" in capsys.readouterr().err
     (other / "spec.yaml").write_text(yaml.safe_dump({**ONE, "name": "other", "seeds": [1, 2]}))
     assert merge(first, other, "--out", tmp_path / "m") == 2  # a spec.yaml edited by hand
     assert "no longer matches the study's store" in capsys.readouterr().err
