@@ -20,6 +20,7 @@ are optimistic, and it says so.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -206,7 +207,13 @@ def _copy_run(source: Path, target: Path, link: bool) -> None:
         if entry.is_dir():
             _copy_run(entry, target / entry.name, link)
         elif link:
-            os.link(entry, target / entry.name)
+            try:
+                os.link(entry, target / entry.name)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                raise UserError(f"--link: {entry} is on another file system than the merged study; copy "
+                                "instead (leave out --link) or choose an --out beside the sources") from None
         else:
             shutil.copy2(entry, target / entry.name)
 
