@@ -65,3 +65,22 @@ def test_short_training_runs(tmp_path, gen, disc):
     assert result.status == "done"
     G = ganbench.load_generator(tmp_path)
     assert ganbench.generate(G, 5).shape == (5, 1, 8, 8)
+
+
+@pytest.mark.parametrize("name", GENERATORS.names())
+@pytest.mark.parametrize("conditional", [False, True])
+def test_every_generator_builds_on_the_meta_device_as_for_real(name, conditional):
+    """load_generator builds a stored config's generator on the meta device first (no memory) and checks it
+    against the checkpoint: that probe must have exactly the real network's tensor names and shapes."""
+    from ganbench.training.build import build_generator
+
+    data, shape = ("ring8", (2,)) if name == "mlp" else ("digits", (1, 8, 8))
+    cfg = make_config({"generator": {"name": name}, "data": {"name": data}, "conditional": conditional})
+    try:
+        real = build_generator(cfg, shape, 10 if conditional else 0)
+    except ganbench.errors.UserError as exc:  # a family without class-conditional training says so
+        pytest.skip(str(exc))
+    with torch.device("meta"):
+        probe = build_generator(cfg, shape, 10 if conditional else 0)
+    assert {k: v.shape for k, v in probe.state_dict().items()} == {k: v.shape for k, v in real.state_dict().items()}
+    assert all(t.is_meta for t in probe.state_dict().values())
