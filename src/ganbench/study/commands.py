@@ -1,5 +1,5 @@
-"""The `ganbench study` commands: run, extend, resume, confirm, report, rebuild, merge (parsed in cli/study.py; cli/__init__.py
-maps errors to one line).
+"""The `ganbench study` commands: run, extend, resume, confirm, report, rebuild, merge (parsed in
+cli/study.py; cli/__init__.py maps errors to one line).
 
 Each reads a study directory inside a path scope (confine.py): a spec read back from the directory may
 only name data inside it, or paths the caller passes with --data-path; the caller's own spec names the
