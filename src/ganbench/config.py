@@ -75,7 +75,8 @@ class RunConfig(BaseModel):
     batch_size: int = Field(64, ge=1, description="samples per batch, or packs with batch_unit: packs")
     batch_unit: Literal["samples", "packs"] = Field(
         "samples", description="what batch_size counts: samples, or packs of `pack` samples (PacGAN's convention)")
-    steps: int = Field(2000, ge=1, le=MAX_STEPS, description="budget in training steps (one step: n_dis D updates, n_gen G updates)")
+    steps: int = Field(2000, ge=1, le=MAX_STEPS,
+                       description="budget in training steps (one step: n_dis D updates, n_gen G updates)")
     time_budget_s: float | None = Field(None, gt=0, description="stop after this much training time")
     n_dis: int = Field(1, ge=1, description="discriminator updates per training step")
     n_gen: int = Field(1, ge=1, description="generator updates per training step, all on one noise draw")

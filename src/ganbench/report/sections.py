@@ -13,7 +13,7 @@ from ..study.budget import amount_text
 from ..study.calibration import REAL, TRIVIAL
 from ..study.confirm import confirmation_rows, tally
 from ..study.extend import false_positive_rate
-from ..study.stats import verdict
+from ..study.stats import verdict, winner_loser
 from ..study.worker import run_dir_name
 from . import figures
 from .view import CHECKPOINTS, DatasetView, cell, fmt, mostly
@@ -123,7 +123,7 @@ def verdicts(view: DatasetView) -> dict | None:
     # while PacDCGAN3 beat DCGAN after Holm): say it here, not only in the table below
     between = [p for p in final_pairs if leader not in (p["a"], p["b"]) and p["significant"]]
     between.sort(key=lambda p: p["p_holm"])
-    others = [_pair_sentences(view, p, *_winner_loser(view, p), everyone)[0] for p in between]
+    others = [_pair_sentences(view, p, *winner_loser(p), everyone)[0] for p in between]
     table = []
     for p in sorted(view.pairs, key=lambda p: (p["metric"] != view.primary, p["metric"], p["checkpoint"], p["a"])):
         table.append({"metric": p["metric"], "checkpoint": p["checkpoint"], "a": p["a"], "b": p["b"], "n": p["n"],
@@ -136,10 +136,6 @@ def verdicts(view: DatasetView) -> dict | None:
             "n_pairs": len(final_pairs),
             "n_metrics": len({p["metric"] for p in view.pairs}), "table": table, "warn": warn,
             "still": still, "judged": len(judged), "bottom": bottom_line(view, leader, against, warn, between)}
-
-
-def _winner_loser(view: DatasetView, pair: dict) -> tuple[str, str]:
-    return (pair["a"], pair["b"]) if view.value.better(pair["mean_diff"], 0.0) else (pair["b"], pair["a"])
 
 
 def _pair_sentences(view: DatasetView, pair: dict, winner: str, loser: str, everyone: bool):
@@ -213,7 +209,7 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
             parts.append(f"({', '.join(tied)} cannot be told apart from it)")
     text = " ".join(parts) + "."
     if between:
-        found = [" is significantly better than ".join(_winner_loser(view, p)) for p in between]
+        found = [" is significantly better than ".join(winner_loser(p)) for p in between]
         text += f" Among the others, {_join(found)}."
     state = floor_state(view)
     if state == "clear":

@@ -56,6 +56,7 @@ class Source:
                             "against its origin's verdicts; merge the studies it confirms, then confirm the result")
         with reading(path, STUDY, data_paths):
             self.runs = expand(self.spec, stored=str(self.study.spec_path))
+        self.configs = {r.run_id: r.config for r in self.runs}  # up to 20,000 runs: looked up, not searched
         check_matches(self.study, self.spec, self.runs)  # spec.yaml not edited since
         check_complete(self.study, self.runs)  # its store holds every finished run its files hold
         store = Store(self.study.store_path)
@@ -188,7 +189,7 @@ def _take(sources: list[Source], runs: list) -> dict:
                 raise UserError(f"run '{run_id}' of {src.name} has no place in the merged spec")
             # both read by this version (check_matches held the source's runs to its store): a field added
             # since, with its default, is no difference
-            theirs = next(r.config for r in src.runs if r.run_id == run_id)
+            theirs = src.configs[run_id]
             if make_config(run.config).digest() != make_config(theirs, stored=f"run {run_id}").digest():
                 raise UserError(f"run '{run_id}' of {src.name} was trained with another config than the merged "
                                 f"spec gives ({first_difference(theirs, run.config) or 'its resolved config'})")

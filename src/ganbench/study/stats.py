@@ -132,14 +132,19 @@ def power_sentence(pair: dict) -> str:
     return text + f"; a difference of {_g(abs(pair['mean_diff']))}, as observed, would need about {need} seeds."
 
 
+def winner_loser(pair: dict) -> tuple[str, str]:
+    """The pair's variants, the one with the better mean first (b first on a tie)."""
+    return (pair["a"], pair["b"]) if better(pair["metric"], pair["mean_diff"], 0.0) else (pair["b"], pair["a"])
+
+
 def verdict(pair: dict) -> str:
     """Plain sentences for one comparison (with its power when the difference is not significant), ending
     with a full stop so that more can follow."""
     where = f"on {pair['metric']} ({pair['checkpoint']} checkpoint)"
     if pair["n"] < 2:
         return f"{pair['a']} vs {pair['b']} {where}: too few paired seeds ({pair['n']}) to compare."
-    a_wins = better(pair["metric"], pair["mean_diff"], 0.0)
-    winner, loser = (pair["a"], pair["b"]) if a_wins else (pair["b"], pair["a"])
+    winner, loser = winner_loser(pair)
+    a_wins = winner == pair["a"]
     if not pair["significant"]:
         # the better mean first and the difference signed from it, as the report's other sentences do
         diff = pair["mean_diff"] if a_wins else -pair["mean_diff"]
