@@ -60,27 +60,76 @@ def test_read_only_run_dir(capsys, tmpfs, tiny_run):
     shutil.copytree(tiny_run, fs / "r")
     _remount(fs, "ro")
     refused(capsys, "train", *TINY, "--steps", "6", "--out", fs / "r", "--resume", says="read-only")
-    refused(capsys, "eval", fs / "r", "--n", "50", says="read-only")
+    assert "--out" in refused(capsys, "eval", fs / "r", "--n", "50", says="read-only")
     code, _, err = cli(capsys, "sample", fs / "r", "--out", fs.parent / "s.png")  # reading works
     assert code == 0, err
+    code, out, err = cli(capsys, "eval", fs / "r", "--n", "50", "--out", fs.parent / "e.json")  # results elsewhere
+    assert code == 0 and str(fs.parent / "e.json") in out, err
+    (key, result), = json.loads((fs.parent / "e.json").read_text())["evaluations"].items()
+    assert key == result["key"] and result["results"][-1]["step"] == 4
+    assert not (fs / "r" / "eval.json").exists()
+
+
+def _tiny_study(capsys, spec_dir, where, seeds):
+    import yaml
+
+    spec = {"name": "s", "base": {"batch_size": 16, "generator": {"name": "mlp", "hidden": 8},
+                                  "discriminator": {"name": "mlp", "hidden": 8}},
+            "variants": {"ns": {"loss": "ns"}, "ls": {"loss": "lsgan"}}, "seeds": seeds, "budget": {"steps": 10},
+            "eval": {"n": 50, "metrics": ["modes", "fid"], "primary": "fid"}}
+    (spec_dir / "s.yaml").write_text(yaml.safe_dump(spec))
+    assert cli(capsys, "study", "run", spec_dir / "s.yaml", "--dir", where, "--executor", "inprocess",
+               "--no-progress")[0] == 0
 
 
 def test_read_only_study_dir(capsys, tmpfs, tmp_path):
-    import yaml
-
+    """A study on read-only media (or someone else's) cannot be changed, but can be read: reported elsewhere,
+    merged and confirmed into a new study."""
     fs = tmpfs("size=16m")
-    spec = {"base": {"batch_size": 16, "generator": {"name": "mlp", "hidden": 8},
-                     "discriminator": {"name": "mlp", "hidden": 8}}, "seeds": 1, "budget": {"steps": 10},
-            "eval": {"n": 50, "metrics": ["modes"]}}
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
-    assert cli(capsys, "study", "run", tmp_path / "s.yaml", "--dir", fs / "s", "--executor", "inprocess",
-               "--no-progress")[0] == 0
+    _tiny_study(capsys, tmp_path, fs / "s", [0, 1])
     before = (fs / "s" / "results.csv").read_bytes()
     _remount(fs, "ro")
     refused(capsys, "study", "resume", fs / "s", "--executor", "inprocess", says="read-only")
     line = refused(capsys, "study", "report", fs / "s")
-    assert "read-only" in line or "readonly" in line
+    assert ("read-only" in line or "readonly" in line) and "--out" in line
     assert (fs / "s" / "results.csv").read_bytes() == before
+    code, out, err = cli(capsys, "study", "report", fs / "s", "--out", tmp_path / "rep")
+    assert code == 0 and "rep/report.html" in out, err
+    assert (tmp_path / "rep" / "results.csv").read_bytes() == before  # the same table, read from the media
+    (tmp_path / "other").mkdir()
+    _tiny_study(capsys, tmp_path / "other", tmp_path / "more", [2])  # the same recipe on another seed
+    code, out, err = cli(capsys, "study", "merge", fs / "s", tmp_path / "more", "--out", tmp_path / "m")
+    assert code == 0, err
+    assert len(list((tmp_path / "m" / "runs").iterdir())) == 6
+    refused(capsys, "study", "report", tmp_path / "more", "--out", tmp_path / "m", says="holds another study")
+    code, out, err = cli(capsys, "study", "confirm", fs / "s", "--out", tmp_path / "c", "--budget-x", "1",
+                         "--executor", "inprocess", "--no-progress")
+    assert code == 0 and (tmp_path / "c" / "report.html").is_file(), err
+
+
+def test_read_only_store_with_results_still_in_its_log(capsys, tmpfs, tmp_path):
+    """A study copied while its store was open keeps some results in study.sqlite-wal; on read-only media
+    without the log's index that log cannot be read, and reading the store without it would silently miss
+    them: refused."""
+    import sqlite3
+
+    _tiny_study(capsys, tmp_path, tmp_path / "s", [0, 1])
+    fs = tmpfs("size=16m")
+    writer = sqlite3.connect(tmp_path / "s" / "study.sqlite")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("UPDATE runs SET error='' WHERE 0")
+    writer.execute("INSERT OR REPLACE INTO meta VALUES ('note', 'in the log only')")
+    writer.commit()
+    try:
+        assert (tmp_path / "s" / "study.sqlite-wal").stat().st_size > 0
+        # a backup taken while the study ran, without the log's index (-shm): with the index SQLite reads the
+        # log read-only; without it the log cannot be read on read-only media
+        shutil.copytree(tmp_path / "s", fs / "s", ignore=shutil.ignore_patterns("*-shm"))
+    finally:
+        writer.close()
+    _remount(fs, "ro")
+    refused(capsys, "study", "report", fs / "s", "--out", tmp_path / "rep", says="write-ahead log")
+    assert not (tmp_path / "rep").exists()
 
 
 def test_leftover_temp_files_never_block_a_run_dir(capsys, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from ..errors import UserError
@@ -26,6 +27,9 @@ def add_parsers(sub) -> None:
 
     e = sub.add_parser("eval", help="evaluate a run's checkpoints; writes RUN/eval.json")
     e.add_argument("run", type=Path, help="run directory")
+    e.add_argument("--out", type=Path, default=None,
+                   help="write the results to this .json file instead of RUN/eval.json (RUN is then only read: a "
+                        "run on read-only media, or someone else's)")
     e.add_argument("--metrics", type=names, default=None, help="comma-separated (default: all that apply)")
     e.add_argument("--extractor", default=None, help="lenet | inception | points (default: lenet for images)")
     e.add_argument("--n", type=sample_count, default=None, help="fake samples (default 2000 images, 2500 points)")
@@ -102,14 +106,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.n is not None and args.n < 2:
         raise UserError("--n must be at least 2")
+    if args.out is not None and args.out.suffix.lower() != ".json":
+        raise UserError(f"--out {args.out}: the results are written as JSON; name a .json file")
+    if args.out is None and args.run.is_dir() and not os.access(args.run, os.W_OK):  # before minutes of work
+        raise UserError(f"{args.run}: the run directory is read-only (or not writable), and its results go to "
+                        "eval.json in it; write them elsewhere with --out FILE.json")
     result = evaluate_run(args.run, args.metrics, args.extractor, args.n, args.checkpoint, args.split, args.seed,
-                          ema=not args.no_ema, device=args.device, data_paths=args.data_path)
+                          ema=not args.no_ema, device=args.device, data_paths=args.data_path,
+                          write=args.out is None)
+    if args.out is not None:
+        from ..fileio import atomic_write_text
+
+        # laid out as eval.json is, holding this one evaluation
+        atomic_write_text(args.out, json.dumps({"run": result["run"], "evaluations": {result["key"]: result}},
+                                               indent=1))
     for row in result["results"]:
         tags = f" [{', '.join(row['tags'])}]" if row["tags"] else ""
         print(f"{row['checkpoint']}{tags}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
     p = result["results"][-1]["protocol"]
+    where = (str(args.out) if args.out is not None
+             else f"{args.run / 'eval.json'} (beside other protocols, as '{result['key']}')")
     print(f"protocol: {p['dataset']['name']}/{p['split']}, n_real={p['n_real']}, n_fake={p['n_fake']}, "
-          f"extractor={p['extractor']} -> {args.run / 'eval.json'} (beside other protocols, as '{result['key']}')")
+          f"extractor={p['extractor']} -> {where}")
     return 0
 
 

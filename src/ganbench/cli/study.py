@@ -54,6 +54,9 @@ def add_parsers(sub) -> None:
         p.add_argument("--no-progress", action="store_true")
     rp = ss.add_parser("report", help="write report.html, results.csv and results.json for a study")
     rp.add_argument("dir", type=Path)
+    rp.add_argument("--out", type=Path, default=None,
+                    help="write the files into this folder instead (DIR is then only read: a study on read-only "
+                         "media, or someone else's)")
     rb = ss.add_parser("rebuild", help="a fresh study.sqlite from spec.yaml and the runs' own result files")
     rb.add_argument("dir", type=Path)
     mg = ss.add_parser("merge", help="join studies of one recipe, budget and evaluation (other seeds, variants or "

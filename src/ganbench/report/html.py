@@ -31,11 +31,13 @@ from .template import PAGE, SECTIONS
 from .view import DatasetView, build_view, calibration_stats, fmt
 
 
-def build_report(path: str | Path, data_paths: Iterable[str | Path] = ()) -> dict:
-    """The study's report and results files. The study directory is data: the paths its spec names (the
-    report draws samples over a 2-D dataset's modes) must lie inside it or under one of ``data_paths``."""
+def build_report(path: str | Path, data_paths: Iterable[str | Path] = (), out: str | Path | None = None) -> dict:
+    """The study's report and results files, written into the study directory or into ``out`` (the study is
+    then only read: it may be on read-only media, or a stranger's). The study directory is data: the paths its
+    spec names (the report draws samples over a 2-D dataset's modes) must lie inside it or under one of
+    ``data_paths``."""
     with reading(path, STUDY, data_paths):
-        return _build_report(StudyDir(path))
+        return _build_report(StudyDir(path), Path(out) if out is not None else Path(path))
 
 
 @dataclass
@@ -58,7 +60,7 @@ def load_views(study: StudyDir) -> Loaded:
         raise UserError(f"{study.path} holds no study (no {study.store_path.name})")
     spec = study.read_spec()
     expand(spec, stored=str(study.spec_path))  # a stored path is refused, not silently left out of a figure
-    store = Store(study.store_path)
+    store = Store(study.store_path, readonly=True)
     runs, evals, calibration, grown = store.runs(), store.evals(), store.calibration(), extensions(store)
     store.close()
     summary = summarize(evals)
@@ -77,12 +79,12 @@ def load_views(study: StudyDir) -> Loaded:
     return Loaded(spec, runs, evals, calibration, summary, views, grown)
 
 
-def _build_report(study: StudyDir) -> dict:
+def _build_report(study: StudyDir, out: Path) -> dict:
     loaded = load_views(study)
     spec, runs, evals, calibration, summary, views = (loaded.spec, loaded.runs, loaded.evals, loaded.calibration,
                                                      loaded.summary, loaded.views)
     published = [{"name": v.name} for v in views]
-    reference = attach_reference(spec, summary["leaderboard"], published, study.path, runs)  # writes reference.csv
+    reference = attach_reference(spec, summary["leaderboard"], published, out, runs)  # writes reference.csv
     for view, d in zip(views, published):
         view.reference = d
     env = Environment(autoescape=True)
@@ -109,12 +111,12 @@ def _build_report(study: StudyDir) -> dict:
         budget=_budget(spec), generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed,
         overall=overall(views), protocols=_protocols(evals, calibration),
         protocol_notes=_protocol_notes(views, runs, evals) + extension_notes(loaded.extensions))
-    atomic_write_text(study.path / "report.html", html)
-    _write_tables(study.path, spec, summary, runs, evals, calibration, reference,
+    atomic_write_text(out / "report.html", html)
+    _write_tables(out, spec, summary, runs, evals, calibration, reference,
                   {"floor": [floor_summary(v) for v in views], "order_held": [h for v in views for h in order_held(v)],
                    "confirmation": [r for v in views for r in confirmation_rows_of(v)],
                    "extensions": loaded.extensions})
-    return {"report": str(study.path / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
+    return {"report": str(out / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
 
 
 def _budget(spec) -> str:

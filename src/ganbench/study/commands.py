@@ -155,12 +155,16 @@ def _study_report(args: argparse.Namespace) -> int:
 
     study = StudyDir(args.dir)
     check_store(study.store_path)  # never replace good results with those of a bad store
-    if not os.access(args.dir, os.W_OK):
-        raise UserError(f"{args.dir}: the study directory is read-only (or not writable); the report and "
-                        "results files are written into it")
+    target = args.out if args.out is not None else args.dir
+    if target.resolve() != args.dir.resolve() and StudyDir(target).store_path.exists():
+        raise UserError(f"--out {target} holds another study; its report would be replaced (choose another folder)")
+    if target.is_dir() and not os.access(target, os.W_OK):
+        raise UserError(f"{target}: the directory is read-only (or not writable); the report and results files are "
+                        "written into it" + ("; write them elsewhere with --out DIR" if args.out is None else ""))
     check_not_half_extended(study)
     check_complete(study, expand(study.read_spec(), stored=str(study.spec_path)))  # nor with fewer runs
-    out = build_report(args.dir)
+    target.mkdir(parents=True, exist_ok=True)
+    out = build_report(args.dir, args.data_path, out=target)
     print(f"wrote {out['report']} (+ results.csv, results.json)")
     return 0
 

@@ -59,7 +59,7 @@ class Source:
         self.configs = {r.run_id: r.config for r in self.runs}  # up to 20,000 runs: looked up, not searched
         check_matches(self.study, self.spec, self.runs)  # spec.yaml not edited since
         check_complete(self.study, self.runs)  # its store holds every finished run its files hold
-        store = Store(self.study.store_path)
+        store = Store(self.study.store_path, readonly=True)  # a source is only read
         try:
             rows = {r["run_id"]: r for r in store.runs()}
             self.calibration = store.calibration()

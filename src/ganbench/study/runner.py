@@ -103,7 +103,7 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, exten
 def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> list:
     """Refuse a spec.yaml edited by hand after the study started: its runs must be the store's runs. Returns
     the runs the store holds already: all of them, or the old ones of an extension killed half-way."""
-    store = Store(study.store_path)
+    store = Store(study.store_path, readonly=True)
     try:
         stored = store.get_meta("spec")
         rows = store.runs()

@@ -45,6 +45,11 @@ def read_only(path: str | Path) -> sqlite3.Connection:
         db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         return db
     except sqlite3.OperationalError:  # a read-only directory: no -shm can be made; read the file as is
+        wal = Path(f"{path}-wal")
+        if wal.is_file() and wal.stat().st_size:  # "as is" would leave out the transactions still in the log
+            raise UserError(f"{path}: the study store's write-ahead log ({wal.name}) holds results not yet in the "
+                            "store and its directory is read-only; copy the study directory somewhere writable and "
+                            "read the copy") from None
         return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=30)
 
 
@@ -79,8 +84,13 @@ def check_store(path: str | Path) -> None:
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """``readonly``: a store that is only read (a report, a merge's source, a confirmation's origin): it
+        is never written, so a study on read-only media or shared by another user can be read as it is."""
         self.path = Path(path)
+        if readonly:
+            self.db = read_only(self.path)
+            return
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -175,6 +185,8 @@ class Store:
         self.db.execute("DELETE FROM calibration")
 
     def calibration(self) -> list[dict]:
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='calibration'").fetchone():
+            return []  # a store older than reference rows, read without adding the table
         cur = self.db.execute("SELECT * FROM calibration ORDER BY dataset, row, checkpoint, seed, metric")
         names = [d[0] for d in cur.description]
         return [{**dict(zip(names, row)), "protocol": json.loads(row[-1])} for row in cur.fetchall()]
@@ -187,7 +199,8 @@ class Store:
             r = dict(zip(names, row))
             r["config"] = json.loads(r["config"])
             r["efficiency"] = json.loads(r["efficiency"]) if r["efficiency"] else None
-            r["trained_with"] = json.loads(r["trained_with"]) if r["trained_with"] else None  # stack members
+            r["trained_with"] = json.loads(r["trained_with"]) if r.get("trained_with") else None  # stack members
+            r.setdefault("compiled", None)  # columns an older store, read as it is, lacks
             out.append(r)
         return out
 
