@@ -17,7 +17,7 @@ from .confine import RUN, check_config, reading
 from .errors import UserError
 from .latent import draw_latent
 from .training import checkpoint as ckpt
-from .training.build import build_generator, resolve_device
+from .training.build import build_generator, check_fits, resolve_device
 from .training.loop import RunResult
 from .training.loop import train as _train
 from .training.rundir import RunDir
@@ -100,11 +100,7 @@ def _load_generator(path: str | Path, ema: bool, device: str) -> nn.Module:
     check_config(cfg)
     shape = tuple(record["data_shape"])
     prefix = "G_ema" if ema and any(k.startswith("G_ema.") for k in tensors) else "G"
-    # The config is data: its sizes could ask for a network far larger than the checkpoint holds. Built
-    # first on the meta device (no memory), it must fit the checkpoint's tensors before it is built for real.
-    with torch.device("meta"):
-        probe = build_generator(cfg, shape, record.get("num_classes", 0))
-    ckpt.load_module(probe, tensors, prefix, check_only=True)
+    check_fits(cfg, record, tensors, (prefix,))  # on the meta device, before a network is built for real
     G = build_generator(cfg, shape, record.get("num_classes", 0))
     ckpt.load_module(G, tensors, prefix)
     G.config, G.data_shape, G.step, G.used_ema = cfg, shape, record["step"], prefix == "G_ema"

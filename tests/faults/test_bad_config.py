@@ -164,6 +164,7 @@ def test_a_run_dir_cannot_make_eval_build_a_network_larger_than_its_checkpoint(c
     import torch
 
     import ganbench.api
+    import ganbench.training.build
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -177,9 +178,38 @@ def test_a_run_dir_cannot_make_eval_build_a_network_larger_than_its_checkpoint(c
         built_on.append(torch.get_default_device().type)
         return build(*args, **kwargs)
 
-    monkeypatch.setattr(ganbench.api, "build_generator", watched)
+    for module in (ganbench.api, ganbench.training.build):  # the real build, and the probe's
+        monkeypatch.setattr(module, "build_generator", watched)
     refused(capsys, "eval", run, "--n", "100", says="size mismatch for")
     assert built_on == ["meta"]
+
+
+def test_a_run_dir_cannot_make_resume_build_networks_larger_than_its_checkpoint(capsys, tiny_run, tmp_path,
+                                                                                  monkeypatch):
+    """`train --resume` trains with the run's stored config.yaml: one asking for 20000 hidden units beside a
+    checkpoint of a small MLP is refused after a meta-device build, before data or networks are made."""
+    import shutil
+
+    import torch
+    import yaml
+
+    import ganbench.training.build as build
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["discriminator"]["hidden"] = 20000
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    built_on = []
+    for name in ("build_generator", "build_discriminator"):
+        def watched(*args, _build=getattr(build, name), **kwargs):
+            built_on.append(torch.get_default_device().type)
+            return _build(*args, **kwargs)
+
+        monkeypatch.setattr(build, name, watched)
+    refused(capsys, "train", "--out", run, "--resume", "--steps", "6", "--no-progress", says="size mismatch for")
+    assert built_on and set(built_on) == {"meta"}
+    assert yaml.safe_load((run / "config.yaml").read_text())["discriminator"]["hidden"] == 20000  # untouched
 
 
 def test_debug_shows_the_traceback(tmp_path):

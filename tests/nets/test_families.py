@@ -84,3 +84,28 @@ def test_every_generator_builds_on_the_meta_device_as_for_real(name, conditional
         probe = build_generator(cfg, shape, 10 if conditional else 0)
     assert {k: v.shape for k, v in probe.state_dict().items()} == {k: v.shape for k, v in real.state_dict().items()}
     assert all(t.is_meta for t in probe.state_dict().values())
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS.names())
+@pytest.mark.parametrize("extra", [{}, {"conditional": True}, {"pack": 2, "discriminator.norm": "spectral"}])
+def test_every_discriminator_builds_on_the_meta_device_as_for_real(name, extra):
+    """`train --resume` checks a stored config's networks against the checkpoint the same way (G and D)."""
+    from ganbench.training.build import build_discriminator
+
+    data, shape = ("ring8", (2,)) if name == "mlp" else ("digits", (1, 8, 8))
+    settings = {"discriminator": {"name": name}, "data": {"name": data}}
+    for key, value in extra.items():
+        if key == "discriminator.norm":
+            settings["discriminator"]["norm"] = value
+        else:
+            settings[key] = value
+    cfg = make_config(settings)
+    k = 10 if cfg.conditional else 0
+    try:
+        real = build_discriminator(cfg, shape, k)
+    except ganbench.errors.UserError as exc:  # a family without class-conditional training says so
+        pytest.skip(str(exc))
+    with torch.device("meta"):
+        probe = build_discriminator(cfg, shape, k)
+    assert {k: v.shape for k, v in probe.state_dict().items()} == {k: v.shape for k, v in real.state_dict().items()}
+    assert all(t.is_meta for t in probe.state_dict().values())

@@ -94,6 +94,23 @@ def check_shapes(G: nn.Module, D: nn.Module, cfg: RunConfig, data_shape: tuple[i
                         f"{n // cfg.pack} inputs; it must return one value per (packed) sample")
 
 
+def check_fits(cfg: RunConfig, record: dict, tensors: dict[str, torch.Tensor],
+               prefixes: tuple[str, ...] | None = None) -> None:
+    """The networks ``cfg`` describes must fit a checkpoint's tensors (names and shapes) before they are built
+    for real. A stored config is data: its sizes could ask for a network far larger than the checkpoint holds,
+    so it is built first on the meta device, which allocates nothing. ``prefixes``: which of G, D and G_ema
+    (default: those the checkpoint holds)."""
+    from . import checkpoint as ckpt
+
+    if prefixes is None:
+        prefixes = tuple(p for p in ("G", "D", "G_ema") if any(name.startswith(f"{p}.") for name in tensors))
+    shape, k = tuple(record["data_shape"]), record.get("num_classes", 0)
+    with torch.device("meta"):
+        for prefix in prefixes:
+            build = build_generator if prefix.startswith("G") else build_discriminator
+            ckpt.load_module(build(cfg, shape, k), tensors, prefix, check_only=True)
+
+
 @dataclass
 class Parts:
     data: Dataset

@@ -30,7 +30,7 @@ from ..errors import UserError
 from ..latent import LATENTS, draw_latent
 from ..regularizers import Draws
 from . import checkpoint as ckpt
-from .build import Parts, build_parts, resolve_device
+from .build import Parts, build_parts, check_fits, resolve_device
 from .capture import capture
 from .grouping import check_group, refusal
 from .ema import EMA
@@ -297,6 +297,11 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     if stacked:
         check_group(cfgs)
     runs = [RunDir(out) for out in outs]
+    if resume and (start := ckpt.common_step([run.ckpt_dir for run in runs])):
+        for run, cfg in zip(runs, cfgs):  # a stored config is data: it must fit its checkpoint before any build
+            record, tensors = ckpt.read_checkpoint(run.ckpt_dir / f"step_{start:07d}.json")
+            if "data_shape" in record:
+                check_fits(cfg, record, tensors)
     writer_cls = _tensorboard_writer() if any(c.tensorboard for c in cfgs) else None
     device = resolve_device(cfgs[0].device)
     parts: list[Parts] = []
