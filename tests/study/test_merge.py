@@ -64,12 +64,15 @@ def test_variants_studied_apart_meet_in_one_study_and_the_missing_runs_are_queue
     ckpt = next((a / "runs").glob("*s1/checkpoints/*.safetensors"))
     twin = tmp_path / "m" / "runs" / ckpt.parent.parent.name / "checkpoints" / ckpt.name
     assert os.stat(twin).st_ino == os.stat(ckpt).st_ino  # --link: the same file, no copy
+    assert main(["study", "report", str(tmp_path / "m")]) == 0  # a first look before the queued run is trained
+    assert "seeds per variant: 2 in the spec, 1–2 finished" in markup.unescape((tmp_path / "m" / "report.html").read_text())
     assert main(["study", "resume", str(tmp_path / "m"), *RUN]) == 0
     assert "1 of 4 runs executed" in capsys.readouterr().out  # hinge, seed 1
     extended, merged = json.loads((tmp_path / "m" / "results.json").read_text())["extensions"]
     assert (extended["source"], extended["seeds_before"], extended["seeds_after"]) == ("a", [0], [0, 1])
     assert merged["seeds_added_to"] == [] and merged["variants_added"] == ["loss=hinge"]
     html = markup.unescape((tmp_path / "m" / "report.html").read_text())
+    assert "seeds per variant: 2 &middot;" in (tmp_path / "m" / "report.html").read_text()  # all finished now
     assert "Seeds were added to study 'a' (merged into this one) after it had results (1, then 2 seeds" in html
     assert "Seeds were added to this study" not in html  # each variant's seeds come from one source
     assert "In study 'a', before it was merged: extended on" in html

@@ -23,7 +23,7 @@ from ..study.extend import extensions, notes as extension_notes
 from ..study.runner import StudyDir
 from ..study.spec import StudySpec, expand, primary_for
 from ..study.stats import summarize
-from ..study.store import Store
+from ..study.store import FINISHED, Store
 from .sections import SECTIONS as SECTION_FUNCTIONS
 from .reference_table import attach_reference
 from .sections import confirmation_rows_of, floor_state, leader_of, overall
@@ -107,7 +107,7 @@ def _build_report(study: StudyDir, out: Path) -> dict:
     for r in runs:
         counts[r["status"]] += 1
     html = env.from_string(PAGE).render(
-        name=spec.name, digest=spec.digest(), n_runs=len(runs), counts=dict(counts), n_seeds=len(spec.seed_list()),
+        name=spec.name, digest=spec.digest(), n_runs=len(runs), counts=dict(counts), n_seeds=_seeds_per_variant(spec, runs),
         budget=_budget(spec), generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed,
         overall=overall(views), protocols=_protocols(evals, calibration),
         protocol_notes=_protocol_notes(views, runs, evals) + extension_notes(loaded.extensions))
@@ -117,6 +117,19 @@ def _build_report(study: StudyDir, out: Path) -> dict:
                    "confirmation": [r for v in views for r in confirmation_rows_of(v)],
                    "extensions": loaded.extensions})
     return {"report": str(out / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
+
+
+def _seeds_per_variant(spec, runs: list[dict]) -> str:
+    """The spec's seed count, and how many finished where runs are still queued (a merged or interrupted
+    study): the header must not promise seeds the tables do not hold."""
+    finished: dict[tuple, int] = defaultdict(int)
+    for r in runs:
+        finished[r["dataset"], r["variant"]] += r["status"] in FINISHED
+    n = len(spec.seed_list())
+    lo, hi = min(finished.values(), default=n), max(finished.values(), default=n)
+    if lo == hi == n:
+        return str(n)
+    return f"{n} in the spec, {lo if lo == hi else f'{lo}–{hi}'} finished (the rest queued: `ganbench study resume`)"
 
 
 def _budget(spec) -> str:
