@@ -67,7 +67,16 @@ def add_parsers(sub) -> None:
     mg.add_argument("--link", action="store_true",
                     help="hard-link the runs' files instead of copying them (same file system; saves the space, "
                          "but the sources' finished runs must then stay untouched)")
-    for p in (sr, ex, rs, cf, rp, rb, mg):
+    vf = ss.add_parser("verify", help="recompute a study's stored evaluations from its runs' checkpoints and compare "
+                                      "them value by value (the study is only read)")
+    vf.add_argument("dir", type=Path)
+    vf.add_argument("--rows", choices=["headline", "all"], default="headline",
+                    help="headline: each run's final and held-out best evaluation (what the verdicts rest on); "
+                         "all: every stored evaluation whose checkpoint was kept")
+    vf.add_argument("--runs", type=int, default=None, metavar="K", help="K finished runs drawn at random (default all)")
+    vf.add_argument("--seed", type=int, default=0, help="seed of that draw")
+    vf.add_argument("--out", type=Path, default=None, help="also write every comparison to this .json file")
+    for p in (sr, ex, rs, cf, rp, rb, mg, vf):
         data_path_flag(p, "study")
 
 

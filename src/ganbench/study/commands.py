@@ -11,6 +11,7 @@ the calls join.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def study_command(args: argparse.Namespace) -> int:
         return _study_rebuild(args)
     if args.study_command == "merge":
         return _study_merge(args)
+    if args.study_command == "verify":
+        return _study_verify(args)
     if args.study_command == "confirm":
         return _study_confirm(args)
     if args.study_command == "extend":
@@ -143,6 +146,33 @@ def _study_merge(args: argparse.Namespace) -> int:
     out = build_report(args.out, args.data_path)
     print(f"wrote {out['report']} (+ results.csv, results.json)")
     return 0
+
+
+def _study_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every recomputed value is identical or agrees, 1 when one differs (a finding, not an error)."""
+    from ..confine import STUDY, reading
+    from ..fileio import atomic_write_text
+    from .verify import verify_study
+
+    if args.out is not None and args.out.suffix.lower() != ".json":
+        raise UserError(f"--out {args.out}: the comparisons are written as JSON; name a .json file")
+    with reading(args.dir, STUDY, args.data_path):
+        found = verify_study(args.dir, args.rows, args.runs, args.seed)
+    if args.out is not None:
+        atomic_write_text(args.out, json.dumps(found, indent=1))
+    c, values = found["counts"], found["values"]
+    n = len(found["runs"])
+    print(f"study {found['study']!r}: {found['rows']} evaluation rows of {n} run{'s' * (n != 1)} recomputed from "
+          f"their checkpoints: {len(values)} values, {c['identical']} identical, {c['agrees']} agree (within "
+          f"{found['rule']['rtol']:g} relative), {c['differs']} differ")
+    for v in [v for v in values if v["verdict"] == "differs"][:20]:
+        print(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "
+              f"recomputed {v['recomputed']!r}")
+    for s in found["skipped"]:
+        print(f"  not recomputed: {s['run_id']} {s['checkpoint']}: {s['reason']}")
+    if c["differs"] and any(v["device"] != "cpu" for v in values):
+        print("  (some rows were evaluated on an accelerator: their last digits may differ on a CPU)")
+    return 1 if c["differs"] else 0
 
 
 def _study_report(args: argparse.Namespace) -> int:

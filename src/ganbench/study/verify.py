@@ -1,0 +1,126 @@
+"""`ganbench study verify DIR`: recompute a study's stored numbers from the checkpoints it ships.
+
+A study directory from someone else is a claim: its store says what each run's generator scored. Every
+evaluation row carries its protocol (checkpoint, split, number of samples, sampling seed, extractor), and
+generation and metrics are deterministic on a CPU, so each row can be evaluated again from the run's own
+checkpoint and compared, value by value, with what the store says. The study is only read.
+
+Which rows: by default the ones the report's verdicts rest on, each run's final checkpoint and its
+held-out "best" (``--rows all``: every stored evaluation whose checkpoint the run kept). Rule: a value is
+*identical* when equal bit for bit, *agrees* when within ``RTOL`` relative (``ATOL`` near zero): another CPU
+(AVX-512 against AVX2 kernels, another BLAS) or a GPU changes the last digits of float32 generator outputs,
+never the third significant figure the report prints; anything else *differs*.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..errors import UserError
+from ..training.seeding import derive_seed
+from .evaluation import HELDOUT, REPEAT
+from .runner import StudyDir
+from .worker import run_dir_name
+
+RTOL, ATOL = 1e-4, 1e-9
+SAMPLING_BASES = {0: {"split": "train"}, HELDOUT["seed"]: HELDOUT, REPEAT["seed"]: REPEAT}  # evaluation.py's seeds
+HEADLINE = ("final", "heldout")
+
+
+def stored_rows(evals: list[dict], which: str) -> list[dict]:
+    """The store's evaluation rows, one per (run, checkpoint row), with their metrics gathered."""
+    rows: dict[tuple, dict] = {}
+    for e in evals:
+        key = (e["run_id"], e["checkpoint"])
+        row = rows.setdefault(key, {"run_id": e["run_id"], "checkpoint": e["checkpoint"], "tags": e["tags"],
+                                    "protocol": e["protocol"], "metrics": {}})
+        row["metrics"][e["metric"]] = e["value"]
+    out = list(rows.values())
+    return out if which == "all" else [r for r in out if set(HEADLINE) & set(r["tags"])]
+
+
+def sampling_base(protocol: dict) -> int | None:
+    """Which of the study's sampling seeds (evaluation.py) made this row's samples, or None."""
+    for base in SAMPLING_BASES:
+        if derive_seed(base, 99, protocol["step"]) == protocol["seed"]:
+            return base
+    return None
+
+
+def compare(stored: float | None, fresh: float | None) -> str:
+    if stored is None or fresh is None:
+        return "identical" if stored is fresh else "differs"
+    if stored == fresh or (math.isnan(stored) and math.isnan(fresh)):
+        return "identical"
+    return "agrees" if abs(stored - fresh) <= ATOL + RTOL * abs(stored) else "differs"
+
+
+def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, str]:
+    """This row evaluated again from the run's checkpoint: (metrics, "") or (None, why not)."""
+    from ..evaluate import evaluate_run
+
+    p = row["protocol"]
+    base = sampling_base(p)
+    if base is None:
+        return None, "its sampling seed is none of the study protocol's (0, 1, 2 per step)"
+    if SAMPLING_BASES[base]["split"] != p["split"]:
+        return None, f"its split {p['split']!r} is not the one sampling seed {base} is used with"
+    if not (run_dir / "checkpoints" / f"{p['checkpoint']}.json").is_file():
+        return None, f"checkpoint {p['checkpoint']} was not kept (keep_checkpoints)"
+    result = evaluate_run(run_dir, metrics=eval_spec.get("metrics"), extractor=eval_spec.get("extractor"),
+                          n=p["n_fake"], checkpoint=p["checkpoint"], split=p["split"], seed=base, progress=False,
+                          write=False)
+    (fresh,) = result["results"]
+    for field in ("n_real", "n_fake", "extractor", "seed", "step"):
+        if fresh["protocol"][field] != p[field]:
+            return None, f"the protocol differs ({field}: stored {p[field]!r}, now {fresh['protocol'][field]!r})"
+    return fresh["metrics"], ""
+
+
+def verify_study(path: str | Path, which: str = "headline", sample: int | None = None, seed: int = 0) -> dict:
+    """Every chosen row recomputed and compared; the caller has entered the study's reading scope."""
+    from .extend import check_not_half_extended
+    from .rebuild import check_complete
+    from .spec import expand
+    from .store import Store, check_store
+
+    study = StudyDir(path)
+    check_store(study.store_path)
+    check_not_half_extended(study)
+    spec = study.read_spec()
+    check_complete(study, expand(spec, stored=str(study.spec_path)))
+    store = Store(study.store_path, readonly=True)
+    try:
+        runs, evals = {r["run_id"]: r for r in store.runs()}, store.evals()
+    finally:
+        store.close()
+    done = sorted(rid for rid, r in runs.items() if r["status"] == "done")
+    if not done:
+        raise UserError(f"{path}: no finished run to verify")
+    if sample is not None:
+        if sample < 1:
+            raise UserError(f"--runs must be at least 1; got {sample}")
+        done = sorted(random.Random(seed).sample(done, min(sample, len(done))))
+    rows = [r for r in stored_rows(evals, which) if r["run_id"] in set(done)]
+    eval_spec = spec.eval.model_dump()
+    checked, skipped = [], []
+    for row in tqdm(rows, desc="recomputing evaluations", unit="row", dynamic_ncols=True):
+        fresh, why = recompute(study.path / "runs" / run_dir_name(row["run_id"]), row, eval_spec)
+        if fresh is None:
+            skipped.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "reason": why})
+            continue
+        for metric, value in sorted(row["metrics"].items()):
+            now = fresh.get(metric)
+            checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
+                            "stored": value, "recomputed": now, "verdict": compare(value, now),
+                            "device": row["protocol"].get("device", "cpu")})
+    counts: dict[str, int] = defaultdict(int)
+    for c in checked:
+        counts[c["verdict"]] += 1
+    return {"study": spec.name, "runs": done, "rows": len(rows), "values": checked, "skipped": skipped,
+            "counts": {k: counts[k] for k in ("identical", "agrees", "differs")}, "rule": {"rtol": RTOL, "atol": ATOL}}

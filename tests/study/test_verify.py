@@ -1,0 +1,103 @@
+"""`ganbench study verify`: a study's stored numbers recomputed from its runs' checkpoints. Untouched,
+every value comes out bit for bit; an edited store or a checkpoint swapped between runs is found and named."""
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+
+from ganbench.cli import main
+from ganbench.study.executors import InProcess
+from ganbench.study.runner import run_study
+from ganbench.study.spec import StudySpec
+from ganbench.study.verify import compare, sampling_base
+from ganbench.study.worker import run_dir_name
+
+from .test_extend import TINY
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    path = tmp_path_factory.mktemp("verify") / "tiny"
+    run_study(path, StudySpec(**TINY), InProcess(), progress=False)  # ns and hinge, 2 seeds, 40 steps
+    return path
+
+
+@pytest.fixture
+def study(finished, tmp_path):
+    shutil.copytree(finished, tmp_path / "s")
+    return tmp_path / "s"
+
+
+def verify(capsys, *args):
+    code = main(["study", "verify", *map(str, args)])
+    return code, capsys.readouterr().out
+
+
+def _files(path):
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file() and not p.name.endswith(("-shm", "-wal"))}
+
+
+def test_an_untouched_study_is_recomputed_bit_for_bit_and_left_as_it_was(study, capsys, tmp_path):
+    before = _files(study)
+    code, out = verify(capsys, study, "--out", tmp_path / "v.json")
+    assert code == 0, out
+    found = json.loads((tmp_path / "v.json").read_text())
+    # 4 runs x (final + held-out best) rows x (modes: 3 values + fid) = 32 values
+    assert found["rows"] == 8 and len(found["values"]) == 32 and found["counts"]["identical"] == 32
+    assert "8 evaluation rows of 4 runs recomputed from their checkpoints: 32 values, 32 identical" in out
+    assert {v["metric"] for v in found["values"]} == {"modes_covered", "high_quality", "reverse_kl", "fid"}
+    assert _files(study) == before  # nothing written into the study
+    code, out = verify(capsys, study, "--rows", "all", "--runs", "1")
+    # one run: its 2 checkpoints' selection rows, the final's repeat and the held-out best
+    assert code == 0 and "4 evaluation rows of 1 run recomputed" in out and "0 differ" in out
+
+
+def test_an_edited_value_in_the_store_is_found(study, capsys):
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:
+        (run_id, checkpoint), = db.execute("SELECT run_id, checkpoint FROM evals WHERE tags LIKE '%final%' AND metric='fid' "
+                                           "ORDER BY run_id LIMIT 1").fetchall()
+        db.execute("UPDATE evals SET value=value*0.9 WHERE run_id=? AND checkpoint=? AND metric='fid'",
+                   (run_id, checkpoint))
+    db.close()
+    code, out = verify(capsys, study)
+    assert code == 1
+    assert "31 identical, 0 agree (within 0.0001 relative), 1 differ" in out
+    assert f"differs: {run_id} {checkpoint} fid: stored " in out
+
+
+def test_a_checkpoint_swapped_between_runs_is_found(study, capsys):
+    first, second = sorted(study.glob("runs/*/checkpoints"))[:2]
+    final = sorted(first.glob("step_*.safetensors"))[-1].name
+    shutil.copyfile(second / final, first / final)  # the weights another run trained, under this run's name
+    code, out = verify(capsys, study)
+    assert code == 1 and " 0 differ" not in out
+    differing = {line.split()[1] for line in out.splitlines() if line.strip().startswith("differs:")}
+    assert [run_dir_name(r) for r in differing] == [first.parent.name]  # that run only
+
+
+def test_a_checkpoint_not_kept_is_named_not_guessed(study, capsys):
+    checkpoints = sorted(study.glob("runs/*/checkpoints"))[0]
+    for f in checkpoints.glob("step_0000020.*"):
+        f.unlink()
+    code, out = verify(capsys, study, "--rows", "all")
+    assert code == 0 and "0 differ" in out
+    assert "not recomputed:" in out and "checkpoint step_0000020 was not kept" in out
+
+
+def test_the_comparison_rule():
+    assert compare(0.25, 0.25) == "identical" and compare(float("nan"), float("nan")) == "identical"
+    assert compare(1.0, 1.0 + 5e-5) == "agrees" and compare(1.0, 1.001) == "differs"
+    assert compare(0.0, 1e-12) == "agrees" and compare(None, 1.0) == "differs" and compare(None, None) == "identical"
+    from ganbench.training.seeding import derive_seed
+
+    assert [sampling_base({"step": 7, "seed": derive_seed(b, 99, 7)}) for b in (0, 1, 2, 3)] == [0, 1, 2, None]
+
+
+def test_bad_options(study, capsys):
+    assert main(["study", "verify", str(study), "--out", "v.txt"]) == 2
+    assert main(["study", "verify", str(study), "--runs", "0"]) == 2
+    assert main(["study", "verify", str(study.parent / "none")]) == 2
