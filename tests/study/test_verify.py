@@ -45,12 +45,14 @@ def test_an_untouched_study_is_recomputed_bit_for_bit_and_left_as_it_was(study, 
     code, out = verify(capsys, study, "--out", tmp_path / "v.json")
     assert code == 0, out
     found = json.loads((tmp_path / "v.json").read_text())
-    # 4 runs x (final + held-out best) rows x (modes: 3 values + fid) = 32 values
-    assert found["rows"] == 8 and len(found["values"]) == 32 and found["counts"]["identical"] == 32
-    assert "8 evaluation rows of 4 runs recomputed from their checkpoints: 32 values, 32 identical" in out
+    # 4 runs x (final + held-out best) rows x (modes: 3 values + fid) = 32 values; and the reference rows:
+    # 3 rows (real data, 2 trivial generators) x 2 checkpoint protocols x 2 seeds x 4 values = 48
+    assert found["rows"] == 8 and len(found["values"]) == 32 + 48 and found["counts"]["identical"] == 80
+    assert ("8 evaluation rows of 4 runs recomputed from their checkpoints, and the reference rows: 80 values, "
+            "80 identical") in out
     assert {v["metric"] for v in found["values"]} == {"modes_covered", "high_quality", "reverse_kl", "fid"}
     assert _files(study) == before  # nothing written into the study
-    code, out = verify(capsys, study, "--rows", "all", "--runs", "1")
+    code, out = verify(capsys, study, "--rows", "all", "--runs", "1", "--no-reference")
     # one run: its 2 checkpoints' selection rows, the final's repeat and the held-out best
     assert code == 0 and "4 evaluation rows of 1 run recomputed" in out and "0 differ" in out
 
@@ -58,22 +60,25 @@ def test_an_untouched_study_is_recomputed_bit_for_bit_and_left_as_it_was(study, 
 def test_an_edited_value_in_the_store_is_found(study, capsys):
     db = sqlite3.connect(study / "study.sqlite")
     with db:
-        (run_id, checkpoint), = db.execute("SELECT run_id, checkpoint FROM evals WHERE tags LIKE '%final%' AND metric='fid' "
-                                           "ORDER BY run_id LIMIT 1").fetchall()
+        (run_id, checkpoint), = db.execute("SELECT run_id, checkpoint FROM evals WHERE tags LIKE '%final%' "
+                                           "AND metric='fid' ORDER BY run_id LIMIT 1").fetchall()
         db.execute("UPDATE evals SET value=value*0.9 WHERE run_id=? AND checkpoint=? AND metric='fid'",
                    (run_id, checkpoint))
+        db.execute("UPDATE calibration SET value=value+0.01 WHERE row='trivial: uniform box' AND seed=1 AND "
+                   "checkpoint='final' AND metric='high_quality'")  # the floor a variant must clear
     db.close()
     code, out = verify(capsys, study)
     assert code == 1
-    assert "31 identical, 0 agree (within 0.0001 relative), 1 differ" in out
+    assert "78 identical, 0 agree (within 0.0001 relative), 2 differ" in out
     assert f"differs: {run_id} {checkpoint} fid: stored " in out
+    assert "differs: ring8 reference 'trivial: uniform box' final, seed 1 high_quality: stored " in out
 
 
 def test_a_checkpoint_swapped_between_runs_is_found(study, capsys):
     first, second = sorted(study.glob("runs/*/checkpoints"))[:2]
     final = sorted(first.glob("step_*.safetensors"))[-1].name
     shutil.copyfile(second / final, first / final)  # the weights another run trained, under this run's name
-    code, out = verify(capsys, study)
+    code, out = verify(capsys, study, "--no-reference")
     assert code == 1 and " 0 differ" not in out
     differing = {line.split()[1] for line in out.splitlines() if line.strip().startswith("differs:")}
     assert [run_dir_name(r) for r in differing] == [first.parent.name]  # that run only
@@ -83,7 +88,7 @@ def test_a_checkpoint_not_kept_is_named_not_guessed(study, capsys):
     checkpoints = sorted(study.glob("runs/*/checkpoints"))[0]
     for f in checkpoints.glob("step_0000020.*"):
         f.unlink()
-    code, out = verify(capsys, study, "--rows", "all")
+    code, out = verify(capsys, study, "--rows", "all", "--no-reference")
     assert code == 0 and "0 differ" in out
     assert "not recomputed:" in out and "checkpoint step_0000020 was not kept" in out
 

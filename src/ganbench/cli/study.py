@@ -75,6 +75,8 @@ def add_parsers(sub) -> None:
                          "all: every stored evaluation whose checkpoint was kept")
     vf.add_argument("--runs", type=int, default=None, metavar="K", help="K finished runs drawn at random (default all)")
     vf.add_argument("--seed", type=int, default=0, help="seed of that draw")
+    vf.add_argument("--no-reference", action="store_true",
+                    help="skip the reference rows (real data, trivial generators), drawn again per dataset and seed")
     vf.add_argument("--out", type=Path, default=None, help="also write every comparison to this .json file")
     for p in (sr, ex, rs, cf, rp, rb, mg, vf):
         data_path_flag(p, "study")

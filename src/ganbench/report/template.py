@@ -46,7 +46,9 @@ trivial</i>: its primary metric is not better than the better trivial generator'
 {% for p in protocols %}<tr><td class="l">{{ p.dataset }}</td><td class="l">{{ p.role }}</td><td class="l">{{ p.split }}</td><td>{{ p.n_real }}</td><td>{{ p.n_fake }}</td><td class="l">{{ p.extractor }}</td><td class="l">{{ p.sampling }}</td></tr>{% endfor %}</table></div>
 <ul class="note">{% for line in protocol_notes %}<li>{{ line }}</li>{% endfor %}</ul>
 <p class="note">Every number, with its full protocol (checkpoint, step, seed), is in results.json; the
-leaderboard (with each metric's direction and unit) is in results.csv.</p>
+leaderboard (with each metric's direction and unit) is in results.csv. <code>ganbench study verify DIR</code>
+recomputes the evaluations and reference rows from the runs' checkpoints and the data, and names any value
+that differs from this report's.</p>
 </body></html>
 """
 

@@ -157,13 +157,14 @@ def _study_verify(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.suffix.lower() != ".json":
         raise UserError(f"--out {args.out}: the comparisons are written as JSON; name a .json file")
     with reading(args.dir, STUDY, args.data_path):
-        found = verify_study(args.dir, args.rows, args.runs, args.seed)
+        found = verify_study(args.dir, args.rows, args.runs, args.seed, reference=not args.no_reference)
     if args.out is not None:
         atomic_write_text(args.out, json.dumps(found, indent=1))
     c, values = found["counts"], found["values"]
     n = len(found["runs"])
     print(f"study {found['study']!r}: {found['rows']} evaluation rows of {n} run{'s' * (n != 1)} recomputed from "
-          f"their checkpoints: {len(values)} values, {c['identical']} identical, {c['agrees']} agree (within "
+          f"their checkpoints{', and the reference rows' if found['reference'] else ''}: {len(values)} values, "
+          f"{c['identical']} identical, {c['agrees']} agree (within "
           f"{found['rule']['rtol']:g} relative), {c['differs']} differ")
     for v in [v for v in values if v["verdict"] == "differs"][:20]:
         print(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "

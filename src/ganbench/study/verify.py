@@ -6,7 +6,8 @@ generation and metrics are deterministic on a CPU, so each row can be evaluated 
 checkpoint and compared, value by value, with what the store says. The study is only read.
 
 Which rows: by default the ones the report's verdicts rest on, each run's final checkpoint and its
-held-out "best" (``--rows all``: every stored evaluation whose checkpoint the run kept). Rule: a value is
+held-out "best" (``--rows all``: every stored evaluation whose checkpoint the run kept), and each dataset's
+reference rows (real data and trivial generators: the report's ceiling and floor). Rule: a value is
 *identical* when equal bit for bit, *agrees* when within ``RTOL`` relative (``ATOL`` near zero): another CPU
 (AVX-512 against AVX2 kernels, another BLAS) or a GPU changes the last digits of float32 generator outputs,
 never the third significant figure the report prints; anything else *differs*.
@@ -82,7 +83,33 @@ def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, s
     return fresh["metrics"], ""
 
 
-def verify_study(path: str | Path, which: str = "headline", sample: int | None = None, seed: int = 0) -> dict:
+def recompute_calibration(runs: list, calibration: list[dict], eval_spec: dict, seeds: list[int]) -> list[dict]:
+    """Each dataset's reference rows (real data, trivial generators: the report's ceiling and floor) drawn
+    again as the runner drew them (from the dataset's first run's config) and compared with the stored ones."""
+    from .calibration import calibrate
+
+    first: dict = {}
+    for r in runs:
+        first.setdefault(r.dataset, r)
+    out = []
+    for dataset, r in first.items():
+        stored = {(c["row"], c["checkpoint"], c["seed"], c["metric"]): c["value"]
+                  for c in calibration if c["dataset"] == dataset}
+        if not stored:
+            continue
+        tqdm.write(f"drawing the reference rows of {dataset} again (real data, trivial generators; {len(seeds)} seeds)")
+        fresh = {(row["row"], row["checkpoint"], row["seed"], metric): value
+                 for row in calibrate(r.config, eval_spec, seeds) for metric, value in row["metrics"].items()}
+        for key in sorted(stored.keys() | fresh.keys(), key=str):
+            row, checkpoint, seed, metric = key
+            out.append({"run_id": f"{dataset} reference '{row}'", "checkpoint": f"{checkpoint}, seed {seed}",
+                        "metric": metric, "stored": stored.get(key), "recomputed": fresh.get(key),
+                        "verdict": compare(stored.get(key), fresh.get(key)), "device": "cpu"})
+    return out
+
+
+def verify_study(path: str | Path, which: str = "headline", sample: int | None = None, seed: int = 0,
+                 reference: bool = True) -> dict:
     """Every chosen row recomputed and compared; the caller has entered the study's reading scope."""
     from .extend import check_not_half_extended
     from .rebuild import check_complete
@@ -93,10 +120,11 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     check_store(study.store_path)
     check_not_half_extended(study)
     spec = study.read_spec()
-    check_complete(study, expand(spec, stored=str(study.spec_path)))
+    expanded = expand(spec, stored=str(study.spec_path))
+    check_complete(study, expanded)
     store = Store(study.store_path, readonly=True)
     try:
-        runs, evals = {r["run_id"]: r for r in store.runs()}, store.evals()
+        runs, evals, calibration = {r["run_id"]: r for r in store.runs()}, store.evals(), store.calibration()
     finally:
         store.close()
     done = sorted(rid for rid, r in runs.items() if r["status"] == "done")
@@ -119,8 +147,11 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
             checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
                             "stored": value, "recomputed": now, "verdict": compare(value, now),
                             "device": row["protocol"].get("device", "cpu")})
+    if reference:
+        checked += recompute_calibration(expanded, calibration, eval_spec, spec.seed_list())
     counts: dict[str, int] = defaultdict(int)
     for c in checked:
         counts[c["verdict"]] += 1
-    return {"study": spec.name, "runs": done, "rows": len(rows), "values": checked, "skipped": skipped,
+    return {"study": spec.name, "runs": done, "rows": len(rows), "reference": reference, "values": checked,
+            "skipped": skipped,
             "counts": {k: counts[k] for k in ("identical", "agrees", "differs")}, "rule": {"rtol": RTOL, "atol": ATOL}}
