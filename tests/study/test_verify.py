@@ -84,6 +84,18 @@ def test_a_checkpoint_swapped_between_runs_is_found(study, capsys):
     assert [run_dir_name(r) for r in differing] == [first.parent.name]  # that run only
 
 
+def test_a_checkpoint_of_another_recipe_is_found(study, capsys):
+    """The final checkpoint (tensors and sidecar) of a hinge run put in place of an ns run's: the checkpoint's
+    own record names another loss than the store does for that run."""
+    hinge = next(study.glob("runs/*hinge__s0/checkpoints"))
+    ns = next(study.glob("runs/*ns__s0/checkpoints"))
+    for f in hinge.glob("step_0000040.*"):
+        shutil.copyfile(f, ns / f.name)
+    code, out = verify(capsys, study, "--no-reference")
+    assert code == 1
+    assert "step_0000040 config.loss: stored {'name': 'ns'}, recomputed {'name': 'hinge'}" in out
+
+
 def test_a_checkpoint_not_kept_is_named_not_guessed(study, capsys):
     checkpoints = sorted(study.glob("runs/*/checkpoints"))[0]
     for f in checkpoints.glob("step_0000020.*"):

@@ -1,6 +1,7 @@
 """`ganbench study verify DIR`: recompute a study's stored numbers from the checkpoints it ships.
 
-A study directory from someone else is a claim: its store says what each run's generator scored. Every
+A study directory from someone else is a claim: its store says what each run's generator scored, and with
+which recipe (each checkpoint's own record of its training config must name the same settings). Every
 evaluation row carries its protocol (checkpoint, split, number of samples, sampling seed, extractor), and
 generation and metrics are deterministic on a CPU, so each row can be evaluated again from the run's own
 checkpoint and compared, value by value, with what the store says. The study is only read.
@@ -59,6 +60,19 @@ def compare(stored: float | None, fresh: float | None) -> str:
     if stored == fresh or (math.isnan(stored) and math.isnan(fresh)):
         return "identical"
     return "agrees" if abs(stored - fresh) <= ATOL + RTOL * abs(stored) else "differs"
+
+
+def recipe_differences(run: dict, sidecar: Path) -> list[dict]:
+    """Settings in which a checkpoint's own record of the config it was trained with differs from the run's
+    config in the store (the recipe the report names), both read by this version; where it runs may differ."""
+    from ..config import make_config
+    from ..training.checkpoint import read_record
+
+    ours = make_config(run["config"], stored=f"run {run['run_id']}").result_dict()
+    theirs = make_config(read_record(sidecar)["config"], stored=str(sidecar)).result_dict()
+    return [{"run_id": run["run_id"], "checkpoint": sidecar.stem, "metric": f"config.{k}", "stored": ours.get(k),
+             "recomputed": theirs.get(k), "verdict": "differs", "device": ""}
+            for k in sorted(ours.keys() | theirs.keys()) if k != "device" and ours.get(k) != theirs.get(k)]
 
 
 def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, str]:
@@ -136,9 +150,14 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
         done = sorted(random.Random(seed).sample(done, min(sample, len(done))))
     rows = [r for r in stored_rows(evals, which) if r["run_id"] in set(done)]
     eval_spec = spec.eval.model_dump()
-    checked, skipped = [], []
+    checked, skipped, recipes = [], [], set()
     for row in tqdm(rows, desc="recomputing evaluations", unit="row", dynamic_ncols=True):
-        fresh, why = recompute(study.path / "runs" / run_dir_name(row["run_id"]), row, eval_spec)
+        run_dir = study.path / "runs" / run_dir_name(row["run_id"])
+        sidecar = run_dir / "checkpoints" / f"{row['protocol']['checkpoint']}.json"
+        if sidecar.is_file() and (row["run_id"], sidecar.stem) not in recipes:
+            recipes.add((row["run_id"], sidecar.stem))  # the checkpoint was trained with the recipe the store names
+            checked += recipe_differences(runs[row["run_id"]], sidecar)
+        fresh, why = recompute(run_dir, row, eval_spec)
         if fresh is None:
             skipped.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "reason": why})
             continue
