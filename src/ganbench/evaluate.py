@@ -164,7 +164,8 @@ def _evaluate_run(run_dir, metrics, extractor, n, checkpoint, split, seed, ema, 
         values = compute(names, real, fake, ctx)
         protocol = {"dataset": cfg.data, "split": split, "n_real": len(real_data), "n_fake": n_fake,
                     "extractor": ext.identity, "checkpoint": path.stem, "step": G.step, "seed": sample_seed,
-                    "ema": ema and G.used_ema, "device": dev.type}
+                    "ema": ema and G.used_ema, "device": dev.type,
+                    "threads": torch.get_num_threads()}  # sums split over threads round differently: recorded
         rows.append({"checkpoint": path.stem, "step": G.step, "tags": [], "metrics": values, "protocol": protocol})
     rows[-1]["tags"].append("final")
     produced = [m for m in rows[-1]["metrics"] if info(m).quality]

@@ -118,3 +118,28 @@ def test_bad_options(study, capsys):
     assert main(["study", "verify", str(study), "--out", "v.txt"]) == 2
     assert main(["study", "verify", str(study), "--runs", "0"]) == 2
     assert main(["study", "verify", str(study.parent / "none")]) == 2
+
+
+def test_rows_are_recomputed_with_the_thread_count_they_record(study, capsys, monkeypatch):
+    """Sums split over threads round differently, so each row records torch's thread count and is
+    recomputed with it; the caller's count is restored."""
+    import torch
+
+    import ganbench.evaluate
+
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:
+        recorded = {json.loads(p)["threads"] for (p,) in db.execute("SELECT protocol FROM evals")}
+        assert len(recorded) == 1 and recorded.pop() in (1, 2)  # one count for the whole (in-process) study
+        db.execute("UPDATE evals SET protocol=json_set(protocol, '$.threads', 3)")
+    db.close()
+    seen, real = [], ganbench.evaluate.evaluate_run
+
+    def watched(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ganbench.evaluate, "evaluate_run", watched)
+    code, out = verify(capsys, study, "--no-reference")
+    assert code == 0 and " 0 differ" in out
+    assert seen == [3] * 8 and torch.get_num_threads() == 1

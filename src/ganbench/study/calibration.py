@@ -82,7 +82,8 @@ def calibrate(config: dict, eval_spec: dict, seeds: list[int]) -> list[dict]:
                 names = [m for m in (eval_spec.get("metrics") or default_metrics(kind, ext.has_logits))
                          if available(real, fake, ctx)[m]]
                 protocol = {"dataset": cfg.data, "split": ref_split, "n_real": len(ref_data), "n_fake": len(x),
-                            "extractor": ext.identity, "seed": seed, "samples": row}
+                            "extractor": ext.identity, "seed": seed, "samples": row,
+                            "threads": torch.get_num_threads()}
                 rows.append({"row": row, "checkpoint": checkpoint, "seed": seed, "metrics": compute(names, real, fake, ctx),
                              "protocol": protocol})
     return rows

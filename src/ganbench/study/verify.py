@@ -11,16 +11,19 @@ held-out "best" (``--rows all``: every stored evaluation whose checkpoint the ru
 reference rows (real data and trivial generators: the report's ceiling and floor). Rule: a value is
 *identical* when equal bit for bit, *agrees* when within ``RTOL`` relative (``ATOL`` near zero): another CPU
 (AVX-512 against AVX2 kernels, another BLAS) or a GPU changes the last digits of float32 generator outputs,
-never the third significant figure the report prints; anything else *differs*.
+never the third significant figure the report prints; anything else *differs*. Rows record torch's thread
+count, and are recomputed with it (sums split over threads round differently).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from collections import defaultdict
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from ..errors import UserError
@@ -75,6 +78,19 @@ def recipe_differences(run: dict, sidecar: Path) -> list[dict]:
             for k in sorted(ours.keys() | theirs.keys()) if k != "device" and ours.get(k) != theirs.get(k)]
 
 
+@contextlib.contextmanager
+def threads_of(protocol: dict):
+    """torch's thread count as it was when the row was computed (recorded since 2026-11-28): its sums are
+    split over threads, so the last digits depend on their number."""
+    before, wanted = torch.get_num_threads(), protocol.get("threads")
+    if isinstance(wanted, int) and 1 <= wanted <= 1024:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, str]:
     """This row evaluated again from the run's checkpoint: (metrics, "") or (None, why not)."""
     from ..evaluate import evaluate_run
@@ -87,9 +103,10 @@ def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, s
         return None, f"its split {p['split']!r} is not the one sampling seed {base} is used with"
     if not (run_dir / "checkpoints" / f"{p['checkpoint']}.json").is_file():
         return None, f"checkpoint {p['checkpoint']} was not kept (keep_checkpoints)"
-    result = evaluate_run(run_dir, metrics=eval_spec.get("metrics"), extractor=eval_spec.get("extractor"),
-                          n=p["n_fake"], checkpoint=p["checkpoint"], split=p["split"], seed=base, progress=False,
-                          write=False)
+    with threads_of(p):
+        result = evaluate_run(run_dir, metrics=eval_spec.get("metrics"), extractor=eval_spec.get("extractor"),
+                              n=p["n_fake"], checkpoint=p["checkpoint"], split=p["split"], seed=base,
+                              progress=False, write=False)
     (fresh,) = result["results"]
     for field in ("n_real", "n_fake", "extractor", "seed", "step"):
         if fresh["protocol"][field] != p[field]:
@@ -112,8 +129,10 @@ def recompute_calibration(runs: list, calibration: list[dict], eval_spec: dict, 
         if not stored:
             continue
         tqdm.write(f"drawing the reference rows of {dataset} again (real data, trivial generators; {len(seeds)} seeds)")
+        with threads_of(next(c["protocol"] for c in calibration if c["dataset"] == dataset)):
+            drawn = calibrate(r.config, eval_spec, seeds)
         fresh = {(row["row"], row["checkpoint"], row["seed"], metric): value
-                 for row in calibrate(r.config, eval_spec, seeds) for metric, value in row["metrics"].items()}
+                 for row in drawn for metric, value in row["metrics"].items()}
         for key in sorted(stored.keys() | fresh.keys(), key=str):
             row, checkpoint, seed, metric = key
             out.append({"run_id": f"{dataset} reference '{row}'", "checkpoint": f"{checkpoint}, seed {seed}",
