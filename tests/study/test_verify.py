@@ -45,12 +45,14 @@ def test_an_untouched_study_is_recomputed_bit_for_bit_and_left_as_it_was(study, 
     code, out = verify(capsys, study, "--out", tmp_path / "v.json")
     assert code == 0, out
     found = json.loads((tmp_path / "v.json").read_text())
-    # 4 runs x (final + held-out best) rows x (modes: 3 values + fid) = 32 values; and the reference rows:
-    # 3 rows (real data, 2 trivial generators) x 2 checkpoint protocols x 2 seeds x 4 values = 48
-    assert found["rows"] == 8 and len(found["values"]) == 32 + 48 and found["counts"]["identical"] == 80
-    assert ("8 evaluation rows of 4 runs recomputed from their checkpoints, and the reference rows: 80 values, "
-            "80 identical") in out
-    assert {v["metric"] for v in found["values"]} == {"modes_covered", "high_quality", "reverse_kl", "fid"}
+    # 4 runs x (final + held-out best) rows x (modes: 3 values + fid) = 32 values; the reference rows:
+    # 3 rows (real data, 2 trivial generators) x 2 checkpoint protocols x 2 seeds x 4 values = 48; and each
+    # run's selected and held-out checkpoint against the one its selection values rank first: 8
+    assert found["rows"] == 8 and len(found["values"]) == 32 + 48 + 8 and found["counts"]["identical"] == 88
+    assert ("8 evaluation rows of 4 runs recomputed from their checkpoints, the reference rows drawn again, each "
+            "run's choice of best re-derived: 88 values, 88 identical") in out
+    assert {v["metric"] for v in found["values"]} == {"modes_covered", "high_quality", "reverse_kl", "fid",
+                                                      "selected by fid", "held-out best by fid"}
     assert _files(study) == before  # nothing written into the study
     code, out = verify(capsys, study, "--rows", "all", "--runs", "1", "--no-reference")
     # one run: its 2 checkpoints' selection rows, the final's repeat and the held-out best
@@ -69,7 +71,7 @@ def test_an_edited_value_in_the_store_is_found(study, capsys):
     db.close()
     code, out = verify(capsys, study)
     assert code == 1
-    assert "78 identical, 0 agree (within 0.0001 relative), 2 differ" in out
+    assert "86 identical, 0 agree (within 0.0001 relative), 2 differ" in out
     assert f"differs: {run_id} {checkpoint} fid: stored " in out
     assert "differs: ring8 reference 'trivial: uniform box' final, seed 1 high_quality: stored " in out
 
@@ -94,6 +96,24 @@ def test_a_checkpoint_of_another_recipe_is_found(study, capsys):
     code, out = verify(capsys, study, "--no-reference")
     assert code == 1
     assert "step_0000040 config.loss: stored {'name': 'ns'}, recomputed {'name': 'hinge'}" in out
+
+
+def test_a_best_chosen_on_other_values_is_found(study, capsys):
+    """The store's "selected" tag moved to the checkpoint its selection values do not rank first (as a best
+    picked on the test-split values would be): named from the stored values alone."""
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:
+        run_id, selected = db.execute("SELECT run_id, checkpoint FROM evals WHERE tags LIKE '%selected%' "
+                                      "ORDER BY run_id LIMIT 1").fetchone()
+        other = "step_0000020" if selected == "step_0000040" else "step_0000040"
+        for checkpoint, tags in db.execute("SELECT DISTINCT checkpoint, tags FROM evals WHERE run_id=? AND "
+                                           "checkpoint IN (?, ?)", (run_id, selected, other)).fetchall():
+            kept = [t for t in tags.split(",") if t and t != "selected"] + (["selected"] if checkpoint == other else [])
+            db.execute("UPDATE evals SET tags=? WHERE run_id=? AND checkpoint=?", (",".join(kept), run_id, checkpoint))
+    db.close()
+    code, out = verify(capsys, study, "--no-reference")
+    assert code == 1
+    assert f"differs: {run_id} selection selected by fid: stored '{other}', recomputed '{selected}'" in out
 
 
 def test_a_checkpoint_not_kept_is_named_not_guessed(study, capsys):

@@ -163,7 +163,8 @@ def _study_verify(args: argparse.Namespace) -> int:
     c, values = found["counts"], found["values"]
     n = len(found["runs"])
     print(f"study {found['study']!r}: {found['rows']} evaluation rows of {n} run{'s' * (n != 1)} recomputed from "
-          f"their checkpoints{', and the reference rows' if found['reference'] else ''}: {len(values)} values, "
+          f"their checkpoints{', the reference rows drawn again' if found['reference'] else ''}, each run's choice "
+          f"of best re-derived: {len(values)} values, "
           f"{c['identical']} identical, {c['agrees']} agree (within "
           f"{found['rule']['rtol']:g} relative), {c['differs']} differ")
     for v in [v for v in values if v["verdict"] == "differs"][:20]:

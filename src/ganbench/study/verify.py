@@ -8,7 +8,8 @@ checkpoint and compared, value by value, with what the store says. The study is 
 
 Which rows: by default the ones the report's verdicts rest on, each run's final checkpoint and its
 held-out "best" (``--rows all``: every stored evaluation whose checkpoint the run kept), and each dataset's
-reference rows (real data and trivial generators: the report's ceiling and floor). Rule: a value is
+reference rows (real data and trivial generators: the report's ceiling and floor); and, from the stored
+values alone, that each run's "best" is the checkpoint its selection evaluations rank first. Rule: a value is
 *identical* when equal bit for bit, *agrees* when within ``RTOL`` relative (``ATOL`` near zero): another CPU
 (AVX-512 against AVX2 kernels, another BLAS) or a GPU changes the last digits of float32 generator outputs,
 never the third significant figure the report prints; anything else *differs*. Rows record torch's thread
@@ -114,6 +115,29 @@ def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, s
     return fresh["metrics"], ""
 
 
+def selection_checks(evals: list[dict], run_ids: list[str], primary: dict[str, str]) -> list[dict]:
+    """From the stored values alone: each run's "best" must be the checkpoint its selection evaluations rank
+    first on the primary value (earliest of equals), and its held-out evaluation must be of that checkpoint.
+    A best chosen any other way (say, on the test-split values) is named."""
+    from ..evaluate import _badness
+
+    out = []
+    for rid in run_ids:
+        rows = sorted((r for r in stored_rows(evals, "all") if r["run_id"] == rid), key=lambda r: r["protocol"]["step"])
+        selection = [r for r in rows if not {"heldout", "repeat"} & set(r["tags"]) and primary[rid] in r["metrics"]]
+        if not selection:
+            continue
+        pick = min(selection, key=lambda r: _badness(primary[rid], r["metrics"][primary[rid]]))["checkpoint"]
+        tagged = [r["checkpoint"] for r in rows if "selected" in r["tags"]]
+        heldout = [r["checkpoint"].split("/")[0] for r in rows if "heldout" in r["tags"]]
+        for what, stored in (("selected", tagged), ("held-out best", heldout)):
+            value = stored[0] if len(stored) == 1 else stored or None
+            out.append({"run_id": rid, "checkpoint": "selection", "metric": f"{what} by {primary[rid]}",
+                        "stored": value, "recomputed": pick, "verdict": "identical" if value == pick else "differs",
+                        "device": ""})
+    return out
+
+
 def recompute_calibration(runs: list, calibration: list[dict], eval_spec: dict, seeds: list[int]) -> list[dict]:
     """Each dataset's reference rows (real data, trivial generators: the report's ceiling and floor) drawn
     again as the runner drew them (from the dataset's first run's config) and compared with the stored ones."""
@@ -185,6 +209,7 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
             checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
                             "stored": value, "recomputed": now, "verdict": compare(value, now),
                             "device": row["protocol"].get("device", "cpu")})
+    checked += selection_checks(evals, done, {r.run_id: r.primary for r in expanded})
     if reference:
         checked += recompute_calibration(expanded, calibration, eval_spec, spec.seed_list())
     counts: dict[str, int] = defaultdict(int)
