@@ -121,9 +121,12 @@ def selection_checks(evals: list[dict], run_ids: list[str], primary: dict[str, s
     A best chosen any other way (say, on the test-split values) is named."""
     from ..evaluate import _badness
 
+    by_run: dict[str, list[dict]] = defaultdict(list)
+    for r in stored_rows(evals, "all"):  # once: a study may hold 20,000 runs
+        by_run[r["run_id"]].append(r)
     out = []
     for rid in run_ids:
-        rows = sorted((r for r in stored_rows(evals, "all") if r["run_id"] == rid), key=lambda r: r["protocol"]["step"])
+        rows = sorted(by_run[rid], key=lambda r: r["protocol"]["step"])
         selection = [r for r in rows if not {"heldout", "repeat"} & set(r["tags"]) and primary[rid] in r["metrics"]]
         if not selection:
             continue
@@ -191,7 +194,8 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
         if sample < 1:
             raise UserError(f"--runs must be at least 1; got {sample}")
         done = sorted(random.Random(seed).sample(done, min(sample, len(done))))
-    rows = [r for r in stored_rows(evals, which) if r["run_id"] in set(done)]
+    chosen = set(done)
+    rows = [r for r in stored_rows(evals, which) if r["run_id"] in chosen]
     eval_spec = spec.eval.model_dump()
     checked, skipped, recipes = [], [], set()
     for row in tqdm(rows, desc="recomputing evaluations", unit="row", dynamic_ncols=True):
