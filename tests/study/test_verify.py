@@ -129,6 +129,7 @@ def test_the_comparison_rule():
     assert compare(0.25, 0.25) == "identical" and compare(float("nan"), float("nan")) == "identical"
     assert compare(1.0, 1.0 + 5e-5) == "agrees" and compare(1.0, 1.001) == "differs"
     assert compare(0.0, 1e-12) == "agrees" and compare(None, 1.0) == "differs" and compare(None, None) == "identical"
+    assert compare(None, float("nan")) == "identical" and compare(1.0, None) == "differs"  # NaN is stored as NULL
     from ganbench.training.seeding import derive_seed
 
     assert [sampling_base({"step": 7, "seed": derive_seed(b, 99, 7)}) for b in (0, 1, 2, 3)] == [0, 1, 2, None]

@@ -59,6 +59,8 @@ def sampling_base(protocol: dict) -> int | None:
 
 
 def compare(stored: float | None, fresh: float | None) -> str:
+    if stored is None and isinstance(fresh, float) and math.isnan(fresh):
+        return "identical"  # SQLite keeps a NaN as NULL
     if stored is None or fresh is None:
         return "identical" if stored is fresh else "differs"
     if stored == fresh or (math.isnan(stored) and math.isnan(fresh)):
@@ -115,6 +117,10 @@ def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, s
     return fresh["metrics"], ""
 
 
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else value  # SQLite keeps a NaN as NULL
+
+
 def selection_checks(evals: list[dict], run_ids: list[str], primary: dict[str, str]) -> list[dict]:
     """From the stored values alone: each run's "best" must be the checkpoint its selection evaluations rank
     first on the primary value (earliest of equals), and its held-out evaluation must be of that checkpoint.
@@ -127,15 +133,16 @@ def selection_checks(evals: list[dict], run_ids: list[str], primary: dict[str, s
     out = []
     for rid in run_ids:
         rows = sorted(by_run[rid], key=lambda r: r["protocol"]["step"])
-        selection = [r for r in rows if not {"heldout", "repeat"} & set(r["tags"]) and primary[rid] in r["metrics"]]
-        if not selection:
-            continue
-        pick = min(selection, key=lambda r: _badness(primary[rid], r["metrics"][primary[rid]]))["checkpoint"]
+        key = primary[rid]
+        selection = [r for r in rows if not {"heldout", "repeat"} & set(r["tags"])]
+        if not selection or any(key not in r["metrics"] for r in selection):
+            continue  # the runner selects only when every selection row has the primary value (evaluate.py)
+        pick = min(selection, key=lambda r: _badness(key, _number(r["metrics"][key])))["checkpoint"]
         tagged = [r["checkpoint"] for r in rows if "selected" in r["tags"]]
         heldout = [r["checkpoint"].split("/")[0] for r in rows if "heldout" in r["tags"]]
         for what, stored in (("selected", tagged), ("held-out best", heldout)):
             value = stored[0] if len(stored) == 1 else stored or None
-            out.append({"run_id": rid, "checkpoint": "selection", "metric": f"{what} by {primary[rid]}",
+            out.append({"run_id": rid, "checkpoint": "selection", "metric": f"{what} by {key}",
                         "stored": value, "recomputed": pick, "verdict": "identical" if value == pick else "differs",
                         "device": ""})
     return out
