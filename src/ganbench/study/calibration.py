@@ -45,6 +45,15 @@ def _uniform(model: tuple[np.ndarray, ...], n: int, g: np.random.Generator) -> n
 FITS = {TRIVIAL[0]: (_fit_gaussian, _gaussian), TRIVIAL[1]: (_fit_uniform, _uniform)}
 
 
+def calibration_runs(runs) -> dict:
+    """Dataset -> the run whose config its reference rows are drawn from: the first of the spec's order (the
+    runner draws them so, and `study verify` draws them again so)."""
+    first: dict = {}
+    for r in runs:
+        first.setdefault(r.dataset, r)
+    return first
+
+
 def calibrate(config: dict, eval_spec: dict, seeds: list[int]) -> list[dict]:
     """Rows {row, checkpoint, seed, metrics, protocol} for one dataset (``config``: one of its runs)."""
     from ..config import make_config

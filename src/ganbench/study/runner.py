@@ -225,12 +225,9 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
 
 def _calibrate(store: Store, runs, spec: StudySpec, progress: bool) -> None:
     """The reference rows (real data, trivial generators) of every dataset not calibrated yet."""
-    from .calibration import calibrate
+    from .calibration import calibrate, calibration_runs
 
-    first = {}
-    for r in runs:
-        first.setdefault(r.dataset, r)
-    for dataset, r in first.items():
+    for dataset, r in calibration_runs(runs).items():
         if not store.has_calibration(dataset):
             if progress:
                 tqdm.write(f"calibrating {dataset}: real data and trivial generators, same protocol as the runs")

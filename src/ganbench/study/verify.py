@@ -38,7 +38,7 @@ SAMPLING_BASES = {0: {"split": "train"}, HELDOUT["seed"]: HELDOUT, REPEAT["seed"
 HEADLINE = ("final", "heldout")
 
 
-def stored_rows(evals: list[dict], which: str) -> list[dict]:
+def stored_rows(evals: list[dict]) -> list[dict]:
     """The store's evaluation rows, one per (run, checkpoint row), with their metrics gathered."""
     rows: dict[tuple, dict] = {}
     for e in evals:
@@ -46,8 +46,7 @@ def stored_rows(evals: list[dict], which: str) -> list[dict]:
         row = rows.setdefault(key, {"run_id": e["run_id"], "checkpoint": e["checkpoint"], "tags": e["tags"],
                                     "protocol": e["protocol"], "metrics": {}})
         row["metrics"][e["metric"]] = e["value"]
-    out = list(rows.values())
-    return out if which == "all" else [r for r in out if set(HEADLINE) & set(r["tags"])]
+    return list(rows.values())
 
 
 def sampling_base(protocol: dict) -> int | None:
@@ -121,14 +120,14 @@ def _number(value: float | None) -> float:
     return float("nan") if value is None else value  # SQLite keeps a NaN as NULL
 
 
-def selection_checks(evals: list[dict], run_ids: list[str], primary: dict[str, str]) -> list[dict]:
+def selection_checks(grouped: list[dict], run_ids: list[str], primary: dict[str, str]) -> list[dict]:
     """From the stored values alone: each run's "best" must be the checkpoint its selection evaluations rank
     first on the primary value (earliest of equals), and its held-out evaluation must be of that checkpoint.
     A best chosen any other way (say, on the test-split values) is named."""
     from ..evaluate import _badness
 
     by_run: dict[str, list[dict]] = defaultdict(list)
-    for r in stored_rows(evals, "all"):  # once: a study may hold 20,000 runs
+    for r in grouped:  # one pass: a study may hold 20,000 runs
         by_run[r["run_id"]].append(r)
     out = []
     for rid in run_ids:
@@ -151,13 +150,10 @@ def selection_checks(evals: list[dict], run_ids: list[str], primary: dict[str, s
 def recompute_calibration(runs: list, calibration: list[dict], eval_spec: dict, seeds: list[int]) -> list[dict]:
     """Each dataset's reference rows (real data, trivial generators: the report's ceiling and floor) drawn
     again as the runner drew them (from the dataset's first run's config) and compared with the stored ones."""
-    from .calibration import calibrate
+    from .calibration import calibrate, calibration_runs
 
-    first: dict = {}
-    for r in runs:
-        first.setdefault(r.dataset, r)
     out = []
-    for dataset, r in first.items():
+    for dataset, r in calibration_runs(runs).items():
         stored = {(c["row"], c["checkpoint"], c["seed"], c["metric"]): c["value"]
                   for c in calibration if c["dataset"] == dataset}
         if not stored:
@@ -202,7 +198,8 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
             raise UserError(f"--runs must be at least 1; got {sample}")
         done = sorted(random.Random(seed).sample(done, min(sample, len(done))))
     chosen = set(done)
-    rows = [r for r in stored_rows(evals, which) if r["run_id"] in chosen]
+    grouped = stored_rows(evals)
+    rows = [r for r in grouped if r["run_id"] in chosen and (which == "all" or set(HEADLINE) & set(r["tags"]))]
     eval_spec = spec.eval.model_dump()
     checked, skipped, recipes = [], [], set()
     for row in tqdm(rows, desc="recomputing evaluations", unit="row", dynamic_ncols=True):
@@ -220,7 +217,7 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
             checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
                             "stored": value, "recomputed": now, "verdict": compare(value, now),
                             "device": row["protocol"].get("device", "cpu")})
-    checked += selection_checks(evals, done, {r.run_id: r.primary for r in expanded})
+    checked += selection_checks(grouped, done, {r.run_id: r.primary for r in expanded})
     if reference:
         checked += recompute_calibration(expanded, calibration, eval_spec, spec.seed_list())
     counts: dict[str, int] = defaultdict(int)
