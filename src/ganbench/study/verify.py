@@ -72,12 +72,13 @@ def recipe_differences(run: dict, sidecar: Path) -> list[dict]:
     config in the store (the recipe the report names), both read by this version; where it runs may differ."""
     from ..config import make_config
     from ..training.checkpoint import read_record
+    from ..training.rundir import differing_settings
 
-    ours = make_config(run["config"], stored=f"run {run['run_id']}").result_dict()
-    theirs = make_config(read_record(sidecar)["config"], stored=str(sidecar)).result_dict()
-    return [{"run_id": run["run_id"], "checkpoint": sidecar.stem, "metric": f"config.{k}", "stored": ours.get(k),
-             "recomputed": theirs.get(k), "verdict": "differs", "device": ""}
-            for k in sorted(ours.keys() | theirs.keys()) if k != "device" and ours.get(k) != theirs.get(k)]
+    ours = make_config(run["config"], stored=f"run {run['run_id']}")
+    theirs = make_config(read_record(sidecar)["config"], stored=str(sidecar))
+    return [{"run_id": run["run_id"], "checkpoint": sidecar.stem, "metric": f"config.{k}", "stored": a,
+             "recomputed": b, "verdict": "differs", "device": ""}
+            for k, a, b in differing_settings(ours, theirs, ignore={"device"})]
 
 
 @contextlib.contextmanager

@@ -91,10 +91,14 @@ def clear_leftovers(path: Path) -> None:
             p.unlink(missing_ok=True)
 
 
-def config_differences(old: RunConfig, new: RunConfig, ignore=frozenset()) -> list[str]:
+def differing_settings(old: RunConfig, new: RunConfig, ignore=frozenset()) -> list[tuple[str, object, object]]:
+    """(key, old value, new value) of each setting that changes the results, where the two configs differ."""
     a, b = old.result_dict(), new.result_dict()
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-            if k not in ignore and a.get(k) != b.get(k)]
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
+
+
+def config_differences(old: RunConfig, new: RunConfig, ignore=frozenset()) -> list[str]:
+    return [f"{k}: {a!r} -> {b!r}" for k, a, b in differing_settings(old, new, ignore)]
 
 
 def prepare(run: RunDir, cfg: RunConfig, resume: bool, overwrite: bool) -> bool:
