@@ -179,22 +179,16 @@ def _study_verify(args: argparse.Namespace) -> int:
 
 def _study_report(args: argparse.Namespace) -> int:
     from ..report.html import build_report
-    from .extend import check_not_half_extended
-    from .rebuild import check_complete
+    from .rebuild import check_readable
     from .runner import StudyDir
-    from .spec import expand
-    from .store import check_store
 
-    study = StudyDir(args.dir)
-    check_store(study.store_path)  # never replace good results with those of a bad store
+    check_readable(StudyDir(args.dir))
     target = args.out if args.out is not None else args.dir
     if target.resolve() != args.dir.resolve() and StudyDir(target).store_path.exists():
         raise UserError(f"--out {target} holds another study; its report would be replaced (choose another folder)")
     if target.is_dir() and not os.access(target, os.W_OK):
         raise UserError(f"{target}: the directory is read-only (or not writable); the report and results files are "
                         "written into it" + ("; write them elsewhere with --out DIR" if args.out is None else ""))
-    check_not_half_extended(study)
-    check_complete(study, expand(study.read_spec(), stored=str(study.spec_path)))  # nor with fewer runs
     target.mkdir(parents=True, exist_ok=True)
     out = build_report(args.dir, args.data_path, out=target)
     print(f"wrote {out['report']} (+ results.csv, results.json)")

@@ -18,7 +18,7 @@ from ..config import make_config
 from ..confine import STUDY, reading
 from ..errors import UserError
 from .spec import expand
-from .store import FINISHED, Store, read_only
+from .store import FINISHED, Store, check_store, read_only
 from .worker import RESULT_FILE, run_dir_name
 
 
@@ -34,6 +34,19 @@ def read_result(run_dir: Path, run_id: str, config_hash: str) -> dict | None:
     if saved.get("status") not in FINISHED or not isinstance(saved.get("evals", []), list):
         return None
     return saved
+
+
+def check_readable(study) -> tuple:
+    """The checks before a study's results are read out (the report, `study verify`): a sound store, no
+    extension left half-way, every finished run recorded. Returns its spec and runs."""
+    from .extend import check_not_half_extended
+
+    check_store(study.store_path)  # never replace good results with those of a bad store
+    check_not_half_extended(study)
+    spec = study.read_spec()
+    runs = expand(spec, stored=str(study.spec_path))
+    check_complete(study, runs)  # nor with fewer runs
+    return spec, runs
 
 
 def check_complete(study, runs, resuming: bool = False) -> None:

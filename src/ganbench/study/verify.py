@@ -175,17 +175,11 @@ def recompute_calibration(runs: list, calibration: list[dict], eval_spec: dict, 
 def verify_study(path: str | Path, which: str = "headline", sample: int | None = None, seed: int = 0,
                  reference: bool = True) -> dict:
     """Every chosen row recomputed and compared; the caller has entered the study's reading scope."""
-    from .extend import check_not_half_extended
-    from .rebuild import check_complete
-    from .spec import expand
-    from .store import Store, check_store
+    from .rebuild import check_readable
+    from .store import Store
 
     study = StudyDir(path)
-    check_store(study.store_path)
-    check_not_half_extended(study)
-    spec = study.read_spec()
-    expanded = expand(spec, stored=str(study.spec_path))
-    check_complete(study, expanded)
+    spec, expanded = check_readable(study)
     store = Store(study.store_path, readonly=True)
     try:
         runs, evals, calibration = {r["run_id"]: r for r in store.runs()}, store.evals(), store.calibration()
