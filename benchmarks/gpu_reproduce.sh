@@ -4,7 +4,12 @@
 # Writes OUT_DIR/pacgan-2d/ and OUT_DIR/pacgan-stacked-mnist/ (report.html, results.csv, results.json,
 # reference.csv and reference.md: our numbers beside the published ones with consistency marks),
 # OUT_DIR/hardware.txt and OUT_DIR/timing.txt. Knobs (environment): SCALE_2D and SCALE_SM (fractions of the full budget, default 0.01
-# each: 4,000 and 1,000 steps, 3 seeds), WORKERS (concurrent runs sharing the GPU, default 8), PYTHON.
+# each: 4,000 and 1,000 steps, 3 seeds; 1 runs the spec as written), SPEC_2D (another 2-D spec, e.g. the
+# 10-seed one benchmarks/gpu_prepare.sh writes), WORKERS (concurrent runs sharing the GPU, default 8), PYTHON,
+# DEADLINE_S (stop each study when this many seconds have passed since the start, so a device call ends
+# inside its limit; a stopped study keeps its finished runs and `study resume` goes on from them).
+# PACK_DIR: at the end, also write PACK_DIR/reproduce.tgz (OUT_DIR without checkpoints) beside copies of
+# timing.txt, hardware.txt and each study's reference.md: at most 8 files, what a device call brings back.
 # Stacked MNIST needs MNIST: set GANBENCH_DATA to a folder holding mnist/ (the four idx files, .gz or not;
 # about 11 MB gzipped, so a copy under an ignored folder of the checkout can travel to a machine without
 # network), or have it in ganbench's data cache; without it that part is skipped with a note.
@@ -24,7 +29,9 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SCALE_2D=${SCALE_2D:-0.01}
 SCALE_SM=${SCALE_SM:-0.01}
+SPEC_2D=${SPEC_2D:-presets/pacgan-2d.yaml}
 WORKERS=${WORKERS:-8}
+START=$(date +%s)
 
 # an interpreter whose torch sees a GPU: $PYTHON, the project's .venv, or python3 with src/ on the path
 PY=${PYTHON:-}
@@ -46,17 +53,37 @@ gb() { "$PY" -m ganbench "$@"; }
   nproc; } > "$OUT/hardware.txt"
 : > "$OUT/timing.txt"
 
+pack() {  # what a device call can bring back: one archive without checkpoints, and the small tables
+  [ -n "${PACK_DIR:-}" ] || return 0
+  mkdir -p "$PACK_DIR"
+  tar czf "$PACK_DIR/reproduce.tgz" -C "$OUT" --exclude='*.safetensors' .
+  cp "$OUT/timing.txt" "$OUT/hardware.txt" "$PACK_DIR/"
+  for f in "$OUT"/*/reference.md; do [ -f "$f" ] && cp "$f" "$PACK_DIR/$(basename "$(dirname "$f")")-reference.md"; done
+  return 0
+}
+trap pack EXIT
+
 run_study() {  # NAME SPEC SCALE
-  local t0 t1
+  local t0 t1 rc=0 left scale=()
+  [ "$3" = 1 ] || scale=(--scale "$3")
   t0=$(date +%s)
-  gb study run "$2" --scale "$3" --dir "$OUT/$1" --force-new --workers "$WORKERS" --no-progress
+  if [ -n "${DEADLINE_S:-}" ]; then
+    left=$(( START + DEADLINE_S - t0 ))
+    [ "$left" -gt 10 ] || { echo "$1: not started, DEADLINE_S reached" | tee -a "$OUT/timing.txt"; return 0; }
+    timeout --kill-after=15 "$left" "$PY" -m ganbench study run "$2" "${scale[@]}" --dir "$OUT/$1" --force-new \
+      --workers "$WORKERS" --no-progress || rc=$?
+  else
+    gb study run "$2" "${scale[@]}" --dir "$OUT/$1" --force-new --workers "$WORKERS" --no-progress || rc=$?
+  fi
   t1=$(date +%s)
-  echo "$1 scale $3: $((t1 - t0)) s wall" | tee -a "$OUT/timing.txt"
-  "$PY" scripts/reference_markdown.py "$OUT/$1/reference.csv" > "$OUT/$1/reference.md"
+  echo "$1 ($2, scale $3): $((t1 - t0)) s wall, exit $rc$([ $rc = 124 ] && echo ' (stopped at DEADLINE_S)')" \
+    | tee -a "$OUT/timing.txt"
+  [ -f "$OUT/$1/reference.csv" ] && "$PY" scripts/reference_markdown.py "$OUT/$1/reference.csv" > "$OUT/$1/reference.md"
+  return 0
 }
 
 # 1. ring8 + grid25, GAN and PacGAN2/3/4, the official recipe (presets/pacgan-2d.yaml)
-run_study pacgan-2d presets/pacgan-2d.yaml "$SCALE_2D"
+run_study pacgan-2d "$SPEC_2D" "$SCALE_2D"
 
 # 2. Stacked MNIST, DCGAN and PacDCGAN2/3/4. The mode classifier (MNIST LeNet) is trained once here,
 #    before the workers start, so they do not all train it at once.
