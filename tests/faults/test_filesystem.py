@@ -84,7 +84,7 @@ def _tiny_study(capsys, spec_dir, where, seeds):
 
 def test_read_only_study_dir(capsys, tmpfs, tmp_path):
     """A study on read-only media (or someone else's) cannot be changed, but can be read: reported elsewhere,
-    merged and confirmed into a new study."""
+    verified (a run trained again, in worker processes), merged and confirmed into a new study."""
     fs = tmpfs("size=16m")
     _tiny_study(capsys, tmp_path, fs / "s", [0, 1])
     before = (fs / "s" / "results.csv").read_bytes()
@@ -95,6 +95,8 @@ def test_read_only_study_dir(capsys, tmpfs, tmp_path):
     assert (fs / "s" / "results.csv").read_bytes() == before
     code, out, err = cli(capsys, "study", "report", fs / "s", "--out", tmp_path / "rep")
     assert code == 0 and "rep/report.html" in out, err
+    code, out, err = cli(capsys, "study", "verify", fs / "s", "--retrain", "1", "--workers", "2")
+    assert code == 0 and " 0 differ" in out and "trained again from their stored configs: 1 of the 4" in out, err
     assert (tmp_path / "rep" / "results.csv").read_bytes() == before  # the same table, read from the media
     (tmp_path / "other").mkdir()
     _tiny_study(capsys, tmp_path / "other", tmp_path / "more", [2])  # the same recipe on another seed

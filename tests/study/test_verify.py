@@ -31,7 +31,9 @@ def study(finished, tmp_path):
 
 
 def verify(capsys, *args):
-    code = main(["study", "verify", *map(str, args)])
+    """In this process (--workers 1) unless the call names workers: some tests watch calls in this process."""
+    workers = [] if "--workers" in args else ["--workers", "1"]
+    code = main(["study", "verify", *map(str, args), *workers])
     return code, capsys.readouterr().out
 
 

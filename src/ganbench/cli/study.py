@@ -77,6 +77,14 @@ def add_parsers(sub) -> None:
     vf.add_argument("--seed", type=int, default=0, help="seed of that draw")
     vf.add_argument("--no-reference", action="store_true",
                     help="skip the reference rows (real data, trivial generators), drawn again per dataset and seed")
+    vf.add_argument("--retrain", type=int, default=0, metavar="K",
+                    help="also train K finished runs again from their stored configs (drawn at random with --seed "
+                         "among those trained on a CPU as single runs; each takes as long as it took) and compare "
+                         "their final checkpoints tensor by tensor and their final evaluations value by value")
+    vf.add_argument("--workers", type=int, default=None,
+                    help="processes checking runs at once, one run (or one dataset's reference rows) each; every "
+                         "value is recomputed with the thread count it records, so the verdicts do not depend on it "
+                         "(default one per core; 1: in this process)")
     vf.add_argument("--out", type=Path, default=None, help="also write every comparison to this .json file")
     for p in (sr, ex, rs, cf, rp, rb, mg, vf):
         data_path_flag(p, "study")

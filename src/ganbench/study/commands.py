@@ -157,7 +157,8 @@ def _study_verify(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.suffix.lower() != ".json":
         raise UserError(f"--out {args.out}: the comparisons are written as JSON; name a .json file")
     with reading(args.dir, STUDY, args.data_path):
-        found = verify_study(args.dir, args.rows, args.runs, args.seed, reference=not args.no_reference)
+        found = verify_study(args.dir, args.rows, args.runs, args.seed, reference=not args.no_reference,
+                             retrain=args.retrain, workers=args.workers)
     if args.out is not None:
         atomic_write_text(args.out, json.dumps(found, indent=1))
     c, values = found["counts"], found["values"]
@@ -167,6 +168,12 @@ def _study_verify(args: argparse.Namespace) -> int:
           f"of best re-derived: {len(values)} values, "
           f"{c['identical']} identical, {c['agrees']} agree (within "
           f"{found['rule']['rtol']:g} relative), {c['differs']} differ")
+    if (again := found["retrained"]) is not None:
+        mine = [v for v in values if v["checkpoint"].endswith(" trained again")]
+        same = sum(v["verdict"] == "identical" for v in mine)
+        print(f"  trained again from their stored configs: {len(again['runs'])} of the {again['eligible']} runs "
+              f"trained on a CPU as single runs ({_duration(again['seconds'])} of training); {same} of their {len(mine)} "
+              f"checkpoint parts and final values identical")
     for v in [v for v in values if v["verdict"] == "differs"][:20]:
         print(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "
               f"recomputed {v['recomputed']!r}")

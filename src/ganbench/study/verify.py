@@ -13,7 +13,9 @@ values alone, that each run's "best" is the checkpoint its selection evaluations
 *identical* when equal bit for bit, *agrees* when within ``RTOL`` relative (``ATOL`` near zero): another CPU
 (AVX-512 against AVX2 kernels, another BLAS) or a GPU changes the last digits of float32 generator outputs,
 never the third significant figure the report prints; anything else *differs*. Rows record torch's thread
-count, and are recomputed with it (sums split over threads round differently).
+count, and are recomputed with it (sums split over threads round differently), so the work can be spread
+over worker processes (one task per run, and per dataset's reference rows) without changing a digit.
+``--retrain K`` also trains runs again from their stored configs (retrain.py).
 """
 
 from __future__ import annotations
@@ -148,34 +150,76 @@ def selection_checks(grouped: list[dict], run_ids: list[str], primary: dict[str,
     return out
 
 
-def recompute_calibration(runs: list, calibration: list[dict], eval_spec: dict, seeds: list[int]) -> list[dict]:
-    """Each dataset's reference rows (real data, trivial generators: the report's ceiling and floor) drawn
-    again as the runner drew them (from the dataset's first run's config) and compared with the stored ones."""
-    from .calibration import calibrate, calibration_runs
+def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, retrain_final: dict | None,
+               scope: dict | None) -> tuple[list[dict], list[dict], float]:
+    """One run's share, a task for an executor (another process, perhaps): its rows recomputed, each checkpoint
+    read checked against the recipe the store names, and with ``retrain_final`` (its final row) the run trained
+    again (retrain.py). Returns (comparisons, rows not recomputed with the reason, seconds of training)."""
+    from ..confine import restored
 
+    checked, skipped, recipes, seconds = [], [], set(), 0.0
+    run_dir = Path(study_path) / "runs" / run_dir_name(run["run_id"])
+    with restored(scope):
+        for row in rows:
+            sidecar = run_dir / "checkpoints" / f"{row['protocol']['checkpoint']}.json"
+            if sidecar.is_file() and sidecar.stem not in recipes:
+                recipes.add(sidecar.stem)  # the checkpoint was trained with the recipe the store names
+                checked += recipe_differences(run, sidecar)
+            fresh, why = recompute(run_dir, row, eval_spec)
+            if fresh is None:
+                skipped.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "reason": why})
+                continue
+            for metric, value in sorted(row["metrics"].items()):
+                now = fresh.get(metric)
+                checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
+                                "stored": value, "recomputed": now, "verdict": compare(value, now),
+                                "device": row["protocol"].get("device", "cpu")})
+        if retrain_final is not None:
+            from .retrain import retrain_run
+
+            more, left_out, seconds = retrain_run(Path(study_path), run, retrain_final, eval_spec)
+            checked += more
+            skipped += left_out
+    return checked, skipped, seconds
+
+
+def verify_reference(dataset: str, config: dict, stored_rows: list[dict], eval_spec: dict, seeds: list[int],
+                     scope: dict | None) -> tuple[list[dict], list[dict], float]:
+    """One dataset's reference rows (real data, trivial generators: the report's ceiling and floor) drawn
+    again as the runner drew them (from the dataset's first run's config) and compared with the stored ones;
+    a task for an executor, shaped as ``verify_run``'s."""
+    from ..confine import restored
+    from .calibration import calibrate
+
+    stored = {(c["row"], c["checkpoint"], c["seed"], c["metric"]): c["value"] for c in stored_rows}
+    tqdm.write(f"drawing the reference rows of {dataset} again (real data, trivial generators; {len(seeds)} seeds)")
+    with restored(scope), threads_of(stored_rows[0]["protocol"]):
+        drawn = calibrate(config, eval_spec, seeds)
+    fresh = {(row["row"], row["checkpoint"], row["seed"], metric): value
+             for row in drawn for metric, value in row["metrics"].items()}
     out = []
-    for dataset, r in calibration_runs(runs).items():
-        stored = {(c["row"], c["checkpoint"], c["seed"], c["metric"]): c["value"]
-                  for c in calibration if c["dataset"] == dataset}
-        if not stored:
-            continue
-        tqdm.write(f"drawing the reference rows of {dataset} again (real data, trivial generators; {len(seeds)} seeds)")
-        with threads_of(next(c["protocol"] for c in calibration if c["dataset"] == dataset)):
-            drawn = calibrate(r.config, eval_spec, seeds)
-        fresh = {(row["row"], row["checkpoint"], row["seed"], metric): value
-                 for row in drawn for metric, value in row["metrics"].items()}
-        for key in sorted(stored.keys() | fresh.keys(), key=str):
-            row, checkpoint, seed, metric = key
-            out.append({"run_id": f"{dataset} reference '{row}'", "checkpoint": f"{checkpoint}, seed {seed}",
-                        "metric": metric, "stored": stored.get(key), "recomputed": fresh.get(key),
-                        "verdict": compare(stored.get(key), fresh.get(key)), "device": "cpu"})
-    return out
+    for key in sorted(stored.keys() | fresh.keys(), key=str):
+        row, checkpoint, seed, metric = key
+        out.append({"run_id": f"{dataset} reference '{row}'", "checkpoint": f"{checkpoint}, seed {seed}",
+                    "metric": metric, "stored": stored.get(key), "recomputed": fresh.get(key),
+                    "verdict": compare(stored.get(key), fresh.get(key)), "device": "cpu"})
+    return out, [], 0.0
+
+
+def _task(kind: str, *args):
+    return (verify_run if kind == "run" else verify_reference)(*args)
 
 
 def verify_study(path: str | Path, which: str = "headline", sample: int | None = None, seed: int = 0,
-                 reference: bool = True) -> dict:
-    """Every chosen row recomputed and compared; the caller has entered the study's reading scope."""
+                 reference: bool = True, retrain: int = 0, workers: int | None = None) -> dict:
+    """Every chosen row recomputed and compared, and ``retrain`` of the chosen runs trained again
+    (retrain.py), one task per run and per dataset's reference rows, on ``workers`` processes (default one
+    per core; 1: in this one); the caller has entered the study's reading scope."""
+    from ..confine import scope_dict
+    from .calibration import calibration_runs
+    from .executors import InProcess, Lost, make_executor, usable_cores
     from .rebuild import check_readable
+    from .retrain import choose
     from .store import Store
 
     study = StudyDir(path)
@@ -192,32 +236,53 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
         if sample < 1:
             raise UserError(f"--runs must be at least 1; got {sample}")
         done = sorted(random.Random(seed).sample(done, min(sample, len(done))))
+    if retrain < 0:
+        raise UserError(f"--retrain must be at least 0; got {retrain}")
     chosen = set(done)
     grouped = stored_rows(evals)
     rows = [r for r in grouped if r["run_id"] in chosen and (which == "all" or set(HEADLINE) & set(r["tags"]))]
-    eval_spec = spec.eval.model_dump()
-    checked, skipped, recipes = [], [], set()
-    for row in tqdm(rows, desc="recomputing evaluations", unit="row", dynamic_ncols=True):
-        run_dir = study.path / "runs" / run_dir_name(row["run_id"])
-        sidecar = run_dir / "checkpoints" / f"{row['protocol']['checkpoint']}.json"
-        if sidecar.is_file() and (row["run_id"], sidecar.stem) not in recipes:
-            recipes.add((row["run_id"], sidecar.stem))  # the checkpoint was trained with the recipe the store names
-            checked += recipe_differences(runs[row["run_id"]], sidecar)
-        fresh, why = recompute(run_dir, row, eval_spec)
-        if fresh is None:
-            skipped.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "reason": why})
-            continue
-        for metric, value in sorted(row["metrics"].items()):
-            now = fresh.get(metric)
-            checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
-                            "stored": value, "recomputed": now, "verdict": compare(value, now),
-                            "device": row["protocol"].get("device", "cpu")})
-    checked += selection_checks(grouped, done, {r.run_id: r.primary for r in expanded})
+    by_run: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_run[r["run_id"]].append(r)
+    finals = {r["run_id"]: r for r in grouped if "final" in r["tags"]}
+    again, not_again, eligible = choose(runs, finals, done, retrain, seed) if retrain else ([], [], 0)
+    eval_spec, scope = spec.eval.model_dump(), scope_dict()
+    tasks = []  # the reference rows first: each is a long task, and the runs' fill the workers around them
     if reference:
-        checked += recompute_calibration(expanded, calibration, eval_spec, spec.seed_list())
+        for dataset, r in calibration_runs(expanded).items():
+            stored = [c for c in calibration if c["dataset"] == dataset]
+            if stored:
+                tasks.append((("reference", dataset), ("reference", dataset, r.config, stored, eval_spec,
+                                                        spec.seed_list(), scope)))
+    tasks += [(("run", rid), ("run", str(study.path), runs[rid], by_run[rid], eval_spec,
+                              finals[rid] if rid in again else None, scope))
+              for rid in done if by_run[rid] or rid in again]
+    workers = usable_cores() if workers is None else workers
+    executor = InProcess() if workers == 1 else make_executor("pool", workers)
+    results = {}
+    try:
+        for key, result in tqdm(executor.run(_task, tasks), total=len(tasks), desc="verifying", unit="task",
+                                dynamic_ncols=True):
+            if isinstance(result, Lost):
+                raise UserError(f"verifying {key[1]}: {result.reason}; run again (with fewer --workers if "
+                                "memory is short)")
+            results[key] = result
+    finally:
+        executor.close()
+    checked, skipped, seconds = [], [], 0.0
+    for key, _ in tasks:
+        if key[0] == "run":
+            checked += results[key][0]
+            skipped += results[key][1]
+            seconds += results[key][2]
+    checked += selection_checks(grouped, done, {r.run_id: r.primary for r in expanded})
+    for key, _ in tasks:
+        if key[0] == "reference":
+            checked += results[key][0]
+    retrained = {"runs": again, "eligible": eligible, "seconds": round(seconds, 1)} if retrain else None
     counts: dict[str, int] = defaultdict(int)
     for c in checked:
         counts[c["verdict"]] += 1
     return {"study": spec.name, "runs": done, "rows": len(rows), "reference": reference, "values": checked,
-            "skipped": skipped,
+            "skipped": skipped + not_again, "retrained": retrained,
             "counts": {k: counts[k] for k in ("identical", "agrees", "differs")}, "rule": {"rtol": RTOL, "atol": ATOL}}

@@ -1,0 +1,128 @@
+"""`ganbench study verify --retrain K`: runs trained again from their stored configs end where the study says,
+tensor by tensor; a checkpoint that the stored recipe does not train is found even when every stored number
+is what that checkpoint scores; runs that cannot be retrained bit for bit on a CPU are named, not drawn."""
+
+import json
+import sqlite3
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from ganbench.cli import main
+from ganbench.study.retrain import compare_tensors, why_not
+
+from .test_verify import _files, finished, study, verify  # noqa: F401  (fixtures: a finished tiny study)
+
+
+def test_runs_trained_again_end_bit_for_bit_where_the_study_says(study, capsys, tmp_path):  # noqa: F811
+    before = _files(study)
+    code, out = verify(capsys, study, "--no-reference", "--retrain", "4", "--out", tmp_path / "v.json")
+    assert code == 0, out
+    found = json.loads((tmp_path / "v.json").read_text())
+    assert found["retrained"]["eligible"] == 4 and len(found["retrained"]["runs"]) == 4
+    again = [v for v in found["values"] if v["checkpoint"] == "step_0000040 trained again"]
+    parts = {v["metric"].split()[1] for v in again if v["metric"].startswith("tensors ")}
+    assert {"G", "D", "opt_g", "opt_d"} <= parts  # networks and optimizer moments
+    # per run: each checkpoint part, and the final evaluation's 4 values (modes: 3, fid)
+    assert len(again) == 4 * (len(parts) + 4) and all(v["verdict"] == "identical" for v in again)
+    assert (f"trained again from their stored configs: 4 of the 4 runs trained on a CPU as single runs") in out
+    assert f"{len(again)} of their {len(again)} checkpoint parts and final values identical" in out
+    assert _files(study) == before  # trained in a scratch folder: nothing written into the study
+
+
+def test_weights_the_recipe_does_not_train_are_found_though_every_stored_number_fits_them(study, capsys):  # noqa: F811
+    """The final G of seed 1 put in place of seed 0's, and the store's final row of seed 0 set to what those
+    weights score: recomputing the evaluations finds nothing (the numbers are what the checkpoint gives), and
+    the recipe check finds nothing (the sidecar is seed 0's); training seed 0 again does."""
+    s0, s1 = (next(study.glob(f"runs/*ns__s{i}/checkpoints")) for i in (0, 1))
+    mine, theirs = load_file(s0 / "step_0000040.safetensors"), load_file(s1 / "step_0000040.safetensors")
+    save_file({k: (theirs[k] if k.startswith("G.") else v) for k, v in mine.items()},
+              str(s0 / "step_0000040.safetensors"), {"format": "ganbench-checkpoint-v1"})
+    from ganbench.evaluate import evaluate_run
+
+    db = sqlite3.connect(study / "study.sqlite")
+    rid, protocol = db.execute("SELECT run_id, protocol FROM evals WHERE tags LIKE '%final%' AND run_id LIKE "
+                               "'%ns__s0' LIMIT 1").fetchone()
+    p = json.loads(protocol)
+    (row,) = evaluate_run(s0.parent, metrics=["modes", "fid"], n=p["n_fake"], checkpoint=p["checkpoint"],
+                          split=p["split"], seed=0, progress=False, write=False)["results"]
+    with db:
+        for metric, value in row["metrics"].items():
+            db.execute("UPDATE evals SET value=? WHERE run_id=? AND tags LIKE '%final%' AND metric=?",
+                       (value, rid, metric))
+    db.close()
+    code, out = verify(capsys, study, "--no-reference")
+    assert f"{rid} step_0000040 " not in out  # the final row recomputes as stored, and its recipe check passes
+    code, out = verify(capsys, study, "--no-reference", "--retrain", "4")
+    assert code == 1
+    assert f"differs: {rid} step_0000040 trained again tensors G " in out
+    assert not any(f"differs: {r} step_0000040 trained again" in out for r in ("ring8__ns__s1", "ring8__hinge__s0"))
+
+
+def test_runs_that_cannot_be_trained_again_bit_for_bit_are_named(study, capsys, tmp_path):  # noqa: F811
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:
+        ids = [r for (r,) in db.execute("SELECT run_id FROM runs ORDER BY run_id")]
+        db.execute("UPDATE runs SET trained_with=? WHERE run_id=?", (json.dumps(ids[:2]), ids[0]))
+        db.execute("UPDATE evals SET protocol=json_set(protocol, '$.device', 'cuda') WHERE run_id=?", (ids[1],))
+    db.close()
+    code, out = verify(capsys, study, "--no-reference", "--retrain", "4", "--out", tmp_path / "v.json")
+    found = json.loads((tmp_path / "v.json").read_text())
+    assert found["retrained"]["eligible"] == 2 and found["retrained"]["runs"] == ids[2:]
+    assert f"not recomputed: {ids[0]} training: not trained again: it trained in a member-stacked group" in out
+    assert f"not recomputed: {ids[1]} training: not trained again: it trained on cuda" in out
+
+
+def test_runs_are_trained_again_with_the_thread_count_their_checkpoint_records(study, capsys, monkeypatch):  # noqa: F811
+    import ganbench.training.loop
+
+    for sidecar in study.glob("runs/*/checkpoints/step_0000040.json"):
+        record = json.loads(sidecar.read_text())
+        assert record["threads"] in (1, 2)  # recorded where it trained
+        sidecar.write_text(json.dumps({**record, "threads": 3}))
+    seen, real = [], ganbench.training.loop.train
+
+    def watched(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(ganbench.training.loop, "train", watched)
+    code, out = verify(capsys, study, "--no-reference", "--runs", "1", "--retrain", "1")
+    assert seen == [3] and torch.get_num_threads() == before
+
+
+def test_bad_retrain_counts(study):  # noqa: F811
+    assert main(["study", "verify", str(study), "--retrain", "-1"]) == 2
+
+
+def test_tensor_comparison_rule():
+    a = {"G.w": torch.tensor([1.0, 2.0]), "G.b": torch.zeros(2), "D.w": torch.ones(3)}
+    same = compare_tensors(a, {k: v.clone() for k, v in a.items()}, 1e-4, 1e-9)
+    assert [(c["metric"], c["verdict"]) for c in same] == [("tensors D (1)", "identical"), ("tensors G (2)", "identical")]
+    assert same[0]["stored"] == same[0]["recomputed"]
+    near = compare_tensors(a, {**a, "G.w": torch.tensor([1.0, 2.0 + 2e-5])}, 1e-4, 1e-9)
+    assert near[1]["verdict"] == "agrees" and near[1]["max_rel_diff"] == pytest.approx(1e-5, rel=0.1)
+    assert near[1]["stored"] != near[1]["recomputed"]
+    far = compare_tensors(a, {**a, "G.w": torch.tensor([1.0, 2.1])}, 1e-4, 1e-9)
+    assert far[1]["verdict"] == "differs"
+    missing = compare_tensors(a, {k: v for k, v in a.items() if k != "G.b"}, 1e-4, 1e-9)
+    assert missing[1]["verdict"] == "differs"
+    assert why_not({"trained_with": None, "compiled": "none"}, {"protocol": {"device": "cpu"}}) == ""
+    assert "compiled" in why_not({"compiled": "default"}, {"protocol": {}})
+    assert why_not({}, None) == "it has no stored final evaluation"
+
+
+def test_two_worker_processes_give_the_same_comparisons(study, capsys, tmp_path):  # noqa: F811
+    """Each run's rows and retraining, and each dataset's reference rows, are one task; in pool workers (other
+    processes, the study's reading scope re-entered) every value comes out as in this process, in the same order."""
+    found = []
+    for workers in ("1", "2"):
+        code, out = verify(capsys, study, "--retrain", "2", "--workers", workers, "--out", tmp_path / f"{workers}.json")
+        assert code == 0, out
+        found.append(json.loads((tmp_path / f"{workers}.json").read_text()))
+    one, two = found
+    assert one["values"] == two["values"] and one["skipped"] == two["skipped"] and one["counts"] == two["counts"]
+    assert one["retrained"]["runs"] == two["retrained"]["runs"] and len(one["retrained"]["runs"]) == 2
+    assert main(["study", "verify", str(study), "--workers", "0"]) == 2
