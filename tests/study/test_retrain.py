@@ -107,6 +107,9 @@ def test_tensor_comparison_rule():
     assert near[1]["stored"] != near[1]["recomputed"]
     far = compare_tensors(a, {**a, "G.w": torch.tensor([1.0, 2.1])}, 1e-4, 1e-9)
     assert far[1]["verdict"] == "differs"
+    nan = {**a, "G.w": torch.tensor([float("nan"), 2.0])}
+    assert compare_tensors(nan, {k: v.clone() for k, v in nan.items()}, 1e-4, 1e-9)[1]["verdict"] == "identical"
+    assert compare_tensors(a, nan, 1e-4, 1e-9)[1]["verdict"] == "differs"
     missing = compare_tensors(a, {k: v for k, v in a.items() if k != "G.b"}, 1e-4, 1e-9)
     assert missing[1]["verdict"] == "differs"
     assert why_not({"trained_with": None, "compiled": "none"}, {"protocol": {"device": "cpu"}}) == ""

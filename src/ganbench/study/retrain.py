@@ -16,7 +16,6 @@ member-stacked group, or with a compiled step.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import random
 import shutil
@@ -29,7 +28,7 @@ import torch
 
 from ..config import make_config
 from ..training import checkpoint as ckpt
-from .verify import ATOL, RTOL, compare, recompute
+from .verify import ATOL, RTOL, compare, recompute, threads_of
 from .worker import run_dir_name
 
 
@@ -55,12 +54,16 @@ def training_threads(record: dict, final: dict) -> int | None:
     return None
 
 
+def _bytes(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous().reshape(-1).view(torch.uint8)  # whatever the dtype
+
+
 def digest(tensors: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name]
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
-        h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # the bytes, whatever the dtype
+        h.update(_bytes(t).numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -80,26 +83,19 @@ def compare_tensors(stored: dict[str, torch.Tensor], fresh: dict[str, torch.Tens
             verdict, worst = "differs", float("inf")
         else:
             for n in sorted(a):
-                if torch.equal(a[n], b[n]):
-                    continue
+                if torch.equal(_bytes(a[n]), _bytes(b[n])):
+                    continue  # bit for bit (a NaN equals the same NaN)
                 x, y = a[n].double(), b[n].double()
+                if not torch.equal(x.isnan(), y.isnan()):
+                    verdict, worst = "differs", float("inf")
+                    continue
+                x, y = x.nan_to_num(0.0), y.nan_to_num(0.0)
                 excess = ((x - y).abs() - (atol + rtol * x.abs())).max().item()
                 worst = max(worst, ((x - y).abs() / x.abs().clamp_min(atol)).max().item())
                 verdict = "differs" if excess > 0 or verdict == "differs" else "agrees"
         out.append({"metric": f"tensors {part} ({len(names)})", "stored": digest(a), "recomputed": digest(b),
                     "verdict": verdict, "max_rel_diff": worst})
     return out
-
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def choose(runs: dict[str, dict], finals: dict[str, dict], done: list[str], k: int,
@@ -130,7 +126,7 @@ def retrain_run(study_path: Path, run: dict, final: dict, eval_spec: dict) -> tu
     try:
         cfg = make_config({**run["config"], "device": "cpu"}, stored=f"run {rid}")
         started = time.perf_counter()
-        with _threads(training_threads(record, final)):
+        with threads_of({"threads": training_threads(record, final)}):
             result = train(cfg, scratch / "run", progress=False)
         seconds = time.perf_counter() - started
         fresh_json = scratch / "run" / "checkpoints" / f"{stem}.json"
