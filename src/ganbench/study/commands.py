@@ -169,11 +169,9 @@ def _study_verify(args: argparse.Namespace) -> int:
           f"{c['identical']} identical, {c['agrees']} agree (within "
           f"{found['rule']['rtol']:g} relative), {c['differs']} differ")
     if (again := found["retrained"]) is not None:
-        mine = [v for v in values if v["checkpoint"].endswith(" trained again")]
-        same = sum(v["verdict"] == "identical" for v in mine)
         print(f"  trained again from their stored configs: {len(again['runs'])} of the {again['eligible']} runs "
-              f"trained on a CPU as single runs ({_duration(again['seconds'])} of training); {same} of their {len(mine)} "
-              f"checkpoint parts and final values identical")
+              f"trained on a CPU as single runs ({_duration(again['seconds'])} of training); {again['identical']} of "
+              f"their {again['values']} checkpoint parts and final values identical")
     for v in [v for v in values if v["verdict"] == "differs"][:20]:
         print(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "
               f"recomputed {v['recomputed']!r}")

@@ -31,6 +31,8 @@ from ..training import checkpoint as ckpt
 from .verify import ATOL, RTOL, compare, recompute, threads_of
 from .worker import run_dir_name
 
+AGAIN = "trained again"  # the checkpoint label of a retrained run's comparisons: "step_0001200 trained again"
+
 
 def why_not(run: dict, final: dict | None) -> str:
     """Why a finished run cannot be trained again bit for bit on this CPU ("" when it can)."""
@@ -121,7 +123,7 @@ def retrain_run(study_path: Path, run: dict, final: dict, eval_spec: dict) -> tu
         return [], [{"run_id": rid, "checkpoint": stem, "reason": "not trained again: its final checkpoint is not "
                      "in the study"}], 0.0
     record, stored = ckpt.read_checkpoint(shipped)
-    label = f"{stem} trained again"
+    label = f"{stem} {AGAIN}"
     scratch = Path(tempfile.mkdtemp(prefix="ganbench-retrain-"))
     try:
         cfg = make_config({**run["config"], "device": "cpu"}, stored=f"run {rid}")

@@ -219,7 +219,7 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     from .calibration import calibration_runs
     from .executors import InProcess, Lost, make_executor, usable_cores
     from .rebuild import check_readable
-    from .retrain import choose
+    from .retrain import AGAIN, choose
     from .store import Store
 
     study = StudyDir(path)
@@ -279,7 +279,11 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     for key, _ in tasks:
         if key[0] == "reference":
             checked += results[key][0]
-    retrained = {"runs": again, "eligible": eligible, "seconds": round(seconds, 1)} if retrain else None
+    retrained = None
+    if retrain:
+        mine = [c for c in checked if c["checkpoint"].endswith(f" {AGAIN}")]
+        retrained = {"runs": again, "eligible": eligible, "seconds": round(seconds, 1), "values": len(mine),
+                     "identical": sum(c["verdict"] == "identical" for c in mine)}
     counts: dict[str, int] = defaultdict(int)
     for c in checked:
         counts[c["verdict"]] += 1

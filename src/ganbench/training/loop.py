@@ -329,7 +329,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
         meta = {"config": c.model_dump(mode="json"), "config_digest": c.digest(), "wall_s": elapsed[i],
                 "data_shape": list(trainer.p.data.shape), "num_classes": trainer.num_classes,
                 "ganbench_version": __version__, "torch_version": torch.__version__,
-                "threads": torch.get_num_threads()}  # where it ran: `study verify --retrain` trains it again so
+                "threads": torch.get_num_threads()}  # `study verify --retrain` trains it again with this count
         ckpt.save_checkpoint(runs[i].ckpt_dir, step, trainer.modules(i), trainer.optimizers(i), meta)
         if c.keep_checkpoints:
             ckpt.prune(runs[i].ckpt_dir, c.keep_checkpoints)
