@@ -21,13 +21,19 @@ def test_runs_trained_again_end_bit_for_bit_where_the_study_says(study, capsys, 
     assert code == 0, out
     found = json.loads((tmp_path / "v.json").read_text())
     assert found["retrained"]["eligible"] == 4 and len(found["retrained"]["runs"]) == 4
-    again = [v for v in found["values"] if v["checkpoint"] == "step_0000040 trained again"]
-    parts = {v["metric"].split()[1] for v in again if v["metric"].startswith("tensors ")}
+    again = [v for v in found["values"] if v["checkpoint"].endswith(" trained again")]
+    final = [v for v in again if v["checkpoint"] == "step_0000040 trained again"]
+    parts = {v["metric"].split()[1] for v in final if v["metric"].startswith("tensors ")}
     assert {"G", "D", "opt_g", "opt_d"} <= parts  # networks and optimizer moments
-    # per run: each checkpoint part, and the final evaluation's 4 values (modes: 3, fid)
-    assert len(again) == 4 * (len(parts) + 4) and all(v["verdict"] == "identical" for v in again)
+    # per run: each part of the final checkpoint, the final evaluation's 4 values (modes: 3, fid), and each
+    # part of every earlier checkpoint the study ships
+    assert len(final) == 4 * (len(parts) + 4)
+    earlier = [v for v in again if v not in final]
+    assert {v["checkpoint"] for v in earlier} == {"step_0000020 trained again"} and len(earlier) == 4 * len(parts)
+    assert all(v["verdict"] == "identical" for v in again)
     assert (f"trained again from their stored configs: 4 of the 4 runs trained on a CPU as single runs") in out
-    assert f"{len(again)} of their {len(again)} checkpoint parts and final values identical" in out
+    assert f"{len(again)} of their {len(again)} checkpoint parts (every checkpoint each ships) and final values " \
+           "identical" in out
     assert _files(study) == before  # trained in a scratch folder: nothing written into the study
 
 
@@ -58,6 +64,29 @@ def test_weights_the_recipe_does_not_train_are_found_though_every_stored_number_
     assert code == 1
     assert f"differs: {rid} step_0000040 trained again tensors G " in out
     assert not any(f"differs: {r} step_0000040 trained again" in out for r in ("ring8__ns__s1", "ring8__hinge__s0"))
+
+
+def test_an_earlier_checkpoint_the_recipe_does_not_train_is_found(study, capsys):  # noqa: F811
+    """Seed 0's D optimizer moments at step 20 scaled: no evaluation reads them, so recomputing every row finds
+    nothing; training the run again compares every shipped checkpoint, not only the final one, and does. A
+    shipped step that the recipe's training does not write (a stray copy) is named, not compared."""
+    s0 = next(study.glob("runs/*ns__s0/checkpoints"))
+    rid = s0.parent.name
+    t = load_file(s0 / "step_0000020.safetensors")
+    save_file({k: (v * 1.5 if k.startswith("opt_d.") and v.is_floating_point() else v) for k, v in t.items()},
+              str(s0 / "step_0000020.safetensors"), {"format": "ganbench-checkpoint-v1"})
+    for ext in ("json", "safetensors"):
+        (s0 / f"step_0000030.{ext}").write_bytes((s0 / f"step_0000040.{ext}").read_bytes())
+    record = json.loads((s0 / "step_0000030.json").read_text())
+    (s0 / "step_0000030.json").write_text(json.dumps({**record, "step": 30, "tensors": "step_0000030.safetensors"}))
+    code, out = verify(capsys, study, "--no-reference")
+    assert code == 0, out
+    code, out = verify(capsys, study, "--no-reference", "--retrain", "4")
+    assert code == 1
+    differs = [line for line in out.splitlines() if line.startswith("  differs: ")]
+    assert len(differs) == 1 and differs[0].startswith(f"  differs: {rid} step_0000020 trained again tensors opt_d ")
+    assert (f"not recomputed: {rid} step_0000030 trained again: not compared: training the stored recipe again "
+            "wrote no checkpoint at this step") in out
 
 
 def test_runs_that_cannot_be_trained_again_bit_for_bit_are_named(study, capsys, tmp_path):  # noqa: F811

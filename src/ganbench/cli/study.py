@@ -80,7 +80,7 @@ def add_parsers(sub) -> None:
     vf.add_argument("--retrain", type=int, default=0, metavar="K",
                     help="also train K finished runs again from their stored configs (drawn at random with --seed "
                          "among those trained on a CPU as single runs; each takes as long as it took) and compare "
-                         "their final checkpoints tensor by tensor and their final evaluations value by value")
+                         "every checkpoint they ship tensor by tensor and their final evaluations value by value")
     vf.add_argument("--workers", type=int, default=None,
                     help="processes checking runs at once, one run (or one dataset's reference rows) each; every "
                          "value is recomputed with the thread count it records, so the verdicts do not depend on it "

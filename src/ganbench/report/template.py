@@ -49,7 +49,7 @@ trivial</i>: its primary metric is not better than the better trivial generator'
 leaderboard (with each metric's direction and unit) is in results.csv. <code>ganbench study verify DIR</code>
 recomputes the evaluations and reference rows from the runs' checkpoints and the data, and names any value
 that differs from this report's; with <code>--retrain K</code> it also trains K runs again from their stored
-configs and compares their final checkpoints tensor by tensor.</p>
+configs and compares every checkpoint they ship tensor by tensor.</p>
 </body></html>
 """
 

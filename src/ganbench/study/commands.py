@@ -171,7 +171,7 @@ def _study_verify(args: argparse.Namespace) -> int:
     if (again := found["retrained"]) is not None:
         print(f"  trained again from their stored configs: {len(again['runs'])} of the {again['eligible']} runs "
               f"trained on a CPU as single runs ({_duration(again['seconds'])} of training); {again['identical']} of "
-              f"their {again['values']} checkpoint parts and final values identical")
+              f"their {again['values']} checkpoint parts (every checkpoint each ships) and final values identical")
     for v in [v for v in values if v["verdict"] == "differs"][:20]:
         print(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "
               f"recomputed {v['recomputed']!r}")

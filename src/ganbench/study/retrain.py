@@ -3,9 +3,9 @@
 Recomputing evaluations (verify.py) shows that the stored numbers are what the shipped checkpoints score; it
 cannot show that those checkpoints are what the stored recipe trains. This does: each chosen run is trained
 again from its stored config and seed, on the CPU with the thread count it trained with, in a scratch folder
-(the study is only read), and its final checkpoint is compared with the study's tensor by tensor (networks,
-EMA shadow, batch-norm statistics, spectral-norm vectors, optimizer moments), then evaluated with the stored
-final row's protocol and compared value by value. Training is deterministic on a CPU for a given config, seed
+(the study is only read), and every checkpoint the study ships for it is compared with the one written at that
+step tensor by tensor (networks, EMA shadow, batch-norm statistics, spectral-norm vectors, optimizer moments);
+the final one is also evaluated with the stored final row's protocol and compared value by value. Training is deterministic on a CPU for a given config, seed
 and thread count, so on the same kind of CPU the expected verdict is *identical*. A GAN's training amplifies
 the last-digit differences of other kernels (AVX-512 against AVX2, another BLAS), so there a retrained run may
 legitimately end elsewhere: its verdict then says how far, and the recomputed evaluations still hold.
@@ -112,8 +112,27 @@ def choose(runs: dict[str, dict], finals: dict[str, dict], done: list[str], k: i
     return chosen, named, len(eligible)
 
 
+def _earlier_checkpoints(rid: str, final_json: Path, fresh_dir: Path) -> tuple[list[dict], list[dict]]:
+    """Every checkpoint the study ships for the run before its final one, compared part by part with the one
+    the retraining wrote at that step: the recomputed evaluations of intermediate rows (and the checkpoint a
+    held-out selection picks) then rest on weights the recipe is shown to train. A shipped step the retraining
+    did not write is named, not compared."""
+    checked, left_out = [], []
+    for sidecar in ckpt.list_checkpoints(final_json.parent):
+        if sidecar.name == final_json.name:
+            continue
+        label, fresh = f"{sidecar.stem} {AGAIN}", fresh_dir / sidecar.name
+        if not fresh.is_file():
+            left_out.append({"run_id": rid, "checkpoint": label, "reason": "not compared: training the stored "
+                             "recipe again wrote no checkpoint at this step"})
+            continue
+        checked += [{"run_id": rid, "checkpoint": label, **c, "device": "cpu"} for c in compare_tensors(
+            ckpt.read_checkpoint(sidecar)[1], ckpt.read_checkpoint(fresh)[1], RTOL, ATOL)]
+    return checked, left_out
+
+
 def retrain_run(study_path: Path, run: dict, final: dict, eval_spec: dict) -> tuple[list[dict], list[dict], float]:
-    """``run`` trained again in a scratch folder and compared with the study's final checkpoint and final row:
+    """``run`` trained again in a scratch folder and compared with the study's checkpoints and final row:
     (comparisons, what could not be compared with the reason, seconds of training)."""
     from ..training.loop import train
 
@@ -138,13 +157,15 @@ def retrain_run(study_path: Path, run: dict, final: dict, eval_spec: dict) -> tu
                      "device": "cpu"}], [], seconds
         checked = [{"run_id": rid, "checkpoint": label, **c, "device": "cpu"}
                    for c in compare_tensors(stored, ckpt.read_checkpoint(fresh_json)[1], RTOL, ATOL)]
+        earlier, left_out = _earlier_checkpoints(rid, shipped, scratch / "run" / "checkpoints")
+        checked += earlier
         metrics, why = recompute(scratch / "run", final, eval_spec)
         if metrics is None:
-            return checked, [{"run_id": rid, "checkpoint": label, "reason": why}], seconds
+            return checked, left_out + [{"run_id": rid, "checkpoint": label, "reason": why}], seconds
         for metric, value in sorted(final["metrics"].items()):
             checked.append({"run_id": rid, "checkpoint": label, "metric": metric, "stored": value,
                             "recomputed": metrics.get(metric), "verdict": compare(value, metrics.get(metric)),
                             "device": "cpu"})
-        return checked, [], seconds
+        return checked, left_out, seconds
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
