@@ -31,7 +31,7 @@ def test_runs_trained_again_end_bit_for_bit_where_the_study_says(study, capsys, 
     earlier = [v for v in again if v not in final]
     assert {v["checkpoint"] for v in earlier} == {"step_0000020 trained again"} and len(earlier) == 4 * len(parts)
     assert all(v["verdict"] == "identical" for v in again)
-    assert (f"trained again from their stored configs: 4 of the 4 runs trained on a CPU as single runs") in out
+    assert "trained again from their stored configs: 4 of the 4 runs trained on a CPU without a compiled step (" in out
     assert f"{len(again)} of their {len(again)} checkpoint parts (every checkpoint each ships) and final values " \
            "identical" in out
     assert _files(study) == before  # trained in a scratch folder: nothing written into the study
@@ -95,12 +95,63 @@ def test_runs_that_cannot_be_trained_again_bit_for_bit_are_named(study, capsys, 
         ids = [r for (r,) in db.execute("SELECT run_id FROM runs ORDER BY run_id")]
         db.execute("UPDATE runs SET trained_with=? WHERE run_id=?", (json.dumps(ids[:2]), ids[0]))
         db.execute("UPDATE evals SET protocol=json_set(protocol, '$.device', 'cuda') WHERE run_id=?", (ids[1],))
+        db.execute("UPDATE runs SET compiled='default' WHERE run_id=?", (ids[2],))
     db.close()
     code, out = verify(capsys, study, "--no-reference", "--retrain", "4", "--out", tmp_path / "v.json")
     found = json.loads((tmp_path / "v.json").read_text())
-    assert found["retrained"]["eligible"] == 2 and found["retrained"]["runs"] == ids[2:]
-    assert f"not recomputed: {ids[0]} training: not trained again: it trained in a member-stacked group" in out
+    assert found["retrained"]["eligible"] == 1 and found["retrained"]["runs"] == ids[3:]
+    assert (f"not recomputed: {ids[0]} training: not trained again: it trained in a group with {ids[1]}: it "
+            "trained on cuda") in out
     assert f"not recomputed: {ids[1]} training: not trained again: it trained on cuda" in out
+    assert f"not recomputed: {ids[2]} training: not trained again: it trained with a compiled step (default)" in out
+
+
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory):
+    """The tiny study trained with ``ensemble: on`` on the CPU: each loss's 2 seeds as one 2-member stack;
+    member 1 of every stack poisoned at step 12 in one copy (stored as diverged, which its recipe does not do)."""
+    from ganbench.study.executors import InProcess
+    from ganbench.study.runner import run_study
+    from ganbench.study.spec import StudySpec
+    from ganbench.training import loop
+
+    from .test_extend import TINY
+
+    path = tmp_path_factory.mktemp("grouped")
+    run_study(path / "clean", StudySpec(**TINY), InProcess(), progress=False, ensemble=("on", 16))
+    real = loop.Trainer.g_step
+
+    def poisoned(self, step):
+        if step == 12 and self.k > 1:
+            with torch.no_grad():
+                next(iter(self.G.params.values()))[1].fill_(float("nan"))
+        return real(self, step)
+
+    loop.Trainer.g_step = poisoned
+    try:
+        run_study(path / "poisoned", StudySpec(**TINY), InProcess(), progress=False, ensemble=("on", 16))
+    finally:
+        loop.Trainer.g_step = real
+    return path
+
+
+def test_a_run_that_trained_in_a_group_trains_again_with_its_group(grouped, capsys, tmp_path):
+    code, out = verify(capsys, grouped / "clean", "--no-reference", "--retrain", "1", "--out", tmp_path / "v.json")
+    assert code == 0, out
+    found = json.loads((tmp_path / "v.json").read_text())["retrained"]
+    assert found["drawn"] == 1 and found["trainings"] == 1 and len(found["runs"]) == 2
+    assert found["runs"][0].rsplit("__s", 1)[0] == found["runs"][1].rsplit("__s", 1)[0]  # one loss, both seeds
+    assert found["values"] == found["identical"] > 2 * 4  # both members: checkpoint parts and final values
+    assert ("trained again from their stored configs: 1 of the 4 runs trained on a CPU without a compiled step, "
+            "each with the member-stacked group it trained in (2 runs in 1 group)") in out
+
+
+def test_a_member_stored_as_diverged_that_its_recipe_trains_to_the_end_is_found(grouped, capsys):
+    code, out = verify(capsys, grouped / "poisoned", "--no-reference", "--retrain", "2")
+    assert code == 1, out
+    diverged = [line for line in out.splitlines() if " run trained again training: " in line]
+    assert len(diverged) == 2 and all("stored 'diverged at step 20', recomputed 'done at step 40'" in line
+                                      for line in diverged)
 
 
 def test_runs_are_trained_again_with_the_thread_count_their_checkpoint_records(study, capsys, monkeypatch):  # noqa: F811
@@ -110,14 +161,14 @@ def test_runs_are_trained_again_with_the_thread_count_their_checkpoint_records(s
         record = json.loads(sidecar.read_text())
         assert record["threads"] in (1, 2)  # recorded where it trained
         sidecar.write_text(json.dumps({**record, "threads": 3}))
-    seen, real = [], ganbench.training.loop.train
+    seen, real = [], ganbench.training.loop.train_group
 
     def watched(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return real(*args, **kwargs)
 
     before = torch.get_num_threads()
-    monkeypatch.setattr(ganbench.training.loop, "train", watched)
+    monkeypatch.setattr(ganbench.training.loop, "train_group", watched)
     code, out = verify(capsys, study, "--no-reference", "--runs", "1", "--retrain", "1")
     assert seen == [3] and torch.get_num_threads() == before
 

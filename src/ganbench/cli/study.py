@@ -79,7 +79,8 @@ def add_parsers(sub) -> None:
                     help="skip the reference rows (real data, trivial generators), drawn again per dataset and seed")
     vf.add_argument("--retrain", type=int, default=0, metavar="K",
                     help="also train K finished runs again from their stored configs (drawn at random with --seed "
-                         "among those trained on a CPU as single runs; each takes as long as it took) and compare "
+                         "among those trained on a CPU without a compiled step; a run that trained in a member-stacked group "
+                         "trains again with its group; each takes as long as it took) and compare "
                          "every checkpoint they ship tensor by tensor and their final evaluations value by value")
     vf.add_argument("--workers", type=int, default=None,
                     help="processes checking runs at once, one run (or one dataset's reference rows) each; every "

@@ -169,8 +169,12 @@ def _study_verify(args: argparse.Namespace) -> int:
           f"{c['identical']} identical, {c['agrees']} agree (within "
           f"{found['rule']['rtol']:g} relative), {c['differs']} differ")
     if (again := found["retrained"]) is not None:
-        print(f"  trained again from their stored configs: {len(again['runs'])} of the {again['eligible']} runs "
-              f"trained on a CPU as single runs ({_duration(again['seconds'])} of training); {again['identical']} of "
+        n, groups = len(again["runs"]), again["trainings"]
+        stacked = (f", each with the member-stacked group it trained in ({n} runs in {groups} group"
+                   f"{'s' * (groups != 1)})") if groups < n else ""
+        print(f"  trained again from their stored configs: {again['drawn']} of the {again['eligible']} runs trained "
+              f"on a CPU without a compiled step{stacked} "
+              f"({_duration(again['seconds'])} of training); {again['identical']} of "
               f"their {again['values']} checkpoint parts (every checkpoint each ships) and final values identical")
     for v in [v for v in values if v["verdict"] == "differs"][:20]:
         print(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "

@@ -10,8 +10,10 @@ and thread count, so on the same kind of CPU the expected verdict is *identical*
 the last-digit differences of other kernels (AVX-512 against AVX2, another BLAS), so there a retrained run may
 legitimately end elsewhere: its verdict then says how far, and the recomputed evaluations still hold.
 
-Runs that cannot be retrained bit for bit here are named, not drawn: those trained on an accelerator, in a
-member-stacked group, or with a compiled step.
+A run that trained in a member-stacked group (an ensemble) is trained again with its whole group, in the
+group's stack order, since a stack's float32 sums round unlike a single run's; a member that diverged and was
+frozen must diverge again at the same step. Runs that cannot be retrained bit for bit here are named, not
+drawn: those trained on an accelerator or with a compiled step (or in a group with one).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from ..config import make_config
 from ..training import checkpoint as ckpt
@@ -38,13 +41,18 @@ def why_not(run: dict, final: dict | None) -> str:
     """Why a finished run cannot be trained again bit for bit on this CPU ("" when it can)."""
     if final is None:
         return "it has no stored final evaluation"
-    if run.get("trained_with"):
-        return "it trained in a member-stacked group (the group's float32 sums round unlike a single run's)"
     if (run.get("compiled") or "none") != "none":
         return f"it trained with a compiled step ({run['compiled']})"
     if final["protocol"].get("device", "cpu") != "cpu":
         return f"it trained on {final['protocol']['device']} (accelerator kernels are not reproduced on a CPU)"
     return ""
+
+
+def group_of(run: dict) -> list[str]:
+    """The runs trained together with ``run`` as one member-stacked model, in their stack order (itself alone
+    when it trained as a single run): they are trained again together, since a stack's float32 sums round
+    unlike a single run's."""
+    return list(run.get("trained_with") or [run["run_id"]])
 
 
 def training_threads(record: dict, final: dict) -> int | None:
@@ -101,25 +109,41 @@ def compare_tensors(stored: dict[str, torch.Tensor], fresh: dict[str, torch.Tens
 
 
 def choose(runs: dict[str, dict], finals: dict[str, dict], done: list[str], k: int,
-           seed: int) -> tuple[list[str], list[dict], int]:
-    """``k`` of the ``done`` runs drawn with ``seed`` among those that can be trained again bit for bit here:
-    (chosen, the others' reasons as verify's "not recomputed" entries, how many could be)."""
-    reasons = {rid: why_not(runs[rid], finals.get(rid)) for rid in done}
+           seed: int) -> tuple[list[list[str]], list[dict], int]:
+    """``k`` of the ``done`` runs drawn with ``seed`` among those that can be trained again bit for bit here,
+    each with its group: (the groups to train again, the others' reasons as verify's "not recomputed" entries,
+    how many runs could be). A group trains again only when every member can (a member that diverged and was
+    frozen trains again too, and its status is compared)."""
+    own = {rid: why_not(run, finals.get(rid)) if run["status"] == "done" else "" for rid, run in runs.items()}
+    reasons = {}
+    for rid in done:
+        reasons[rid] = own[rid]
+        for member in group_of(runs[rid]):
+            if reasons[rid]:
+                break
+            if member not in runs:
+                reasons[rid] = f"it trained in a group with {member}, which is not in this study"
+            elif runs[member]["status"] not in ("done", "diverged"):
+                reasons[rid] = f"it trained in a group with {member}, which is {runs[member]['status']}"
+            elif own[member]:
+                reasons[rid] = f"it trained in a group with {member}: {own[member]}"
     eligible = [rid for rid in done if not reasons[rid]]
-    chosen = sorted(random.Random(seed).sample(eligible, min(k, len(eligible))))
+    drawn = random.Random(seed).sample(eligible, min(k, len(eligible)))
+    groups = sorted({tuple(group_of(runs[rid])) for rid in drawn})
     named = [{"run_id": rid, "checkpoint": "training", "reason": f"not trained again: {why}"}
              for rid, why in sorted(reasons.items()) if why]
-    return chosen, named, len(eligible)
+    return [list(g) for g in groups], named, len(eligible)
 
 
-def _earlier_checkpoints(rid: str, final_json: Path, fresh_dir: Path) -> tuple[list[dict], list[dict]]:
-    """Every checkpoint the study ships for the run before its final one, compared part by part with the one
+def _earlier_checkpoints(rid: str, shipped_dir: Path, fresh_dir: Path,
+                         final: str = "") -> tuple[list[dict], list[dict]]:
+    """Every checkpoint the study ships for the run but its ``final`` one, compared part by part with the one
     the retraining wrote at that step: the recomputed evaluations of intermediate rows (and the checkpoint a
     held-out selection picks) then rest on weights the recipe is shown to train. A shipped step the retraining
     did not write is named, not compared."""
     checked, left_out = [], []
-    for sidecar in ckpt.list_checkpoints(final_json.parent):
-        if sidecar.name == final_json.name:
+    for sidecar in ckpt.list_checkpoints(shipped_dir):
+        if sidecar.name == final:
             continue
         label, fresh = f"{sidecar.stem} {AGAIN}", fresh_dir / sidecar.name
         if not fresh.is_file():
@@ -131,41 +155,72 @@ def _earlier_checkpoints(rid: str, final_json: Path, fresh_dir: Path) -> tuple[l
     return checked, left_out
 
 
-def retrain_run(study_path: Path, run: dict, final: dict, eval_spec: dict) -> tuple[list[dict], list[dict], float]:
-    """``run`` trained again in a scratch folder and compared with the study's checkpoints and final row:
-    (comparisons, what could not be compared with the reason, seconds of training)."""
-    from ..training.loop import train
+def retrain_group(study_path: Path, members: list[tuple[dict, dict | None]],
+                  eval_spec: dict) -> tuple[list[dict], list[dict], float]:
+    """One run, or a group of runs that trained together, trained again in a scratch folder as they trained
+    (``members``: (run, its final row; None for a member that did not finish) in stack order), each compared
+    with the study's checkpoints and final row: (comparisons, what could not be compared with the reason,
+    seconds of training)."""
+    from ..training.loop import train_group
 
-    rid, stem = run["run_id"], final["protocol"]["checkpoint"]
-    shipped = study_path / "runs" / run_dir_name(rid) / "checkpoints" / f"{stem}.json"
-    if not shipped.is_file():
-        return [], [{"run_id": rid, "checkpoint": stem, "reason": "not trained again: its final checkpoint is not "
-                     "in the study"}], 0.0
-    record, stored = ckpt.read_checkpoint(shipped)
-    label = f"{stem} {AGAIN}"
+    ids = [run["run_id"] for run, _ in members]
+    shipped, record = {}, None
+    for run, final in members:
+        if final is None:
+            continue
+        shipped[run["run_id"]] = path = (study_path / "runs" / run_dir_name(run["run_id"]) / "checkpoints"
+                                         / f"{final['protocol']['checkpoint']}.json")
+        if not path.is_file():
+            return [], [{"run_id": run["run_id"], "checkpoint": path.stem, "reason": "not trained again: its final "
+                         "checkpoint is not in the study"}], 0.0
+        record = record or (ckpt.read_record(path), final)
     scratch = Path(tempfile.mkdtemp(prefix="ganbench-retrain-"))
     try:
-        cfg = make_config({**run["config"], "device": "cpu"}, stored=f"run {rid}")
+        cfgs = [make_config({**run["config"], "device": "cpu"}, stored=f"run {run['run_id']}") for run, _ in members]
+        outs = [scratch / f"m{i}" for i in range(len(members))]
+        tqdm.write(f"training {' + '.join(ids)} again from the stored config{'s' * (len(ids) > 1)} "
+                   f"({cfgs[0].steps} steps)")
         started = time.perf_counter()
-        with threads_of({"threads": training_threads(record, final)}):
-            result = train(cfg, scratch / "run", progress=False)
+        with threads_of({"threads": training_threads(*record)}):
+            results = train_group(cfgs, outs, progress=False, stacked=len(members) > 1)
         seconds = time.perf_counter() - started
-        fresh_json = scratch / "run" / "checkpoints" / f"{stem}.json"
-        if result.status != "done" or not fresh_json.is_file():
-            return [{"run_id": rid, "checkpoint": label, "metric": "training", "stored": "done",
-                     "recomputed": f"{result.status} at step {result.step}", "verdict": "differs",
-                     "device": "cpu"}], [], seconds
-        checked = [{"run_id": rid, "checkpoint": label, **c, "device": "cpu"}
-                   for c in compare_tensors(stored, ckpt.read_checkpoint(fresh_json)[1], RTOL, ATOL)]
-        earlier, left_out = _earlier_checkpoints(rid, shipped, scratch / "run" / "checkpoints")
-        checked += earlier
-        metrics, why = recompute(scratch / "run", final, eval_spec)
-        if metrics is None:
-            return checked, left_out + [{"run_id": rid, "checkpoint": label, "reason": why}], seconds
-        for metric, value in sorted(final["metrics"].items()):
-            checked.append({"run_id": rid, "checkpoint": label, "metric": metric, "stored": value,
-                            "recomputed": metrics.get(metric), "verdict": compare(value, metrics.get(metric)),
-                            "device": "cpu"})
+        checked, left_out = [], []
+        for (run, final), result, out in zip(members, results, outs):
+            rid = run["run_id"]
+            if final is None:  # a member frozen when it diverged: it must diverge again, at the same step
+                stored, now = f"{run['status']} at step {run.get('steps')}", f"{result.status} at step {result.step}"
+                checked.append({"run_id": rid, "checkpoint": f"run {AGAIN}", "metric": "training", "stored": stored,
+                                "recomputed": now, "verdict": "identical" if stored == now else "differs",
+                                "device": "cpu"})
+                more, skipped = _earlier_checkpoints(rid, study_path / "runs" / run_dir_name(rid) / "checkpoints",
+                                                     out / "checkpoints")
+            else:
+                more, skipped = _compare_member(rid, shipped[rid], final, result, out, eval_spec)
+            checked += more
+            left_out += skipped
         return checked, left_out, seconds
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _compare_member(rid: str, shipped: Path, final: dict, result, out: Path,
+                    eval_spec: dict) -> tuple[list[dict], list[dict]]:
+    """A finished member trained again: its final checkpoint, every earlier one the study ships, and its final
+    evaluation recomputed from the fresh checkpoint, each compared with the study's."""
+    label = f"{shipped.stem} {AGAIN}"
+    fresh_json = out / "checkpoints" / shipped.name
+    if result.status != "done" or not fresh_json.is_file():
+        return [{"run_id": rid, "checkpoint": label, "metric": "training", "stored": "done",
+                 "recomputed": f"{result.status} at step {result.step}", "verdict": "differs", "device": "cpu"}], []
+    checked = [{"run_id": rid, "checkpoint": label, **c, "device": "cpu"} for c in compare_tensors(
+        ckpt.read_checkpoint(shipped)[1], ckpt.read_checkpoint(fresh_json)[1], RTOL, ATOL)]
+    earlier, left_out = _earlier_checkpoints(rid, shipped.parent, out / "checkpoints", shipped.name)
+    checked += earlier
+    metrics, why = recompute(out, final, eval_spec)
+    if metrics is None:
+        return checked, left_out + [{"run_id": rid, "checkpoint": label, "reason": why}]
+    for metric, value in sorted(final["metrics"].items()):
+        checked.append({"run_id": rid, "checkpoint": label, "metric": metric, "stored": value,
+                        "recomputed": metrics.get(metric), "verdict": compare(value, metrics.get(metric)),
+                        "device": "cpu"})
+    return checked, left_out

@@ -150,11 +150,12 @@ def selection_checks(grouped: list[dict], run_ids: list[str], primary: dict[str,
     return out
 
 
-def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, retrain_final: dict | None,
+def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, retrain: list[tuple] | None,
                scope: dict | None) -> tuple[list[dict], list[dict], float]:
     """One run's share, a task for an executor (another process, perhaps): its rows recomputed, each checkpoint
-    read checked against the recipe the store names, and with ``retrain_final`` (its final row) the run trained
-    again (retrain.py). Returns (comparisons, rows not recomputed with the reason, seconds of training)."""
+    read checked against the recipe the store names, and with ``retrain`` (the run, or its group, as (run,
+    final row) pairs) trained again (retrain.py). Returns (comparisons, rows not recomputed with the reason,
+    seconds of training)."""
     from ..confine import restored
 
     checked, skipped, recipes, seconds = [], [], set(), 0.0
@@ -174,10 +175,10 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
                 checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
                                 "stored": value, "recomputed": now, "verdict": compare(value, now),
                                 "device": row["protocol"].get("device", "cpu")})
-        if retrain_final is not None:
-            from .retrain import retrain_run
+        if retrain is not None:
+            from .retrain import retrain_group
 
-            more, left_out, seconds = retrain_run(Path(study_path), run, retrain_final, eval_spec)
+            more, left_out, seconds = retrain_group(Path(study_path), retrain, eval_spec)
             checked += more
             skipped += left_out
     return checked, skipped, seconds
@@ -254,9 +255,10 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
             if stored:
                 tasks.append((("reference", dataset), ("reference", dataset, r.config, stored, eval_spec,
                                                         spec.seed_list(), scope)))
-    tasks += [(("run", rid), ("run", str(study.path), runs[rid], by_run[rid], eval_spec,
-                              finals[rid] if rid in again else None, scope))
-              for rid in done if by_run[rid] or rid in again]
+    owner = {min(set(group) & set(done)): [(runs[m], finals.get(m) if runs[m]["status"] == "done" else None)
+                                           for m in group] for group in again}  # a group trains in one task
+    tasks += [(("run", rid), ("run", str(study.path), runs[rid], by_run[rid], eval_spec, owner.get(rid), scope))
+              for rid in done if by_run[rid] or rid in owner]
     workers = usable_cores() if workers is None else workers
     executor = InProcess() if workers == 1 else make_executor("pool", workers)
     results = {}
@@ -282,7 +284,9 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     retrained = None
     if retrain:
         mine = [c for c in checked if c["checkpoint"].endswith(f" {AGAIN}")]
-        retrained = {"runs": again, "eligible": eligible, "seconds": round(seconds, 1), "values": len(mine),
+        retrained = {"runs": sorted(m for group in again for m in group), "trainings": len(again),
+                     "drawn": min(retrain, eligible),
+                     "eligible": eligible, "seconds": round(seconds, 1), "values": len(mine),
                      "identical": sum(c["verdict"] == "identical" for c in mine)}
     counts: dict[str, int] = defaultdict(int)
     for c in checked:
