@@ -104,6 +104,17 @@ def test_existing_run_dir_rules(capsys, tmp_path):
     assert json.loads((tmp_path / "r" / "status.json").read_text())["step"] == 30
 
 
+def test_resume_of_a_directory_without_a_run(capsys, tmp_path):
+    """A mistyped --out with --resume and no --config would train the defaults: refused. With a --config it
+    starts that run (the start-or-continue idiom of preemptible jobs) and says so."""
+    code, _, err = run(capsys, "train", *TINY, "--out", str(tmp_path / "typo"), "--resume")
+    assert code == 2 and "holds no run to continue" in err and not (tmp_path / "typo").exists()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {name: ring8}\n")
+    code, _, err = run(capsys, "train", "--config", str(cfg), *TINY, "--out", str(tmp_path / "fresh"), "--resume")
+    assert code == 0 and f"{tmp_path / 'fresh'} holds no run yet; starting it from {cfg}" in err
+
+
 def test_sample_bad_input(capsys, tmp_path):
     code, _, err = run(capsys, "sample", str(tmp_path))
     assert code == 2 and "holds no checkpoint" in err

@@ -68,6 +68,11 @@ def test_integer_valued_float_labels_are_accepted(capsys, tmp_path):
     (lambda p: np.save(open(p, "wb"), np.zeros((5, 2))), "single .npy array"),
     (lambda p: zipfile.ZipFile(p, "w").close(), "holds no array"),
     (lambda p: p.write_bytes(b""), "npz"),
+    (lambda p: p.write_bytes(b"hello"), "ganbench never loads pickled data"),  # numpy would offer to unpickle
+    (lambda p: np.savez(p, x=np.zeros((0, 2))), "holds no samples (shape (0, 2))"),
+    (lambda p: np.savez(p, x=np.zeros((0, 28, 28), np.float32)), "holds no samples"),
+    (lambda p: np.savez(p, x=np.zeros((1, 2))), "1 sample; the metrics need at least 2"),
+    (lambda p: None, "not found"),
 ])
 def test_npz_that_is_not_one(capsys, tmp_path, make, says):
     make(tmp_path / "d.npz")

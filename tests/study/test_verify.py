@@ -119,12 +119,35 @@ def test_a_best_chosen_on_other_values_is_found(study, capsys):
 
 
 def test_a_checkpoint_not_kept_is_named_not_guessed(study, capsys):
+    """A run whose recipe keeps only its newest checkpoint: the older ones are named, not held against it."""
     checkpoints = sorted(study.glob("runs/*/checkpoints"))[0]
     for f in checkpoints.glob("step_0000020.*"):
         f.unlink()
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:
+        db.execute("UPDATE runs SET config=json_set(config, '$.keep_checkpoints', 1) WHERE run_id=?",
+                   (checkpoints.parent.name,))
+    db.close()
     code, out = verify(capsys, study, "--rows", "all", "--no-reference")
     assert code == 0 and "0 differ" in out
     assert "not recomputed:" in out and "checkpoint step_0000020 was not kept" in out
+
+
+def test_checkpoints_the_recipe_keeps_but_the_study_lacks_are_differences(study, capsys):
+    """A stored number whose checkpoint was removed cannot be recomputed; when the recipe keeps that checkpoint
+    (no keep_checkpoints; or it is the final one) that is evidence missing, not a pass."""
+    checkpoints = sorted(study.glob("runs/*/checkpoints"))[0]
+    rid = checkpoints.parent.name
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:
+        db.execute("UPDATE evals SET value=0.99 WHERE run_id=? AND metric='high_quality'", (rid,))
+    db.close()
+    for f in checkpoints.iterdir():
+        f.unlink()
+    code, out = verify(capsys, study, "--no-reference")
+    assert code == 1
+    assert f"differs: {rid} step_0000040 checkpoint: stored 'step_0000040', recomputed 'missing'" in out
+    assert "accelerator" not in out  # every row was evaluated on the CPU
 
 
 def test_the_comparison_rule():

@@ -88,6 +88,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     typed = read_yaml(args.config) if args.config else {}
     stored = args.resume and args.out is not None and RunDir(args.out).exists()
+    if args.resume and args.out is not None and not stored:
+        if not args.config:  # nothing to continue and no recipe given: a mistyped --out would train the defaults
+            raise UserError(f"--resume: {args.out} holds no run to continue (no config.yaml); check --out, or "
+                            "drop --resume and give a --config to start one")
+        print(f"ganbench: {args.out} holds no run yet; starting it from {args.config}", file=sys.stderr)
     # continuing the stored run: its config is the base, and the caller's --config and flags may change steps etc.
     base = {**RunDir(args.out).read_config().model_dump(mode="json"), **typed} if stored else typed
     overrides: dict[str, Any] = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
@@ -141,6 +146,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         raise UserError("two configs have the same file name; their run directories would collide")
     cfgs = [load_config(p) for p in args.configs]
     from ..training.interrupt import sigterm_interrupts
+    from ..training.rundir import RunDir
+
+    if args.resume and not any(RunDir(args.out_dir / n).exists() for n in names):
+        print(f"ganbench: {args.out_dir} holds none of these runs yet; starting them", file=sys.stderr)
 
     with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves every member's status.json = interrupted
         results = train_group(cfgs, [args.out_dir / n for n in names], resume=args.resume,

@@ -55,12 +55,15 @@ def load_npz(path: Path, keys: tuple[str, ...] = ("x",)) -> dict[str, np.ndarray
             out = {"x": f["x"] if "x" in f.files else f[f.files[0]]}
             out.update({k: f[k] for k in keys if k != "x" and k in f.files})
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+        why = "not an archive of plain arrays; ganbench never loads pickled data" if "pickle" in str(exc) else exc
+        raise UserError(f"{path}: not a readable .npz file ({why})") from None
     return out
 
 
 def read_npz(path: Path) -> torch.Tensor:
     x = numeric(load_npz(path)["x"], str(path))
+    if x.ndim >= 1 and len(x) == 0:
+        raise UserError(f"{path}: the array holds no samples (shape {x.shape})")
     if x.ndim == 2:
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
         if not torch.isfinite(t).all():
@@ -76,9 +79,16 @@ def read_folder(path: Path) -> torch.Tensor:
 
 
 def read_samples(path: str | Path) -> torch.Tensor:
+    """Samples to compare (at least 2: the metrics estimate spreads)."""
     p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: not found (expected a folder of images or a .npz file)")
     if p.is_dir():
-        return read_folder(p)
-    if p.is_file() and p.suffix == ".npz":
-        return read_npz(p)
-    raise UserError(f"{p}: expected a folder of images or a .npz file")
+        x = read_folder(p)
+    elif p.is_file() and p.suffix == ".npz":
+        x = read_npz(p)
+    else:
+        raise UserError(f"{p}: expected a folder of images or a .npz file")
+    if len(x) < 2:
+        raise UserError(f"{p}: {len(x)} sample{'s' * (len(x) != 1)}; the metrics need at least 2")
+    return x

@@ -150,6 +150,13 @@ def selection_checks(grouped: list[dict], run_ids: list[str], primary: dict[str,
     return out
 
 
+def _kept(run: dict, row: dict, rows: list[dict]) -> bool:
+    """Whether the run's recipe keeps ``row``'s checkpoint: every one without ``keep_checkpoints``, else at least
+    the newest (the final one) among those its rows name."""
+    keep = (run.get("config") or {}).get("keep_checkpoints")
+    return not keep or row["protocol"]["step"] >= max(r["protocol"]["step"] for r in rows)
+
+
 def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, retrain: list[tuple] | None,
                scope: dict | None) -> tuple[list[dict], list[dict], float]:
     """One run's share, a task for an executor (another process, perhaps): its rows recomputed, each checkpoint
@@ -167,6 +174,11 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
                 recipes.add(sidecar.stem)  # the checkpoint was trained with the recipe the store names
                 checked += recipe_differences(run, sidecar)
             fresh, why = recompute(run_dir, row, eval_spec)
+            if fresh is None and not sidecar.is_file() and _kept(run, row, rows):
+                checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": "checkpoint",
+                                "stored": row["protocol"]["checkpoint"], "recomputed": "missing", "verdict": "differs",
+                                "device": ""})  # the recipe keeps it: evidence removed, not a kept-checkpoints limit
+                continue
             if fresh is None:
                 skipped.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "reason": why})
                 continue
