@@ -119,6 +119,23 @@ def allowed(path: str | Path, scope: Scope | None = None) -> bool:
     return _resolved(path).is_relative_to(_resolved(scope.root)) or _consented(path, scope.allowed)
 
 
+def stored_file(root: str | Path, path: str | Path) -> Path:
+    """``path``, a file or folder of the stored directory ``root`` (its config, status, evaluations,
+    checkpoints, spec or store), checked: it must resolve, after symlinks, inside ``root``, and inside the
+    active scope's directory when it lies there as written (a study's run folder). A link leading elsewhere
+    would make a shared directory read any file of the machine; it is refused."""
+    p = Path(path)
+    if not os.path.lexists(p):
+        return p
+    target, scope = _resolved(p), _SCOPE.get()
+    roots = [root] + ([scope.root] if scope is not None and _lexical(p).is_relative_to(_lexical(scope.root)) else [])
+    for r in roots:
+        if not target.is_relative_to(_resolved(r)):
+            raise UserError(f"{p}: a link leading outside {r} (to {target}); a run or study directory is data "
+                            "and may not name files elsewhere: replace the link with the file itself")
+    return p
+
+
 def check_path(value: Any, key: str) -> None:
     """Refuse (one line naming the flag to pass) a path option that leaves the active scope."""
     scope = _SCOPE.get()

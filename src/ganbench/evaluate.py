@@ -194,7 +194,7 @@ def protocol_key(extractor: str, split: str, n: int, seed: int, ema: bool) -> st
 
 def read_evaluations(run_dir: str | Path) -> dict:
     """eval.json's evaluations by protocol key ({} when the run was never evaluated)."""
-    path = RunDir(run_dir).path / "eval.json"
+    path = RunDir(run_dir).file("eval.json")
     return json.loads(path.read_text()).get("evaluations", {}) if path.is_file() else {}
 
 

@@ -69,6 +69,17 @@ STUDY_SPEC = {"name": "p", "base": {"batch_size": 16, "log_every": 10, "generato
               "seeds": 2, "budget": {"steps": 10}, "eval": {"n": 50, "metrics": ["wasserstein"]}}
 
 
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """A finished two-seed study on ring8 (10 steps per run); tests copy it before tampering."""
+    root = tmp_path_factory.mktemp("tiny-study")
+    spec = {**STUDY_SPEC, "datasets": [{"data": {"name": "ring8", "n": 500}}]}
+    (root / "spec.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["study", "run", str(root / "spec.yaml"), "--dir", str(root / "s"), "--executor", "inprocess",
+                 "--no-progress"]) == 0
+    return root / "s"
+
+
 def write_spec(root, data_path):
     """``root``/spec.yaml: the two-seed study over an .npz at ``data_path``."""
     spec = {**STUDY_SPEC, "datasets": [{"data": {"name": "npz", "path": str(data_path)}}]}

@@ -106,3 +106,40 @@ def test_status_and_log_garbage_do_not_block_resume(capsys, run):
     assert code == 0, err
     steps = [json.loads(ln)["step"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6]
+
+
+@pytest.mark.parametrize("command,name", [("sample", "checkpoints"), ("sample", "sidecar"), ("eval", "config.yaml"),
+                                          ("eval", "checkpoints"), ("eval", "eval.json"), ("eval", "sidecar")])
+def test_links_leading_out_of_a_run_are_refused(capsys, run, tmp_path, name, command):
+    """A file or folder of the run that the command reads, moved elsewhere and replaced by a symlink: reading it
+    would let a shared run directory read any file of the machine (eval would also copy an outside eval.json
+    into its own). (sample reads neither config.yaml nor eval.json.)"""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    if name == "eval.json":
+        (run / "eval.json").write_text(json.dumps({"evaluations": {}}))
+    inner = _sidecar(run) if name == "sidecar" else run / name
+    target = outside / inner.name
+    inner.rename(target)
+    inner.symlink_to(target, target_is_directory=target.is_dir())
+    argv = {"sample": ["sample", run, "--n", "8", "--out", tmp_path / "s.npz"],
+            "eval": ["eval", run, "--n", "50", "--metrics", "modes"]}[command]
+    err = refused(capsys, *argv, says="a link leading outside")
+    assert str(inner) in err and target.exists()
+
+
+@pytest.mark.parametrize("what", ["spec.yaml", "study.sqlite", "run folder", "result.json"])
+def test_links_leading_out_of_a_study_are_refused(capsys, tiny_study, tmp_path, what):
+    import shutil
+
+    study = tmp_path / "s"
+    shutil.copytree(tiny_study, study)
+    run_dir = sorted(p for p in (study / "runs").iterdir() if not p.name.startswith("."))[0]
+    inner = {"spec.yaml": study / "spec.yaml", "study.sqlite": study / "study.sqlite", "run folder": run_dir,
+             "result.json": run_dir / "result.json"}[what]
+    target = tmp_path / "outside" / inner.name
+    target.parent.mkdir()
+    inner.rename(target)
+    inner.symlink_to(target, target_is_directory=target.is_dir())
+    for argv in (["study", "rebuild", study], ["study", "verify", study, "--no-reference", "--workers", "1"]):
+        refused(capsys, *argv, says="a link leading outside")

@@ -24,7 +24,9 @@ from .worker import RESULT_FILE, run_dir_name
 
 def read_result(run_dir: Path, run_id: str, config_hash: str) -> dict | None:
     """A run's saved result when it is readable, finished, and belongs to this run and config."""
-    path = run_dir / RESULT_FILE
+    from ..confine import stored_file
+
+    path = stored_file(run_dir.parent.parent, run_dir / RESULT_FILE)  # STUDY/runs/NAME: no link out of the study
     try:
         saved = json.loads(path.read_bytes())
     except (OSError, ValueError):

@@ -37,9 +37,11 @@ STORE = "study.sqlite"
 
 class StudyDir:
     def __init__(self, path: str | Path):
+        from ..confine import stored_file
+
         self.path = Path(path)
-        self.store_path = self.path / STORE
-        self.spec_path = self.path / "spec.yaml"
+        self.store_path = stored_file(self.path, self.path / STORE)  # not links out of the study directory
+        self.spec_path = stored_file(self.path, self.path / "spec.yaml")
 
     def exists(self) -> bool:
         return self.store_path.is_file()

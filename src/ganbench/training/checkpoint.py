@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from ..confine import stored_file
 from ..errors import UserError
 
 from ..fileio import atomic_save_tensors, atomic_write_text
@@ -72,6 +73,7 @@ def save_checkpoint(directory: Path, step: int, modules: dict[str, torch.nn.Modu
 
 def list_checkpoints(directory: Path) -> list[Path]:
     """Complete checkpoints (those with a JSON sidecar), oldest first."""
+    directory = stored_file(Path(directory).parent, directory)  # not a link out of the run directory
     if not directory.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.match(p.name))]
@@ -92,7 +94,7 @@ def common_step(directories: list[Path]) -> int:
 
 def read_record(json_path: Path) -> dict:
     """A checkpoint's JSON sidecar, checked: it is data from a possibly shared run directory."""
-    json_path = Path(json_path)
+    json_path = stored_file(Path(json_path).parent.parent, json_path)  # RUN/checkpoints/step_N.json
     try:
         record = json.loads(json_path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

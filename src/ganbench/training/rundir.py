@@ -37,8 +37,14 @@ class RunDir:
     def exists(self) -> bool:
         return self.config_file.is_file()
 
+    def file(self, name: str) -> Path:
+        """A file (or folder) of the run directory, refused when it is a link leading out of it (confine.py)."""
+        from ..confine import stored_file
+
+        return stored_file(self.path, self.path / name)
+
     def read_config(self) -> RunConfig:
-        return make_config(read_yaml_file(self.config_file), stored=str(self.path))
+        return make_config(read_yaml_file(self.file("config.yaml")), stored=str(self.path))
 
     def write_config(self, cfg: RunConfig) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -47,7 +53,7 @@ class RunDir:
     def status(self) -> dict:
         """The status record; {} when missing or unreadable (it is rewritten by the next train)."""
         try:
-            found = json.loads(self.status_file.read_bytes()) if self.status_file.is_file() else {}
+            found = json.loads(self.file("status.json").read_bytes()) if self.status_file.is_file() else {}
         except (json.JSONDecodeError, UnicodeDecodeError):
             return {}
         return found if isinstance(found, dict) else {}
@@ -56,7 +62,7 @@ class RunDir:
         atomic_write_text(self.status_file, json.dumps(fields, indent=1))
 
     def latest_checkpoint(self) -> Path | None:
-        found = list_checkpoints(self.ckpt_dir)
+        found = list_checkpoints(self.file("checkpoints"))
         return found[-1] if found else None
 
     def clear(self) -> None:
