@@ -195,7 +195,17 @@ def protocol_key(extractor: str, split: str, n: int, seed: int, ema: bool) -> st
 def read_evaluations(run_dir: str | Path) -> dict:
     """eval.json's evaluations by protocol key ({} when the run was never evaluated)."""
     path = RunDir(run_dir).file("eval.json")
-    return json.loads(path.read_text()).get("evaluations", {}) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        found = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}); move it away (its results can be computed again)") from None
+    evaluations = found.get("evaluations", {}) if isinstance(found, dict) else None
+    if not isinstance(evaluations, dict) or not all(isinstance(v, dict) for v in evaluations.values()):
+        raise UserError(f"{path}: not a ganbench eval.json (needs 'evaluations': a mapping of protocols to "
+                        "results); move it away (its results can be computed again)")
+    return evaluations
 
 
 def store_evaluation(run: RunDir, result: dict) -> None:

@@ -63,6 +63,11 @@ DAMAGE = {
     "garbage": (lambda p: p.write_bytes(b"this is not a database" * 100), "not an sqlite database"),
     "foreign": (_foreign, "not a ganbench study store"),
     "no-runs": (_no_runs, "holds no runs"),
+    "text-value": (lambda p: _sql(p, "UPDATE evals SET value='abc' WHERE rowid=1"), "'abc', not a number"),
+    "bad-protocol": (lambda p: _sql(p, """UPDATE evals SET protocol='{"threads": "x"}' WHERE rowid=1"""),
+                     "is not a ganbench protocol"),
+    "text-protocol": (lambda p: _sql(p, "UPDATE evals SET protocol='not json' WHERE rowid=1"),
+                      "is not a ganbench protocol"),
 }
 
 
@@ -73,6 +78,7 @@ def test_report_refuses_a_bad_store_and_keeps_the_results(capsys, study, damage)
     hurt(study / "study.sqlite")
     refused(capsys, "study", "report", study, says=says)
     assert _results(study) == before  # good results never overwritten with nothing
+    refused(capsys, "study", "verify", study, "--no-reference", "--workers", "1", says=says)
 
 
 @pytest.mark.parametrize("damage", ["empty", "garbage", "truncated"])

@@ -143,3 +143,21 @@ def test_links_leading_out_of_a_study_are_refused(capsys, tiny_study, tmp_path, 
     inner.symlink_to(target, target_is_directory=target.is_dir())
     for argv in (["study", "rebuild", study], ["study", "verify", study, "--no-reference", "--workers", "1"]):
         refused(capsys, *argv, says="a link leading outside")
+
+
+@pytest.mark.parametrize("field,value,says", [
+    ("data_shape", None, "is not a sample shape"), ("data_shape", 5, "is not a sample shape"),
+    ("data_shape", [[2]], "is not a sample shape"), ("data_shape", [-1], "is not a sample shape"),
+    ("data_shape", [10 ** 9], "is not a sample shape"), ("num_classes", -3, "is not a class count"),
+    ("num_classes", "x", "is not a class count")])
+def test_malformed_sidecar_values_are_one_line(capsys, run, tmp_path, field, value, says):
+    for step in (2, 4):
+        _edit(_sidecar(run, step), **{field: value})
+    refused(capsys, "sample", run, "--n", "8", "--out", tmp_path / "s.npz", says=says)
+
+
+@pytest.mark.parametrize("text", ["[1, 2, 3]", '{"evaluations": [1]}', '{"evaluations": {"x": 5}}', "{not json"])
+def test_malformed_eval_json_is_one_line(capsys, run, text):
+    (run / "eval.json").write_text(text)
+    refused(capsys, "eval", run, "--n", "50", "--metrics", "modes", says="eval.json")
+    assert (run / "eval.json").read_text() == text  # left as it was

@@ -9,7 +9,9 @@ from ganbench.study.store import Store
 def _result(run_id, value):
     return {"run_id": run_id, "status": "done", "steps": 10, "train_seconds": 1.5, "efficiency": {"g_params": 3},
             "evals": [{"checkpoint": "step_0000010", "step": 10, "tags": ["final", "best"],
-                       "metrics": {"fid": value, "precision": 0.5}, "protocol": {"n_real": 100}}]}
+                       "metrics": {"fid": value, "precision": 0.5},
+                       "protocol": {"n_real": 100, "n_fake": 100, "checkpoint": "step_0000010", "split": "train",
+                                    "step": 10, "seed": 0}}]}
 
 
 def test_round_trip(tmp_path):
@@ -31,7 +33,7 @@ def test_round_trip(tmp_path):
     evals = again.evals()
     assert [(e["metric"], e["value"], e["tags"]) for e in evals] == [("fid", 1.25, ["final", "best"]),
                                                                      ("precision", 0.5, ["final", "best"])]
-    assert evals[0]["protocol"] == {"n_real": 100} and evals[0]["seed"] == 0
+    assert evals[0]["protocol"] == _result("x", 0)["evals"][0]["protocol"] and evals[0]["seed"] == 0
     assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

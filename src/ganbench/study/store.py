@@ -212,7 +212,11 @@ class Store:
         for row in cur.fetchall():
             r = dict(zip(names, row))
             r["tags"] = [t for t in r["tags"].split(",") if t]
-            r["protocol"] = json.loads(r["protocol"])
+            r["protocol"] = _protocol(self.path, r)
+            if not (r["value"] is None or isinstance(r["value"], (int, float))):
+                raise UserError(f"{self.path}: the evaluation of {r['run_id']} {r['checkpoint']} {r['metric']} holds "
+                                f"{r['value']!r}, not a number; the store is damaged (ganbench study rebuild DIR "
+                                "makes it again from the runs' own files)")
             rows.append(r)
         return rows
 
@@ -221,3 +225,19 @@ class Store:
         runs = [(r["run_id"], r["status"], r["steps"]) for r in self.runs()]
         evals = [(e["run_id"], e["step"], e["metric"], e["value"]) for e in self.evals()]
         return runs + evals
+
+
+PROTOCOL_KEYS = {"checkpoint": str, "split": str, "step": int, "seed": int, "n_fake": int}
+
+
+def _protocol(path, row: dict) -> dict:
+    """An evaluation row's protocol, checked: the store is data, and every reader needs these fields."""
+    where = f"{path}: the protocol of {row['run_id']} {row['checkpoint']} {row['metric']}"
+    try:
+        found = json.loads(row["protocol"])
+    except (TypeError, json.JSONDecodeError):
+        found = None
+    if not isinstance(found, dict) or any(not isinstance(found.get(k), t) for k, t in PROTOCOL_KEYS.items()):
+        raise UserError(f"{where} is not a ganbench protocol (needs {', '.join(PROTOCOL_KEYS)}); the store is "
+                        "damaged (ganbench study rebuild DIR makes it again from the runs' own files)")
+    return found

@@ -103,6 +103,13 @@ def read_record(json_path: Path) -> dict:
     if not isinstance(record, dict) or not isinstance(record.get("step"), int) or not isinstance(
             record.get("config"), dict):
         raise UserError(f"{json_path}: not a ganbench checkpoint sidecar (needs 'step' and 'config')")
+    shape, classes = record.get("data_shape", [1]), record.get("num_classes", 0)
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 3
+            and all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 65536 for d in shape)):
+        raise UserError(f"{json_path}: its data_shape {shape!r} is not a sample shape (1 to 3 positive sizes)")
+    if classes is not None and not (isinstance(classes, int) and not isinstance(classes, bool)
+                                    and 0 <= classes <= 1_000_000):
+        raise UserError(f"{json_path}: its num_classes {classes!r} is not a class count")
     return record
 
 
