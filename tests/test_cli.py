@@ -199,3 +199,9 @@ def test_reader_gone_stops_quietly():
     proc.stdout.close()  # the reader is gone before anything was written
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == ""
+
+
+def test_data_fetch_names_a_missing_path(capsys, tmp_path):
+    """A --path that is not a folder is the user's mistake: said, not ignored for the cache."""
+    code, _, err = run(capsys, "data", "fetch", "mnist", "--path", str(tmp_path / "nope"))
+    assert code == 2 and "no such folder" in err

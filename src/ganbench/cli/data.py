@@ -56,6 +56,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"{lenet.identity}: test accuracy {100 * lenet.meta['test_accuracy']:.2f} %, trained with torch "
               f"{lenet.meta.get('torch', '?')}{took}; cached at {lenet.weights_file}")
         return 0
+    if args.path is not None and not Path(args.path).is_dir():
+        raise UserError(f"--path {args.path}: no such folder (it should hold the four idx files, raw or .gz)")
     folder = fetch(args.name, args.path, offline=args.offline or None)
     print(f"{args.name}: verified idx files in {folder}")
     return 0
