@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import make_config
-from ..confine import STUDY, reading
+from ..confine import STUDY, reading, stored_file
 from ..errors import UserError
 from .spec import expand
 from .store import FINISHED, Store, check_store, read_only
@@ -24,8 +24,6 @@ from .worker import RESULT_FILE, run_dir_name
 
 def read_result(run_dir: Path, run_id: str, config_hash: str) -> dict | None:
     """A run's saved result when it is readable, finished, and belongs to this run and config."""
-    from ..confine import stored_file
-
     path = stored_file(run_dir.parent.parent, run_dir / RESULT_FILE)  # STUDY/runs/NAME: no link out of the study
     try:
         saved = json.loads(path.read_bytes())

@@ -5,8 +5,9 @@ cannot show that those checkpoints are what the stored recipe trains. This does:
 again from its stored config and seed, on the CPU with the thread count it trained with, in a scratch folder
 (the study is only read), and every checkpoint the study ships for it is compared with the one written at that
 step tensor by tensor (networks, EMA shadow, batch-norm statistics, spectral-norm vectors, optimizer moments);
-the final one is also evaluated with the stored final row's protocol and compared value by value. Training is deterministic on a CPU for a given config, seed
-and thread count, so on the same kind of CPU the expected verdict is *identical*. A GAN's training amplifies
+the final one is also evaluated with the stored final row's protocol and compared value by value. Training is
+deterministic on a CPU for a given config, seed and thread count, so on the same kind of CPU the expected
+verdict is *identical*. A GAN's training amplifies
 the last-digit differences of other kernels (AVX-512 against AVX2, another BLAS), so there a retrained run may
 legitimately end elsewhere: its verdict then says how far, and the recomputed evaluations still hold.
 

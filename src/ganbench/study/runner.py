@@ -18,7 +18,7 @@ import pydantic
 import yaml
 from tqdm.auto import tqdm
 
-from ..confine import STUDY, config_paths, reading, scope_dict
+from ..confine import STUDY, config_paths, reading, scope_dict, stored_file
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..registry import format_validation_error
@@ -37,8 +37,6 @@ STORE = "study.sqlite"
 
 class StudyDir:
     def __init__(self, path: str | Path):
-        from ..confine import stored_file
-
         self.path = Path(path)
         self.store_path = stored_file(self.path, self.path / STORE)  # not links out of the study directory
         self.spec_path = stored_file(self.path, self.path / "spec.yaml")

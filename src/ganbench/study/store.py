@@ -215,8 +215,7 @@ class Store:
             r["protocol"] = _protocol(self.path, r)
             if not (r["value"] is None or isinstance(r["value"], (int, float))):
                 raise UserError(f"{self.path}: the evaluation of {r['run_id']} {r['checkpoint']} {r['metric']} holds "
-                                f"{r['value']!r}, not a number; the store is damaged (ganbench study rebuild DIR "
-                                "makes it again from the runs' own files)")
+                                f"{r['value']!r}, not a number; {_REBUILD.format(dir=self.path.parent)}")
             rows.append(r)
         return rows
 
@@ -238,6 +237,6 @@ def _protocol(path, row: dict) -> dict:
     except (TypeError, json.JSONDecodeError):
         found = None
     if not isinstance(found, dict) or any(not isinstance(found.get(k), t) for k, t in PROTOCOL_KEYS.items()):
-        raise UserError(f"{where} is not a ganbench protocol (needs {', '.join(PROTOCOL_KEYS)}); the store is "
-                        "damaged (ganbench study rebuild DIR makes it again from the runs' own files)")
+        raise UserError(f"{where} is not a ganbench protocol (needs {', '.join(PROTOCOL_KEYS)}); "
+                        f"{_REBUILD.format(dir=Path(path).parent)}")
     return found

@@ -150,11 +150,10 @@ def selection_checks(grouped: list[dict], run_ids: list[str], primary: dict[str,
     return out
 
 
-def _kept(run: dict, row: dict, rows: list[dict]) -> bool:
+def _kept(run: dict, row: dict, last_step: int) -> bool:
     """Whether the run's recipe keeps ``row``'s checkpoint: every one without ``keep_checkpoints``, else at least
-    the newest (the final one) among those its rows name."""
-    keep = (run.get("config") or {}).get("keep_checkpoints")
-    return not keep or row["protocol"]["step"] >= max(r["protocol"]["step"] for r in rows)
+    the newest (the final one, at ``last_step`` of its rows)."""
+    return not (run.get("config") or {}).get("keep_checkpoints") or row["protocol"]["step"] >= last_step
 
 
 def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, retrain: list[tuple] | None,
@@ -167,6 +166,7 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
 
     checked, skipped, recipes, seconds = [], [], set(), 0.0
     run_dir = Path(study_path) / "runs" / run_dir_name(run["run_id"])
+    last_step = max((r["protocol"]["step"] for r in rows), default=0)
     with restored(scope):
         for row in rows:
             sidecar = run_dir / "checkpoints" / f"{row['protocol']['checkpoint']}.json"
@@ -174,7 +174,7 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
                 recipes.add(sidecar.stem)  # the checkpoint was trained with the recipe the store names
                 checked += recipe_differences(run, sidecar)
             fresh, why = recompute(run_dir, row, eval_spec)
-            if fresh is None and not sidecar.is_file() and _kept(run, row, rows):
+            if fresh is None and not sidecar.is_file() and _kept(run, row, last_step):
                 checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": "checkpoint",
                                 "stored": row["protocol"]["checkpoint"], "recomputed": "missing", "verdict": "differs",
                                 "device": ""})  # the recipe keeps it: evidence removed, not a kept-checkpoints limit

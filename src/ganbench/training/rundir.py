@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..config import RunConfig, make_config
+from ..confine import stored_file
 from ..errors import UserError
 from ..fileio import atomic_write_text, is_temp_file
 from ..yamlio import read_yaml_file
@@ -39,8 +40,6 @@ class RunDir:
 
     def file(self, name: str) -> Path:
         """A file (or folder) of the run directory, refused when it is a link leading out of it (confine.py)."""
-        from ..confine import stored_file
-
         return stored_file(self.path, self.path / name)
 
     def read_config(self) -> RunConfig:
