@@ -17,7 +17,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .errors import UserError
-from .limits import MAX_SEED, MAX_STEPS
+from .limits import MAX_BATCH, MAX_SEED, MAX_STEPS
 from .latent import LATENTS
 from .yamlio import load_yaml
 from .nets.batchnorm import BatchNormSpec, parse_batch_norm
@@ -139,6 +139,10 @@ class RunConfig(BaseModel):
         from .training.schedule import check_schedule
 
         check_schedule(self)
+        if self.samples_per_batch > MAX_BATCH:
+            raise UserError(f"batch_size {self.batch_size} ({self.samples_per_batch} samples per batch) is over the "
+                            f"bound of {MAX_BATCH} samples (32x the largest published GAN batch); a larger one would "
+                            "be ended by the out-of-memory killer without a message")
         if self.batch_unit == "samples" and self.batch_size % self.pack:
             raise UserError(f"batch_size {self.batch_size} is not a multiple of pack {self.pack} "
                             "(or set batch_unit: packs to count the batch in packs)")

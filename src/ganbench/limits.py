@@ -18,3 +18,8 @@ MAX_IMAGES = MAX_SAMPLES
 # Training steps per run: 1,000x the longest published GAN budgets we know (~10^6 steps); a typo beyond it
 # is no budget (a stranger's spec would otherwise promise a resume that never ends).
 MAX_STEPS = 10**9
+
+# Samples per batch (each side, packs counted as their samples): 32x BigGAN's 2,048, the largest batch we
+# know in a published GAN. A typo beyond it does not fail with a message: the kernel's out-of-memory killer
+# ends the process (a 2-D batch of 10^9 points is ~8 GB before the networks see it).
+MAX_BATCH = 2**16

@@ -31,6 +31,8 @@ DRY = ["--data", "ring8", "--steps", "2", "--device", "cpu", "--no-progress"]
     (["--data", "stacked-mnist", "--set", "data.n=2000000"], "less than or equal to 1000000"),  # 19 GB as float32
     (["--data", "stacked-mnist", "--set", f"data.seed={2**63}"], "data.seed"),  # overflowed torch's 64-bit seed
     (["--set", "steps=10000000000"], "less than or equal to 1000000000"),
+    (["--batch-size", "1000000000"], "over the bound of 65536 samples"),  # was ended by the OOM killer, no word
+    (["--batch-size", "20000", "--set", "pack=4", "--set", "batch_unit=packs"], "(80000 samples per batch)"),
 ])
 def test_bad_run_option(capsys, tmp_path, args, says):
     refused(capsys, "train", *DRY, *args, "--out", tmp_path / "r", says=says)

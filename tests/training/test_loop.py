@@ -1,4 +1,8 @@
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -15,6 +19,7 @@ from ganbench.training import checkpoint as ckpt
 from ganbench.training import loop
 from ganbench.training.build import build_generator
 from ganbench.training.ema import EMA
+from ganbench.training.rundir import RunDir
 from ganbench.training.seeding import INIT, derive_seed
 
 TINY = {"data": {"name": "ring8", "n": 2000}, "generator": {"name": "mlp", "hidden": 32},
@@ -119,6 +124,37 @@ def test_output_dir_rules(tmp_path):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="not empty"):
         _train(TINY, tmp_path / "other")
+
+
+def test_a_killed_run_is_told_from_a_running_one(tmp_path):
+    """The kernel's SIGKILL (out of memory) leaves status.json at 'running': it names its process, so the
+    next train's message can say that process has ended instead of implying it still trains."""
+    _train(TINY, tmp_path / "r")
+    status = tmp_path / "r" / "status.json"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that existed and has ended (reaped: not even a zombie)
+    for pid, says in ((gone.pid, "has ended without writing a status"), (os.getpid(), "(status: running);")):
+        status.write_text(json.dumps({"status": "running", "step": 0, "pid": pid, "host": socket.gethostname()}))
+        with pytest.raises(UserError) as exc:
+            _train(TINY, tmp_path / "r")
+        assert says in str(exc.value)
+    for pid, host in ((-1, socket.gethostname()), (gone.pid, "another-host")):  # a stranger's file, another machine
+        status.write_text(json.dumps({"status": "running", "pid": pid, "host": host}))
+        with pytest.raises(UserError, match=r"\(status: running\);"):
+            _train(TINY, tmp_path / "r")
+
+
+def test_a_running_status_names_its_process(tmp_path, monkeypatch):
+    seen, write = {}, RunDir.write_status
+
+    def spy(self, **fields):
+        seen.setdefault(fields["status"], fields)
+        write(self, **fields)
+
+    monkeypatch.setattr(RunDir, "write_status", spy)
+    _train(TINY, tmp_path / "r")
+    assert seen["running"] == {"status": "running", "step": 0, "pid": os.getpid(), "host": socket.gethostname()}
+    assert json.loads((tmp_path / "r" / "status.json").read_text())["status"] == "done"
 
 
 def test_ema_formula_and_rampup():

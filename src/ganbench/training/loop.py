@@ -320,7 +320,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
             elapsed[i] = record["wall_s"]
         run.truncate_log(start)
         run.write_config(cfgs[i])
-        run.write_status(status="running", step=start)
+        run.write_running(start)
     writers = [writer_cls(str(run.path / "tensorboard")) if writer_cls and c.tensorboard else None
                for run, c in zip(runs, cfgs)]
 

@@ -2,14 +2,18 @@
 
     out/config.yaml       the resolved config (every default filled in)
     out/metrics.jsonl     one JSON object per logged step (losses, wall time, step rate)
-    out/status.json       running | done | diverged, with the step reached and a message
+    out/status.json       running | done | diverged | interrupted, with the step reached and a message; a
+                          running one names its process (pid, host), so a reader can tell a process the
+                          kernel killed (no status can be written then) from one still training
     out/checkpoints/      step_N.safetensors + step_N.json
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 from pathlib import Path
 
 import yaml
@@ -60,6 +64,21 @@ class RunDir:
     def write_status(self, **fields) -> None:
         atomic_write_text(self.status_file, json.dumps(fields, indent=1))
 
+    def write_running(self, step: int) -> None:
+        """status.json = running from ``step``, naming this process."""
+        self.write_status(status="running", step=step, pid=os.getpid(), host=socket.gethostname())
+
+    def describe_status(self) -> str:
+        """The status for a message: 'done', or 'running in process N, which has ended without a word ...'
+        when the process that wrote "running" is gone from this host (killed: SIGKILL, the OOM killer)."""
+        found = self.status()
+        state = str(found.get("status", "unknown"))
+        pid, host = found.get("pid"), found.get("host")
+        if state != "running" or type(pid) is not int or pid <= 0 or host != socket.gethostname() or _alive(pid):
+            return state
+        return (f"running in process {pid}, which has ended without writing a status (killed, e.g. by the "
+                "out-of-memory killer)")
+
     def latest_checkpoint(self) -> Path | None:
         found = list_checkpoints(self.file("checkpoints"))
         return found[-1] if found else None
@@ -78,6 +97,16 @@ class RunDir:
             return
         keep = [ln for ln in self.log_file.read_text(errors="replace").splitlines() if _step_of(ln) <= step]
         atomic_write_text(self.log_file, "".join(ln + "\n" for ln in keep))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or a pid this system cannot have: do not claim it ended
+    return True
 
 
 def _step_of(line: str) -> float:
@@ -132,6 +161,6 @@ def prepare(run: RunDir, cfg: RunConfig, resume: bool, overwrite: bool) -> bool:
         raise UserError(f"{run.path} holds a run with a different config ({'; '.join(diffs)}); "
                         "pass --overwrite to replace it or choose another --out")
     if not resume:
-        raise UserError(f"{run.path} already holds this run (status: {run.status().get('status', 'unknown')}); "
+        raise UserError(f"{run.path} already holds this run (status: {run.describe_status()}); "
                         "pass --resume to continue it, or choose another --out")
     return True
