@@ -142,8 +142,13 @@ def check_path(value: Any, key: str) -> None:
     if scope is None or not isinstance(value, (str, os.PathLike)) or not str(value):
         return
     if not allowed(value, scope):
-        raise UserError(f"{scope.root}: its stored {key} '{value}' lies outside the {scope.what} (a {scope.what} is "
-                        f"data and may not name files elsewhere); if you trust that path, pass {FLAG} {value}")
+        relative = not Path(value).is_absolute()
+        where = _lexical(value) if relative else value
+        read = f", a relative path read from the current directory as {where}" if relative else ""
+        missing = "" if os.path.lexists(where) else ", which does not exist"
+        raise UserError(f"{scope.root}: its stored {key} '{value}'{read}{missing} lies outside the {scope.what} (a "
+                        f"{scope.what} is data and may not name files elsewhere); if you trust that path, pass "
+                        f"{FLAG} {where}")
 
 
 def check_files(folder: str | Path, files: Iterable[Path], key: str) -> None:

@@ -166,3 +166,21 @@ def test_the_scope_travels_to_workers(tmp_path, capsys):
     run = {"run_id": "other", "config": expand(StudySpec(**config))[0].config}
     result = execute_run(run, str(tmp_path / "s2"), {"n": 50}, scope={**seen[0], "allowed": ()})
     assert result["status"] == "failed" and f"--data-path {data}" in result["error"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_relative_stored_path_is_named_as_it_is_read(capsys, run, tmp_path, monkeypatch, command):
+    """A relative data.path is read from the current directory, so the refusal names where that is, and
+    the flag it proposes is the absolute path (the relative one means something else from elsewhere)."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    set_data(run, {"name": "npz", "path": "data/mine.npz", "classes": None, "test_fraction": 0.1})
+    where = tmp_path / "elsewhere" / "data" / "mine.npz"
+    line = refused(capsys, *_argv(command, run, tmp_path), says=f"--data-path {where}")
+    assert f"relative path read from the current directory as {where}, which does not exist" in line
+    where.parent.mkdir()
+    points(where)
+    line = refused(capsys, *_argv(command, run, tmp_path), says=f"--data-path {where}")
+    assert "does not exist" not in line
+    code, _, err = cli(capsys, *_argv(command, run, tmp_path), "--data-path", where)
+    assert code == 0, err
