@@ -161,3 +161,23 @@ def test_malformed_eval_json_is_one_line(capsys, run, text):
     (run / "eval.json").write_text(text)
     refused(capsys, "eval", run, "--n", "50", "--metrics", "modes", says="eval.json")
     assert (run / "eval.json").read_text() == text  # left as it was
+
+
+def test_report_names_a_run_whose_samples_it_cannot_draw(capsys, tiny_study, tmp_path):
+    """The numbers come from the store, so a damaged checkpoint does not stop the report; but its sample
+    panel says why it is blank, in the page and on the command line (it used to read "no checkpoint")."""
+    import shutil
+
+    study = tmp_path / "s"
+    shutil.copytree(tiny_study, study)
+    run_dir = sorted(p for p in (study / "runs").iterdir() if not p.name.startswith("."))[0]
+    final = sorted((run_dir / "checkpoints").glob("*.safetensors"))[-1]
+    final.write_bytes(final.read_bytes()[:100])
+    code, _, err = cli(capsys, "study", "report", study)
+    assert code == 0, err
+    assert f"the samples of {run_dir} are not drawn: " in err and final.name in err
+    html = (study / "report.html").read_text()
+    assert f"Not drawn: {run_dir.name}: " in html and "no checkpoint" not in html
+    run_dir.rename(tmp_path / run_dir.name)  # a linked run folder: nothing of the report is read through it
+    run_dir.symlink_to(tmp_path / run_dir.name, target_is_directory=True)
+    refused(capsys, "study", "report", study, says="a link leading outside")

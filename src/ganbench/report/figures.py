@@ -27,22 +27,30 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _draw_samples(ax, run_dir: Path, n_images: int = 36, n_points: int = 1500) -> bool:
-    """Samples of a run's final generator on ``ax``: an image grid, or a scatter over the real modes (2-D)."""
+NO_CHECKPOINT = "no checkpoint"
+
+
+def _draw_samples(ax, run_dir: Path, n_images: int = 36, n_points: int = 1500) -> str | None:
+    """Samples of a run's final generator on ``ax``: an image grid, or a scatter over the real modes (2-D).
+    None when drawn, else why not: NO_CHECKPOINT (a run that saved none), or the loader's own message
+    (a refused link, a damaged checkpoint), which the report must say rather than draw a blank."""
     from ..api import generate, load_generator
     from ..data.base import standard_pixels
     from ..data import load_dataset
     from ..plots import image_grid
+    from ..training.checkpoint import list_checkpoints
 
     try:
+        if not list_checkpoints(run_dir / "checkpoints"):  # a run that failed before its first save
+            return NO_CHECKPOINT
         G = load_generator(run_dir)
-    except Exception:  # noqa: BLE001  (a run without checkpoint simply has no picture)
-        return False
+    except Exception as exc:  # noqa: BLE001  (one run's damage is named, the report goes on)
+        return str(exc) or type(exc).__name__
     if len(G.data_shape) == 3:
         grid = image_grid(standard_pixels(generate(G, n_images, seed=0), G.config.data))
         ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", interpolation="nearest")
         ax.axis("off")
-        return True
+        return None
     pts = generate(G, n_points, seed=0).numpy()
     data = load_dataset(G.config.data, "test")
     ax.scatter(pts[:, 0], pts[:, 1], s=1.5, alpha=0.35)
@@ -54,26 +62,31 @@ def _draw_samples(ax, run_dir: Path, n_images: int = 36, n_points: int = 1500) -
         ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
     ax.tick_params(labelsize=6)
-    return True
+    return None
 
 
-def sample_strip(run_dirs: list[Path], titles: list[str]) -> bytes | None:
-    """The samples of several runs side by side (one variant, every seed)."""
+def sample_strip(run_dirs: list[Path], titles: list[str]) -> tuple[bytes | None, list[tuple[Path, str]]]:
+    """The samples of several runs side by side (one variant, every seed), and the runs whose samples could
+    not be drawn for a reason other than having no checkpoint, with that reason."""
     if not run_dirs:
-        return None
+        return None, []
     fig, axes = _plt().subplots(1, len(run_dirs), figsize=(2.0 * len(run_dirs), 2.2), squeeze=False)
-    drawn = 0
+    drawn, failed = 0, []
     for ax, d, title in zip(axes[0], run_dirs, titles):
-        if _draw_samples(ax, d):
+        why = _draw_samples(ax, d)
+        if why is None:
             drawn += 1
         else:
             ax.axis("off")
-            ax.text(0.5, 0.5, "no checkpoint", ha="center", va="center", fontsize=7)
+            ax.text(0.5, 0.5, NO_CHECKPOINT if why == NO_CHECKPOINT else "not drawn:\nsee below",
+                    ha="center", va="center", fontsize=7)
+            if why != NO_CHECKPOINT:
+                failed.append((d, why))
         ax.set_title(title, fontsize=7)
     if not drawn:
         _plt().close(fig)
-        return None
-    return _png(fig)
+        return None, failed
+    return _png(fig), failed
 
 
 def loss_curves(run_dirs: dict[str, list[Path]], title: str) -> bytes:

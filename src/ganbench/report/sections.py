@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import math
+import sys
 from collections import defaultdict
 
 from ..metrics.declare import info
@@ -294,11 +295,14 @@ def samples(view: DatasetView) -> dict | None:
     for v in view.variants:
         runs = sorted((r for r in view.runs if r["variant"] == v), key=lambda r: r["seed"])
         dirs = [view.study_path / "runs" / run_dir_name(r["run_id"]) for r in runs]
-        png = figures.sample_strip(dirs, [f"seed {r['seed']}" + (" ✖" if r["run_id"] in view.collapsed else " ▽"
-                                                                  if r["run_id"] in view.at_floor else "")
-                                          for r in runs])
-        if png:
-            strips.append({"variant": v, "png": b64(png)})
+        titles = [f"seed {r['seed']}" + (" ✖" if r["run_id"] in view.collapsed else " ▽"
+                                         if r["run_id"] in view.at_floor else "") for r in runs]
+        png, failed = figures.sample_strip(dirs, titles)
+        for run_dir, why in failed:  # said here and on the command line, never a silent blank panel
+            print(f"report: the samples of {run_dir} are not drawn: {why}", file=sys.stderr)
+        not_drawn = [f"{run_dir.name}: {why}" for run_dir, why in failed]
+        if png or not_drawn:
+            strips.append({"variant": v, "png": b64(png) if png else None, "not_drawn": not_drawn})
         ema.update(bool(e["protocol"].get("ema")) for e in view.evals if e["variant"] == v and "final" in e["tags"])
     if not strips:
         return None

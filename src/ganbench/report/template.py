@@ -125,7 +125,7 @@ study's own pairs).</p>
 """,
     "samples": """
 <h3>Samples ({{ s.heading }})</h3>
-<div class="strips">{% for f in s.strips %}<figure><figcaption>{{ f.variant }}</figcaption><img alt="samples of {{ f.variant }}, every seed" src="data:image/png;base64,{{ f.png }}"></figure>{% endfor %}</div>
+<div class="strips">{% for f in s.strips %}<figure><figcaption>{{ f.variant }}</figcaption>{% if f.png %}<img alt="samples of {{ f.variant }}, every seed" src="data:image/png;base64,{{ f.png }}">{% endif %}{% for line in f.not_drawn %}<p class="warn not-drawn">Not drawn: {{ line }}</p>{% endfor %}</figure>{% endfor %}</div>
 """,
     "training": """
 <h3>Training</h3>
