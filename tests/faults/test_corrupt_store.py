@@ -108,6 +108,22 @@ def test_rebuild_queues_runs_whose_result_files_are_missing_or_forged(capsys, st
     assert {r["status"] for r in Store(study / "study.sqlite").runs()} == {"done"}
 
 
+def test_rebuild_says_when_spec_yaml_was_edited_since_the_runs(capsys, study):
+    """rebuild follows spec.yaml (that is its job), but a hand edit since the runs trained would queue them
+    all again without a word: it says which runs have results for another config."""
+    original = (study / "spec.yaml").read_text()
+    edited = yaml.safe_load(original)
+    edited["base"]["lr_d"] = 0.005
+    (study / "spec.yaml").write_text(yaml.safe_dump(edited))
+    code, out, err = cli(capsys, "study", "rebuild", study)
+    assert code == 0 and "0 finished runs recovered, 2 queued" in out, err
+    assert "note: 2 of the queued runs have results on disk for another config" in err
+    assert "spec.yaml was edited since they ran" in err
+    (study / "spec.yaml").write_text(original)
+    code, out, err = cli(capsys, "study", "rebuild", study)
+    assert code == 0 and "2 finished runs recovered, 0 queued" in out and "note:" not in err
+
+
 def test_rebuild_of_a_directory_that_is_no_study(capsys, tmp_path):
     refused(capsys, "study", "rebuild", tmp_path / "nothing", says="not a ganbench study directory")
     assert not (tmp_path / "nothing").exists()

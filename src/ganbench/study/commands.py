@@ -128,6 +128,11 @@ def _study_rebuild(args: argparse.Namespace) -> int:
         lock.close()
     print(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
           f"queued (continue with: ganbench study resume {args.dir})")
+    if changed := counts["changed"]:
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        print(f"note: {len(changed)} of the queued runs have results on disk for another config ({shown}): "
+              f"{study.spec_path} was edited since they ran, and the store follows it; restore the file and "
+              "rebuild again to keep those results", file=sys.stderr)
     return 0
 
 

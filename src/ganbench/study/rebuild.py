@@ -22,14 +22,19 @@ from .store import FINISHED, Store, check_store, read_only
 from .worker import RESULT_FILE, run_dir_name
 
 
-def read_result(run_dir: Path, run_id: str, config_hash: str) -> dict | None:
-    """A run's saved result when it is readable, finished, and belongs to this run and config."""
+def _saved(run_dir: Path) -> dict | None:
     path = stored_file(run_dir.parent.parent, run_dir / RESULT_FILE)  # STUDY/runs/NAME: no link out of the study
     try:
         saved = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
-    if not isinstance(saved, dict) or saved.get("run_id") != run_id or saved.get("config_hash") != config_hash:
+    return saved if isinstance(saved, dict) else None
+
+
+def read_result(run_dir: Path, run_id: str, config_hash: str) -> dict | None:
+    """A run's saved result when it is readable, finished, and belongs to this run and config."""
+    saved = _saved(run_dir)
+    if saved is None or saved.get("run_id") != run_id or saved.get("config_hash") != config_hash:
         return None
     if saved.get("status") not in FINISHED or not isinstance(saved.get("evals", []), list):
         return None
@@ -87,7 +92,9 @@ def check_complete(study, runs, resuming: bool = False) -> None:
 
 
 def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
-    """Write a fresh store for ``study`` (a StudyDir) from its spec and run directories; return counts.
+    """Write a fresh store for ``study`` (a StudyDir) from its spec and run directories; return counts, and
+    in ``changed`` the runs whose result.json is of another config than spec.yaml gives them now (spec.yaml
+    edited since they ran: the store follows spec.yaml, so they are queued, and the caller says so).
     The stored spec is data: its paths must lie inside the study directory or under one of ``data_paths``."""
     spec = study.read_spec()
     with reading(study.path, STUDY, data_paths):  # the rest reads only the runs' own result.json files
@@ -99,13 +106,16 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     try:
         store.set_meta(spec_digest=spec.digest(), name=spec.name)
         store.add_runs(runs)
-        recovered = 0
+        recovered, changed = 0, []
         for r in runs:
             digest = make_config(r.config, stored=f"run {r.run_id}").digest()
-            saved = read_result(study.path / "runs" / run_dir_name(r.run_id), r.run_id, digest)
+            run_dir = study.path / "runs" / run_dir_name(r.run_id)
+            saved = read_result(run_dir, r.run_id, digest)
             if saved is not None:
                 store.finish(r.run_id, saved)
                 recovered += 1
+            elif (other := _saved(run_dir)) is not None and other.get("run_id") == r.run_id:
+                changed.append(r.run_id)  # its result is of another config: spec.yaml edited since it ran
     except BaseException:
         store.close()
         fresh.unlink(missing_ok=True)
@@ -119,4 +129,4 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     fresh.rename(study.store_path)
     for name in ("results.csv", "results.json", "report.html"):  # they described the old store
         (study.path / name).unlink(missing_ok=True)
-    return {"runs": len(runs), "recovered": recovered, "queued": len(runs) - recovered}
+    return {"runs": len(runs), "recovered": recovered, "queued": len(runs) - recovered, "changed": changed}
