@@ -181,3 +181,22 @@ def test_report_names_a_run_whose_samples_it_cannot_draw(capsys, tiny_study, tmp
     run_dir.rename(tmp_path / run_dir.name)  # a linked run folder: nothing of the report is read through it
     run_dir.symlink_to(tmp_path / run_dir.name, target_is_directory=True)
     refused(capsys, "study", "report", study, says="a link leading outside")
+
+
+def test_train_refuses_a_run_another_live_process_is_training(capsys, run):
+    """Two processes training one directory would overwrite each other's checkpoints; a status naming a
+    live process of this machine is refused, one naming a process that has ended is not."""
+    import socket
+    import subprocess
+
+    status = run / "status.json"
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        try:
+            status.write_text(json.dumps({"status": "running", "step": 0, "pid": other.pid,
+                                          "host": socket.gethostname()}))
+            refused(capsys, "train", "--out", run, "--resume", "--steps", "12", "--no-progress",
+                    says=f"is being trained now by process {other.pid}")
+        finally:
+            other.kill()
+    code, _, err = cli(capsys, "train", "--out", run, "--resume", "--steps", "12", "--no-progress")
+    assert code == 0, err  # the process has ended: what it left is resumed

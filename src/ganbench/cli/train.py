@@ -109,6 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
         return 0
+    if args.out is not None:
+        _not_trained_elsewhere(args.out)
     from ..training.interrupt import sigterm_interrupts
 
     with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves status.json = interrupted
@@ -124,6 +126,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     print(f"done: {result.step} steps in {result.wall_s:.1f}s -> {result.out}")
     return 0
+
+
+def _not_trained_elsewhere(out: Path) -> None:
+    """Refuse a run directory that another live process of this machine is training now. (A study's retry of
+    a run runs in the driver's own workers through the API, never through here.)"""
+    from ..training.rundir import RunDir
+
+    if (owner := RunDir(out).trained_elsewhere()) is not None:
+        raise UserError(f"{out} is being trained now by process {owner} on this machine (its status.json: "
+                        "running); two processes would overwrite each other's checkpoints: wait for it to end, "
+                        "or stop it (Ctrl-C or SIGTERM leaves it resumable) and run this again")
 
 
 def _typed_paths(base: dict, overrides: dict) -> list[str]:
@@ -145,6 +158,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise UserError("two configs have the same file name; their run directories would collide")
     cfgs = [load_config(p) for p in args.configs]
+    for n in names:
+        _not_trained_elsewhere(args.out_dir / n)
     from ..training.interrupt import sigterm_interrupts
     from ..training.rundir import RunDir
 

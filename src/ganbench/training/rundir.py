@@ -68,16 +68,27 @@ class RunDir:
         """status.json = running from ``step``, naming this process."""
         self.write_status(status="running", step=step, pid=os.getpid(), host=socket.gethostname())
 
+    def _running_here(self) -> int | None:
+        """The pid a "running" status names, when it names one on this host; None otherwise."""
+        found = self.status()
+        pid = found.get("pid")
+        if found.get("status") != "running" or type(pid) is not int or pid <= 0 or found.get("host") != socket.gethostname():
+            return None
+        return pid
+
     def describe_status(self) -> str:
         """The status for a message: 'done', or 'running in process N, which has ended without a word ...'
         when the process that wrote "running" is gone from this host (killed: SIGKILL, the OOM killer)."""
-        found = self.status()
-        state = str(found.get("status", "unknown"))
-        pid, host = found.get("pid"), found.get("host")
-        if state != "running" or type(pid) is not int or pid <= 0 or host != socket.gethostname() or _alive(pid):
-            return state
+        pid = self._running_here()
+        if pid is None or _alive(pid):
+            return str(self.status().get("status", "unknown"))
         return (f"running in process {pid}, which has ended without writing a status (killed, e.g. by the "
                 "out-of-memory killer)")
+
+    def trained_elsewhere(self) -> int | None:
+        """The pid of another live process of this host that is training this run now, else None."""
+        pid = self._running_here()
+        return pid if pid is not None and pid != os.getpid() and _alive(pid) else None
 
     def latest_checkpoint(self) -> Path | None:
         found = list_checkpoints(self.file("checkpoints"))
