@@ -122,6 +122,18 @@ def test_sample_bad_input(capsys, tmp_path):
     assert code == 2 and "no checkpoint at" in err
 
 
+@pytest.mark.parametrize("name,text", [("run.yaml", "data: {name: ring8}\n"), ("notes.json", "not json")])
+def test_sample_of_a_file_of_the_wrong_kind(capsys, tmp_path, name, text):
+    """A config or other file given where a run is expected is named as the wrong kind, and kept: the
+    advice to delete a damaged sidecar is for a checkpoint's own step_N.json only."""
+    (tmp_path / name).write_text(text)
+    code, _, err = run(capsys, "sample", str(tmp_path / name))
+    assert code == 2 and "delete" not in err
+    assert ("is not a run directory or checkpoint; give a run directory" in err if name.endswith(".yaml")
+            else "not a valid checkpoint sidecar" in err and "give a checkpoint's step_N.json" in err)
+    assert (tmp_path / name).read_text() == text
+
+
 def test_console_script_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ganbench", "train", "--loss", "bogus", "--out", str(tmp_path)],
                           capture_output=True, text=True, check=False)

@@ -65,6 +65,9 @@ def find_checkpoint(path: str | Path) -> Path:
         if not found:
             raise UserError(f"{p} holds no checkpoint (is it a ganbench run directory?)")
         return found[-1]
+    if p.suffix not in (".json", ".safetensors"):  # a config.yaml, an image... given in the wrong place
+        raise UserError(f"{path} is not a run directory or checkpoint; give a run directory, or one of its "
+                        "checkpoints (RUN/checkpoints/step_N.json or step_N.safetensors)")
     if p.suffix == ".safetensors":
         p = p.with_suffix(".json")
     if not p.is_file():

@@ -98,8 +98,10 @@ def read_record(json_path: Path) -> dict:
     try:
         record = json.loads(json_path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{json_path}: not a valid checkpoint sidecar (bad JSON: {exc}); "
-                        "delete it to fall back to the previous checkpoint") from None
+        # deleting is advice for a damaged step_N.json only, never for some other file given by mistake
+        hint = ("delete it to fall back to the previous checkpoint" if _STEP_FILE.match(json_path.name)
+                else "give a checkpoint's step_N.json or its run directory")
+        raise UserError(f"{json_path}: not a valid checkpoint sidecar (bad JSON: {exc}); {hint}") from None
     if not isinstance(record, dict) or not isinstance(record.get("step"), int) or not isinstance(
             record.get("config"), dict):
         raise UserError(f"{json_path}: not a ganbench checkpoint sidecar (needs 'step' and 'config')")
