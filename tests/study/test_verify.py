@@ -150,6 +150,27 @@ def test_checkpoints_the_recipe_keeps_but_the_study_lacks_are_differences(study,
     assert "accelerator" not in out  # every row was evaluated on the CPU
 
 
+@pytest.mark.parametrize("damaged,says", [
+    ("step_0000040.safetensors", "step_0000040.safetensors: not a readable safetensors checkpoint"),
+    ("step_0000040.json", "step_0000040.json: not a valid checkpoint sidecar (bad JSON"),
+], ids=["tensors", "sidecar"])
+def test_an_unreadable_checkpoint_is_a_difference_and_the_other_runs_are_verified(study, capsys, tmp_path,
+                                                                                   damaged, says):
+    """A truncated checkpoint file is evidence that cannot be read: listed for its rows with the reason (not a
+    stop telling the user to delete it), and every other run is still recomputed."""
+    checkpoints = sorted(study.glob("runs/*/checkpoints"))[0]
+    rid, target = checkpoints.parent.name, checkpoints / damaged
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    before = target.read_bytes()
+    code, out = verify(capsys, study, "--no-reference", "--out", tmp_path / "v.json")
+    assert code == 1 and "delete" not in out
+    assert f"differs: {rid} step_0000040 checkpoint: stored 'step_0000040', recomputed 'unreadable: {says}" in out
+    found = json.loads((tmp_path / "v.json").read_text())
+    others = {v["run_id"] for v in found["values"] if v["verdict"] == "identical" and v["metric"] == "fid"}
+    assert len(others) == 3 and rid not in others  # the other three runs' rows, recomputed bit for bit
+    assert target.read_bytes() == before
+
+
 def test_the_comparison_rule():
     assert compare(0.25, 0.25) == "identical" and compare(float("nan"), float("nan")) == "identical"
     assert compare(1.0, 1.0 + 5e-5) == "agrees" and compare(1.0, 1.001) == "differs"

@@ -156,6 +156,12 @@ def _kept(run: dict, row: dict, last_step: int) -> bool:
     return not (run.get("config") or {}).get("keep_checkpoints") or row["protocol"]["step"] >= last_step
 
 
+def _checkpoint_row(row: dict, recomputed: str) -> dict:
+    """A difference for a row whose checkpoint the study should hold but cannot show (missing or unreadable)."""
+    return {"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": "checkpoint",
+            "stored": row["protocol"]["checkpoint"], "recomputed": recomputed, "verdict": "differs", "device": ""}
+
+
 def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, retrain: list[tuple] | None,
                scope: dict | None) -> tuple[list[dict], list[dict], float]:
     """One run's share, a task for an executor (another process, perhaps): its rows recomputed, each checkpoint
@@ -163,6 +169,7 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
     final row) pairs) trained again (retrain.py). Returns (comparisons, rows not recomputed with the reason,
     seconds of training)."""
     from ..confine import restored
+    from ..training.checkpoint import UnreadableCheckpoint
 
     checked, skipped, recipes, seconds = [], [], set(), 0.0
     run_dir = Path(study_path) / "runs" / run_dir_name(run["run_id"])
@@ -170,15 +177,17 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
     with restored(scope):
         for row in rows:
             sidecar = run_dir / "checkpoints" / f"{row['protocol']['checkpoint']}.json"
-            if sidecar.is_file() and sidecar.stem not in recipes:
-                recipes.add(sidecar.stem)  # the checkpoint was trained with the recipe the store names
-                checked += recipe_differences(run, sidecar)
-            fresh, why = recompute(run_dir, row, eval_spec)
-            if fresh is None and not sidecar.is_file() and _kept(run, row, last_step):
-                checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": "checkpoint",
-                                "stored": row["protocol"]["checkpoint"], "recomputed": "missing", "verdict": "differs",
-                                "device": ""})  # the recipe keeps it: evidence removed, not a kept-checkpoints limit
+            try:
+                if sidecar.is_file() and sidecar.stem not in recipes:
+                    recipes.add(sidecar.stem)  # the checkpoint was trained with the recipe the store names
+                    checked += recipe_differences(run, sidecar)
+                fresh, why = recompute(run_dir, row, eval_spec)
+            except UnreadableCheckpoint as exc:  # kept, but damaged: evidence that cannot be read, a difference
+                checked.append(_checkpoint_row(row, f"unreadable: {exc.path.name}: {exc.reason}"))
                 continue
+            if fresh is None and not sidecar.is_file() and _kept(run, row, last_step):
+                checked.append(_checkpoint_row(row, "missing"))  # the recipe keeps it: evidence removed, not a
+                continue  # kept-checkpoints limit
             if fresh is None:
                 skipped.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "reason": why})
                 continue
@@ -202,6 +211,7 @@ def verify_reference(dataset: str, config: dict, stored_rows: list[dict], eval_s
     again as the runner drew them (from the dataset's first run's config) and compared with the stored ones;
     a task for an executor, shaped as ``verify_run``'s."""
     from ..confine import restored
+    from ..training.checkpoint import UnreadableCheckpoint
     from .calibration import calibrate
 
     stored = {(c["row"], c["checkpoint"], c["seed"], c["metric"]): c["value"] for c in stored_rows}

@@ -24,6 +24,20 @@ from ..errors import UserError
 from ..fileio import atomic_save_tensors, atomic_write_text
 
 _STEP_FILE = re.compile(r"^step_(\d+)\.json$")
+
+
+class UnreadableCheckpoint(UserError):
+    """A checkpoint file that cannot be read: damaged, missing, or not a checkpoint. Commands that use the
+    checkpoint stop on it (a UserError); `study verify` reports it as a difference for that run instead."""
+
+    def __init__(self, path: Path, reason: str, hint: str = ""):
+        super().__init__(path, reason, hint)  # all three in args: it pickles across worker processes
+        self.path, self.reason, self.hint = Path(path), reason, hint
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" + (f"; {self.hint}" if self.hint else "")
+
+
 def _flat_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
     sd = opt.state_dict()
     tensors = {}
@@ -101,10 +115,10 @@ def read_record(json_path: Path) -> dict:
         # deleting is advice for a damaged step_N.json only, never for some other file given by mistake
         hint = ("delete it to fall back to the previous checkpoint" if _STEP_FILE.match(json_path.name)
                 else "give a checkpoint's step_N.json or its run directory")
-        raise UserError(f"{json_path}: not a valid checkpoint sidecar (bad JSON: {exc}); {hint}") from None
+        raise UnreadableCheckpoint(json_path, f"not a valid checkpoint sidecar (bad JSON: {exc})", hint) from None
     if not isinstance(record, dict) or not isinstance(record.get("step"), int) or not isinstance(
             record.get("config"), dict):
-        raise UserError(f"{json_path}: not a ganbench checkpoint sidecar (needs 'step' and 'config')")
+        raise UnreadableCheckpoint(json_path, "not a ganbench checkpoint sidecar (needs 'step' and 'config')")
     shape, classes = record.get("data_shape", [1]), record.get("num_classes", 0)
     if not (isinstance(shape, list) and 1 <= len(shape) <= 3
             and all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 65536 for d in shape)):
@@ -134,10 +148,11 @@ def read_checkpoint(json_path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     try:
         tensors = load_file(str(path))
     except FileNotFoundError:
-        raise UserError(f"{path}: checkpoint tensors missing (the sidecar {Path(json_path).name} names it)") from None
+        raise UnreadableCheckpoint(path, f"checkpoint tensors missing (the sidecar {Path(json_path).name} names it)"
+                                   ) from None
     except (SafetensorError, OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable safetensors checkpoint ({str(exc).splitlines()[0]}); "
-                        "delete it and its .json to fall back to the previous checkpoint") from None
+        raise UnreadableCheckpoint(path, f"not a readable safetensors checkpoint ({str(exc).splitlines()[0]})",
+                                   "delete it and its .json to fall back to the previous checkpoint") from None
     return record, tensors
 
 
