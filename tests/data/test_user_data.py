@@ -73,6 +73,21 @@ def test_npz_dataset_and_label_checks(tmp_path):
         load_dataset({"name": "npz", "path": str(tmp_path / "none.npz")})
 
 
+def test_npz_without_x_says_which_array_it_uses(tmp_path, capsys):
+    """The documented fallback (the first array) is said once, naming the file and the array, not silent."""
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "d.npz", images=rng.integers(0, 256, (20, 8, 8), dtype=np.uint8), y=np.arange(20) % 4)
+    ds = load_dataset({"name": "npz", "path": str(tmp_path / "d.npz")})
+    assert ds.x.shape == (18, 1, 8, 8) and ds.num_classes == 4
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # the labels are read without reading (and announcing) the images again
+    assert f"ganbench: {tmp_path / 'd.npz'} has no array 'x'; using its first array 'images' (20 x 8 x 8)" in err
+    assert "it holds 'images', 'y'; save the samples as x to choose" in err
+    np.savez(tmp_path / "x.npz", x=np.zeros((20, 2)), other=np.ones(3))
+    load_dataset({"name": "npz", "path": str(tmp_path / "x.npz")})
+    assert capsys.readouterr().err == ""  # with an x, nothing to say
+
+
 def test_diffaugment_properties():
     from ganbench.augment import cutout, diff_augment, translation
 

@@ -1,6 +1,6 @@
 """Read samples from files for direct comparison: a .npz array or a folder of images.
 
-* ``.npz`` with key ``x`` (the first array otherwise): 2-D (N, D) arrays are vectors (points or
+* ``.npz`` with key ``x`` (the first array otherwise, named in a notice on stderr): 2-D (N, D) arrays are vectors (points or
   precomputed features); (N, H, W), (N, H, W, C) or (N, C, H, W) arrays are images, uint8 in [0, 255]
   or floats in [-1, 1].
 * a folder: every PNG/JPEG below it (recursively, sorted), all of one size, read as RGB or grayscale.
@@ -9,9 +9,9 @@ Images come back as float NCHW in [-1, 1].
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,8 +43,18 @@ def numeric(a: np.ndarray, source: str, what: str = "array") -> np.ndarray:
     return a
 
 
+def _first_array(path: Path, f: np.lib.npyio.NpzFile) -> np.ndarray:
+    """The documented fallback for a file without ``x``, said on stderr: a wrong array fails far from here."""
+    x = f[f.files[0]]
+    others = f" (it holds {', '.join(map(repr, f.files))}; save the samples as x to choose)" if len(f.files) > 1 else ""
+    print(f"ganbench: {path} has no array 'x'; using its first array {f.files[0]!r} "
+          f"({' x '.join(map(str, x.shape)) or 'a scalar'}){others}", file=sys.stderr)
+    return x
+
+
 def load_npz(path: Path, keys: tuple[str, ...] = ("x",)) -> dict[str, np.ndarray]:
-    """The arrays of an .npz file (``x``, or else the first array, as "x"; others by name when present)."""
+    """The arrays of an .npz file named in ``keys`` and present (``x``, when asked for: or else the first
+    array)."""
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -52,8 +62,9 @@ def load_npz(path: Path, keys: tuple[str, ...] = ("x",)) -> dict[str, np.ndarray
         with loaded as f:
             if not f.files:
                 raise UserError(f"{path}: the .npz file holds no array")
-            out = {"x": f["x"] if "x" in f.files else f[f.files[0]]}
-            out.update({k: f[k] for k in keys if k != "x" and k in f.files})
+            out = {k: f[k] for k in keys if k in f.files}
+            if "x" in keys and "x" not in out:
+                out["x"] = _first_array(path, f)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         why = "not an archive of plain arrays; ganbench never loads pickled data" if "pickle" in str(exc) else exc
         raise UserError(f"{path}: not a readable .npz file ({why})") from None
