@@ -36,11 +36,24 @@ def test_defaults_and_seed_count():
     ({"datasets": [{"generator": "dcgan"}]}, "needs a 'data' key"),
     ({"grid": {"loss": ["ns", "hingee"]}}, "unknown loss 'hingee'"),
     ({"grid": {"loss": []}}, "grid axis 'loss' has no values"),
+    ({"grid": {"loss": ["ns", "hinge", "ns"]}}, "grid axis 'loss' lists ns twice; list each value once"),
 ])
 def test_bad_specs_name_the_key(spec, message):
     with pytest.raises(UserError) as exc:
         expand(StudySpec(**spec))
     assert message in str(exc.value)
+
+
+def test_a_dataset_listed_twice_is_named_with_how_to_vary_it(tmp_path, capsys):
+    from ganbench.cli import main
+
+    (tmp_path / "s.yaml").write_text("name: dup\ndatasets: [ring8, {data: {name: ring8, n: 500}}]\n")
+    assert main(["study", "run", str(tmp_path / "s.yaml"), "--dir", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert ("'datasets' lists dataset 'ring8' twice (entries 1 and 2); a dataset is named by its data name, so list "
+            "it once and put the settings that differ (say data.n or data.path) in 'grid' or 'variants'") in err
+    assert "variants distinct names" not in err
+    assert len(expand(StudySpec(datasets=["ring8"], grid={"data.n": [500, 1000]}))) == 6  # as the message says
 
 
 def test_load_spec_rejects_unknown_top_level_keys(tmp_path):

@@ -165,6 +165,9 @@ class StudySpec(BaseModel):
         for key, values in v.items():
             if not values:
                 raise UserError(f"grid axis '{key}' has no values")
+            shown = [str(x) for x in values]  # as the run ids show them
+            if twice := next((x for i, x in enumerate(shown) if x in shown[:i]), None):
+                raise UserError(f"grid axis '{key}' lists {twice} twice; list each value once")
         return v
 
     def seed_list(self) -> list[int]:
@@ -303,7 +306,14 @@ def _flops_budget(cfg, flops: float, where: str):
 _FLOPS_MEMO: dict = {}
 
 
-def _check_primary_names(spec: StudySpec, datasets: list[str]) -> None:
+def _check_dataset_names(spec: StudySpec) -> None:
+    """Each entry's name (its data name, which names its runs) is distinct, and eval.primary names them."""
+    datasets = [_dataset(entry)[0] for entry in spec.datasets]
+    for i, name in enumerate(datasets):
+        if name in datasets[:i]:
+            raise UserError(f"'datasets' lists dataset '{name}' twice (entries {datasets.index(name) + 1} and "
+                            f"{i + 1}); a dataset is named by its data name, so list it once and put the settings "
+                            "that differ (say data.n or data.path) in 'grid' or 'variants'")
     if isinstance(spec.eval.primary, dict):
         for name in spec.eval.primary:
             if name not in datasets:
@@ -327,7 +337,7 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
     if spec.eval.every:
         budget["ckpt_every"] = spec.eval.every
     runs = []
-    _check_primary_names(spec, [_dataset(entry)[0] for entry in spec.datasets])
+    _check_dataset_names(spec)
     for entry in spec.datasets:
         ds_name, ds_overrides = _dataset(entry)
         check_keys(ds_overrides, f"dataset '{ds_name}'")
@@ -353,7 +363,8 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
         folder = run_dir_name(r.run_id)
         if folder in seen:
             if seen[folder] == r.run_id:
-                raise UserError("two runs of the study have the same id; give variants distinct names")
+                raise UserError(f"two runs of the study have the same id '{r.run_id}'; name each dataset, variant "
+                                "and grid value once")
             raise UserError(f"runs '{seen[folder]}' and '{r.run_id}' would share one run directory; "
                             "give variants (or grid values) distinct names")
         seen[folder] = r.run_id
