@@ -52,8 +52,12 @@ def import_plugins(modules: list[str]) -> None:
 
 def require_plugins(modules: list[str], where: str) -> None:
     """Refuse a stored config whose plugin modules the caller has not imported."""
+    from .confine import RUN, scope_dict
+
     missing = [m for m in modules if m not in sys.modules]
     if missing:
         flags = " ".join(f"--plugin {m}" for m in missing)
-        raise UserError(f"{where} needs plugin module(s) {', '.join(missing)}, which a run directory cannot "
+        scope = scope_dict()  # the directory being read: a study's, or a run's (train reads one unscoped)
+        what = scope["what"] if scope else RUN
+        raise UserError(f"{where} needs plugin module(s) {', '.join(missing)}, which a {what} cannot "
                         f"load by itself; if you trust them, pass {flags} (before the command)")

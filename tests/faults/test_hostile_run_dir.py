@@ -44,6 +44,7 @@ def test_plugins_named_by_a_run_are_never_imported(capsys, run, tmp_path, monkey
         line = cli(capsys, *argv)  # config.yaml is clean: the caller's config decides, the sidecar is data
     else:
         line = refused(capsys, *argv, says=f"--plugin {module}")
+        assert "which a run directory cannot load by itself" in line
     assert not mark.exists() and module not in sys.modules, line
     if command != "resume":  # the caller who trusts the module says so, and then it loads
         code, _, err = cli(capsys, "--plugin", module, *argv)
@@ -143,6 +144,26 @@ def test_links_leading_out_of_a_study_are_refused(capsys, tiny_study, tmp_path, 
     inner.symlink_to(target, target_is_directory=target.is_dir())
     for argv in (["study", "rebuild", study], ["study", "verify", study, "--no-reference", "--workers", "1"]):
         refused(capsys, *argv, says="a link leading outside")
+
+
+@pytest.mark.parametrize("command", ["resume", "extend"])
+def test_plugins_named_by_a_study_are_never_imported_and_the_study_is_named(capsys, tiny_study, tmp_path,
+                                                                           monkeypatch, command):
+    import shutil
+
+    import yaml
+
+    study, mark, module = tmp_path / "s", tmp_path / "pwned", f"evil_study_{command}"
+    shutil.copytree(tiny_study, study)
+    (study / f"{module}.py").write_text(EVIL.format(mark=str(mark)))
+    monkeypatch.syspath_prepend(str(study))
+    spec = yaml.safe_load((study / "spec.yaml").read_text())
+    spec["base"]["plugins"] = [module]
+    (study / "spec.yaml").write_text(yaml.safe_dump(spec))
+    argv = {"resume": ["study", "resume", study], "extend": ["study", "extend", study, "--seeds", "3"]}[command]
+    line = refused(capsys, *argv, "--executor", "inprocess", "--no-progress", says=f"--plugin {module}")
+    assert "which a study directory cannot load by itself" in line and "run directory" not in line
+    assert not mark.exists() and module not in sys.modules
 
 
 @pytest.mark.parametrize("field,value,says", [
