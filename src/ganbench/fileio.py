@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -11,20 +12,50 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
+from .errors import UserError
+
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+
+def _make_folder(path: Path) -> None:
+    """Create ``path``'s folder; when that fails, say so naming the file asked for and the folder at fault."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        nearest = next((p for p in path.parents if p.exists()), None)
+        if nearest is not None and not nearest.is_dir():
+            raise UserError(f"cannot write {path}: {nearest} is a file, not a folder; choose another path") from None
+        raise UserError(f"cannot write {path}: its folder {exc.filename or path.parent} cannot be created "
+                        f"({(exc.strerror or str(exc)).lower()}); choose another path") from None
+
+
+def _named(exc: OSError, path: Path, tmp: str | None) -> OSError:
+    """The error of a temp-file step, naming ``path`` (the file the user asked for) instead of the temp file."""
+    if tmp is None or tmp in (exc.filename, exc.filename2):
+        return OSError(exc.errno, exc.strerror, str(path))  # the subclass follows the errno (IsADirectoryError...)
+    return exc
 
 
 def _atomic(path: Path, write) -> None:
     """Call ``write(tmp_path)`` for a temp file beside ``path``, then rename it over ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _make_folder(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # the folder is at fault, not the file (which is not there yet)
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise UserError(f"cannot write {path}: its folder {path.parent} is not writable "
+                            f"({(exc.strerror or str(exc)).lower()}); choose another path") from None
+        raise _named(exc, path, None) from exc  # a full disk: the CLI's hint for it, naming the file
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _named(exc, path, tmp) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

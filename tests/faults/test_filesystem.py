@@ -167,6 +167,45 @@ def test_sample_out_that_is_a_directory(capsys, tmp_path, tiny_run):
     refused(capsys, "sample", tiny_run, "--out", tmp_path / "o.png", says="directory")
 
 
+def _out_argv(command, tiny_run, tmp_path, out):
+    if command == "sample":
+        return ["sample", tiny_run, "--out", out]
+    import numpy as np
+
+    np.savez(tmp_path / "p.npz", x=np.random.default_rng(0).normal(size=(50, 2)))
+    return ["metrics", "--real", tmp_path / "p.npz", "--fake", tmp_path / "p.npz", "--metrics", "fid", "--out", out]
+
+
+@pytest.mark.parametrize("command", ["sample", "metrics"])
+@pytest.mark.parametrize("where,says", [
+    ("under-file", "cannot write {out}: {tmp}/f is a file, not a folder; choose another path"),
+    ("deeper-under-file", "cannot write {out}: {tmp}/f is a file, not a folder; choose another path"),
+    ("directory", "{out}: it is a directory; give a file path"),
+])
+def test_out_that_cannot_be_written_is_named_not_its_temp_file(capsys, tmp_path, tiny_run, command, where, says):
+    """The atomic write's temp file (.NAME.xxxx.tmp) is never what a message names: the --out the user gave is."""
+    (tmp_path / "f").write_text("x")
+    name = "o.npz" if command == "sample" else "o.json"
+    out = {"under-file": tmp_path / "f" / name, "deeper-under-file": tmp_path / "f" / "sub" / name,
+           "directory": tmp_path / name}[where]
+    if where == "directory":
+        out.mkdir()
+    line = refused(capsys, *_out_argv(command, tiny_run, tmp_path, out))
+    assert says.format(out=out, tmp=tmp_path) in line and ".tmp" not in line
+    assert (tmp_path / "f").read_text() == "x" and not list(tmp_path.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("command", ["sample", "metrics"])
+def test_out_on_read_only_media_names_the_out(capsys, tmpfs, tmp_path, tiny_run, command):
+    fs = tmpfs("size=1m,ro")
+    name = "o.npz" if command == "sample" else "o.json"
+    for out, says in ((fs / name, f"cannot write {fs / name}: its folder {fs} is not writable (read-only file system)"),
+                      (fs / "sub" / name, f"cannot write {fs / 'sub' / name}: its folder {fs / 'sub'} cannot be "
+                                          "created (read-only file system)")):
+        line = refused(capsys, *_out_argv(command, tiny_run, tmp_path, out))
+        assert says in line and ".tmp" not in line
+
+
 def test_eval_n_far_too_large(capsys, tiny_run):
     refused(capsys, "eval", tiny_run, "--n", "1000000000", says="--n")
 
