@@ -211,7 +211,6 @@ def verify_reference(dataset: str, config: dict, stored_rows: list[dict], eval_s
     again as the runner drew them (from the dataset's first run's config) and compared with the stored ones;
     a task for an executor, shaped as ``verify_run``'s."""
     from ..confine import restored
-    from ..training.checkpoint import UnreadableCheckpoint
     from .calibration import calibrate
 
     stored = {(c["row"], c["checkpoint"], c["seed"], c["metric"]): c["value"] for c in stored_rows}
