@@ -63,7 +63,7 @@ def test_weights_the_recipe_does_not_train_are_found_though_every_stored_number_
     code, out = verify(capsys, study, "--no-reference", "--retrain", "4")
     assert code == 1
     assert f"differs: {rid} step_0000040 trained again tensors G " in out
-    assert not any(f"differs: {r} step_0000040 trained again" in out for r in ("ring8__ns__s1", "ring8__hinge__s0"))
+    assert not any(f"differs: {r} step_0000040 trained again" in out for r in ("ring8__loss=ns__s1", "ring8__loss=hinge__s0"))
 
 
 def test_an_earlier_checkpoint_the_recipe_does_not_train_is_found(study, capsys):  # noqa: F811
@@ -87,6 +87,20 @@ def test_an_earlier_checkpoint_the_recipe_does_not_train_is_found(study, capsys)
     assert len(differs) == 1 and differs[0].startswith(f"  differs: {rid} step_0000020 trained again tensors opt_d ")
     assert (f"not recomputed: {rid} step_0000030 trained again: not compared: training the stored recipe again "
             "wrote no checkpoint at this step") in out
+
+
+def test_a_shipped_checkpoint_that_cannot_be_read_is_a_difference_not_a_stop(study, capsys):  # noqa: F811
+    """Seed 0's step-20 tensors and seed 1's final sidecar truncated: --retrain lists the first as a difference
+    and names the second as not trained again; the other runs are still trained again and compared."""
+    s0, s1 = next(study.glob("runs/*ns__s0/checkpoints")), next(study.glob("runs/*ns__s1/checkpoints"))
+    for path in (s0 / "step_0000020.safetensors", s1 / "step_0000040.json"):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    code, out = verify(capsys, study, "--no-reference", "--retrain", "4")
+    assert code == 1
+    assert (f"differs: {s0.parent.name} step_0000020 trained again checkpoint: stored 'step_0000020', recomputed "
+            "'unreadable: step_0000020.safetensors: not a readable safetensors checkpoint") in out
+    assert f"{s1.parent.name} step_0000040: not trained again: its final checkpoint cannot be read" in out
+    assert "differs: ring8__loss=hinge__s0" not in out and "training ring8__loss=hinge__s0 again" in out
 
 
 def test_runs_that_cannot_be_trained_again_bit_for_bit_are_named(study, capsys, tmp_path):  # noqa: F811

@@ -150,17 +150,26 @@ def test_checkpoints_the_recipe_keeps_but_the_study_lacks_are_differences(study,
     assert "accelerator" not in out  # every row was evaluated on the CPU
 
 
-@pytest.mark.parametrize("damaged,says", [
-    ("step_0000040.safetensors", "step_0000040.safetensors: not a readable safetensors checkpoint"),
-    ("step_0000040.json", "step_0000040.json: not a valid checkpoint sidecar (bad JSON"),
-], ids=["tensors", "sidecar"])
+def _halved(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _bad_shape(data: bytes) -> bytes:
+    return json.dumps({**json.loads(data), "data_shape": [0]}).encode()
+
+
+@pytest.mark.parametrize("damaged,damage,says", [
+    ("step_0000040.safetensors", _halved, "step_0000040.safetensors: not a readable safetensors checkpoint"),
+    ("step_0000040.json", _halved, "step_0000040.json: not a valid checkpoint sidecar (bad JSON"),
+    ("step_0000040.json", _bad_shape, "step_0000040.json: its data_shape [0] is not a sample shape"),
+], ids=["tensors", "sidecar", "shape"])
 def test_an_unreadable_checkpoint_is_a_difference_and_the_other_runs_are_verified(study, capsys, tmp_path,
-                                                                                   damaged, says):
-    """A truncated checkpoint file is evidence that cannot be read: listed for its rows with the reason (not a
+                                                                                   damaged, damage, says):
+    """A damaged checkpoint file is evidence that cannot be read: listed for its rows with the reason (not a
     stop telling the user to delete it), and every other run is still recomputed."""
     checkpoints = sorted(study.glob("runs/*/checkpoints"))[0]
     rid, target = checkpoints.parent.name, checkpoints / damaged
-    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    target.write_bytes(damage(target.read_bytes()))
     before = target.read_bytes()
     code, out = verify(capsys, study, "--no-reference", "--out", tmp_path / "v.json")
     assert code == 1 and "delete" not in out

@@ -151,9 +151,20 @@ def _earlier_checkpoints(rid: str, shipped_dir: Path, fresh_dir: Path,
             left_out.append({"run_id": rid, "checkpoint": label, "reason": "not compared: training the stored "
                              "recipe again wrote no checkpoint at this step"})
             continue
-        checked += [{"run_id": rid, "checkpoint": label, **c, "device": "cpu"} for c in compare_tensors(
-            ckpt.read_checkpoint(sidecar)[1], ckpt.read_checkpoint(fresh)[1], RTOL, ATOL)]
+        checked += _compare_checkpoint(rid, label, sidecar, fresh)
     return checked, left_out
+
+
+def _compare_checkpoint(rid: str, label: str, shipped: Path, fresh: Path) -> list[dict]:
+    """A shipped checkpoint against the retraining's, part by part; one that cannot be read is a difference
+    (evidence that cannot be shown), as plain verify counts it."""
+    try:
+        stored = ckpt.read_checkpoint(shipped)[1]
+    except ckpt.UnreadableCheckpoint as exc:
+        return [{"run_id": rid, "checkpoint": label, "metric": "checkpoint", "stored": shipped.stem,
+                 "recomputed": f"unreadable: {exc.path.name}: {exc.reason}", "verdict": "differs", "device": "cpu"}]
+    return [{"run_id": rid, "checkpoint": label, **c, "device": "cpu"}
+            for c in compare_tensors(stored, ckpt.read_checkpoint(fresh)[1], RTOL, ATOL)]
 
 
 def retrain_group(study_path: Path, members: list[tuple[dict, dict | None]],
@@ -174,7 +185,11 @@ def retrain_group(study_path: Path, members: list[tuple[dict, dict | None]],
         if not path.is_file():
             return [], [{"run_id": run["run_id"], "checkpoint": path.stem, "reason": "not trained again: its final "
                          "checkpoint is not in the study"}], 0.0
-        record = record or (ckpt.read_record(path), final)
+        try:
+            record = record or (ckpt.read_record(path), final)
+        except ckpt.UnreadableCheckpoint as exc:  # plain verify lists it as a difference already
+            return [], [{"run_id": run["run_id"], "checkpoint": path.stem, "reason": "not trained again: its final "
+                         f"checkpoint cannot be read ({exc.reason})"}], 0.0
     scratch = Path(tempfile.mkdtemp(prefix="ganbench-retrain-"))
     try:
         cfgs = [make_config({**run["config"], "device": "cpu"}, stored=f"run {run['run_id']}") for run, _ in members]
@@ -213,8 +228,7 @@ def _compare_member(rid: str, shipped: Path, final: dict, result, out: Path,
     if result.status != "done" or not fresh_json.is_file():
         return [{"run_id": rid, "checkpoint": label, "metric": "training", "stored": "done",
                  "recomputed": f"{result.status} at step {result.step}", "verdict": "differs", "device": "cpu"}], []
-    checked = [{"run_id": rid, "checkpoint": label, **c, "device": "cpu"} for c in compare_tensors(
-        ckpt.read_checkpoint(shipped)[1], ckpt.read_checkpoint(fresh_json)[1], RTOL, ATOL)]
+    checked = _compare_checkpoint(rid, label, shipped, fresh_json)
     earlier, left_out = _earlier_checkpoints(rid, shipped.parent, out / "checkpoints", shipped.name)
     checked += earlier
     metrics, why = recompute(out, final, eval_spec)

@@ -122,10 +122,10 @@ def read_record(json_path: Path) -> dict:
     shape, classes = record.get("data_shape", [1]), record.get("num_classes", 0)
     if not (isinstance(shape, list) and 1 <= len(shape) <= 3
             and all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 65536 for d in shape)):
-        raise UserError(f"{json_path}: its data_shape {shape!r} is not a sample shape (1 to 3 positive sizes)")
+        raise UnreadableCheckpoint(json_path, f"its data_shape {shape!r} is not a sample shape (1 to 3 positive sizes)")
     if classes is not None and not (isinstance(classes, int) and not isinstance(classes, bool)
                                     and 0 <= classes <= 1_000_000):
-        raise UserError(f"{json_path}: its num_classes {classes!r} is not a class count")
+        raise UnreadableCheckpoint(json_path, f"its num_classes {classes!r} is not a class count")
     return record
 
 
@@ -135,7 +135,7 @@ def tensors_path(json_path: Path, record: dict) -> Path:
     name = record.get("tensors")
     folder = json_path.parent.resolve()
     if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
-        raise UserError(f"{json_path}: 'tensors' must name a file beside it; got {name!r}")
+        raise UnreadableCheckpoint(json_path, f"'tensors' must name a file beside it; got {name!r}")
     target = (folder / name).resolve()
     if target.parent != folder:  # a symlink pointing out of the run directory
         raise UserError(f"{json_path}: 'tensors' leads outside {folder} ({target}); refusing it")
