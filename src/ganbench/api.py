@@ -16,6 +16,7 @@ from .config import RunConfig, load_config, make_config
 from .confine import RUN, check_config, reading
 from .errors import UserError
 from .latent import draw_latent
+from .limits import MAX_SAMPLES, MAX_SEED, whole
 from .training import checkpoint as ckpt
 from .training.build import build_generator, check_fits, resolve_device
 from .training.loop import RunResult
@@ -43,6 +44,8 @@ def train(config: RunConfig | dict | str | Path | None = None, out: str | Path |
     ``changes`` (dotted keys, e.g. ``{"steps": 4000}``) applied over it. That config is data: its path
     options must lie inside ``out`` or under one of ``data_paths``, else a UserError names the path.
     """
+    if out is not None and not isinstance(out, (str, Path)):
+        raise UserError(f"out must be a directory path; got {out!r}")
     if config is not None:
         cfg = as_config(config)
         if changes:
@@ -92,6 +95,10 @@ def load_generator(path: str | Path, ema: bool = True, device: str = "cpu",
     options (``data.path`` too, so ``.config`` names no unchecked path) must lie inside the run directory
     or under one of ``data_paths``.
     """
+    if not isinstance(path, (str, Path)):
+        raise UserError(f"load_generator needs a run directory or checkpoint path; got {path!r}")
+    if type(ema) is not bool:
+        raise UserError(f"ema must be True or False; got {ema!r}")
     with reading(run_root(path), RUN, data_paths):
         return _load_generator(path, ema, device)
 
@@ -128,6 +135,10 @@ def generate(G: nn.Module, n: int, seed: int = 0, batch_size: int = 500, labels:
              ) -> torch.Tensor:
     """``n`` samples from G (on CPU), reproducible for a seed; ``labels`` for class-conditional G
     (default: every class in turn)."""
+    if not isinstance(G, nn.Module):
+        raise UserError(f"generate needs a generator module (ganbench.load_generator(run) gives one); got {G!r}")
+    whole(n, "n (samples)", 1, MAX_SAMPLES)
+    whole(seed, "seed", 0, MAX_SEED)
     z_dim = G.config.z_dim if hasattr(G, "config") else G.z_dim
     kind = G.config.latent if hasattr(G, "config") else getattr(G, "latent", "normal")
     z = draw_latent(kind, n, z_dim, rng(seed, SAMPLE))  # the run's latent distribution

@@ -25,6 +25,7 @@ from .confine import RUN, check_config, reading
 from .data import Dataset, load_dataset
 from .errors import UserError
 from .fileio import atomic_save_tensors, atomic_write_text
+from .limits import MAX_SAMPLES, MAX_SEED, whole
 from .metrics.features import build_extractor, check_fits
 from .metrics.frechet import Gaussian
 from .metrics.declare import default_primary, info
@@ -122,6 +123,13 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | None = None, extracto
     ``write=False`` returns the results without adding them to the run's eval.json. The run's stored
     config is data: the paths it names (its ``data.path``) must lie inside ``run_dir`` or under one of
     ``data_paths`` (the CLI's --data-path)."""
+    if isinstance(metrics, str):  # one name, as a list of one: never its characters
+        metrics = [metrics]
+    if n is not None:
+        whole(n, "n (fake samples)", 2, MAX_SAMPLES)
+    whole(seed, "seed", 0, MAX_SEED)
+    if split not in ("train", "test"):
+        raise UserError(f"split must be 'train' or 'test'; got {split!r}")
     with reading(run_dir, RUN, data_paths):
         return _evaluate_run(run_dir, metrics, extractor, n, checkpoint, split, seed, ema, progress, device,
                              primary, write)

@@ -1,5 +1,7 @@
-"""Bounds on what a user or a stored file may ask for, shared by the configs, study specs and the command
-line (no torch import: the CLI checks its flags with them before loading anything)."""
+"""Bounds on what a user or a stored file may ask for, shared by the configs, study specs, the command
+line and the Python API (no torch import: the CLI checks its flags with them before loading anything)."""
+
+from .errors import UserError
 
 # Run and sampling seeds are 64-bit: training/seeding.py masks every seed to 64 bits, so a larger one (or a
 # negative one) would draw exactly what a smaller one does.
@@ -23,3 +25,11 @@ MAX_STEPS = 10**9
 # know in a published GAN. A typo beyond it does not fail with a message: the kernel's out-of-memory killer
 # ends the process (a 2-D batch of 10^9 points is ~8 GB before the networks see it).
 MAX_BATCH = 2**16
+
+
+def whole(value, what: str, low: int, high: int):
+    """``value`` when it is an int (not a bool) from ``low`` to ``high``; else one line naming ``what``. The
+    Python API's counts and seeds pass here, as the CLI's flags do, so ``n=0`` is refused, not read as unset."""
+    if type(value) is not int or not low <= value <= high:
+        raise UserError(f"{what} must be a whole number from {low:,} to {high:,}; got {value!r}")
+    return value

@@ -159,6 +159,9 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
     ``retry_failed``: queue the runs recorded as failed again; ``compile``: overrides the spec's.
     ``spec`` is the caller's, so the paths it names are followed; any other path the study reads (a run's
     stored files) must lie inside ``path`` or under one of ``data_paths`` (confine.py)."""
+    if not isinstance(spec, StudySpec):
+        raise UserError(f"run_study needs a StudySpec (ganbench.study.spec.load_spec(PATH) reads a YAML file); "
+                        f"got {type(spec).__name__}")
     runs = expand(spec)  # validates every config before anything is written
     with reading(path, STUDY, [*data_paths, *spec_paths(runs)]):
         return _run_study(StudyDir(path), spec, runs, executor, force_new, progress, ensemble, retry_failed,

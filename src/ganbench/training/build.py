@@ -30,7 +30,10 @@ def resolve_device(name: str) -> torch.device:
         raise UserError("--device cuda was asked for, but this torch build sees no CUDA GPU")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UserError("--device mps was asked for, but MPS is not available here")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto") from None
 
 
 def _split(spec: dict) -> tuple[str, dict]:

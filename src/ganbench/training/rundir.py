@@ -150,6 +150,8 @@ def prepare(run: RunDir, cfg: RunConfig, resume: bool, overwrite: bool) -> bool:
     """Decide what to do with ``run``; return True when training should resume from a checkpoint."""
     if resume and overwrite:
         raise UserError("choose one of --resume and --overwrite")
+    if run.path.exists() and not run.path.is_dir():
+        raise UserError(f"output directory {run.path} is a file; choose another --out")
     clear_leftovers(run.path)
     if not run.exists():
         if run.path.exists() and any(run.path.iterdir()) and not overwrite:
