@@ -104,6 +104,8 @@ def test_bad_executor_flags(capsys, tmp_path, flags, says):
     (["eval", "--n", str(10**12)], "more than 1,000,000 samples"),
     (["eval", "--seed", "-1"], "a seed is from 0 to 2**64 - 1"),  # drew what seed 2**64 - 1 draws
     (["sample", "--seed", str(2**64), "--out", "x.npz"], "a seed is from 0 to 2**64 - 1"),  # drew what seed 0 draws
+    (["eval", "--metrics", ""], "expected comma-separated names, got ''"),  # was every default metric
+    (["eval", "--metrics", " , "], "expected comma-separated names"),
 ])
 def test_bad_sampling_flags(capsys, tiny_run, tmp_path, monkeypatch, args, says):
     monkeypatch.chdir(tmp_path)

@@ -108,3 +108,21 @@ def test_prdc_float64_features_far_from_the_origin(seed):
     ours = prdc(x, y, 5)
     scale = {"precision": 450, "recall": 500, "coverage": 500, "density": 5 * 450}
     assert all(abs(ours[m] - ref[m]) * scale[m] <= 2 + 1e-9 for m in scale)
+
+
+def test_a_folder_mixing_grayscale_and_colour_says_so(capsys, tmp_path):
+    """Same size, other channels: the message used to read 'size (8, 8) differs from (8, 8)'."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i, 2 * i, 3 * i)).save(folder / f"c{i}.png")
+    Image.new("L", (8, 8), 7).save(folder / "z.png")
+    other = _npz(tmp_path / "o.npz", x=np.zeros((5, 3, 8, 8), np.uint8))
+    line = refused(capsys, "metrics", "--real", folder, "--fake", other, "--metrics", "fid", says="z.png is grayscale")
+    assert "c0.png is colour (RGB)" in line and "differs from" not in line
+
+
+def test_a_one_dimensional_array_is_named_as_such(capsys, tmp_path):
+    path = _npz(tmp_path / "d.npz", x=np.arange(40.0))
+    refused(capsys, "metrics", "--real", path, "--fake", path, "--metrics", "fid",
+            says="an array of shape (40,) is neither samples (N, D) nor images")

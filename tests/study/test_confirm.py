@@ -140,6 +140,9 @@ def test_confirm_from_the_cli(tmp_path, capsys):
     assert "Confirmation of" not in (first / "report.html").read_text()
     assert main(["study", "confirm", str(first), "--out", str(first), "--force-new"]) == 2
     assert "is the study being confirmed" in capsys.readouterr().err
+    assert main(["study", "confirm", str(first), "--budget-x", "2", "--out", str(second)]) == 2  # not a resume of it
+    found = capsys.readouterr()
+    assert f"{second} holds another study; a confirmation is a new study" in found.err and "confirming" not in found.out
     # the new study is a study like any other: resuming it has nothing left to run
     assert main(["study", "resume", str(second), "--executor", "inprocess", "--no-progress"]) == 0
     assert "0 of 6 runs executed" in capsys.readouterr().out

@@ -51,7 +51,10 @@ def sample_count(text: str) -> int:
 
 
 def names(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+    found = [t.strip() for t in text.split(",") if t.strip()]
+    if not found:  # an empty list would mean "the defaults", which the flag was given to avoid
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got '{text}'")
+    return found
 
 
 def data_path_flag(p: argparse.ArgumentParser, kind: str) -> None:

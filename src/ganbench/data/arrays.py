@@ -24,6 +24,9 @@ def _images_from_array(x: np.ndarray, source: str) -> torch.Tensor:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         x = x.transpose(0, 3, 1, 2)
+    if x.ndim < 2:
+        raise UserError(f"{source}: an array of shape {x.shape} is neither samples (N, D) nor images "
+                        "(N, H, W[, C]); give one row per sample")
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise UserError(f"{source}: cannot read an image batch of shape {x.shape}")
     if x.dtype == np.uint8:

@@ -68,8 +68,12 @@ def read_images(files: list[Path], channels: int | None, resolution: int | None,
     for f in files:
         a = _load_image(f, channels, resolution)
         size = size or a.shape
-        if a.shape != size:
+        if a.shape[:2] != size[:2]:
             raise UserError(f"{f}: size {a.shape[:2]} differs from {size[:2]}; {hint}")
+        if a.shape != size:  # grayscale beside colour: same size, other channels
+            kinds = {2: "grayscale", 3: "colour (RGB)"}
+            raise UserError(f"{f} is {kinds[a.ndim]} but {files[0].name} is {kinds[len(size)]}; a folder's images "
+                            "must be all grayscale or all colour (convert them; a folder dataset's channels option does)")
         arrays.append(a)
     return np.stack(arrays)
 

@@ -81,6 +81,10 @@ def _study_confirm(args: argparse.Namespace) -> int:
     directory = args.out or args.dir.parent / spec.name
     if directory.resolve() == args.dir.resolve():
         raise UserError(f"--out {directory} is the study being confirmed; the confirmation is a new study")
+    target = StudyDir(directory)
+    if not args.force_new and target.exists() and target.read_spec().digest() != spec.digest():  # the same one resumes
+        raise UserError(f"{directory} holds another study; a confirmation is a new study: choose another --out "
+                        "(or pass --force-new to replace that study)")
     print(f"confirming {len(spec.confirms.verdicts)} verdicts of study {loaded.spec.name!r} in {directory}: budget "
           f"x{args.budget_x:g}, seeds {spec.seed_list()}")
     with reading(directory, STUDY, args.data_path):
