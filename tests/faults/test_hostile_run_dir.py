@@ -221,3 +221,12 @@ def test_train_refuses_a_run_another_live_process_is_training(capsys, run):
             other.kill()
     code, _, err = cli(capsys, "train", "--out", run, "--resume", "--steps", "12", "--no-progress")
     assert code == 0, err  # the process has ended: what it left is resumed
+
+
+def test_report_out_inside_the_study_or_a_file_is_refused(capsys, tiny_study, tmp_path):
+    run_dir = sorted(p for p in (tiny_study / "runs").iterdir() if not p.name.startswith("."))[0]
+    before = sorted(p.name for p in run_dir.iterdir())
+    refused(capsys, "study", "report", tiny_study, "--out", run_dir, says="lies inside the study")
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # no report.html dropped into a run
+    (tmp_path / "f.json").write_text("{}")
+    refused(capsys, "study", "report", tiny_study, "--out", tmp_path / "f.json", says="is a file; --out names a folder")

@@ -204,6 +204,11 @@ def _study_report(args: argparse.Namespace) -> int:
     target = args.out if args.out is not None else args.dir
     if target.resolve() != args.dir.resolve() and StudyDir(target).store_path.exists():
         raise UserError(f"--out {target} holds another study; its report would be replaced (choose another folder)")
+    if target.resolve() != args.dir.resolve() and target.resolve().is_relative_to(args.dir.resolve()):
+        raise UserError(f"--out {target} lies inside the study {args.dir} (a run's folder travels with it, into "
+                        "merges too); write the report into the study itself (no --out) or outside it")
+    if target.exists() and not target.is_dir():
+        raise UserError(f"--out {target} is a file; --out names a folder for report.html, results.csv and results.json")
     if target.is_dir() and not os.access(target, os.W_OK):
         raise UserError(f"{target}: the directory is read-only (or not writable); the report and results files are "
                         "written into it" + ("; write them elsewhere with --out DIR" if args.out is None else ""))
