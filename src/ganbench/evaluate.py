@@ -29,14 +29,13 @@ from .limits import MAX_SAMPLES, MAX_SEED, whole
 from .metrics.features import build_extractor, check_fits
 from .metrics.frechet import Gaussian
 from .metrics.declare import default_primary, info
-from .metrics.suite import Context, Extracted, available, check_names, compute, default_metrics
+from .metrics.suite import SAMPLES_KEPT, Context, Extracted, available, check_names, compute, default_metrics
 from .training import checkpoint as ckpt
 from .training.build import build_discriminator, resolve_device
 from .training.rundir import RunDir
 from .training.seeding import derive_seed
 
 DEFAULT_N = {"points": 2500, "images": 2000}  # PacGAN's 2500 samples for mixtures
-SAMPLES_KEPT = 20_000  # keep raw samples (for W1/W2, modes) only for small vector data
 
 
 def _subset(data: Dataset, n: int) -> Dataset:

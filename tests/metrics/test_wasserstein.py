@@ -28,8 +28,9 @@ def transport_lp(x, y, p):
     cost = cdist(x, y) ** p
     rows = np.kron(np.eye(n), np.ones((1, m)))  # sum_j P_ij = 1/n
     cols = np.kron(np.ones((1, n)), np.eye(m))  # sum_i P_ij = 1/m
-    res = linprog(cost.ravel(), A_eq=np.vstack([rows, cols]), b_eq=np.r_[np.full(n, 1 / n), np.full(m, 1 / m)],
-                  bounds=(0, None), method="highs")
+    marginals = np.r_[np.full(n, 1 / n), np.full(m, 1 / m)]
+    res = linprog(cost.ravel(), A_eq=np.vstack([rows, cols]), b_eq=marginals, bounds=(0, None),
+                  method="highs")
     assert res.status == 0
     return res.fun ** (1 / p)
 
@@ -99,3 +100,15 @@ def test_unequal_sizes_without_pot(sets, monkeypatch):
     rng = np.random.default_rng(2)
     with pytest.raises(UserError, match="lcm|fallback"):
         w.wasserstein(rng.standard_normal((401, 2)), rng.standard_normal((400, 2)))
+
+
+def test_samples_beyond_the_kept_limit_are_named():
+    """More than SAMPLES_KEPT samples: the message names that limit, not the extractor or the data."""
+    from ganbench.metrics.suite import SAMPLES_KEPT
+
+    many = Extracted(torch.zeros(SAMPLES_KEPT + 1, 1))  # samples not kept (evaluate._extract)
+    with pytest.raises(UserError, match=f"at most {SAMPLES_KEPT:,}"):
+        compute(["wasserstein"], many, many, Context())
+    few = Extracted(torch.zeros(10, 1))  # image data: no samples for another reason
+    with pytest.raises(UserError, match="check the extractor and the data"):
+        compute(["wasserstein"], few, few, Context())

@@ -24,6 +24,8 @@ from .modes import mixture_modes
 from .prdc import precision_recall_density_coverage
 from .wasserstein import wasserstein
 
+SAMPLES_KEPT = 20_000  # keep raw samples (for W1/W2, modes) only for small vector data (evaluate._extract)
+
 
 @dataclass
 class Extracted:
@@ -218,6 +220,12 @@ def compute(names: list[str], real: Extracted, fake: Extracted, ctx: Context) ->
     check_names(names)
     for name in names:
         if not ok[name]:
+            needs, most = METRICS[name].needs, max(len(real.features), len(fake.features))
+            dropped = fake.samples is None or ("samples" in needs and real.samples is None)
+            kept_only = "samples" in needs or ("mixture" in needs and ctx.modes is not None)
+            if dropped and kept_only and most > SAMPLES_KEPT:
+                raise UserError(f"metric '{name}' needs the raw samples, which are kept only for sets of at "
+                                f"most {SAMPLES_KEPT:,} (this evaluation has {most:,}); use fewer samples")
             raise UserError(f"metric '{name}' needs {' and '.join(METRICS[name].needs)}, which this evaluation "
                             "does not have (check the extractor and the data)")
         values = METRICS[name].fn(real, fake, ctx)
