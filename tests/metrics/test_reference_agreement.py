@@ -134,8 +134,9 @@ def test_prdc_identical_to_package(n_real, n_fake, d, k, dtype):
 
 def test_prdc_with_duplicates_and_ties():
     rng = np.random.default_rng(3)
-    x = rng.integers(0, 4, size=(200, 3)).astype(np.float32)  # many exact duplicate points and equal distances
-    y = rng.integers(0, 4, size=(150, 3)).astype(np.float32)
+    # many exact duplicate points (up to 5 copies: k-NN radii stay above 0 at k=5) and equal distances
+    x = rng.integers(0, 5, size=(200, 3)).astype(np.float32)
+    y = rng.integers(0, 5, size=(150, 3)).astype(np.float32)
     assert prdc(x, y, 5) == reference_prdc(x, y, 5)
 
 

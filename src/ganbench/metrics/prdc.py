@@ -18,6 +18,12 @@ float32 dot product exceeds with probability below 1e-13. A k-NN radius is recom
 one neighbour the estimate identifies, or for a few candidates when neighbours lie closer together than
 the bound. No n x n matrix is stored; work is done in row blocks.
 
+Exact distances are computed from the coordinate differences in float64 (translation-invariant, unlike
+the reference's |x|^2 + |y|^2 - 2 x.y, which cancels far from the origin), after scaling all features by
+one power of two (exact) so that huge or tiny values neither overflow nor underflow. A k-NN radius of 0
+(k+1 equal samples) is refused: under the strict '<' test such a ball holds nothing, and the reference's 0s
+would look like a bad generator.
+
 Agreement: bit-identical results for float32 features (the usual case), ties included, since the
 reference's float32 rounding absorbs differences in summation order, as long as its float64 noise stays
 below float32 resolution. Features far from the origin relative to their spread break that: at an offset
@@ -28,6 +34,8 @@ two BLAS builds share; such exact ties aside (they need lattice-like data), resu
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -44,8 +52,17 @@ class _Points:
     def __init__(self, features, name: str):
         raw = torch.as_tensor(features if torch.is_tensor(features) else np.asarray(features)).detach().cpu()
         check_features(raw, name)
+        self.name = name
         self.float32_out = raw.dtype != torch.float64  # prdc on float32 input gives float32 distances
         self.raw = raw.to(torch.float64)
+        self.scale(0)
+
+    def scale(self, exponent: int) -> None:
+        """Multiply the features by 2**exponent (exact: every distance scales by the same power of two,
+        so every ball test is decided as before), then the squared norms the exact path uses."""
+        if exponent:
+            half = exponent // 2
+            self.raw = self.raw * 2.0 ** half * 2.0 ** (exponent - half)
         self.sq = torch.einsum("ij,ij->i", self.raw, self.raw)  # |x|^2 of the raw features, as sklearn has them
         self.norm = self.sq.sqrt()
 
@@ -68,12 +85,13 @@ def _to_distance(sq: torch.Tensor, float32: bool) -> torch.Tensor:
 
 
 def _exact_sq(a: _Points, ia: torch.Tensor, b: _Points, ib: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """|a_i|^2 + |b_j|^2 - 2 a_i.b_j in float64 for index pairs (the reference's formula)."""
+    """|a_i - b_j|^2 in float64 for index pairs, from the differences: unlike the reference's
+    |a|^2 + |b|^2 - 2 a.b, no cancellation far from the origin (at an offset of 1e6 that formula errs by
+    ~1e-3 in squared distance), so the decisions do not move when the data is translated."""
     out = torch.empty(len(ia), dtype=torch.float64)
     for s in range(0, len(ia), chunk):
-        i, j = ia[s:s + chunk], ib[s:s + chunk]
-        dots = torch.einsum("pd,pd->p", a.raw[i], b.raw[j])
-        out[s:s + chunk] = (-2 * dots + a.sq[i]) + b.sq[j]  # sklearn's order of operations
+        diff = a.raw[ia[s:s + chunk]] - b.raw[ib[s:s + chunk]]
+        out[s:s + chunk] = torch.einsum("pd,pd->p", diff, diff)
     return out
 
 
@@ -95,10 +113,9 @@ def _estimate_tol(a: _Points, rows: slice, b: _Points) -> torch.Tensor:
     d, big = a.c32.shape[1], float(b.cnorm.max())
     na = a.cnorm[rows]
     tol = 2 * (8 * d ** 0.5 + 6) * _U32 * (na + big) ** 2
-    # The exact path evaluates the reference's float64 |a|^2 + |b|^2 - 2 a.b on the raw features, which
-    # itself differs from the true squared distance by up to (d + 6) u64 (|a| + |b|)^2 (cancellation far
-    # from the origin; the float64 centring adds u64 |x| per coordinate, inside the same term). The
-    # estimate must bracket that value, so its bound grows by as much.
+    # The float64 centring errs by u64 |x| per coordinate, which the centred norms do not see; a bound
+    # of (d + 6) u64 (|a| + |b|)^2 on the raw norms covers it (generously: it was sized for the
+    # reference's cancelling formula, which the exact path no longer uses).
     tol = tol + 2 * (d + 6) * _U64 * (a.norm[rows] + float(b.norm.max())) ** 2
     return tol.float()
 
@@ -139,7 +156,8 @@ def _knn_sq_radii(p: _Points, ks: list[int], block: int) -> dict[int, torch.Tens
     """For each k: squared distance to the k-th nearest other point, exact in float64."""
     n, kmax = len(p.raw), max(ks)
     if n < kmax + 2:
-        raise UserError(f"need at least k+2 = {kmax + 2} samples for k-NN radii; got {n}")
+        raise UserError(f"prdc: need at least k+2 = {kmax + 2} samples in the {p.name} set for k-NN radii; "
+                        f"got {n}")
     width = min(n, kmax + 1 + _EXTRA)
     vals, idx, tol = _candidates(p, width, block)
     vals64, tol2 = vals.double(), 2 * tol.double()[:, None]
@@ -207,12 +225,28 @@ def _row_any_inside(est, tol, radius_sq, a, b, rows, dist_radius, float32) -> to
     return result
 
 
+def _refuse_zero_radii(p: _Points, radii: dict[int, torch.Tensor]) -> None:
+    """A k-NN radius of 0 (k+1 equal samples) makes a ball that holds nothing under the strict '<' test:
+    the reference then reports 0s that look like a bad generator. Refuse instead."""
+    for k in sorted(radii):  # radii grow with k: the smallest k has the most zeros
+        zero = int((radii[k] == 0).sum())
+        if zero:
+            raise UserError(f"prdc: {zero} of {len(p.raw)} {p.name} samples have a k-NN radius of 0 (k={k}): "
+                            "duplicate samples: a ball of radius 0 holds nothing under prdc's strict '<' "
+                            "test; remove duplicates or use a larger k")
+
+
 def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[str, float]]:
     """All four metrics for each k in ``ks``, sharing one pass over the distances."""
     r, f = _Points(real, "real"), _Points(fake, "fake")
     if r.raw.shape[1] != f.raw.shape[1]:
         raise UserError(f"feature dimensions differ: {r.raw.shape[1]} vs {f.raw.shape[1]}")
     float32 = r.float32_out and f.float32_out
+    # Bring the largest magnitude to [0.5, 1) by a power of two: exact, and it keeps squared norms (and the
+    # float32 estimate) from overflowing for huge features or underflowing for tiny ones.
+    big = max(float(r.raw.abs().max()), float(f.raw.abs().max()))
+    exponent = -math.frexp(big)[1] if big > 0 else 0
+    r.scale(exponent), f.scale(exponent)
     mean = torch.cat([r.raw, f.raw]).mean(0)
     r.center(mean), f.center(mean)
     ks = sorted(set(ks))
@@ -220,6 +254,8 @@ def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[s
     # radii as the reference has them (float32 distances) and as squared distances for the estimates
     rr = {k: _to_distance(v, float32) for k, v in rr2.items()}
     fr = {k: _to_distance(v, float32) for k, v in fr2.items()}
+    for p, radii in ((r, rr), (f, fr)):
+        _refuse_zero_radii(p, radii)
     n_r, n_f = len(r.raw), len(f.raw)
     counts = {k: torch.zeros(n_f, dtype=torch.int64) for k in ks}
     fake_in_real = {k: torch.zeros(n_f, dtype=torch.bool) for k in ks}

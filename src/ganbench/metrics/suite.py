@@ -106,7 +106,16 @@ def _kid(real, fake, ctx):
                  NONNEG),
          quality("coverage", "higher", "share of real neighbourhoods (k=5) holding a fake sample", UNIT)])
 def _prdc(real, fake, ctx):
-    return precision_recall_density_coverage(real.features.float(), fake.features.float())
+    real_x, fake_x = _float32_if_exact(real.features), _float32_if_exact(fake.features)
+    return precision_recall_density_coverage(real_x, fake_x)
+
+
+def _float32_if_exact(x: torch.Tensor) -> torch.Tensor:
+    """float32 when that loses nothing (network features: prdc's float32 conventions, as the reference has
+    them for such features), else the float64 values (points: a cast would round them, far from the
+    origin or at a large scale)."""
+    x32 = x.float()
+    return x32 if torch.equal(x32.double(), x.double()) else x
 
 
 @metric("is", ("logits",), "Inception-Score formula on the extractor's class logits (10 splits)",

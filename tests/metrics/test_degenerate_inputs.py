@@ -1,0 +1,82 @@
+"""Degenerate inputs: each metric gives the mathematically right value or a one-line UserError, never a
+silently wrong number, a NaN or a traceback."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+
+from ganbench.errors import UserError
+from ganbench.metrics import suite
+from ganbench.metrics.frechet import frechet_from_features
+from ganbench.metrics.kid import kid
+from ganbench.metrics.modes import mixture_modes
+from ganbench.metrics.suite import Context, Extracted
+
+
+def _suite(names, real, fake, ctx=None):
+    real, fake = torch.as_tensor(real), torch.as_tensor(fake)
+    real_set, fake_set = Extracted(real, samples=real), Extracted(fake, samples=fake)
+    return suite.compute(names, real_set, fake_set, ctx or Context())
+
+
+def cdist_prdc(x, y, k_pr=3, k_dc=5):
+    """Independent float64 precision/recall/density/coverage: scipy's cdist, the strict '<' ball test."""
+    dxx, dyy, dxy = np.sort(cdist(x, x), 1), np.sort(cdist(y, y), 1), cdist(x, y)
+    out = {}
+    rr, fr = dxx[:, k_pr], dyy[:, k_pr]
+    out["precision"] = float((dxy < rr[:, None]).any(0).mean())
+    out["recall"] = float((dxy < fr[None, :]).any(1).mean())
+    rr = dxx[:, k_dc]
+    out["density"] = float((1.0 / k_dc) * (dxy < rr[:, None]).sum(0).mean())
+    out["coverage"] = float((dxy.min(1) < rr).mean())
+    return out
+
+
+def _points(seed=0, n=200):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 2)), rng.standard_normal((n, 2)) * 1.1 + 0.1
+
+
+@pytest.mark.parametrize("offset, scale", [(0.0, 1.0), (1e6, 1.0), (0.0, 1e20), (0.0, 1e120), (0.0, 1e200),
+                                           (0.0, 1e-200)])
+def test_prdc_points_in_float64_any_offset_or_scale(offset, scale):
+    """float64 points were cast to float32 (offset 1e6: 0.97/0.98/0.951/0.95 instead of
+    0.97/1.0/1.018/0.975; scale 1e20: all zeros; 1e120: refused as 'NaN or Inf'). Now: the float64 value,
+    whatever the offset or scale."""
+    a, b = _points()
+    expected = cdist_prdc(a, b)
+    assert expected == cdist_prdc(a + offset, b + offset)  # the reference values do not move either
+    got = _suite(["prdc"], a * scale + offset, b * scale + offset)
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_prdc_points_match_float64_reference_package(seed):
+    prdc_pkg = pytest.importorskip("prdc")
+    a, b = _points(seed, 300)
+    ref = prdc_pkg.compute_prdc(a, b, 5)
+    ours = _suite(["prdc"], a, b)
+    assert ours["density"] == pytest.approx(float(ref["density"]), abs=1e-12)
+    assert ours["coverage"] == pytest.approx(float(ref["coverage"]), abs=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda a: (np.repeat(a[:8], 5, 0),) * 2,
+                                  lambda a: (np.ones((20, 2)), a),
+                                  lambda a: (a, np.repeat(a[:8], 5, 0))])
+def test_prdc_refuses_zero_radii(make):
+    """Duplicates gave precision 0, recall 0 for a set against itself (a constant set: all 0s)."""
+    real, fake = make(_points()[0])
+    with pytest.raises(UserError) as e:
+        _suite(["prdc"], real, fake)
+    msg = str(e.value)
+    assert "\n" not in msg and "duplicate" in msg and "radius of 0" in msg
+    assert ("real" if len(real) != 200 else "fake") in msg
+
+
+def test_prdc_too_few_samples_names_metric_and_set():
+    a, b = _points()
+    with pytest.raises(UserError, match=r"prdc: need at least k\+2 = 7 samples in the fake set.*got 6"):
+        _suite(["prdc"], a, b[:6])
