@@ -80,3 +80,26 @@ def test_prdc_too_few_samples_names_metric_and_set():
     a, b = _points()
     with pytest.raises(UserError, match=r"prdc: need at least k\+2 = 7 samples in the fake set.*got 6"):
         _suite(["prdc"], a, b[:6])
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, g: kid(np.zeros((40, 0)), np.zeros((40, 0))),
+    lambda f, g: kid(f * 1e120, g * 1e120),
+    lambda f, g: kid(f, g, subsets=0),
+    lambda f, g: kid(f, g, subset_size=0),
+    lambda f, g: kid(f, g, subset_size=1),
+    lambda f, g: kid(f, g, subset_size=-5),
+])
+def test_kid_refuses_instead_of_nan(call):
+    rng = np.random.default_rng(0)
+    with pytest.raises(UserError) as e:
+        call(rng.standard_normal((40, 5)), rng.standard_normal((50, 5)))
+    assert "\n" not in str(e.value) and str(e.value).startswith("kid: ")
+
+
+def test_kid_of_a_set_with_itself_is_negative_and_documented():
+    f = np.random.default_rng(0).standard_normal((40, 5))
+    assert kid(f, f)["kid_mean"] < 0  # the unbiased estimate, torch-fidelity's convention
+    from ganbench.metrics import kid as kid_module
+
+    assert "negative" in kid_module.__doc__
