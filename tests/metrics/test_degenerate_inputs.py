@@ -103,3 +103,27 @@ def test_kid_of_a_set_with_itself_is_negative_and_documented():
     from ganbench.metrics import kid as kid_module
 
     assert "negative" in kid_module.__doc__
+
+
+def _mixture():
+    from ganbench.data.toy2d import ring_modes
+
+    modes = ring_modes(8)
+    return modes, modes.repeat(20, 1).double()
+
+
+def test_modes_refuses_nan_samples():
+    """Half NaN gave modes_covered, high_quality 0.5 and a reverse KL as if nothing were wrong."""
+    modes, s = _mixture()
+    s[::2] = float("nan")
+    with pytest.raises(UserError, match="NaN or Inf"):
+        _suite(["modes"], s, s, Context(modes=modes, sigma=0.01))
+
+
+@pytest.mark.parametrize("samples, sigma", [(torch.zeros((0, 2)), 0.01), (None, 0.0), (None, -1.0),
+                                            (None, math.nan)])
+def test_modes_refuses_empty_samples_and_bad_sigma(samples, sigma):
+    modes, s = _mixture()
+    with pytest.raises(UserError) as e:
+        mixture_modes(s if samples is None else samples, modes, sigma)
+    assert str(e.value).startswith("modes: ")

@@ -13,9 +13,20 @@ import math
 
 import torch
 
+from ..errors import UserError
+from .frechet import check_features
+
 
 def mixture_modes(samples: torch.Tensor, modes: torch.Tensor, sigma: float, threshold: float = 3.0) -> dict:
-    x = samples.double()
+    x = torch.as_tensor(samples).double()
+    if x.dim() == 2 and len(x) == 0:
+        raise UserError("modes: no samples to evaluate")
+    check_features(x, "modes: samples", min_rows=1)
+    if len(modes) == 0:
+        raise UserError("modes: the dataset has no modes")
+    if not (sigma is not None and math.isfinite(sigma) and sigma > 0):
+        raise UserError("modes: sigma (the modes' standard deviation) must be positive and finite; "
+                        f"got {sigma}")
     dist = torch.cdist(x, modes.double().to(x.device)) / sigma
     nearest_dist, nearest = dist.min(dim=1)
     hq = nearest_dist <= threshold
