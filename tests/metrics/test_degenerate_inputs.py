@@ -127,3 +127,16 @@ def test_modes_refuses_empty_samples_and_bad_sigma(samples, sigma):
     with pytest.raises(UserError) as e:
         mixture_modes(s if samples is None else samples, modes, sigma)
     assert str(e.value).startswith("modes: ")
+
+
+def test_fid_of_huge_features():
+    """x 1e120 ended in torch's LinAlgError (eigh on an overflowed matrix): FID scales as c^2 exactly."""
+    rng = np.random.default_rng(0)
+    f, g = rng.standard_normal((40, 5)), rng.standard_normal((60, 5)) + 0.3
+    base = frechet_from_features(f, g)
+    assert frechet_from_features(f * 1e120, g * 1e120) == pytest.approx(base * 1e240, rel=1e-9)
+    assert 0 <= frechet_from_features(f * 1e120, f * 1e120) <= 1e-9 * 1e240
+    with pytest.raises(UserError, match="too large to compare in float64"):
+        frechet_from_features(f * 1e200, f * 1e200)
+    with pytest.raises(UserError, match="too large to compare in float64"):
+        frechet_from_features(f * 1e160, g * 1e160)

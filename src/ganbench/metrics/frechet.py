@@ -46,6 +46,12 @@ def check_features(x: torch.Tensor, name: str, min_rows: int = 2) -> None:
         raise UserError(f"{name}: features contain NaN or Inf")
 
 
+def _check_finite(value, name: str) -> None:
+    if not bool(np.isfinite(np.asarray(value)).all()):
+        raise UserError(f"fid: {name}: values too large to compare in float64 (the covariance or the "
+                        "distance overflows); rescale the features")
+
+
 def fit_gaussian(features) -> Gaussian:
     """Mean and unbiased (N-1) covariance, accumulated in float64."""
     x = _as_float64(features)
@@ -53,6 +59,7 @@ def fit_gaussian(features) -> Gaussian:
     mu = x.mean(0)
     xc = x - mu
     sigma = (xc.T @ xc) / (x.shape[0] - 1)
+    _check_finite(sigma, "features")
     return Gaussian(mu.numpy(), sigma.numpy(), x.shape[0])
 
 
@@ -68,18 +75,26 @@ def _sqrt_factor(sigma: torch.Tensor) -> torch.Tensor:
 def trace_sqrt_product(sigma1, sigma2) -> float:
     """tr((sigma1 sigma2)^{1/2}) for symmetric PSD sigma1, sigma2 (see the module docstring)."""
     s1, s2 = torch.as_tensor(sigma1, dtype=torch.float64), torch.as_tensor(sigma2, dtype=torch.float64)
+    # tr((c S1 c S2)^{1/2}) = c tr((S1 S2)^{1/2}): scale both by one power of two (exact) so that the
+    # largest entry is about 1, or A^T S2 A overflows (~|S|^2) for features of size ~1e80 and up
+    big = max(float(s1.abs().max()), float(s2.abs().max())) if s1.numel() else 0.0
+    exponent = -np.frexp(big)[1] if big > 0 else 0
+    s1, s2 = (torch.from_numpy(np.ldexp(s.numpy(), exponent)) for s in (s1, s2))
     a = _sqrt_factor(s1)
     m = a.T @ s2 @ a
     m = 0.5 * (m + m.T)  # exact symmetry for the symmetric eigensolver
-    return float(torch.linalg.eigvalsh(m).clamp_min(0).sqrt().sum())
+    return float(np.ldexp(float(torch.linalg.eigvalsh(m).clamp_min(0).sqrt().sum()), -exponent))
 
 
 def frechet_distance(g1: Gaussian, g2: Gaussian) -> float:
     if g1.mu.shape != g2.mu.shape:
         raise UserError(f"feature dimensions differ: {g1.mu.shape[0]} vs {g2.mu.shape[0]}")
+    for g, name in ((g1, "real"), (g2, "fake")):
+        _check_finite(g.mu, name), _check_finite(g.sigma, name)
     diff = g1.mu - g2.mu
     value = float(diff @ diff + np.trace(g1.sigma) + np.trace(g2.sigma)
                   - 2 * trace_sqrt_product(g1.sigma, g2.sigma))
+    _check_finite(value, "real vs fake")
     return max(value, 0.0)
 
 
