@@ -90,7 +90,7 @@ def _exact_sq(a: _Points, ia: torch.Tensor, b: _Points, ib: torch.Tensor, chunk:
     ~1e-3 in squared distance), so the decisions do not move when the data is translated."""
     out = torch.empty(len(ia), dtype=torch.float64)
     for s in range(0, len(ia), chunk):
-        diff = a.raw[ia[s:s + chunk]] - b.raw[ib[s:s + chunk]]
+        diff = a.raw[ia[s:s + chunk]].sub_(b.raw[ib[s:s + chunk]])
         out[s:s + chunk] = torch.einsum("pd,pd->p", diff, diff)
     return out
 
@@ -242,11 +242,13 @@ def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[s
     if r.raw.shape[1] != f.raw.shape[1]:
         raise UserError(f"feature dimensions differ: {r.raw.shape[1]} vs {f.raw.shape[1]}")
     float32 = r.float32_out and f.float32_out
-    # Bring the largest magnitude to [0.5, 1) by a power of two: exact, and it keeps squared norms (and the
-    # float32 estimate) from overflowing for huge features or underflowing for tiny ones.
+    # Huge or tiny features: bring the largest magnitude to [0.5, 1) by a power of two. Exact, and it keeps
+    # squared norms (and the float32 estimate) from overflowing or underflowing; not needed (nor done, it
+    # costs a pass) in between.
     big = max(float(r.raw.abs().max()), float(f.raw.abs().max()))
-    exponent = -math.frexp(big)[1] if big > 0 else 0
-    r.scale(exponent), f.scale(exponent)
+    if big > 0 and not 2.0 ** -16 <= big <= 2.0 ** 16:
+        exponent = -math.frexp(big)[1]
+        r.scale(exponent), f.scale(exponent)
     mean = torch.cat([r.raw, f.raw]).mean(0)
     r.center(mean), f.center(mean)
     ks = sorted(set(ks))
