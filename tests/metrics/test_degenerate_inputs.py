@@ -76,6 +76,11 @@ def test_prdc_refuses_zero_radii(make):
     assert ("real" if len(real) != 200 else "fake") in msg
 
 
+def test_prdc_refuses_zero_columns():
+    with pytest.raises(UserError, match="prdc: the features have 0 columns"):
+        _suite(["prdc"], np.zeros((40, 0)), np.zeros((40, 0)))
+
+
 def test_prdc_too_few_samples_names_metric_and_set():
     a, b = _points()
     with pytest.raises(UserError, match=r"prdc: need at least k\+2 = 7 samples in the fake set.*got 6"):

@@ -241,6 +241,8 @@ def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[s
     r, f = _Points(real, "real"), _Points(fake, "fake")
     if r.raw.shape[1] != f.raw.shape[1]:
         raise UserError(f"feature dimensions differ: {r.raw.shape[1]} vs {f.raw.shape[1]}")
+    if r.raw.shape[1] == 0:
+        raise UserError("prdc: the features have 0 columns; there is nothing to compare")
     float32 = r.float32_out and f.float32_out
     # Huge or tiny features: bring the largest magnitude to [0.5, 1) by a power of two. Exact, and it keeps
     # squared norms (and the float32 estimate) from overflowing or underflowing; not needed (nor done, it
