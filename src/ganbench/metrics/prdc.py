@@ -21,8 +21,10 @@ the bound. No n x n matrix is stored; work is done in row blocks.
 Exact distances are computed from the coordinate differences in float64 (translation-invariant, unlike
 the reference's |x|^2 + |y|^2 - 2 x.y, which cancels far from the origin), after scaling all features by
 one power of two (exact) so that huge or tiny values neither overflow nor underflow. A k-NN radius of 0
-(k+1 equal samples) is refused: under the strict '<' test such a ball holds nothing, and the reference's 0s
-would look like a bad generator.
+(k+1 equal samples) in the *real* set is refused: under the strict '<' test such a ball holds nothing, so
+the reference's precision and coverage would blame the generator for duplicates in the data. In the fake
+set it is a result, kept as the reference computes it: a generator that repeats a sample (mode collapse)
+has balls that cover nothing, and its recall falls.
 
 Agreement: bit-identical results for float32 features (the usual case), ties included, since the
 reference's float32 rounding absorbs differences in summation order, as long as its float64 noise stays
@@ -226,14 +228,14 @@ def _row_any_inside(est, tol, radius_sq, a, b, rows, dist_radius, float32) -> to
 
 
 def _refuse_zero_radii(p: _Points, radii: dict[int, torch.Tensor]) -> None:
-    """A k-NN radius of 0 (k+1 equal samples) makes a ball that holds nothing under the strict '<' test:
-    the reference then reports 0s that look like a bad generator. Refuse instead."""
+    """A k-NN radius of 0 in the real set (k+1 equal samples) makes a ball that holds nothing under the
+    strict '<' test: the reference then reports 0s that blame the generator for the data. Refuse instead."""
     for k in sorted(radii):  # radii grow with k: the smallest k has the most zeros
         zero = int((radii[k] == 0).sum())
         if zero:
             raise UserError(f"prdc: {zero} of {len(p.raw)} {p.name} samples have a k-NN radius of 0 (k={k}): "
                             "duplicate samples: a ball of radius 0 holds nothing under prdc's strict '<' "
-                            "test; remove duplicates or use a larger k")
+                            "test; remove the duplicates from the reference set or use a larger k")
 
 
 def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[str, float]]:
@@ -258,8 +260,7 @@ def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[s
     # radii as the reference has them (float32 distances) and as squared distances for the estimates
     rr = {k: _to_distance(v, float32) for k, v in rr2.items()}
     fr = {k: _to_distance(v, float32) for k, v in fr2.items()}
-    for p, radii in ((r, rr), (f, fr)):
-        _refuse_zero_radii(p, radii)
+    _refuse_zero_radii(r, rr)  # the fake set's (a collapsed generator's) are its result: recall falls
     n_r, n_f = len(r.raw), len(f.raw)
     counts = {k: torch.zeros(n_f, dtype=torch.int64) for k in ks}
     fake_in_real = {k: torch.zeros(n_f, dtype=torch.bool) for k in ks}
