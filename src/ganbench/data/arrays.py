@@ -1,8 +1,8 @@
 """Read samples from files for direct comparison: a .npz array or a folder of images.
 
-* ``.npz`` with key ``x`` (the first array otherwise, named in a notice on stderr): 2-D (N, D) arrays are vectors (points or
-  precomputed features); (N, H, W), (N, H, W, C) or (N, C, H, W) arrays are images, uint8 in [0, 255]
-  or floats in [-1, 1].
+* ``.npz`` with key ``x`` (the first array otherwise, named in a notice on stderr): 2-D (N, D) arrays are
+  vectors (points or precomputed features); (N, H, W), (N, H, W, C) or (N, C, H, W) arrays are images,
+  uint8 in [0, 255] or floats in [-1, 1].
 * a folder: every PNG/JPEG below it (recursively, sorted), all of one size, read as RGB or grayscale.
 Images come back as float NCHW in [-1, 1].
 """

@@ -73,7 +73,8 @@ def read_images(files: list[Path], channels: int | None, resolution: int | None,
         if a.shape != size:  # grayscale beside colour: same size, other channels
             kinds = {2: "grayscale", 3: "colour (RGB)"}
             raise UserError(f"{f} is {kinds[a.ndim]} but {files[0].name} is {kinds[len(size)]}; a folder's images "
-                            "must be all grayscale or all colour (convert them; a folder dataset's channels option does)")
+                            "must be all grayscale or all colour (convert them; a folder dataset's channels "
+                            "option does)")
         arrays.append(a)
     return np.stack(arrays)
 

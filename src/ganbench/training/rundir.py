@@ -72,9 +72,8 @@ class RunDir:
         """The pid a "running" status names, when it names one on this host; None otherwise."""
         found = self.status()
         pid = found.get("pid")
-        if found.get("status") != "running" or type(pid) is not int or pid <= 0 or found.get("host") != socket.gethostname():
-            return None
-        return pid
+        here = found.get("status") == "running" and found.get("host") == socket.gethostname()
+        return pid if here and type(pid) is int and pid > 0 else None
 
     def describe_status(self) -> str:
         """The status for a message: 'done', or 'running in process N, which has ended without a word ...'
