@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from ..config import make_config
 from ..training import checkpoint as ckpt
-from .verify import ATOL, RTOL, compare, recompute, threads_of
+from .verify import ATOL, RTOL, checkpoint_difference, compare, recompute, threads_of, unreadable
 from .worker import run_dir_name
 
 AGAIN = "trained again"  # the checkpoint label of a retrained run's comparisons: "step_0001200 trained again"
@@ -161,8 +161,7 @@ def _compare_checkpoint(rid: str, label: str, shipped: Path, fresh: Path) -> lis
     try:
         stored = ckpt.read_checkpoint(shipped)[1]
     except ckpt.UnreadableCheckpoint as exc:
-        return [{"run_id": rid, "checkpoint": label, "metric": "checkpoint", "stored": shipped.stem,
-                 "recomputed": f"unreadable: {exc.path.name}: {exc.reason}", "verdict": "differs", "device": "cpu"}]
+        return [checkpoint_difference(rid, label, shipped.stem, unreadable(exc), device="cpu")]
     return [{"run_id": rid, "checkpoint": label, **c, "device": "cpu"}
             for c in compare_tensors(stored, ckpt.read_checkpoint(fresh)[1], RTOL, ATOL)]
 

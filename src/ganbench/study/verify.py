@@ -156,10 +156,20 @@ def _kept(run: dict, row: dict, last_step: int) -> bool:
     return not (run.get("config") or {}).get("keep_checkpoints") or row["protocol"]["step"] >= last_step
 
 
+def checkpoint_difference(run_id: str, checkpoint: str, stored: str, recomputed: str, device: str = "") -> dict:
+    """A difference for a checkpoint the study should hold but cannot show: ``recomputed`` says why
+    ("missing", or ``unreadable(exc)``). Plain verify and --retrain (retrain.py) report it alike."""
+    return {"run_id": run_id, "checkpoint": checkpoint, "metric": "checkpoint", "stored": stored,
+            "recomputed": recomputed, "verdict": "differs", "device": device}
+
+
+def unreadable(exc) -> str:
+    """How a checkpoint that cannot be read (an UnreadableCheckpoint) is shown as the recomputed value."""
+    return f"unreadable: {exc.path.name}: {exc.reason}"
+
+
 def _checkpoint_row(row: dict, recomputed: str) -> dict:
-    """A difference for a row whose checkpoint the study should hold but cannot show (missing or unreadable)."""
-    return {"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": "checkpoint",
-            "stored": row["protocol"]["checkpoint"], "recomputed": recomputed, "verdict": "differs", "device": ""}
+    return checkpoint_difference(row["run_id"], row["checkpoint"], row["protocol"]["checkpoint"], recomputed)
 
 
 def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, retrain: list[tuple] | None,
@@ -183,7 +193,7 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
                     checked += recipe_differences(run, sidecar)
                 fresh, why = recompute(run_dir, row, eval_spec)
             except UnreadableCheckpoint as exc:  # kept, but damaged: evidence that cannot be read, a difference
-                checked.append(_checkpoint_row(row, f"unreadable: {exc.path.name}: {exc.reason}"))
+                checked.append(_checkpoint_row(row, unreadable(exc)))
                 continue
             if fresh is None and not sidecar.is_file() and _kept(run, row, last_step):
                 checked.append(_checkpoint_row(row, "missing"))  # the recipe keeps it: evidence removed, not a

@@ -68,25 +68,19 @@ class RunDir:
         """status.json = running from ``step``, naming this process."""
         self.write_status(status="running", step=step, pid=os.getpid(), host=socket.gethostname())
 
-    def _running_here(self) -> int | None:
-        """The pid a "running" status names, when it names one on this host; None otherwise."""
-        found = self.status()
-        pid = found.get("pid")
-        here = found.get("status") == "running" and found.get("host") == socket.gethostname()
-        return pid if here and type(pid) is int and pid > 0 else None
-
     def describe_status(self) -> str:
         """The status for a message: 'done', or 'running in process N, which has ended without a word ...'
         when the process that wrote "running" is gone from this host (killed: SIGKILL, the OOM killer)."""
-        pid = self._running_here()
+        found = self.status()
+        pid = _running_here(found)
         if pid is None or _alive(pid):
-            return str(self.status().get("status", "unknown"))
+            return str(found.get("status", "unknown"))
         return (f"running in process {pid}, which has ended without writing a status (killed, e.g. by the "
                 "out-of-memory killer)")
 
     def trained_elsewhere(self) -> int | None:
         """The pid of another live process of this host that is training this run now, else None."""
-        pid = self._running_here()
+        pid = _running_here(self.status())
         return pid if pid is not None and pid != os.getpid() and _alive(pid) else None
 
     def latest_checkpoint(self) -> Path | None:
@@ -107,6 +101,13 @@ class RunDir:
             return
         keep = [ln for ln in self.log_file.read_text(errors="replace").splitlines() if _step_of(ln) <= step]
         atomic_write_text(self.log_file, "".join(ln + "\n" for ln in keep))
+
+
+def _running_here(status: dict) -> int | None:
+    """The pid a "running" status names, when it names one on this host; None otherwise."""
+    pid = status.get("pid")
+    here = status.get("status") == "running" and status.get("host") == socket.gethostname()
+    return pid if here and type(pid) is int and pid > 0 else None
 
 
 def _alive(pid: int) -> bool:
