@@ -73,7 +73,8 @@ def test_eval_cli_bad_input(runs, capsys, tmp_path):
         (["eval", str(runs / "points"), "--metrics", "classes"], "metric 'classes' needs"),
         (["eval", str(tmp_path)], "is not a ganbench run directory"),
         (["eval", str(runs / "images"), "--checkpoint", "worst"], "--checkpoint must be best, final, all or a checkpoint name"),
-        (["eval", str(runs / "points"), "--n", "3"], "need at least k+2"),
+        (["eval", str(runs / "points"), "--n", "3"], "train split (3,000 samples): metric 'prdc' needs at least 7 real "
+                                                   "samples; the reference set holds 3; draw more samples"),
     ]:
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -29,7 +29,8 @@ from .limits import MAX_SAMPLES, MAX_SEED, whole
 from .metrics.features import build_extractor, check_fits
 from .metrics.frechet import Gaussian
 from .metrics.declare import default_primary, info
-from .metrics.suite import SAMPLES_KEPT, Context, Extracted, available, check_names, compute, default_metrics
+from .metrics.suite import (SAMPLES_KEPT, Context, Extracted, applicable_metrics, available, check_names, compute,
+                            default_metrics, size_problem)
 from .training import checkpoint as ckpt
 from .training.build import build_discriminator, resolve_device
 from .training.rundir import RunDir
@@ -73,6 +74,18 @@ def _extract(extractor, samples: torch.Tensor, desc: str = "features", progress:
     out = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
     keep = samples if samples.dim() == 2 and len(samples) <= SAMPLES_KEPT else None
     return Extracted(out["features"], out.get("logits"), keep)
+
+
+def check_size(spec: dict, split: str, data: Dataset, n_fake: int, names: list[str]) -> None:
+    """Refuse a split too small for the metrics (reference set: its first n_fake samples) in one line that
+    names the dataset and the split."""
+    found = size_problem(names, min(len(data), n_fake), n_fake)
+    if found:
+        problem, metric = found
+        size = f"data.n {spec['n']}: " if spec.get("n") not in (None, len(data)) else ""
+        fix = "use more data" if len(data) < n_fake else "draw more samples (eval.n; ganbench eval --n)"
+        raise UserError(f"dataset '{spec['name']}', {split} split ({size}{len(data):,} sample{'s' * (len(data) != 1)}"
+                        f"): {problem}; {fix}{' or leave out ' + repr(metric) if metric else ''}")
 
 
 def real_features(extractor, data: Dataset, spec: dict, split: str, progress: bool = True) -> Extracted:
@@ -152,6 +165,8 @@ def _evaluate_run(run_dir, metrics, extractor, n, checkpoint, split, seed, ema, 
     ext = build_extractor(name, cfg.data, dev)
     n_fake = n or DEFAULT_N[kind]
     real_data = _subset(data, n_fake)
+    check_size(cfg.data, split, data, n_fake, applicable_metrics(
+        kind, data.modes is not None, data.num_classes is not None, cfg.conditional, ext.has_logits, metrics))
     real = real_features(ext, real_data, cfg.data, split, progress)
     ctx = Context(modes=data.modes, sigma=data.sigma, real_labels=data.y, num_classes=data.num_classes,
                   z_dim=cfg.z_dim, run_dir=run.path)

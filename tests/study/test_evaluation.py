@@ -5,11 +5,14 @@ import time
 
 import pytest
 
+from ganbench.errors import UserError
+from ganbench.evaluate import evaluate_run
 from ganbench.study.calibration import REAL, TRIVIAL
 from ganbench.study.executors import InProcess
 from ganbench.study.runner import run_study
 from ganbench.study.spec import StudySpec
 from ganbench.study.store import Store
+from ganbench.study.worker import run_dir_name
 
 SPEC = StudySpec(name="proto", base={"batch_size": 32, "generator": {"name": "mlp", "hidden": 32},
                                      "discriminator": {"name": "mlp", "hidden": 32}},
@@ -25,6 +28,7 @@ def store(tmp_path_factory):
     run_study(root / "s", SPEC, InProcess(), progress=False)
     st = Store(root / "s" / "study.sqlite")
     st.submitted = submitted
+    st.root = root / "s"
     return st
 
 
@@ -67,3 +71,38 @@ def test_runs_record_their_own_start_and_training_flops(store):
     for r in runs:
         eff = r["efficiency"]
         assert eff["train_flops"] == pytest.approx(60 * sum(eff["flops_per_step"].values()))
+
+
+@pytest.mark.parametrize("data_n, metrics, said", [
+    (5, ["modes"], "test split (data.n 5: 1 sample): its reference set holds 1 real sample; an evaluation needs "
+                   "at least 2"),  # ring8's test split is a quarter of data.n
+    (20, ["modes", "prdc"], "test split (data.n 20: 5 samples): metric 'prdc' needs at least 7 real samples"),
+])
+def test_a_split_too_small_for_the_evaluation_is_refused_before_anything_trains(tmp_path, data_n, metrics, said):
+    spec = SPEC.model_copy(update={"datasets": [{"data": {"name": "ring8", "n": data_n}}],
+                                   "eval": SPEC.eval.model_copy(update={"metrics": metrics, "primary": None})})
+    with pytest.raises(UserError) as err:
+        run_study(tmp_path / "s", spec, InProcess(), progress=False)
+    assert f"dataset 'ring8', {said}" in str(err.value) and "use more data" in str(err.value)
+    assert not (tmp_path / "s" / "runs").exists()  # nothing trained, nothing stored
+
+
+def test_evaluating_fewer_samples_than_a_metric_needs_names_the_split_and_the_fix(store):
+    run = store.root / "runs" / run_dir_name("ring8__ns__s0")
+    with pytest.raises(UserError) as err:
+        evaluate_run(run, metrics=["prdc"], n=5, split="test", progress=False, write=False)
+    assert str(err.value) == ("dataset 'ring8', test split (data.n 2000: 500 samples): metric 'prdc' needs at least "
+                              "7 real samples; the reference set holds 5; draw more samples (eval.n; ganbench eval "
+                              "--n) or leave out 'prdc'")
+
+
+def test_an_interval_not_below_the_budget_is_noted(capsys):
+    from ganbench.study.runner import _note_single_checkpoint
+    from ganbench.study.spec import expand
+
+    _note_single_checkpoint(SPEC, expand(SPEC))  # every 20 of 60 steps: nothing to say
+    assert capsys.readouterr().err == ""
+    late = SPEC.model_copy(update={"eval": SPEC.eval.model_copy(update={"every": 60})})
+    _note_single_checkpoint(late, expand(late))
+    assert capsys.readouterr().err == ("note: eval.every 60 is not below the budget of 60 steps: only the final "
+                                       "checkpoint of those runs is evaluated (no learning curve; best = final)\n")

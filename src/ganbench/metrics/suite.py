@@ -60,18 +60,20 @@ class Metric:
     needs: tuple[str, ...]
     description: str
     values: tuple[str, ...]  # the names of the numbers it returns, each declared in declare.VALUES
+    min_rows: tuple[int, int] = (1, 1)  # the fewest real and generated samples it can score
 
 
 METRICS: dict[str, Metric] = {}
 
 
-def metric(name: str, needs: tuple[str, ...], description: str, values):
-    """Register a metric function with the declaration of every number it returns (see declare.py)."""
+def metric(name: str, needs: tuple[str, ...], description: str, values, min_rows: tuple[int, int] = (1, 1)):
+    """Register a metric function with the declaration of every number it returns (see declare.py) and the
+    fewest (real, generated) samples it can score."""
     def deco(fn):
         if name in METRICS:
             raise ValueError(f"metric {name!r} is already registered")
         declare(values)
-        METRICS[name] = Metric(fn, needs, description, tuple(v.name for v in values))
+        METRICS[name] = Metric(fn, needs, description, tuple(v.name for v in values), min_rows)
         return fn
 
     return deco
@@ -83,7 +85,7 @@ NONNEG = (0.0, None)
 
 @metric("fid", ("features",), "Fréchet distance between Gaussian fits of the features",
         [quality("fid", "lower", "Fréchet distance between Gaussian fits of real and fake features", NONNEG,
-                 "squared feature units")])
+                 "squared feature units")], min_rows=(2, 2))  # N-1 covariances
 def _fid(real, fake, ctx):
     return {"fid": frechet_distance(real.stats(), fake.stats())}
 
@@ -93,7 +95,7 @@ def _fid(real, fake, ctx):
                  unit="squared feature units"),
          auxiliary("kid_std", "std of the subset estimates (0 when every subset is the whole set)", NONNEG),
          auxiliary("kid_subset_size", "rows per KID subset: min(1000, n)", unit="samples"),
-         auxiliary("kid_subsets", "number of KID subsets", unit="subsets")])
+         auxiliary("kid_subsets", "number of KID subsets", unit="subsets")], min_rows=(2, 2))
 def _kid(real, fake, ctx):
     out = kid(real.features, fake.features)
     return {k: out[k] for k in ("kid_mean", "kid_std", "kid_subset_size", "kid_subsets")}
@@ -104,7 +106,8 @@ def _kid(real, fake, ctx):
          quality("recall", "higher", "share of real samples inside the fake manifold (k=3)", UNIT),
          quality("density", "higher", "how many real neighbourhoods hold a fake sample, on average (k=5)",
                  NONNEG),
-         quality("coverage", "higher", "share of real neighbourhoods (k=5) holding a fake sample", UNIT)])
+         quality("coverage", "higher", "share of real neighbourhoods (k=5) holding a fake sample", UNIT)],
+        min_rows=(7, 7))  # k+2 for k = 5: the k-th neighbour other than the point itself, and one to score
 def _prdc(real, fake, ctx):
     real_x, fake_x = _float32_if_exact(real.features), _float32_if_exact(fake.features)
     return precision_recall_density_coverage(real_x, fake_x)
@@ -121,7 +124,7 @@ def _float32_if_exact(x: torch.Tensor) -> torch.Tensor:
 @metric("is", ("logits",), "Inception-Score formula on the extractor's class logits (10 splits)",
         [quality("is_mean", "higher", "Inception-Score formula on the extractor's logits, mean of 10 splits",
                  (1.0, None)),
-         auxiliary("is_std", "std of the 10 split scores", NONNEG)])
+         auxiliary("is_std", "std of the 10 split scores", NONNEG)], min_rows=(1, 10))
 def _is(real, fake, ctx):
     out = inception_score(fake.logits)
     return {"is_mean": out["is_mean"], "is_std": out["is_std"]}
@@ -205,15 +208,39 @@ def default_metrics(kind: str, has_logits: bool) -> list[str]:
     return ["fid", "kid", "prdc"] + (["is", "classes", "class_accuracy"] if has_logits else [])
 
 
+def applicable_metrics(kind: str, mixture: bool, labelled: bool, conditional: bool, has_logits: bool,
+                       metrics: list[str] | None = None) -> list[str]:
+    """The metrics (of those asked for, or the defaults) an evaluation of such data will compute."""
+    have = {"features": True, "logits": has_logits, "mixture": mixture and kind == "points", "labels": labelled,
+            "samples": kind == "points", "generator": True, "conditional": conditional}
+    return [m for m in metrics or default_metrics(kind, has_logits)
+            if m in METRICS and all(have[n] for n in METRICS[m].needs)]
+
+
 def applicable_values(kind: str, mixture: bool, labelled: bool, conditional: bool, has_logits: bool,
                       metrics: list[str] | None = None) -> list[str]:
     """The quality values an evaluation will produce, known before anything runs (to validate a study's
     primary metric): from the data's traits, the extractor and the metrics asked for (or the defaults)."""
-    have = {"features": True, "logits": has_logits, "mixture": mixture and kind == "points", "labels": labelled,
-            "samples": kind == "points", "generator": True, "conditional": conditional}
-    names = metrics or default_metrics(kind, has_logits)
-    return [v for m in names if m in METRICS and all(have[n] for n in METRICS[m].needs)
+    return [v for m in applicable_metrics(kind, mixture, labelled, conditional, has_logits, metrics)
             for v in METRICS[m].values if is_quality(v)]
+
+
+REAL_MIN = 2  # every evaluation fits (and caches) the real set's mean and N-1 covariance
+
+
+def size_problem(names: list[str], n_real: int, n_fake: int) -> tuple[str, str | None] | None:
+    """Why sets of these sizes cannot be scored by these metrics, and the metric that cannot (None: the
+    evaluation as a whole); None when they can. Said before any work."""
+    if n_real < REAL_MIN:
+        return (f"its reference set holds {n_real} real sample{'s' * (n_real != 1)}; an evaluation needs at least "
+                f"{REAL_MIN} (their mean and covariance)"), None
+    for name in names:
+        real, fake = METRICS[name].min_rows if name in METRICS else (1, 1)
+        if n_real < real:
+            return f"metric '{name}' needs at least {real} real samples; the reference set holds {n_real}", name
+        if n_fake < fake:
+            return f"metric '{name}' needs at least {fake} generated samples; the evaluation draws {n_fake}", name
+    return None
 
 
 def check_names(names: list[str] | None) -> None:

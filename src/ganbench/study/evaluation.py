@@ -40,3 +40,31 @@ def evaluate_study_run(run_dir: str | Path, eval_spec: dict) -> list[dict]:
     if selected is not None:
         extra.append(_again(Path(run_dir), selected["checkpoint"], ["best", "heldout"], "heldout", HELDOUT, common))
     return rows + extra
+
+
+def check_eval_data(spec, runs: list) -> None:
+    """Before anything trains: every split this protocol reads (train for selection and the repeat, test for
+    the held-out value) holds enough samples for the study's metrics, and eval.n draws enough. A study on
+    too small a dataset used to train every run and then fail each evaluation."""
+    import json
+
+    from ..data import load_dataset
+    from ..data.base import traits
+    from ..evaluate import DEFAULT_N, check_size
+    from ..metrics.features import HAS_LOGITS
+    from ..metrics.suite import applicable_metrics
+
+    seen = set()
+    for r in runs:
+        data = r.config["data"]
+        key = json.dumps([data, bool(r.config.get("conditional"))], sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        t = traits(data)
+        extractor = spec.eval.extractor or ("lenet" if t.kind == "images" else "points")
+        names = applicable_metrics(t.kind, t.mixture, t.labelled, bool(r.config.get("conditional")),
+                                   HAS_LOGITS.get(extractor, True), spec.eval.metrics)
+        n_fake = spec.eval.n or DEFAULT_N[t.kind]
+        for split in sorted({REPEAT["split"], HELDOUT["split"]}, reverse=True):  # train, then test
+            check_size(data, split, load_dataset(data, split), n_fake, names)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,6 +27,7 @@ from ..yamlio import read_yaml_file
 from . import faults
 from .executors import Lost
 from .extend import extend_store, extension_line, extensions, first_difference
+from .evaluation import check_eval_data
 from .groups import plan_groups
 from .spec import StudySpec, expand
 from .store import FINISHED, Store, check_store
@@ -164,8 +166,20 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
                         f"got {type(spec).__name__}")
     runs = expand(spec)  # validates every config before anything is written
     with reading(path, STUDY, [*data_paths, *spec_paths(runs)]):
+        check_eval_data(spec, runs)  # a split too small for the evaluation: refused before anything trains
+        _note_single_checkpoint(spec, runs)
         return _run_study(StudyDir(path), spec, runs, executor, force_new, progress, ensemble, retry_failed,
                           compile, extend)
+
+
+def _note_single_checkpoint(spec: StudySpec, runs: list) -> None:
+    """Say so when eval.every is not below a run's steps: each run is evaluated at its final checkpoint only
+    (no learning curve; its "best" is its final), which is allowed but rarely meant."""
+    late = sorted({r.config["steps"] for r in runs if spec.eval.every and spec.eval.every >= r.config["steps"]})
+    if late:
+        tqdm.write(f"note: eval.every {spec.eval.every} is not below the budget of {', '.join(map(str, late))} "
+                   "steps: only the final checkpoint of those runs is evaluated (no learning curve; best = final)",
+                   file=sys.stderr)
 
 
 def resume_study(path: str | Path, executor, data_paths: Iterable[str | Path] = (), **options) -> dict:
