@@ -129,7 +129,11 @@ def test_metrics_cli_bad_input(tmp_path, capsys):
     cases = [
         (["--real", "d2.npz", "--fake", "d3.npz"], "differ in shape"),
         (["--real", "d2.npz", "--fake", "nan.npz"], "NaN or Inf"),
-        (["--real", "d2.npz", "--fake", "few.npz", "--metrics", "prdc"], "need at least k+2"),
+        (["--real", "d2.npz", "--fake", "few.npz", "--metrics", "prdc"], "metric 'prdc' needs at least 7 generated "
+                                                                        "samples; --fake "),
+        (["--real", "d2.npz", "--fake", "d2.npz", "--out", "x.txt"], "--out x.txt: the results are written as JSON"),
+        (["--real", "d2.npz", "--fake", "d2.npz", "--metrics", "modes"], "metric 'modes' needs the mixture's modes, "
+                                                                         "which two sample sets do not have"),
         (["--real", "empty", "--fake", "d2.npz"], "no PNG or JPEG images found"),
         (["--real", "broken", "--fake", "d2.npz"], "not a readable image"),
         (["--real", "missing.npz", "--fake", "d2.npz"], "expected a folder of images or a .npz file"),

@@ -88,8 +88,8 @@ def test_test_fraction_out_of_range(capsys, tmp_path, value):
 
 def test_metrics_out_that_is_a_directory(capsys, tmp_path):
     path = _npz(tmp_path / "d.npz", x=np.random.default_rng(0).normal(size=(50, 2)))
-    (tmp_path / "o").mkdir()
-    refused(capsys, "metrics", "--real", path, "--fake", path, "--metrics", "fid", "--out", tmp_path / "o",
+    (tmp_path / "o.json").mkdir()
+    refused(capsys, "metrics", "--real", path, "--fake", path, "--metrics", "fid", "--out", tmp_path / "o.json",
             says="directory")
 
 

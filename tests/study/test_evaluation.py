@@ -74,7 +74,7 @@ def test_runs_record_their_own_start_and_training_flops(store):
 
 
 @pytest.mark.parametrize("data_n, metrics, said", [
-    (5, ["modes"], "test split (data.n 5: 1 sample): its reference set holds 1 real sample; an evaluation needs "
+    (5, ["modes"], "test split (data.n 5: 1 sample): the reference set holds 1 real sample; an evaluation needs "
                    "at least 2"),  # ring8's test split is a quarter of data.n
     (20, ["modes", "prdc"], "test split (data.n 20: 5 samples): metric 'prdc' needs at least 7 real samples"),
 ])

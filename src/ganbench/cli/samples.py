@@ -131,24 +131,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+_FROM_A_RUN = {"mixture": "the mixture's modes", "labels": "the dataset's class labels",
+               "conditional": "a conditional generator", "generator": "the generator"}
+
+
 def cmd_metrics(args: argparse.Namespace) -> int:
     from ..data.arrays import read_samples
     from ..evaluate import _extract
     from ..fileio import atomic_write_text
     from ..metrics.features import build_extractor, check_fits
-    from ..metrics.suite import Context, check_names, compute
+    from ..metrics.suite import METRICS, Context, check_names, compute, size_problem
 
+    if args.out is not None and args.out.suffix.lower() != ".json":
+        raise UserError(f"--out {args.out}: the results are written as JSON; name a .json file")
+    names = args.metrics or ["fid", "kid", "prdc"]
+    check_names(names)
+    for metric in names:  # two sample sets carry no modes, labels or generator
+        beyond = [need for need in METRICS[metric].needs if need not in ("features", "logits", "samples")]
+        if beyond:
+            what = " and ".join(_FROM_A_RUN.get(need, need) for need in beyond)
+            raise UserError(f"metric '{metric}' needs {what}, which two sample sets do not have; evaluate a run "
+                            f"with `ganbench eval RUN --metrics {metric}`")
     real, fake = read_samples(args.real), read_samples(args.fake)
     if real.shape[1:] != fake.shape[1:]:
         raise UserError(f"real and fake samples differ in shape: {tuple(real.shape[1:])} vs {tuple(fake.shape[1:])}")
+    found = size_problem(names, len(real), len(fake), f"--real {args.real}", f"--fake {args.fake}")
+    if found:  # before minutes of feature extraction
+        raise UserError(found[0])
     name = args.extractor or ("points" if real.dim() == 2 else "inception")
     check_fits(name, "points" if real.dim() == 2 else "images")
-    check_names(args.metrics)
     from ..training.build import resolve_device
 
     ext = build_extractor(name, {"name": args.dataset} if args.dataset else None, resolve_device(args.device))
     r, f = _extract(ext, real, "real features"), _extract(ext, fake, "fake features")
-    values = compute(args.metrics or ["fid", "kid", "prdc"], r, f, Context())
+    values = compute(names, r, f, Context())
     out = {"metrics": values, "protocol": {"real": str(args.real), "fake": str(args.fake), "n_real": len(real),
                                            "n_fake": len(fake), "extractor": ext.identity}}
     text = json.dumps(out, indent=1)

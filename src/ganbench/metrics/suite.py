@@ -228,18 +228,19 @@ def applicable_values(kind: str, mixture: bool, labelled: bool, conditional: boo
 REAL_MIN = 2  # every evaluation fits (and caches) the real set's mean and N-1 covariance
 
 
-def size_problem(names: list[str], n_real: int, n_fake: int) -> tuple[str, str | None] | None:
-    """Why sets of these sizes cannot be scored by these metrics, and the metric that cannot (None: the
-    evaluation as a whole); None when they can. Said before any work."""
+def size_problem(names: list[str], n_real: int, n_fake: int, real: str = "the reference set",
+                 fake: str = "the generated set") -> tuple[str, str | None] | None:
+    """Why sets of these sizes (``real``, ``fake``: how to name them) cannot be scored by these metrics, and
+    the metric that cannot (None: no evaluation can); None when they can. Said before any work."""
     if n_real < REAL_MIN:
-        return (f"its reference set holds {n_real} real sample{'s' * (n_real != 1)}; an evaluation needs at least "
+        return (f"{real} holds {n_real} real sample{'s' * (n_real != 1)}; an evaluation needs at least "
                 f"{REAL_MIN} (their mean and covariance)"), None
     for name in names:
-        real, fake = METRICS[name].min_rows if name in METRICS else (1, 1)
-        if n_real < real:
-            return f"metric '{name}' needs at least {real} real samples; the reference set holds {n_real}", name
-        if n_fake < fake:
-            return f"metric '{name}' needs at least {fake} generated samples; the evaluation draws {n_fake}", name
+        least_real, least_fake = METRICS[name].min_rows if name in METRICS else (1, 1)
+        if n_real < least_real:
+            return f"metric '{name}' needs at least {least_real} real samples; {real} holds {n_real}", name
+        if n_fake < least_fake:
+            return f"metric '{name}' needs at least {least_fake} generated samples; {fake} holds {n_fake}", name
     return None
 
 
