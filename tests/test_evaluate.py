@@ -67,6 +67,21 @@ def test_second_evaluation_extracts_no_real_features(runs, monkeypatch):
     assert calls == [150]  # the fake samples only
 
 
+def test_a_cached_real_set_keeps_its_samples_as_a_fresh_one_does(monkeypatch):
+    """Raw points are kept only for sets of at most SAMPLES_KEPT: after a cache hit as after an extraction."""
+    from ganbench.data import Dataset
+    from ganbench.metrics.features import build_extractor
+
+    monkeypatch.setattr(evaluate, "SAMPLES_KEPT", 20)
+    ext = build_extractor("points", None, torch.device("cpu"))
+    spec = {"name": "kept-test"}
+    for n, kept in [(20, True), (21, False)]:
+        data = Dataset("kept-test", torch.randn(n, 2, generator=torch.Generator().manual_seed(n)))
+        fresh = evaluate.real_features(ext, data, spec, "train", progress=False)
+        cached = evaluate.real_features(ext, data, spec, "train", progress=False)
+        assert (fresh.samples is not None, cached.samples is not None) == (kept, kept)
+
+
 def test_eval_cli_bad_input(runs, capsys, tmp_path):
     for argv, message in [
         (["eval", str(runs / "images"), "--metrics", "fdi"], "unknown metric 'fdi' (did you mean fid?)"),

@@ -96,7 +96,8 @@ def real_features(extractor, data: Dataset, spec: dict, split: str, progress: bo
         try:
             t = load_file(str(path))
             gauss = Gaussian(t["mu"].numpy(), t["sigma"].numpy(), len(t["features"]))
-            return Extracted(t["features"], t.get("logits"), data.x if data.x.dim() == 2 else None, gauss)
+            kept = data.x if data.x.dim() == 2 and len(data.x) <= SAMPLES_KEPT else None  # as _extract keeps
+            return Extracted(t["features"], t.get("logits"), kept, gauss)
         except (SafetensorError, KeyError, OSError, ValueError):
             path.unlink(missing_ok=True)  # a damaged cache entry is only a cache: compute it again
     ext = _extract(extractor, data.x, f"real {spec['name']} features", progress)
