@@ -88,12 +88,22 @@ def test_resume_refuses_a_bad_store_and_rebuild_recovers_every_finished_run(caps
     refused(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress", says="study rebuild")
     code, out, err = cli(capsys, "study", "rebuild", study)
     assert code == 0 and "2 finished runs recovered, 0 queued" in out, err
-    assert list(study.glob("study.sqlite.damaged-*"))  # the damaged store is kept, never deleted
+    (kept,) = study.glob("study.sqlite.damaged-*")  # the damaged store is kept, never deleted
+    assert f"the old store is kept as {kept.name}" in out
     assert Store(study / "study.sqlite").results_table() == expected
     assert not (study / "results.csv").exists()  # it described the old store
     code, _, err = cli(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress")
     assert code == 0, err
     assert "executed" in _ and (study / "results.csv").exists()
+
+
+def test_rebuild_of_an_intact_store_keeps_it_as_the_previous_one_not_as_damaged(capsys, study):
+    expected = Store(study / "study.sqlite").results_table()
+    code, out, err = cli(capsys, "study", "rebuild", study)
+    (kept,) = study.glob("study.sqlite.previous-*")
+    assert code == 0 and f"the old store is kept as {kept.name}" in out, err
+    assert not list(study.glob("study.sqlite.damaged-*"))
+    assert Store(kept).results_table() == Store(study / "study.sqlite").results_table() == expected
 
 
 def test_rebuild_queues_runs_whose_result_files_are_missing_or_forged(capsys, study):

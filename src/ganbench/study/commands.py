@@ -130,8 +130,9 @@ def _study_rebuild(args: argparse.Namespace) -> int:
         counts = rebuild_store(study, args.data_path)
     finally:
         lock.close()
+    kept = f"; the old store is kept as {counts['kept'].name}" if counts["kept"] else ""
     print(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
-          f"queued (continue with: ganbench study resume {args.dir})")
+          f"queued (continue with: ganbench study resume {args.dir}){kept}")
     if changed := counts["changed"]:
         shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
         print(f"note: {len(changed)} of the queued runs have results on disk for another config ({shown}): "

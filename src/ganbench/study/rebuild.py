@@ -3,7 +3,9 @@
 Every study run leaves ``result.json`` in its directory: the same record the driver writes to the
 store. When ``study.sqlite`` is lost or damaged, the spec (``spec.yaml``) and those files give a fresh
 store: finished runs come back with their results, the others are queued for ``study resume``, which
-also recomputes the calibration rows. The damaged store is kept beside it, never deleted. The same
+also recomputes the calibration rows. The old store is kept beside it (``.damaged-<time>`` when it fails
+the store check, ``.previous-<time>`` when it is intact: a rebuild also recovers runs copied in), never
+deleted. The same
 files tell ``study report`` and ``resume`` when a store that still opens has lost runs (``check_complete``).
 """
 
@@ -121,12 +123,19 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
         fresh.unlink(missing_ok=True)
         raise
     store.close()  # the last connection checkpoints the WAL into the file
-    if study.store_path.exists():
-        kept = study.path / f"{study.store_path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    kept = None
+    if study.store_path.exists():  # kept beside it, named for what it was: a store that opens is not damaged
+        try:
+            check_store(study.store_path)
+            state = "previous"
+        except UserError:
+            state = "damaged"
+        kept = study.path / f"{study.store_path.name}.{state}-{time.strftime('%Y%m%d-%H%M%S')}"
         study.store_path.rename(kept)
     for extra in ("-wal", "-shm"):
         Path(f"{study.store_path}{extra}").unlink(missing_ok=True)
     fresh.rename(study.store_path)
     for name in ("results.csv", "results.json", "report.html"):  # they described the old store
         (study.path / name).unlink(missing_ok=True)
-    return {"runs": len(runs), "recovered": recovered, "queued": len(runs) - recovered, "changed": changed}
+    return {"runs": len(runs), "recovered": recovered, "queued": len(runs) - recovered, "changed": changed,
+            "kept": kept}
