@@ -74,13 +74,14 @@ def describe_error(exc: BaseException) -> str | None:
         hint = _OS_HINTS.get(exc.errno, exc.strerror or str(exc))
         return f"{where}: {hint}"
     if isinstance(exc, json.JSONDecodeError):
-        return f"a JSON file is not valid ({exc}); restore or delete it"
+        return f"a JSON file is not valid ({exc}); restore it from a copy (deleting a run's file loses its record)"
     if isinstance(exc, UnicodeDecodeError):
         return f"a text file is not UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8"
     if isinstance(exc, yaml.YAMLError):
         return f"a YAML file is not valid ({str(exc).splitlines()[0]})"
     if isinstance(exc, SafetensorError):
-        return f"a checkpoint or cache file is not readable safetensors ({exc}); delete or restore it"
+        return (f"a checkpoint or cache file is not readable safetensors ({exc}); restore a checkpoint from a copy "
+                "(a cache file under the cache directory may be deleted: it is computed again)")
     if isinstance(exc, zipfile.BadZipFile):
         return f"an .npz file is not a valid zip archive ({exc})"
     if type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError):  # not a bug's IntegrityError
