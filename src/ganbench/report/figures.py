@@ -89,6 +89,16 @@ def sample_strip(run_dirs: list[Path], titles: list[str]) -> tuple[bytes | None,
     return _png(fig), failed
 
 
+def _step_axis(ax) -> None:
+    """Generator steps on x: at most 6 whole-number ticks, thousands as "k" (20000 reads 20k), so the labels
+    of a narrow panel never run into each other."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}"))
+    ax.set_xlabel("generator step", fontsize=8), ax.tick_params(labelsize=7)
+
+
 def loss_curves(run_dirs: dict[str, list[Path]], title: str) -> bytes:
     """Mean D and G loss over seeds against steps, one colour per variant."""
     plt = _plt()
@@ -111,7 +121,7 @@ def loss_curves(run_dirs: dict[str, list[Path]], title: str) -> bytes:
     axes[0].set_title("D loss", fontsize=9), axes[1].set_title("G loss", fontsize=9)
     axes[0].set_ylabel("D loss", fontsize=8), axes[1].set_ylabel("G loss", fontsize=8)
     for ax in axes:
-        ax.set_xlabel("generator step", fontsize=8), ax.tick_params(labelsize=7)
+        _step_axis(ax)
     axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(title, fontsize=9)
     return _png(fig)
@@ -127,8 +137,8 @@ def metric_curves(points: dict[str, dict[int, list[float]]], metric: str, title:
         ax.plot(steps, mean, marker="o", ms=3, label=variant, color=f"C{i % 10}")
         ax.fill_between(steps, [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps],
                         color=f"C{i % 10}", alpha=0.15)
-    ax.set_xlabel("generator step", fontsize=8), ax.set_ylabel(metric, fontsize=8)
-    ax.tick_params(labelsize=7), ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _step_axis(ax), ax.set_ylabel(metric, fontsize=8)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     ax.set_title(title, fontsize=9)
     return _png(fig)
 
