@@ -85,3 +85,16 @@ def test_verdict_names_winner_and_loser():
     out = summarize(_evals({"a": [10.0, 12.0, 11.0, 13.0, 10.5], "b": [20.0, 21.0, 22.5, 23.0, 20.5]}),
                     checkpoints=("final",))
     assert verdict(out["pairs"][0]).startswith("a beats b on fid (final checkpoint) by 10.1 (Holm-adjusted p = ")
+
+
+@pytest.mark.parametrize("metric", ["modes_covered", "fid"])
+def test_a_significant_verdict_counts_tied_seeds_as_wins_for_neither(metric):
+    # a differs from b by one unit on 4 of 10 seeds, 6 tied (integer counts): significant at 5 % (one pair);
+    # the winner (a on modes_covered, b on FID, lower is better) wins 4 seeds, not the 6 that 1 - 0.4 counts
+    a, b = [8.0] * 4 + [7.0] * 6, [7.0] * 10
+    (pair,) = summarize(_evals({"a": a, "b": b}, metric=metric), checkpoints=("final",))["pairs"]
+    assert pair["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-12) and pair["significant"]
+    winner, loser = ("a", "b") if metric == "modes_covered" else ("b", "a")
+    text = verdict(pair)
+    assert text.startswith(f"{winner} beats {loser} on {metric}")
+    assert text.endswith("wins 40% of 10 seeds).")

@@ -89,10 +89,12 @@ def summarize(evals: list[dict], checkpoints=("best", "final")) -> dict:
                 else:
                     p = 1.0 if len(common) >= 2 else math.nan
                 wins = sum(better(metric, u, w) for u, w in zip(xa, xb))
+                losses = sum(better(metric, w, u) for u, w in zip(xa, xb))  # ties count for neither
                 comps.append({"dataset": dataset, "metric": metric, "checkpoint": ckpt, "a": a, "b": b,
                               "n": len(common), "mean_diff": float((xa - xb).mean()) if len(common) else math.nan,
                               "sd_diff": float((xa - xb).std(ddof=1)) if len(common) >= 2 else math.nan,
-                              "p": p, "win_rate_a": wins / len(common) if common else math.nan})
+                              "p": p, "win_rate_a": wins / len(common) if common else math.nan,
+                              "win_rate_b": losses / len(common) if common else math.nan})
             valid = [c for c in comps if not math.isnan(c["p"])]
             for c, adj in zip(valid, holm([c["p"] for c in valid])):
                 c["p_holm"] = adj
@@ -151,5 +153,7 @@ def verdict(pair: dict) -> str:
         return (f"{winner} vs {loser} {where}: no significant difference (mean {winner} − {loser}: "
                 f"{diff:+.3g}, Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds). "
                 + power_sentence(pair)).strip()
+    # the winner's share of seeds it is strictly better on: a tie is a win for neither
+    share = pair["win_rate_a"] if a_wins else pair["win_rate_b"]
     return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} (Holm-adjusted p = {pair['p_holm']:.2g}, "
-            f"wins {max(pair['win_rate_a'], 1 - pair['win_rate_a']):.0%} of {pair['n']} seeds).")
+            f"wins {share:.0%} of {pair['n']} seeds).")
