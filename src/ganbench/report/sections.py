@@ -53,7 +53,9 @@ def leaderboard(view: DatasetView) -> dict:
             j is not None for j in judged) else "–"
         row["others"] = {m: cell(view.board.get((v, m, "final"))) for m in others}
         pair = _pair(view, v, leader) if leader and leader != v else None
-        if pair and pair["significant"]:
+        # the leader has the best mean over all its seeds; the test pairs seeds both variants finished, and there
+        # the other may be the better one
+        if pair and pair["significant"] and winner_loser(pair)[0] == leader:
             row["marks"].append(("sig", "†", f"significantly worse than {leader}"))
         low = [r for r in done if r["run_id"] in view.at_floor]
         if view.clears_floor(v, "final") is False:
@@ -114,7 +116,7 @@ def verdicts(view: DatasetView) -> dict | None:
     sentences, recent, unrepeated = [], [], []
     for p in against:
         other = p["b"] if p["a"] == leader else p["a"]
-        text, h, kept = _pair_sentences(view, p, leader, other, everyone)
+        text, h, kept = _pair_sentences(view, p, *winner_loser(p), everyone)  # on the paired seeds: maybe not the leader
         sentences.append(text)
         if p["significant"] and h.since is not None and h.points == 1 and h.total > 1:
             recent.append(other)
@@ -197,7 +199,9 @@ def _moving_sentence(view: DatasetView, leader: str, other: str) -> str:
 
 def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool, between: list[dict] = ()) -> str:
     """between: the significant pairs that do not involve the leader."""
-    beaten = [p for p in against if p["significant"]]
+    beaten = [p for p in against if p["significant"] and winner_loser(p)[0] == leader]
+    # on the seeds both finished a follower can be significantly better than the leader (best mean over all seeds)
+    ahead = [winner_loser(p)[0] for p in against if p["significant"] and winner_loser(p)[0] != leader]
     tied = [(p["b"] if p["a"] == leader else p["a"]) for p in against if not p["significant"]]
     parts = [f"{leader} leads on {view.primary}"]
     if not view.pairs or all(math.isnan(p["p_holm"]) for p in against):
@@ -209,6 +213,9 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
         if tied:
             parts.append(f"({', '.join(tied)} cannot be told apart from it)")
     text = " ".join(parts) + "."
+    if ahead:
+        text += (f" On the seeds both finished, {_join(ahead)} {'is' if len(ahead) == 1 else 'are'} significantly "
+                 f"better than {leader}.")
     if between:
         found = [" is significantly better than ".join(winner_loser(p)) for p in between]
         text += f" Among the others, {_join(found)}."

@@ -1,0 +1,60 @@
+"""Verdicts when the variants did not finish the same seeds. The leader is the variant with the best mean over
+all its seeds; the paired test uses only the seeds both finished, where the other variant can be the better
+one. No sentence, mark or bottom line may then say that the leader is ahead or significantly better."""
+
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from ganbench.report.sections import bottom_line, leaderboard, verdicts
+from ganbench.report.view import build_view, calibration_stats
+from ganbench.study.calibration import REAL, TRIVIAL
+from ganbench.study.stats import summarize
+
+GAUSS, UNIFORM = TRIVIAL
+HQ_CAL = {"high_quality": {REAL: 0.99, GAUSS: 0.003, UNIFORM: 0.02}}
+# lead: seeds 0-2; other: seeds 0-3, better than lead by about 0.1 on each shared seed, poor on its extra seed 3
+LEAD = {0: 0.50, 1: 0.52, 2: 0.51}
+OTHER = {0: 0.60, 1: 0.63, 2: 0.61, 3: 0.02}
+
+
+def _view(values: dict[str, dict[int, float]]):
+    """values: {variant: {seed: final high_quality}}; the evaluation before the final one is 0.9 x it, the
+    final checkpoint's second evaluation 1.001 x it."""
+    runs, evals = [], []
+    for variant, by_seed in values.items():
+        for seed, v in by_seed.items():
+            rid = f"grid25__{variant}__s{seed}"
+            runs.append({"run_id": rid, "variant": variant, "dataset": "grid25", "seed": seed, "status": "done",
+                         "config": {}, "train_seconds": 1.0, "efficiency": None})
+            for tags, step, value in ((["final"], 200, v), (["repeat"], 200, v * 1.001), ([], 100, v * 0.9)):
+                evals.append({"run_id": rid, "variant": variant, "dataset": "grid25", "seed": seed,
+                              "metric": "high_quality", "step": step, "value": value, "tags": tags,
+                              "protocol": {"ema": True}})
+    cal = [{"dataset": "grid25", "row": row, "checkpoint": "final", "seed": s, "metric": metric, "value": v}
+           for metric, rows in HQ_CAL.items() for row, v in rows.items() for s in range(3)]
+    return build_view("grid25", "high_quality", True, runs, evals, summarize(evals), calibration_stats(cal), Path("."))
+
+
+def test_a_follower_better_on_the_shared_seeds_is_not_called_worse_than_the_leader():
+    view = _view({"lead": LEAD, "other": OTHER})
+    # the leader by the mean over all seeds (0.51 against 0.465) ...
+    assert {k[0]: r["rank"] for k, r in view.board.items() if k[2] == "final"} == {"lead": 1, "other": 2}
+    (pair,) = [p for p in view.pairs if p["checkpoint"] == "final"]
+    # ... is significantly worse on the three seeds both finished (scipy's paired t-test, one pair)
+    shared = [0, 1, 2]
+    p_ref = stats.ttest_rel([OTHER[s] for s in shared], [LEAD[s] for s in shared]).pvalue
+    assert pair["n"] == 3 and pair["p_holm"] == pytest.approx(p_ref, rel=1e-12) and pair["significant"]
+    marks = {r["variant"]: [m[0] for m in r["marks"]] for r in leaderboard(view)["rows"]}
+    assert "sig" not in marks["other"]  # not "significantly worse than lead"
+    v = verdicts(view)
+    assert v["leader"] == "lead"
+    text = v["sentences"][0]
+    assert text.startswith("other beats lead on high_quality (final checkpoint) by 0.103")
+    assert "lead was ahead of other" not in text and "other was ahead of lead at every one of the 2 evaluations" in text
+    assert "keeps the order (mean other − lead: +0.103)" in text and v["unrepeated"] == []
+    line = bottom_line(view, "lead", [pair], warn=False)
+    assert "significantly better than 1 of 1" not in line
+    assert "lead leads on high_quality but is not significantly better than any other variant." in line
+    assert "On the seeds both finished, other is significantly better than lead." in line
