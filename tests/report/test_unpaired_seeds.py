@@ -58,3 +58,13 @@ def test_a_follower_better_on_the_shared_seeds_is_not_called_worse_than_the_lead
     assert "significantly better than 1 of 1" not in line
     assert "lead leads on high_quality but is not significantly better than any other variant." in line
     assert "On the seeds both finished, other is significantly better than lead." in line
+
+
+def test_results_json_names_the_variant_ahead_in_the_order_history():
+    from ganbench.report.html import order_held
+
+    (row,) = order_held(_view({"lead": LEAD, "other": OTHER}))
+    assert (row["leader"], row["other"], row["ahead"]) == ("lead", "other", "other")
+    assert (row["ahead_since_step"], row["evaluations_ahead"], row["evaluations"]) == (100, 2, 2)
+    assert row["second_evaluation_difference"] == pytest.approx(sum(
+        1.001 * (LEAD[s] - OTHER[s]) for s in (0, 1, 2)) / 3, rel=1e-12)

@@ -49,3 +49,14 @@ def test_sentences_say_how_long_the_order_held():
     assert "only at the final evaluation (at step 2,000 it was not)" in new
     mid = held([(1000, -1), (2000, 1), (3000, 1)], "high_quality").sentence("a", "b")
     assert mid == "a has been ahead of b since step 2,000 (2 of 3 evaluations; not at step 1,000)."
+
+
+@pytest.mark.parametrize("metric, sign", [("high_quality", -1), ("fid", 1)])
+def test_a_history_that_ends_with_b_ahead_names_b_as_the_one_ahead(metric, sign):
+    # a − b worse for a at every evaluation: the sentence on (a, b) must not say a was ahead
+    h = held([(1000, sign * 1.0), (2000, sign * 0.5), (3000, sign * 0.2)], metric)
+    assert (h.since, h.points, h.total, h.a_ahead) == (1000, 3, 3, False)
+    assert h.sentence("a", "b") == "b was ahead of a at every one of the 3 evaluations."
+    mid = held([(1000, -sign * 1.0), (2000, sign * 1.0), (3000, sign * 1.0)], metric).sentence("a", "b")
+    assert mid == "b has been ahead of a since step 2,000 (2 of 3 evaluations; not at step 1,000)."
+    assert held([(1000, sign), (2000, -sign)], metric).sentence("a", "b").startswith("a is ahead of b only at the final")

@@ -221,6 +221,8 @@ def order_held(view) -> list[dict]:
             h, again = view.order_held(leader, other), view.repeat_difference(leader, other)
             moving, judged = view.still_improving(leader, other)
             out.append({"dataset": view.name, "metric": view.primary, "leader": leader, "other": other,
+                        # on the paired seeds the other can be the one ahead (the leader: best mean over all seeds)
+                        "ahead": None if h.a_ahead is None else leader if h.a_ahead else other,
                         "ahead_since_step": h.since, "evaluations_ahead": h.points, "evaluations": h.total,
                         "second_evaluation_difference": again[0] if again else None,
                         "runs_still_improving": moving, "runs_judged": judged})

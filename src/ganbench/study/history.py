@@ -26,10 +26,14 @@ class Held:
     points: int  # evaluations in that run
     total: int  # evaluations compared
     last_other: int | None  # the latest step at which the order was the other way (or a tie)
+    a_ahead: bool | None = None  # the final order: a (the history's a − b) ahead, b ahead, or None (no order)
 
     def sentence(self, winner: str, loser: str) -> str:
+        """winner, loser: a and b of the history; the sentence names them by the order the history ends with."""
         if self.total < 2 or self.since is None:
             return ""
+        if self.a_ahead is False:
+            winner, loser = loser, winner
         if self.points == self.total:
             return f"{winner} was ahead of {loser} at every one of the {self.total} evaluations."
         if self.points == 1:
@@ -78,4 +82,4 @@ def held(history: list[tuple[int, float]], metric: str) -> Held:
         points += 1
     since = history[-points][0]
     last_other = history[-points - 1][0] if points < len(history) else None
-    return Held(since, points, len(history), last_other)
+    return Held(since, points, len(history), last_other, final == 1)
