@@ -167,10 +167,11 @@ def _looks_sentence(source: str, chain: list[dict]) -> str:
     where = f"study '{source}' (merged into this one)" if source else "this study"
     text = (f"Seeds were added to {where} after it had results ({', then '.join(map(str, looks))} seeds; {when}). "
             "If the first results prompted that, these p-values are optimistic (optional stopping)")
-    if math.isnan(rate):
+    tested = sorted({n for n in looks if n >= 2})  # the looks with a p-value (false_positive_rate's)
+    if math.isnan(rate) or len(tested) < 2:  # one look at a p-value: the rate is the 5 % itself
         return text + "."
     return (text + f": between two equal variants, a paired t-test at the 5 % level run at "
-            f"{' and '.join(map(str, looks))} seeds finds a difference {rate * 100:.0f} % of the time, not 5 %.")
+            f"{' and '.join(map(str, tested))} seeds finds a difference {rate * 100:.0f} % of the time, not 5 %.")
 
 
 def _repeat_sentence(view: DatasetView, leader: str, other: str) -> tuple[str, bool | None]:
