@@ -31,3 +31,10 @@ def test_direction_comes_from_the_declaration():
     rising = [(100, 0.2), (200, 0.6)]
     assert still_improving(rising, "high_quality", 0.01) is True and still_improving(rising, "fid", 0.01) is False
     assert still_improving(rising[:1], "fid", 0.01) is None and still_improving(rising, "fid", None) is None
+
+
+@pytest.mark.parametrize("last", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_value_at_either_end_cannot_be_judged(last):
+    # NaN compared with anything is False: such a run was counted as judged and settled
+    assert still_improving([(100, 30.0), (200, last)], "fid", 0.5) is None
+    assert still_improving([(100, last), (200, 0.3)], "high_quality", 0.01) is None

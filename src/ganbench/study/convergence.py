@@ -48,5 +48,7 @@ def still_improving(trajectory: list[tuple[int, float]], metric: str, sigma: flo
     if len(trajectory) < 2 or sigma is None or not math.isfinite(sigma):
         return None
     (_, before), (_, last) = trajectory[-2], trajectory[-1]
+    if not (math.isfinite(before) and math.isfinite(last)):  # a NaN made every comparison False: "settled"
+        return None
     gain = (before - last) if info(metric).direction == "lower" else (last - before)
     return gain > Z * math.sqrt(2) * sigma
