@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from scipy import stats
 
 from ganbench.cli import main
 from ganbench.errors import UserError
@@ -151,3 +152,18 @@ def test_confirm_from_the_cli(tmp_path, capsys):
 def test_confirm_bad_input_from_the_cli(tmp_path, capsys):
     assert main(["study", "confirm", str(tmp_path / "nowhere")]) == 2
     assert "holds no study" in capsys.readouterr().err
+
+
+def test_a_verdict_reversed_significantly_is_not_reported_as_not_significant():
+    spec = StudySpec(**TINY)
+    first = confirmation_spec(spec, [_view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.1]})], 3)
+    view = _view({"a": [1.0, 2.0, 3.0, 4.0], "b": [0.0, 1.0, 2.0, 2.9]})  # now b has the lower FID on every seed
+    view.confirming = {"block": first.confirms, "budget": first.budget, "seeds": first.seed_list()}
+    (pair,) = [p for p in view.pairs if p["checkpoint"] == "final"]
+    a, b = [1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 2.0, 2.9]
+    assert pair["p_holm"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-12) and pair["significant"]
+    section = confirmation(view)
+    (row,) = section["rows"]
+    assert row["mark"] == "✗" and row["sig_now"] is True  # the p printed beside it is significant
+    assert section["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is significant "
+                                       "here in that direction. Significant here in the other direction: 1.")

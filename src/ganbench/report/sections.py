@@ -266,20 +266,23 @@ def confirmation(view: DatasetView) -> dict | None:
                f"({_amount(then)}, seeds {_seeds(block.seeds)}), the sign held for {t['kept']} here ({_amount(now)}, "
                f"seeds {_seeds(view.confirming['seeds'])})" + (f": {t['kept'] / orders:.0%}" if orders else "")
                + " (between two equal variants the sign holds half the time, by chance).")
+    reversed_here = sum(r["significant_reversed"] for r in rows)  # significant here, the other variant ahead
     if t["significant"]:
         n, again = t["significant"], t["confirmed"]
         summary += (f" Of its {n} significant verdict{'s' if n > 1 else ''}, the sign held for {t['significant_kept']}, "
-                    + ("and none is significant here." if again == 0 else
+                    + (f"and none is significant here{' in that direction' if reversed_here else ''}." if again == 0 else
                        f"and {again} {'is' if again == 1 else 'are'} significant here too."))
     else:
         summary += " None of its verdicts was significant: it claimed orders, not wins."
     if t["new_significant"]:
         summary += f" Significant here, though not there: {t['new_significant']}."
+    if reversed_here:
+        summary += f" Significant here in the other direction: {reversed_here}."
     if t["missing"]:
         summary += f" Not comparable here (no paired seeds): {t['missing']}."
     table = [{"order": f"{r['first']} − {r['second']}", "then": f"{r['then']:+.3g}", "p_then": fmt(r["p_then"]),
               "sig_then": r["significant_then"], "now": f"{r['now']:+.3g}" if r["now"] is not None else "–",
-              "p_now": fmt(r["p_now"]), "sig_now": r["significant_now"],
+              "p_now": fmt(r["p_now"]), "sig_now": r["significant_now"] or r["significant_reversed"],
               "mark": "–" if r["kept"] is None else "✓" if r["kept"] else "✗"} for r in rows]
     return {"study": block.study, "digest": block.spec_digest, "summary": summary, "rows": table, "metric": metric}
 

@@ -130,7 +130,9 @@ def confirmation_rows(confirms: Confirms, dataset: str, pairs: list[dict]) -> li
         kept = None if now is None else now * then > 0
         rows.append({"dataset": dataset, "metric": v.metric, "first": first, "second": second, "then": then,
                      "p_then": v.p_holm, "significant_then": v.significant, "n_then": v.n, "now": now,
-                     "p_now": p_now, "significant_now": bool(significant_now and kept), "kept": kept})
+                     "p_now": p_now, "significant_now": bool(significant_now and kept), "kept": kept,
+                     # significant here with the other variant ahead: not a confirmation, and not "not significant"
+                     "significant_reversed": bool(significant_now and kept is False)})
     return rows
 
 
