@@ -98,3 +98,11 @@ def test_a_significant_verdict_counts_tied_seeds_as_wins_for_neither(metric):
     text = verdict(pair)
     assert text.startswith(f"{winner} beats {loser} on {metric}")
     assert text.endswith("wins 40% of 10 seeds).")
+
+
+@pytest.mark.parametrize("metric", ["fid", "precision"])
+def test_a_tie_is_printed_as_a_difference_of_plus_zero(metric):
+    # equal means, different seeds: b is named first (b first on a tie) and the difference is 0, not "-0"
+    (pair,) = summarize(_evals({"a": [0.1, 0.3], "b": [0.3, 0.1]}, metric=metric), checkpoints=("final",))["pairs"]
+    assert pair["mean_diff"] == 0.0 and pair["p"] == pytest.approx(stats.ttest_rel([0.1, 0.3], [0.3, 0.1]).pvalue)
+    assert "no significant difference (mean b − a: +0, " in verdict(pair)

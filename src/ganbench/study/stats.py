@@ -149,7 +149,7 @@ def verdict(pair: dict) -> str:
     a_wins = winner == pair["a"]
     if not pair["significant"]:
         # the better mean first and the difference signed from it, as the report's other sentences do
-        diff = pair["mean_diff"] if a_wins else -pair["mean_diff"]
+        diff = (pair["mean_diff"] if a_wins else -pair["mean_diff"]) + 0.0  # a tie: +0, not -0.0's "-0"
         return (f"{winner} vs {loser} {where}: no significant difference (mean {winner} − {loser}: "
                 f"{diff:+.3g}, Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds). "
                 + power_sentence(pair)).strip()
