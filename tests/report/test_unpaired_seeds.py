@@ -1,6 +1,7 @@
 """Verdicts when the variants did not finish the same seeds. The leader is the variant with the best mean over
 all its seeds; the paired test uses only the seeds both finished, where the other variant can be the better
-one. No sentence, mark or bottom line may then say that the leader is ahead or significantly better."""
+one. No sentence, mark or bottom line may then say that the leader is ahead or significantly better. Nor may
+the bottom line give a lead to the first of variants with equal means."""
 
 from pathlib import Path
 
@@ -68,3 +69,10 @@ def test_results_json_names_the_variant_ahead_in_the_order_history():
     assert (row["ahead_since_step"], row["evaluations_ahead"], row["evaluations"]) == (100, 2, 2)
     assert row["second_evaluation_difference"] == pytest.approx(sum(
         1.001 * (LEAD[s] - OTHER[s]) for s in (0, 1, 2)) / 3, rel=1e-12)
+
+
+def test_a_lead_shared_by_equal_means_is_called_a_tie():
+    # every variant covers the same share on every seed (a clipped metric at its bound): rank 1 for both
+    view = _view({"a": {0: 1.0, 1: 1.0, 2: 1.0}, "b": {0: 1.0, 1: 1.0, 2: 1.0}, "c": {0: 0.9, 1: 0.95, 2: 0.9}})
+    assert {k[0]: r["rank"] for k, r in view.board.items() if k[2] == "final"} == {"a": 1, "b": 1, "c": 3}
+    assert verdicts(view)["bottom"].startswith("a leads on high_quality (tied with b: equal means) ")

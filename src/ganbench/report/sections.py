@@ -204,7 +204,10 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
     # on the seeds both finished a follower can be significantly better than the leader (best mean over all seeds)
     ahead = [winner_loser(p)[0] for p in against if p["significant"] and winner_loser(p)[0] != leader]
     tied = [(p["b"] if p["a"] == leader else p["a"]) for p in against if not p["significant"]]
-    parts = [f"{leader} leads on {view.primary}"]
+    # ties share rank 1 (leader_of takes the first): the lead is shared, not held (8 of 8 modes for every variant)
+    level = [v for v in view.variants if v != leader and (row := view.board.get((v, view.primary, "final")))
+             and row["rank"] == 1]
+    parts = [f"{leader} leads on {view.primary}" + (f" (tied with {', '.join(level)}: equal means)" if level else "")]
     if not view.pairs or all(math.isnan(p["p_holm"]) for p in against):
         parts.append("(too few seeds to test it)")
     elif not beaten:
