@@ -106,3 +106,25 @@ def test_a_tie_is_printed_as_a_difference_of_plus_zero(metric):
     (pair,) = summarize(_evals({"a": [0.1, 0.3], "b": [0.3, 0.1]}, metric=metric), checkpoints=("final",))["pairs"]
     assert pair["mean_diff"] == 0.0 and pair["p"] == pytest.approx(stats.ttest_rel([0.1, 0.3], [0.3, 0.1]).pvalue)
     assert "no significant difference (mean b − a: +0, " in verdict(pair)
+
+
+@pytest.mark.parametrize("a, b, metric", [
+    ([8, 8, 8], [7, 7, 7], "modes_covered"),  # counts: equal differences exactly
+    ([0.98, 0.97, 0.99], [0.97, 0.96, 0.98], "high_quality"),  # shares: equal up to rounding (scipy: p = 0)
+])
+def test_equal_differences_on_every_seed_use_the_exact_sign_test(a, b, metric):
+    """The t statistic of constant differences is infinite (or rounding noise): scipy's p ~ 0 would make any
+    2 seeds significant. The sign test's p for n seeds all one way is scipy's binomtest(n, n, 1/2)."""
+    for n in (2, 3):
+        (pair,) = summarize(_evals({"a": a[:n], "b": b[:n]}, metric=metric), checkpoints=("final",))["pairs"]
+        assert stats.ttest_rel(a[:n], b[:n]).pvalue < 1e-10  # what the t-test would have said
+        assert pair["test"] == "sign" and pair["p"] == pytest.approx(stats.binomtest(n, n, 0.5).pvalue, rel=1e-12)
+        assert not pair["significant"] and "exact sign test" in verdict(pair) and "6 seeds all one way" in verdict(pair)
+    six = summarize(_evals({"a": [8] * 6, "b": [7] * 6}, metric="modes_covered"), checkpoints=("final",))["pairs"][0]
+    assert six["significant"] and six["p"] == pytest.approx(stats.binomtest(6, 6, 0.5).pvalue, rel=1e-12)
+
+
+def test_differences_that_vary_keep_the_t_test():
+    a, b = [8, 8, 7], [7, 7, 7]
+    (pair,) = summarize(_evals({"a": a, "b": b}, metric="modes_covered"), checkpoints=("final",))["pairs"]
+    assert pair["test"] == "t" and pair["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-12)

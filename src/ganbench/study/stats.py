@@ -3,8 +3,9 @@
 For each dataset, variant, metric and checkpoint choice ('best' by the run's primary metric, or
 'final'): mean, sample std (ddof 1) and a 95 % confidence interval from Student's t with n-1 degrees
 of freedom. Pairs of variants are compared on the seeds both finished: paired t-test
-(scipy.stats.ttest_rel, two-sided), Holm-adjusted over all pairs of the same dataset, metric and
-checkpoint; the win rate is the share of those seeds on which the first variant is better.
+(scipy.stats.ttest_rel, two-sided), or the exact sign test where every seed differs by the same amount
+(the t statistic is then undefined, and scipy's p of 0 would make 2 seeds significant), Holm-adjusted over
+all pairs of the same dataset, metric and checkpoint; the win rate is the share of those seeds on which the first variant is better.
 Directions and which numbers are quality (ranked, tested) come from ``metrics.declare``; auxiliary
 numbers (spreads, sizes) get means and intervals but no rank and no test. Intervals are clipped to the
 metric's declared bounds. Each pair also carries what it could have detected (``power.py``).
@@ -81,7 +82,13 @@ def summarize(evals: list[dict], checkpoints=("best", "final")) -> dict:
                 common = sorted(set(by_variant[a]) & set(by_variant[b]))
                 xa = np.array([by_variant[a][s] for s in common])
                 xb = np.array([by_variant[b][s] for s in common])
-                if len(common) >= 2 and np.any(xa != xb):
+                test = "t"
+                if len(common) >= 2 and same_difference(xa, xb):
+                    # every seed differs by the same amount (8 vs 7 modes, or 0.97 vs 0.96, on each): the t
+                    # statistic is infinite or rounding noise, p ~ 0, "significant" at 2 seeds; the exact sign
+                    # test needs no spread
+                    p, test = sign_test_p(len(common)), "sign"
+                elif len(common) >= 2 and np.any(xa != xb):
                     with warnings.catch_warnings():  # near-identical samples: scipy warns, p is still defined
                         warnings.simplefilter("ignore", RuntimeWarning)
                         p = float(stats.ttest_rel(xa, xb).pvalue)
@@ -93,7 +100,7 @@ def summarize(evals: list[dict], checkpoints=("best", "final")) -> dict:
                 comps.append({"dataset": dataset, "metric": metric, "checkpoint": ckpt, "a": a, "b": b,
                               "n": len(common), "mean_diff": float((xa - xb).mean()) if len(common) else math.nan,
                               "sd_diff": float((xa - xb).std(ddof=1)) if len(common) >= 2 else math.nan,
-                              "p": p, "win_rate_a": wins / len(common) if common else math.nan,
+                              "p": p, "test": test, "win_rate_a": wins / len(common) if common else math.nan,
                               "win_rate_b": losses / len(common) if common else math.nan})
             valid = [c for c in comps if not math.isnan(c["p"])]
             for c, adj in zip(valid, holm([c["p"] for c in valid])):
@@ -107,6 +114,30 @@ def summarize(evals: list[dict], checkpoints=("best", "final")) -> dict:
                 c.setdefault("significant", False)
             pairs += comps
     return {"leaderboard": board, "pairs": pairs}
+
+
+def same_difference(xa: np.ndarray, xb: np.ndarray) -> bool:
+    """All paired differences equal and nonzero, up to rounding: their range is within 1e-9 of the values'
+    magnitude (float rounding is ~1e-16 of it; no measured spread is that small)."""
+    d = xa - xb
+    scale = max(float(np.abs(xa).max()), float(np.abs(xb).max()))
+    return bool(np.ptp(d) <= 1e-9 * scale and np.abs(d).min() > 1e-9 * scale)
+
+
+def sign_test_p(n: int) -> float:
+    """Two-sided exact sign test when all n paired differences have one sign: 2 * 0.5^n (capped at 1)."""
+    return min(1.0, 2.0 ** (1 - n))
+
+
+def _sign_sentence(pair: dict) -> str:
+    if pair.get("test") != "sign":
+        return ""
+    text = ("Every seed differed by the same amount (zero spread: the t-test is undefined), so p is the exact sign "
+            "test's")
+    if pair["significant"]:
+        return text + "."
+    need = next(n for n in range(2, 64) if sign_test_p(n) < pair.get("alpha_power", ALPHA))
+    return text + f", at least {sign_test_p(pair['n']):.2g} at {pair['n']} seeds; {need} seeds all one way would be needed."
 
 
 def _g(x: float) -> str:
@@ -152,8 +183,8 @@ def verdict(pair: dict) -> str:
         diff = (pair["mean_diff"] if a_wins else -pair["mean_diff"]) + 0.0  # a tie: +0, not -0.0's "-0"
         return (f"{winner} vs {loser} {where}: no significant difference (mean {winner} − {loser}: "
                 f"{diff:+.3g}, Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds). "
-                + power_sentence(pair)).strip()
+                + " ".join(filter(None, [power_sentence(pair), _sign_sentence(pair)]))).strip()
     # the winner's share of seeds it is strictly better on: a tie is a win for neither
     share = pair["win_rate_a"] if a_wins else pair["win_rate_b"]
     return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} (Holm-adjusted p = {pair['p_holm']:.2g}, "
-            f"wins {share:.0%} of {pair['n']} seeds).")
+            f"wins {share:.0%} of {pair['n']} seeds). " + _sign_sentence(pair)).strip()
