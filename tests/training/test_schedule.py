@@ -62,3 +62,33 @@ def test_simultaneous_differs_from_alternating_and_is_deterministic():
 def test_simultaneous_refuses_several_d_steps():
     with pytest.raises(UserError, match="n_dis"):
         make_config({**TREE, "n_dis": 2})
+
+
+def test_simultaneous_penalty_sees_the_fakes_d_saw():
+    """With DiffAugment, real and fake reach D augmented; the penalty's interpolates must join the same
+    two batches (as d_step's do), not augmented reals and raw fakes."""
+    from ganbench.augment import diff_augment
+    from ganbench.regularizers import Regularizer
+    from ganbench.training.seeding import AUG, rng
+
+    t = _trainer({"data": "digits", "generator": {"name": "dcgan", "width": 4},
+                  "discriminator": {"name": "dcgan", "width": 4}, "batch_size": 6, "ema": None,
+                  "update": "simultaneous", "device": "cpu", "augment": "color,translation,cutout"})
+    seen = []
+
+    class Record(Regularizer):
+        def penalty(self, D, real, fake, draws):
+            seen.append((real.detach().clone(), fake.detach().clone()))
+            return None
+
+    t.regularizers = [Record()]
+    G0, step = copy.deepcopy(t.p.G), 3
+    z = latent(t.cfg.seed, NOISE_G, step, t.cfg.batch_size, t.cfg.z_dim, t.device)
+    policy = ["color", "translation", "cutout"]
+    want_real = diff_augment(t.real(step)[0], policy, rng(t.cfg.seed, AUG, step * 4 + 0, t.device))
+    with torch.no_grad():
+        want_fake = diff_augment(G0(z), policy, rng(t.cfg.seed, AUG, step * 4 + 1, t.device))
+    SCHEDULES["simultaneous"](t, step)
+    (real, fake), = seen
+    torch.testing.assert_close(real, want_real, rtol=0, atol=0)
+    torch.testing.assert_close(fake, want_fake, rtol=1e-6, atol=1e-6)

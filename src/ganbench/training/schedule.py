@@ -53,7 +53,8 @@ def simultaneous_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, t
     with trainer.autocast():
         fake = trainer.generate(NOISE_G, step, None)  # one forward pass of G, kept for G's gradient
         d_real, _ = trainer.critic(real, None)
-        d_fake, _ = trainer.critic(trainer.aug(fake, step, 1), None)
+        fake = trainer.aug(fake, step, 1)  # what D sees; penalties take it too, as d_step's do
+        d_fake, _ = trainer.critic(fake, None)
     d_loss, g_loss = trainer.per_member(p.loss.d, d_real, d_fake), trainer.per_member(p.loss.g, d_real, d_fake)
     penalty = torch.zeros(trainer.k if trainer.is_stacked else (), device=trainer.device)
     for i, reg in enumerate(trainer.regularizers):
