@@ -14,11 +14,14 @@ from .registry import REGULARIZERS
 
 
 def _grad_norms(D: nn.Module, x: Tensor) -> Tensor:
-    """Per-sample L2 norm of dD(x)/dx, with a graph so the penalty can be backpropagated."""
+    """L2 norm of dD/d(input) per value D returns, with a graph so the penalty can be backpropagated.
+
+    One value per sample, or per pack for a PacGAN discriminator (nets.Packed): its input is a pack of m
+    consecutive rows, so the norm is taken over the pack's m rows together."""
     x = x.detach().requires_grad_(True)
     out = D(x)
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    return grad.flatten(1).norm(2, dim=1)
+    return grad.reshape(out.shape[0], -1).norm(2, dim=1)
 
 
 class Draws:
@@ -27,17 +30,21 @@ class Draws:
     A single run is k = 1 (its generator alone). In a member-stacked ensemble (training/stack.py) member
     i's rows draw from member i's own generator, and means/stds are taken per member, so each member's
     penalty is exactly its single run's. Per-member options arrive as tensors of shape (k,).
+
+    ``pack`` = m for a PacGAN discriminator: a per-sample draw is then one draw per pack of m consecutive
+    rows (the interpolate of a pack lies between a real pack and a fake pack); m = 1 draws as before.
     """
 
-    def __init__(self, gens: torch.Generator | list[torch.Generator]):
+    def __init__(self, gens: torch.Generator | list[torch.Generator], pack: int = 1):
         self.gens = [gens] if isinstance(gens, torch.Generator) else list(gens)
-        self.k = len(self.gens)
+        self.k, self.pack = len(self.gens), pack
 
     def uniform(self, x: Tensor, per_sample: bool) -> Tensor:
         n = x.shape[0] // self.k
-        shape = (n,) + (1,) * (x.dim() - 1) if per_sample else (n, *x.shape[1:])
+        shape = (n // self.pack,) + (1,) * (x.dim() - 1) if per_sample else (n, *x.shape[1:])
         draws = [torch.rand(shape, generator=g) for g in self.gens]
-        return (draws[0] if self.k == 1 else torch.cat(draws)).to(x.device, x.dtype)
+        out = (draws[0] if self.k == 1 else torch.cat(draws)).to(x.device, x.dtype)
+        return out.repeat_interleave(self.pack, dim=0) if per_sample and self.pack > 1 else out
 
     def mean(self, t: Tensor) -> Tensor:
         """Mean over each member's rows: a scalar for one run, shape (k,) for an ensemble."""

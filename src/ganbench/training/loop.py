@@ -213,7 +213,7 @@ class Trainer:
         critic = D if not self.num_classes else (lambda x: _at_least_float32(D(x, y_real)[0]))
         for i, reg in enumerate(self.regularizers):
             if counter % reg.every == 0:
-                draws = Draws(self.gens(REG, counter * 16 + i, "cpu"))
+                draws = Draws(self.gens(REG, counter * 16 + i, "cpu"), self.cfg.pack)
                 term = reg.penalty(critic, real, _at_least_float32(fake), draws)
                 if term is not None:
                     penalty = penalty + reg.every * term

@@ -59,7 +59,7 @@ def simultaneous_step(trainer, step: int) -> tuple[torch.Tensor, torch.Tensor, t
     penalty = torch.zeros(trainer.k if trainer.is_stacked else (), device=trainer.device)
     for i, reg in enumerate(trainer.regularizers):
         if step % reg.every == 0:
-            draws = Draws(trainer.gens(REG, step * 16 + i, "cpu"))
+            draws = Draws(trainer.gens(REG, step * 16 + i, "cpu"), trainer.cfg.pack)
             term = reg.penalty(trainer.D_eager, real, fake.detach().to(torch.promote_types(fake.dtype, torch.float32)), draws)
             if term is not None:
                 penalty = penalty + reg.every * term
