@@ -36,3 +36,21 @@ def test_same_as_torch_in_train_and_eval_and_sigma_is_the_top_singular_value(kin
     sigma = torch.linalg.svdvals(_matrix(mine, original))[0]
     torch.testing.assert_close(_matrix(mine, mine.weight) * sigma, _matrix(mine, original), rtol=1e-10, atol=1e-14)
     assert torch.linalg.svdvals(_matrix(mine, mine.weight))[0].item() == pytest.approx(1.0, rel=1e-10)
+
+
+@pytest.mark.parametrize("out_ch, in_ch", [(128, 1024), (64, 128)])
+def test_an_init_under_spectral_norm_restarts_the_power_iteration(out_ch, in_ch):
+    """The start-up iterations (torch's 15) ran on the weight spectral norm was registered with; after the
+    init refills it, step 0's sigma must be an estimate for the new weight. torch's own spectral_norm applied
+    after the same init gets 0.97 of the top singular value on these shapes. Without the restart u and v
+    belonged to the old weight: this estimate was 0.017 of sigma (-0.011 on the second shape), and the first
+    training call's single iteration reached 0.68."""
+    from ganbench.nets.init import apply_init
+
+    torch.manual_seed(0)
+    conv = apply_init(spectral_norm(nn.Conv2d(in_ch, out_ch, 4)), {"kind": "normal", "std": 0.02})
+    sn = conv.parametrizations.weight[0]
+    with torch.no_grad():
+        w = sn._reshape_weight_to_matrix(conv.parametrizations.weight.original)
+        estimate = float(sn._u @ (w @ sn._v))  # what eval mode divides by: no iteration
+        assert 0.95 < estimate / float(torch.linalg.svdvals(w)[0]) <= 1 + 1e-6

@@ -9,7 +9,7 @@ PyTorch's default is a fan-in scaled uniform. ``default`` leaves the framework's
 initialisation alone. Other kinds set the weights of every Linear / Conv / ConvTranspose / Embedding
 layer and zero their biases; normalisation layers keep gain 1 and shift 0, and layers that carry their
 own weight scaling (StyleGAN2's modulated convolutions) are left as they are. Under spectral
-normalisation the unnormalised weight is initialised.
+normalisation the unnormalised weight is initialised, and the power iteration's start-up is run again on it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
+from torch.nn.utils import parametrizations, parametrize
 
 from ..errors import UserError
 from ..registry import format_validation_error
@@ -76,6 +76,17 @@ def _weight(module: nn.Module) -> Tensor | None:
     return getattr(module, "weight", None)
 
 
+def _restart_power_iteration(module: nn.Module, weight: Tensor) -> None:
+    """Spectral norm ran its start-up power iterations (torch's 15) on the weight it was registered with;
+    run them again on the weight just filled, so that step 0's sigma estimate is the new weight's (as when
+    torch's spectral_norm is applied after the init) and not one iteration's (-20 % on a 128 x 1024 conv)."""
+    if not parametrize.is_parametrized(module, "weight") or weight.ndim < 2:
+        return
+    for p in module.parametrizations.weight:
+        if isinstance(p, parametrizations._SpectralNorm):
+            p._power_method(p._reshape_weight_to_matrix(weight), 15)
+
+
 def apply_init(net: nn.Module, spec: dict | None) -> nn.Module:
     """Initialise ``net`` in place as ``spec`` says (draws from torch's global RNG, seeded by the caller)."""
     s = InitSpec(**(spec or {}))
@@ -88,6 +99,7 @@ def apply_init(net: nn.Module, spec: dict | None) -> nn.Module:
         weight = _weight(module)
         if weight is not None:
             fill(weight, s)  # nn.init works under no_grad itself
+            _restart_power_iteration(module, weight)
         bias = getattr(module, "bias", None)
         if isinstance(bias, Tensor):
             nn.init.zeros_(bias)
