@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from ganbench.report.sections import bottom_line, leaderboard, verdicts
+from ganbench.report.sections import bottom_line, leaderboard, overall, verdicts
 from ganbench.report.view import build_view, calibration_stats
 from ganbench.study.calibration import REAL, TRIVIAL
 from ganbench.study.stats import summarize
@@ -76,3 +76,4 @@ def test_a_lead_shared_by_equal_means_is_called_a_tie():
     view = _view({"a": {0: 1.0, 1: 1.0, 2: 1.0}, "b": {0: 1.0, 1: 1.0, 2: 1.0}, "c": {0: 0.9, 1: 0.95, 2: 0.9}})
     assert {k[0]: r["rank"] for k, r in view.board.items() if k[2] == "final"} == {"a": 1, "b": 1, "c": 3}
     assert verdicts(view)["bottom"].startswith("a leads on high_quality (tied with b: equal means) ")
+    assert overall([view]).startswith("Across 1 dataset: a and b share the lead on grid25.")

@@ -204,9 +204,7 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
     # on the seeds both finished a follower can be significantly better than the leader (best mean over all seeds)
     ahead = [winner_loser(p)[0] for p in against if p["significant"] and winner_loser(p)[0] != leader]
     tied = [(p["b"] if p["a"] == leader else p["a"]) for p in against if not p["significant"]]
-    # ties share rank 1 (leader_of takes the first): the lead is shared, not held (8 of 8 modes for every variant)
-    level = [v for v in view.variants if v != leader and (row := view.board.get((v, view.primary, "final")))
-             and row["rank"] == 1]
+    level = co_leaders(view, leader)
     parts = [f"{leader} leads on {view.primary}" + (f" (tied with {', '.join(level)}: equal means)" if level else "")]
     if not view.pairs or all(math.isnan(p["p_holm"]) for p in against):
         parts.append("(too few seeds to test it)")
@@ -361,6 +359,13 @@ SECTIONS = [("leaderboard", leaderboard), ("verdicts", verdicts), ("confirmation
             ("published", published), ("samples", samples), ("training", training), ("cost", cost)]
 
 
+def co_leaders(view: DatasetView, leader: str) -> list[str]:
+    """The variants that share rank 1 with the leader (leader_of takes the first of equal means): the lead is
+    shared, not held (8 of 8 modes for every variant)."""
+    return [v for v in view.variants if v != leader and (row := view.board.get((v, view.primary, "final")))
+            and row["rank"] == 1]
+
+
 def overall(views: list[DatasetView]) -> str:
     """One bottom line across datasets."""
     if not views:
@@ -370,17 +375,20 @@ def overall(views: list[DatasetView]) -> str:
     for view in views:
         leader = leader_of(view)
         if leader:
-            leads[leader].append(view.name)
+            leads[" and ".join([leader, *co_leaders(view, leader)])].append(view.name)
         state = floor_state(view)
         if state == "noise":
             noise_only.append(view.name)
         elif state == "elsewhere":
             primary_only.append(f"{view.name} no variant beats a trivial generator on {view.primary} (they do on "
                                 f"{', '.join(view.cleared_elsewhere())})")
-    parts = [f"{v} leads on {', '.join(ds)}" for v, ds in sorted(leads.items(), key=lambda x: -len(x[1]))]
+    parts = [f"{v} {'share the lead' if ' and ' in v else 'leads'} on {', '.join(ds)}"
+             for v, ds in sorted(leads.items(), key=lambda x: -len(x[1]))]
     text = f"Across {len(views)} dataset{'s' if len(views) > 1 else ''}: " + "; ".join(parts) + "."
     if len(leads) == 1 and len(views) > 1:
-        text += f" {next(iter(leads))} leads everywhere (see each dataset for whether the lead is significant)."
+        who = next(iter(leads))
+        text += (f" {who} {'share the lead' if ' and ' in who else 'leads'} everywhere (see each dataset for whether "
+                 "the lead is significant).")
     elif len(leads) > 1:
         text += " No recipe leads on every dataset."
     if noise_only:
