@@ -47,3 +47,16 @@ def test_gzip_bomb_and_oversized_file_are_refused_before_they_are_inflated(tmp_p
     (tmp_path / "train-images-idx3-ubyte").write_bytes(_idx((5000,)) + bytes(5000))
     with pytest.raises(UserError, match="train-images-idx3-ubyte: larger than 4096 bytes"):
         mnist_mod._decompressed(tmp_path / "train-images-idx3-ubyte")
+
+
+def test_header_sizes_that_overflow_or_are_cut_short():
+    """65536**4 elements wrapped to 0 in np.prod, matching an empty body (a ValueError traceback), and
+    (2**32-1)**3 was reported as 12884901887 bytes; a header cut short read missing sizes as 0."""
+    with pytest.raises(UserError, match=r"idx header says \(65536, 65536, 65536, 65536\) \(18446744073709551616 bytes\)"):
+        mnist_mod.read_idx(_idx((65536,) * 4), "wrap.idx")
+    big = 2**32 - 1
+    with pytest.raises(UserError, match=f"\\({big ** 3} bytes\\) but 0 bytes follow"):
+        mnist_mod.read_idx(_idx((big,) * 3), "big.idx")
+    with pytest.raises(UserError, match="header cut short"):
+        mnist_mod.read_idx(bytes([0, 0, 0x08, 3, 0, 0, 0, 5]), "cut.idx")
+    np.testing.assert_array_equal(mnist_mod.read_idx(_idx((2, 3)) + bytes(range(6))), np.arange(6).reshape(2, 3))

@@ -17,6 +17,7 @@ import functools
 import gzip
 import hashlib
 import io
+import math
 import os
 import shutil
 import subprocess
@@ -80,10 +81,12 @@ def read_idx(data: bytes, source: str = "idx") -> np.ndarray:
     if data[2] not in dtypes:
         raise UserError(f"{source}: unknown idx type code 0x{data[2]:02x}")
     ndim = data[3]
+    offset = 4 + 4 * ndim
+    if len(data) < offset:
+        raise UserError(f"{source}: idx header cut short ({ndim} sizes need {offset} bytes; the file has {len(data)})")
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(dtypes[data[2]])
-    offset = 4 + 4 * ndim
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: np.prod wraps at 2**64 (65536**4 -> 0)
     if len(data) - offset != expected:
         raise UserError(f"{source}: idx header says {shape} ({expected} bytes) but {len(data) - offset} bytes follow")
     return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape)
