@@ -78,6 +78,8 @@ def read_npz(path: Path) -> torch.Tensor:
     x = numeric(load_npz(path)["x"], str(path))
     if x.ndim >= 1 and len(x) == 0:
         raise UserError(f"{path}: the array holds no samples (shape {x.shape})")
+    if x.ndim >= 2 and x.size == 0:  # samples of no values: (N, 0), (N, 0, 0) images
+        raise UserError(f"{path}: the samples hold no values (shape {x.shape})")
     if x.ndim == 2:
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
         if not torch.isfinite(t).all():

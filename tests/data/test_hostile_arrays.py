@@ -1,0 +1,20 @@
+"""Hostile .npz arrays: degenerate shapes, values beyond float32, labels beyond int64, float images in
+[0, 1], splits too small. Each is refused in one line naming the file, or read with a notice."""
+
+import numpy as np
+import pytest
+
+from ganbench.data import load_dataset
+from ganbench.errors import UserError
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return str(path)
+
+
+@pytest.mark.parametrize("x", [np.zeros((10, 0)), np.zeros((10, 0, 0), np.uint8), np.zeros((10, 1, 0, 4))])
+def test_samples_without_values_are_refused(tmp_path, x):
+    path = _npz(tmp_path / "d.npz", x=x)  # was a RuntimeError traceback from min() of an empty tensor
+    with pytest.raises(UserError, match=r"d.npz: the samples hold no values \(shape"):
+        load_dataset({"name": "npz", "path": path})
