@@ -18,3 +18,11 @@ def test_samples_without_values_are_refused(tmp_path, x):
     path = _npz(tmp_path / "d.npz", x=x)  # was a RuntimeError traceback from min() of an empty tensor
     with pytest.raises(UserError, match=r"d.npz: the samples hold no values \(shape"):
         load_dataset({"name": "npz", "path": path})
+
+
+def test_points_beyond_float32_are_refused_not_made_infinite(tmp_path):
+    path = _npz(tmp_path / "d.npz", x=np.array([[0.0, 1e300]] * 10))  # finite in float64, inf in float32
+    with pytest.raises(UserError, match="d.npz: values up to 1e.300 exceed float32's range"):
+        load_dataset({"name": "npz", "path": path})
+    ok = load_dataset({"name": "npz", "path": _npz(tmp_path / "e.npz", x=np.array([[0.0, 1e30]] * 10))})
+    assert ok.x.dtype.is_floating_point and bool(ok.x.isfinite().all())

@@ -121,7 +121,11 @@ def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1)] = Non
     p = Path(path)
     if not p.is_file():
         raise UserError(f".npz file not found: '{path}'")
-    x = read_npz(p).float()
+    wide = read_npz(p)
+    x = wide.float()  # training runs in float32: a float64 value beyond its range would become inf
+    if not torch.isfinite(x).all():
+        raise UserError(f"{p}: values up to {float(wide.abs().max()):.3g} exceed float32's range "
+                        f"({torch.finfo(torch.float32).max:.3g}); rescale the data")
     y = None
     if (labels := load_npz(p, ("y",)).get("y")) is not None:
         labels = numeric(labels, str(p), "labels 'y'").reshape(-1)
