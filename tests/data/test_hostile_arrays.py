@@ -26,3 +26,10 @@ def test_points_beyond_float32_are_refused_not_made_infinite(tmp_path):
         load_dataset({"name": "npz", "path": path})
     ok = load_dataset({"name": "npz", "path": _npz(tmp_path / "e.npz", x=np.array([[0.0, 1e30]] * 10))})
     assert ok.x.dtype.is_floating_point and bool(ok.x.isfinite().all())
+
+
+@pytest.mark.parametrize("n,fraction,split", [(1, 0.1, "test"), (1, 0.9, "train"), (4, 0.0, "test")])
+def test_an_empty_split_names_the_file_and_the_split(tmp_path, n, fraction, split):
+    path = _npz(tmp_path / "small.npz", x=np.zeros((n, 2)))
+    with pytest.raises(UserError, match=f"small.npz: the {split} split is empty"):
+        load_dataset({"name": "npz", "path": path, "test_fraction": fraction}, split)

@@ -79,13 +79,14 @@ def read_images(files: list[Path], channels: int | None, resolution: int | None,
     return np.stack(arrays)
 
 
-def _split(x: torch.Tensor, y: torch.Tensor | None, split: str, test_fraction: float):
+def _split(x: torch.Tensor, y: torch.Tensor | None, split: str, test_fraction: float, source: Path):
     n = len(x)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
     n_test = round(n * test_fraction)
     idx = perm[:n_test] if split == "test" else perm[n_test:]
     if len(idx) == 0:
-        raise UserError(f"the {split} split is empty ({n} samples, test_fraction {test_fraction})")
+        raise UserError(f"{source}: the {split} split is empty ({n} sample{'s' * (n != 1)}, test_fraction "
+                        f"{test_fraction}); add samples or change test_fraction")
     return x[idx], (None if y is None else y[idx])
 
 
@@ -109,7 +110,7 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
     if classes != ["."]:
         index = {c: i for i, c in enumerate(classes)}
         y = torch.tensor([index[f.parent.relative_to(root).as_posix()] for f in files])
-    x, y = _split(x, y, split, test_fraction)
+    x, y = _split(x, y, split, test_fraction, root)
     return Dataset(f"folder:{root.name}", x, y, num_classes=len(classes) if y is not None else None)
 
 
@@ -140,5 +141,5 @@ def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1)] = Non
         bad = y[(y < 0) | (y >= k)]
         if len(bad):
             raise UserError(f"{p}: label {int(bad[0])} out of range 0..{k - 1}")
-    x, y = _split(x, y, split, test_fraction)
+    x, y = _split(x, y, split, test_fraction, p)
     return Dataset(f"npz:{p.stem}", x, y, num_classes=k if y is not None else None)
