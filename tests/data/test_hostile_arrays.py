@@ -33,3 +33,15 @@ def test_an_empty_split_names_the_file_and_the_split(tmp_path, n, fraction, spli
     path = _npz(tmp_path / "small.npz", x=np.zeros((n, 2)))
     with pytest.raises(UserError, match=f"small.npz: the {split} split is empty"):
         load_dataset({"name": "npz", "path": path, "test_fraction": fraction}, split)
+
+
+def test_float_images_in_zero_one_are_read_as_minus_one_one_with_a_notice(tmp_path, capsys):
+    """[0, 1] float pixels cannot be told from bright [-1, 1] ones: they are read as documented, but not
+    silently (a wrong guess either way would shift every number computed on them)."""
+    pixels = np.random.default_rng(0).random((10, 1, 8, 8)).astype(np.float32)
+    data = load_dataset({"name": "npz", "path": _npz(tmp_path / "unit.npz", x=pixels), "test_fraction": 0})
+    assert float(data.x.min()) >= 0  # read as given, not rescaled
+    err = capsys.readouterr().err
+    assert "unit.npz" in err and "none below 0" in err and "x * 2 - 1" in err
+    load_dataset({"name": "npz", "path": _npz(tmp_path / "std.npz", x=pixels * 2 - 1), "test_fraction": 0})
+    assert capsys.readouterr().err == ""
