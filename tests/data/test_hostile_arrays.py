@@ -1,6 +1,8 @@
 """Hostile .npz arrays: degenerate shapes, values beyond float32, labels beyond int64, float images in
 [0, 1], splits too small. Each is refused in one line naming the file, or read with a notice."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,18 @@ def test_float_images_in_zero_one_are_read_as_minus_one_one_with_a_notice(tmp_pa
     assert "unit.npz" in err and "none below 0" in err and "x * 2 - 1" in err
     load_dataset({"name": "npz", "path": _npz(tmp_path / "std.npz", x=pixels * 2 - 1), "test_fraction": 0})
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("y,says", [
+    (np.full(10, 1e30), "label 1e+30 out of range 0..999999"),  # was -9223372036854775808 (a wrapped cast)
+    (np.full(10, 2**64 - 1, np.uint64), f"label {2**64 - 1} out of range"),  # was -1
+    (np.full(10, 2**40), f"label {2**40} out of range"),  # was accepted: 2**40 + 1 classes
+    (np.full(10, -1), "label -1 out of range 0..999999"),  # was 'out of range 0..-1'
+])
+def test_labels_beyond_range_are_named_as_written(tmp_path, y, says):
+    path = _npz(tmp_path / "d.npz", x=np.zeros((10, 2)), y=y)
+    with pytest.raises(UserError, match=re.escape(f"d.npz: {says}")):
+        load_dataset({"name": "npz", "path": path})
+    with pytest.raises(UserError, match="label 3 out of range 0..2"):
+        load_dataset({"name": "npz", "path": _npz(tmp_path / "e.npz", x=np.zeros((10, 2)), y=np.arange(10)),
+                      "classes": 3})

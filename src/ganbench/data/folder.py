@@ -23,6 +23,7 @@ from .base import Dataset
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 Fraction = Annotated[float, Field(ge=0, lt=1)]  # of the data held out as the test split
+MAX_CLASSES = 1_000_000  # labels of an npz dataset (ImageNet-21k has 21,841); a larger one is a broken file
 
 
 def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.ndarray:
@@ -115,7 +116,8 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
 
 
 @DATASETS.register("npz", z_dim=128)
-def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1)] = None, test_fraction: Fraction = 0.1):
+def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1, le=MAX_CLASSES)] = None,
+        test_fraction: Fraction = 0.1):
     """A .npz file with `x` (N,H,W[,C] uint8 or NCHW floats in [-1, 1], or (N, D) vectors) and optional `y`."""
     from .arrays import load_npz, numeric, read_npz
 
@@ -133,13 +135,13 @@ def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1)] = Non
         if labels.dtype.kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
             bad = labels[~np.isfinite(labels) | (labels != np.round(labels))][0]
             raise UserError(f"{p}: labels must be integers; found {bad}")
+        top = classes or MAX_CLASSES  # checked before the cast to int64, which wraps 2**64-1 and 1e30 around
+        if len(bad := labels[(labels < 0) | (labels >= top)]):
+            raise UserError(f"{p}: label {bad[0].item()} out of range 0..{top - 1}")
         y = torch.from_numpy(labels.astype(np.int64))
     if y is not None:
         if len(y) != len(x):
             raise UserError(f"{p}: {len(x)} samples but {len(y)} labels")
         k = classes or int(y.max()) + 1
-        bad = y[(y < 0) | (y >= k)]
-        if len(bad):
-            raise UserError(f"{p}: label {int(bad[0])} out of range 0..{k - 1}")
     x, y = _split(x, y, split, test_fraction, p)
     return Dataset(f"npz:{p.stem}", x, y, num_classes=k if y is not None else None)
