@@ -1,0 +1,21 @@
+"""Hostile image folders: an image whose resize (shorter side to the resolution, before the center
+crop) would allocate far more than its file suggests is refused in one line naming it."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganbench.data import load_dataset
+from ganbench.errors import UserError
+
+
+def test_a_thin_image_cannot_blow_up_in_the_resize(tmp_path, monkeypatch):
+    """A 1 x 10^6 px PNG is a few kB, and at resolution 32 resized to 32 x 32,000,000 px (3 GB of RGB).
+    The limit (Pillow's bomb limit) is lowered here so that the test's own image stays small."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    Image.fromarray(np.zeros((1, 2000, 3), np.uint8)).save(tmp_path / "thin.png")  # 2,000 px: opens
+    with pytest.raises(UserError, match=r"thin.png: 2000x1 px resized to 16000x8 .* crop it first"):
+        load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0})
+    Image.fromarray(np.zeros((1, 100, 3), np.uint8)).save(tmp_path / "thin.png")  # 800 x 8 px: fine
+    assert load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0}).x.shape \
+        == (1, 3, 8, 8)
