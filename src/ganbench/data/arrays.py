@@ -31,6 +31,9 @@ def _images_from_array(x: np.ndarray, source: str) -> torch.Tensor:
         raise UserError(f"{source}: cannot read an image batch of shape {x.shape}")
     if x.dtype == np.uint8:
         return torch.from_numpy(x.astype(np.float32) / 127.5 - 1)
+    if x.dtype.kind in "iu":  # pixels 0..255 in int64 (say) are not floats in [-1, 1]: say what is expected
+        raise UserError(f"{source}: integer images must be uint8 in [0, 255] (got {x.dtype} values "
+                        f"{x.min()}..{x.max()}); save them as x.astype(np.uint8), or as floats in [-1, 1]")
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if not torch.isfinite(t).all():
         raise UserError(f"{source}: the images contain NaN or Inf values")
