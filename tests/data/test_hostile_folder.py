@@ -19,3 +19,16 @@ def test_a_thin_image_cannot_blow_up_in_the_resize(tmp_path, monkeypatch):
     Image.fromarray(np.zeros((1, 100, 3), np.uint8)).save(tmp_path / "thin.png")  # 800 x 8 px: fine
     assert load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0}).x.shape \
         == (1, 3, 8, 8)
+
+
+def test_an_image_beside_the_class_subfolders_is_not_a_class_of_its_own(tmp_path):
+    """It became class '.' (num_classes one more than the subfolders, labels shifted by one)."""
+    for name in ("cat/a.png", "dog/b.png", "dog/c.png", "loose.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name)
+    spec = {"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0}
+    with pytest.raises(UserError, match="loose.png: an image beside the class subfolders"):
+        load_dataset(spec)
+    (tmp_path / "loose.png").unlink()
+    data = load_dataset(spec)
+    assert data.num_classes == 2 and sorted(data.y.tolist()) == [0, 1, 1]

@@ -111,6 +111,10 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
     x = torch.from_numpy(stacked.astype(np.float32) / 127.5 - 1)
     x = x[:, None] if channels == 1 else x.permute(0, 3, 1, 2).contiguous()
     classes = sorted({f.parent.relative_to(root).as_posix() for f in files})
+    if "." in classes and len(classes) > 1:  # its own images would silently be one more class, named "."
+        loose = next(f for f in files if f.parent == root)
+        raise UserError(f"{loose}: an image beside the class subfolders of {root}; move it into one (class "
+                        "subfolders are labels) or keep every image at the top level (no labels)")
     y = None
     if classes != ["."]:
         index = {c: i for i, c in enumerate(classes)}
