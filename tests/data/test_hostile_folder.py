@@ -17,8 +17,8 @@ def test_a_thin_image_cannot_blow_up_in_the_resize(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"thin.png: 2000x1 px resized to 16000x8 .* crop it first"):
         load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0})
     Image.fromarray(np.zeros((1, 100, 3), np.uint8)).save(tmp_path / "thin.png")  # 800 x 8 px: fine
-    assert load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0}).x.shape \
-        == (1, 3, 8, 8)
+    data = load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0})
+    assert data.x.shape == (1, 3, 8, 8)
 
 
 def test_an_image_beside_the_class_subfolders_is_not_a_class_of_its_own(tmp_path):

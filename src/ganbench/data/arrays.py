@@ -40,8 +40,9 @@ def _images_from_array(x: np.ndarray, source: str) -> torch.Tensor:
     if t.min() < -1.001 or t.max() > 1.001:
         raise UserError(f"{source}: float images must lie in [-1, 1] (got {float(t.min()):.3g}..{float(t.max()):.3g})")
     if t.min() >= 0:  # [0, 1] pixels (ToTensor's) would be read as the bright half of [-1, 1]: say so
-        print(f"ganbench: {source}: every pixel lies in [{float(t.min()):.3g}, {float(t.max()):.3g}], none below 0; "
-              "float images are read as [-1, 1] (if these are [0, 1] pixels, save x * 2 - 1)", file=sys.stderr)
+        print(f"ganbench: {source}: every pixel lies in [{float(t.min()):.3g}, {float(t.max()):.3g}], none "
+              "below 0; float images are read as [-1, 1] (if these are [0, 1] pixels, save x * 2 - 1)",
+              file=sys.stderr)
     return t
 
 

@@ -49,9 +49,9 @@ def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.
         w, h = img.size
         scale = resolution / min(w, h)
         size = (max(resolution, round(w * scale)), max(resolution, round(h * scale)))
-        if Image.MAX_IMAGE_PIXELS and size[0] * size[1] > Image.MAX_IMAGE_PIXELS:  # 1 x 10^6 px at 32: 10^9 px
-            raise UserError(f"{path}: {w}x{h} px resized to {size[0]}x{size[1]} before its center crop exceeds "
-                            f"{Image.MAX_IMAGE_PIXELS} pixels; crop it first")
+        if Image.MAX_IMAGE_PIXELS and size[0] * size[1] > Image.MAX_IMAGE_PIXELS:  # 1 x 10^6 px at 32: 10^9
+            raise UserError(f"{path}: {w}x{h} px resized to {size[0]}x{size[1]} before its center crop "
+                            f"exceeds {Image.MAX_IMAGE_PIXELS} pixels; crop it first")
         img = img.resize(size, Image.BILINEAR)
         w, h = img.size
         left, top = (w - resolution) // 2, (h - resolution) // 2

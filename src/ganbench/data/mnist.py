@@ -68,7 +68,8 @@ def _gunzip(raw: bytes, source: str) -> bytes:
     except (OSError, EOFError, zlib.error) as exc:
         raise UserError(f"{source}: corrupt gzip data ({exc})") from None
     if len(data) > MAX_IDX_BYTES:
-        raise UserError(f"{source}: decompresses to more than {MAX_IDX_BYTES} bytes; not an MNIST-like idx file")
+        raise UserError(f"{source}: decompresses to more than {MAX_IDX_BYTES} bytes; "
+                        "not an MNIST-like idx file")
     return data
 
 
@@ -84,7 +85,8 @@ def read_idx(data: bytes, source: str = "idx") -> np.ndarray:
     ndim = data[3]
     offset = 4 + 4 * ndim
     if len(data) < offset:
-        raise UserError(f"{source}: idx header cut short ({ndim} sizes need {offset} bytes; the file has {len(data)})")
+        raise UserError(f"{source}: idx header cut short ({ndim} sizes need {offset} bytes; "
+                        f"the file has {len(data)})")
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(dtypes[data[2]])
     expected = math.prod(shape) * dtype.itemsize  # Python integers: np.prod wraps at 2**64 (65536**4 -> 0)
@@ -220,7 +222,7 @@ def _fetched(name: str, path: str | None, offline: bool | None,
 
 
 def load_arrays(name: str, split: str, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    files = _fetched(name, path, None)[1]  # not read again by name: a cache of .gz files, a file replaced since
+    files = _fetched(name, path, None)[1]  # not read again by name (a cache of .gz files; a file replaced)
     prefix = "train" if split == "train" else "t10k"
     x = read_idx(files[f"{prefix}-images-idx3-ubyte"], f"{name} {prefix} images")
     y = read_idx(files[f"{prefix}-labels-idx1-ubyte"], f"{name} {prefix} labels")
