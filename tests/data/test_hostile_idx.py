@@ -127,3 +127,20 @@ def test_an_unwritable_cache_does_not_stop_verified_data(tmp_path, monkeypatch, 
     assert "set GANBENCH_DATA_HOME to a writable folder; using the verified files" in capsys.readouterr().err
     with pytest.raises(UserError, match="cannot write the mnist cache .*GANBENCH_DATA_HOME"):
         mnist_mod.fetch("mnist", str(tmp_path / "src"), offline=True)
+
+
+def test_a_mirror_sending_too_much_is_read_only_to_the_limit(tmp_path, monkeypatch):
+    """response.read() took whatever a mirror sent (an endless stream: all the memory); it reads at most the
+    limit and moves on to the next mirror. The limit is lowered so the test's own response stays small."""
+    import io
+
+    monkeypatch.setattr(mnist_mod, "MAX_IDX_BYTES", 4096, raising=False)
+    asked = []
+
+    def urlopen(url, timeout):
+        asked.append(url)
+        return io.BytesIO(bytes(10_000))
+
+    monkeypatch.setattr(mnist_mod.urllib.request, "urlopen", urlopen)
+    assert mnist_mod._from_web("mnist", tmp_path) is False
+    assert len(asked) == len(mnist_mod.MIRRORS["mnist"]) and not list(tmp_path.iterdir())

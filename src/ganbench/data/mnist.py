@@ -147,7 +147,10 @@ def _from_web(name: str, target: Path) -> bool:
         try:
             for stem in FILES:
                 with urllib.request.urlopen(base + stem + ".gz", timeout=20) as response:
-                    (target / (stem + ".gz")).write_bytes(response.read())
+                    data = response.read(MAX_IDX_BYTES + 1)  # a mirror sending without end: the next one
+                if len(data) > MAX_IDX_BYTES:
+                    raise OSError(f"{base}{stem}.gz: more than {MAX_IDX_BYTES} bytes")
+                (target / (stem + ".gz")).write_bytes(data)
             return True
         except OSError:
             continue
