@@ -65,7 +65,7 @@ def test_variants_studied_apart_meet_in_one_study_and_the_missing_runs_are_queue
     twin = tmp_path / "m" / "runs" / ckpt.parent.parent.name / "checkpoints" / ckpt.name
     assert os.stat(twin).st_ino == os.stat(ckpt).st_ino  # --link: the same file, no copy
     assert main(["study", "report", str(tmp_path / "m")]) == 0  # a first look before the queued run is trained
-    assert "seeds per variant: 2 in the spec, 1–2 finished" in markup.unescape((tmp_path / "m" / "report.html").read_text())
+    assert "seeds per variant: 2 in the spec, 1–2 with results (the rest queued" in markup.unescape((tmp_path / "m" / "report.html").read_text())
     assert main(["study", "resume", str(tmp_path / "m"), *RUN]) == 0
     assert "1 of 4 runs executed" in capsys.readouterr().out  # hinge, seed 1
     extended, merged = json.loads((tmp_path / "m" / "results.json").read_text())["extensions"]

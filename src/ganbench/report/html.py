@@ -120,16 +120,22 @@ def _build_report(study: StudyDir, out: Path) -> dict:
 
 
 def _seeds_per_variant(spec, runs: list[dict]) -> str:
-    """The spec's seed count, and how many finished where runs are still queued (a merged or interrupted
-    study): the header must not promise seeds the tables do not hold."""
-    finished: dict[tuple, int] = defaultdict(int)
+    """The spec's seed count, and how many have results where some do not (runs still queued in a merged or
+    interrupted study; failed or diverged runs, which are not evaluated): the header must not promise seeds
+    the tables do not hold."""
+    done: dict[tuple, int] = defaultdict(int)
+    queued = stopped = False
     for r in runs:
-        finished[r["dataset"], r["variant"]] += r["status"] in FINISHED
+        done[r["dataset"], r["variant"]] += r["status"] == "done"
+        queued |= r["status"] not in FINISHED
+        stopped |= r["status"] in ("failed", "diverged")
     n = len(spec.seed_list())
-    lo, hi = min(finished.values(), default=n), max(finished.values(), default=n)
+    lo, hi = min(done.values(), default=n), max(done.values(), default=n)
     if lo == hi == n:
         return str(n)
-    return f"{n} in the spec, {lo if lo == hi else f'{lo}–{hi}'} finished (the rest queued: `ganbench study resume`)"
+    why = [w for w, hit in (("some failed or diverged: see below", stopped),
+                            ("the rest queued: `ganbench study resume`", queued)) if hit]
+    return f"{n} in the spec, {lo if lo == hi else f'{lo}–{hi}'} with results ({'; '.join(why)})"
 
 
 def _budget(spec) -> str:
