@@ -77,3 +77,14 @@ def test_a_lead_shared_by_equal_means_is_called_a_tie():
     assert {k[0]: r["rank"] for k, r in view.board.items() if k[2] == "final"} == {"a": 1, "b": 1, "c": 3}
     assert verdicts(view)["bottom"].startswith("a leads on high_quality (tied with b: equal means) ")
     assert overall([view]).startswith("Across 1 dataset: a and b share the lead on grid25.")
+
+
+def test_a_cell_over_fewer_seeds_than_finished_says_so():
+    """A non-finite value (an infinite KL, say) is left out of a mean and its interval; the cell names the
+    seeds it stands on, as the 'seeds' column counts runs with results."""
+    view = _view({"a": {0: 0.5, 1: 0.6, 2: float("inf")}, "b": {0: 0.7, 1: 0.7, 2: float("nan")},
+                  "c": {0: 0.4, 1: 0.5, 2: 0.45}})
+    rows = {r["variant"]: r for r in leaderboard(view)["rows"] if r["kind"] == "variant"}
+    assert rows["a"]["cells"]["final"].endswith(" (n = 2 of 3: the others not finite)")
+    assert rows["b"]["cells"]["final"] == "0.7 (the same on each; n = 2 of 3: the others not finite)"
+    assert "n = " not in rows["c"]["cells"]["final"] and rows["a"]["n"] == "3/3"

@@ -47,11 +47,11 @@ def leaderboard(view: DatasetView) -> dict:
         for c in CHECKPOINTS:
             b = view.board.get((v, view.primary, c))
             row["rank"][c] = b["rank"] if b else None
-            row["cells"][c] = cell(b)
+            row["cells"][c] = cell(b, len(done))
         row["n"] = f"{len(done)}/{len(runs)}"
         row["improving"] = f"{sum(j is True for j in judged)}/{sum(j is not None for j in judged)}" if any(
             j is not None for j in judged) else "–"
-        row["others"] = {m: cell(view.board.get((v, m, "final"))) for m in others}
+        row["others"] = {m: cell(view.board.get((v, m, "final")), len(done)) for m in others}
         pair = _pair(view, v, leader) if leader and leader != v else None
         # the leader has the best mean over all its seeds; the test pairs seeds both variants finished, and there
         # the other may be the better one

@@ -35,15 +35,18 @@ def mostly(part: int, whole: int) -> bool:
     return whole > 0 and part > whole / 2
 
 
-def cell(row: dict | None) -> str:
-    """mean [95 % CI], or the mean alone with one seed."""
+def cell(row: dict | None, seeds: int | None = None) -> str:
+    """mean [95 % CI], or the mean alone with one seed; ``seeds``: the runs with results, named when the
+    value exists for fewer of them (a non-finite value, an infinite KL, is left out of mean and interval)."""
     if not row:
         return "–"
+    short = f" (n = {row['n']} of {seeds}: the others not finite)" if seeds and row["n"] < seeds else ""
     if row["n"] < 2 or math.isnan(row["std"]):
-        return fmt(row["mean"])
+        return fmt(row["mean"]) + short
     if row["std"] <= 1e-6 * max(abs(row["mean"]), 1e-300):  # the same value on every seed (up to float32 rounding)
-        return f"{fmt(row['mean'])} (every seed)"  # no spread to show: an interval [x, x] would look like precision
-    return f"{fmt(row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
+        # no spread to show: an interval [x, x] would look like precision
+        return f"{fmt(row['mean'])} ({'every seed' if not short else f'the same on each; {short[2:-1]}'})"
+    return f"{fmt(row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]" + short
 
 
 def calibration_stats(rows: list[dict]) -> dict:
