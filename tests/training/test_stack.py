@@ -152,6 +152,34 @@ def test_interrupted_ensemble_resumes_bit_identical(tmp_path, monkeypatch):
     _assert_interrupted_group_resumes_bit_identical(cfgs, tmp_path, monkeypatch)
 
 
+def test_interrupt_between_members_saves_with_keep_checkpoints_resumes_from_a_shared_step(tmp_path, monkeypatch):
+    """Members save in turn; pruning (keep_checkpoints: 1) used to follow each save at once, so an interrupt
+    before the last member saved left no step common to all and --resume started again from step 0."""
+    cfgs = _cfgs(MLP, steps=12, ckpt_every=4, log_every=4, keep_checkpoints=1)[:2]
+    loop.train_group(cfgs, [tmp_path / "a0", tmp_path / "a1"], progress=False)
+    real_save = ckpt.save_checkpoint
+
+    def cut(directory, step, *args, **kw):
+        if step == 8 and directory.parent.name == "b1":
+            raise KeyboardInterrupt
+        return real_save(directory, step, *args, **kw)
+
+    outs = [tmp_path / "b0", tmp_path / "b1"]
+    monkeypatch.setattr(ckpt, "save_checkpoint", cut)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train_group(cfgs, outs, progress=False)
+    monkeypatch.undo()
+    assert ckpt.common_step([out / "checkpoints" for out in outs]) == 4
+    real_step, first = loop.Trainer.step, []
+    monkeypatch.setattr(loop.Trainer, "step", lambda self, step: (first.append(step), real_step(self, step))[1])
+    loop.train_group(cfgs, outs, resume=True, progress=False)
+    assert first[0] == 4  # not 0: the work up to the shared checkpoint is kept
+    for i in range(2):
+        ta, tb = _final(tmp_path / f"a{i}"), _final(outs[i])
+        assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+        assert ckpt.checkpoint_steps(outs[i] / "checkpoints") == [12]
+
+
 def test_member_directories_serve_eval_sample_and_single_resume(tmp_path):
     from ganbench.api import load_generator
     from ganbench.cli import main

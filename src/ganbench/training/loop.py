@@ -331,8 +331,6 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
                 "ganbench_version": __version__, "torch_version": torch.__version__,
                 "threads": torch.get_num_threads()}  # `study verify --retrain` trains it again with this count
         ckpt.save_checkpoint(runs[i].ckpt_dir, step, trainer.modules(i), trainer.optimizers(i), meta)
-        if c.keep_checkpoints:
-            ckpt.prune(runs[i].ckpt_dir, c.keep_checkpoints)
 
     sums = torch.zeros(3, k, device=device)  # d_loss, penalty, g_loss per member, between log lines
     n_acc, t_mark, done = 0, time.perf_counter(), start
@@ -356,6 +354,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
             now = time.perf_counter()
             share = (now - t_mark) / len(active)  # a stack's time is shared by its members
             avgs = (sums / torch.tensor([n_acc * cfg.n_dis] * 2 + [n_acc * cfg.n_gen], device=device)[:, None]).T.tolist()
+            saved = []
             for i in list(active):
                 elapsed[i] += share
                 d_avg, pen_avg, g_avg = avgs[i]
@@ -377,6 +376,10 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
                         writers[i].add_scalar(f"loss/{key}", row[key], done)
                 if done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time:
                     save(i, done)
+                    saved.append(i)
+            for i in saved:  # pruned once all members saved: an interrupt between two saves leaves a shared step
+                if cfgs[i].keep_checkpoints:
+                    ckpt.prune(runs[i].ckpt_dir, cfgs[i].keep_checkpoints)
             if active:
                 bar.set_postfix(d=f"{avgs[active[0]][0]:.3f}", g=f"{avgs[active[0]][2]:.3f}")
             sums.zero_()
