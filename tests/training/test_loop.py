@@ -221,3 +221,21 @@ def test_batch_in_packs_is_the_same_run_as_the_batch_in_samples(tmp_path):
     assert make_config({"pack": 3, "batch_size": 100, "batch_unit": "packs"}).samples_per_batch == 300
     with pytest.raises(UserError, match="not a multiple of pack 3 .or set batch_unit: packs"):
         make_config({"pack": 3, "batch_size": 100})
+
+
+def test_fp16_resume_restores_the_loss_scales(tmp_path, monkeypatch):
+    """fp16 loss scaling (a GPU recipe, run here on the CPU): a scaler starting at 2**40 halves on the first
+    overflowing steps and grows after good ones. A resume used to start fresh scalers, so it skipped and
+    unscaled steps differently from the uninterrupted run; the sidecar now carries their state."""
+    real_build, real_init = loop.build_parts, torch.amp.GradScaler.__init__
+    monkeypatch.setattr(loop, "build_parts",  # past the CPU refusal of fp16: the loop's scalers are under test
+                        lambda cfg, device, data=None: real_build(cfg.model_copy(update={"amp": "none"}), device, data))
+    monkeypatch.setattr(torch.amp.GradScaler, "__init__",
+                        lambda self, device="cuda", *a, **kw: real_init(self, device, 2.0 ** 40, growth_interval=3))
+    tree = {**TINY, "amp": "fp16", "steps": 24, "ckpt_every": 6, "log_every": 6}
+    _train(tree, tmp_path / "full")
+    _train({**tree, "steps": 12}, tmp_path / "cut")
+    _train(tree, tmp_path / "cut", resume=True)
+    _assert_same_tensors(_final_tensors(tmp_path / "full"), _final_tensors(tmp_path / "cut"))
+    record = json.loads((tmp_path / "cut" / "checkpoints" / "step_0000012.json").read_text())
+    assert record["grad_scalers"]["d"]["scale"] != 2.0 ** 40  # the scale did change before the checkpoint

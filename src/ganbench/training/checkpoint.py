@@ -168,6 +168,22 @@ def restore(record: dict, tensors: dict[str, torch.Tensor], modules: dict[str, t
                         f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
+def restore_scalers(record: dict, scalers: dict[str, torch.amp.GradScaler]) -> None:
+    """fp16 loss scales (scale, growth tracker) from the sidecar's ``grad_scalers``, so a resumed run skips
+    and unscales its steps as the uninterrupted one; a checkpoint without them (older, or no fp16) keeps
+    the fresh scalers."""
+    stored = record.get("grad_scalers")
+    for name, scaler in scalers.items():
+        state = stored.get(name) if isinstance(stored, dict) else None
+        if not scaler.is_enabled() or not state:
+            continue
+        try:
+            scaler.load_state_dict({k: float(v) if k == "scale" else v for k, v in state.items()})
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UserError(f"checkpoint step {record.get('step')}: its grad_scalers.{name} is not a loss-scaler "
+                            f"state ({exc.__class__.__name__}: {exc})") from None
+
+
 def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str,
                 check_only: bool = False) -> torch.nn.Module:
     """``check_only``: ``module`` lives on the meta device; only its names and shapes are compared."""

@@ -317,6 +317,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
         if start:
             record, tensors = ckpt.read_checkpoint(run.ckpt_dir / f"step_{start:07d}.json")
             ckpt.restore(record, tensors, trainer.modules(i), trainer.optimizers(i))
+            ckpt.restore_scalers(record, {"d": trainer.scaler_d, "g": trainer.scaler_g})
             elapsed[i] = record["wall_s"]
         run.truncate_log(start)
         run.write_config(cfgs[i])
@@ -330,6 +331,8 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
                 "data_shape": list(trainer.p.data.shape), "num_classes": trainer.num_classes,
                 "ganbench_version": __version__, "torch_version": torch.__version__,
                 "threads": torch.get_num_threads()}  # `study verify --retrain` trains it again with this count
+        if trainer.scaler_d.is_enabled():  # fp16: the loss scales decide which steps are skipped
+            meta["grad_scalers"] = {"d": trainer.scaler_d.state_dict(), "g": trainer.scaler_g.state_dict()}
         ckpt.save_checkpoint(runs[i].ckpt_dir, step, trainer.modules(i), trainer.optimizers(i), meta)
 
     sums = torch.zeros(3, k, device=device)  # d_loss, penalty, g_loss per member, between log lines
