@@ -239,3 +239,24 @@ def test_fp16_resume_restores_the_loss_scales(tmp_path, monkeypatch):
     _assert_same_tensors(_final_tensors(tmp_path / "full"), _final_tensors(tmp_path / "cut"))
     record = json.loads((tmp_path / "cut" / "checkpoints" / "step_0000012.json").read_text())
     assert record["grad_scalers"]["d"]["scale"] != 2.0 ** 40  # the scale did change before the checkpoint
+
+
+def test_resume_trains_with_the_thread_count_the_checkpoint_recorded(tmp_path, monkeypatch):
+    """A conv net's CPU sums depend on torch's thread count; a resume in a process with another count (a
+    study resumed with other --workers) ended with other weights than the uninterrupted run."""
+    tree = {**IMAGES, "generator": {"name": "dcgan", "width": 16}, "discriminator": {"name": "dcgan", "width": 16},
+            "batch_size": 32, "steps": 8, "ckpt_every": 4, "log_every": 4, "n_dis": 1, "regularizers": []}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _train(tree, tmp_path / "full")
+        _train({**tree, "steps": 4}, tmp_path / "cut")
+        torch.set_num_threads(1)
+        real_step, seen = loop.Trainer.step, set()
+        monkeypatch.setattr(loop.Trainer, "step",
+                            lambda self, step: (seen.add(torch.get_num_threads()), real_step(self, step))[1])
+        _train(tree, tmp_path / "cut", resume=True)
+        assert seen == {2} and torch.get_num_threads() == 1  # the recorded count while training, then restored
+    finally:
+        torch.set_num_threads(before)
+    _assert_same_tensors(_final_tensors(tmp_path / "full"), _final_tensors(tmp_path / "cut"))

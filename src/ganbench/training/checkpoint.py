@@ -8,8 +8,11 @@ once both files are complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -182,6 +185,26 @@ def restore_scalers(record: dict, scalers: dict[str, torch.amp.GradScaler]) -> N
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"checkpoint step {record.get('step')}: its grad_scalers.{name} is not a loss-scaler "
                             f"state ({exc.__class__.__name__}: {exc})") from None
+
+
+@contextlib.contextmanager
+def recorded_threads(record: dict | None, device: torch.device):
+    """Within the block, torch's CPU thread count is the one the checkpoint ``record`` was trained with: a
+    CPU's sums are split over threads, so the last digits of a conv net's step depend on their number, and a
+    run resumed in a process with another count (a study resumed with other --workers) would not end with
+    the uninterrupted run's weights. No record (a fresh run), another device or no count: unchanged."""
+    before, wanted = torch.get_num_threads(), (record or {}).get("threads")
+    cores = os.cpu_count() or 1  # a run directory is data: a count past this machine's cores is not taken
+    change = device.type == "cpu" and type(wanted) is int and 1 <= wanted <= cores and wanted != before
+    if change:
+        print(f"ganbench: resuming with {wanted} torch threads, as step {record.get('step')} was trained "
+              f"(this process had {before})", file=sys.stderr)
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(before)
 
 
 def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str,

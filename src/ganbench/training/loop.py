@@ -312,13 +312,13 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     resuming = [prepare(run, cfg, resume, overwrite) for run, cfg in zip(runs, cfgs)]
     start = ckpt.common_step([run.ckpt_dir for run in runs]) if all(resuming) else 0
     k, cfg = len(cfgs), cfgs[0]
-    elapsed = [0.0] * k
+    elapsed, resumed = [0.0] * k, None
     for i, run in enumerate(runs):
         if start:
             record, tensors = ckpt.read_checkpoint(run.ckpt_dir / f"step_{start:07d}.json")
             ckpt.restore(record, tensors, trainer.modules(i), trainer.optimizers(i))
             ckpt.restore_scalers(record, {"d": trainer.scaler_d, "g": trainer.scaler_g})
-            elapsed[i] = record["wall_s"]
+            elapsed[i], resumed = record["wall_s"], resumed or record
         run.truncate_log(start)
         run.write_config(cfgs[i])
         run.write_running(start)
@@ -341,7 +341,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     active = list(range(k))
     name = f"{cfg.loss['name']}/{cfg.generator['name']}/{cfg.data['name']}" + (f" x{k}" if stacked else "")
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True, desc=name)
-    with status_on_interrupt(runs), bar, contextlib.ExitStack() as stack:
+    with status_on_interrupt(runs), bar, contextlib.ExitStack() as stack, ckpt.recorded_threads(resumed, device):
         logs = [stack.enter_context(run.log_file.open("a")) for run in runs]
         for w in writers:
             if w is not None:
