@@ -228,10 +228,14 @@ def test_fp16_resume_restores_the_loss_scales(tmp_path, monkeypatch):
     overflowing steps and grows after good ones. A resume used to start fresh scalers, so it skipped and
     unscaled steps differently from the uninterrupted run; the sidecar now carries their state."""
     real_build, real_init = loop.build_parts, torch.amp.GradScaler.__init__
-    monkeypatch.setattr(loop, "build_parts",  # past the CPU refusal of fp16: the loop's scalers are under test
-                        lambda cfg, device, data=None: real_build(cfg.model_copy(update={"amp": "none"}), device, data))
-    monkeypatch.setattr(torch.amp.GradScaler, "__init__",
-                        lambda self, device="cuda", *a, **kw: real_init(self, device, 2.0 ** 40, growth_interval=3))
+    def build(cfg, device, data=None):  # past the CPU refusal of fp16: the loop's scalers are under test
+        return real_build(cfg.model_copy(update={"amp": "none"}), device, data)
+
+    def init(self, device="cuda", *args, **kw):
+        real_init(self, device, 2.0 ** 40, growth_interval=3)
+
+    monkeypatch.setattr(loop, "build_parts", build)
+    monkeypatch.setattr(torch.amp.GradScaler, "__init__", init)
     tree = {**TINY, "amp": "fp16", "steps": 24, "ckpt_every": 6, "log_every": 6}
     _train(tree, tmp_path / "full")
     _train({**tree, "steps": 12}, tmp_path / "cut")
@@ -244,8 +248,9 @@ def test_fp16_resume_restores_the_loss_scales(tmp_path, monkeypatch):
 def test_resume_trains_with_the_thread_count_the_checkpoint_recorded(tmp_path, monkeypatch):
     """A conv net's CPU sums depend on torch's thread count; a resume in a process with another count (a
     study resumed with other --workers) ended with other weights than the uninterrupted run."""
-    tree = {**IMAGES, "generator": {"name": "dcgan", "width": 16}, "discriminator": {"name": "dcgan", "width": 16},
-            "batch_size": 32, "steps": 8, "ckpt_every": 4, "log_every": 4, "n_dis": 1, "regularizers": []}
+    tree = {**IMAGES, "generator": {"name": "dcgan", "width": 16},
+            "discriminator": {"name": "dcgan", "width": 16}, "batch_size": 32, "steps": 8, "ckpt_every": 4,
+            "log_every": 4, "n_dis": 1, "regularizers": []}
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
@@ -256,7 +261,8 @@ def test_resume_trains_with_the_thread_count_the_checkpoint_recorded(tmp_path, m
         monkeypatch.setattr(loop.Trainer, "step",
                             lambda self, step: (seen.add(torch.get_num_threads()), real_step(self, step))[1])
         _train(tree, tmp_path / "cut", resume=True)
-        assert seen == {2} and torch.get_num_threads() == 1  # the recorded count while training, then restored
+        assert seen == {2} and torch.get_num_threads() == 1  # the recorded count, then the caller's
     finally:
         torch.set_num_threads(before)
     _assert_same_tensors(_final_tensors(tmp_path / "full"), _final_tensors(tmp_path / "cut"))
+

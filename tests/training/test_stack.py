@@ -152,7 +152,7 @@ def test_interrupted_ensemble_resumes_bit_identical(tmp_path, monkeypatch):
     _assert_interrupted_group_resumes_bit_identical(cfgs, tmp_path, monkeypatch)
 
 
-def test_interrupt_between_members_saves_with_keep_checkpoints_resumes_from_a_shared_step(tmp_path, monkeypatch):
+def test_interrupt_between_members_saves_keeps_a_shared_checkpoint(tmp_path, monkeypatch):
     """Members save in turn; pruning (keep_checkpoints: 1) used to follow each save at once, so an interrupt
     before the last member saved left no step common to all and --resume started again from step 0."""
     cfgs = _cfgs(MLP, steps=12, ckpt_every=4, log_every=4, keep_checkpoints=1)[:2]
@@ -171,7 +171,8 @@ def test_interrupt_between_members_saves_with_keep_checkpoints_resumes_from_a_sh
     monkeypatch.undo()
     assert ckpt.common_step([out / "checkpoints" for out in outs]) == 4
     real_step, first = loop.Trainer.step, []
-    monkeypatch.setattr(loop.Trainer, "step", lambda self, step: (first.append(step), real_step(self, step))[1])
+    monkeypatch.setattr(loop.Trainer, "step",
+                        lambda self, step: (first.append(step), real_step(self, step))[1])
     loop.train_group(cfgs, outs, resume=True, progress=False)
     assert first[0] == 4  # not 0: the work up to the shared checkpoint is kept
     for i in range(2):

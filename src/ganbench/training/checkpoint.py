@@ -183,8 +183,8 @@ def restore_scalers(record: dict, scalers: dict[str, torch.amp.GradScaler]) -> N
         try:
             scaler.load_state_dict({k: float(v) if k == "scale" else v for k, v in state.items()})
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UserError(f"checkpoint step {record.get('step')}: its grad_scalers.{name} is not a loss-scaler "
-                            f"state ({exc.__class__.__name__}: {exc})") from None
+            raise UserError(f"checkpoint step {record.get('step')}: its grad_scalers.{name} is not a "
+                            f"loss-scaler state ({exc.__class__.__name__}: {exc})") from None
 
 
 @contextlib.contextmanager

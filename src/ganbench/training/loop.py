@@ -341,7 +341,8 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     active = list(range(k))
     name = f"{cfg.loss['name']}/{cfg.generator['name']}/{cfg.data['name']}" + (f" x{k}" if stacked else "")
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True, desc=name)
-    with status_on_interrupt(runs), bar, contextlib.ExitStack() as stack, ckpt.recorded_threads(resumed, device):
+    threads = ckpt.recorded_threads(resumed, device)  # a resumed run goes on with its own thread count
+    with status_on_interrupt(runs), bar, contextlib.ExitStack() as stack, threads:
         logs = [stack.enter_context(run.log_file.open("a")) for run in runs]
         for w in writers:
             if w is not None:
@@ -380,7 +381,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
                 if done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time:
                     save(i, done)
                     saved.append(i)
-            for i in saved:  # pruned once all members saved: an interrupt between two saves leaves a shared step
+            for i in saved:  # once all members saved: an interrupt between two saves leaves a shared step
                 if cfgs[i].keep_checkpoints:
                     ckpt.prune(runs[i].ckpt_dir, cfgs[i].keep_checkpoints)
             if active:
