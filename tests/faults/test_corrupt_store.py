@@ -210,3 +210,27 @@ def test_resume_runs_again_a_run_whose_row_was_left_unfinished(capsys, study):
     code, out, err = cli(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress", "--no-report")
     assert code == 0 and "1 of 2 runs executed" in out, err
     assert Store(study / "study.sqlite").results_table() == expected
+
+
+LAST_RUN = "(SELECT MAX(run_id) FROM runs)"
+RELABEL = {  # a store that passes every other check and would count a run under another seed or variant
+    "seed": (f"UPDATE runs SET seed=0 WHERE run_id={LAST_RUN}", "is stored as ('ring8', 'base', 0)"),
+    "variant": (f"UPDATE runs SET variant='other' WHERE run_id={LAST_RUN}", "is stored as ('ring8', 'other', 1)"),
+    "stranger": ("INSERT INTO runs (run_id, variant, dataset, seed, config, config_hash, status) SELECT "
+                 "'ring8__base__s9', variant, dataset, 9, config, config_hash, status FROM runs WHERE run_id="
+                 f"{LAST_RUN}", "'ring8__base__s9' is not a run of the spec"),
+}
+
+
+@pytest.mark.parametrize("edit", list(RELABEL))
+def test_report_and_verify_refuse_a_store_whose_runs_are_relabelled(capsys, study, edit):
+    expected = Store(study / "study.sqlite").results_table()
+    before = _results(study)
+    statement, says = RELABEL[edit]
+    _sql(study / "study.sqlite", statement)
+    refused(capsys, "study", "report", study, says=says)
+    assert _results(study) == before
+    refused(capsys, "study", "verify", study, "--workers", "1", says="the study store's runs are not the spec's")
+    code, _, err = cli(capsys, "study", "rebuild", study)
+    assert code == 0, err
+    assert Store(study / "study.sqlite").results_table() == expected

@@ -64,8 +64,9 @@ def check_complete(study, runs, resuming: bool = False) -> None:
     what a killed driver leaves, and resuming runs it again (same result), so only the report counts it."""
     db = read_only(study.store_path)  # a check writes nothing (the directory may even be read-only)
     try:
-        rows = {run_id: {"status": status, "config_hash": digest}
-                for run_id, status, digest in db.execute("SELECT run_id, status, config_hash FROM runs")}
+        rows = {run_id: {"status": status, "config_hash": digest, "label": (dataset, variant, seed)}
+                for run_id, status, digest, dataset, variant, seed
+                in db.execute("SELECT run_id, status, config_hash, dataset, variant, seed FROM runs")}
         n_evals = dict(db.execute("SELECT run_id, COUNT(*) FROM evals GROUP BY run_id").fetchall())
     finally:
         db.close()
@@ -83,6 +84,17 @@ def check_complete(study, runs, resuming: bool = False) -> None:
                 unrecorded.append(r.run_id)
         elif n_evals.get(r.run_id, 0) < sum(len(e.get("metrics", {})) for e in saved.get("evals", [])):
             unrecorded.append(r.run_id)
+    # the report groups runs by these columns, not by the id: a row relabelled (another seed or variant) or one
+    # the spec does not have would be counted in place of, or beside, the spec's runs without a word
+    ids = {r.run_id for r in runs}
+    wrong = [f"'{r.run_id}' is stored as {rows[r.run_id]['label']}" for r in runs if r.run_id in rows
+             and rows[r.run_id]["label"] != (r.dataset, r.variant, r.seed)]
+    wrong += [f"'{run_id}' is not a run of the spec" for run_id in sorted(set(rows) - ids)]
+    if wrong:
+        raise UserError(f"{study.store_path}: the study store's runs are not the spec's ({wrong[0]}"
+                        f"{f' and {len(wrong) - 1} more' if len(wrong) > 1 else ''}; (dataset, variant, seed) is "
+                        f"what the report groups by); `ganbench study rebuild {study.path}` makes the store again "
+                        "from the runs' own files")
     if missing or unrecorded:
         lost = missing + unrecorded
         shown = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
