@@ -204,3 +204,17 @@ def test_a_half_finished_extension_is_named_by_report_and_confirm_and_finished_b
     record, = json.loads((study / "results.json").read_text())["extensions"]
     assert (record["runs_before"], record["finished_before"], record["runs_after"]) == (2, 2, 4)
     assert main(["study", "report", str(study)]) == 0
+
+
+def test_rebuild_keeps_the_record_of_seeds_added_after_results(tmp_path, capsys):
+    """The optional-stopping caveat rests on the store's record of extensions: a rebuilt store keeps it."""
+    spec_path = tmp_path / "tiny.yaml"
+    spec_path.write_text(yaml.safe_dump({**TINY, "grid": {"loss": ["ns"]}}))
+    study = tmp_path / "s"
+    assert main(["study", "run", str(spec_path), "--dir", str(study), *RUN, "--no-report"]) == 0
+    assert main(["study", "extend", str(study), "--seeds", "3", *RUN]) == 0
+    before = json.loads((study / "results.json").read_text())["extensions"]
+    assert main(["study", "rebuild", str(study)]) == 0
+    assert main(["study", "report", str(study)]) == 0
+    assert json.loads((study / "results.json").read_text())["extensions"] == before and before
+    assert "Seeds were added to this study after it had results" in (study / "report.html").read_text()

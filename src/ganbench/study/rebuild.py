@@ -12,6 +12,7 @@ files tell ``study report`` and ``resume`` when a store that still opens has los
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -105,6 +106,24 @@ def check_complete(study, runs, resuming: bool = False) -> None:
                         f"{study.path}` restores them from the runs' own files")
 
 
+def _history(path: Path) -> str | None:
+    """The old store's record of extensions and merges (extend.py), when it can still be read and is sound."""
+    from .extend import _records
+
+    try:
+        db = read_only(path)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key='extensions'").fetchone()
+        finally:
+            db.close()
+        if row is None:
+            return None
+        _records(row[0], path)  # a damaged record is not carried into the fresh store
+        return row[0]
+    except (sqlite3.DatabaseError, UserError, OSError, TypeError):
+        return None
+
+
 def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     """Write a fresh store for ``study`` (a StudyDir) from its spec and run directories; return counts, and
     in ``changed`` the runs whose result.json is of another config than spec.yaml gives them now (spec.yaml
@@ -116,9 +135,12 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     fresh = study.path / f".{study.store_path.name}.rebuild"
     for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
         leftover.unlink(missing_ok=True)
+    history = _history(study.store_path)
     store = Store(fresh)
     try:
         store.set_meta(spec_digest=spec.digest(), name=spec.name)
+        if history is not None:  # how the study grew: the report's optional-stopping caveat rests on it
+            store.set_meta(extensions=history)
         store.add_runs(runs)
         recovered, changed = 0, []
         for r in runs:
