@@ -234,3 +234,21 @@ def test_report_and_verify_refuse_a_store_whose_runs_are_relabelled(capsys, stud
     code, _, err = cli(capsys, "study", "rebuild", study)
     assert code == 0, err
     assert Store(study / "study.sqlite").results_table() == expected
+
+
+def test_reference_csv_of_an_earlier_spec_is_not_left_beside_new_results(capsys, study, tmp_path):
+    published = {**SPEC, "reference": {"source": "paper", "values": {"ring8": {"base": {"modes_covered": {
+        "mean": 8, "spread": 0.1}}}}}}
+    spec = tmp_path / "published.yaml"
+    spec.write_text(yaml.safe_dump(published))
+    run = ("study", "run", spec, "--dir", study, "--executor", "inprocess", "--no-progress")
+    code, _, err = cli(capsys, *run)  # the same runs (a reference block is not part of the spec's identity)
+    assert code == 0 and (study / "reference.csv").is_file(), err
+    spec.write_text(yaml.safe_dump(SPEC))  # the block dropped: the runs are kept, the report has no reference
+    code, _, err = cli(capsys, *run)
+    assert code == 0 and (study / "results.csv").is_file() and not (study / "reference.csv").exists(), err
+    spec.write_text(yaml.safe_dump(published))
+    assert cli(capsys, *run)[0] == 0 and (study / "reference.csv").is_file()
+    spec.write_text(yaml.safe_dump({**published, "seeds": 1}))
+    code, _, err = cli(capsys, *run, "--force-new", "--no-report")
+    assert code == 0 and not (study / "reference.csv").exists(), err

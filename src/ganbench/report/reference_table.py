@@ -113,4 +113,6 @@ def attach_reference(spec, board: list[dict], datasets: list[dict], folder: Path
         writer.writeheader()
         writer.writerows(everything)
         atomic_write_text(folder / "reference.csv", buf.getvalue())
+    else:  # one written for a spec that had a reference block would be read as this study's
+        (folder / "reference.csv").unlink(missing_ok=True)
     return everything

@@ -169,7 +169,7 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     for extra in ("-wal", "-shm"):
         Path(f"{study.store_path}{extra}").unlink(missing_ok=True)
     fresh.rename(study.store_path)
-    for name in ("results.csv", "results.json", "report.html"):  # they described the old store
+    for name in ("results.csv", "results.json", "report.html", "reference.csv"):  # they described the old store
         (study.path / name).unlink(missing_ok=True)
     return {"runs": len(runs), "recovered": recovered, "queued": len(runs) - recovered, "changed": changed,
             "kept": kept}
