@@ -162,3 +162,13 @@ def test_published_numbers_are_joined_when_they_cite_one_source():
         twin = source("twin", "gan1", {"reverse_kl": 0.45})
         twin.spec.variants["gan1"] = {"pack": 3}
         merged_spec([gan, twin], "both")
+
+
+def test_seeds_from_two_sources_of_one_name_still_get_the_caveat(tmp_path, capsys):
+    """The same spec run on two machines: both sources are named 'tiny', and are still two looks."""
+    a = _study(tmp_path / "a", seeds=[0])
+    b = _study(tmp_path / "b", seeds=[1])
+    assert merge(a, b, "--out", tmp_path / "m") == 0
+    record, = json.loads((tmp_path / "m" / "results.json").read_text())["extensions"]
+    assert record["seeds_added_to"] == ["ring8"]
+    assert "Seeds were added to this study after it had results" in (tmp_path / "m" / "report.html").read_text()

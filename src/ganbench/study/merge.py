@@ -267,7 +267,7 @@ def _history(sources: list[Source], spec: StudySpec, runs: list, taken: dict) ->
     origins = defaultdict(set)  # (dataset, variant) -> the sources its finished runs come from
     for r in runs:
         if r.run_id in taken:
-            origins[r.dataset, r.variant].add(taken[r.run_id].spec.name)
+            origins[r.dataset, r.variant].add(taken[r.run_id])  # the source itself: two may share a name
     first = sources[0]
     first_variants = {r.variant for r in first.runs}
     first_datasets = {r.dataset for r in first.runs}
