@@ -70,11 +70,12 @@ def test_variants_studied_apart_meet_in_one_study_and_the_missing_runs_are_queue
     assert "1 of 4 runs executed" in capsys.readouterr().out  # hinge, seed 1
     extended, merged = json.loads((tmp_path / "m" / "results.json").read_text())["extensions"]
     assert (extended["source"], extended["seeds_before"], extended["seeds_after"]) == ("a", [0], [0, 1])
-    assert merged["seeds_added_to"] == [] and merged["variants_added"] == ["loss=hinge"]
+    # hinge's seed 1 is b's seed 0 plus one trained after its result existed: what `extend` would flag
+    assert merged["seeds_added_to"] == ["ring8"] and merged["variants_added"] == ["loss=hinge"]
     html = markup.unescape((tmp_path / "m" / "report.html").read_text())
     assert "seeds per variant: 2 &middot;" in (tmp_path / "m" / "report.html").read_text()  # all finished now
     assert "Seeds were added to study 'a' (merged into this one) after it had results (1, then 2 seeds" in html
-    assert "Seeds were added to this study" not in html  # each variant's seeds come from one source
+    assert "Seeds were added to this study after it had results" in html
     assert "In study 'a', before it was merged: extended on" in html
 
 
@@ -169,6 +170,19 @@ def test_seeds_from_two_sources_of_one_name_still_get_the_caveat(tmp_path, capsy
     a = _study(tmp_path / "a", seeds=[0])
     b = _study(tmp_path / "b", seeds=[1])
     assert merge(a, b, "--out", tmp_path / "m") == 0
+    record, = json.loads((tmp_path / "m" / "results.json").read_text())["extensions"]
+    assert record["seeds_added_to"] == ["ring8"]
+    assert "Seeds were added to this study after it had results" in (tmp_path / "m" / "report.html").read_text()
+
+
+def test_seeds_the_merge_adds_to_a_variant_with_results_get_the_caveat(tmp_path, capsys):
+    """ns on seed 0 and hinge on seed 1: the merged spec gives each the other's seed, trained after its own
+    results existed, as `study extend` would (and flags)."""
+    a = _study(tmp_path / "a", name="a", seeds=[0])
+    b = _study(tmp_path / "b", name="b", grid={"loss": ["hinge"]}, seeds=[1])
+    assert merge(a, b, "--out", tmp_path / "m") == 0
+    assert "2 of 4 to train" in capsys.readouterr().out
+    assert main(["study", "resume", str(tmp_path / "m"), *RUN]) == 0
     record, = json.loads((tmp_path / "m" / "results.json").read_text())["extensions"]
     assert record["seeds_added_to"] == ["ring8"]
     assert "Seeds were added to this study after it had results" in (tmp_path / "m" / "report.html").read_text()

@@ -262,12 +262,20 @@ def _joined_calibration(sources: list[Source], spec: StudySpec) -> dict[str, lis
 
 def _history(sources: list[Source], spec: StudySpec, runs: list, taken: dict) -> list[dict]:
     """The sources' own extensions (named by source), then the merge itself. The merge is a second look
-    at a dataset where one variant's finished seeds come from more than one source."""
+    at a dataset where one variant's finished seeds come from more than one source, or where it gives a
+    variant with results seeds none of its sources planned for it (queued: trained after a look)."""
     records = [{**r, "source": src.spec.name, "spec_digest": ""} for src in sources for r in src.extensions]
     origins = defaultdict(set)  # (dataset, variant) -> the sources its finished runs come from
+    planned = defaultdict(set)  # (dataset, variant) -> the seeds its sources' specs gave it
+    for src in sources:
+        for r in src.runs:
+            planned[r.dataset, r.variant].add(r.seed)
     for r in runs:
         if r.run_id in taken:
             origins[r.dataset, r.variant].add(taken[r.run_id])  # the source itself: two may share a name
+    for r in runs:  # a seed no source planned for a variant with results: added after a look, as extend does
+        if origins[r.dataset, r.variant] and r.seed not in planned[r.dataset, r.variant]:
+            origins[r.dataset, r.variant].add("added by the merge")
     first = sources[0]
     first_variants = {r.variant for r in first.runs}
     first_datasets = {r.dataset for r in first.runs}
