@@ -252,3 +252,15 @@ def test_reference_csv_of_an_earlier_spec_is_not_left_beside_new_results(capsys,
     spec.write_text(yaml.safe_dump({**published, "seeds": 1}))
     code, _, err = cli(capsys, *run, "--force-new", "--no-report")
     assert code == 0 and not (study / "reference.csv").exists(), err
+
+
+def test_resume_without_a_report_leaves_no_results_files_of_the_study_before_it(capsys, study):
+    """A first look at an unfinished study, then `resume --no-report`: the old results.csv would
+    describe a store with fewer runs."""
+    _forget_result(study / "study.sqlite")
+    (study / "runs" / "ring8__base__s0" / "result.json").unlink()
+    code, _, err = cli(capsys, "study", "report", study)
+    assert code == 0 and (study / "results.csv").is_file(), err
+    code, out, err = cli(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress", "--no-report")
+    assert code == 0 and "1 of 2 runs executed" in out, err
+    assert not any((study / name).exists() for name in RESULTS)

@@ -211,6 +211,9 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
             for run_id in store.requeue_failed():  # their result.json no longer describes the store
                 (study.path / "runs" / run_dir_name(run_id) / RESULT_FILE).unlink(missing_ok=True)
         todo = [r for r in runs if store.status(r.run_id) not in FINISHED]
+        if todo:  # a report of the study before these runs would stand beside a store that has them
+            for name in RESULT_FILES:
+                (study.path / name).unlink(missing_ok=True)
         eval_spec = spec.eval.model_dump()
         mode, size = ensemble or (spec.ensemble.mode, spec.ensemble.max_size)
         scope = scope_dict()  # workers in other processes check paths as this driver does
