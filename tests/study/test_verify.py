@@ -49,12 +49,13 @@ def test_an_untouched_study_is_recomputed_bit_for_bit_and_left_as_it_was(study, 
     found = json.loads((tmp_path / "v.json").read_text())
     # 4 runs x (final + held-out best) rows x (modes: 3 values + fid) = 32 values; the reference rows:
     # 3 rows (real data, 2 trivial generators) x 2 checkpoint protocols x 2 seeds x 4 values = 48; and each
-    # run's selected and held-out checkpoint against the one its selection values rank first: 8
-    assert found["rows"] == 8 and len(found["values"]) == 32 + 48 + 8 and found["counts"]["identical"] == 88
+    # run's final, selected and held-out checkpoint against its latest and the one its selection values rank
+    # first: 12
+    assert found["rows"] == 8 and len(found["values"]) == 32 + 48 + 12 and found["counts"]["identical"] == 92
     assert ("8 evaluation rows of 4 runs recomputed from their checkpoints, the reference rows drawn again, each "
-            "run's choice of best re-derived: 88 values, 88 identical") in out
+            "run's choice of best re-derived: 92 values, 92 identical") in out
     assert {v["metric"] for v in found["values"]} == {"modes_covered", "high_quality", "reverse_kl", "fid",
-                                                      "selected by fid", "held-out best by fid"}
+                                                      "final (step 40)", "selected by fid", "held-out best by fid"}
     assert _files(study) == before  # nothing written into the study
     code, out = verify(capsys, study, "--rows", "all", "--runs", "1", "--no-reference")
     # one run: its 2 checkpoints' selection rows, the final's repeat and the held-out best
@@ -73,7 +74,7 @@ def test_an_edited_value_in_the_store_is_found(study, capsys):
     db.close()
     code, out = verify(capsys, study)
     assert code == 1
-    assert "86 identical, 0 agree (within 0.0001 relative), 2 differ" in out
+    assert "90 identical, 0 agree (within 0.0001 relative), 2 differ" in out
     assert f"differs: {run_id} {checkpoint} fid: stored " in out
     assert "differs: ring8 reference 'trivial: uniform box' final, seed 1 high_quality: stored " in out
 
@@ -116,6 +117,21 @@ def test_a_best_chosen_on_other_values_is_found(study, capsys):
     code, out = verify(capsys, study, "--no-reference")
     assert code == 1
     assert f"differs: {run_id} selection selected by fid: stored '{other}', recomputed '{selected}'" in out
+
+
+def test_an_earlier_checkpoint_tagged_final_is_found(study, capsys):
+    """The "final" tag moved from the last checkpoint's row to an earlier one: the report's final column
+    would show step 20's value; every recomputed value is still identical."""
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:
+        run_id = db.execute("SELECT MIN(run_id) FROM runs").fetchone()[0]
+        db.execute("UPDATE evals SET tags='final' WHERE run_id=? AND checkpoint='step_0000020'", (run_id,))
+        db.execute("UPDATE evals SET tags=REPLACE(tags, 'final', '') WHERE run_id=? AND checkpoint='step_0000040'",
+                   (run_id,))
+    db.close()
+    code, out = verify(capsys, study, "--no-reference")
+    assert code == 1
+    assert f"differs: {run_id} selection final (step 40): stored 'step_0000020', recomputed 'step_0000040'" in out
 
 
 def test_a_checkpoint_not_kept_is_named_not_guessed(study, capsys):
