@@ -215,7 +215,8 @@ def test_resume_runs_again_a_run_whose_row_was_left_unfinished(capsys, study):
 LAST_RUN = "(SELECT MAX(run_id) FROM runs)"
 RELABEL = {  # a store that passes every other check and would count a run under another seed or variant
     "seed": (f"UPDATE runs SET seed=0 WHERE run_id={LAST_RUN}", "is stored as ('ring8', 'base', 0)"),
-    "variant": (f"UPDATE runs SET variant='other' WHERE run_id={LAST_RUN}", "is stored as ('ring8', 'other', 1)"),
+    "variant": (f"UPDATE runs SET variant='other' WHERE run_id={LAST_RUN}",
+                "is stored as ('ring8', 'other', 1)"),
     "stranger": ("INSERT INTO runs (run_id, variant, dataset, seed, config, config_hash, status) SELECT "
                  "'ring8__base__s9', variant, dataset, 9, config, config_hash, status FROM runs WHERE run_id="
                  f"{LAST_RUN}", "'ring8__base__s9' is not a run of the spec"),

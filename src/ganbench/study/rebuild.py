@@ -85,17 +85,17 @@ def check_complete(study, runs, resuming: bool = False) -> None:
                 unrecorded.append(r.run_id)
         elif n_evals.get(r.run_id, 0) < sum(len(e.get("metrics", {})) for e in saved.get("evals", [])):
             unrecorded.append(r.run_id)
-    # the report groups runs by these columns, not by the id: a row relabelled (another seed or variant) or one
-    # the spec does not have would be counted in place of, or beside, the spec's runs without a word
+    # the report groups runs by these columns, not by the id: a row relabelled (another seed or variant) or
+    # one the spec does not have would be counted in place of, or beside, the spec's runs without a word
     ids = {r.run_id for r in runs}
     wrong = [f"'{r.run_id}' is stored as {rows[r.run_id]['label']}" for r in runs if r.run_id in rows
              and rows[r.run_id]["label"] != (r.dataset, r.variant, r.seed)]
     wrong += [f"'{run_id}' is not a run of the spec" for run_id in sorted(set(rows) - ids)]
     if wrong:
-        raise UserError(f"{study.store_path}: the study store's runs are not the spec's ({wrong[0]}"
-                        f"{f' and {len(wrong) - 1} more' if len(wrong) > 1 else ''}; (dataset, variant, seed) is "
-                        f"what the report groups by); `ganbench study rebuild {study.path}` makes the store again "
-                        "from the runs' own files")
+        more = f" and {len(wrong) - 1} more" if len(wrong) > 1 else ""
+        raise UserError(f"{study.store_path}: the study store's runs are not the spec's ({wrong[0]}{more}; "
+                        "(dataset, variant, seed) is what the report groups by); `ganbench study rebuild "
+                        f"{study.path}` makes the store again from the runs' own files")
     if missing or unrecorded:
         lost = missing + unrecorded
         shown = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
@@ -169,7 +169,7 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     for extra in ("-wal", "-shm"):
         Path(f"{study.store_path}{extra}").unlink(missing_ok=True)
     fresh.rename(study.store_path)
-    for name in ("results.csv", "results.json", "report.html", "reference.csv"):  # they described the old store
+    for name in ("results.csv", "results.json", "report.html", "reference.csv"):  # of the old store
         (study.path / name).unlink(missing_ok=True)
     return {"runs": len(runs), "recovered": recovered, "queued": len(runs) - recovered, "changed": changed,
             "kept": kept}

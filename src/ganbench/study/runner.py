@@ -68,7 +68,7 @@ class StudyDir:
         return handle
 
 
-RESULT_FILES = ("results.csv", "results.json", "report.html", "reference.csv")  # written by `study report` from the store
+RESULT_FILES = ("results.csv", "results.json", "report.html", "reference.csv")  # by `study report`
 
 
 def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, extend: bool = False) -> None:

@@ -124,9 +124,10 @@ def _number(value: float | None) -> float:
 
 
 def selection_checks(grouped: list[dict], run_ids: list[str], primary: dict[str, str]) -> list[dict]:
-    """From the stored values alone: each run's "final" must be its latest checkpoint's evaluation, its "best" the checkpoint its selection evaluations rank
-    first on the primary value (earliest of equals), and its held-out evaluation must be of that checkpoint.
-    A best chosen any other way (say, on the test-split values) or an earlier checkpoint tagged final is named."""
+    """From the stored values alone: each run's "final" must be its latest checkpoint's evaluation, its "best"
+    the checkpoint its selection evaluations rank first on the primary value (earliest of equals), and its
+    held-out evaluation must be of that checkpoint. A best chosen any other way (say, on the test-split
+    values) or an earlier checkpoint tagged final is named."""
     from ..evaluate import _badness
 
     by_run: dict[str, list[dict]] = defaultdict(list)
@@ -142,8 +143,9 @@ def selection_checks(grouped: list[dict], run_ids: list[str], primary: dict[str,
         finals = [r["checkpoint"] for r in rows if "final" in r["tags"]]
         stored_final = finals[0] if len(finals) == 1 else finals or None
         end = ends[0] if len(ends) == 1 else ends or None
-        out.append({"run_id": rid, "checkpoint": "selection", "metric": f"final (step {last})", "stored": stored_final,
-                    "recomputed": end, "verdict": "identical" if stored_final == end else "differs", "device": ""})
+        out.append({"run_id": rid, "checkpoint": "selection", "metric": f"final (step {last})",
+                    "stored": stored_final, "recomputed": end,
+                    "verdict": "identical" if stored_final == end else "differs", "device": ""})
         if not selection or any(key not in r["metrics"] for r in selection):
             continue  # the runner selects only when every selection row has the primary value (evaluate.py)
         pick = min(selection, key=lambda r: _badness(key, _number(r["metrics"][key])))["checkpoint"]
