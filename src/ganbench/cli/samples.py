@@ -101,13 +101,18 @@ def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
+def _json_out(out: Path | None) -> None:
+    """eval and metrics write their --out as JSON: any other name is refused before the work."""
+    if out is not None and out.suffix.lower() != ".json":
+        raise UserError(f"--out {out}: the results are written as JSON; name a .json file")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate_run
 
     if args.n is not None and args.n < 2:
         raise UserError("--n must be at least 2")
-    if args.out is not None and args.out.suffix.lower() != ".json":
-        raise UserError(f"--out {args.out}: the results are written as JSON; name a .json file")
+    _json_out(args.out)
     if args.out is None and args.run.is_dir() and not os.access(args.run, os.W_OK):  # before minutes of work
         raise UserError(f"{args.run}: the run directory is read-only (or not writable), and its results go to "
                         "eval.json in it; write them elsewhere with --out FILE.json")
@@ -142,8 +147,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from ..metrics.features import build_extractor, check_fits
     from ..metrics.suite import METRICS, Context, check_names, compute, size_problem
 
-    if args.out is not None and args.out.suffix.lower() != ".json":
-        raise UserError(f"--out {args.out}: the results are written as JSON; name a .json file")
+    _json_out(args.out)
     names = args.metrics or ["fid", "kid", "prdc"]
     check_names(names)
     for metric in names:  # two sample sets carry no modes, labels or generator

@@ -49,10 +49,9 @@ def check_eval_data(spec, runs: list) -> None:
     import json
 
     from ..data import load_dataset
-    from ..data.base import traits
     from ..evaluate import DEFAULT_N, check_size
-    from ..metrics.features import HAS_LOGITS
     from ..metrics.suite import applicable_metrics
+    from .spec import evaluation_traits
 
     seen = set()
     for r in runs:
@@ -61,10 +60,8 @@ def check_eval_data(spec, runs: list) -> None:
         if key in seen:
             continue
         seen.add(key)
-        t = traits(data)
-        extractor = spec.eval.extractor or ("lenet" if t.kind == "images" else "points")
-        names = applicable_metrics(t.kind, t.mixture, t.labelled, bool(r.config.get("conditional")),
-                                   HAS_LOGITS.get(extractor, True), spec.eval.metrics)
-        n_fake = spec.eval.n or DEFAULT_N[t.kind]
+        found = evaluation_traits(spec, r.config)
+        names = applicable_metrics(*found, spec.eval.metrics)
+        n_fake = spec.eval.n or DEFAULT_N[found[0]]
         for split in sorted({REPEAT["split"], HELDOUT["split"]}, reverse=True):  # train, then test
             check_size(data, split, load_dataset(data, split), n_fake, names)

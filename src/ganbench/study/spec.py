@@ -256,16 +256,22 @@ def _dataset(entry: str | dict) -> tuple[str, dict]:
     return (data if isinstance(data, str) else data["name"]), dict(entry)
 
 
-def applicable_for(spec: StudySpec, config: dict) -> list[str]:
-    """The quality values the study's evaluation reports for a run of this config (known before it runs)."""
+def evaluation_traits(spec: StudySpec, config: dict) -> tuple[str, bool, bool, bool, bool]:
+    """(kind, mixture, labelled, conditional, has_logits): what the study's evaluation of a run of this config
+    can compute, known before it runs (applicable_values / applicable_metrics take them in this order)."""
     from ..data.base import traits
     from ..metrics.features import HAS_LOGITS
-    from ..metrics.suite import applicable_values
 
     t = traits(config["data"])
     extractor = spec.eval.extractor or ("lenet" if t.kind == "images" else "points")
-    return applicable_values(t.kind, t.mixture, t.labelled, bool(config.get("conditional")),
-                             HAS_LOGITS.get(extractor, True), spec.eval.metrics)
+    return t.kind, t.mixture, t.labelled, bool(config.get("conditional")), HAS_LOGITS.get(extractor, True)
+
+
+def applicable_for(spec: StudySpec, config: dict) -> list[str]:
+    """The quality values the study's evaluation reports for a run of this config (known before it runs)."""
+    from ..metrics.suite import applicable_values
+
+    return applicable_values(*evaluation_traits(spec, config), spec.eval.metrics)
 
 
 def primary_for(spec: StudySpec, dataset: str, config: dict) -> tuple[str, bool]:
