@@ -36,6 +36,9 @@ def test_eval_points_writes_protocol_with_every_number(runs):
     assert p["dataset"]["name"] == "ring8" and p["split"] == "train" and p["n_real"] == 500 and p["n_fake"] == 500
     assert p["extractor"] == "points" and p["checkpoint"] == "step_0000060" and p["ema"] is True
     assert isinstance(p["seed"], int)
+    from ganbench import provenance
+
+    assert saved["software"] == provenance.record("cpu")  # which code and machine made these numbers
 
 
 def test_eval_all_and_best(runs):

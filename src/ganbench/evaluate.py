@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
+from . import provenance
 from .api import class_labels, generate, load_generator
 from .cache import cache_dir, key_digest, tensor_digest
 from .confine import RUN, check_config, reading
@@ -204,7 +205,8 @@ def _evaluate_run(run_dir, metrics, extractor, n, checkpoint, split, seed, ema, 
               "key": protocol_key(ext.name, split, n_fake, seed, ema), "primary_metric": key,
               "extractor": {"name": ext.name, "identity": ext.identity,
                             "test_accuracy": getattr(ext, "test_accuracy", None)},
-              "eval_seconds": round(time.perf_counter() - started, 3), "results": rows}
+              "eval_seconds": round(time.perf_counter() - started, 3), "results": rows,
+              "software": provenance.record(str(dev))}  # the code and machine of this evaluation's numbers
     if write:
         store_evaluation(run, result)
     return result

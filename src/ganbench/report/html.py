@@ -15,6 +15,7 @@ from pathlib import Path
 from jinja2 import Environment
 from markupsafe import Markup
 
+from .. import provenance
 from ..confine import STUDY, reading
 from ..errors import UserError
 from ..fileio import atomic_write_text
@@ -109,8 +110,9 @@ def _build_report(study: StudyDir, out: Path) -> dict:
     html = env.from_string(PAGE).render(
         name=spec.name, digest=spec.digest(), n_runs=len(runs), counts=dict(counts), n_seeds=_seeds_per_variant(spec, runs),
         budget=_budget(spec), generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed,
-        overall=overall(views), protocols=_protocols(evals, calibration),
-        protocol_notes=_protocol_notes(views, runs, evals) + extension_notes(loaded.extensions))
+        overall=overall(views), protocols=_protocols(evals, calibration), mixed_software=provenance.mixed_software(runs),
+        protocol_notes=(_protocol_notes(views, runs, evals) + extension_notes(loaded.extensions)
+                        + provenance.notes(runs)))
     atomic_write_text(out / "report.html", html)
     _write_tables(out, spec, summary, runs, evals, calibration, reference,
                   {"floor": [floor_summary(v) for v in views], "order_held": [h for v in views for h in order_held(v)],

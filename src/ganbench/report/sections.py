@@ -10,6 +10,7 @@ import sys
 from collections import defaultdict
 
 from ..metrics.declare import info
+from ..provenance import mixed_machines
 from ..study.budget import amount_text
 from ..study.calibration import REAL, TRIVIAL
 from ..study.confirm import confirmation_rows, tally
@@ -352,7 +353,7 @@ def cost(view: DatasetView) -> dict:
                                   f"{view.name}: {view.primary} (final) against training cost")
     table = [{"variant": r["variant"], "flops": f"{r['train_flops']:.3g}" if r["train_flops"] else "–",
               "seconds": fmt(r["train_seconds"])} for r in rows]
-    return {"plot": b64(png), "table": table}
+    return {"plot": b64(png), "table": table, "machines": mixed_machines(view.runs)}
 
 
 SECTIONS = [("leaderboard", leaderboard), ("verdicts", verdicts), ("confirmation", confirmation),

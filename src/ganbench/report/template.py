@@ -25,6 +25,7 @@ details{margin:.5em 0}summary{cursor:pointer;color:#3b6fb6}
 <h1>ganbench study <code>{{ name }}</code></h1>
 <p class="note">spec {{ digest }} &middot; {{ n_runs }} runs ({% for k, v in counts.items() %}{{ v }} {{ k }}{% if not loop.last %}, {% endif %}{% endfor %})
 &middot; seeds per variant: {{ n_seeds }} &middot; equal budget: {{ budget }} &middot; generated {{ generated }}</p>
+{% if mixed_software %}<p class="warn"><b>Made by more than one version of the software.</b> {{ mixed_software }}</p>{% endif %}
 {% if overall %}<p class="bottom"><b>Bottom line.</b> {{ overall }}</p>{% endif %}
 <p class="note">Cells: mean over seeds [95 % confidence interval: Student t, clipped to the metric's possible range].
 Marks: <span class="sig">&dagger;</span> significantly worse than the leader (paired t-test over seeds, Holm-adjusted
@@ -137,6 +138,7 @@ study's own pairs).</p>
 <img alt="quality against cost" src="data:image/png;base64,{{ s.plot }}">
 <p class="note">Outlined points form the Pareto front (no other variant is both cheaper and better). Training FLOPs
 count G's and D's forward and backward passes, n_dis, packing, regularizer passes and the EMA.</p>
+{% if s.machines %}<p class="warn">{{ s.machines }}</p>{% endif %}
 <details><summary>Cost per run</summary><div class="scroll"><table><tr><th class="l">variant</th><th>training FLOPs</th><th>train seconds</th></tr>
 {% for r in s.table %}<tr><td class="l">{{ r.variant }}</td><td>{{ r.flops }}</td><td>{{ r.seconds }}</td></tr>{% endfor %}</table></div></details>
 """,

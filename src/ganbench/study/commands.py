@@ -148,6 +148,9 @@ def _study_merge(args: argparse.Namespace) -> int:
     counts = merge_studies(args.sources, args.out, args.name, args.link, args.data_path)
     print(f"merged {len(args.sources)} studies into {args.out}: {counts['taken']} finished runs taken, "
           f"{counts['queued']} of {counts['runs']} to train")
+    if len(counts["software"]) > 1:  # the report warns too, naming which variants each version made
+        print(f"the finished runs were made by {len(counts['software'])} software versions: "
+              f"{'; '.join(counts['software'])}", file=sys.stderr)
     if counts["queued"] or counts["uncalibrated"]:
         todo = ([f"{counts['queued']} run{'s' if counts['queued'] > 1 else ''}"] if counts["queued"] else []) + (
             [f"the reference rows of {', '.join(counts['uncalibrated'])}"] if counts["uncalibrated"] else [])
@@ -186,6 +189,8 @@ def _study_verify(args: argparse.Namespace) -> int:
               f"on a CPU without a compiled step{stacked} "
               f"({_duration(again['seconds'])} of training); {again['identical']} of "
               f"their {again['values']} checkpoint parts (every checkpoint each ships) and final values identical")
+    if (sw := found["software"])["made_by"] != [sw["verified_with"]]:  # the check is then also one of the code
+        print(f"  made by {' and by '.join(sw['made_by'])}; recomputed with {sw['verified_with']}")
     for v in [v for v in values if v["verdict"] == "differs"][:20]:
         print(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "
               f"recomputed {v['recomputed']!r}")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import provenance
 from ..config import make_config
 from ..confine import STUDY, reading
 from ..errors import UserError
@@ -171,7 +172,8 @@ def merge_studies(paths: list[Path], out: Path, name: str | None = None, link: b
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"runs": len(runs), "taken": len(taken), "queued": len(runs) - len(taken),
+    made_by = provenance.software_of([src.finished[rid][1] for rid, src in taken.items()])
+    return {"runs": len(runs), "taken": len(taken), "queued": len(runs) - len(taken), "software": sorted(made_by),
             "uncalibrated": sorted({r.dataset for r in runs} - set(calibration))}
 
 

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, variant TEXT NOT NULL, dataset TEXT NOT NULL, seed INTEGER NOT NULL,
     config TEXT NOT NULL, config_hash TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued',
     started REAL, finished REAL, train_seconds REAL, steps INTEGER, error TEXT, attempts INTEGER DEFAULT 0,
-    efficiency TEXT, trained_with TEXT, compiled TEXT);
+    efficiency TEXT, trained_with TEXT, compiled TEXT, software TEXT);
 CREATE TABLE IF NOT EXISTS evals (
     run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER NOT NULL, checkpoint TEXT NOT NULL,
     tags TEXT NOT NULL, metric TEXT NOT NULL, value REAL, protocol TEXT NOT NULL,
@@ -96,7 +96,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-        for column in ("trained_with", "compiled"):  # studies written before ensembles / compile existed
+        for column in ("trained_with", "compiled", "software"):  # studies written before these were recorded
             if column not in columns:
                 self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
 
@@ -157,11 +157,12 @@ class Store:
             self.db.execute("DELETE FROM evals WHERE run_id=?", (run_id,))
             self.db.execute(
                 "UPDATE runs SET status=?, finished=?, train_seconds=?, steps=?, error=?, efficiency=?, trained_with=?, "
-                "compiled=?, started=COALESCE(?, started) WHERE run_id=?",
+                "compiled=?, software=?, started=COALESCE(?, started) WHERE run_id=?",
                 (result["status"], time.time(), result.get("train_seconds"), result.get("steps"),
                  result.get("error"), json.dumps(result.get("efficiency")),
                  json.dumps(result["trained_with"]) if result.get("trained_with") else None,
-                 result.get("compiled"), result.get("started"), run_id))
+                 result.get("compiled"), _software_text(result.get("software")),
+                 result.get("started"), run_id))
             self.db.executemany(
                 "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, row["step"], row["checkpoint"], ",".join(row["tags"]), metric, value,
@@ -201,6 +202,7 @@ class Store:
             r["efficiency"] = json.loads(r["efficiency"]) if r["efficiency"] else None
             r["trained_with"] = json.loads(r["trained_with"]) if r.get("trained_with") else None  # stack members
             r.setdefault("compiled", None)  # columns an older store, read as it is, lacks
+            r["software"] = _software(self.path, r)
             out.append(r)
         return out
 
@@ -224,6 +226,28 @@ class Store:
         runs = [(r["run_id"], r["status"], r["steps"]) for r in self.runs()]
         evals = [(e["run_id"], e["step"], e["metric"], e["value"]) for e in self.evals()]
         return runs + evals
+
+
+def _software_text(found) -> str | None:
+    """A result's software record (provenance.py) as stored: a mapping of names to texts, else none (a
+    result.json is data; a malformed record is no record)."""
+    ok = isinstance(found, dict) and found and all(isinstance(k, str) and isinstance(v, str) for k, v in found.items())
+    return json.dumps(found, sort_keys=True) if ok else None
+
+
+def _software(path, row: dict) -> dict | None:
+    """A run's stored software record, checked: the store is data, and the report prints it."""
+    text = row.get("software")
+    if text is None:
+        return None  # made before it was recorded, or a run without a result
+    try:
+        found = json.loads(text)
+    except (TypeError, json.JSONDecodeError):
+        found = None
+    if _software_text(found) is None:
+        raise UserError(f"{path}: the software record of {row['run_id']} is not a mapping of names to texts; "
+                        f"{_REBUILD.format(dir=Path(path).parent)}")
+    return found
 
 
 PROTOCOL_KEYS = {"checkpoint": str, "split": str, "step": int, "seed": int, "n_fake": int}

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .. import provenance
 from ..errors import UserError
 from ..training.seeding import derive_seed
 from .evaluation import HELDOUT, REPEAT
@@ -331,6 +332,9 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     counts: dict[str, int] = defaultdict(int)
     for c in checked:
         counts[c["verdict"]] += 1
+    software = {"made_by": sorted(provenance.software_of([runs[r] for r in done])),
+                "verified_with": provenance.software_label(provenance.record())}
     return {"study": spec.name, "runs": done, "rows": len(rows), "reference": reference, "values": checked,
+            "software": software,
             "skipped": skipped + not_again, "retrained": retrained,
             "counts": {k: counts[k] for k in ("identical", "agrees", "differs")}, "rule": {"rtol": RTOL, "atol": ATOL}}

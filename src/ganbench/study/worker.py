@@ -75,7 +75,8 @@ def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thr
     if threads:
         torch.set_num_threads(threads)
     outs = [Path(study_dir) / "runs" / run_dir_name(r["run_id"]) for r in runs]
-    results = [{"run_id": r["run_id"], "evals": [], "started": time.time()} for r in runs]
+    software = _software(runs[0]["config"].get("device", "auto"))  # before training: the code this process runs
+    results = [{"run_id": r["run_id"], "evals": [], "started": time.time(), "software": software} for r in runs]
     ids = [r["run_id"] for r in runs]
     for out in outs:  # a run executed again has no result yet (and a directory holding only one is empty)
         with contextlib.suppress(OSError):
@@ -124,6 +125,17 @@ def _evaluate(result: dict, out: Path, eval_spec: dict, steps: int, study_dir: P
         result.update(status="failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001  (recorded with its reason; the study goes on)
         result.update(status=_status(exc), error=_reason(exc))
+
+
+def _software(device: str) -> dict | None:
+    """The software and machine that train and evaluate these runs (provenance.py; the report states them)."""
+    from .. import provenance
+    from ..training.build import resolve_device
+
+    try:
+        return provenance.record(str(resolve_device(device)))
+    except Exception:  # noqa: BLE001  (an unknown device fails the run itself, with its reason)
+        return provenance.record()
 
 
 def _status(exc: Exception) -> str:
