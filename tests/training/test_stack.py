@@ -123,6 +123,37 @@ def test_diverging_member_is_frozen_and_others_finish(tmp_path, float64, monkeyp
     assert _worst_rel(_final(tmp_path / "e2"), _final(tmp_path / "s2")) < 1e-10
 
 
+def test_interrupt_after_a_member_diverged_names_the_step_resume_continues_from(tmp_path, monkeypatch):
+    """Member 1 diverges near step 18 (last checkpoint 12), the others save 18 and are interrupted at 20:
+    the stack resumes from 12, the newest step all members saved, so their status must say 12."""
+    import json
+
+    cfgs = _cfgs(MLP, steps=30, ckpt_every=6, log_every=6)[:3]
+    real_g_step = loop.Trainer.g_step
+
+    def poisoned(self, step):
+        if step == 13:
+            with torch.no_grad():
+                next(iter(self.G.params.values()))[1].fill_(float("nan"))
+        if step == 20:
+            raise KeyboardInterrupt
+        return real_g_step(self, step)
+
+    outs = [tmp_path / f"e{i}" for i in range(3)]
+    monkeypatch.setattr(loop.Trainer, "g_step", poisoned)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train_group(cfgs, outs, progress=False)
+    assert ckpt.checkpoint_steps(outs[0] / "checkpoints") == [6, 12, 18]
+    assert ckpt.checkpoint_steps(outs[1] / "checkpoints") == [6, 12]
+    resumes_at = ckpt.common_step([o / "checkpoints" for o in outs])
+    assert resumes_at == 12
+    statuses = [json.loads((o / "status.json").read_text()) for o in outs]
+    assert statuses[1]["status"] == "diverged"
+    for s in (statuses[0], statuses[2]):
+        assert s["status"] == "interrupted" and s["step"] == resumes_at, s
+        assert s["message"].endswith(f"continues from the checkpoint at step {resumes_at}")
+
+
 def _assert_interrupted_group_resumes_bit_identical(cfgs, tmp_path, monkeypatch):
     """Train the group whole (a), then again with a crash at step 15 and a resume (b): same final tensors."""
     outs_a = [tmp_path / f"a{i}" for i in range(len(cfgs))]

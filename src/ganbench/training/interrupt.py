@@ -12,6 +12,7 @@ import contextlib
 import signal
 import threading
 
+from .checkpoint import common_step
 from .rundir import RunDir
 
 
@@ -32,12 +33,6 @@ def sigterm_interrupts():
         signal.signal(signal.SIGTERM, previous)
 
 
-def checkpoint_step(run: RunDir) -> int:
-    """Step of the run's last checkpoint (0 when there is none)."""
-    latest = run.latest_checkpoint()
-    return int(latest.stem.rsplit("_", 1)[1]) if latest is not None else 0  # step_0000500.json
-
-
 @contextlib.contextmanager
 def status_on_interrupt(runs: list[RunDir]):
     """An interrupt inside the block writes status.json = interrupted at the last checkpoint's step, for
@@ -46,8 +41,9 @@ def status_on_interrupt(runs: list[RunDir]):
         yield
     except KeyboardInterrupt:
         running = [run for run in runs if run.status().get("status") == "running"]
-        # the members of a stack resume together, from the newest step all of them saved
-        step = min((checkpoint_step(run) for run in running), default=0)
+        # the members of a stack resume together, from the newest step all of them saved (train_group's
+        # common_step): a diverged member saved nothing after it diverged, so its last checkpoint counts too
+        step = common_step([run.ckpt_dir for run in runs])
         for run in running:
             run.write_status(status="interrupted", step=step,
                              message=f"interrupted; --resume continues from the checkpoint at step {step}")
