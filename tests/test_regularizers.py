@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -49,6 +50,35 @@ def test_dragan_is_zero_for_unit_gradient_critic():
         D[1].weight.copy_(torch.tensor([[0.6, 0.8, 0.0, 0.0]]))  # |grad| = 1 everywhere
     pen = Dragan().penalty(D, torch.randn(8, 4), None, torch.Generator().manual_seed(0))
     assert pen.item() == pytest.approx(0.0, abs=1e-10)
+
+
+def _dragan_reference(D, real, seed, noise=0.5, weight=10.0):
+    """Kodali et al.'s DRAGAN code: X_p = X + 0.5 * X.std() * U[0,1) with numpy's std (ddof 0, the
+    population std over every element of the batch), then x_hat = X + alpha (X_p - X), one alpha per row."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(real.shape, generator=g).double()
+    alpha = torch.rand(real.shape[0], 1, generator=g).double()
+    std = float(np.std(real.numpy()))  # numpy's default ddof=0
+    x_hat = real + alpha * (noise * std * u)
+    return weight * ((_per_sample_grad_norm(D, x_hat) - 1) ** 2).mean()
+
+
+def test_dragan_perturbs_by_the_population_std_of_the_batch():
+    D = _critic()
+    real = torch.randn(4, 12, dtype=torch.float64)  # 48 elements: ddof 1 would scale the std by 1.0106
+    got = Dragan(weight=10.0, noise=0.5).penalty(D, real, None, torch.Generator().manual_seed(3))
+    assert got.item() == pytest.approx(_dragan_reference(D, real, 3).item(), rel=1e-10)
+
+
+def test_dragan_of_a_stack_takes_each_members_population_std():
+    from ganbench.regularizers import Draws
+
+    D = _critic()
+    real = torch.cat([torch.randn(4, 12, dtype=torch.float64), 3 * torch.randn(4, 12, dtype=torch.float64)])
+    gens = [torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)]
+    got = Dragan(weight=10.0, noise=0.5).penalty(D, real, None, Draws(gens))
+    want = [_dragan_reference(D, real[:4], 3).item(), _dragan_reference(D, real[4:], 4).item()]
+    assert got.tolist() == pytest.approx(want, rel=1e-10)
 
 
 def test_weight_clip():
@@ -121,7 +151,7 @@ def test_dragan_on_a_packed_discriminator_interpolates_packs():
     real = torch.randn(6, 3, 2, 2, dtype=torch.float64)
     got = Dragan(weight=10.0, noise=0.5).penalty(PD, real, None, Draws(torch.Generator().manual_seed(5), pack=2))
     g = torch.Generator().manual_seed(5)  # Kodali et al.'s code: X_p = X + 0.5 std(X) U[0,1); X + a (X_p - X)
-    perturbed = real + 0.5 * real.std() * torch.rand(real.shape, generator=g).double()
+    perturbed = real + 0.5 * float(np.std(real.numpy())) * torch.rand(real.shape, generator=g).double()
     alpha = torch.rand(3, 1, 1, 1, generator=g).double()
     x_hat = _packs(real) + alpha * (_packs(perturbed) - _packs(real))
     _assert_same(inner, got, 10.0 * ((_sq_grad_norms(inner, x_hat).sqrt() - 1) ** 2).mean())

@@ -51,7 +51,9 @@ class Draws:
         return t.mean() if self.k == 1 else t.view(self.k, -1).mean(1)
 
     def std(self, x: Tensor) -> Tensor:
-        return x.std() if self.k == 1 else x.reshape(self.k, -1).std(1)
+        """Population std (ddof 0, numpy's x.std() as in Kodali et al.'s DRAGAN code) over all elements of
+        each member's rows: a scalar for one run, shape (k,) for an ensemble."""
+        return x.std(correction=0) if self.k == 1 else x.reshape(self.k, -1).std(1, correction=0)
 
     def rows(self, v: float | Tensor, x: Tensor) -> float | Tensor:
         """A per-member value (float, 0-d or (k,) tensor) broadcast over the rows of x."""
