@@ -83,6 +83,16 @@ def test_resume_can_extend_the_budget(tmp_path):
     _assert_same_tensors(_final_tensors(tmp_path / "full"), _final_tensors(tmp_path / "ext"))
 
 
+def test_resume_with_a_budget_below_the_trained_steps_is_refused_untouched(tmp_path):
+    """It used to rewrite config.yaml's steps to the smaller budget while the checkpoints stayed at 40."""
+    _train(TINY, tmp_path / "r")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    with pytest.raises(UserError, match=r"trained 40 steps.*budget of 20 steps"):
+        _train({**TINY, "steps": 20}, tmp_path / "r", resume=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()} == before
+    assert _train(TINY, tmp_path / "r", resume=True).step == 40  # the same budget is still a no-op resume
+
+
 def test_run_directory_contents(tmp_path):
     _train(TINY, tmp_path / "r")
     r = tmp_path / "r"

@@ -35,7 +35,7 @@ from .capture import capture
 from .grouping import check_group, refusal
 from .ema import EMA
 from .interrupt import status_on_interrupt
-from .rundir import RunDir, prepare
+from .rundir import RunDir, prepare, refuse_shorter_budget
 from .schedule import G_NOISE, SCHEDULES
 from .sampler import BatchSampler
 from .seeding import AUG, NOISE_D, REG, Generators, rng
@@ -297,6 +297,8 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     if stacked:
         check_group(cfgs)
     runs = [RunDir(out) for out in outs]
+    for run, cfg in zip(runs, cfgs) if resume else ():
+        refuse_shorter_budget(run, cfg)
     if resume and (start := ckpt.common_step([run.ckpt_dir for run in runs])):
         for run, cfg in zip(runs, cfgs):  # a stored config is data: it must fit its checkpoint before any build
             record, tensors = ckpt.read_checkpoint(run.ckpt_dir / f"step_{start:07d}.json")

@@ -23,7 +23,7 @@ from ..confine import stored_file
 from ..errors import UserError
 from ..fileio import atomic_write_text, is_temp_file
 from ..yamlio import read_yaml_file
-from .checkpoint import list_checkpoints
+from .checkpoint import checkpoint_steps, list_checkpoints
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "status.json", "checkpoints", "tensorboard", "eval.json")
 # keys that may change on resume: the budget, and where/how it runs (log_every, keep_checkpoints and
@@ -144,6 +144,16 @@ def differing_settings(old: RunConfig, new: RunConfig, ignore=frozenset()) -> li
 
 def config_differences(old: RunConfig, new: RunConfig, ignore=frozenset()) -> list[str]:
     return [f"{k}: {a!r} -> {b!r}" for k, a, b in differing_settings(old, new, ignore)]
+
+
+def refuse_shorter_budget(run: RunDir, cfg: RunConfig) -> None:
+    """A resume may raise the budget, not lower it below the steps already trained: the config would say
+    fewer steps than its newest checkpoint holds (and eval/sample read that checkpoint)."""
+    trained = max(checkpoint_steps(run.ckpt_dir), default=0)
+    if trained > cfg.steps:
+        raise UserError(f"{run.path} has trained {trained} steps (its newest checkpoint); it cannot resume with "
+                        f"a budget of {cfg.steps} steps: ask for at least {trained} steps, or train the "
+                        "shorter run into another --out")
 
 
 def prepare(run: RunDir, cfg: RunConfig, resume: bool, overwrite: bool) -> bool:
