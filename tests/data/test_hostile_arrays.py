@@ -49,6 +49,24 @@ def test_float_images_in_zero_one_are_read_as_minus_one_one_with_a_notice(tmp_pa
     assert capsys.readouterr().err == ""
 
 
+def test_the_zero_one_notice_is_said_once_per_study_not_once_per_load_or_worker(tmp_path, capfd):
+    """A study's driver reads each dataset several times (splits, checks) and its pool workers read it
+    again: the notice used to come once per read and per worker (24 lines for a 4-run study)."""
+    from ganbench.study.executors import Pool
+
+    pixels = np.random.default_rng(0).random((10, 1, 8, 8)).astype(np.float32)
+    spec = {"name": "npz", "path": _npz(tmp_path / "unit.npz", x=pixels), "test_fraction": 0.5}
+    load_dataset(spec, "train")
+    load_dataset(spec, "test")
+    assert capfd.readouterr().err.count("unit.npz: every pixel lies in") == 1
+    (_, data), = Pool(1).run(load_dataset, [("train", (spec, "train"))])  # a spawned worker reads it again
+    assert float(data.x.min()) >= 0
+    assert "every pixel lies in" not in capfd.readouterr().err
+    other = {**spec, "path": _npz(tmp_path / "other.npz", x=pixels)}  # one the driver has not read: said
+    list(Pool(1).run(load_dataset, [("train", (other, "train"))]))
+    assert capfd.readouterr().err.count("other.npz: every pixel lies in") == 1
+
+
 @pytest.mark.parametrize("y,says", [
     (np.full(10, 1e30), "label 1e+30 out of range 0..999999"),  # was -9223372036854775808 (a wrapped cast)
     (np.full(10, 2**64 - 1, np.uint64), f"label {2**64 - 1} out of range"),  # was -1

@@ -18,6 +18,26 @@ import torch
 
 from ..errors import UserError
 
+# notices this process has printed, and those its driver printed before starting it (a study's pool workers
+# get the driver's: the driver reads every dataset before anything trains, so a study says each once)
+_NOTICED: set[str] = set()
+
+
+def notice_once(text: str) -> None:
+    """Print a notice about the data on stderr, unless this process (or its driver) already did."""
+    if text not in _NOTICED:
+        _NOTICED.add(text)
+        print(text, file=sys.stderr)
+
+
+def noticed() -> list[str]:
+    return sorted(_NOTICED)
+
+
+def mark_noticed(texts: list[str]) -> None:
+    """In a worker process: the notices its driver printed already (they are not repeated)."""
+    _NOTICED.update(texts)
+
 
 def _images_from_array(x: np.ndarray, source: str) -> torch.Tensor:
     if x.ndim == 3:
@@ -40,9 +60,8 @@ def _images_from_array(x: np.ndarray, source: str) -> torch.Tensor:
     if t.min() < -1.001 or t.max() > 1.001:
         raise UserError(f"{source}: float images must lie in [-1, 1] (got {float(t.min()):.3g}..{float(t.max()):.3g})")
     if t.min() >= 0:  # [0, 1] pixels (ToTensor's) would be read as the bright half of [-1, 1]: say so
-        print(f"ganbench: {source}: every pixel lies in [{float(t.min()):.3g}, {float(t.max()):.3g}], none "
-              "below 0; float images are read as [-1, 1] (if these are [0, 1] pixels, save x * 2 - 1)",
-              file=sys.stderr)
+        notice_once(f"ganbench: {source}: every pixel lies in [{float(t.min()):.3g}, {float(t.max()):.3g}], none "
+                    "below 0; float images are read as [-1, 1] (if these are [0, 1] pixels, save x * 2 - 1)")
     return t
 
 
@@ -57,8 +76,8 @@ def _first_array(path: Path, f: np.lib.npyio.NpzFile) -> np.ndarray:
     """The documented fallback for a file without ``x``, said on stderr: a wrong array fails far from here."""
     x = f[f.files[0]]
     others = f" (it holds {', '.join(map(repr, f.files))}; save the samples as x to choose)" if len(f.files) > 1 else ""
-    print(f"ganbench: {path} has no array 'x'; using its first array {f.files[0]!r} "
-          f"({' x '.join(map(str, x.shape)) or 'a scalar'}){others}", file=sys.stderr)
+    notice_once(f"ganbench: {path} has no array 'x'; using its first array {f.files[0]!r} "
+                f"({' x '.join(map(str, x.shape)) or 'a scalar'}){others}")
     return x
 
 

@@ -53,7 +53,12 @@ class _Losses:
         return None
 
 
-def _die_with_parent(threads: int) -> None:
+def _die_with_parent(threads: int, noticed: list[str] = ()) -> None:
+    """A pool worker's start: it dies with the driver, runs ``threads`` torch threads, and stays quiet
+    about the data notices the driver printed already (data/arrays.py)."""
+    from ..data.arrays import mark_noticed
+
+    mark_noticed(list(noticed))
     try:
         import ctypes
 
@@ -100,11 +105,13 @@ class Pool:
     def _run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
         import multiprocessing as mp
 
+        from ..data.arrays import noticed
+
         queue, losses = deque(tasks), _Losses(MAX_LOSSES)
         reason = "a pool worker died (killed, or out of memory)"
         while queue:  # one pass per pool: a dead worker breaks the pool, a fresh one takes what is left
             with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
-                                     initargs=(self.threads,)) as pool:
+                                     initargs=(self.threads, noticed())) as pool:
                 pending: dict = {}
                 broken = False
                 while pending or (queue and not broken):
