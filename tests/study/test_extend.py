@@ -218,3 +218,38 @@ def test_rebuild_keeps_the_record_of_seeds_added_after_results(tmp_path, capsys)
     assert main(["study", "report", str(study)]) == 0
     assert json.loads((study / "results.json").read_text())["extensions"] == before and before
     assert "Seeds were added to this study after it had results" in (study / "report.html").read_text()
+
+
+def test_rebuild_without_the_store_says_the_extension_history_is_unknown(tmp_path, capsys):
+    """With study.sqlite deleted, nothing on disk records that seeds were added after a look: the rebuild
+    says so on stderr, and the report says the history is unknown instead of showing no caveat as if the
+    study had never grown. A later rebuild of that store keeps saying it."""
+    spec_path = tmp_path / "tiny.yaml"
+    spec_path.write_text(yaml.safe_dump({**TINY, "grid": {"loss": ["ns"]}}))
+    study = tmp_path / "s"
+    assert main(["study", "run", str(spec_path), "--dir", str(study), *RUN, "--no-report"]) == 0
+    assert main(["study", "extend", str(study), "--seeds", "3", *RUN]) == 0
+    for name in ("study.sqlite", "study.sqlite-wal", "study.sqlite-shm"):
+        (study / name).unlink(missing_ok=True)
+    capsys.readouterr()
+    assert main(["study", "rebuild", str(study)]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "extension" in ln]
+    assert len(lines) == 1 and "unknown" in lines[0], err
+    for _ in range(2):  # the rebuilt store remembers it did not know, through another rebuild
+        assert main(["study", "report", str(study)]) == 0
+        tables = json.loads((study / "results.json").read_text())
+        assert tables["extensions"] == [] and "study.sqlite" in tables["extensions_unknown"]
+        assert "whether seeds were added after the first results is unknown" in (study / "report.html").read_text()
+        assert main(["study", "rebuild", str(study)]) == 0
+    capsys.readouterr()
+    # a study rebuilt from a sound store that never grew knows it did not: no note
+    plain = tmp_path / "plain"
+    assert main(["study", "run", str(spec_path), "--dir", str(plain), *RUN, "--no-report"]) == 0
+    assert main(["study", "rebuild", str(plain)]) == 0
+    assert "extension" not in capsys.readouterr().err
+    assert main(["study", "report", str(plain)]) == 0
+    tables = json.loads((plain / "results.json").read_text())
+    assert tables["extensions"] == [] and tables["extensions_unknown"] is None
+    assert "unknown" not in (plain / "report.html").read_text()
+

@@ -52,6 +52,7 @@ class Loaded:
     summary: dict
     views: list[DatasetView]
     extensions: list[dict]  # how the study grew (extend.py)
+    extensions_unknown: str | None = None  # why that record is lost (a store rebuilt without it, rebuild.py)
 
 
 def load_views(study: StudyDir) -> Loaded:
@@ -63,6 +64,7 @@ def load_views(study: StudyDir) -> Loaded:
     expand(spec, stored=str(study.spec_path))  # a stored path is refused, not silently left out of a figure
     store = Store(study.store_path, readonly=True)
     runs, evals, calibration, grown = store.runs(), store.evals(), store.calibration(), extensions(store)
+    unknown = store.get_meta("extensions_unknown")
     store.close()
     summary = summarize(evals)
     cal_stats = calibration_stats(calibration)
@@ -77,7 +79,7 @@ def load_views(study: StudyDir) -> Loaded:
         if spec.confirms is not None:
             views[-1].confirming = {"block": spec.confirms, "budget": spec.budget, "seeds": spec.seed_list()}
         views[-1].looked_again = [g for g in grown if ds in g["seeds_added_to"]]
-    return Loaded(spec, runs, evals, calibration, summary, views, grown)
+    return Loaded(spec, runs, evals, calibration, summary, views, grown, unknown)
 
 
 def _build_report(study: StudyDir, out: Path) -> dict:
@@ -111,13 +113,13 @@ def _build_report(study: StudyDir, out: Path) -> dict:
         name=spec.name, digest=spec.digest(), n_runs=len(runs), counts=dict(counts), n_seeds=_seeds_per_variant(spec, runs),
         budget=_budget(spec), generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed,
         overall=overall(views), protocols=_protocols(evals, calibration), mixed_software=provenance.mixed_software(runs),
-        protocol_notes=(_protocol_notes(views, runs, evals) + extension_notes(loaded.extensions)
+        protocol_notes=(_protocol_notes(views, runs, evals) + extension_notes(loaded.extensions, loaded.extensions_unknown)
                         + provenance.notes(runs)))
     atomic_write_text(out / "report.html", html)
     _write_tables(out, spec, summary, runs, evals, calibration, reference,
                   {"floor": [floor_summary(v) for v in views], "order_held": [h for v in views for h in order_held(v)],
                    "confirmation": [r for v in views for r in confirmation_rows_of(v)],
-                   "extensions": loaded.extensions})
+                   "extensions": loaded.extensions, "extensions_unknown": loaded.extensions_unknown})
     return {"report": str(out / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
 
 

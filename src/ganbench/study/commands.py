@@ -133,6 +133,10 @@ def _study_rebuild(args: argparse.Namespace) -> int:
     kept = f"; the old store is kept as {counts['kept'].name}" if counts["kept"] else ""
     print(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
           f"queued (continue with: ganbench study resume {args.dir}){kept}")
+    if counts["extensions_unknown"]:
+        print(f"note: the study's record of extensions (seeds added after it had results) could not be recovered "
+              f"({counts['extensions_unknown']}): the runs' own files do not hold it, and the report says whether "
+              "seeds were added after a look is unknown", file=sys.stderr)
     if changed := counts["changed"]:
         shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
         print(f"note: {len(changed)} of the queued runs have results on disk for another config ({shown}): "

@@ -213,9 +213,13 @@ def extension_line(record: dict) -> str:
             f"{record['finished_before']} finished runs kept as they are)")
 
 
-def notes(records: list[dict]) -> list[str]:
-    """Protocol lines, one per extension or merge."""
-    out = []
+def notes(records: list[dict], unknown: str | None = None) -> list[str]:
+    """Protocol lines, one per extension or merge; first, when the store was rebuilt without its record
+    (``unknown``: rebuild.py says why), that the history before then is unknown."""
+    out = [] if unknown is None else [
+        f"The record of how this study grew was lost ({unknown}): whether seeds were added after the first "
+        "results is unknown, so the p-values may be optimistic (optional stopping); `ganbench study confirm` "
+        "re-tests on fresh seeds."]
     for r in records:
         if r["by"] == "merge":
             out.append(f"Merged on {r['at']} from {len(r['sources'])} studies with `ganbench study merge`: "

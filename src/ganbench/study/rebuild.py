@@ -106,22 +106,27 @@ def check_complete(study, runs, resuming: bool = False) -> None:
                         f"{study.path}` restores them from the runs' own files")
 
 
-def _history(path: Path) -> str | None:
-    """The old store's record of extensions and merges (extend.py), when it can still be read and is sound."""
+def _history(path: Path) -> tuple[str | None, str | None]:
+    """(the old store's record of extensions and merges (extend.py), why that record is unknown): a record
+    is carried only from a sound store; without one (no store, a damaged one) whether the study grew after
+    a look is unknown, and a store rebuilt that way stays unknown through later rebuilds."""
     from .extend import _records
 
+    when = time.strftime("%Y-%m-%d")
     try:
         db = read_only(path)
         try:
-            row = db.execute("SELECT value FROM meta WHERE key='extensions'").fetchone()
+            meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('extensions', 'extensions_unknown')"))
         finally:
             db.close()
-        if row is None:
-            return None
-        _records(row[0], path)  # a damaged record is not carried into the fresh store
-        return row[0]
-    except (sqlite3.DatabaseError, UserError, OSError, TypeError):
-        return None
+    except (sqlite3.DatabaseError, UserError, OSError):
+        return None, f"rebuilt on {when} without {path.name} ({'unreadable' if path.exists() else 'missing'})"
+    try:
+        _records(meta.get("extensions"), path)  # a damaged record is not carried into the fresh store
+    except (UserError, TypeError):
+        return None, f"rebuilt on {when}: the record of extensions in {path.name} was damaged"
+    unknown = meta.get("extensions_unknown")
+    return meta.get("extensions"), (unknown if isinstance(unknown, str) else None)
 
 
 def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
@@ -135,12 +140,14 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     fresh = study.path / f".{study.store_path.name}.rebuild"
     for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
         leftover.unlink(missing_ok=True)
-    history = _history(study.store_path)
+    history, unknown = _history(study.store_path)
     store = Store(fresh)
     try:
         store.set_meta(spec_digest=spec.digest(), name=spec.name)
         if history is not None:  # how the study grew: the report's optional-stopping caveat rests on it
             store.set_meta(extensions=history)
+        if unknown is not None:  # the runs' own files do not say: the report must not read "never grew"
+            store.set_meta(extensions_unknown=unknown)
         store.add_runs(runs)
         recovered, changed = 0, []
         for r in runs:
@@ -172,4 +179,4 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     for name in ("results.csv", "results.json", "report.html", "reference.csv"):  # of the old store
         (study.path / name).unlink(missing_ok=True)
     return {"runs": len(runs), "recovered": recovered, "queued": len(runs) - recovered, "changed": changed,
-            "kept": kept}
+            "kept": kept, "extensions_unknown": unknown}
