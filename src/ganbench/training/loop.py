@@ -23,19 +23,19 @@ import torch.nn.functional as F
 from torch.func import vmap
 from tqdm.auto import tqdm
 
-from .. import __version__
 from ..augment import diff_augment, parse_policy
 from ..config import RunConfig
 from ..errors import UserError
 from ..latent import LATENTS, draw_latent
 from ..regularizers import Draws
 from . import checkpoint as ckpt
-from .build import Parts, build_parts, check_fits, resolve_device
+from .build import Parts, build_parts, resolve_device
 from .capture import capture
 from .grouping import check_group, refusal
 from .ema import EMA
 from .interrupt import status_on_interrupt
-from .rundir import RunDir, prepare, refuse_shorter_budget
+from .resume import check_resumable, checkpoint_meta, restore
+from .rundir import RunDir, prepare
 from .schedule import G_NOISE, SCHEDULES
 from .sampler import BatchSampler
 from .seeding import AUG, NOISE_D, REG, Generators, rng
@@ -297,13 +297,8 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     if stacked:
         check_group(cfgs)
     runs = [RunDir(out) for out in outs]
-    for run, cfg in zip(runs, cfgs) if resume else ():
-        refuse_shorter_budget(run, cfg)
-    if resume and (start := ckpt.common_step([run.ckpt_dir for run in runs])):
-        for run, cfg in zip(runs, cfgs):  # a stored config is data: it must fit its checkpoint before any build
-            record, tensors = ckpt.read_checkpoint(run.ckpt_dir / f"step_{start:07d}.json")
-            if "data_shape" in record:
-                check_fits(cfg, record, tensors)
+    if resume:
+        check_resumable(runs, cfgs)
     writer_cls = _tensorboard_writer() if any(c.tensorboard for c in cfgs) else None
     device = resolve_device(cfgs[0].device)
     parts: list[Parts] = []
@@ -314,13 +309,8 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     resuming = [prepare(run, cfg, resume, overwrite) for run, cfg in zip(runs, cfgs)]
     start = ckpt.common_step([run.ckpt_dir for run in runs]) if all(resuming) else 0
     k, cfg = len(cfgs), cfgs[0]
-    elapsed, resumed = [0.0] * k, None
+    elapsed, resumed = restore(trainer, runs, start)
     for i, run in enumerate(runs):
-        if start:
-            record, tensors = ckpt.read_checkpoint(run.ckpt_dir / f"step_{start:07d}.json")
-            ckpt.restore(record, tensors, trainer.modules(i), trainer.optimizers(i))
-            ckpt.restore_scalers(record, {"d": trainer.scaler_d, "g": trainer.scaler_g})
-            elapsed[i], resumed = record["wall_s"], resumed or record
         run.truncate_log(start)
         run.write_config(cfgs[i])
         run.write_running(start)
@@ -328,13 +318,7 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
                for run, c in zip(runs, cfgs)]
 
     def save(i: int, step: int) -> None:
-        c = cfgs[i]
-        meta = {"config": c.model_dump(mode="json"), "config_digest": c.digest(), "wall_s": elapsed[i],
-                "data_shape": list(trainer.p.data.shape), "num_classes": trainer.num_classes,
-                "ganbench_version": __version__, "torch_version": torch.__version__,
-                "threads": torch.get_num_threads()}  # `study verify --retrain` trains it again with this count
-        if trainer.scaler_d.is_enabled():  # fp16: the loss scales decide which steps are skipped
-            meta["grad_scalers"] = {"d": trainer.scaler_d.state_dict(), "g": trainer.scaler_g.state_dict()}
+        meta = checkpoint_meta(cfgs[i], trainer, elapsed[i])
         ckpt.save_checkpoint(runs[i].ckpt_dir, step, trainer.modules(i), trainer.optimizers(i), meta)
 
     sums = torch.zeros(3, k, device=device)  # d_loss, penalty, g_loss per member, between log lines
