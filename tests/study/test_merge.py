@@ -186,3 +186,16 @@ def test_seeds_the_merge_adds_to_a_variant_with_results_get_the_caveat(tmp_path,
     record, = json.loads((tmp_path / "m" / "results.json").read_text())["extensions"]
     assert record["seeds_added_to"] == ["ring8"]
     assert "Seeds were added to this study after it had results" in (tmp_path / "m" / "report.html").read_text()
+
+
+def test_a_source_whose_history_was_lost_keeps_it_unknown_in_the_merge(tmp_path, capsys):
+    a = _study(tmp_path / "a", name="a")
+    (a / "study.sqlite").unlink()
+    assert main(["study", "rebuild", str(a)]) == 0  # no store: whether a grew after a look is unknown
+    b = _study(tmp_path / "b", name="b", seeds=[1])
+    assert merge(a, b, "--out", tmp_path / "m") == 0
+    assert main(["study", "resume", str(tmp_path / "m"), *RUN]) == 0  # a's reference rows were not in its files
+    tables = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert tables["extensions_unknown"].startswith("a: rebuilt on ") and "study.sqlite (missing)" in tables[
+        "extensions_unknown"]
+    assert "whether seeds were added after the first results is unknown" in (tmp_path / "m" / "report.html").read_text()

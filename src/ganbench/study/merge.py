@@ -65,6 +65,7 @@ class Source:
             rows = {r["run_id"]: r for r in store.runs()}
             self.calibration = store.calibration()
             self.extensions = extensions(store)
+            self.unknown = store.get_meta("extensions_unknown")  # its history was lost in a rebuild (rebuild.py)
         finally:
             store.close()
         self.finished = {}  # run id -> (the config hash its store and result.json name, the saved result)
@@ -240,6 +241,8 @@ def _write(tmp: Path, spec: StudySpec, runs: list, sources: list[Source], taken:
         for dataset, rows in calibration.items():
             store.add_calibration(dataset, rows)
         store.set_meta(extensions=json.dumps(_history(sources, spec, runs, taken)))
+        if lost := [f"{src.spec.name}: {src.unknown}" for src in sources if src.unknown]:
+            store.set_meta(extensions_unknown="; ".join(lost))  # still unknown in the merged study
     finally:
         store.close()
 
