@@ -7,6 +7,7 @@ import torch
 
 from .. import __version__
 from ..config import RunConfig
+from ..provenance import code_digest
 from . import checkpoint as ckpt
 from .build import check_fits
 from .rundir import RunDir, refuse_shorter_budget
@@ -40,7 +41,7 @@ def checkpoint_meta(cfg: RunConfig, trainer, wall_s: float) -> dict:
     """What a checkpoint of a run with ``cfg`` records beside its tensors."""
     meta = {"config": cfg.model_dump(mode="json"), "config_digest": cfg.digest(), "wall_s": wall_s,
             "data_shape": list(trainer.p.data.shape), "num_classes": trainer.num_classes,
-            "ganbench_version": __version__, "torch_version": torch.__version__,
+            "ganbench_version": __version__, "code": code_digest(), "torch_version": torch.__version__,
             "threads": torch.get_num_threads()}  # `study verify --retrain` trains it again with this count
     if trainer.scaler_d.is_enabled():  # fp16: the loss scales decide which steps are skipped
         meta["grad_scalers"] = {"d": trainer.scaler_d.state_dict(), "g": trainer.scaler_g.state_dict()}
