@@ -1,4 +1,4 @@
-"""`ganbench study run|extend|resume|confirm|report|rebuild|merge`: parsed here, carried out by study/commands.py."""
+"""`ganbench study plan|run|extend|resume|confirm|report|rebuild|merge|verify`: parsed here, carried out by study/commands.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from .common import CAPTURE_MODES, data_path_flag
 
 
 def add_parsers(sub) -> None:
-    st = sub.add_parser("study", help="comparison studies: run, resume, report")
+    st = sub.add_parser("study", help="comparison studies: plan, run, extend, resume, confirm, report, rebuild, "
+                                      "merge, verify")
     st.set_defaults(handler=cmd_study)
     ss = st.add_subparsers(dest="study_command", required=True)
     sr = ss.add_parser("run", help="run a study spec (resumes an existing study directory)")
@@ -21,6 +22,15 @@ def add_parsers(sub) -> None:
     sr.add_argument("--extend", action="store_true",
                     help="DIR holds a study that SPEC only adds seeds, variants or datasets to: keep its runs, run "
                          "the new ones (the report notes when seeds were added after results existed)")
+    pl = ss.add_parser("plan", help="check a study spec and estimate its time and disk on this machine, without "
+                                    "starting it (times a few steps of each recipe)")
+    pl.add_argument("spec", type=Path, help="study YAML, e.g. presets/quick.yaml")
+    pl.add_argument("--scale", type=float, default=None, metavar="F", help="plan the spec as `study run --scale F` runs it")
+    pl.add_argument("--workers", type=int, default=None, help="pool workers the estimate assumes (default: one per core)")
+    pl.add_argument("--probe-steps", type=int, default=20, metavar="K",
+                    help="training steps timed per recipe, after as many warm-up steps (default 20)")
+    pl.add_argument("--no-probe", action="store_true", help="only the checks, the runs and the verdicts' reach")
+    pl.add_argument("--out", type=Path, default=None, help="also write the plan to this .json file")
     ex = ss.add_parser("extend", help="give the study in DIR more seeds, keeping the runs it has")
     ex.add_argument("dir", type=Path)
     ex.add_argument("--seeds", type=int, required=True, metavar="N",
@@ -87,7 +97,7 @@ def add_parsers(sub) -> None:
                          "value is recomputed with the thread count it records, so the verdicts do not depend on it "
                          "(default one per core; 1: in this process)")
     vf.add_argument("--out", type=Path, default=None, help="also write every comparison to this .json file")
-    for p in (sr, ex, rs, cf, rp, rb, mg, vf):
+    for p in (sr, pl, ex, rs, cf, rp, rb, mg, vf):
         data_path_flag(p, "study")
 
 

@@ -40,12 +40,14 @@ def study_command(args: argparse.Namespace) -> int:
         return _study_confirm(args)
     if args.study_command == "extend":
         return _study_extend(args)
-    if args.study_command == "run":
+    if args.study_command in ("run", "plan"):
         spec = load_spec(args.spec)
         if args.scale is not None:
             from .spec import scaled
 
             spec = scaled(spec, args.scale)
+        if args.study_command == "plan":
+            return _study_plan(args, spec)
         directory = args.dir or Path("studies") / spec.name
         # the caller's spec names the caller's paths, for the run and for the report after it
         consent = [*args.data_path, *spec_paths(expand(spec))]  # refuses bad specs before any worker starts
@@ -55,6 +57,23 @@ def study_command(args: argparse.Namespace) -> int:
         if args.study_command == "report":
             return _study_report(args)
         return _study_run(args, args.dir, None)
+
+
+def _study_plan(args: argparse.Namespace, spec) -> int:
+    from ..fileio import atomic_write_text
+    from .plan import describe, plan_study
+
+    if args.out is not None and args.out.suffix.lower() != ".json":
+        raise UserError(f"--out {args.out}: the plan is written as JSON; name a .json file")
+    if args.probe_steps < 1:
+        raise UserError(f"--probe-steps must be at least 1; got {args.probe_steps}")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1; got {args.workers}")
+    plan = plan_study(spec, args.workers, None if args.no_probe else args.probe_steps, True, args.data_path)
+    if args.out is not None:
+        atomic_write_text(args.out, json.dumps(plan, indent=1))
+    print("\n".join(describe(plan)))
+    return 0
 
 
 def _study_confirm(args: argparse.Namespace) -> int:

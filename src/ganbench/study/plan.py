@@ -1,0 +1,195 @@
+"""`ganbench study plan SPEC`: what a study will do, and about how long it will take here, before it starts.
+
+A study of ten seeds at a paper's budget can take a day; a wrong dataset path or too small a test split
+should not be found after the first hour. The plan runs the checks `study run` runs before anything trains
+(every config, the data and its splits, the metrics, the reference block), lists the runs, and says what
+the verdicts will be able to detect. Unless told not to, it then times each distinct recipe (a dataset and
+variant) on this machine with the thread count a pool worker would get: ``probe`` training steps after as
+many warm-up steps, the study's evaluation of the probe's final checkpoint (timed on its second call, once
+the real features are cached), one seed's reference rows per dataset, and one checkpoint's size. The
+estimate multiplies these out; nothing is written outside a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def plan_study(spec, workers: int | None = None, probe: int | None = 20, progress: bool = True,
+               data_paths=()) -> dict:
+    """The plan of ``spec`` (already scaled; the caller's own, so the paths it names are read): its runs,
+    checks, statistical reach and, with ``probe`` steps, measured costs and the estimate for ``workers``
+    pool processes (default one per core). ``data_paths``: further paths the caller consents to."""
+    from ..confine import STUDY, reading
+    from .runner import spec_paths
+    from .spec import expand
+
+    runs = expand(spec)
+    with tempfile.TemporaryDirectory(prefix="ganbench-plan-") as tmp, \
+            reading(tmp, STUDY, [*data_paths, *spec_paths(runs)]):
+        return _plan(spec, runs, workers, probe, progress, Path(tmp))
+
+
+def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bool, tmp: Path) -> dict:
+    from .. import provenance
+    from .evaluation import check_eval_data
+    from .executors import Pool
+    from .power import min_detectable
+    from .spec import primary_for
+
+    check_eval_data(spec, runs)
+    pool = Pool(workers)
+    recipes: dict[tuple, list] = defaultdict(list)
+    for r in runs:
+        recipes[r.dataset, r.variant].append(r)
+    datasets = sorted({r.dataset for r in runs})
+    variants = {ds: sorted({v for d, v in recipes if d == ds}) for ds in datasets}
+    seeds = spec.seed_list()
+    pairs = max(len(v) for v in variants.values()) - 1  # each variant against the leader, Holm over them
+    reach = min_detectable(len(seeds), 1.0, 0.05 / max(pairs, 1)) if pairs else math.nan
+    plan = {"study": spec.name, "spec_digest": spec.digest(), "runs": len(runs), "datasets": datasets,
+            "variants": variants, "seeds": seeds, "budget": spec.budget.model_dump(exclude_none=True),
+            "primary": {ds: primary_for(spec, ds, recipes[ds, variants[ds][0]][0].config)[0] for ds in datasets},
+            "comparisons_per_dataset": pairs, "detectable_in_sd": reach, "workers": pool.workers,
+            "threads_per_worker": pool.threads, "machine": provenance.machine(), "recipes": [], "estimate": None}
+    if not probe:
+        return plan
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(pool.threads)
+    try:
+        for i, ((ds, variant), members) in enumerate(sorted(recipes.items())):
+            if progress:
+                print(f"  probing {ds} / {variant} ({i + 1} of {len(recipes)})", flush=True)
+            cost = _probe(members[0].config, spec.eval.model_dump(), tmp / f"r{i}", probe, f"{ds} / {variant}")
+            plan["recipes"].append({"dataset": ds, "variant": variant, **_per_run(members, cost)})
+        plan["reference_s_per_seed"] = {}
+        for ds in datasets:
+            first = recipes[ds, variants[ds][0]][0]
+            plan["reference_s_per_seed"][ds] = _time_reference(first.config, spec.eval.model_dump(), seeds[0])
+    finally:
+        torch.set_num_threads(before)
+    plan["estimate"] = _estimate(plan, len(seeds))
+    return plan
+
+
+def _probe(config: dict, eval_spec: dict, out: Path, steps: int, name: str) -> dict:
+    """Seconds per training step (after ``steps`` warm-up steps), seconds per evaluation of one checkpoint,
+    and bytes per checkpoint, of one run of ``config`` on this machine."""
+    from ..config import make_config
+    from ..training.loop import train_group
+    from ..training.rundir import RunDir
+    from .evaluation import evaluate_study_run
+
+    cfg = make_config(config).model_copy(update={"steps": 2 * steps, "log_every": steps, "ckpt_every": 2 * steps,
+                                                 "time_budget_s": None, "keep_checkpoints": None, "tensorboard": False})
+    (result,) = train_group([cfg], [out], resume=False, progress=False)
+    if result.status != "done":
+        raise UserError(f"{name}: the probe run {result.message} (of {2 * steps} steps); the study would record its "
+                        "runs as diverged: check the recipe, or plan without probing (--no-probe)")
+    rows = [json.loads(line) for line in RunDir(out).log_file.read_text().splitlines() if line.strip()]
+    spec = {**eval_spec, "device": config.get("device", "auto")}
+    evaluate_study_run(out, spec)  # the first call builds the extractor and caches the real features
+    t = time.perf_counter()
+    evaluate_study_run(out, spec)  # three evaluations of the one checkpoint: selection, repeat, held-out
+    per_eval = (time.perf_counter() - t) / 3
+    ckpt = sum(p.stat().st_size for p in RunDir(out).ckpt_dir.glob(f"step_{2 * steps:07d}.*"))
+    return {"s_per_step": rows[-1]["sec_per_step"], "s_per_eval": per_eval, "checkpoint_bytes": ckpt}
+
+
+def _per_run(members: list, cost: dict) -> dict:
+    """The cost of one run of a recipe: its training, its evaluations (every checkpoint once, the final
+    and the selected one once more each), and the disk its checkpoints keep."""
+    cfg = members[0].config
+    steps = cfg["steps"]
+    train = steps * cost["s_per_step"]
+    if cfg.get("time_budget_s"):
+        train = min(train, cfg["time_budget_s"])
+        steps = min(steps, max(1, int(cfg["time_budget_s"] / cost["s_per_step"])))
+    checkpoints = math.ceil(steps / cfg["ckpt_every"])
+    kept = min(checkpoints, cfg.get("keep_checkpoints") or checkpoints)
+    return {"runs": len(members), "steps": steps, **cost, "evaluations": checkpoints + 2,
+            "train_s": train, "eval_s": (checkpoints + 2) * cost["s_per_eval"], "disk_bytes": kept * cost["checkpoint_bytes"]}
+
+
+def _time_reference(config: dict, eval_spec: dict, seed: int) -> float:
+    from .calibration import calibrate
+
+    calibrate(config, eval_spec, [seed])  # real features cached by the probe; trivial generators fitted
+    t = time.perf_counter()
+    calibrate(config, eval_spec, [seed])
+    return time.perf_counter() - t
+
+
+def _estimate(plan: dict, n_seeds: int) -> dict:
+    """Work in seconds by kind, and the wall time on the plan's workers: the work shared evenly, but never
+    less than the longest single run (one run is one task)."""
+    train = sum(r["runs"] * r["train_s"] for r in plan["recipes"])
+    evals = sum(r["runs"] * r["eval_s"] for r in plan["recipes"])
+    reference = n_seeds * sum(plan["reference_s_per_seed"].values())
+    longest = max(r["train_s"] + r["eval_s"] for r in plan["recipes"])
+    work = train + evals + reference
+    return {"train_s": train, "eval_s": evals, "reference_s": reference, "work_s": work,
+            "wall_s": max(work / plan["workers"], longest),
+            "disk_bytes": sum(r["runs"] * r["disk_bytes"] for r in plan["recipes"])}
+
+
+def duration(seconds: float) -> str:
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{n:.0f} B"
+        n /= 1000
+    return f"{n:.3g} TB"
+
+
+def describe(plan: dict) -> list[str]:
+    """The plan as the CLI prints it."""
+    b = plan["budget"]
+    budget = (f"{b['flops']:.3g} FLOPs" if "flops" in b else f"{b['seconds']:g} s" if "seconds" in b
+              else f"{b.get('steps', 0):,} steps")
+    lines = [f"study {plan['study']!r} (spec {plan['spec_digest'][:12]}): {plan['runs']} runs over "
+             f"{len(plan['datasets'])} dataset(s) x {max(len(v) for v in plan['variants'].values())} variant(s) x "
+             f"{len(plan['seeds'])} seeds; budget {budget} per run",
+             "checks passed: every config, the data and its splits (sizes for the evaluation), the metrics, "
+             "the primary metric (" + ", ".join(f"{d}: {m}" for d, m in plan["primary"].items()) + ")"]
+    n, m = len(plan["seeds"]), plan["comparisons_per_dataset"]
+    if m:
+        reach = (f"a difference below {plan['detectable_in_sd']:.2g} standard deviations of the seed-to-seed "
+                 "differences is likely to read 'not significant'" if math.isfinite(plan["detectable_in_sd"])
+                 else "no paired test is possible with one seed")
+        lines.append(f"verdicts: paired t-test over {n} seeds, Holm over {m} comparison(s) with the leader per "
+                     f"dataset; at 80 % power {reach}" + ("; with fewer than 6 seeds a pair whose seeds all differ "
+                                                          "by the same amount cannot reach 5 %" if n < 6 else ""))
+    if plan["estimate"] is None:
+        return lines
+    lines.append(f"measured on {plan['machine']}, {plan['threads_per_worker']} thread(s) per worker:")
+    lines.append(f"  {'dataset':<12} {'variant':<28} {'runs':>4} {'steps':>9} {'ms/step':>8} {'train/run':>10} "
+                 f"{'evals/run':>9} {'s/eval':>7} {'checkpoint':>10}")
+    for r in plan["recipes"]:
+        lines.append(f"  {r['dataset'][:12]:<12} {r['variant'][:28]:<28} {r['runs']:>4} {r['steps']:>9,} "
+                     f"{1000 * r['s_per_step']:>8.3g} {duration(r['train_s']):>10} {r['evaluations']:>9} "
+                     f"{r['s_per_eval']:>7.2g} {size(r['checkpoint_bytes']):>10}")
+    ref = ", ".join(f"{d} {s:.2g} s" for d, s in plan["reference_s_per_seed"].items())
+    lines.append(f"  reference rows (real data, trivial generators) per seed: {ref}")
+    e = plan["estimate"]
+    lines.append(f"estimate: {duration(e['wall_s'])} with {plan['workers']} worker(s) ({duration(e['work_s'])} of work: "
+                 f"training {duration(e['train_s'])}, evaluation {duration(e['eval_s'])}, reference rows "
+                 f"{duration(e['reference_s'])}); disk about {size(e['disk_bytes'])}")
+    lines.append("  (a probe of a few steps on this machine as it is now: other work slows it, and a time budget "
+                 "caps training; a first look at a fraction: --scale F)")
+    return lines

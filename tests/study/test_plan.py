@@ -1,0 +1,72 @@
+"""`ganbench study plan`: the checks of `study run`, the runs, the verdicts' reach, and an estimate from a
+probe of each recipe, with nothing written outside a temporary folder."""
+
+import json
+import math
+
+import pytest
+import yaml
+
+from ganbench.cli import main
+from ganbench.study.plan import _estimate, _per_run, duration
+from ganbench.study.power import min_detectable
+
+from .test_runner import TINY
+
+SPEC = {**TINY, "budget": {"steps": 120}, "eval": {"n": 200, "every": 40, "metrics": ["modes"]}}
+
+
+class _Run:
+    def __init__(self, **config):
+        self.config = {"steps": 1000, "ckpt_every": 100, **config}
+
+
+def test_the_arithmetic_of_one_run():
+    cost = {"s_per_step": 0.01, "s_per_eval": 2.0, "checkpoint_bytes": 1000}
+    r = _per_run([_Run(), _Run()], cost)
+    assert (r["runs"], r["steps"], r["train_s"], r["evaluations"]) == (2, 1000, 10.0, 12)  # 10 checkpoints + 2
+    assert r["eval_s"] == 24.0 and r["disk_bytes"] == 10_000
+    capped = _per_run([_Run(time_budget_s=4.0, keep_checkpoints=2)], cost)
+    assert capped["train_s"] == 4.0 and capped["steps"] == 400 and capped["evaluations"] == 6
+    assert capped["disk_bytes"] == 2000  # keep_checkpoints: only the newest 2 stay
+    plan = {"recipes": [r, capped], "reference_s_per_seed": {"a": 3.0}, "workers": 2}
+    e = _estimate(plan, n_seeds=3)
+    assert e["work_s"] == 2 * (10 + 24) + (4 + 12) + 9 and e["wall_s"] == e["work_s"] / 2
+    assert _estimate({**plan, "workers": 100}, 3)["wall_s"] == 34.0  # never below the longest run
+    assert duration(3725) == "1 h 02 min" and duration(65) == "1 min 05 s"
+
+
+def test_plan_probes_every_recipe_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(SPEC))
+    assert main(["study", "plan", "s.yaml", "--probe-steps", "5", "--workers", "2", "--out", "plan.json"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json", "s.yaml"]  # no study, no run
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["runs"] == 4 and [r["variant"] for r in plan["recipes"]] == ["loss=hinge", "loss=ns"]
+    for r in plan["recipes"]:
+        assert r["s_per_step"] > 0 and r["s_per_eval"] > 0 and r["evaluations"] == 3 + 2
+        assert 10_000 < r["checkpoint_bytes"] < 10_000_000 and r["train_s"] == pytest.approx(120 * r["s_per_step"])
+    assert plan["estimate"]["work_s"] == pytest.approx(
+        sum(r["runs"] * (r["train_s"] + r["eval_s"]) for r in plan["recipes"])
+        + 2 * plan["reference_s_per_seed"]["ring8"])
+    assert plan["detectable_in_sd"] == pytest.approx(min_detectable(2, 1.0, 0.05))
+    assert "checks passed" in out and "estimate:" in out and "loss=hinge" in out and "with 2 worker(s)" in out
+
+
+def test_plan_without_probe_and_refusals(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({**SPEC, "seeds": 1}))
+    assert main(["study", "plan", "s.yaml", "--no-probe"]) == 0
+    out = capsys.readouterr().out
+    assert "estimate" not in out and "no paired test is possible with one seed" in out
+    for bad, says in ((["--probe-steps", "0"], "--probe-steps must be at least 1"),
+                      (["--out", "plan.txt"], "name a .json file"), (["--workers", "0"], "--workers must be")):
+        assert main(["study", "plan", "s.yaml", *bad]) == 2
+        assert says in capsys.readouterr().err
+    small = {**SPEC, "datasets": [{"data": {"name": "ring8", "n": 5}}], "eval": {**SPEC["eval"], "metrics": ["prdc"]}}
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
+    assert main(["study", "plan", "small.yaml", "--no-probe"]) == 2  # the check `study run` makes first
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "prdc" in err
+    assert not math.isnan(min_detectable(3, 1.0, 0.01))
