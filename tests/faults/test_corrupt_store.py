@@ -68,6 +68,16 @@ DAMAGE = {
                      "is not a ganbench protocol"),
     "text-protocol": (lambda p: _sql(p, "UPDATE evals SET protocol='not json' WHERE rowid=1"),
                       "is not a ganbench protocol"),
+    # what the report's protocol table, reference rows and cost figure read (each was a traceback)
+    "protocol-without-n_real": (lambda p: _sql(p, "UPDATE evals SET protocol=json_remove(protocol, '$.n_real')"),
+                                "needs checkpoint, split, step, seed, n_real, n_fake, extractor"),
+    "reference-row-protocol": (lambda p: _sql(p, "UPDATE calibration SET protocol='[1, 2]'"),
+                               "is not a ganbench protocol"),
+    "reference-row-value": (lambda p: _sql(p, "UPDATE calibration SET value='abc'"), "'abc', not a number"),
+    "text-train-seconds": (lambda p: _sql(p, "UPDATE runs SET train_seconds='<b>x</b>'"), "'<b>x</b>', not a number"),
+    "text-train-flops": (lambda p: _sql(p, """UPDATE runs SET efficiency='{"train_flops": "x"}'"""),
+                         "train_flops holds 'x', not a number"),
+    "list-efficiency": (lambda p: _sql(p, "UPDATE runs SET efficiency='[1]'"), "not a mapping"),
 }
 
 

@@ -11,7 +11,7 @@ def _result(run_id, value):
             "evals": [{"checkpoint": "step_0000010", "step": 10, "tags": ["final", "best"],
                        "metrics": {"fid": value, "precision": 0.5},
                        "protocol": {"n_real": 100, "n_fake": 100, "checkpoint": "step_0000010", "split": "train",
-                                    "step": 10, "seed": 0}}]}
+                                    "step": 10, "seed": 0, "extractor": "raw"}}]}
 
 
 def test_round_trip(tmp_path):

@@ -190,7 +190,14 @@ class Store:
             return []  # a store older than reference rows, read without adding the table
         cur = self.db.execute("SELECT * FROM calibration ORDER BY dataset, row, checkpoint, seed, metric")
         names = [d[0] for d in cur.description]
-        return [{**dict(zip(names, row)), "protocol": json.loads(row[-1])} for row in cur.fetchall()]
+        rows = []
+        for row in cur.fetchall():
+            r = dict(zip(names, row))
+            where = f"{self.path}: the reference row {r['dataset']} {r['row']} {r['checkpoint']} {r['metric']}"
+            r["protocol"] = _protocol(self.path, r["protocol"], where, CALIBRATION_KEYS)
+            _number(self.path, r["value"], where)
+            rows.append(r)
+        return rows
 
     def runs(self) -> list[dict]:
         cur = self.db.execute("SELECT * FROM runs ORDER BY run_id")
@@ -200,6 +207,12 @@ class Store:
             r = dict(zip(names, row))
             r["config"] = json.loads(r["config"])
             r["efficiency"] = json.loads(r["efficiency"]) if r["efficiency"] else None
+            where = f"{self.path}: the run {r['run_id']}"
+            _number(self.path, r["train_seconds"], f"{where} train_seconds")
+            if not (r["efficiency"] is None or isinstance(r["efficiency"], dict)):
+                raise UserError(f"{where} holds efficiency {str(r['efficiency'])[:80]!r}, not a mapping; "
+                                f"{_REBUILD.format(dir=self.path.parent)}")
+            _number(self.path, (r["efficiency"] or {}).get("train_flops"), f"{where} train_flops")
             r["trained_with"] = json.loads(r["trained_with"]) if r.get("trained_with") else None  # stack members
             r.setdefault("compiled", None)  # columns an older store, read as it is, lacks
             r["software"] = _software(self.path, r)
@@ -214,10 +227,9 @@ class Store:
         for row in cur.fetchall():
             r = dict(zip(names, row))
             r["tags"] = [t for t in r["tags"].split(",") if t]
-            r["protocol"] = _protocol(self.path, r)
-            if not (r["value"] is None or isinstance(r["value"], (int, float))):
-                raise UserError(f"{self.path}: the evaluation of {r['run_id']} {r['checkpoint']} {r['metric']} holds "
-                                f"{r['value']!r}, not a number; {_REBUILD.format(dir=self.path.parent)}")
+            where = f"{self.path}: the evaluation of {r['run_id']} {r['checkpoint']} {r['metric']}"
+            r["protocol"] = _protocol(self.path, r["protocol"], where.replace("evaluation", "protocol", 1))
+            _number(self.path, r["value"], where)
             rows.append(r)
         return rows
 
@@ -250,17 +262,25 @@ def _software(path, row: dict) -> dict | None:
     return found
 
 
-PROTOCOL_KEYS = {"checkpoint": str, "split": str, "step": int, "seed": int, "n_fake": int}
+# what every reader of an evaluation row needs (the report's protocol table: split, n_real, n_fake, extractor)
+PROTOCOL_KEYS = {"checkpoint": str, "split": str, "step": int, "seed": int, "n_real": int, "n_fake": int,
+                 "extractor": str}
+CALIBRATION_KEYS = {"split": str, "n_real": int, "n_fake": int, "extractor": str}  # a reference row's
 
 
-def _protocol(path, row: dict) -> dict:
-    """An evaluation row's protocol, checked: the store is data, and every reader needs these fields."""
-    where = f"{path}: the protocol of {row['run_id']} {row['checkpoint']} {row['metric']}"
+def _protocol(path, raw, where: str, keys: dict = PROTOCOL_KEYS) -> dict:
+    """A stored protocol, checked: the store is data, and every reader needs these fields."""
     try:
-        found = json.loads(row["protocol"])
+        found = json.loads(raw)
     except (TypeError, json.JSONDecodeError):
         found = None
-    if not isinstance(found, dict) or any(not isinstance(found.get(k), t) for k, t in PROTOCOL_KEYS.items()):
-        raise UserError(f"{where} is not a ganbench protocol (needs {', '.join(PROTOCOL_KEYS)}); "
+    if not isinstance(found, dict) or any(not isinstance(found.get(k), t) for k, t in keys.items()):
+        raise UserError(f"{where} is not a ganbench protocol (needs {', '.join(keys)}); "
                         f"{_REBUILD.format(dir=Path(path).parent)}")
     return found
+
+
+def _number(path, value, where: str) -> None:
+    """A stored number is a number or missing (NULL), never text (the store is data)."""
+    if not (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))):
+        raise UserError(f"{where} holds {str(value)[:80]!r}, not a number; {_REBUILD.format(dir=Path(path).parent)}")
