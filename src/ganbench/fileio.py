@@ -91,6 +91,27 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula (a stranger's metric name ``=HYPERLINK(...)``,
+    a reference's source) gets a leading apostrophe, which shows it as text; numbers are left as they are."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def atomic_write_csv(path: Path, fields: list[str], rows) -> None:
+    """A CSV table (header ``fields``; extra keys of a row ignored), its text cells spreadsheet-safe."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: spreadsheet_safe(row.get(k)) for k in fields} for row in rows)
+    atomic_write_text(path, buf.getvalue())
+
+
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None):
     def write(tmp: str) -> None:
         try:

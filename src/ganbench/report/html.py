@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
@@ -18,7 +16,7 @@ from markupsafe import Markup
 from .. import provenance
 from ..confine import STUDY, reading
 from ..errors import UserError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_csv, atomic_write_text
 from ..metrics.declare import info
 from ..study.extend import extensions, notes as extension_notes
 from ..study.runner import StudyDir
@@ -240,16 +238,14 @@ def order_held(view) -> list[dict]:
 
 
 def _write_tables(path: Path, spec, summary: dict, runs, evals, calibration, reference, judged: dict) -> None:
-    buf = io.StringIO()
     fields = ["dataset", "metric", "direction", "kind", "unit", "checkpoint", "variant", "rank", "n", "mean", "std",
               "ci_low", "ci_high"]
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
+    rows = []
     for row in summary["leaderboard"]:
         v = info(row["metric"])
-        writer.writerow({**row, "direction": v.direction or "", "kind": "quality" if v.quality else "auxiliary",
-                         "unit": v.unit})
-    atomic_write_text(path / "results.csv", buf.getvalue())
+        rows.append({**row, "direction": v.direction or "", "kind": "quality" if v.quality else "auxiliary",
+                     "unit": v.unit})
+    atomic_write_csv(path / "results.csv", fields, rows)
     results = {"study": spec.name, "spec_digest": spec.digest(), "leaderboard": summary["leaderboard"],
                "pairs": summary["pairs"], "runs": runs, "evals": evals, "calibration": calibration,
                "reference": reference, **judged}

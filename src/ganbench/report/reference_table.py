@@ -7,12 +7,10 @@ paper's number without saying so would read as a reproduction (or a failure to r
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_csv
 from ..study.budget import amount_text
 from ..study.reference import RULE, reference_rows, run_budget
 
@@ -108,11 +106,7 @@ def attach_reference(spec, board: list[dict], datasets: list[dict], folder: Path
         d["reference_scope"] = scope_notes(spec.reference, rows, len(spec.seed_list())) if rows else []
         d["reference_source"] = spec.reference.source if spec.reference else ""
     if spec.reference is not None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(everything)
-        atomic_write_text(folder / "reference.csv", buf.getvalue())
+        atomic_write_csv(folder / "reference.csv", CSV_FIELDS, everything)
     else:  # one written for a spec that had a reference block would be read as this study's
         (folder / "reference.csv").unlink(missing_ok=True)
     return everything
