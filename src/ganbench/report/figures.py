@@ -20,6 +20,12 @@ def _plt():
     return plt
 
 
+def _plain(text: str) -> str:
+    """Text as matplotlib must show it: a name from a study (a dataset, a variant) is never mathtext, where a
+    stranger's ``$\\foo$`` would stop the report (an unknown symbol raises at drawing time)."""
+    return str(text).replace("$", r"\$")
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
@@ -82,7 +88,7 @@ def sample_strip(run_dirs: list[Path], titles: list[str]) -> tuple[bytes | None,
                     ha="center", va="center", fontsize=7)
             if why != NO_CHECKPOINT:
                 failed.append((d, why))
-        ax.set_title(title, fontsize=7)
+        ax.set_title(_plain(title), fontsize=7)
     if not drawn:
         _plt().close(fig)
         return None, failed
@@ -116,14 +122,14 @@ def loss_curves(run_dirs: dict[str, list[Path]], title: str) -> bytes:
             continue
         d_mean = [np.mean([v[0] for v in series[s]]) for s in steps]
         g_mean = [np.mean([v[1] for v in series[s]]) for s in steps]
-        axes[0].plot(steps, d_mean, label=variant, color=f"C{i % 10}")
-        axes[1].plot(steps, g_mean, label=variant, color=f"C{i % 10}")
+        axes[0].plot(steps, d_mean, label=_plain(variant), color=f"C{i % 10}")
+        axes[1].plot(steps, g_mean, label=_plain(variant), color=f"C{i % 10}")
     axes[0].set_title("D loss", fontsize=9), axes[1].set_title("G loss", fontsize=9)
     axes[0].set_ylabel("D loss", fontsize=8), axes[1].set_ylabel("G loss", fontsize=8)
     for ax in axes:
         _step_axis(ax)
     axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(_plain(title), fontsize=9)
     return _png(fig)
 
 
@@ -134,12 +140,12 @@ def metric_curves(points: dict[str, dict[int, list[float]]], metric: str, title:
     for i, (variant, by_step) in enumerate(sorted(points.items())):
         steps = sorted(by_step)
         mean = [np.mean(by_step[s]) for s in steps]
-        ax.plot(steps, mean, marker="o", ms=3, label=variant, color=f"C{i % 10}")
+        ax.plot(steps, mean, marker="o", ms=3, label=_plain(variant), color=f"C{i % 10}")
         ax.fill_between(steps, [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps],
                         color=f"C{i % 10}", alpha=0.15)
-    _step_axis(ax), ax.set_ylabel(metric, fontsize=8)
+    _step_axis(ax), ax.set_ylabel(_plain(metric), fontsize=8)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_plain(title), fontsize=9)
     return _png(fig)
 
 
@@ -178,12 +184,13 @@ def quality_vs_cost(rows: list[dict], metric: str, lower_better: bool, title: st
         fp = sorted((c, q) for (c, q, _, _), on in zip(pts, front) if on)
         (line,) = ax.plot([p[0] for p in fp], [p[1] for p in fp], color="0.3", lw=1, ls="--", zorder=2)
         handles.setdefault("Pareto front", line)
-        ax.set_xlabel(label, fontsize=8), ax.set_ylabel(f"{metric} ({'lower' if lower_better else 'higher'} is better)",
-                                                        fontsize=8)
+        ax.set_xlabel(label, fontsize=8), ax.set_ylabel(_plain(f"{metric} ({'lower' if lower_better else 'higher'} is "
+                                                               "better)"), fontsize=8)
         ax.tick_params(labelsize=7)
         if key == "train_flops":
             ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
-    fig.legend(list(handles.values()), list(handles), fontsize=6.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.suptitle(title, fontsize=9)
+    fig.legend(list(handles.values()), [_plain(v) for v in handles], fontsize=6.5, loc="center left",
+               bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(_plain(title), fontsize=9)
     fig.tight_layout()
     return _png(fig)
