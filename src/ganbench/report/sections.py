@@ -15,7 +15,7 @@ from ..study.budget import amount_text
 from ..study.calibration import REAL, TRIVIAL
 from ..study.confirm import confirmation_rows, tally
 from ..study.extend import false_positive_rate
-from ..study.stats import verdict, winner_loser
+from ..study.stats import mdd_text, p_text, verdict, winner_loser
 from ..study.worker import run_dir_name
 from . import figures
 from .view import CHECKPOINTS, DatasetView, cell, fmt, mostly
@@ -132,9 +132,9 @@ def verdicts(view: DatasetView) -> dict | None:
     for p in sorted(view.pairs, key=lambda p: (p["metric"] != view.primary, p["metric"], p["checkpoint"], p["a"])):
         table.append({"metric": p["metric"], "checkpoint": p["checkpoint"], "a": p["a"], "b": p["b"], "n": p["n"],
                       "diff": f"{p['mean_diff']:+.3g}" if math.isfinite(p["mean_diff"]) else "–",
-                      "p": fmt(p["p"]), "p_holm": fmt(p["p_holm"]), "sig": p["significant"],
+                      "p": p_text(p["p"]), "p_holm": p_text(p["p_holm"]), "sig": p["significant"],
                       "win": f"{p['win_rate_a']:.0%}" if math.isfinite(p["win_rate_a"]) else "–",
-                      "mdd": fmt(p.get("min_detectable")), "need": p.get("seeds_needed") or "–"})
+                      "mdd": mdd_text(p.get("min_detectable")), "need": p.get("seeds_needed") or "–"})
     return {"primary": view.primary, "leader": leader, "step": step, "sentences": sentences, "recent": recent,
             "others": others, "unrepeated": unrepeated, "looked_again": _looked_again(view),
             "n_pairs": len(final_pairs),
@@ -282,9 +282,9 @@ def confirmation(view: DatasetView) -> dict | None:
         summary += f" Significant here in the other direction: {reversed_here}."
     if t["missing"]:
         summary += f" Not comparable here (no paired seeds): {t['missing']}."
-    table = [{"order": f"{r['first']} − {r['second']}", "then": f"{r['then']:+.3g}", "p_then": fmt(r["p_then"]),
+    table = [{"order": f"{r['first']} − {r['second']}", "then": f"{r['then']:+.3g}", "p_then": p_text(r["p_then"]),
               "sig_then": r["significant_then"], "now": f"{r['now']:+.3g}" if r["now"] is not None else "–",
-              "p_now": fmt(r["p_now"]), "sig_now": r["significant_now"] or r["significant_reversed"],
+              "p_now": p_text(r["p_now"]), "sig_now": r["significant_now"] or r["significant_reversed"],
               "mark": "–" if r["kept"] is None else "✓" if r["kept"] else "✗"} for r in rows]
     return {"study": block.study, "digest": block.spec_digest, "summary": summary, "rows": table, "metric": metric}
 

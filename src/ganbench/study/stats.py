@@ -144,6 +144,23 @@ def _g(x: float) -> str:
     return f"{x:.3g}"
 
 
+def p_text(p: float | None) -> str:
+    """A p-value as every sentence and table of the report prints it: two significant figures, or as many more
+    as it takes not to round across α (0.0496 beside "beats" is not printed as 0.05); "–" when there is none."""
+    if p is None or not math.isfinite(p):
+        return "–"
+    for digits in range(2, 8):
+        text = f"{p:.{digits}g}"
+        if (float(text) < ALPHA) == (p < ALPHA):
+            break
+    return text
+
+
+def mdd_text(x: float | None) -> str:
+    """A smallest detectable difference, as the power sentence and the table of pairs print it."""
+    return _g(x) if x is not None and math.isfinite(x) else "–"
+
+
 def power_sentence(pair: dict) -> str:
     """What a non-significant comparison could have seen, and what a decisive answer would take."""
     mdd = pair.get("min_detectable", math.nan)
@@ -182,9 +199,9 @@ def verdict(pair: dict) -> str:
         # the better mean first and the difference signed from it, as the report's other sentences do
         diff = (pair["mean_diff"] if a_wins else -pair["mean_diff"]) + 0.0  # a tie: +0, not -0.0's "-0"
         return (f"{winner} vs {loser} {where}: no significant difference (mean {winner} − {loser}: "
-                f"{diff:+.3g}, Holm-adjusted p = {pair['p_holm']:.2g}, n = {pair['n']} seeds). "
+                f"{diff:+.3g}, Holm-adjusted p = {p_text(pair['p_holm'])}, n = {pair['n']} seeds). "
                 + " ".join(filter(None, [power_sentence(pair), _sign_sentence(pair)]))).strip()
     # the winner's share of seeds it is strictly better on: a tie is a win for neither
     share = pair["win_rate_a"] if a_wins else pair["win_rate_b"]
-    return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} (Holm-adjusted p = {pair['p_holm']:.2g}, "
+    return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} (Holm-adjusted p = {p_text(pair['p_holm'])}, "
             f"wins {share:.0%} of {pair['n']} seeds). " + _sign_sentence(pair)).strip()
