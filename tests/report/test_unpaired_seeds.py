@@ -3,6 +3,7 @@ all its seeds; the paired test uses only the seeds both finished, where the othe
 one. No sentence, mark or bottom line may then say that the leader is ahead or significantly better. Nor may
 the bottom line give a lead to the first of variants with equal means."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,12 @@ def test_a_cell_over_fewer_seeds_than_finished_says_so():
     assert rows["a"]["cells"]["final"].endswith(" (n = 2 of 3: the others not finite)")
     assert rows["b"]["cells"]["final"] == "0.7 (the same on each; n = 2 of 3: the others not finite)"
     assert "n = " not in rows["c"]["cells"]["final"] and rows["a"]["n"] == "3/3"
+
+
+def test_a_variant_without_one_finite_value_is_said_to_be_so_not_shown_as_a_bare_dash():
+    view = _view({"lead": LEAD, "inf": {0: math.inf, 1: math.inf, 2: math.inf}})
+    row = next(r for r in leaderboard(view)["rows"] if r["variant"] == "inf")
+    assert row["cells"]["final"] == "– (no finite value on its 3 seeds)" and row["n"] == "3/3"
+    v = verdicts(view)
+    assert "inf is not compared: none of its 3 finished runs has a finite high_quality at the final checkpoint." \
+        in v["sentences"]

@@ -115,6 +115,10 @@ def verdicts(view: DatasetView) -> dict | None:
     warn = mostly(still, len(judged))
     everyone = bool(judged) and still == len(judged)
     sentences, recent, unrepeated = [], [], []
+    for v in view.variants:  # finished runs, none with a finite value: no pair holds it, so say so here
+        if view.seeds(v) and (v, view.primary, "final") not in view.board:
+            sentences.append(f"{v} is not compared: none of its {len(view.seeds(v))} finished runs has a finite "
+                             f"{view.primary} at the final checkpoint.")
     for p in against:
         other = p["b"] if p["a"] == leader else p["a"]
         text, h, kept = _pair_sentences(view, p, *winner_loser(p), everyone)  # on the paired seeds: maybe not the leader
