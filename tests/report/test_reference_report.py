@@ -107,3 +107,26 @@ def test_reference_tables_render_with_marks_in_headless_chromium(study, tmp_path
     console = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
     assert console == []
 
+
+
+def test_results_json_carries_the_reference_rows_and_the_still_improving_flags_the_leaderboard_shows(study):
+    import math
+
+    import numpy as np
+    from scipy import stats
+
+    results = json.loads((study / "results.json").read_text())
+    groups = {}
+    for c in results["calibration"]:
+        if c["value"] is not None:
+            groups.setdefault((c["dataset"], c["row"], c["checkpoint"], c["metric"]), []).append(c["value"])
+    rows = {(r["dataset"], r["row"], r["checkpoint"], r["metric"]): r for r in results["reference_rows"]}
+    assert set(rows) == set(groups) and any(k[1] == "real data" for k in rows)
+    for key, values in groups.items():
+        x = np.array(values)
+        assert rows[key]["n"] == len(x) and rows[key]["mean"] == pytest.approx(x.mean(), rel=1e-12, abs=1e-15)
+        if len(x) >= 2 and x.std(ddof=1) > 0 and not rows[key]["clipped"]:
+            half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+            assert rows[key]["ci_high"] - rows[key]["mean"] == pytest.approx(half, rel=1e-9)
+    assert set(results["still_improving"]) == {r["run_id"] for r in results["runs"]}
+    assert set(results["still_improving"].values()) <= {True, False, None}

@@ -117,7 +117,9 @@ def _build_report(study: StudyDir, out: Path) -> dict:
     _write_tables(out, spec, summary, runs, evals, calibration, reference,
                   {"floor": [floor_summary(v) for v in views], "order_held": [h for v in views for h in order_held(v)],
                    "confirmation": [r for v in views for r in confirmation_rows_of(v)],
-                   "extensions": loaded.extensions, "extensions_unknown": loaded.extensions_unknown})
+                   "extensions": loaded.extensions, "extensions_unknown": loaded.extensions_unknown,
+                   "reference_rows": reference_rows(calibration),
+                   "still_improving": {r: j for v in views for r, j in sorted(v.improving.items())}})
     return {"report": str(out / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
 
 
@@ -207,6 +209,13 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict]) -> list[str]:
         notes.append(f"Training step run with torch.compile mode {how}; compiled kernels round differently "
                      f"from eager ones: {', '.join(ids)}.")
     return notes
+
+
+def reference_rows(calibration: list[dict]) -> list[dict]:
+    """results.json's reference rows (real data, trivial generators) as the leaderboard shows them: mean, std
+    and 95 % interval over the study's seeds, per dataset, row, checkpoint and metric."""
+    return [{"dataset": ds, "row": row, "checkpoint": ckpt, "metric": metric, **stats}
+            for (ds, row, ckpt, metric), stats in sorted(calibration_stats(calibration).items())]
 
 
 def floor_summary(view) -> dict:
