@@ -98,3 +98,11 @@ def test_a_variant_without_one_finite_value_is_said_to_be_so_not_shown_as_a_bare
     v = verdicts(view)
     assert "inf is not compared: none of its 3 finished runs has a finite high_quality at the final checkpoint." \
         in v["sentences"]
+
+
+def test_a_lone_variant_is_not_said_to_have_too_few_seeds():
+    view = _view({"lead": LEAD})
+    assert verdicts(view)["bottom"].startswith("lead leads on high_quality (no other variant has results to compare "
+                                               "it with).")
+    two = _view({"lead": {0: 0.5}, "other": {0: 0.4}})  # one paired seed: no test possible
+    assert "lead leads on high_quality (too few seeds to test it)." in verdicts(two)["bottom"]

@@ -211,7 +211,9 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
     tied = [(p["b"] if p["a"] == leader else p["a"]) for p in against if not p["significant"]]
     level = co_leaders(view, leader)
     parts = [f"{leader} leads on {view.primary}" + (f" (tied with {', '.join(level)}: equal means)" if level else "")]
-    if not view.pairs or all(math.isnan(p["p_holm"]) for p in against):
+    if not against:  # the only variant with results: there is nothing to test, however many seeds it has
+        parts.append("(no other variant has results to compare it with)")
+    elif all(math.isnan(p["p_holm"]) for p in against):
         parts.append("(too few seeds to test it)")
     elif not beaten:
         parts.append("but is not significantly better than any other variant")
