@@ -106,3 +106,15 @@ def test_a_lone_variant_is_not_said_to_have_too_few_seeds():
                                                "it with).")
     two = _view({"lead": {0: 0.5}, "other": {0: 0.4}})  # one paired seed: no test possible
     assert "lead leads on high_quality (too few seeds to test it)." in verdicts(two)["bottom"]
+
+
+def test_a_variant_whose_runs_all_failed_is_said_not_to_be_compared():
+    view = _view({"lead": LEAD, "other": OTHER})
+    view.runs += [{"run_id": f"grid25__broken__s{s}", "variant": "broken", "dataset": "grid25", "seed": s,
+                   "status": "failed", "config": {}, "train_seconds": None, "efficiency": None} for s in range(3)]
+    view.variants = sorted({*view.variants, "broken"})
+    v = verdicts(view)
+    assert ("broken is not compared: none of its runs finished (failed or diverged runs are listed below; the "
+            "others are queued).") in v["sentences"]
+    row = next(r for r in leaderboard(view)["rows"] if r["variant"] == "broken")
+    assert (row["n"], row["cells"]["final"]) == ("0/3", "–")

@@ -115,8 +115,11 @@ def verdicts(view: DatasetView) -> dict | None:
     warn = mostly(still, len(judged))
     everyone = bool(judged) and still == len(judged)
     sentences, recent, unrepeated = [], [], []
-    for v in view.variants:  # finished runs, none with a finite value: no pair holds it, so say so here
-        if view.seeds(v) and (v, view.primary, "final") not in view.board:
+    for v in view.variants:  # no pair holds these variants, so say so here
+        if not view.seeds(v):
+            sentences.append(f"{v} is not compared: none of its runs finished (failed or diverged runs are listed "
+                             "below; the others are queued).")
+        elif (v, view.primary, "final") not in view.board:
             sentences.append(f"{v} is not compared: none of its {len(view.seeds(v))} finished runs has a finite "
                              f"{view.primary} at the final checkpoint.")
     for p in against:
