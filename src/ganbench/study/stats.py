@@ -203,5 +203,6 @@ def verdict(pair: dict) -> str:
                 + " ".join(filter(None, [power_sentence(pair), _sign_sentence(pair)]))).strip()
     # the winner's share of seeds it is strictly better on: a tie is a win for neither
     share = pair["win_rate_a"] if a_wins else pair["win_rate_b"]
-    return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} (Holm-adjusted p = {p_text(pair['p_holm'])}, "
+    return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} "
+            f"(Holm-adjusted p = {p_text(pair['p_holm'])}, "
             f"wins {share:.0%} of {pair['n']} seeds). " + _sign_sentence(pair)).strip()
