@@ -159,3 +159,25 @@ def test_a_prepared_lenet_is_carried_to_another_torch_version(tmp_path, monkeypa
     monkeypatch.setattr(lenet, "RECIPE", {**lenet.RECIPE, "lr": 2e-3})
     with pytest.raises(AssertionError, match="trained again"):
         lenet.LeNetFeatures({"name": "digits"}, progress=False)
+
+
+def test_lenet_training_ignores_the_callers_thread_count(monkeypatch):
+    # the cache key names the recipe, not the weights: a study's 1-thread pool worker and a 2-thread
+    # `ganbench eval` that train the classifier first must train the same one (they did not: FID-LeNet of
+    # one run moved 0.3 % between two caches under one identity)
+    from ganbench.data.base import Dataset
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(512, 1, 16, 16, generator=g) * 2 - 1, torch.randint(0, 10, (512,), generator=g)
+    train = Dataset("t", x[:448], y[:448], num_classes=10)
+    test = Dataset("t", x[448:], y[448:], num_classes=10)
+    monkeypatch.setattr(lenet_mod, "_epochs", lambda n: 2)
+    before, weights = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            weights.append(lenet_mod.train_classifier(train, test, progress=False)[0].state_dict())
+            assert torch.get_num_threads() == threads  # the caller's count is given back
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

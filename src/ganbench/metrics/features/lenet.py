@@ -2,9 +2,10 @@
 
 Its penultimate layer (128-d) gives "FID-LeNet" features; its logits give Inception-Score-like and
 class-coverage numbers for digit-like data, in seconds on a CPU. Training is deterministic (fixed seed,
-seeded batch order, CPU), uses the dataset's train split, and reports accuracy on the test split. The
-trained weights are cached (safetensors + JSON) under a key that hashes the training data, the
-architecture version, the recipe and torch's version, so a changed dataset never reuses a stale classifier.
+seeded batch order, CPU, one thread whatever the process's count), uses the dataset's train split, and
+reports accuracy on the test split. The trained weights are cached (safetensors + JSON) under a key that
+hashes the training data, the architecture version, the recipe and torch's version, so a changed dataset
+never reuses a stale classifier.
 
 A classifier can be prepared ahead (``ganbench data prepare mnist``) and carried to another machine in
 its cache folder (``GANBENCH_CACHE``): when no entry has this torch version's key, an entry for the same
@@ -75,6 +76,18 @@ def accuracy(net: LeNet, data: Dataset) -> float:
 
 
 def train_classifier(train: Dataset, test: Dataset, progress: bool = True) -> tuple[LeNet, float]:
+    """Trained on one CPU thread, whatever the caller's count: a conv net's sums split over another number
+    of threads round differently, and the cache key (the classifier's identity in every protocol) names the
+    recipe, not the weights, so a 2-thread process and a 1-thread pool worker must train the same ones."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_classifier(train, test, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_classifier(train: Dataset, test: Dataset, progress: bool) -> tuple[LeNet, float]:
     c, h, _ = train.shape
     torch.manual_seed(RECIPE["seed"])
     net = LeNet(c, h, train.num_classes)
