@@ -156,3 +156,20 @@ def test_fid_of_huge_features():
         frechet_from_features(f * 1e200, f * 1e200)
     with pytest.raises(UserError, match="too large to compare in float64"):
         frechet_from_features(f * 1e160, g * 1e160)
+
+
+
+def test_metrics_compute_on_aligned_copies_of_misaligned_features():
+    # real features read from the cache lie 8 bytes past the allocator's 64-byte alignment, computed ones
+    # do not, and BLAS sums the two layouts in another order: one run's KID (digits, LeNet, n=200) was
+    # 371.95369135298876 with a cold cache and ...887 with a warm one. Every metric takes an aligned copy.
+    from ganbench.metrics.frechet import _as_float64
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(200 * 128 + 1, dtype=torch.float64, generator=g)
+    shifted = base[1:].view(200, 128)  # 8 bytes off the alignment
+    assert shifted.data_ptr() % 64
+    for given in (shifted, shifted.numpy(), shifted.T):
+        x = _as_float64(given)
+        assert x.is_contiguous() and x.data_ptr() % 64 == 0
+        assert torch.equal(x, torch.as_tensor(given))

@@ -34,7 +34,13 @@ class Gaussian:
 
 def _as_float64(features) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(features) if not torch.is_tensor(features) else features)
-    return x.detach().to("cpu", torch.float64)
+    x = x.detach().to("cpu", torch.float64)
+    # BLAS kernels take other paths for memory torch's allocator did not align (64 bytes), and their sums
+    # round differently: real features read from the cache (safetensors: 8-byte aligned) gave another KID
+    # in the last digit than the same features computed afresh. A fresh copy makes the layout irrelevant.
+    if not x.is_contiguous() or x.data_ptr() % 64:
+        x = x.clone(memory_format=torch.contiguous_format)
+    return x
 
 
 def check_features(x: torch.Tensor, name: str, min_rows: int = 2) -> None:
