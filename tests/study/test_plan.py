@@ -51,6 +51,7 @@ def test_plan_probes_every_recipe_and_writes_nothing(tmp_path, monkeypatch, caps
         sum(r["runs"] * (r["train_s"] + r["eval_s"]) for r in plan["recipes"])
         + 2 * plan["reference_s_per_seed"]["ring8"])
     assert plan["detectable_in_sd"] == pytest.approx(min_detectable(2, 1.0, 0.05))
+    assert plan["detectable_by_seeds"]["10"] == pytest.approx(min_detectable(10, 1.0, 0.05))  # one pair: no Holm
     assert "checks passed" in out and "estimate:" in out and "loss=hinge" in out and "with 2 worker(s)" in out
 
 

@@ -53,11 +53,14 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
     variants = {ds: sorted({v for d, v in recipes if d == ds}) for ds in datasets}
     seeds = spec.seed_list()
     pairs = max(len(v) for v in variants.values()) - 1  # each variant against the leader, Holm over them
-    reach = min_detectable(len(seeds), 1.0, 0.05 / max(pairs, 1)) if pairs else math.nan
+    level = 0.05 / max(pairs, 1)
+    reach = min_detectable(len(seeds), 1.0, level) if pairs else math.nan
+    by_seeds = {n: min_detectable(n, 1.0, level) for n in sorted({len(seeds), 5, 10, 20}) if n >= 2} if pairs else {}
     plan = {"study": spec.name, "spec_digest": spec.digest(), "runs": len(runs), "datasets": datasets,
             "variants": variants, "seeds": seeds, "budget": spec.budget.model_dump(exclude_none=True),
             "primary": {ds: primary_for(spec, ds, recipes[ds, variants[ds][0]][0].config)[0] for ds in datasets},
-            "comparisons_per_dataset": pairs, "detectable_in_sd": reach, "workers": pool.workers,
+            "comparisons_per_dataset": pairs, "detectable_in_sd": reach, "detectable_by_seeds": by_seeds,
+            "workers": pool.workers,
             "threads_per_worker": pool.threads, "machine": provenance.machine(), "recipes": [], "estimate": None}
     if not probe:
         return plan
@@ -169,12 +172,16 @@ def describe(plan: dict) -> list[str]:
              "the primary metric (" + ", ".join(f"{d}: {m}" for d, m in plan["primary"].items()) + ")"]
     n, m = len(plan["seeds"]), plan["comparisons_per_dataset"]
     if m:
-        reach = (f"a difference below {plan['detectable_in_sd']:.2g} standard deviations of the seed-to-seed "
-                 "differences is likely to read 'not significant'" if math.isfinite(plan["detectable_in_sd"])
+        reach = (f"it detects a mean difference of {plan['detectable_in_sd']:.2g} standard deviations of the paired "
+                 "seed differences (smaller ones will likely read 'not significant')"
+                 if math.isfinite(plan["detectable_in_sd"])
                  else "no paired test is possible with one seed")
         lines.append(f"verdicts: paired t-test over {n} seeds, Holm over {m} comparison(s) with the leader per "
                      f"dataset; at 80 % power {reach}" + ("; with fewer than 6 seeds a pair whose seeds all differ "
                                                           "by the same amount cannot reach 5 %" if n < 6 else ""))
+        if plan["detectable_by_seeds"]:
+            lines.append("  detectable difference by seeds (in those SDs): " + ", ".join(
+                f"{k} seeds {v:.2g}" for k, v in plan["detectable_by_seeds"].items()))
     if plan["estimate"] is None:
         return lines
     lines.append(f"measured on {plan['machine']}, {plan['threads_per_worker']} thread(s) per worker:")
