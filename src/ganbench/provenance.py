@@ -123,8 +123,24 @@ def mixed_software(runs: list[dict]) -> str | None:
         parts.append(f"{label}: {n} run{'s' if n > 1 else ''} ({which})")
     return (f"The runs of this study were made by {len(made)} software versions, so a difference between variants "
             "can be a difference between versions of the code rather than between recipes. " + " — ".join(parts)
-            + ". Train the runs again with one version (`ganbench study verify --retrain K` shows whether a run "
-            "trains to the same weights with the code at hand).")
+            + ". " + _confounded(finished) + "Train the runs again with one version (`ganbench study verify "
+            "--retrain K` shows whether a run trains to the same weights with the code at hand).")
+
+
+def _confounded(runs: list[dict]) -> str:
+    """The pairs of variants of a dataset that share no version at all: their comparison cannot tell code
+    from recipe."""
+    versions: dict[tuple, set] = defaultdict(set)
+    for r in runs:
+        versions[r["dataset"], r["variant"]].add(software_label(r.get("software")))
+    found = [f"{a} and {b} on {ds}" for (ds, a), va in sorted(versions.items()) for (ds2, b), vb in sorted(versions.items())
+             if ds == ds2 and a < b and not va & vb]
+    if not found:
+        return ""
+    shown = "; ".join(found[:5]) + (f" and {len(found) - 5} more pairs" if len(found) > 5 else "")
+    return (f"Not one version made runs of both variants of {shown}: there a difference confounds code with "
+            "recipe. ")
+
 
 
 def mixed_machines(runs: list[dict]) -> str | None:

@@ -75,6 +75,12 @@ def test_mixed_code_is_a_warning_naming_who_made_what(study, tmp_path, capsys):
     assert "(code 0123456789ab)" in html and "1 run (ring8/loss=hinge seed 1)" in html
     assert "not recorded (made by a ganbench older than this record): 1 run (ring8/loss=ns seed 0)" in html
     assert "Train seconds were measured on 3 machines" in html
+    assert "confounds" not in html  # each variant has a seed made by the study's main version
+    with sqlite3.connect(s / "study.sqlite") as db:
+        db.execute("UPDATE runs SET software=? WHERE variant='loss=hinge'", (json.dumps(other),))
+        db.execute("UPDATE runs SET software=NULL WHERE variant='loss=ns'")
+    assert main(["study", "report", str(s)]) == 0
+    assert "both variants of loss=hinge and loss=ns on ring8: there a difference confounds code with recipe" in (s / "report.html").read_text()
     assert "Machine: Another CPU (64 logical cores): 1 of 4 runs." in html
     capsys.readouterr()
     main(["study", "verify", str(s), "--workers", "1", "--no-reference"])
