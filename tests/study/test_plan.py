@@ -13,7 +13,8 @@ from ganbench.study.power import min_detectable
 
 from .test_runner import TINY
 
-SPEC = {**TINY, "budget": {"steps": 120}, "eval": {"n": 200, "every": 40, "metrics": ["modes"]}}
+SPEC = {**TINY, "budget": {"steps": 120}, "eval": {"n": 200, "every": 40, "metrics": ["modes"],
+                                                   "primary": {"ring8": "reverse_kl"}}}  # per dataset, as run has it
 
 
 class _Run:
@@ -52,6 +53,7 @@ def test_plan_probes_every_recipe_and_writes_nothing(tmp_path, monkeypatch, caps
         + 2 * plan["reference_s_per_seed"]["ring8"])
     assert plan["detectable_in_sd"] == pytest.approx(min_detectable(2, 1.0, 0.05))
     assert plan["detectable_by_seeds"]["10"] == pytest.approx(min_detectable(10, 1.0, 0.05))  # one pair: no Holm
+    assert plan["primary"] == {"ring8": "reverse_kl"}
     assert "checks passed" in out and "estimate:" in out and "loss=hinge" in out and "with 2 worker(s)" in out
 
 
@@ -65,7 +67,7 @@ def test_plan_without_probe_and_refusals(tmp_path, monkeypatch, capsys):
                       (["--out", "plan.txt"], "name a .json file"), (["--workers", "0"], "--workers must be")):
         assert main(["study", "plan", "s.yaml", *bad]) == 2
         assert says in capsys.readouterr().err
-    small = {**SPEC, "datasets": [{"data": {"name": "ring8", "n": 5}}], "eval": {**SPEC["eval"], "metrics": ["prdc"]}}
+    small = {**SPEC, "datasets": [{"data": {"name": "ring8", "n": 5}}], "eval": {"n": 200, "every": 40, "metrics": ["prdc"]}}
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
     assert main(["study", "plan", "small.yaml", "--no-probe"]) == 2  # the check `study run` makes first
     err = capsys.readouterr().err.strip()

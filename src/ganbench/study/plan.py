@@ -54,7 +54,7 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
     seeds = spec.seed_list()
     pairs = max(len(v) for v in variants.values()) - 1  # each variant against the leader, Holm over them
     level = 0.05 / max(pairs, 1)
-    reach = min_detectable(len(seeds), 1.0, level) if pairs else math.nan
+    reach = min_detectable(len(seeds), 1.0, level) if pairs and len(seeds) > 1 else None  # JSON: no NaN
     by_seeds = {n: min_detectable(n, 1.0, level) for n in sorted({len(seeds), 5, 10, 20}) if n >= 2} if pairs else {}
     plan = {"study": spec.name, "spec_digest": spec.digest(), "runs": len(runs), "datasets": datasets,
             "variants": variants, "seeds": seeds, "budget": spec.budget.model_dump(exclude_none=True),
@@ -72,7 +72,8 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
         for i, ((ds, variant), members) in enumerate(sorted(recipes.items())):
             if progress:
                 print(f"  probing {ds} / {variant} ({i + 1} of {len(recipes)})", flush=True)
-            cost = _probe(members[0].config, spec.eval.model_dump(), tmp / f"r{i}", probe, f"{ds} / {variant}")
+            cost = _probe(members[0].config, {**spec.eval.model_dump(), "primary": members[0].primary},
+                          tmp / f"r{i}", probe, f"{ds} / {variant}")
             plan["recipes"].append({"dataset": ds, "variant": variant, **_per_run(members, cost)})
         plan["reference_s_per_seed"] = {}
         for ds in datasets:
@@ -174,7 +175,7 @@ def describe(plan: dict) -> list[str]:
     if m:
         reach = (f"it detects a mean difference of {plan['detectable_in_sd']:.2g} standard deviations of the paired "
                  "seed differences (smaller ones will likely read 'not significant')"
-                 if math.isfinite(plan["detectable_in_sd"])
+                 if plan["detectable_in_sd"] is not None
                  else "no paired test is possible with one seed")
         lines.append(f"verdicts: paired t-test over {n} seeds, Holm over {m} comparison(s) with the leader per "
                      f"dataset; at 80 % power {reach}" + ("; with fewer than 6 seeds a pair whose seeds all differ "
