@@ -130,3 +130,19 @@ def test_results_json_carries_the_reference_rows_and_the_still_improving_flags_t
             assert rows[key]["ci_high"] - rows[key]["mean"] == pytest.approx(half, rel=1e-9)
     assert set(results["still_improving"]) == {r["run_id"] for r in results["runs"]}
     assert set(results["still_improving"].values()) <= {True, False, None}
+
+
+def test_results_csv_carries_the_reference_rows_beside_the_variants(study):
+    """A number without its floor and ceiling is not a result: results.csv has them too, marked by `row`."""
+    with (study / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    results = json.loads((study / "results.json").read_text())
+    assert [r for r in rows if r["row"] == "variant"] and len(rows) == len(results["leaderboard"]) + len(
+        results["reference_rows"])
+    kinds = {r["variant"]: r["row"] for r in rows if r["row"] != "variant"}
+    assert kinds == {"real data": "ceiling", "trivial: Gaussian fit": "trivial generator",
+                     "trivial: uniform box": "trivial generator"}
+    for ref in results["reference_rows"]:
+        (line,) = [r for r in rows if (r["dataset"], r["variant"], r["checkpoint"], r["metric"])
+                   == (ref["dataset"], ref["row"], ref["checkpoint"], ref["metric"])]
+        assert line["rank"] == "" and float(line["mean"]) == pytest.approx(ref["mean"], rel=1e-12, abs=1e-300)

@@ -20,6 +20,7 @@ from ..fileio import atomic_write_csv, atomic_write_text
 from ..metrics.declare import info
 from ..study.extend import extensions, notes as extension_notes
 from ..study.runner import StudyDir
+from ..study.calibration import REAL
 from ..study.spec import StudySpec, expand, primary_for
 from ..study.stats import summarize
 from ..study.store import FINISHED, Store
@@ -248,9 +249,13 @@ def order_held(view) -> list[dict]:
 
 def _write_tables(path: Path, spec, summary: dict, runs, evals, calibration, reference, judged: dict) -> None:
     fields = ["dataset", "metric", "direction", "kind", "unit", "checkpoint", "variant", "rank", "n", "mean", "std",
-              "ci_low", "ci_high"]
+              "ci_low", "ci_high", "row"]
     rows = []
-    for row in summary["leaderboard"]:
+    # each leaderboard's rows, then its reference rows (real data: the ceiling; trivial generators: the floor)
+    both = ([{**r, "row": "variant"} for r in summary["leaderboard"]]
+            + [{**r, "variant": r["row"], "row": "ceiling" if r["row"] == REAL else "trivial generator"}
+               for r in judged.get("reference_rows", [])])
+    for row in both:
         v = info(row["metric"])
         rows.append({**row, "direction": v.direction or "", "kind": "quality" if v.quality else "auxiliary",
                      "unit": v.unit})
