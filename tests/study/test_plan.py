@@ -73,3 +73,20 @@ def test_plan_without_probe_and_refusals(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "prdc" in err
     assert not math.isnan(min_detectable(3, 1.0, 0.01))
+
+
+def test_plan_states_the_reach_of_the_report_s_own_holm_family(tmp_path, monkeypatch, capsys):
+    """The report tests every pair of variants, Holm over all k(k-1)/2 of them (stats.summarize): the plan's
+    reach is at that level, not at the k-1 comparisons with the leader (3 variants: 3 pairs, not 2)."""
+    from ganbench.study.stats import summarize
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({**SPEC, "seeds": 3, "grid": {"loss": ["ns", "hinge", "lsgan"]}}))
+    assert main(["study", "plan", "s.yaml", "--no-probe", "--out", "plan.json"]) == 0
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    evals = [{"dataset": "ring8", "metric": "high_quality", "variant": v, "seed": s, "tags": ["final"],
+              "value": 0.1 * i + 0.01 * s * (i + 1)} for i, v in enumerate(("a", "b", "c")) for s in range(3)]
+    tested = {p["pairs_tested"] for p in summarize(evals, ("final",))["pairs"]}
+    assert tested == {3} and plan["comparisons_per_dataset"] == 3
+    assert plan["detectable_in_sd"] == pytest.approx(min_detectable(3, 1.0, 0.05 / 3))
+    assert "Holm over 3 pair(s) of variants" in capsys.readouterr().out

@@ -52,7 +52,8 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
     datasets = sorted({r.dataset for r in runs})
     variants = {ds: sorted({v for d, v in recipes if d == ds}) for ds in datasets}
     seeds = spec.seed_list()
-    pairs = max(len(v) for v in variants.values()) - 1  # each variant against the leader, Holm over them
+    k = max(len(v) for v in variants.values())
+    pairs = k * (k - 1) // 2  # the report tests every pair of variants, Holm over all of them (stats.summarize)
     level = 0.05 / max(pairs, 1)
     reach = min_detectable(len(seeds), 1.0, level) if pairs and len(seeds) > 1 else None  # JSON: no NaN
     by_seeds = {n: min_detectable(n, 1.0, level) for n in sorted({len(seeds), 5, 10, 20}) if n >= 2} if pairs else {}
@@ -177,7 +178,7 @@ def describe(plan: dict) -> list[str]:
                  "seed differences (smaller ones will likely read 'not significant')"
                  if plan["detectable_in_sd"] is not None
                  else "no paired test is possible with one seed")
-        lines.append(f"verdicts: paired t-test over {n} seeds, Holm over {m} comparison(s) with the leader per "
+        lines.append(f"verdicts: paired t-test over {n} seeds, Holm over {m} pair(s) of variants per "
                      f"dataset; at 80 % power {reach}" + ("; with fewer than 6 seeds a pair whose seeds all differ "
                                                           "by the same amount cannot reach 5 %" if n < 6 else ""))
         if plan["detectable_by_seeds"]:
