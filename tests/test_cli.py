@@ -217,3 +217,28 @@ def test_data_fetch_names_a_missing_path(capsys, tmp_path):
     """A --path that is not a folder is the user's mistake: said, not ignored for the cache."""
     code, _, err = run(capsys, "data", "fetch", "mnist", "--path", str(tmp_path / "nope"))
     assert code == 2 and "no such folder" in err
+
+
+def test_one_line_helps_name_every_subcommand_and_every_option_has_a_help():
+    """`ganbench --help` is how a newcomer finds commands: a group's one-line help names each of its
+    subcommands (it once said only 'fetch' for fetch, export and prepare), and every option has a help."""
+    import argparse
+
+    from ganbench.cli import build_parser
+
+    def groups(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                yield action
+
+    top = next(groups(build_parser()))
+    helps = {a.dest: a.help for a in top._choices_actions}
+    for name, sub in top.choices.items():
+        for inner in groups(sub):
+            for command in inner.choices:
+                assert command in helps[name], f"`ganbench --help` line of '{name}' does not name '{command}'"
+    blank = [f"{name} {cmd} {opt.option_strings[0]}" for name, sub in top.choices.items()
+             for cmd, parser in ([(None, sub)] + [c for g in groups(sub) for c in g.choices.items()])
+             for opt in parser._actions if opt.option_strings and not opt.help
+             and not (name == "train" and cmd is None)]  # train's config-key flags are named after their keys
+    assert blank == []

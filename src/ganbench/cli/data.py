@@ -9,7 +9,8 @@ from ..errors import UserError
 
 
 def add_parsers(sub) -> None:
-    d = sub.add_parser("data", help="datasets: fetch MNIST / Fashion-MNIST into the cache")
+    d = sub.add_parser("data", help="datasets: fetch MNIST / Fashion-MNIST into the cache, export samples to .npz, "
+                                        "prepare a LeNet classifier")
     d.set_defaults(handler=cmd_data)
     ds = d.add_subparsers(dest="data_command", required=True)
     df = ds.add_parser("fetch", help="find, verify and cache a dataset")
@@ -18,7 +19,7 @@ def add_parsers(sub) -> None:
     df.add_argument("--offline", action="store_true", help="do not try the web mirrors")
     dx = ds.add_parser("export", help="write a dataset's samples to an .npz file (e.g. the real side of `metrics`)")
     dx.add_argument("name", help="a dataset name, e.g. digits")
-    dx.add_argument("--split", default="test", choices=["train", "test"])
+    dx.add_argument("--split", default="test", choices=["train", "test"], help="which split (default: test)")
     dx.add_argument("--n", type=int, default=None, help="the first N samples (default: all)")
     dx.add_argument("--out", type=Path, required=True, help="an .npz file: x (float NCHW in [-1, 1] or points), y")
 

@@ -31,10 +31,12 @@ def add_parsers(sub) -> None:
                    help="write the results to this .json file instead of RUN/eval.json (RUN is then only read: a "
                         "run on read-only media, or someone else's)")
     e.add_argument("--metrics", type=names, default=None, help="comma-separated (default: all that apply)")
-    e.add_argument("--extractor", default=None, help="lenet | inception | points (default: lenet for images)")
+    e.add_argument("--extractor", default=None,
+                   help="lenet | inception | points (default: lenet for images, points for 2-D data)")
     e.add_argument("--n", type=sample_count, default=None, help="fake samples (default 2000 images, 2500 points)")
-    e.add_argument("--checkpoint", default="final", help="best | final | all")
-    e.add_argument("--split", default="train", choices=["train", "test"], help="real data split")
+    e.add_argument("--checkpoint", default="final",
+                   help="best | final | all | step_N, one checkpoint by name (default: final)")
+    e.add_argument("--split", default="train", choices=["train", "test"], help="real data split (default: train)")
     e.add_argument("--seed", type=seed, default=0, help="sampling seed")
     e.add_argument("--no-ema", action="store_true", help="evaluate the raw generator, not its EMA")
     e.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"],
@@ -43,10 +45,11 @@ def add_parsers(sub) -> None:
     e.set_defaults(handler=cmd_eval)
 
     m = sub.add_parser("metrics", help="compare two sample sets (image folders or .npz arrays)")
-    m.add_argument("--real", type=Path, required=True)
-    m.add_argument("--fake", type=Path, required=True)
+    m.add_argument("--real", type=Path, required=True, help="a folder of PNG/JPEG images or an .npz file (x)")
+    m.add_argument("--fake", type=Path, required=True, help="the same, for the generated samples")
     m.add_argument("--metrics", type=names, default=None, help="comma-separated (default: fid,kid,prdc)")
-    m.add_argument("--extractor", default=None, help="inception (default for images) | lenet | points")
+    m.add_argument("--extractor", default=None,
+                   help="inception | lenet | points (default: inception for images, points for 2-D data)")
     m.add_argument("--dataset", default=None, help="dataset the lenet extractor is trained on, e.g. digits")
     m.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file")
     m.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"], help="feature extraction device")

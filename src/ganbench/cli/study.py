@@ -49,7 +49,9 @@ def add_parsers(sub) -> None:
                     help="the new study's directory (default: next to DIR, named NAME-confirm-xF)")
     cf.add_argument("--force-new", action="store_true", help="replace a directory holding another spec")
     for p in (sr, ex, rs, cf):
-        p.add_argument("--executor", default="pool", choices=["pool", "inprocess", "ray"])
+        p.add_argument("--executor", default="pool", choices=["pool", "inprocess", "ray"],
+                       help="pool: worker processes (default); inprocess: one run at a time in this process; "
+                            "ray: a Ray cluster")
         p.add_argument("--workers", type=int, default=None, help="pool workers (default: one per core)")
         p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: RAY_ADDRESS or local)")
         p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPUs reserved per run")
@@ -61,7 +63,7 @@ def add_parsers(sub) -> None:
         p.add_argument("--compile", choices=CAPTURE_MODES, default=None,
                        help="torch.compile mode of the training step (default: the spec's compile, none); recorded "
                             "in the report's protocol, not part of the study's identity")
-        p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
     rp = ss.add_parser("report", help="write report.html, results.csv and results.json for a study")
     rp.add_argument("dir", type=Path)
     rp.add_argument("--out", type=Path, default=None,

@@ -52,7 +52,7 @@ def add_parsers(sub) -> None:
     e.add_argument("--out-dir", type=Path, required=True, help="parent of the members' run directories")
     e.add_argument("--resume", action="store_true", help="continue the members from their last common checkpoint")
     e.add_argument("--overwrite", action="store_true", help="replace whatever the members' directories hold")
-    e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.add_argument("--compile", choices=CAPTURE_MODES, default="none",
                    help="compile the stacked training step with torch.compile (see ganbench train --compile)")
     e.set_defaults(handler=cmd_ensemble)
