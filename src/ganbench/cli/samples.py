@@ -30,7 +30,8 @@ def add_parsers(sub) -> None:
     e.add_argument("--out", type=Path, default=None,
                    help="write the results to this .json file instead of RUN/eval.json (RUN is then only read: a "
                         "run on read-only media, or someone else's)")
-    e.add_argument("--metrics", type=names, default=None, help="comma-separated (default: all that apply)")
+    e.add_argument("--metrics", type=names, default=None, help="comma-separated (default: modes,wasserstein,fid,prdc on 2-D points; fid,kid,prdc and "
+                        "is,classes,class_accuracy where they apply on images; efficiency only when named)")
     e.add_argument("--extractor", default=None,
                    help="lenet | inception | points (default: lenet for images, points for 2-D data)")
     e.add_argument("--n", type=sample_count, default=None, help="fake samples (default 2000 images, 2500 points)")
