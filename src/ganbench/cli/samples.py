@@ -25,7 +25,7 @@ def add_parsers(sub) -> None:
     data_path_flag(s, "run")
     s.set_defaults(handler=cmd_sample)
 
-    e = sub.add_parser("eval", help="evaluate a run's checkpoints; writes RUN/eval.json")
+    e = sub.add_parser("eval", help="evaluate a run's checkpoints; writes RUN/eval.json (or --out)")
     e.add_argument("run", type=Path, help="run directory")
     e.add_argument("--out", type=Path, default=None,
                    help="write the results to this .json file instead of RUN/eval.json (RUN is then only read: a "
