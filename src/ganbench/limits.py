@@ -13,7 +13,7 @@ MAX_SAMPLES = 1_000_000
 
 # Generated data: a dataset's size option. A 2-D mixture point costs ~32 bytes while it is drawn (10 million:
 # ~0.3 GB); a Stacked MNIST image 9.4 kB as float32 (1 million: 9.4 GB, 8x PacGAN's 128,000). The size is
-# read from a run's config.json too, so `eval`, `sample` and the report of a stranger's run would build it.
+# read from a run's config.yaml and checkpoint sidecars too, so `eval`, `sample` and the report of a stranger's run would build it.
 MAX_POINTS = 10_000_000
 MAX_IMAGES = MAX_SAMPLES
 
