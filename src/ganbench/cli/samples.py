@@ -41,7 +41,7 @@ def add_parsers(sub) -> None:
     e.add_argument("--seed", type=seed, default=0, help="sampling seed")
     e.add_argument("--no-ema", action="store_true", help="evaluate the raw generator, not its EMA")
     e.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"],
-                   help="where to generate and extract features (metrics themselves run on the CPU)")
+                   help="where to generate and extract features (default: cpu; metrics themselves run on the CPU)")
     data_path_flag(e, "run")
     e.set_defaults(handler=cmd_eval)
 
@@ -53,7 +53,7 @@ def add_parsers(sub) -> None:
                    help="inception | lenet | points (default: inception for images, points for 2-D data)")
     m.add_argument("--dataset", default=None, help="dataset the lenet extractor is trained on, e.g. digits")
     m.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file")
-    m.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"], help="feature extraction device")
+    m.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"], help="feature extraction device (default: cpu)")
     m.set_defaults(handler=cmd_metrics)
 
 
