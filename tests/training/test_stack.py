@@ -154,6 +154,37 @@ def test_interrupt_after_a_member_diverged_names_the_step_resume_continues_from(
         assert s["message"].endswith(f"continues from the checkpoint at step {resumes_at}")
 
 
+def test_pruning_keeps_the_step_a_diverged_member_last_saved(tmp_path, monkeypatch):
+    """keep_checkpoints: 1 with member 1 diverged after its checkpoint at 12: the live members used to prune 12
+    when they saved 18, leaving no step common to all, and a resume retrained every member from step 0."""
+    import json
+
+    cfgs = _cfgs(MLP, steps=30, ckpt_every=6, log_every=6, keep_checkpoints=1)[:3]
+    real_g_step = loop.Trainer.g_step
+
+    def poisoned(self, step):
+        if step == 13:
+            with torch.no_grad():
+                next(iter(self.G.params.values()))[1].fill_(float("nan"))
+        if step == 26:
+            raise KeyboardInterrupt
+        return real_g_step(self, step)
+
+    outs = [tmp_path / f"e{i}" for i in range(3)]
+    monkeypatch.setattr(loop.Trainer, "g_step", poisoned)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train_group(cfgs, outs, progress=False)
+    monkeypatch.undo()
+    assert [ckpt.checkpoint_steps(o / "checkpoints") for o in outs] == [[12, 24], [12], [12, 24]]
+    assert ckpt.common_step([o / "checkpoints" for o in outs]) == 12
+    assert json.loads((outs[0] / "status.json").read_text())["step"] == 12
+    real_step, first = loop.Trainer.step, []
+    monkeypatch.setattr(loop.Trainer, "step", lambda self, step: (first.append(step), real_step(self, step))[1])
+    loop.train_group(cfgs, outs, resume=True, progress=False)
+    assert first[0] == 12
+    assert ckpt.checkpoint_steps(outs[0] / "checkpoints") == [30]  # all saved 30: older steps go as usual
+
+
 def _assert_interrupted_group_resumes_bit_identical(cfgs, tmp_path, monkeypatch):
     """Train the group whole (a), then again with a crash at step 15 and a resume (b): same final tensors."""
     outs_a = [tmp_path / f"a{i}" for i in range(len(cfgs))]

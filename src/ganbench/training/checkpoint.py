@@ -223,9 +223,12 @@ def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefi
     return module
 
 
-def prune(directory: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints. Only the two files this module writes per step are
-    touched (their names follow from the step), whatever a sidecar's JSON says."""
+def prune(directory: Path, keep: int, also_keep: int = 0) -> None:
+    """Delete all but the newest ``keep`` checkpoints and the one at step ``also_keep`` (a stack's common step:
+    the newest its diverged member saved too, which a resume of the stack starts from). Only the two files this
+    module writes per step are touched (their names follow from the step), whatever a sidecar's JSON says."""
     for old in list_checkpoints(directory)[:-keep]:
+        if also_keep and int(_STEP_FILE.match(old.name).group(1)) == also_keep:
+            continue
         (directory / old.with_suffix(".safetensors").name).unlink(missing_ok=True)
         (directory / old.name).unlink(missing_ok=True)

@@ -367,9 +367,12 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
                 if done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time:
                     save(i, done)
                     saved.append(i)
-            for i in saved:  # once all members saved: an interrupt between two saves leaves a shared step
+            # once all members saved: an interrupt between two saves leaves a shared step; and the newest step
+            # every member saved (a diverged member saves no more) is kept, else a resume starts from step 0
+            shared = ckpt.common_step([run.ckpt_dir for run in runs]) if saved and k > 1 else 0
+            for i in saved:
                 if cfgs[i].keep_checkpoints:
-                    ckpt.prune(runs[i].ckpt_dir, cfgs[i].keep_checkpoints)
+                    ckpt.prune(runs[i].ckpt_dir, cfgs[i].keep_checkpoints, also_keep=shared)
             if active:
                 bar.set_postfix(d=f"{avgs[active[0]][0]:.3f}", g=f"{avgs[active[0]][2]:.3f}")
             sums.zero_()
