@@ -171,3 +171,29 @@ def test_a_significant_difference_between_two_followers_is_a_verdict_too():
     values["c"] = {"high_quality": [0.56, 0.55, 0.58, 0.57]}  # b and c now tie
     tied = verdicts(_study(values, HQ_CAL, "high_quality"))
     assert tied["others"] == [] and "Among the others" not in tied["bottom"]
+
+
+def test_one_seed_has_no_interval_so_whether_it_clears_the_floor_cannot_be_told():
+    """A single value above the floor says nothing of the next seed: neither clearing (counted in the bottom line)
+    nor failing (▽); results.json names the variants apart."""
+    view = _study({"good": {"high_quality": [0.4]}, "low": {"high_quality": [0.01]}}, HQ_CAL, "high_quality")
+    assert view.clears_floor("good", "final") is None and view.clears_floor("low", "final") is None
+    assert view.clearing() == [] and view.one_seed() == ["good", "low"]
+    assert floor_state(view) == "one_seed"
+    board = leaderboard(view)
+    assert {r["variant"]: [m[1] for m in r["marks"]] for r in board["rows"]} == {"good": ["?"], "low": ["?"]}
+    text = bottom_line(view, "good", _final_pairs(view), warn=False)
+    assert "variants are better than a trivial generator" not in text
+    assert "With one seed, whether good and low are better than a trivial generator cannot be told" in text
+    assert "orders noise" not in text and "cannot be told" in overall([view])
+    summary = floor_summary(view)
+    assert summary["state"] == "one_seed"
+    assert summary["metrics"]["high_quality"]["variants_clearing"] == []
+    assert summary["metrics"]["high_quality"]["variants_one_seed"] == ["good", "low"]
+    # beside a variant with seeds that clears it, the one-seed variant is named apart, not counted
+    view = _study({"good": {"high_quality": [0.4, 0.45, 0.5]}, "one": {"high_quality": [0.4]}}, HQ_CAL,
+                  "high_quality")
+    assert view.clearing() == ["good"] and view.one_seed() == ["one"] and floor_state(view) == "clear"
+    text = bottom_line(view, "good", _final_pairs(view), warn=False)
+    assert ("1 of 2 variants are better than a trivial generator on high_quality; with one seed, whether one is "
+            "better than a trivial generator cannot be told.") in text

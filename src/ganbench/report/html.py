@@ -225,7 +225,8 @@ def floor_summary(view) -> dict:
     metrics = {}
     for m in view.quality_metrics():
         if (floor := view.floor("final", m)) is not None:
-            metrics[m] = {"floor_row": floor[0], "floor": floor[1], "variants_clearing": view.clearing(m)}
+            metrics[m] = {"floor_row": floor[0], "floor": floor[1], "variants_clearing": view.clearing(m),
+                          "variants_one_seed": view.one_seed(m)}
     return {"dataset": view.name, "primary": view.primary, "state": floor_state(view), "metrics": metrics,
             "collapsed": dict(sorted(view.collapsed.items())), "at_floor": dict(sorted(view.at_floor.items()))}
 

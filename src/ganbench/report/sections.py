@@ -62,6 +62,9 @@ def leaderboard(view: DatasetView) -> dict:
         if view.clears_floor(v, "final") is False:
             row["marks"].append(("floor", "▽", f"interval not better than a trivial generator on {view.primary}"
                                  + (f"; {len(low)} of {len(done)} seeds no better than it" if low else "")))
+        elif v in view.one_seed():
+            row["marks"].append(("ns", "?", f"one seed, no interval: whether it is better than a trivial generator "
+                                 f"on {view.primary} cannot be told"))
         collapsed = [r for r in done if r["run_id"] in view.collapsed]
         if collapsed:
             row["marks"].append(("collapse", f"✖{len(collapsed)}", f"{len(collapsed)} of {len(done)} seeds collapsed "
@@ -86,12 +89,15 @@ def leaderboard(view: DatasetView) -> dict:
 
 def floor_state(view: DatasetView) -> str | None:
     """Where the variants stand against the trivial generators: 'clear' (some variant beats them on the
-    primary metric), 'elsewhere' (none does on the primary, some do on another quality metric) or 'noise'
-    (none does on any); None without calibration rows."""
+    primary metric), 'one_seed' (none does, and some variant has one seed: no interval, so it cannot be told),
+    'elsewhere' (none does on the primary, some do on another quality metric) or 'noise' (none does on any);
+    None without calibration rows."""
     if view.floor("final") is None:
         return None
     if view.clearing():
         return "clear"
+    if view.one_seed():
+        return "one_seed"
     return "elsewhere" if view.cleared_elsewhere() else "noise"
 
 
@@ -232,9 +238,12 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
         found = [" is significantly better than ".join(winner_loser(p)) for p in between]
         text += f" Among the others, {_join(found)}."
     state = floor_state(view)
+    untold = view.one_seed()  # no interval: one value on the better side says nothing of the next seed
     if state == "clear":
         text += (f" {len(view.clearing())} of {len(view.variants)} variants are better than a trivial generator "
-                 f"on {view.primary}.")
+                 f"on {view.primary}" + (f"; with one seed, {_one_seed(untold)}." if untold else "."))
+    elif state == "one_seed":
+        text += f" With one seed, {_one_seed(untold)} on {view.primary}."
     elif state == "elsewhere":
         floor = view.floor("final")
         text += (f" No variant is better than a trivial generator on {view.primary} ({floor[0]}: {fmt(floor[1])}), "
@@ -247,6 +256,11 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
     if warn:
         text += " Most runs were still improving at the end: this is a ranking at this budget, and may change."
     return text
+
+
+def _one_seed(variants: list[str]) -> str:
+    verb = "is" if len(variants) == 1 else "are"
+    return f"whether {_join(variants)} {verb} better than a trivial generator cannot be told"
 
 
 def _join(items: list[str]) -> str:
@@ -389,6 +403,9 @@ def overall(views: list[DatasetView]) -> str:
         state = floor_state(view)
         if state == "noise":
             noise_only.append(view.name)
+        elif state == "one_seed":
+            primary_only.append(f"{view.name}, with one seed, whether a variant beats a trivial generator "
+                                "cannot be told")
         elif state == "elsewhere":
             primary_only.append(f"{view.name} no variant beats a trivial generator on {view.primary} (they do on "
                                 f"{', '.join(view.cleared_elsewhere())})")

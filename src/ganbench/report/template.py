@@ -29,7 +29,8 @@ details{margin:.5em 0}summary{cursor:pointer;color:#3b6fb6}
 {% if overall %}<p class="bottom"><b>Bottom line.</b> {{ overall }}</p>{% endif %}
 <p class="note">Cells: mean over seeds [95 % confidence interval: Student t, clipped to the metric's possible range].
 Marks: <span class="sig">&dagger;</span> significantly worse than the leader (paired t-test over seeds, Holm-adjusted
-p &lt; 0.05); <span class="floor">&#9661;</span> interval not better than a trivial generator;
+p &lt; 0.05); <span class="floor">&#9661;</span> interval not better than a trivial generator
+(<span class="ns">?</span> one seed: no interval, so it cannot be told);
 <span class="collapse">&#10006;k</span> k seeds collapsed (no mode or no high-quality sample). Unmarked variants are <em>not</em> distinguishable from the
 leader at this number of seeds; each such verdict says what difference the study could have detected.</p>
 {% for ds in datasets %}

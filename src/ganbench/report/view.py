@@ -98,18 +98,24 @@ class DatasetView:
         return row["mean"] if row else None
 
     def clears_floor(self, variant: str, checkpoint: str, metric: str | None = None) -> bool | None:
-        """Is the variant's whole interval on the better side of the floor (its mean, with one seed)?"""
+        """Is the variant's whole interval on the better side of the floor? None when it cannot be told: no floor,
+        no value, or one seed (no interval: one value on the better side says nothing of the next seed)."""
         metric = metric or self.primary
         floor, row = self.floor(checkpoint, metric), self.board.get((variant, metric, checkpoint))
-        if floor is None or row is None:
+        if floor is None or row is None or row["n"] < 2:
             return None
         value = info(metric)
-        worst = row["mean"] if row["n"] < 2 else (row["ci_high"] if value.direction == "lower" else row["ci_low"])
-        return value.better(worst, floor[1])
+        return value.better(row["ci_high"] if value.direction == "lower" else row["ci_low"], floor[1])
 
     def clearing(self, metric: str | None = None) -> list[str]:
         """The variants whose final interval clears the floor on a metric (default: the primary)."""
         return [v for v in self.variants if self.clears_floor(v, "final", metric)]
+
+    def one_seed(self, metric: str | None = None) -> list[str]:
+        """The variants with a final value on one seed only, against a floor: whether they clear it cannot be told."""
+        metric = metric or self.primary
+        return [v for v in self.variants if self.floor("final", metric) is not None
+                and (row := self.board.get((v, metric, "final"))) is not None and row["n"] < 2]
 
     def cleared_elsewhere(self) -> dict[str, list[str]]:
         """{other quality metric: variants clearing its floor}, for the metrics some variant clears: what the
