@@ -28,6 +28,7 @@ from . import faults
 from .executors import Lost
 from .extend import extend_store, extension_line, extensions, first_difference
 from .evaluation import check_eval_data
+from .threads import on_cpu, study_threads
 from .groups import plan_groups
 from .spec import StudySpec, expand
 from .store import FINISHED, Store, check_store
@@ -219,12 +220,13 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
         scope = scope_dict()  # workers in other processes check paths as this driver does
         hashes = {r["run_id"]: r["config_hash"] for r in store.runs()}  # each result.json names its config
         compile_mode = compile or spec.compile
+        cpu_threads = study_threads(store, executor, [r.config for r in todo])  # one count for all its CPU runs
 
         def make_tasks(selected: list) -> list:
             return [(tuple(r.run_id for r in group),
                      ([{"run_id": r.run_id, "config": r.config, "config_hash": hashes[r.run_id]} for r in group],
-                      str(study.path),
-                      [{**eval_spec, "primary": r.primary} for r in group], executor.threads,
+                      str(study.path), [{**eval_spec, "primary": r.primary} for r in group],
+                      cpu_threads if cpu_threads and on_cpu(group[0].config) else executor.threads,
                       compile_mode, scope))
                     for group in plan_groups(selected, mode, size)]  # a group is one task for every executor
 

@@ -60,8 +60,14 @@ def execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thre
     """
     from ..confine import restored
 
-    with restored(scope):
-        return _execute_group(runs, study_dir, eval_specs, threads, compile)
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        with restored(scope):
+            return _execute_group(runs, study_dir, eval_specs, threads, compile)
+    finally:  # in-process, the driver goes on with its own count (its calibration rows are computed with it)
+        torch.set_num_threads(before)
 
 
 def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], threads: int | None,

@@ -1,0 +1,71 @@
+"""The torch thread count a study's CPU runs train with: part of their recipe.
+
+A CPU splits a conv net's sums over torch's threads, so the last digits of every step depend on their number,
+and a GAN's training carries them on. A study killed while running in-process (every core's threads in one
+run) and resumed with the default pool (one worker per core, one thread each) would train its not-yet-started
+runs differently from the uninterrupted study. So the count its CPU runs train with when it first runs is kept
+in the store (meta key ``cpu_threads``), and every later ``study resume``, ``extend`` or run again trains its
+CPU runs with that count, whatever the executor, never with more threads than this machine's usable cores.
+A run resumed from its own checkpoint already trains with the count that checkpoint recorded
+(training/checkpoint.recorded_threads); runs on an accelerator are left to the executor.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import UserError
+
+KEY = "cpu_threads"
+
+
+def on_cpu(config: dict) -> bool:
+    """Whether a run of this config trains on the CPU (``auto`` resolved as the worker will, on this machine)."""
+    device = str(config.get("device", "auto"))
+    if device == "auto":
+        from ..training.build import resolve_device
+
+        return resolve_device("auto").type == "cpu"
+    return device == "cpu"
+
+
+def _found_in(store) -> int | None:
+    """A study made before the count was stored: the count its finished CPU runs' final rows recorded (they
+    were evaluated in the process that trained them), when they agree."""
+    seen = {e["protocol"].get("threads") for e in store.evals()
+            if "final" in e["tags"] and e["protocol"].get("device", "cpu") == "cpu"}
+    found = next(iter(seen)) if len(seen) == 1 else None
+    return found if type(found) is int and 1 <= found <= 4096 else None
+
+
+def study_threads(store, executor, todo_configs: list[dict]) -> int | None:
+    """The thread count this study's CPU runs train with (None: no CPU run to train). Recorded on the study's
+    first run, with one line on stderr when it is not what ``executor`` would have used, or is capped."""
+    import torch
+
+    from .executors import usable_cores
+
+    if not any(on_cpu(c) for c in todo_configs):
+        return None
+    would = executor.threads or torch.get_num_threads()
+    stored = store.get_meta(KEY)
+    if stored is None:
+        wanted = _found_in(store) or would
+        store.set_meta(**{KEY: str(wanted)})
+    else:
+        try:
+            wanted = int(stored)
+        except ValueError:
+            wanted = 0
+        if not 1 <= wanted <= 4096:
+            raise UserError(f"{store.path}: its meta {KEY} {stored!r} is not a thread count; the store was edited")
+    cores = usable_cores()
+    threads = min(wanted, cores)
+    if threads < wanted:
+        print(f"ganbench: this study's CPU runs train with {wanted} torch threads, but only {cores} cores are "
+              f"usable here: its runs train with {threads}, and may end with other last digits", file=sys.stderr)
+    elif threads != would:
+        print(f"ganbench: training this study's CPU runs with {threads} torch threads, as its first runs did (the "
+              f"{executor.name} executor would have used {would}; sums split over other threads round differently)",
+              file=sys.stderr)
+    return threads

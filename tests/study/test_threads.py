@@ -1,0 +1,85 @@
+"""A study's CPU runs train with one torch thread count (study/threads.py): a study run in-process (every core's
+threads in each run), killed, and resumed with the default pool (one thread per worker) used to train the runs
+not yet started with another count, and a conv net's last digits depend on it: other results."""
+
+import pytest
+import torch
+
+from ganbench.errors import UserError
+from ganbench.study import runner
+from ganbench.study.executors import InProcess, Pool, usable_cores
+from ganbench.study.runner import resume_study, run_study
+from ganbench.study.spec import StudySpec
+from ganbench.study.store import Store
+from ganbench.study.threads import KEY, study_threads
+
+SPEC = {"name": "threads", "base": {"batch_size": 32, "log_every": 4, "device": "cpu",
+                                    "generator": {"name": "dcgan", "width": 16},
+                                    "discriminator": {"name": "dcgan", "width": 16}},
+        "datasets": [{"data": "digits"}], "grid": {"loss": ["ns"]}, "seeds": 2, "budget": {"steps": 8},
+        "eval": {"n": 100, "every": 8, "metrics": ["fid"]}}
+
+
+def test_a_study_resumed_with_the_default_pool_trains_with_the_thread_count_it_started_with(tmp_path, monkeypatch,
+                                                                                            capfd):
+    if usable_cores() != 2:
+        pytest.skip("needs exactly 2 usable cores: in-process runs then train with 2 threads, the pool's with 1 "
+                    "(on one core both use 1 and nothing can differ)")
+    from ganbench.metrics.features import lenet
+
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))  # a quick classifier, not to be shared; the
+    monkeypatch.setattr(lenet, "_epochs", lambda n: 1)  # pool's workers read it from this cache
+    torch.set_num_threads(2)
+    run_study(tmp_path / "full", StudySpec(**SPEC), InProcess(), progress=False)
+    real, calls = runner.execute_group, []
+
+    def killed_after_one(*args, **kw):  # what a kill after the first run finished leaves
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(runner, "execute_group", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(tmp_path / "cut", StudySpec(**SPEC), InProcess(), progress=False)
+    monkeypatch.setattr(runner, "execute_group", real)
+    assert [r["status"] for r in Store(tmp_path / "cut" / "study.sqlite").runs()].count("done") == 1
+    capfd.readouterr()
+    assert Pool().threads == 1
+    resume_study(tmp_path / "cut", Pool(), progress=False)  # the default: one worker per core, 1 thread each
+    assert "with 2 torch threads, as its first runs did (the pool executor would have used 1" in capfd.readouterr().err
+    full, cut = Store(tmp_path / "full" / "study.sqlite"), Store(tmp_path / "cut" / "study.sqlite")
+    assert full.get_meta(KEY) == cut.get_meta(KEY) == "2"
+    assert cut.results_table() == full.results_table()
+    assert all(r["status"] == "done" for r in cut.runs())
+
+
+class _Store:
+    path = "s/study.sqlite"
+
+    def __init__(self, meta=None):
+        self.meta = {} if meta is None else {KEY: meta}
+
+    def get_meta(self, key):
+        return self.meta.get(key)
+
+    def set_meta(self, **items):
+        self.meta.update(items)
+
+    def evals(self):
+        return []
+
+
+def test_the_recorded_count_is_capped_at_the_usable_cores_and_checked(monkeypatch, capsys):
+    monkeypatch.setattr("ganbench.study.executors.usable_cores", lambda: 2)
+    cpu, gpu = [{"device": "cpu"}], [{"device": "cuda"}]
+    store = _Store()
+    assert study_threads(store, Pool(1), gpu) is None and store.meta == {}  # accelerator runs: left alone
+    assert study_threads(store, Pool(1), cpu) == Pool(1).threads and capsys.readouterr().err == ""
+    assert store.meta == {KEY: str(Pool(1).threads)}  # recorded on the first run
+    assert study_threads(_Store("64"), Pool(1), cpu) == 2
+    assert "train with 64 torch threads, but only 2 cores are usable here: its runs train with 2" in \
+        capsys.readouterr().err
+    for bad in ("x", "0", "-3"):
+        with pytest.raises(UserError, match=f"its meta cpu_threads '{bad}' is not a thread count"):
+            study_threads(_Store(bad), Pool(1), cpu)
