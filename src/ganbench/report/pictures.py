@@ -1,0 +1,74 @@
+"""The report's sections that are mostly figures: sample strips, training curves, quality against cost.
+Each is a function of the ``DatasetView``, as in ``sections.py`` (whose ``SECTIONS`` lists them)."""
+
+from __future__ import annotations
+
+import base64
+import math
+import sys
+from collections import defaultdict
+
+from ..provenance import mixed_machines
+from ..study.worker import run_dir_name
+from . import figures
+from .view import DatasetView, fmt
+
+
+def b64(png: bytes | None) -> str:
+    return base64.b64encode(png).decode() if png else ""
+
+
+def samples(view: DatasetView) -> dict | None:
+    """A strip per variant: the final generator of every seed (collapses show up here; ✖ collapsed, ▽ at the
+    floor)."""
+    strips = []
+    ema = set()
+    for v in view.variants:
+        runs = sorted((r for r in view.runs if r["variant"] == v), key=lambda r: r["seed"])
+        dirs = [view.study_path / "runs" / run_dir_name(r["run_id"]) for r in runs]
+        titles = [f"seed {r['seed']}" + (" ✖" if r["run_id"] in view.collapsed else " ▽"
+                                         if r["run_id"] in view.at_floor else "") for r in runs]
+        png, failed = figures.sample_strip(dirs, titles)
+        for run_dir, why in failed:  # said here and on the command line, never a silent blank panel
+            print(f"report: the samples of {run_dir} are not drawn: {why}", file=sys.stderr)
+        not_drawn = [f"{run_dir.name}: {why}" for run_dir, why in failed]
+        if png or not_drawn:
+            strips.append({"variant": v, "png": b64(png) if png else None, "not_drawn": not_drawn})
+        ema.update(bool(e["protocol"].get("ema")) for e in view.evals if e["variant"] == v and "final" in e["tags"])
+    if not strips:
+        return None
+    heading = {frozenset({True}): "EMA generator", frozenset({False}): "generator (no EMA)"}.get(
+        frozenset(ema), "generator (EMA where the run has one)")
+    return {"strips": strips, "heading": f"final {heading}, every seed"}
+
+
+def training(view: DatasetView) -> dict:
+    points: dict = defaultdict(lambda: defaultdict(list))
+    for e in view.evals:
+        if e["metric"] == view.primary and not {"heldout", "repeat"} & set(e["tags"]) and e["value"] is not None:
+            points[e["variant"]][e["step"]].append(e["value"])
+    dirs = defaultdict(list)
+    for r in view.runs:
+        dirs[r["variant"]].append(view.study_path / "runs" / run_dir_name(r["run_id"]))
+    n_points = max((len(s) for s in points.values()), default=0)
+    return {"metric_curve": b64(figures.metric_curves(points, view.primary, f"{view.name}: {view.primary} during "
+                                                       "training (mean over seeds, band: min to max)")),
+            "loss_curve": b64(figures.loss_curves(dirs, f"{view.name}: losses (mean over seeds)")),
+            "n_points": n_points}
+
+
+def cost(view: DatasetView) -> dict:
+    rows = []
+    for v in view.variants:
+        done = [r for r in view.runs if r["variant"] == v and r["status"] == "done"]
+        b = view.board.get((v, view.primary, "final"))
+        secs = [r["train_seconds"] for r in done if r["train_seconds"] is not None]
+        flops = [r["efficiency"]["train_flops"] for r in done if (r["efficiency"] or {}).get("train_flops")]
+        rows.append({"variant": v, "quality": b["mean"] if b else math.nan,
+                     "train_seconds": sum(secs) / len(secs) if secs else None,
+                     "train_flops": sum(flops) / len(flops) if flops else None})
+    png = figures.quality_vs_cost(rows, view.primary, view.value.direction == "lower",
+                                  f"{view.name}: {view.primary} (final) against training cost")
+    table = [{"variant": r["variant"], "flops": f"{r['train_flops']:.3g}" if r["train_flops"] else "–",
+              "seconds": fmt(r["train_seconds"])} for r in rows]
+    return {"plot": b64(png), "table": table, "machines": mixed_machines(view.runs)}
