@@ -87,7 +87,8 @@ def machine_label(rec: dict | None) -> str:
 
 
 def _with_results(runs: list[dict]) -> list[dict]:
-    return [r for r in runs if r.get("status") in ("done", "diverged", "failed")]
+    """The runs whose training made numbers: done, or diverged (a failed run has none)."""
+    return [r for r in runs if r.get("status") in ("done", "diverged")]
 
 
 def _count(runs: list[dict], label) -> Counter:
@@ -140,7 +141,6 @@ def _confounded(runs: list[dict]) -> str:
     shown = "; ".join(found[:5]) + (f" and {len(found) - 5} more pairs" if len(found) > 5 else "")
     return (f"Not one version made runs of both variants of {shown}: there a difference confounds code with "
             "recipe. ")
-
 
 
 def mixed_machines(runs: list[dict]) -> str | None:
