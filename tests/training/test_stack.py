@@ -123,26 +123,34 @@ def test_diverging_member_is_frozen_and_others_finish(tmp_path, float64, monkeyp
     assert _worst_rel(_final(tmp_path / "e2"), _final(tmp_path / "s2")) < 1e-10
 
 
+def _diverge_then_interrupt(cfgs, tmp_path, monkeypatch, at: int, poison: int | None = 13,
+                            prefix: str = "e") -> list:
+    """Train the stack with member 1's G poisoned (NaN) at step ``poison`` (None: never) and a Ctrl-C at
+    step ``at``; returns the members' run directories."""
+    real_g_step = loop.Trainer.g_step
+
+    def poisoned(self, step):
+        if step == poison:
+            with torch.no_grad():
+                next(iter(self.G.params.values()))[1].fill_(float("nan"))
+        if step == at:
+            raise KeyboardInterrupt
+        return real_g_step(self, step)
+
+    outs = [tmp_path / f"{prefix}{i}" for i in range(len(cfgs))]
+    monkeypatch.setattr(loop.Trainer, "g_step", poisoned)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train_group(cfgs, outs, progress=False)
+    return outs
+
+
 def test_interrupt_after_a_member_diverged_names_the_step_resume_continues_from(tmp_path, monkeypatch):
     """Member 1 diverges near step 18 (last checkpoint 12), the others save 18 and are interrupted at 20:
     the stack resumes from 12, the newest step all members saved, so their status must say 12."""
     import json
 
     cfgs = _cfgs(MLP, steps=30, ckpt_every=6, log_every=6)[:3]
-    real_g_step = loop.Trainer.g_step
-
-    def poisoned(self, step):
-        if step == 13:
-            with torch.no_grad():
-                next(iter(self.G.params.values()))[1].fill_(float("nan"))
-        if step == 20:
-            raise KeyboardInterrupt
-        return real_g_step(self, step)
-
-    outs = [tmp_path / f"e{i}" for i in range(3)]
-    monkeypatch.setattr(loop.Trainer, "g_step", poisoned)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train_group(cfgs, outs, progress=False)
+    outs = _diverge_then_interrupt(cfgs, tmp_path, monkeypatch, at=20)
     assert ckpt.checkpoint_steps(outs[0] / "checkpoints") == [6, 12, 18]
     assert ckpt.checkpoint_steps(outs[1] / "checkpoints") == [6, 12]
     resumes_at = ckpt.common_step([o / "checkpoints" for o in outs])
@@ -160,20 +168,7 @@ def test_pruning_keeps_the_step_a_diverged_member_last_saved(tmp_path, monkeypat
     import json
 
     cfgs = _cfgs(MLP, steps=30, ckpt_every=6, log_every=6, keep_checkpoints=1)[:3]
-    real_g_step = loop.Trainer.g_step
-
-    def poisoned(self, step):
-        if step == 13:
-            with torch.no_grad():
-                next(iter(self.G.params.values()))[1].fill_(float("nan"))
-        if step == 26:
-            raise KeyboardInterrupt
-        return real_g_step(self, step)
-
-    outs = [tmp_path / f"e{i}" for i in range(3)]
-    monkeypatch.setattr(loop.Trainer, "g_step", poisoned)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train_group(cfgs, outs, progress=False)
+    outs = _diverge_then_interrupt(cfgs, tmp_path, monkeypatch, at=26)
     monkeypatch.undo()
     assert [ckpt.checkpoint_steps(o / "checkpoints") for o in outs] == [[12, 24], [12], [12, 24]]
     assert ckpt.common_step([o / "checkpoints" for o in outs]) == 12
@@ -189,17 +184,7 @@ def _assert_interrupted_group_resumes_bit_identical(cfgs, tmp_path, monkeypatch)
     """Train the group whole (a), then again with a crash at step 15 and a resume (b): same final tensors."""
     outs_a = [tmp_path / f"a{i}" for i in range(len(cfgs))]
     loop.train_group(cfgs, outs_a, progress=False)
-    real_g_step = loop.Trainer.g_step
-
-    def crashing(self, step):
-        if step == 15:
-            raise KeyboardInterrupt
-        return real_g_step(self, step)
-
-    outs_b = [tmp_path / f"b{i}" for i in range(len(cfgs))]
-    monkeypatch.setattr(loop.Trainer, "g_step", crashing)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train_group(cfgs, outs_b, progress=False)
+    outs_b = _diverge_then_interrupt(cfgs, tmp_path, monkeypatch, at=15, poison=None, prefix="b")
     monkeypatch.undo()
     loop.train_group(cfgs, outs_b, resume=True, progress=False)
     for a, b in zip(outs_a, outs_b):
