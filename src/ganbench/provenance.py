@@ -75,15 +75,22 @@ def record(device: str = "cpu") -> dict:
             "python": platform.python_version(), "machine": machine(device)}
 
 
+def _shown(value) -> str:
+    """A recorded text as the report and the terminal show it: a stranger's store may hold anything, so at most
+    160 characters and no control characters (an escape sequence would drive the reader's terminal)."""
+    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
 def software_label(rec: dict | None) -> str:
     if not isinstance(rec, dict) or not rec:
         return "not recorded (made by a ganbench older than this record)"
-    return (f"ganbench {rec.get('ganbench', '?')} (code {rec.get('code', '?')}), torch {rec.get('torch', '?')}, "
-            f"numpy {rec.get('numpy', '?')}, Python {rec.get('python', '?')}")
+    return _shown(f"ganbench {rec.get('ganbench', '?')} (code {rec.get('code', '?')}), torch {rec.get('torch', '?')}, "
+                  f"numpy {rec.get('numpy', '?')}, Python {rec.get('python', '?')}")
 
 
 def machine_label(rec: dict | None) -> str:
-    return str(rec["machine"]) if isinstance(rec, dict) and rec.get("machine") else "not recorded"
+    return _shown(rec["machine"]) if isinstance(rec, dict) and rec.get("machine") else "not recorded"
 
 
 def _with_results(runs: list[dict]) -> list[dict]:

@@ -124,3 +124,10 @@ def test_merge_names_the_versions_of_its_sources(study, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "made by 2 software versions" in err and "(code 0123456789ab)" in err
     assert "Made by more than one version" in (tmp_path / "ab" / "report.html").read_text()
+
+
+def test_a_stranger_s_record_cannot_drive_the_terminal():
+    rec = {**provenance.record(), "torch": "2.13\x1b]52;c;ZXZpbA==\x07", "machine": "x" * 500}
+    label = provenance.software_label(rec)
+    assert "\x1b" not in label and "\x07" not in label and "torch 2.13?]52;c;ZXZpbA==?" in label
+    assert len(provenance.machine_label(rec)) == 160

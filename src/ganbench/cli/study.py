@@ -18,7 +18,8 @@ def add_parsers(sub) -> None:
     sr.add_argument("--dir", type=Path, default=None, help="study directory (default studies/<name>)")
     sr.add_argument("--force-new", action="store_true", help="replace a study directory holding another spec")
     sr.add_argument("--scale", type=float, default=None, metavar="F",
-                    help="a first look, 0 < F <= 1: budgets (steps or seconds) x F, seeds x F (at least 3); "
+                    help="a first look, 0 < F <= 1: budgets (steps or seconds) x F, seeds x F (at least 3, or all "
+                         "of them when the spec has fewer); "
                          "the study is named NAME-xF")
     sr.add_argument("--extend", action="store_true",
                     help="DIR holds a study that SPEC only adds seeds, variants or datasets to: keep its runs, run "

@@ -387,7 +387,8 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
 
 def scaled(spec: StudySpec, factor: float) -> StudySpec:
     """A first look at a long study: its budget (steps or seconds, and ``eval.every``) times ``factor``, and
-    its seeds times ``factor`` but at least 3 (the fewest that still give a spread). Named ``NAME-xF``."""
+    its seeds times ``factor`` but at least 3 (the fewest that still give a spread; all of them when the spec
+    has fewer). Named ``NAME-xF``."""
     if not 0 < factor <= 1:
         raise UserError(f"--scale must be in (0, 1]; got {factor}")
     if not (spec.budget.steps or spec.budget.seconds):
