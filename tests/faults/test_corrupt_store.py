@@ -141,7 +141,7 @@ def test_rebuild_says_when_spec_yaml_was_edited_since_the_runs(capsys, study):
     assert "spec.yaml was edited since they ran" in err
     (study / "spec.yaml").write_text(original)
     code, out, err = cli(capsys, "study", "rebuild", study)
-    assert code == 0 and "2 finished runs recovered, 0 queued" in out and "note:" not in err
+    assert code == 0 and "2 finished runs recovered, 0 queued" in out and "for another config" not in err
 
 
 def test_rebuild_of_a_directory_that_is_no_study(capsys, tmp_path):
@@ -201,9 +201,13 @@ def test_report_refuses_a_store_that_lost_runs_and_reports_after_rebuild(capsys,
     assert _results(study) == before  # good results never replaced with fewer
     code, out, err = cli(capsys, "study", "rebuild", study)
     assert code == 0 and "2 finished runs recovered" in out, err
+    assert f"reference rows (real data, trivial generators: each dataset's ceiling and floor) are not kept" in err
     assert Store(study / "study.sqlite").results_table() == expected
     code, _, err = cli(capsys, "study", "report", study)
     assert code == 0, err
+    page = (study / "report.html").read_text()
+    assert "<b>No reference rows</b>" in page and "have no reference rows" not in page  # one dataset: "has"
+    assert "has no reference rows (no floor, no ceiling)" in page  # said in the bottom line too, not left out
     # every variant's row as before; the reference rows are not in the runs' files (a resume draws them again)
     variants = [ln for ln in before["results.csv"].decode().splitlines() if ln.endswith(",variant")]
     assert variants and (study / "results.csv").read_text().splitlines()[1:] == variants

@@ -77,7 +77,7 @@ def leaderboard(view: DatasetView) -> dict:
             "meaning": view.value.meaning, "others": others, "arrows": {m: info(m).arrow for m in others},
             "rows": rows, "refs": refs, "noise": fmt(view.noise) if view.noise is not None else None,
             "floor_state": floor_state(view) if refs else None, "elsewhere": _elsewhere(view),
-            "floor": view.floor("final")}
+            "floor": view.floor("final"), "study": str(view.study_path)}
 
 
 def floor_state(view: DatasetView) -> str | None:
@@ -357,6 +357,9 @@ def overall(views: list[DatasetView]) -> str:
         text += " No recipe leads on every dataset."
     if noise_only:
         text += f" On {', '.join(noise_only)} no variant beats a trivial generator."
+    if missing := [v.name for v in views if not v.calibration]:
+        text += (f" {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no reference rows (no floor, no "
+                 "ceiling): `ganbench study resume` draws them.")
     for line in primary_only:
         text += f" On {line}."
     return text

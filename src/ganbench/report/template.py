@@ -58,6 +58,10 @@ configs and compares every checkpoint they ship tensor by tensor.</p>
 SECTIONS = {
     "leaderboard": """
 <h3>Leaderboard: {{ s.primary }} {{ s.arrow }} ({{ s.direction }} is better)</h3>
+{% if not s.refs %}<p class="warn"><b>No reference rows</b> (real data, trivial generators) for this dataset: the table has
+no ceiling and no floor, so it cannot say whether any variant beats a trivial generator. A store rebuilt from the runs'
+own files, or merged from studies without them, lacks them until <code>ganbench study resume {{ s.study }}</code> draws
+them.</p>{% endif %}
 {% if s.floor_state == "noise" %}<p class="warn"><b>No variant is better than a trivial generator</b> ({{ s.floor[0] }}:
 {{ '%.4g' % s.floor[1] }}) on {{ s.primary }}{% if s.others %}, nor on any other quality metric{% endif %}. The order below is a
 ranking of noise; give the runs a longer budget.</p>
