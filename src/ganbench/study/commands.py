@@ -67,8 +67,6 @@ def _study_plan(args: argparse.Namespace, spec) -> int:
         raise UserError(f"--out {args.out}: the plan is written as JSON; name a .json file")
     if args.probe_steps < 1:
         raise UserError(f"--probe-steps must be at least 1; got {args.probe_steps}")
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be at least 1; got {args.workers}")
     plan = plan_study(spec, args.workers, None if args.no_probe else args.probe_steps, True, args.data_path)
     if args.out is not None:
         atomic_write_text(args.out, json.dumps(plan, indent=1))

@@ -198,9 +198,14 @@ class RayExecutor:
 MAX_WORKERS = 256  # processes; more would start as many Python + torch interpreters as the study has runs
 
 
-def make_executor(name: str, workers: int | None = None, address: str | None = None, num_gpus: float = 0):
+def check_workers(workers: int | None) -> None:
+    """A pool size the user asked for (None: one per core)."""
     if workers is not None and not 1 <= workers <= MAX_WORKERS:  # 0 and -3 meant "one per core" and 1, silently
         raise UserError(f"--workers must be from 1 to {MAX_WORKERS}; got {workers}")
+
+
+def make_executor(name: str, workers: int | None = None, address: str | None = None, num_gpus: float = 0):
+    check_workers(workers)
     if num_gpus < 0 or num_gpus != num_gpus:
         raise UserError(f"--gpus-per-run must be >= 0; got {num_gpus}")
     if name == "inprocess":

@@ -40,10 +40,11 @@ def plan_study(spec, workers: int | None = None, probe: int | None = 20, progres
 def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bool, tmp: Path) -> dict:
     from .. import provenance
     from .evaluation import check_eval_data
-    from .executors import Pool
+    from .executors import Pool, check_workers
     from .power import min_detectable
     from .spec import primary_for
 
+    check_workers(workers)  # as study run checks it
     check_eval_data(spec, runs)
     pool = Pool(workers)
     recipes: dict[tuple, list] = defaultdict(list)
