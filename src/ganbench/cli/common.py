@@ -14,6 +14,13 @@ from ..limits import MAX_SAMPLES, MAX_SEED
 CAPTURE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
+def json_out(out, what: str) -> None:
+    """A command that writes ``what`` (e.g. "the results are") to --out as JSON refuses any other name before
+    the work (eval, metrics, study verify, study plan)."""
+    if out is not None and out.suffix.lower() != ".json":
+        raise UserError(f"--out {out}: {what} written as JSON; name a .json file")
+
+
 def yaml_value(text: str) -> Any:
     try:
         return yaml.safe_load(text)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
-from .common import data_path_flag, names, sample_count, seed
+from .common import data_path_flag, json_out, names, sample_count, seed
 
 
 def add_parsers(sub) -> None:
@@ -105,18 +105,12 @@ def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
-def _json_out(out: Path | None) -> None:
-    """eval and metrics write their --out as JSON: any other name is refused before the work."""
-    if out is not None and out.suffix.lower() != ".json":
-        raise UserError(f"--out {out}: the results are written as JSON; name a .json file")
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate_run
 
     if args.n is not None and args.n < 2:
         raise UserError("--n must be at least 2")
-    _json_out(args.out)
+    json_out(args.out, "the results are")
     if args.out is None and args.run.is_dir() and not os.access(args.run, os.W_OK):  # before minutes of work
         raise UserError(f"{args.run}: the run directory is read-only (or not writable), and its results go to "
                         "eval.json in it; write them elsewhere with --out FILE.json")
@@ -151,7 +145,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from ..metrics.features import build_extractor, check_fits
     from ..metrics.suite import METRICS, Context, check_names, compute, size_problem
 
-    _json_out(args.out)
+    json_out(args.out, "the results are")
     names = args.metrics or ["fid", "kid", "prdc"]
     check_names(names)
     for metric in names:  # two sample sets carry no modes, labels or generator

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..cli.common import json_out
 from ..errors import UserError
 
 
@@ -63,8 +64,7 @@ def _study_plan(args: argparse.Namespace, spec) -> int:
     from ..fileio import atomic_write_text
     from .plan import describe, plan_study
 
-    if args.out is not None and args.out.suffix.lower() != ".json":
-        raise UserError(f"--out {args.out}: the plan is written as JSON; name a .json file")
+    json_out(args.out, "the plan is")
     if args.probe_steps < 1:
         raise UserError(f"--probe-steps must be at least 1; got {args.probe_steps}")
     plan = plan_study(spec, args.workers, None if args.no_probe else args.probe_steps, True, args.data_path)
@@ -191,8 +191,7 @@ def _study_verify(args: argparse.Namespace) -> int:
     from ..fileio import atomic_write_text
     from .verify import verify_study
 
-    if args.out is not None and args.out.suffix.lower() != ".json":
-        raise UserError(f"--out {args.out}: the comparisons are written as JSON; name a .json file")
+    json_out(args.out, "the comparisons are")
     with reading(args.dir, STUDY, args.data_path):
         found = verify_study(args.dir, args.rows, args.runs, args.seed, reference=not args.no_reference,
                              retrain=args.retrain, workers=args.workers)
