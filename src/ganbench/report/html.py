@@ -193,12 +193,7 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict]) -> list[str]:
             p = e["protocol"]
             kid.setdefault((e["dataset"], p["n_real"], p["n_fake"]), {})[e["metric"]] = int(e["value"])
     for (ds, n_real, n_fake), k in sorted(kid.items()):
-        size, count = k.get("kid_subset_size"), k.get("kid_subsets")
-        line = f"{ds}: KID on {count} subset(s) of {size} rows (n_real {n_real}, n_fake {n_fake})"
-        if size is not None and size >= min(n_real, n_fake):
-            line += (" — with no more samples than the subset size every subset is the whole set: one value, "
-                     "and kid_std is 0 by construction, not a measured spread")
-        notes.append(line + ".")
+        notes.append(_kid_note(ds, n_real, n_fake, k.get("kid_subset_size"), k.get("kid_subsets")))
     groups = {tuple(r["trained_with"]) for r in runs if r.get("trained_with")}
     for g in sorted(groups):
         notes.append(f"Trained together as one member-stacked model: {', '.join(g)}.")
@@ -210,6 +205,20 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict]) -> list[str]:
         notes.append(f"Training step run with torch.compile mode {how}; compiled kernels round differently "
                      f"from eager ones: {', '.join(ids)}.")
     return notes
+
+
+def _kid_note(ds: str, n_real: int, n_fake: int, size: int | None, count: int | None) -> str:
+    """How KID's subsets were drawn, as ``metrics.kid`` draws them: ``min(subset_size, n_real, n_fake)``
+    rows per set; when that is all of both sets there is one value and no spread."""
+    line = f"{ds}: KID on {count} subset{'' if count == 1 else 's'} of {size} rows (n_real {n_real}, n_fake {n_fake})"
+    if size is None or size < min(n_real, n_fake):
+        return line + "."
+    if size >= max(n_real, n_fake):
+        return line + (": both sets are no larger than the subset size, so the one subset is the whole of both "
+                       "sets; kid_std is 0 by construction, not a measured spread.")
+    whole, part, n_part = ("real", "fake", n_fake) if n_real <= n_fake else ("fake", "real", n_real)
+    return line + (f": every subset holds all the {whole} rows and another draw of {size} of the {n_part} "
+                   f"{part} rows, so kid_std measures the {part} draw only.")
 
 
 def reference_rows(calibration: list[dict]) -> list[dict]:
