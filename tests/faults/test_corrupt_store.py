@@ -102,6 +102,14 @@ def test_resume_refuses_a_bad_store_and_rebuild_recovers_every_finished_run(caps
     assert f"the old store is kept as {kept.name}" in out
     assert Store(study / "study.sqlite").results_table() == expected
     assert not (study / "results.csv").exists()  # it described the old store
+    # a damaged store cannot give the reference rows, and the runs' files do not hold them: the report says so
+    assert "of ring8 are not kept in the runs' files and the old store could not give them" in err
+    assert "carried from the old store" not in out
+    code, _, err = cli(capsys, "study", "report", study)
+    assert code == 0, err
+    page = (study / "report.html").read_text()
+    assert "<b>No reference rows</b>" in page and "have no reference rows" not in page  # one dataset: "has"
+    assert "has no reference rows (no floor, no ceiling)" in page  # said in the bottom line too, not left out
     code, _, err = cli(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress")
     assert code == 0, err
     assert "executed" in _ and (study / "results.csv").exists()
@@ -139,6 +147,8 @@ def test_rebuild_says_when_spec_yaml_was_edited_since_the_runs(capsys, study):
     assert code == 0 and "0 finished runs recovered, 2 queued" in out, err
     assert "note: 2 of the queued runs have results on disk for another config" in err
     assert "spec.yaml was edited since they ran" in err
+    assert "carried from the old store" not in out  # its reference rows were drawn for the other spec
+    assert "of ring8 are not kept in the runs' files and the old store could not give them" in err
     (study / "spec.yaml").write_text(original)
     code, out, err = cli(capsys, "study", "rebuild", study)
     assert code == 0 and "2 finished runs recovered, 0 queued" in out and "for another config" not in err
@@ -199,18 +209,17 @@ def test_report_refuses_a_store_that_lost_runs_and_reports_after_rebuild(capsys,
     line = refused(capsys, "study", "report", study, says=says)
     assert f"ganbench study rebuild {study}" in line and "report fewer runs" in line
     assert _results(study) == before  # good results never replaced with fewer
+    calibration = Store(study / "study.sqlite").calibration()
     code, out, err = cli(capsys, "study", "rebuild", study)
     assert code == 0 and "2 finished runs recovered" in out, err
-    assert f"reference rows (real data, trivial generators: each dataset's ceiling and floor) are not kept" in err
+    # the old store is sound and of this spec: its reference rows come with it (the runs' files lack them)
+    assert "the reference rows of ring8 are carried from the old store" in out and "could not give" not in err
     assert Store(study / "study.sqlite").results_table() == expected
+    assert calibration and Store(study / "study.sqlite").calibration() == calibration
     code, _, err = cli(capsys, "study", "report", study)
     assert code == 0, err
-    page = (study / "report.html").read_text()
-    assert "<b>No reference rows</b>" in page and "have no reference rows" not in page  # one dataset: "has"
-    assert "has no reference rows (no floor, no ceiling)" in page  # said in the bottom line too, not left out
-    # every variant's row as before; the reference rows are not in the runs' files (a resume draws them again)
-    variants = [ln for ln in before["results.csv"].decode().splitlines() if ln.endswith(",variant")]
-    assert variants and (study / "results.csv").read_text().splitlines()[1:] == variants
+    assert "No reference rows" not in (study / "report.html").read_text()
+    assert (study / "results.csv").read_bytes() == before["results.csv"]  # variants and reference rows alike
 
 
 @pytest.mark.parametrize("loss", ["run-row", "eval-rows"])

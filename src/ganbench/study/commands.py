@@ -150,9 +150,14 @@ def _study_rebuild(args: argparse.Namespace) -> int:
     kept = f"; the old store is kept as {counts['kept'].name}" if counts["kept"] else ""
     print(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
           f"queued (continue with: ganbench study resume {args.dir}){kept}")
-    print(f"note: the reference rows (real data, trivial generators: each dataset's ceiling and floor) are not kept "
-          f"in the runs' files; `ganbench study resume {args.dir}` draws them again (the report has no floor until "
-          "then)", file=sys.stderr)
+    if counts["reference_carried"]:
+        print(f"the reference rows of {', '.join(counts['reference_carried'])} are carried from the old store "
+              "(sound, and made for this same spec)")
+    if counts["reference_missing"]:
+        print(f"note: the reference rows (real data, trivial generators: each dataset's ceiling and floor) of "
+              f"{', '.join(counts['reference_missing'])} are not kept in the runs' files and the old store could not "
+              f"give them; `ganbench study resume {args.dir}` draws them again (the report has no floor until "
+              "then)", file=sys.stderr)
     if counts["extensions_unknown"]:
         print(f"note: the study's record of extensions (seeds added after it had results) could not be recovered "
               f"({counts['extensions_unknown']}): the runs' own files do not hold it, and the report says whether "

@@ -2,11 +2,11 @@
 
 Every study run leaves ``result.json`` in its directory: the same record the driver writes to the
 store. When ``study.sqlite`` is lost or damaged, the spec (``spec.yaml``) and those files give a fresh
-store: finished runs come back with their results, the others are queued for ``study resume``, which
-also recomputes the calibration rows. The old store is kept beside it (``.damaged-<time>`` when it fails
-the store check, ``.previous-<time>`` when it is intact: a rebuild also recovers runs copied in), never
-deleted. The same
-files tell ``study report`` and ``resume`` when a store that still opens has lost runs (``check_complete``).
+store: finished runs come back with their results, the others are queued for ``study resume``. The
+reference rows (calibration) are not in the runs' files: they are carried from the old store when it is
+sound and was made for the same spec, and otherwise ``study resume`` draws them again. The old store is
+kept beside it (``.damaged-<time>`` when it fails the store check, ``.previous-<time>`` when it is intact:
+a rebuild also recovers runs copied in), never deleted. The same files tell ``study report`` and ``resume`` when a store that still opens has lost runs (``check_complete``).
 """
 
 from __future__ import annotations
@@ -129,6 +129,32 @@ def _history(path: Path) -> tuple[str | None, str | None]:
     return meta.get("extensions"), (unknown if isinstance(unknown, str) else None)
 
 
+def _reference_rows(path: Path, digest: str, datasets: set[str], seeds: set[int]) -> dict[str, list[dict]]:
+    """The old store's reference rows per dataset, in ``Store.add_calibration``'s shape, when that store is
+    sound and was last run with this very spec (same digest: datasets, seeds, evaluation protocol): the rows
+    are drawn from the spec alone, so they are the ones ``study resume`` would draw again. Otherwise none."""
+    try:
+        check_store(path)
+        old = Store(path, readonly=True)
+        try:
+            if old.get_meta("spec_digest") != digest:
+                return {}
+            found = old.calibration()  # every row checked: a protocol that is no protocol, a value that is text
+        finally:
+            old.close()
+    except (sqlite3.DatabaseError, UserError, OSError):
+        return {}
+    rows: dict[str, dict[tuple, dict]] = {}
+    for r in found:
+        if r["dataset"] in datasets and r["seed"] in seeds:
+            key = (r["row"], r["checkpoint"], r["seed"], json.dumps(r["protocol"], sort_keys=True))
+            row = rows.setdefault(r["dataset"], {}).setdefault(key, {
+                "row": r["row"], "checkpoint": r["checkpoint"], "seed": r["seed"], "protocol": r["protocol"],
+                "metrics": {}})
+            row["metrics"][r["metric"]] = r["value"]
+    return {dataset: list(by_key.values()) for dataset, by_key in rows.items()}
+
+
 def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     """Write a fresh store for ``study`` (a StudyDir) from its spec and run directories; return counts, and
     in ``changed`` the runs whose result.json is of another config than spec.yaml gives them now (spec.yaml
@@ -141,6 +167,7 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
         leftover.unlink(missing_ok=True)
     history, unknown = _history(study.store_path)
+    reference = _reference_rows(study.store_path, spec.digest(), {r.dataset for r in runs}, set(spec.seed_list()))
     store = Store(fresh)
     try:
         store.set_meta(spec_digest=spec.digest(), name=spec.name)
@@ -149,6 +176,8 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
         if unknown is not None:  # the runs' own files do not say: the report must not read "never grew"
             store.set_meta(extensions_unknown=unknown)
         store.add_runs(runs)
+        for dataset, rows in reference.items():
+            store.add_calibration(dataset, rows)
         recovered, changed = 0, []
         for r in runs:
             digest = make_config(r.config, stored=f"run {r.run_id}").digest()
@@ -179,4 +208,5 @@ def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:
     for name in ("results.csv", "results.json", "report.html", "reference.csv"):  # of the old store
         (study.path / name).unlink(missing_ok=True)
     return {"runs": len(runs), "recovered": recovered, "queued": len(runs) - recovered, "changed": changed,
-            "kept": kept, "extensions_unknown": unknown}
+            "kept": kept, "extensions_unknown": unknown, "reference_carried": sorted(reference),
+            "reference_missing": sorted({r.dataset for r in runs} - set(reference))}
