@@ -1,4 +1,5 @@
 import importlib.util
+import json
 
 import pytest
 import torch
@@ -181,3 +182,61 @@ def test_lenet_training_ignores_the_callers_thread_count(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_the_lenet_identity_names_its_weights(tmp_path, monkeypatch, capsys):
+    """The recipe (cache key) has given other weights (a cache entry a multi-threaded process trained before
+    training ran on one thread): the identity names the weights, so two such entries are two protocols."""
+    from safetensors.torch import load_file, save_file
+
+    from ganbench.study.identities import notice
+
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(lenet_mod, "_epochs", lambda n: 1)
+    first = lenet_mod.LeNetFeatures({"name": "digits"}, progress=False)
+    head, tag, digest = first.identity.rpartition("-w")
+    assert tag and len(digest) == 12 and first.meta["weights"] == digest
+    assert digest == lenet_mod.weights_digest(first.net)
+    # an entry as an older ganbench left it (no weights recorded), holding other weights for the same key
+    weights = load_file(str(first.weights_file))
+    weights["head.bias"] = weights["head.bias"] + 1e-3
+    save_file(weights, str(first.weights_file))
+    meta_path = first.weights_file.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    del meta["weights"]
+    meta_path.write_text(json.dumps(meta))
+    monkeypatch.setattr(lenet_mod, "train_classifier", lambda *a, **k: pytest.fail("the cache was not used"))
+    other = lenet_mod.LeNetFeatures({"name": "digits"}, progress=False)
+    assert other.identity.rpartition("-w")[0] == head  # the same recipe and data
+    assert other.identity != first.identity  # other weights: another protocol
+    assert json.loads(meta_path.read_text())["weights"] == other.identity.rpartition("-w")[2]  # recorded now
+    # an identity as recorded before it named the weights: "unrecorded", never "same"
+    assert lenet_mod.compare_identity(first.identity, first.identity) == "same"
+    assert lenet_mod.compare_identity(head, first.identity) == "unrecorded"
+    assert lenet_mod.compare_identity("stacked-" + head, "stacked-" + first.identity) == "unrecorded"
+    assert lenet_mod.compare_identity(first.identity, other.identity) == "different"
+    assert lenet_mod.compare_identity(head + "x", first.identity) == "different"
+    assert lenet_mod.compare_identity("points", "points") == "same"
+    notice(head, first.identity)
+    notice(head, first.identity)  # said once
+    assert capsys.readouterr().err.count("recorded before identities named") == 1
+
+
+def test_real_feature_cache_is_keyed_by_the_weights(monkeypatch):
+    """Real features cached under one identity are not reused by other weights of the same recipe."""
+    from ganbench.evaluate import real_features
+
+    data = load_dataset({"name": "digits"}, "test")
+    ext = build_extractor("lenet", {"name": "digits"})
+    first = real_features(ext, data, {"name": "digits"}, "test", progress=False)
+
+    class Other:  # the same classifier under another weights digest: must extract again
+        name, identity = ext.name, ext.identity[:-12] + "0" * 12
+
+        def __call__(self, x):
+            calls.append(len(x))
+            return ext(x)
+
+    calls = []
+    again = real_features(Other(), data, {"name": "digits"}, "test", progress=False)
+    assert calls and torch.equal(again.features, first.features)

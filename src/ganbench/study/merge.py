@@ -34,6 +34,7 @@ from .. import provenance
 from ..config import make_config
 from ..confine import STUDY, reading
 from ..errors import UserError
+from .identities import check_joined, stored_identities
 from .extend import check_not_half_extended, extensions, first_difference
 from .rebuild import check_complete, read_result
 from .runner import StudyDir, check_matches
@@ -64,6 +65,7 @@ class Source:
         try:
             rows = {r["run_id"]: r for r in store.runs()}
             self.calibration = store.calibration()
+            self.identities = stored_identities(store)
             self.extensions = extensions(store)
             self.unknown = store.get_meta("extensions_unknown")  # its history was lost in a rebuild (rebuild.py)
         finally:
@@ -162,6 +164,11 @@ def merge_studies(paths: list[Path], out: Path, name: str | None = None, link: b
     with reading(out, STUDY, data_paths):  # the merged study's paths obey the rule its own commands will
         runs = expand(spec)
     taken = _take(sources, runs)
+    joined: dict[str, set[str]] = {}
+    for src in sources:
+        for dataset, identities in src.identities.items():
+            joined.setdefault(dataset, set()).update(identities)
+    check_joined(joined, "the sources")  # one classifier's weights per dataset
     calibration = _joined_calibration(sources, spec)
     tmp = out.parent / f".{out.name}.merging-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -30,6 +30,7 @@ from .extend import extend_store, extension_line, extensions, first_difference
 from .evaluation import check_eval_data
 from .threads import on_cpu, study_threads
 from .groups import plan_groups
+from .identities import check_resumed
 from .spec import StudySpec, expand
 from .store import FINISHED, Store, check_store
 from .rebuild import check_complete
@@ -221,6 +222,7 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
         hashes = {r["run_id"]: r["config_hash"] for r in store.runs()}  # each result.json names its config
         compile_mode = compile or spec.compile
         cpu_threads = study_threads(store, executor, [r.config for r in todo])  # one count for all its CPU runs
+        check_resumed(store, todo, eval_spec)  # its stored rows' classifier weights are this machine's
 
         def make_tasks(selected: list) -> list:
             return [(tuple(r.run_id for r in group),

@@ -100,6 +100,8 @@ def threads_of(protocol: dict):
 def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, str]:
     """This row evaluated again from the run's checkpoint: (metrics, "") or (None, why not)."""
     from ..evaluate import evaluate_run
+    from ..metrics.features.lenet import compare_identity
+    from .identities import notice
 
     p = row["protocol"]
     base = sampling_base(p)
@@ -114,6 +116,10 @@ def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, s
                               n=p["n_fake"], checkpoint=p["checkpoint"], split=p["split"], seed=base,
                               progress=False, write=False)
     (fresh,) = result["results"]
+    now = fresh["protocol"]["extractor"]
+    if compare_identity(p["extractor"], now) == "unrecorded":  # recorded before identities named weights:
+        notice(p["extractor"], now)  # the recomputed values decide
+        p = {**p, "extractor": now}
     for field in ("n_real", "n_fake", "extractor", "seed", "step"):
         if fresh["protocol"][field] != p[field]:
             return None, f"the protocol differs ({field}: stored {p[field]!r}, now {fresh['protocol'][field]!r})"

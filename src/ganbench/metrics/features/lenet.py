@@ -10,7 +10,13 @@ never reuses a stale classifier.
 A classifier can be prepared ahead (``ganbench data prepare mnist``) and carried to another machine in
 its cache folder (``GANBENCH_CACHE``): when no entry has this torch version's key, an entry for the same
 data (train and test digests), architecture version and recipe made with another torch version is used.
-Its weights are then the carried ones, and its identity (in every result's protocol) names them.
+Its weights are then the carried ones.
+
+The identity (in every result's protocol and every real-feature cache key) names the weights, not only the
+recipe: ``lenet-<dataset>-v<VERSION>-<key>-w<12 hex of the weights' sha256>``. The same recipe has given
+other weights (a cache entry made before training ran on one thread, by a multi-threaded process; a carried
+entry from another torch version), so two machines could record one identity for two classifiers. An
+identity without the ``-w`` part was recorded before this: its weights are not known (``compare_identity``).
 """
 
 from __future__ import annotations
@@ -77,8 +83,8 @@ def accuracy(net: LeNet, data: Dataset) -> float:
 
 def train_classifier(train: Dataset, test: Dataset, progress: bool = True) -> tuple[LeNet, float]:
     """Trained on one CPU thread, whatever the caller's count: a conv net's sums split over another number
-    of threads round differently, and the cache key (the classifier's identity in every protocol) names the
-    recipe, not the weights, so a 2-thread process and a 1-thread pool worker must train the same ones."""
+    of threads round differently, and a 2-thread process and a 1-thread pool worker must train the same
+    weights (the identity names them, so other weights would make every protocol another one)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -111,6 +117,26 @@ def _train_classifier(train: Dataset, test: Dataset, progress: bool) -> tuple[Le
             bar.update(1)
     bar.close()
     return net.eval(), accuracy(net, test)
+
+
+def weights_digest(net: nn.Module) -> str:
+    """sha256 over the state dict's names, dtypes, shapes and bytes, in name order (not over the file, whose
+    header a rewrite may order otherwise)."""
+    state = net.state_dict()
+    return key_digest(**{name: tensor_digest(state[name]) for name in sorted(state)})[:12]
+
+
+WEIGHTS_TAG = "-w"  # between the cache key and the weights digest in an identity
+
+
+def compare_identity(stored: str, current: str) -> str:
+    """``same``; ``unrecorded``: ``stored`` is ``current`` as recorded before identities named the LeNet's
+    weights (the recipe matches, which weights made it is not known); or ``different``."""
+    if stored == current:
+        return "same"
+    head, tag, digest = current.rpartition(WEIGHTS_TAG)
+    lenet = current.startswith(("lenet-", "stacked-lenet-"))
+    return "unrecorded" if lenet and tag and len(digest) == 12 and stored == head else "different"
 
 
 def cache_base(dataset: dict, train: Dataset, test: Dataset) -> tuple[Path, str]:
@@ -162,8 +188,11 @@ class LeNetFeatures:
                 self.net.load_state_dict(load_file(str(weights_path)))
                 meta = json.loads(meta_path.read_text())
                 key = meta["key"]
+                known = dict(meta)
                 if "digests" not in meta:  # made before carried classifiers: record what it was trained on
                     meta.update(digests=digests, torch=torch.__version__.split("+")[0])
+                meta["weights"] = weights_digest(self.net)  # recorded since identities name weights
+                if meta != known:
                     atomic_write_text(meta_path, json.dumps(meta, indent=1))
             else:
                 t0 = time.perf_counter()
@@ -171,13 +200,14 @@ class LeNetFeatures:
                 atomic_save_tensors({k: v.contiguous() for k, v in self.net.state_dict().items()}, weights_path)
                 meta = {"dataset": dataset, "test_accuracy": acc, "version": VERSION, "recipe": RECIPE, "key": key,
                         "digests": digests, "torch": torch.__version__.split("+")[0],
+                        "weights": weights_digest(self.net),
                         "train_seconds": round(time.perf_counter() - t0, 1)}
                 atomic_write_text(meta_path, json.dumps(meta, indent=1))
         self.meta, self.weights_file = meta, weights_path
         self.device = torch.device(device)
         self.net.eval().to(self.device)  # trained on the CPU (deterministic); used wherever asked
         self.test_accuracy = meta["test_accuracy"]
-        self.identity = f"lenet-{dataset['name']}-v{VERSION}-{key}"
+        self.identity = f"lenet-{dataset['name']}-v{VERSION}-{key}{WEIGHTS_TAG}{meta['weights']}"
         self.input_shape = train.shape
 
     @torch.no_grad()
