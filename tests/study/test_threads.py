@@ -71,7 +71,7 @@ class _Store:
 
 
 def test_the_recorded_count_is_capped_at_the_usable_cores_and_checked(monkeypatch, capsys):
-    monkeypatch.setattr("ganbench.study.executors.usable_cores", lambda: 2)
+    monkeypatch.setattr("ganbench.cores.usable_cores", lambda: 2)
     cpu, gpu = [{"device": "cpu"}], [{"device": "cuda"}]
     store = _Store()
     assert study_threads(store, Pool(1), gpu) is None and store.meta == {}  # accelerator runs: left alone
@@ -83,3 +83,29 @@ def test_the_recorded_count_is_capped_at_the_usable_cores_and_checked(monkeypatc
     for bad in ("x", "0", "-3"):
         with pytest.raises(UserError, match=f"its meta cpu_threads '{bad}' is not a thread count"):
             study_threads(_Store(bad), Pool(1), cpu)
+
+
+def test_a_study_and_a_resumed_run_cap_their_counts_at_the_same_cores(monkeypatch, capsys):
+    """Under ``taskset -c 0`` on a 2-core machine os.cpu_count() says 2 but one core is usable: a resumed run's
+    recorded count (training/checkpoint.py) and a study's (study/threads.py) are both capped at that one."""
+    import os
+
+    from ganbench.training.checkpoint import recorded_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert usable_cores() == 1
+    assert study_threads(_Store("2"), InProcess(), [{"device": "cpu"}]) == 1
+    assert "only 1 cores are usable here: its runs train with 1" in capsys.readouterr().err
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with recorded_threads({"threads": 2, "step": 8}, torch.device("cpu")):
+            assert torch.get_num_threads() == 1  # not the 2 os.cpu_count() would allow
+        assert "step 8 was trained with 2 torch threads, but only 1 cores are usable here" in capsys.readouterr().err
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)  # both cores usable
+        with recorded_threads({"threads": 2, "step": 8}, torch.device("cpu")):
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

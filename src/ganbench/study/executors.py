@@ -26,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from ..errors import UserError
+from ..cores import usable_cores
 from ..waitpolicy import DEFAULT, VARIABLE, for_children
 
 Task = tuple  # (key, args) ; fn(*args) -> result
@@ -80,14 +81,6 @@ class InProcess:
 
     def close(self) -> None:
         pass
-
-
-def usable_cores() -> int:
-    """Cores this process may run on: a study pinned with ``taskset -c 1`` on a 2-core machine has one."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # no affinity call (macOS, Windows)
-        return os.cpu_count() or 1
 
 
 class Pool:

@@ -43,7 +43,7 @@ def study_threads(store, executor, todo_configs: list[dict]) -> int | None:
     first run, with one line on stderr when it is not what ``executor`` would have used, or is capped."""
     import torch
 
-    from .executors import usable_cores
+    from .. import cores as machine
 
     if not any(on_cpu(c) for c in todo_configs):
         return None
@@ -59,7 +59,7 @@ def study_threads(store, executor, todo_configs: list[dict]) -> int | None:
             wanted = 0
         if not 1 <= wanted <= 4096:
             raise UserError(f"{store.path}: its meta {KEY} {stored!r} is not a thread count; the store was edited")
-    cores = usable_cores()
+    cores = machine.usable_cores()
     threads = min(wanted, cores)
     if threads < wanted:
         print(f"ganbench: this study's CPU runs train with {wanted} torch threads, but only {cores} cores are "

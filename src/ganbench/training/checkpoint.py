@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import sys
 import warnings
@@ -193,9 +192,16 @@ def recorded_threads(record: dict | None, device: torch.device):
     CPU's sums are split over threads, so the last digits of a conv net's step depend on their number, and a
     run resumed in a process with another count (a study resumed with other --workers) would not end with
     the uninterrupted run's weights. No record (a fresh run), another device or no count: unchanged."""
+    from .. import cores as machine
+
     before, wanted = torch.get_num_threads(), (record or {}).get("threads")
-    cores = os.cpu_count() or 1  # a run directory is data: a count past this machine's cores is not taken
-    change = device.type == "cpu" and type(wanted) is int and 1 <= wanted <= cores and wanted != before
+    cores = machine.usable_cores()  # as a study's count is capped (study/threads.py): taskset counts
+    counted = device.type == "cpu" and type(wanted) is int and wanted >= 1
+    change = counted and wanted <= cores and wanted != before  # a run directory is data: never past the cores
+    if counted and wanted > cores:
+        print(f"ganbench: step {record.get('step')} was trained with {wanted} torch threads, but only {cores} "
+              f"cores are usable here: resuming with {before}, and the run may end with other last digits",
+              file=sys.stderr)
     if change:
         print(f"ganbench: resuming with {wanted} torch threads, as step {record.get('step')} was trained "
               f"(this process had {before})", file=sys.stderr)
