@@ -199,3 +199,23 @@ def test_a_source_whose_history_was_lost_keeps_it_unknown_in_the_merge(tmp_path,
     assert tables["extensions_unknown"].startswith("a: rebuilt on ") and "study.sqlite (missing)" in tables[
         "extensions_unknown"]
     assert "whether seeds were added after the first results is unknown" in (tmp_path / "m" / "report.html").read_text()
+
+
+def test_the_merged_study_keeps_the_sources_common_thread_count(tmp_path, capfd):
+    """A merged study's queued runs train with the torch thread count its sources' CPU runs trained with
+    (study/threads.py); sources that differ give none, said on stderr, never one of them silently."""
+    a = _study(tmp_path / "a", name="a", seeds=[0])
+    b = _study(tmp_path / "b", name="b", seeds=[1])
+    count = Store(a / "study.sqlite", readonly=True).get_meta("cpu_threads")
+    assert count is not None and Store(b / "study.sqlite", readonly=True).get_meta("cpu_threads") == count
+    assert merge(a, b, "--out", tmp_path / "m", "--name", "m") == 0
+    assert Store(tmp_path / "m" / "study.sqlite", readonly=True).get_meta("cpu_threads") == count
+    assert "thread counts" not in capfd.readouterr().err
+    other = str(int(count) + 1)
+    store = Store(b / "study.sqlite")
+    store.set_meta(cpu_threads=other)
+    store.close()
+    assert merge(a, b, "--out", tmp_path / "n", "--name", "n") == 0
+    assert Store(tmp_path / "n" / "study.sqlite", readonly=True).get_meta("cpu_threads") is None
+    err = capfd.readouterr().err
+    assert f"different torch thread counts ('a' ({a}): {count}, 'b' ({b}): {other})" in err

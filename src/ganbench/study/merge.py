@@ -34,12 +34,13 @@ from .. import provenance
 from ..config import make_config
 from ..confine import STUDY, reading
 from ..errors import UserError
-from .identities import check_joined, stored_identities
 from .extend import check_not_half_extended, extensions, first_difference
+from .identities import check_joined, stored_identities
 from .rebuild import check_complete, read_result
 from .runner import StudyDir, check_matches
 from .spec import SAFE_NAME, StudySpec, _dataset, expand
 from .store import FINISHED, Store, check_store
+from .threads import KEY as THREADS, merged_threads, recorded
 from .worker import run_dir_name
 
 SHARED = ("base", "budget", "eval")  # what makes two studies' runs comparable (and the grid's axes)
@@ -66,6 +67,7 @@ class Source:
             rows = {r["run_id"]: r for r in store.runs()}
             self.calibration = store.calibration()
             self.identities = stored_identities(store)
+            self.cpu_threads = recorded(store)  # the torch thread count its CPU runs trained with
             self.extensions = extensions(store)
             self.unknown = store.get_meta("extensions_unknown")  # its history was lost in a rebuild (rebuild.py)
         finally:
@@ -240,6 +242,9 @@ def _write(tmp: Path, spec: StudySpec, runs: list, sources: list[Source], taken:
     try:
         store.set_meta(spec_digest=spec.digest(), name=spec.name,
                        spec=json.dumps(spec.model_dump(mode="json"), sort_keys=True))
+        threads = merged_threads({src.name: src.cpu_threads for src in sources})
+        if threads is not None:  # its queued runs train as the sources' did (study/threads.py)
+            store.set_meta(**{THREADS: str(threads)})
         store.add_runs(runs)
         for run_id, src in taken.items():
             config_hash, saved = src.finished[run_id]

@@ -6,6 +6,7 @@ run) and resumed with the default pool (one worker per core, one thread each) wo
 runs differently from the uninterrupted study. So the count its CPU runs train with when it first runs is kept
 in the store (meta key ``cpu_threads``), and every later ``study resume``, ``extend`` or run again trains its
 CPU runs with that count, whatever the executor, never with more threads than this machine's usable cores.
+``study merge`` keeps the sources' common count (``merged_threads``), and none when they differ.
 A run resumed from its own checkpoint already trains with the count that checkpoint recorded
 (training/checkpoint.recorded_threads); runs on an accelerator are left to the executor.
 """
@@ -38,6 +39,40 @@ def _found_in(store) -> int | None:
     return found if type(found) is int and 1 <= found <= 4096 else None
 
 
+def _stored(store) -> int | None:
+    """The store's meta ``cpu_threads``, checked (the store is data); None when it has none."""
+    stored = store.get_meta(KEY)
+    if stored is None:
+        return None
+    try:
+        wanted = int(stored)
+    except ValueError:
+        wanted = 0
+    if not 1 <= wanted <= 4096:
+        raise UserError(f"{store.path}: its meta {KEY} {stored!r} is not a thread count; the store was edited")
+    return wanted
+
+
+def recorded(store) -> int | None:
+    """The count a study's CPU runs trained with: its meta, else (a study made before the count was stored)
+    the one its finished CPU runs' final rows agree on; None when neither says."""
+    return _stored(store) or _found_in(store)
+
+
+def merged_threads(counts: dict[str, int | None]) -> int | None:
+    """The count a merged study keeps (``study merge``; source name -> its recorded count): the sources'
+    common one. Sources that trained with different counts give none, said on stderr: the merged study's
+    queued runs then train with the count its first resume uses, which no source's runs all share."""
+    known = {name: n for name, n in counts.items() if n is not None}
+    if len(set(known.values())) > 1:
+        said = ", ".join(f"{name}: {n}" for name, n in known.items())
+        print(f"ganbench: the sources trained their CPU runs with different torch thread counts ({said}); the "
+              f"merged study records none ({KEY}), so its queued runs train with the count its first "
+              "`study resume` uses", file=sys.stderr)
+        return None
+    return next(iter(known.values()), None)
+
+
 def study_threads(store, executor, todo_configs: list[dict]) -> int | None:
     """The thread count this study's CPU runs train with (None: no CPU run to train). Recorded on the study's
     first run, with one line on stderr when it is not what ``executor`` would have used, or is capped."""
@@ -48,17 +83,10 @@ def study_threads(store, executor, todo_configs: list[dict]) -> int | None:
     if not any(on_cpu(c) for c in todo_configs):
         return None
     would = executor.threads or torch.get_num_threads()
-    stored = store.get_meta(KEY)
-    if stored is None:
+    wanted = _stored(store)
+    if wanted is None:
         wanted = _found_in(store) or would
         store.set_meta(**{KEY: str(wanted)})
-    else:
-        try:
-            wanted = int(stored)
-        except ValueError:
-            wanted = 0
-        if not 1 <= wanted <= 4096:
-            raise UserError(f"{store.path}: its meta {KEY} {stored!r} is not a thread count; the store was edited")
     cores = machine.usable_cores()
     threads = min(wanted, cores)
     if threads < wanted:
