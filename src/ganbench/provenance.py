@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from . import __version__
+from .textsafe import shown  # a stranger's store may hold anything: at most 160 characters, no controls
 
 PACKAGE = Path(__file__).resolve().parent
 SOFTWARE_KEYS = ("ganbench", "code", "torch", "numpy", "python")  # what decides the numbers; `machine` the times
@@ -75,22 +76,15 @@ def record(device: str = "cpu") -> dict:
             "python": platform.python_version(), "machine": machine(device)}
 
 
-def _shown(value) -> str:
-    """A recorded text as the report and the terminal show it: a stranger's store may hold anything, so at most
-    160 characters and no control characters (an escape sequence would drive the reader's terminal)."""
-    text = "".join(c if c.isprintable() else "?" for c in str(value))
-    return text if len(text) <= 160 else text[:159] + "…"
-
-
 def software_label(rec: dict | None) -> str:
     if not isinstance(rec, dict) or not rec:
         return "not recorded (made by a ganbench older than this record)"
-    return _shown(f"ganbench {rec.get('ganbench', '?')} (code {rec.get('code', '?')}), torch {rec.get('torch', '?')}, "
+    return shown(f"ganbench {rec.get('ganbench', '?')} (code {rec.get('code', '?')}), torch {rec.get('torch', '?')}, "
                   f"numpy {rec.get('numpy', '?')}, Python {rec.get('python', '?')}")
 
 
 def machine_label(rec: dict | None) -> str:
-    return _shown(rec["machine"]) if isinstance(rec, dict) and rec.get("machine") else "not recorded"
+    return shown(rec["machine"]) if isinstance(rec, dict) and rec.get("machine") else "not recorded"
 
 
 def _with_results(runs: list[dict]) -> list[dict]:

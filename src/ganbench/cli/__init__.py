@@ -15,6 +15,7 @@ import sys
 import yaml
 
 from ..errors import UserError
+from ..textsafe import one_line
 from ..waitpolicy import passive_wait
 from . import data, listing, samples, study, train
 from .common import CAPTURE_MODES, parse_assignment  # noqa: F401  (part of the module's interface)
@@ -28,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line like every other user error (the usage is behind --help)."""
 
     def error(self, message: str):
-        self.exit(2, f"ganbench: error: {message} (see: {self.prog} --help)\n")
+        self.exit(2, f"ganbench: error: {one_line(message)} (see: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError as exc:
         if exc.filename is not None:  # a file of ours, not the reader of stdout: an ordinary OS error
-            print(f"ganbench: error: {describe_error(exc)}", file=sys.stderr)
+            print(f"ganbench: error: {one_line(describe_error(exc))}", file=sys.stderr)
             return 2
         # the reader of our output went away (`ganbench list | head`): stop quietly, as `cat` does;
         # stdout now points at /dev/null so the interpreter's final flush cannot fail again
@@ -128,5 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         line = describe_error(exc)
         if line is None or args.debug:
             raise
-        print(f"ganbench: error: {' '.join(line.split())}", file=sys.stderr)
+        # a message may quote a stranger's file (a name, a value): one printable, bounded line (textsafe.py)
+        print(f"ganbench: error: {one_line(line)}", file=sys.stderr)
         return 2
