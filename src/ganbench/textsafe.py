@@ -17,9 +17,14 @@ import sys
 LINE_LIMIT = 2000
 
 
+def printable(value) -> str:
+    """``value`` with every non-printable character (line breaks too) as "?"; nothing else changes."""
+    return "".join(c if c.isprintable() else "?" for c in str(value))
+
+
 def shown(value, limit: int = 160) -> str:
     """``value`` as one printable piece of at most ``limit`` characters (a label, a name)."""
-    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    text = printable(value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -34,23 +39,22 @@ def _cut(text: str, limit: int) -> str:
 
 
 def one_line(value, limit: int = LINE_LIMIT) -> str:
-    """``value`` as one printable line of at most ``limit`` characters: line breaks (and other whitespace
-    runs) become one space, so a message cannot fake a line of its own."""
-    return _cut("".join(c if c.isprintable() else "?" for c in " ".join(str(value).split())), limit)
+    """``value`` as one printable line of at most ``limit`` characters, whitespace runs (line breaks too) as
+    one space: an error message, which cannot then fake a line of its own."""
+    return _cut(printable(" ".join(str(value).split())), limit)
 
 
 def lines(value, limit: int = LINE_LIMIT) -> str:
-    """Text of several lines (a plan, a listing): each line printable and cut as ``one_line`` cuts it, its
-    indentation and the line breaks kept."""
-    return "\n".join(_cut("".join(c if c.isprintable() else "?" for c in line), limit)
-                     for line in str(value).split("\n"))
+    """Text of several lines (a plan): each line printable and cut to ``limit``, the line breaks kept."""
+    return "\n".join(_cut(printable(line), limit) for line in str(value).split("\n"))
+
+
+def as_line(value, limit: int = LINE_LIMIT) -> str:
+    """One line of output that may carry text from a stranger's files: printable (a line break inside it is
+    "?", so it cannot fake a line of its own; indentation and spacing are kept) and cut to ``limit``."""
+    return _cut(printable(value), limit)
 
 
 def say(text, file=None, flush: bool = False) -> None:
-    """Print one line that carries text from a stranger's files (stdout unless ``file``)."""
-    print(one_line(text), file=file if file is not None else sys.stdout, flush=flush)
-
-
-def warn(text) -> None:
-    """Print one notice line that carries such text on stderr."""
-    say(text, file=sys.stderr, flush=True)
+    """Print ``as_line(text)`` (on stdout unless ``file``)."""
+    print(as_line(text), file=file if file is not None else sys.stdout, flush=flush)

@@ -4,7 +4,9 @@ store may hold names and messages with escape sequences, carriage returns, bidi 
 line with exit code 2."""
 
 import json
+import warnings
 
+import numpy as np
 import pytest
 import yaml
 
@@ -60,3 +62,51 @@ def test_a_hostile_sidecar_value_is_one_clean_line(capsys, run, tmp_path):
         record["num_classes"] = HOSTILE
         sidecar.write_text(json.dumps(record))
     clean(refused(capsys, "sample", run, "--out", tmp_path / "s.npz", says="class count"))
+
+
+def test_a_hostile_array_name_in_an_npz_is_said_bounded(capsys, tmp_path):
+    """`metrics` names the array it took from an .npz without 'x': a 60,000-character name with escapes."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "r.npz", **{"L" * 60_000 + HOSTILE: rng.normal(size=(200, 2)).astype(np.float32)})
+    np.savez(tmp_path / "f.npz", x=rng.normal(size=(200, 2)).astype(np.float32))
+    code, out, err = cli(capsys, "metrics", "--real", tmp_path / "r.npz", "--fake", tmp_path / "f.npz",
+                         "--metrics", "wasserstein")
+    assert code == 0, err
+    clean(out + err)
+    notice = [ln for ln in err.splitlines() if "has no array 'x'" in ln]
+    assert len(notice) == 1 and len(notice[0]) <= LINE_LIMIT, len(err)
+
+
+def test_a_data_folder_with_a_hostile_file_name_is_one_clean_line(capsys, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / f"a{HOSTILE.replace(chr(0), '')}.png").write_bytes(b"not an image")
+    line = refused(capsys, "metrics", "--real", folder, "--fake", folder, says="not a readable image")
+    clean(line)
+
+
+def test_a_study_whose_grid_values_hold_escapes_prints_them_harmlessly(capsys, tmp_path):
+    """Study, variant and dataset names are restricted at load (spec.py, registry.py); a grid value is not
+    (here a data path), and it becomes part of the variant's name and run ids: the runner's lines and the
+    report's plotting warnings (matplotlib names a glyph it cannot draw) print it."""
+    rng = np.random.default_rng(0)
+    plain, hostile = tmp_path / "f.npz", tmp_path / f"p{HOSTILE.replace(chr(0), '')}.npz"
+    for path in (plain, hostile):
+        np.savez(path, x=rng.normal(size=(300, 2)).astype(np.float32))
+    spec = {"name": "q", "datasets": [{"data": {"name": "npz", "path": str(plain)}}],
+            "grid": {"data.path": [str(plain), str(hostile)]}, "seeds": 1, "budget": {"steps": 4},
+            "base": {"batch_size": 8, "generator": {"name": "mlp", "hidden": 8},
+                     "discriminator": {"name": "mlp", "hidden": 8}},
+            "eval": {"n": 50, "metrics": ["wasserstein"]}}
+    (tmp_path / "q.yaml").write_text(yaml.safe_dump(spec))
+    code, out, err = cli(capsys, "study", "run", tmp_path / "q.yaml", "--dir", tmp_path / "s", "--executor",
+                         "inprocess")  # with the progress bar: its own "\r" is tqdm's, the rest must be clean
+    assert code == 0, err
+    clean((out + err).replace("\r", ""))
+    assert "done npz__data.path=" in out and "p?]0;pwned" in out  # the line is there, defused
+    with warnings.catch_warnings():  # shown as a user sees them, whatever pytest's -W says
+        warnings.simplefilter("always")
+        code, out, err = cli(capsys, "study", "report", tmp_path / "s", "--data-path", plain, "--data-path", hostile)
+    assert code == 0, err
+    clean(out + err)
+    assert "Glyph 27 (?) missing" in err  # matplotlib's warning, its message defused

@@ -11,11 +11,12 @@ import argparse
 import errno
 import os
 import sys
+import warnings
 
 import yaml
 
 from ..errors import UserError
-from ..textsafe import one_line
+from ..textsafe import as_line, one_line
 from ..waitpolicy import passive_wait
 from . import data, listing, samples, study, train
 from .common import CAPTURE_MODES, parse_assignment  # noqa: F401  (part of the module's interface)
@@ -102,7 +103,18 @@ def describe_error(exc: BaseException) -> str | None:
     return None
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Python's warnings as Python prints them, but their message as one printable, bounded line: a library's
+    warning may quote a stranger's text (matplotlib names the glyph of an escape character it cannot draw)."""
+    text = warnings.formatwarning(as_line(message), category, filename, lineno, line)
+    try:
+        (file if file is not None else sys.stderr).write(text)
+    except OSError:  # as Python's own: a warning never takes the command down
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
     passive_wait()  # before any command loads torch (waitpolicy.py: spinning threads on shared cores)
     try:
         args = build_parser().parse_args(argv)

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
+from ..textsafe import say
 from .common import data_path_flag, json_out, names, sample_count, seed
 
 
@@ -97,7 +98,7 @@ def _sample(args: argparse.Namespace, kind: str) -> int:
         data = load_dataset(G.config.data, "test")
         pts = generate(G, args.n or 2000, seed=args.seed)
         save_scatter(pts[:, :2], args.out, data.modes, title=f"{G.config.data['name']}, step {G.step}")
-    print(f"wrote {args.out}")
+    say(f"wrote {args.out}")
     return 0
 
 
@@ -125,11 +126,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                                indent=1))
     for row in result["results"]:
         tags = f" [{', '.join(row['tags'])}]" if row["tags"] else ""
-        print(f"{row['checkpoint']}{tags}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
+        say(f"{row['checkpoint']}{tags}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row["metrics"].items()))
     p = result["results"][-1]["protocol"]
     where = (str(args.out) if args.out is not None
              else f"{args.run / 'eval.json'} (beside other protocols, as '{result['key']}')")
-    print(f"protocol: {p['dataset']['name']}/{p['split']}, n_real={p['n_real']}, n_fake={p['n_fake']}, "
+    say(f"protocol: {p['dataset']['name']}/{p['split']}, n_real={p['n_real']}, n_fake={p['n_fake']}, "
           f"extractor={p['extractor']} -> {where}")
     return 0
 

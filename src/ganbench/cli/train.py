@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..textsafe import say
 from .common import CAPTURE_MODES, data_path_flag, parse_assignment, yaml_value
 
 # flag -> config key; values pass through the config's validation like YAML values do
@@ -122,7 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
                            progress=not args.no_progress, compile=args.compile)
     if result.status != "done":
-        print(f"ganbench: run {result.status}: {result.message}", file=sys.stderr)
+        say(f"ganbench: run {result.status}: {result.message}", file=sys.stderr)
         return 1
     print(f"done: {result.step} steps in {result.wall_s:.1f}s -> {result.out}")
     return 0
@@ -171,5 +172,5 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
                               overwrite=args.overwrite, progress=not args.no_progress, stacked=True,
                               compile=args.compile)
     for r in results:
-        print(f"{r.status}: {r.step} steps -> {r.out}" + (f" ({r.message})" if r.message else ""))
+        say(f"{r.status}: {r.step} steps -> {r.out}" + (f" ({r.message})" if r.message else ""))
     return 0 if all(r.status == "done" for r in results) else 1

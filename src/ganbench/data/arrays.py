@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..textsafe import as_line
 
 # notices this process has printed, and those its driver printed before starting it (a study's pool workers
 # get the driver's: the driver reads every dataset before anything trains, so a study says each once)
@@ -27,7 +28,7 @@ def notice_once(text: str) -> None:
     """Print a notice about the data on stderr, unless this process (or its driver) already did."""
     if text not in _NOTICED:
         _NOTICED.add(text)
-        print(text, file=sys.stderr)
+        print(as_line(text), file=sys.stderr)  # it may name a stranger's file or array
 
 
 def noticed() -> list[str]:

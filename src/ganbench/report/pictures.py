@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from ..provenance import mixed_machines
 from ..study.worker import run_dir_name
+from ..textsafe import as_line
 from . import figures
 from .view import DatasetView, fmt
 
@@ -30,7 +31,7 @@ def samples(view: DatasetView) -> dict | None:
                                          if r["run_id"] in view.at_floor else "") for r in runs]
         png, failed = figures.sample_strip(dirs, titles)
         for run_dir, why in failed:  # said here and on the command line, never a silent blank panel
-            print(f"report: the samples of {run_dir} are not drawn: {why}", file=sys.stderr)
+            print(as_line(f"report: the samples of {run_dir} are not drawn: {why}"), file=sys.stderr)
         not_drawn = [f"{run_dir.name}: {why}" for run_dir, why in failed]
         if png or not_drawn:
             strips.append({"variant": v, "png": b64(png) if png else None, "not_drawn": not_drawn})

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..cli.common import json_out
 from ..errors import UserError
+from ..textsafe import lines, say  # every line here may quote a stranger's study
 
 
 def _duration(seconds: float) -> str:
@@ -70,7 +71,7 @@ def _study_plan(args: argparse.Namespace, spec) -> int:
     plan = plan_study(spec, args.workers, None if args.no_probe else args.probe_steps, True, args.data_path)
     if args.out is not None:
         atomic_write_text(args.out, json.dumps(plan, indent=1))
-    print("\n".join(describe(plan)))
+    print(lines("\n".join(describe(plan))))  # a spec's names and values: printable (textsafe.py)
     return 0
 
 
@@ -102,7 +103,7 @@ def _study_confirm(args: argparse.Namespace) -> int:
     if not args.force_new and target.exists() and target.read_spec().digest() != spec.digest():  # the same one resumes
         raise UserError(f"{directory} holds another study; a confirmation is a new study: choose another --out "
                         "(or pass --force-new to replace that study)")
-    print(f"confirming {len(spec.confirms.verdicts)} verdicts of study {loaded.spec.name!r} in {directory}: budget "
+    say(f"confirming {len(spec.confirms.verdicts)} verdicts of study {loaded.spec.name!r} in {directory}: budget "
           f"x{args.budget_x:g}, seeds {spec.seed_list()}")
     with reading(directory, STUDY, args.data_path):
         code = _study_run(args, directory, spec)
@@ -111,7 +112,7 @@ def _study_confirm(args: argparse.Namespace) -> int:
 
             for view in load_views(StudyDir(directory)).views:
                 if (found := confirmation(view)) is not None:
-                    print(f"{view.name}: {found['summary']}")
+                    say(f"{view.name}: {found['summary']}")
     return code
 
 
@@ -131,7 +132,7 @@ def _study_extend(args: argparse.Namespace) -> int:
         expand(old, stored=str(study.spec_path))  # its stored plugins and paths are refused before any work
         spec = more_seeds(old, args.seeds)
         if spec is old:  # the extension itself is announced by the runner, once its checks have passed
-            print(f"study {old.name!r} in {args.dir} has {args.seeds} seeds already: resuming it")
+            say(f"study {old.name!r} in {args.dir} has {args.seeds} seeds already: resuming it")
         args.extend = True
         return _study_run(args, args.dir, spec)
 
@@ -148,23 +149,23 @@ def _study_rebuild(args: argparse.Namespace) -> int:
     finally:
         lock.close()
     kept = f"; the old store is kept as {counts['kept'].name}" if counts["kept"] else ""
-    print(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
+    say(f"rebuilt {study.store_path}: {counts['recovered']} finished runs recovered, {counts['queued']} "
           f"queued (continue with: ganbench study resume {args.dir}){kept}")
     if counts["reference_carried"]:
-        print(f"the reference rows of {', '.join(counts['reference_carried'])} are carried from the old store "
+        say(f"the reference rows of {', '.join(counts['reference_carried'])} are carried from the old store "
               "(sound, and made for this same spec)")
     if counts["reference_missing"]:
-        print(f"note: the reference rows (real data, trivial generators: each dataset's ceiling and floor) of "
+        say(f"note: the reference rows (real data, trivial generators: each dataset's ceiling and floor) of "
               f"{', '.join(counts['reference_missing'])} are not kept in the runs' files and the old store could not "
               f"give them; `ganbench study resume {args.dir}` draws them again (the report has no floor until "
               "then)", file=sys.stderr)
     if counts["extensions_unknown"]:
-        print(f"note: the study's record of extensions (seeds added after it had results) could not be recovered "
+        say(f"note: the study's record of extensions (seeds added after it had results) could not be recovered "
               f"({counts['extensions_unknown']}): the runs' own files do not hold it, and the report says whether "
               "seeds were added after a look is unknown", file=sys.stderr)
     if changed := counts["changed"]:
         shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-        print(f"note: {len(changed)} of the queued runs have results on disk for another config ({shown}): "
+        say(f"note: {len(changed)} of the queued runs have results on disk for another config ({shown}): "
               f"{study.spec_path} was edited since they ran, and the store follows it; restore the file and "
               "rebuild again to keep those results", file=sys.stderr)
     return 0
@@ -175,18 +176,18 @@ def _study_merge(args: argparse.Namespace) -> int:
     from .merge import merge_studies
 
     counts = merge_studies(args.sources, args.out, args.name, args.link, args.data_path)
-    print(f"merged {len(args.sources)} studies into {args.out}: {counts['taken']} finished runs taken, "
+    say(f"merged {len(args.sources)} studies into {args.out}: {counts['taken']} finished runs taken, "
           f"{counts['queued']} of {counts['runs']} to train")
     if len(counts["software"]) > 1:  # the report warns too, naming which variants each version made
-        print(f"the finished runs were made by {len(counts['software'])} software versions: "
+        say(f"the finished runs were made by {len(counts['software'])} software versions: "
               f"{'; '.join(counts['software'])}", file=sys.stderr)
     if counts["queued"] or counts["uncalibrated"]:
         todo = ([f"{counts['queued']} run{'s' if counts['queued'] > 1 else ''}"] if counts["queued"] else []) + (
             [f"the reference rows of {', '.join(counts['uncalibrated'])}"] if counts["uncalibrated"] else [])
-        print(f"{' and '.join(todo)} not in any source: ganbench study resume {args.out}")
+        say(f"{' and '.join(todo)} not in any source: ganbench study resume {args.out}")
         return 0
     out = build_report(args.out, args.data_path)
-    print(f"wrote {out['report']} (+ results.csv, results.json)")
+    say(f"wrote {out['report']} (+ results.csv, results.json)")
     return 0
 
 
@@ -204,7 +205,7 @@ def _study_verify(args: argparse.Namespace) -> int:
         atomic_write_text(args.out, json.dumps(found, indent=1))
     c, values = found["counts"], found["values"]
     n = len(found["runs"])
-    print(f"study {found['study']!r}: {found['rows']} evaluation rows of {n} run{'s' * (n != 1)} recomputed from "
+    say(f"study {found['study']!r}: {found['rows']} evaluation rows of {n} run{'s' * (n != 1)} recomputed from "
           f"their checkpoints{', the reference rows drawn again' if found['reference'] else ''}, each run's choice "
           f"of best re-derived: {len(values)} values, "
           f"{c['identical']} identical, {c['agrees']} agree (within "
@@ -213,19 +214,19 @@ def _study_verify(args: argparse.Namespace) -> int:
         n, groups = len(again["runs"]), again["trainings"]
         stacked = (f", each with the member-stacked group it trained in ({n} runs in {groups} group"
                    f"{'s' * (groups != 1)})") if groups < n else ""
-        print(f"  trained again from their stored configs: {again['drawn']} of the {again['eligible']} runs trained "
+        say(f"  trained again from their stored configs: {again['drawn']} of the {again['eligible']} runs trained "
               f"on a CPU without a compiled step{stacked} "
               f"({_duration(again['seconds'])} of training); {again['identical']} of "
               f"their {again['values']} checkpoint parts (every checkpoint each ships) and final values identical")
     if (sw := found["software"])["made_by"] != [sw["verified_with"]]:  # the check is then also one of the code
-        print(f"  made by {' and by '.join(sw['made_by'])}; recomputed with {sw['verified_with']}")
+        say(f"  made by {' and by '.join(sw['made_by'])}; recomputed with {sw['verified_with']}")
     for v in [v for v in values if v["verdict"] == "differs"][:20]:
-        print(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "
+        say(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "
               f"recomputed {v['recomputed']!r}")
     for s in found["skipped"]:
-        print(f"  not recomputed: {s['run_id']} {s['checkpoint']}: {s['reason']}")
+        say(f"  not recomputed: {s['run_id']} {s['checkpoint']}: {s['reason']}")
     if any(v["verdict"] == "differs" and v["device"] not in ("cpu", "") for v in values):
-        print("  (some rows were evaluated on an accelerator: their last digits may differ on a CPU)")
+        say("  (some rows were evaluated on an accelerator: their last digits may differ on a CPU)")
     return 1 if c["differs"] else 0
 
 
@@ -248,7 +249,7 @@ def _study_report(args: argparse.Namespace) -> int:
                         "written into it" + ("; write them elsewhere with --out DIR" if args.out is None else ""))
     target.mkdir(parents=True, exist_ok=True)
     out = build_report(args.dir, args.data_path, out=target)
-    print(f"wrote {out['report']} (+ results.csv, results.json)")
+    say(f"wrote {out['report']} (+ results.csv, results.json)")
     return 0
 
 
@@ -276,11 +277,11 @@ def _study_run(args: argparse.Namespace, directory: Path, spec) -> int:
                run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
                          extend=getattr(args, "extend", False), **options))
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary["status"].items(), key=lambda kv: -kv[1]))
-    print(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
+    say(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
           f"{_duration(summary['seconds'])}; {counts or 'no runs'}")
     if summary["left_queued"]:
-        print(f"ganbench: {len(summary['left_queued'])} run(s) stopped by infrastructure faults and left queued "
+        say(f"ganbench: {len(summary['left_queued'])} run(s) stopped by infrastructure faults and left queued "
               f"(no result recorded); fix the cause, then: ganbench study resume {directory}", file=sys.stderr)
     if not args.no_report:
-        print(f"wrote {build_report(directory)['report']}")
+        say(f"wrote {build_report(directory)['report']}")
     return 1 if summary["left_queued"] else 0

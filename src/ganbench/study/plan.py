@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import UserError
+from ..textsafe import as_line
 
 
 def plan_study(spec, workers: int | None = None, probe: int | None = 20, progress: bool = True,
@@ -73,7 +74,7 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
     try:
         for i, ((ds, variant), members) in enumerate(sorted(recipes.items())):
             if progress:
-                print(f"  probing {ds} / {variant} ({i + 1} of {len(recipes)})", flush=True)
+                print(as_line(f"  probing {ds} / {variant} ({i + 1} of {len(recipes)})"), flush=True)
             cost = _probe(members[0].config, {**spec.eval.model_dump(), "primary": members[0].primary},
                           tmp / f"r{i}", probe, f"{ds} / {variant}")
             plan["recipes"].append({"dataset": ds, "variant": variant, **_per_run(members, cost)})

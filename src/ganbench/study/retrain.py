@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ..config import make_config
 from ..training import checkpoint as ckpt
+from ..textsafe import as_line
 from .verify import ATOL, RTOL, checkpoint_difference, compare, recompute, threads_of, unreadable
 from .worker import run_dir_name
 
@@ -193,8 +194,8 @@ def retrain_group(study_path: Path, members: list[tuple[dict, dict | None]],
     try:
         cfgs = [make_config({**run["config"], "device": "cpu"}, stored=f"run {run['run_id']}") for run, _ in members]
         outs = [scratch / f"m{i}" for i in range(len(members))]
-        tqdm.write(f"training {' + '.join(ids)} again from the stored config{'s' * (len(ids) > 1)} "
-                   f"({cfgs[0].steps} steps)")
+        tqdm.write(as_line(f"training {' + '.join(ids)} again from the stored config{'s' * (len(ids) > 1)} "
+                           f"({cfgs[0].steps} steps)"))
         started = time.perf_counter()
         with threads_of({"threads": training_threads(*record)}):
             results = train_group(cfgs, outs, progress=False, stacked=len(members) > 1)

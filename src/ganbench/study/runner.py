@@ -23,6 +23,7 @@ from ..confine import STUDY, config_paths, reading, scope_dict, stored_file
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..registry import format_validation_error
+from ..textsafe import as_line
 from ..yamlio import read_yaml_file
 from . import faults
 from .executors import Lost
@@ -86,7 +87,7 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, exten
             check_matches(study, old, old_runs)
             check_complete(study, old_runs, resuming=True)
             record = extend_store(study.store_path, old, spec, old_runs, runs)
-            tqdm.write(f"extending study {old.name!r} in {study.path}: {extension_line(record)}")
+            tqdm.write(as_line(f"extending study {old.name!r} in {study.path}: {extension_line(record)}"))
             for name in RESULT_FILES:  # they describe the smaller study until the report is written again
                 (study.path / name).unlink(missing_ok=True)
         elif old.digest() != spec.digest():
@@ -254,7 +255,8 @@ def _calibrate(store: Store, runs, spec: StudySpec, progress: bool) -> None:
     for dataset, r in calibration_runs(runs).items():
         if not store.has_calibration(dataset):
             if progress:
-                tqdm.write(f"calibrating {dataset}: real data and trivial generators, same protocol as the runs")
+                tqdm.write(as_line(f"calibrating {dataset}: real data and trivial generators, same protocol "
+                                   "as the runs"))
             store.add_calibration(dataset, calibrate(r.config, spec.eval.model_dump(), spec.seed_list()))
 
 
@@ -277,7 +279,7 @@ def _execute(store: Store, executor, make_tasks, todo: list, bar, progress: bool
                 for run_id in key:
                     faults.with_retries(lambda k=run_id: store.requeue(k, results.reason))
                 if progress:
-                    bar.write(f"  queued {', '.join(key)}: {results.reason}")
+                    bar.write(as_line(f"  queued {', '.join(key)}: {results.reason}"))
                 continue
             for result in results:
                 run_id = result["run_id"]
@@ -285,12 +287,12 @@ def _execute(store: Store, executor, make_tasks, todo: list, bar, progress: bool
                     faults.with_retries(lambda k=run_id, n=result.get("error", ""): store.requeue(k, n))
                     again.add(run_id)
                     if progress:
-                        bar.write(f"   retry {run_id}: {result.get('error', '')}")
+                        bar.write(as_line(f"   retry {run_id}: {result.get('error', '')}"))
                     continue
                 faults.with_retries(lambda k=run_id, r=result: store.finish(k, r))
                 bar.update(1)
                 if progress:
-                    bar.write(_status_line(result))
+                    bar.write(as_line(_status_line(result)))
         todo = [r for r in todo if r.run_id in again]
         if not todo:
             break

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .. import provenance
 from ..errors import UserError
+from ..textsafe import as_line
 from ..training.seeding import derive_seed
 from .evaluation import HELDOUT, REPEAT
 from .runner import StudyDir
@@ -240,7 +241,8 @@ def verify_reference(dataset: str, config: dict, stored_rows: list[dict], eval_s
     from .calibration import calibrate
 
     stored = {(c["row"], c["checkpoint"], c["seed"], c["metric"]): c["value"] for c in stored_rows}
-    tqdm.write(f"drawing the reference rows of {dataset} again (real data, trivial generators; {len(seeds)} seeds)")
+    tqdm.write(as_line(f"drawing the reference rows of {dataset} again (real data, trivial generators; "
+                       f"{len(seeds)} seeds)"))
     with restored(scope), threads_of(stored_rows[0]["protocol"]):
         drawn = calibrate(config, eval_spec, seeds)
     fresh = {(row["row"], row["checkpoint"], row["seed"], metric): value

@@ -24,6 +24,7 @@ from ..confine import stored_file
 from ..errors import UserError
 
 from ..fileio import atomic_save_tensors, atomic_write_text
+from ..textsafe import as_line
 
 _STEP_FILE = re.compile(r"^step_(\d+)\.json$")
 
@@ -203,8 +204,8 @@ def recorded_threads(record: dict | None, device: torch.device):
               f"cores are usable here: resuming with {before}, and the run may end with other last digits",
               file=sys.stderr)
     if change:
-        print(f"ganbench: resuming with {wanted} torch threads, as step {record.get('step')} was trained "
-              f"(this process had {before})", file=sys.stderr)
+        print(as_line(f"ganbench: resuming with {wanted} torch threads, as step {record.get('step')} was "
+                      f"trained (this process had {before})"), file=sys.stderr)
         torch.set_num_threads(wanted)
     try:
         yield
