@@ -19,7 +19,7 @@ import pydantic
 
 from .errors import UserError, did_you_mean
 
-_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_\-]*\Z")  # \Z: "$" matches before a final "\n" too
 # keywords the framework passes (never user options), with what accepting them means
 FRAMEWORK_KWARGS = {"num_classes": "class-conditional training (conditional: true)"}
 

@@ -110,3 +110,19 @@ def test_a_study_whose_grid_values_hold_escapes_prints_them_harmlessly(capsys, t
     assert code == 0, err
     clean(out + err)
     assert "Glyph 27 (?) missing" in err  # matplotlib's warning, its message defused
+
+
+@pytest.mark.parametrize("spec", [{"name": "p\n"}, {"name": "p", "variants": {"a\n": {}}}], ids=["name", "variant"])
+def test_a_name_with_a_trailing_line_break_is_refused(capsys, tmp_path, spec):
+    """The patterns that restrict study and variant names to a safe charset ended in '$', which also
+    matches before a final line break: 'p\\n' passed as a study name and named a directory."""
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({**spec, "seeds": 1, "budget": {"steps": 4}}))
+    clean(refused(capsys, "study", "plan", tmp_path / "s.yaml", "--no-probe", says="name"))
+
+
+def test_a_merged_study_name_with_a_trailing_line_break_is_refused(capsys, tiny_study, tmp_path):
+    import shutil
+
+    other = shutil.copytree(tiny_study, tmp_path / "b")
+    clean(refused(capsys, "study", "merge", tiny_study, other, "--out", tmp_path / "m", "--name", "m\n",
+                  says="plain directory name"))

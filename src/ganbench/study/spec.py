@@ -47,12 +47,12 @@ from .confirm import Confirms, check_confirms
 from .reference import Reference, check_reference
 
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")  # \Z: "$" matches before a final "\n" too
 # A spec may come from a stranger's study directory, and even `study report` expands it: these bounds keep
 # any spec from making a command allocate without limit, far above any real study (10 seeds, ~100 runs).
 MAX_SEEDS = 1000
 MAX_RUNS = 20_000
-SAFE_VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*$")
+SAFE_VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*\Z")
 
 
 class EvalSpec(BaseModel):
