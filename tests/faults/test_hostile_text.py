@@ -126,3 +126,23 @@ def test_a_merged_study_name_with_a_trailing_line_break_is_refused(capsys, tiny_
     other = shutil.copytree(tiny_study, tmp_path / "b")
     clean(refused(capsys, "study", "merge", tiny_study, other, "--out", tmp_path / "m", "--name", "m\n",
                   says="plain directory name"))
+
+
+def test_a_carried_classifier_cache_with_a_hostile_record_is_printed_clean(capsys, tmp_path, monkeypatch):
+    """`data prepare` prints the torch version a cached LeNet records; the cache may come from another
+    machine (GANBENCH_CACHE carried over), so its record is a stranger's text."""
+    from ganbench.metrics.features import lenet, memo
+
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(lenet, "_epochs", lambda n: 1)
+    code, _, err = cli(capsys, "data", "prepare", "digits")
+    assert code == 0, err
+    metas = [p for p in tmp_path.rglob("*.json") if "torch" in json.loads(p.read_text())]
+    assert len(metas) == 1, list(tmp_path.rglob("*"))
+    meta = json.loads(metas[0].read_text())
+    metas[0].write_text(json.dumps({**meta, "torch": LONG + HOSTILE}))
+    memo.forget()  # read the cache again, as another process (another machine) would
+    code, out, err = cli(capsys, "data", "prepare", "digits")
+    assert code == 0, err
+    clean(out + err)
+    assert "trained with torch nnn" in out and len(out) <= LINE_LIMIT + 1

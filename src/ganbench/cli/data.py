@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from ..textsafe import say
 
 
 def add_parsers(sub) -> None:
@@ -54,8 +55,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         ext = build_extractor("lenet", make_config({"data": args.name}).data)
         lenet = getattr(ext, "inner", ext)  # stacked-mnist: its per-channel MNIST classifier
         took = f" in {lenet.meta['train_seconds']} s" if "train_seconds" in lenet.meta else ""
-        print(f"{lenet.identity}: test accuracy {100 * lenet.meta['test_accuracy']:.2f} %, trained with torch "
-              f"{lenet.meta.get('torch', '?')}{took}; cached at {lenet.weights_file}")
+        # the cache may have been carried from another machine: its record is printed as textsafe.py makes it
+        say(f"{lenet.identity}: test accuracy {100 * lenet.meta['test_accuracy']:.2f} %, trained with torch "
+            f"{lenet.meta.get('torch', '?')}{took}; cached at {lenet.weights_file}")
         return 0
     if args.path is not None and not Path(args.path).is_dir():
         raise UserError(f"--path {args.path}: no such folder (it should hold the four idx files, raw or .gz)")
