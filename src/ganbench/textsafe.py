@@ -44,11 +44,6 @@ def one_line(value, limit: int = LINE_LIMIT) -> str:
     return _cut(printable(" ".join(str(value).split())), limit)
 
 
-def lines(value, limit: int = LINE_LIMIT) -> str:
-    """Text of several lines (a plan): each line printable and cut to ``limit``, the line breaks kept."""
-    return "\n".join(_cut(printable(line), limit) for line in str(value).split("\n"))
-
-
 def as_line(value, limit: int = LINE_LIMIT) -> str:
     """One line of output that may carry text from a stranger's files: printable (a line break inside it is
     "?", so it cannot fake a line of its own; indentation and spacing are kept) and cut to ``limit``."""

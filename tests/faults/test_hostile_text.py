@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ganbench.textsafe import LINE_LIMIT, lines, one_line, shown
+from ganbench.textsafe import LINE_LIMIT, as_line, one_line, shown
 
 from .conftest import cli, refused
 
@@ -26,10 +26,10 @@ def clean(text: str) -> None:
 
 
 def test_the_helpers_make_any_text_printable_and_bounded():
-    for f in (shown, one_line, lines):
+    for f in (shown, one_line, as_line):
         clean(f(HOSTILE))
     assert one_line("a\nb\r\nc") == "a b c"  # no fake line of its own
-    assert lines("plan\n  row\x1b[2J") == "plan\n  row?[2J"  # indentation and real line breaks kept
+    assert as_line("  row\x1b[2J\nfake") == "  row?[2J?fake"  # indentation kept, no line of its own
     long = one_line(LONG + " hint: do this")
     assert len(long) <= LINE_LIMIT and long.endswith("hint: do this") and "characters cut" in long
     assert shown("café ✖ ▽") == "café ✖ ▽"  # printable text is left as it is
@@ -146,3 +146,22 @@ def test_a_carried_classifier_cache_with_a_hostile_record_is_printed_clean(capsy
     assert code == 0, err
     clean(out + err)
     assert "trained with torch nnn" in out and len(out) <= LINE_LIMIT + 1
+
+
+def test_study_plan_prints_a_hostile_grid_value_on_its_own_line_defused(capsys, tmp_path):
+    """`study plan` names each recipe it probes; a grid value (a data path here) may hold escapes and a
+    line break, which must not start a line of its own."""
+    rng = np.random.default_rng(0)
+    plain, hostile = tmp_path / "f.npz", tmp_path / "p\nFAKE LINE\x1b[2J\u202e.npz"
+    for path in (plain, hostile):
+        np.savez(path, x=rng.normal(size=(300, 2)).astype(np.float32))
+    spec = {"name": "q", "datasets": [{"data": {"name": "npz", "path": str(plain)}}],
+            "grid": {"data.path": [str(plain), str(hostile)]}, "seeds": 1, "budget": {"steps": 4},
+            "base": {"batch_size": 8, "generator": {"name": "mlp", "hidden": 8},
+                     "discriminator": {"name": "mlp", "hidden": 8}},
+            "eval": {"n": 50, "metrics": ["wasserstein"]}}
+    (tmp_path / "q.yaml").write_text(yaml.safe_dump(spec))
+    code, out, err = cli(capsys, "study", "plan", tmp_path / "q.yaml", "--probe-steps", "1", "--workers", "1")
+    assert code == 0, err
+    clean(out + err)
+    assert "p?FAKE LINE?[2J?.npz" in out and not any(ln.startswith("FAKE") for ln in (out + err).splitlines())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..cli.common import json_out
 from ..errors import UserError
-from ..textsafe import lines, say  # every line here may quote a stranger's study
+from ..textsafe import say  # every line here may quote a stranger's study
 
 
 def _duration(seconds: float) -> str:
@@ -71,7 +71,8 @@ def _study_plan(args: argparse.Namespace, spec) -> int:
     plan = plan_study(spec, args.workers, None if args.no_probe else args.probe_steps, True, args.data_path)
     if args.out is not None:
         atomic_write_text(args.out, json.dumps(plan, indent=1))
-    print(lines("\n".join(describe(plan))))  # a spec's names and values: printable (textsafe.py)
+    for line in describe(plan):  # a spec's names and values (a grid value is free text): one line each
+        say(line)
     return 0
 
 
