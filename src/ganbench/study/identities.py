@@ -22,6 +22,7 @@ import sys
 from itertools import combinations
 
 from ..errors import UserError
+from ..textsafe import say
 
 
 def compare(stored: str, current: str) -> str:
@@ -40,9 +41,9 @@ def notice(old: str, now: str) -> None:
     if (old, now) in _noted:
         return
     _noted.add((old, now))
-    print(f"ganbench: rows measured with {old} were recorded before identities named the "
-          f"classifier's weights, so they may come from other weights than {now}'s; `ganbench study verify` "
-          "recomputes them with this machine's", file=sys.stderr)
+    say(f"ganbench: rows measured with {old} were recorded before identities named the "
+        f"classifier's weights, so they may come from other weights than {now}'s; `ganbench study verify` "
+        "recomputes them with this machine's", file=sys.stderr)  # ``old`` is read from a stranger's store
 
 
 def stored_identities(store) -> dict[str, set[str]]:

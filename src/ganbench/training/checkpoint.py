@@ -200,9 +200,9 @@ def recorded_threads(record: dict | None, device: torch.device):
     counted = device.type == "cpu" and type(wanted) is int and wanted >= 1
     change = counted and wanted <= cores and wanted != before  # a run directory is data: never past the cores
     if counted and wanted > cores:
-        print(f"ganbench: step {record.get('step')} was trained with {wanted} torch threads, but only {cores} "
-              f"cores are usable here: resuming with {before}, and the run may end with other last digits",
-              file=sys.stderr)
+        print(as_line(f"ganbench: step {record.get('step')} was trained with {wanted} torch threads, but only "
+                      f"{cores} cores are usable here: resuming with {before}, and the run may end with other last "
+                      "digits"), file=sys.stderr)
     if change:
         print(as_line(f"ganbench: resuming with {wanted} torch threads, as step {record.get('step')} was "
                       f"trained (this process had {before})"), file=sys.stderr)
