@@ -100,8 +100,8 @@ def test_the_report_section_counts_kept_orders_and_confirmed_wins():
 
     again = section([2.0, 3.0, 4.0, 5.05])
     assert again["summary"] == ("Of tiny's 1 order of two variants on fid (40 steps, seeds 0, 1), the sign held for 1 "
-                                "here (120 steps, seeds 2, 3): 100% (between two equal variants the sign holds half the time, "
-                                "by chance). Of its 1 significant verdict, the sign held for 1, "
+                                "here (120 steps, seeds 2, 3): 100% (between two equal variants the sign holds by chance at "
+                                "most half the time; less where tied values give a difference of exactly 0). Of its 1 significant verdict, the sign held for 1, "
                                 "and 1 is significant here too.")
     assert [(r["order"], r["then"], r["now"], r["mark"]) for r in again["rows"]] == [("a − b", "-1.02", "-1.01", "✓")]
     reversed_ = section([0.5, 2.5, 2.0, 3.0])

@@ -283,7 +283,8 @@ def confirmation(view: DatasetView) -> dict | None:
     summary = (f"Of {block.study}'s {orders} order{'' if orders == 1 else 's'} of two variants on {metric} "
                f"({_amount(then)}, seeds {_seeds(block.seeds)}), the sign held for {t['kept']} here ({_amount(now)}, "
                f"seeds {_seeds(view.confirming['seeds'])})" + (f": {t['kept'] / orders:.0%}" if orders else "")
-               + " (between two equal variants the sign holds half the time, by chance).")
+               + " (between two equal variants the sign holds by chance at most half the time; less where tied values "
+               "give a difference of exactly 0).")
     reversed_here = sum(r["significant_reversed"] for r in rows)  # significant here, the other variant ahead
     if t["significant"]:
         n, again = t["significant"], t["confirmed"]
