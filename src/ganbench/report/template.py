@@ -107,8 +107,11 @@ final checkpoint; every quality metric, final and best)</summary>
 {% for p in s.table %}<tr><td class="l">{{ p.metric }}</td><td class="l">{{ p.checkpoint }}</td><td class="l">{{ p.a }}</td><td class="l">{{ p.b }}</td><td>{{ p.n }}</td><td>{{ p.diff }}</td><td>{{ p.p }}</td><td class="{{ 'sig' if p.sig else 'ns' }}">{{ p.p_holm }}</td><td>{{ p.win }}</td><td>{{ p.mdd }}</td><td>{{ p.need }}</td></tr>{% endfor %}
 </table></div>
 <p class="note">Seeds needed: about how many paired seeds a difference as large as the observed one needs to be
-found 4 times in 5. <code>ganbench study extend DIR --seeds N</code> adds seeds and keeps these runs; the report
-then says that the verdicts were looked at twice.</p></details>
+found 4 times in 5. Both columns use the spread of paired differences observed here, which at few seeds is more
+often below the true one: they are typical figures, not guarantees (simulated with the report's own functions, a
+stated detectable difference is found about 68 % of the time at 3 seeds, 73 % at 5 and 77 % at 10;
+benchmarks/verdict_calibration.py). <code>ganbench study extend DIR --seeds N</code> adds seeds and keeps these
+runs; the report then says that the verdicts were looked at twice.</p></details>
 """,
     "confirmation": """
 <h3>Confirmation of {{ s.study }}'s verdicts on {{ s.metric }} (final checkpoint)</h3>
