@@ -85,12 +85,10 @@ def test_a_data_folder_with_a_hostile_file_name_is_one_clean_line(capsys, tmp_pa
     clean(line)
 
 
-def test_a_study_whose_grid_values_hold_escapes_prints_them_harmlessly(capsys, tmp_path):
-    """Study, variant and dataset names are restricted at load (spec.py, registry.py); a grid value is not
-    (here a data path), and it becomes part of the variant's name and run ids: the runner's lines and the
-    report's plotting warnings (matplotlib names a glyph it cannot draw) print it."""
+def _grid_spec(tmp_path, hostile_name: str):
+    """q.yaml: a 2-variant spec whose grid is over two .npz data paths, the second named ``hostile_name``."""
     rng = np.random.default_rng(0)
-    plain, hostile = tmp_path / "f.npz", tmp_path / f"p{HOSTILE.replace(chr(0), '')}.npz"
+    plain, hostile = tmp_path / "f.npz", tmp_path / hostile_name
     for path in (plain, hostile):
         np.savez(path, x=rng.normal(size=(300, 2)).astype(np.float32))
     spec = {"name": "q", "datasets": [{"data": {"name": "npz", "path": str(plain)}}],
@@ -99,6 +97,14 @@ def test_a_study_whose_grid_values_hold_escapes_prints_them_harmlessly(capsys, t
                      "discriminator": {"name": "mlp", "hidden": 8}},
             "eval": {"n": 50, "metrics": ["wasserstein"]}}
     (tmp_path / "q.yaml").write_text(yaml.safe_dump(spec))
+    return plain, hostile
+
+
+def test_a_study_whose_grid_values_hold_escapes_prints_them_harmlessly(capsys, tmp_path):
+    """Study, variant and dataset names are restricted at load (spec.py, registry.py); a grid value is not
+    (here a data path), and it becomes part of the variant's name and run ids: the runner's lines and the
+    report's plotting warnings (matplotlib names a glyph it cannot draw) print it."""
+    plain, hostile = _grid_spec(tmp_path, f"p{HOSTILE.replace(chr(0), '')}.npz")
     code, out, err = cli(capsys, "study", "run", tmp_path / "q.yaml", "--dir", tmp_path / "s", "--executor",
                          "inprocess")  # with the progress bar: its own "\r" is tqdm's, the rest must be clean
     assert code == 0, err
@@ -151,16 +157,7 @@ def test_a_carried_classifier_cache_with_a_hostile_record_is_printed_clean(capsy
 def test_study_plan_prints_a_hostile_grid_value_on_its_own_line_defused(capsys, tmp_path):
     """`study plan` names each recipe it probes; a grid value (a data path here) may hold escapes and a
     line break, which must not start a line of its own."""
-    rng = np.random.default_rng(0)
-    plain, hostile = tmp_path / "f.npz", tmp_path / "p\nFAKE LINE\x1b[2J\u202e.npz"
-    for path in (plain, hostile):
-        np.savez(path, x=rng.normal(size=(300, 2)).astype(np.float32))
-    spec = {"name": "q", "datasets": [{"data": {"name": "npz", "path": str(plain)}}],
-            "grid": {"data.path": [str(plain), str(hostile)]}, "seeds": 1, "budget": {"steps": 4},
-            "base": {"batch_size": 8, "generator": {"name": "mlp", "hidden": 8},
-                     "discriminator": {"name": "mlp", "hidden": 8}},
-            "eval": {"n": 50, "metrics": ["wasserstein"]}}
-    (tmp_path / "q.yaml").write_text(yaml.safe_dump(spec))
+    _grid_spec(tmp_path, "p\nFAKE LINE\x1b[2J\u202e.npz")
     code, out, err = cli(capsys, "study", "plan", tmp_path / "q.yaml", "--probe-steps", "1", "--workers", "1")
     assert code == 0, err
     clean(out + err)
