@@ -50,6 +50,11 @@ def add_parsers(sub) -> None:
     cf.add_argument("--out", type=Path, default=None,
                     help="the new study's directory (default: next to DIR, named NAME-confirm-xF)")
     cf.add_argument("--force-new", action="store_true", help="replace a directory holding another spec")
+    for p in (sr, ex, rs, cf, pl):
+        p.add_argument("--ensemble", choices=["auto", "on", "off"], default=None,
+                       help="train runs of equal network shapes together as one stacked model (default: the "
+                            "spec's ensemble.mode, auto = on an accelerator only)")
+        p.add_argument("--ensemble-size", type=int, default=None, help="most runs in one stacked group")
     for p in (sr, ex, rs, cf):
         p.add_argument("--executor", default="pool", choices=["pool", "inprocess", "ray"],
                        help="pool: worker processes (default); inprocess: one run at a time in this process; "
@@ -58,10 +63,6 @@ def add_parsers(sub) -> None:
         p.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: RAY_ADDRESS or local)")
         p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPUs reserved per run")
         p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
-        p.add_argument("--ensemble", choices=["auto", "on", "off"], default=None,
-                       help="train runs of equal network shapes together as one stacked model (default: the "
-                            "spec's ensemble.mode, auto = on an accelerator only)")
-        p.add_argument("--ensemble-size", type=int, default=None, help="most runs in one stacked group")
         p.add_argument("--compile", choices=CAPTURE_MODES, default=None,
                        help="torch.compile mode of the training step (default: the spec's compile, none); recorded "
                             "in the report's protocol, not part of the study's identity")

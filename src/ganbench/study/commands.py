@@ -61,6 +61,15 @@ def study_command(args: argparse.Namespace) -> int:
         return _study_run(args, args.dir, None)
 
 
+def _ensemble(args: argparse.Namespace, spec) -> tuple[str, int] | None:
+    """--ensemble / --ensemble-size over the spec's ensemble block: (mode, max size), or None for the spec's."""
+    if args.ensemble_size is not None and args.ensemble_size < 1:
+        raise UserError("--ensemble-size must be at least 1")
+    if args.ensemble or args.ensemble_size:
+        return args.ensemble or spec.ensemble.mode, args.ensemble_size or spec.ensemble.max_size
+    return None
+
+
 def _study_plan(args: argparse.Namespace, spec) -> int:
     from ..fileio import atomic_write_text
     from .plan import describe, plan_study
@@ -68,7 +77,8 @@ def _study_plan(args: argparse.Namespace, spec) -> int:
     json_out(args.out, "the plan is")
     if args.probe_steps < 1:
         raise UserError(f"--probe-steps must be at least 1; got {args.probe_steps}")
-    plan = plan_study(spec, args.workers, None if args.no_probe else args.probe_steps, True, args.data_path)
+    plan = plan_study(spec, args.workers, None if args.no_probe else args.probe_steps, True, args.data_path,
+                      _ensemble(args, spec))
     if args.out is not None:
         atomic_write_text(args.out, json.dumps(plan, indent=1))
     for line in describe(plan):  # a spec's names and values (a grid value is free text): one line each
@@ -267,11 +277,7 @@ def _study_run(args: argparse.Namespace, directory: Path, spec) -> int:
         spec = study.read_spec()
         expand(spec, stored=str(study.spec_path))
     executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_run)
-    if args.ensemble_size is not None and args.ensemble_size < 1:
-        raise UserError("--ensemble-size must be at least 1")
-    ensemble = None
-    if args.ensemble or args.ensemble_size:
-        ensemble = (args.ensemble or spec.ensemble.mode, args.ensemble_size or spec.ensemble.max_size)
+    ensemble = _ensemble(args, spec)
     options = {"progress": not args.no_progress, "ensemble": ensemble, "compile": args.compile,
                "retry_failed": getattr(args, "retry_failed", False)}
     summary = (resume_study(directory, executor, **options) if resuming else

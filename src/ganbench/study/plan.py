@@ -6,8 +6,11 @@ should not be found after the first hour. The plan runs the checks `study run` r
 the verdicts will be able to detect. Unless told not to, it then times each distinct recipe (a dataset and
 variant) on this machine with the thread count a pool worker would get: ``probe`` training steps after as
 many warm-up steps, the study's evaluation of the probe's final checkpoint (timed on its second call, once
-the real features are cached), one seed's reference rows per dataset, and one checkpoint's size. The
-estimate multiplies these out; nothing is written outside a temporary folder.
+the real features are cached), one seed's reference rows per dataset, and one checkpoint's size. Runs the
+study would train together as one member-stacked model (``ensemble``, study/groups.py: on an accelerator by
+default) are timed as such a stack too, once per kind of group: a stack's step is shared by its members, so
+their training costs what the stack measures, not k single runs. The estimate multiplies these out per task
+(a run, or a stacked group: one task each); nothing is written outside a temporary folder.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from ..textsafe import as_line
 
 
 def plan_study(spec, workers: int | None = None, probe: int | None = 20, progress: bool = True,
-               data_paths=()) -> dict:
+               data_paths=(), ensemble: tuple[str, int] | None = None) -> dict:
     """The plan of ``spec`` (already scaled; the caller's own, so the paths it names are read): its runs,
     checks, statistical reach and, with ``probe`` steps, measured costs and the estimate for ``workers``
-    pool processes (default one per core). ``data_paths``: further paths the caller consents to."""
+    pool processes (default one per core). ``data_paths``: further paths the caller consents to;
+    ``ensemble``: (mode, max size) as `study run --ensemble` overrides the spec's."""
     from ..confine import STUDY, reading
     from .runner import spec_paths
     from .spec import expand
@@ -35,13 +39,15 @@ def plan_study(spec, workers: int | None = None, probe: int | None = 20, progres
     runs = expand(spec)
     with tempfile.TemporaryDirectory(prefix="ganbench-plan-") as tmp, \
             reading(tmp, STUDY, [*data_paths, *spec_paths(runs)]):
-        return _plan(spec, runs, workers, probe, progress, Path(tmp))
+        return _plan(spec, runs, workers, probe, progress, Path(tmp), ensemble)
 
 
-def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bool, tmp: Path) -> dict:
+def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bool, tmp: Path,
+          ensemble: tuple[str, int] | None) -> dict:
     from .. import provenance
     from .evaluation import check_eval_data
     from .executors import Pool, check_workers
+    from .groups import plan_groups
     from .power import min_detectable
     from .spec import primary_for
 
@@ -65,6 +71,10 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
             "comparisons_per_dataset": pairs, "detectable_in_sd": reach, "detectable_by_seeds": by_seeds,
             "workers": pool.workers,
             "threads_per_worker": pool.threads, "machine": provenance.machine(), "recipes": [], "estimate": None}
+    mode, size = ensemble or (spec.ensemble.mode, spec.ensemble.max_size)
+    groups = plan_groups(runs, mode, size)  # as the runner groups them: one task each
+    plan["tasks"] = [[[r.dataset, r.variant] for r in g] for g in groups]
+    plan["ensemble"] = {"mode": mode, "max_size": size, "stacked_groups": sum(len(g) > 1 for g in groups)}
     if not probe:
         return plan
     import torch
@@ -78,6 +88,13 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
             cost = _probe(members[0].config, {**spec.eval.model_dump(), "primary": members[0].primary},
                           tmp / f"r{i}", probe, f"{ds} / {variant}")
             plan["recipes"].append({"dataset": ds, "variant": variant, **_per_run(members, cost)})
+        plan["stacks"] = []  # one probe per kind of stacked group: its members' (dataset, variant)s
+        for i, group in enumerate(sorted({tuple(sorted(map(tuple, t))) for t in plan["tasks"] if len(t) > 1})):
+            if progress:
+                print(as_line(f"  probing a stack of {len(group)}: {_members(group)}"), flush=True)
+            first = {rv: next(r for r in runs if (r.dataset, r.variant) == rv) for rv in set(group)}
+            plan["stacks"].append({"members": [list(m) for m in group], "s_per_member_step": _probe_stack(
+                [first[m].config for m in group], tmp / f"g{i}", probe, _members(group))})
         plan["reference_s_per_seed"] = {}
         for ds in datasets:
             first = recipes[ds, variants[ds][0]][0]
@@ -112,6 +129,31 @@ def _probe(config: dict, eval_spec: dict, out: Path, steps: int, name: str) -> d
     return {"s_per_step": rows[-1]["sec_per_step"], "s_per_eval": per_eval, "checkpoint_bytes": ckpt}
 
 
+def _members(group) -> str:
+    counts: dict = defaultdict(int)
+    for ds, variant in group:
+        counts[f"{ds} / {variant}"] += 1
+    return ", ".join(f"{n} x {name}" for name, n in counts.items())
+
+
+def _probe_stack(configs: list[dict], out: Path, steps: int, name: str) -> float:
+    """Seconds per step of each member of one member-stacked group (the stack's step time over its members),
+    after ``steps`` warm-up steps, as the loop logs it."""
+    from ..config import make_config
+    from ..training.loop import train_group
+    from ..training.rundir import RunDir
+
+    cfgs = [make_config(c).model_copy(update={"steps": 2 * steps, "log_every": steps, "ckpt_every": 2 * steps,
+                                              "keep_checkpoints": None, "tensorboard": False}) for c in configs]
+    outs = [out / f"m{j}" for j in range(len(cfgs))]
+    results = train_group(cfgs, outs, resume=False, progress=False)
+    if any(r.status != "done" for r in results):
+        raise UserError(f"{name}: a probe member {next(r.message for r in results if r.status != 'done')} (of "
+                        f"{2 * steps} steps); check the recipe, or plan without probing (--no-probe)")
+    rows = [json.loads(line) for line in RunDir(outs[0]).log_file.read_text().splitlines() if line.strip()]
+    return rows[-1]["sec_per_step"]
+
+
 def _per_run(members: list, cost: dict) -> dict:
     """The cost of one run of a recipe: its training, its evaluations (every checkpoint once, the final
     and the selected one once more each), and the disk its checkpoints keep."""
@@ -138,11 +180,20 @@ def _time_reference(config: dict, eval_spec: dict, seed: int) -> float:
 
 def _estimate(plan: dict, n_seeds: int) -> dict:
     """Work in seconds by kind, and the wall time on the plan's workers: the work shared evenly, but never
-    less than the longest single run (one run is one task)."""
-    train = sum(r["runs"] * r["train_s"] for r in plan["recipes"])
-    evals = sum(r["runs"] * r["eval_s"] for r in plan["recipes"])
+    less than the longest task (a run, or a stacked group whose members each train at the stack's measured
+    seconds per member-step)."""
+    recipe = {(r["dataset"], r["variant"]): r for r in plan["recipes"]}
+    stacked = {tuple(map(tuple, s["members"])): s["s_per_member_step"] for s in plan.get("stacks", [])}
+    tasks = plan.get("tasks") or [[[r["dataset"], r["variant"]]] for r in plan["recipes"] for _ in range(r["runs"])]
+    costs = []  # (train, evaluation) seconds of each task
+    for task in tasks:
+        members = [recipe[tuple(m)] for m in task]
+        per_step = stacked[tuple(sorted(map(tuple, task)))] if len(task) > 1 else None
+        train = sum(m["steps"] * per_step if per_step is not None else m["train_s"] for m in members)
+        costs.append((train, sum(m["eval_s"] for m in members)))
+    train, evals = sum(c[0] for c in costs), sum(c[1] for c in costs)
     reference = n_seeds * sum(plan["reference_s_per_seed"].values())
-    longest = max(r["train_s"] + r["eval_s"] for r in plan["recipes"])
+    longest = max(sum(c) for c in costs)
     work = train + evals + reference
     return {"train_s": train, "eval_s": evals, "reference_s": reference, "work_s": work,
             "wall_s": max(work / plan["workers"], longest),
@@ -186,6 +237,10 @@ def describe(plan: dict) -> list[str]:
         if plan["detectable_by_seeds"]:
             lines.append("  detectable difference by seeds (in those SDs): " + ", ".join(
                 f"{k} seeds {v:.2g}" for k, v in plan["detectable_by_seeds"].items()))
+    ens = plan["ensemble"]
+    if ens["stacked_groups"]:
+        lines.append(f"ensemble {ens['mode']} (up to {ens['max_size']} per group): the {plan['runs']} runs train as "
+                     f"{len(plan['tasks'])} tasks, {ens['stacked_groups']} of them member-stacked groups")
     if plan["estimate"] is None:
         return lines
     lines.append(f"measured on {plan['machine']}, {plan['threads_per_worker']} thread(s) per worker:")
@@ -195,6 +250,8 @@ def describe(plan: dict) -> list[str]:
         lines.append(f"  {r['dataset'][:12]:<12} {r['variant'][:28]:<28} {r['runs']:>4} {r['steps']:>9,} "
                      f"{1000 * r['s_per_step']:>8.3g} {duration(r['train_s']):>10} {r['evaluations']:>9} "
                      f"{r['s_per_eval']:>7.2g} {size(r['checkpoint_bytes']):>10}")
+    for st in plan["stacks"]:  # the single-run ms/step above does not apply to their training
+        lines.append(f"  stacked ({_members(st['members'])}): {1000 * st['s_per_member_step']:.3g} ms per member-step")
     ref = ", ".join(f"{d} {s:.2g} s" for d, s in plan["reference_s_per_seed"].items())
     lines.append(f"  reference rows (real data, trivial generators) per seed: {ref}")
     e = plan["estimate"]
