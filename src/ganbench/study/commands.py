@@ -203,9 +203,12 @@ def _study_merge(args: argparse.Namespace) -> int:
 
 
 def _study_verify(args: argparse.Namespace) -> int:
-    """Exit 0 when every recomputed value is identical or agrees, 1 when one differs (a finding, not an error)."""
+    """Exit 0 when every recomputed value is identical or agrees and every stored value was recomputed or
+    left out for a reason the study or the options explain; 1 when one differs or cannot be checked (a
+    finding, not an error)."""
     from ..confine import STUDY, reading
     from ..fileio import atomic_write_text
+    from .accounting import describe
     from .verify import verify_study
 
     json_out(args.out, "the comparisons are")
@@ -221,6 +224,8 @@ def _study_verify(args: argparse.Namespace) -> int:
           f"of best re-derived: {len(values)} values, "
           f"{c['identical']} identical, {c['agrees']} agree (within "
           f"{found['rule']['rtol']:g} relative), {c['differs']} differ")
+    say(f"  stored: {describe('evaluation', found['stored']['evaluation'])}; "
+        f"{describe('reference', found['stored']['reference'])}")
     if (again := found["retrained"]) is not None:
         n, groups = len(again["runs"]), again["trainings"]
         stacked = (f", each with the member-stacked group it trained in ({n} runs in {groups} group"
@@ -235,10 +240,13 @@ def _study_verify(args: argparse.Namespace) -> int:
         say(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "
               f"recomputed {v['recomputed']!r}")
     for s in found["skipped"]:
-        say(f"  not recomputed: {s['run_id']} {s['checkpoint']}: {s['reason']}")
+        count = f" ({s['values']} value{'s' * (s['values'] != 1)})" if "values" in s else ""
+        say(f"  not recomputed: {s['run_id']} {s['checkpoint']}{count}: {s['reason']}")
     if any(v["verdict"] == "differs" and v["device"] not in ("cpu", "") for v in values):
         say("  (some rows were evaluated on an accelerator: their last digits may differ on a CPU)")
-    return 1 if c["differs"] else 0
+    if found["unverified"]:
+        say(f"  {found['unverified']} stored values could not be checked: the study is not verified")
+    return 1 if c["differs"] or found["unverified"] else 0
 
 
 def _study_report(args: argparse.Namespace) -> int:

@@ -15,7 +15,9 @@ values alone, that each run's "best" is the checkpoint its selection evaluations
 never the third significant figure the report prints; anything else *differs*. Rows record torch's thread
 count, and are recomputed with it (sums split over threads round differently), so the work can be spread
 over worker processes (one task per run, and per dataset's reference rows) without changing a digit.
-``--retrain K`` also trains runs again from their stored configs (retrain.py).
+``--retrain K`` also trains runs again from their stored configs (retrain.py). Every stored value is accounted
+for, recomputed or named with the reason, and each row's name, step and tags checked against its protocol
+(accounting.py).
 """
 
 from __future__ import annotations
@@ -33,24 +35,15 @@ from .. import provenance
 from ..errors import UserError
 from ..textsafe import as_line
 from ..training.seeding import derive_seed
+from . import accounting as acc
 from .evaluation import HELDOUT, REPEAT
 from .runner import StudyDir
 from .worker import run_dir_name
 
 RTOL, ATOL = 1e-4, 1e-9
+NOT_COMPUTED = "not computed by the study's metrics"  # a stored metric that evaluating the checkpoint does not give
 SAMPLING_BASES = {0: {"split": "train"}, HELDOUT["seed"]: HELDOUT, REPEAT["seed"]: REPEAT}  # evaluation.py's seeds
 HEADLINE = ("final", "heldout")
-
-
-def stored_rows(evals: list[dict]) -> list[dict]:
-    """The store's evaluation rows, one per (run, checkpoint row), with their metrics gathered."""
-    rows: dict[tuple, dict] = {}
-    for e in evals:
-        key = (e["run_id"], e["checkpoint"])
-        row = rows.setdefault(key, {"run_id": e["run_id"], "checkpoint": e["checkpoint"], "tags": e["tags"],
-                                    "protocol": e["protocol"], "metrics": {}})
-        row["metrics"][e["metric"]] = e["value"]
-    return list(rows.values())
 
 
 def sampling_base(protocol: dict) -> int | None:
@@ -153,7 +146,8 @@ def selection_checks(grouped: list[dict], run_ids: list[str], primary: dict[str,
         end = ends[0] if len(ends) == 1 else ends or None
         out.append({"run_id": rid, "checkpoint": "selection", "metric": f"final (step {last})",
                     "stored": stored_final, "recomputed": end,
-                    "verdict": "identical" if stored_final == end else "differs", "device": ""})
+                    "verdict": "identical" if stored_final == end and isinstance(end, str) else "differs",
+                    "device": ""})  # one row tagged final, the one latest checkpoint's
         if not selection or any(key not in r["metrics"] for r in selection):
             continue  # the runner selects only when every selection row has the primary value (evaluate.py)
         pick = min(selection, key=lambda r: _badness(key, _number(r["metrics"][key])))["checkpoint"]
@@ -186,7 +180,9 @@ def unreadable(exc) -> str:
 
 
 def _checkpoint_row(row: dict, recomputed: str) -> dict:
-    return checkpoint_difference(row["run_id"], row["checkpoint"], row["protocol"]["checkpoint"], recomputed)
+    """``row``'s values cannot be recomputed: its checkpoint is missing or unreadable, a difference."""
+    return {**checkpoint_difference(row["run_id"], row["checkpoint"], row["protocol"]["checkpoint"], recomputed),
+            "values": len(row["metrics"])}
 
 
 def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, retrain: list[tuple] | None,
@@ -194,15 +190,16 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
     """One run's share, a task for an executor (another process, perhaps): its rows recomputed, each checkpoint
     read checked against the recipe the store names, and with ``retrain`` (the run, or its group, as (run,
     final row) pairs) trained again (retrain.py). Returns (comparisons, rows not recomputed with the reason,
-    seconds of training)."""
+    seconds of training, how many of the rows' stored values were recomputed or not, by reason: accounting.py)."""
     from ..confine import restored
     from ..training.checkpoint import UnreadableCheckpoint
 
-    checked, skipped, recipes, seconds = [], [], set(), 0.0
+    checked, skipped, recipes, seconds, tally = [], [], set(), 0.0, defaultdict(int)
     run_dir = Path(study_path) / "runs" / run_dir_name(run["run_id"])
     last_step = max((r["protocol"]["step"] for r in rows), default=0)
     with restored(scope):
         for row in rows:
+            n = len(row["metrics"])
             sidecar = run_dir / "checkpoints" / f"{row['protocol']['checkpoint']}.json"
             try:
                 if sidecar.is_file() and sidecar.stem not in recipes:
@@ -211,17 +208,28 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
                 fresh, why = recompute(run_dir, row, eval_spec)
             except UnreadableCheckpoint as exc:  # kept, but damaged: evidence that cannot be read, a difference
                 checked.append(_checkpoint_row(row, unreadable(exc)))
+                tally[acc.MISSING] += n
                 continue
-            if fresh is None and not sidecar.is_file() and _kept(run, row, last_step):
-                checked.append(_checkpoint_row(row, "missing"))  # the recipe keeps it: evidence removed, not a
-                continue  # kept-checkpoints limit
+            if fresh is None and not sidecar.is_file():
+                if _kept(run, row, last_step):
+                    checked.append(_checkpoint_row(row, "missing"))  # the recipe keeps it: evidence removed
+                    tally[acc.MISSING] += n
+                    continue
+                excused = acc.NOT_KEPT  # the recipe's keep_checkpoints: named, not held against the study
+                why = f"checkpoint {row['protocol']['checkpoint']} was not kept (keep_checkpoints)"
+            else:
+                excused = None
             if fresh is None:
-                skipped.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "reason": why})
+                skipped.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "reason": why, "values": n,
+                                "excused": excused is not None})
+                tally[excused or acc.UNCHECKABLE] += n
                 continue
+            tally["recomputed"] += n
             for metric, value in sorted(row["metrics"].items()):
-                now = fresh.get(metric)
+                now = fresh.get(metric, NOT_COMPUTED)
                 checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
-                                "stored": value, "recomputed": now, "verdict": compare(value, now),
+                                "stored": value, "recomputed": now,
+                                "verdict": "differs" if now is NOT_COMPUTED else compare(value, now),
                                 "device": row["protocol"].get("device", "cpu")})
         if retrain is not None:
             from .retrain import retrain_group
@@ -229,31 +237,39 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
             more, left_out, seconds = retrain_group(Path(study_path), retrain, eval_spec)
             checked += more
             skipped += left_out
-    return checked, skipped, seconds
+    return checked, skipped, seconds, dict(tally)
 
 
 def verify_reference(dataset: str, config: dict, stored_rows: list[dict], eval_spec: dict, seeds: list[int],
-                     scope: dict | None) -> tuple[list[dict], list[dict], float]:
+                     scope: dict | None) -> tuple[list[dict], list[dict], float, dict]:
     """One dataset's reference rows (real data, trivial generators: the report's ceiling and floor) drawn
     again as the runner drew them (from the dataset's first run's config) and compared with the stored ones;
     a task for an executor, shaped as ``verify_run``'s."""
     from ..confine import restored
     from .calibration import calibrate
 
-    stored = {(c["row"], c["checkpoint"], c["seed"], c["metric"]): c["value"] for c in stored_rows}
+    stored = {(c["row"], c["checkpoint"], c["seed"], c["metric"]): c for c in stored_rows}
     tqdm.write(as_line(f"drawing the reference rows of {dataset} again (real data, trivial generators; "
                        f"{len(seeds)} seeds)"))
     with restored(scope), threads_of(stored_rows[0]["protocol"]):
         drawn = calibrate(config, eval_spec, seeds)
-    fresh = {(row["row"], row["checkpoint"], row["seed"], metric): value
+    fresh = {(row["row"], row["checkpoint"], row["seed"], metric): {"value": value, "protocol": row["protocol"]}
              for row in drawn for metric, value in row["metrics"].items()}
     out = []
     for key in sorted(stored.keys() | fresh.keys(), key=str):
         row, checkpoint, seed, metric = key
-        out.append({"run_id": f"{dataset} reference '{row}'", "checkpoint": f"{checkpoint}, seed {seed}",
-                    "metric": metric, "stored": stored.get(key), "recomputed": fresh.get(key),
-                    "verdict": compare(stored.get(key), fresh.get(key)), "device": "cpu"})
-    return out, [], 0.0
+        mine, now = stored.get(key), fresh.get(key)
+        base = {"run_id": f"{dataset} reference '{row}'", "checkpoint": f"{checkpoint}, seed {seed}", "device": "cpu"}
+        if mine is None or now is None:  # a row deleted from, or added to, the store (NULL is a NaN kept)
+            out.append({**base, "metric": metric, "stored": "absent" if mine is None else mine["value"],
+                        "recomputed": "absent" if now is None else now["value"], "verdict": "differs"})
+            continue
+        out.append({**base, "metric": metric, "stored": mine["value"], "recomputed": now["value"],
+                    "verdict": compare(mine["value"], now["value"])})
+        out += [{**base, "metric": f"{metric} {field}", "stored": mine["protocol"][field],
+                 "recomputed": now["protocol"][field], "verdict": "differs"}
+                for field in ("split", "n_real", "n_fake") if mine["protocol"][field] != now["protocol"][field]]
+    return out, [], 0.0, {"recomputed": len(stored_rows)}
 
 
 def _task(kind: str, *args):
@@ -277,8 +293,17 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     store = Store(study.store_path, readonly=True)
     try:
         runs, evals, calibration = {r["run_id"]: r for r in store.runs()}, store.evals(), store.calibration()
+        total = store.db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
     finally:
         store.close()
+    if total != len(evals):  # the store's reader joins evaluations to their runs: these would be left out
+        raise UserError(f"{study.store_path}: {total - len(evals)} evaluation values name no run of the store; "
+                        f"not a ganbench study store as written; `ganbench study rebuild {study.path}` makes it "
+                        "again from the runs' own files")
+    keys = {(c["dataset"], c["row"], c["checkpoint"], c["seed"], c["metric"]) for c in calibration}
+    if len(keys) != len(calibration):
+        raise UserError(f"{study.store_path}: a reference value is stored twice; not a ganbench study store (it "
+                        "keeps one)")
     done = sorted(rid for rid, r in runs.items() if r["status"] == "done")
     if not done:
         raise UserError(f"{path}: no finished run to verify")
@@ -289,8 +314,16 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     if retrain < 0:
         raise UserError(f"--retrain must be at least 0; got {retrain}")
     chosen = set(done)
-    grouped = stored_rows(evals)
+    grouped = acc.stored_rows(evals, str(study.store_path))
     rows = [r for r in grouped if r["run_id"] in chosen and (which == "all" or set(HEADLINE) & set(r["tags"]))]
+    tally: dict[str, int] = defaultdict(int)  # the values of the rows not chosen, by why
+    for r in grouped:
+        status = runs[r["run_id"]]["status"]
+        why = (acc.unfinished(status) if status != "done" else acc.NOT_DRAWN if r["run_id"] not in chosen
+               else None if which == "all" or set(HEADLINE) & set(r["tags"]) else acc.NOT_CHOSEN)
+        if why:
+            tally[why] += len(r["metrics"])
+    reference_tally: dict[str, int] = defaultdict(int)
     by_run: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_run[r["run_id"]].append(r)
@@ -298,8 +331,12 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     again, not_again, eligible = choose(runs, finals, done, retrain, seed) if retrain else ([], [], 0)
     eval_spec, scope = spec.eval.model_dump(), scope_dict()
     tasks = []  # the reference rows first: each is a long task, and the runs' fill the workers around them
+    datasets = calibration_runs(expanded)
+    for c in calibration:
+        if c["dataset"] not in datasets or not reference:
+            reference_tally[acc.FOREIGN if c["dataset"] not in datasets else acc.NO_REFERENCE] += 1
     if reference:
-        for dataset, r in calibration_runs(expanded).items():
+        for dataset, r in datasets.items():
             stored = [c for c in calibration if c["dataset"] == dataset]
             if stored:
                 tasks.append((("reference", dataset), ("reference", dataset, r.config, stored, eval_spec,
@@ -326,10 +363,14 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
             checked += results[key][0]
             skipped += results[key][1]
             seconds += results[key][2]
+        for why, n in results[key][3].items():
+            (tally if key[0] == "run" else reference_tally)[why] += n
+    checked += acc.row_differences([r for r in grouped if r["run_id"] in chosen], eval_spec)
     checked += selection_checks(grouped, done, {r.run_id: r.primary for r in expanded})
     for key, _ in tasks:
         if key[0] == "reference":
             checked += results[key][0]
+    stored = {"evaluation": acc.summary(tally, total), "reference": acc.summary(reference_tally, len(calibration))}
     retrained = None
     if retrain:
         mine = [c for c in checked if c["checkpoint"].endswith(f" {AGAIN}")]
@@ -343,6 +384,6 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     software = {"made_by": sorted(provenance.software_of([runs[r] for r in done])),
                 "verified_with": provenance.software_label(provenance.record())}
     return {"study": spec.name, "runs": done, "rows": len(rows), "reference": reference, "values": checked,
-            "software": software,
+            "software": software, "stored": stored, "unverified": acc.unverified(stored),
             "skipped": skipped + not_again, "retrained": retrained,
             "counts": {k: counts[k] for k in ("identical", "agrees", "differs")}, "rule": {"rtol": RTOL, "atol": ATOL}}
