@@ -103,8 +103,9 @@ DIFFERS = {
                       "final (step 20): stored ['step_0000020', 'step_0000020 '], recomputed ['step_0000020', "),
     "n_fake": ([f"UPDATE evals SET protocol=json_set(protocol, '$.n_fake', 40) WHERE {FINAL}"],
                "step_0000020 n_fake: stored 40, recomputed 50"),
-    "one-metric-of-another-protocol": ([f"UPDATE evals SET protocol=json_set(protocol, '$.threads', 1, '$.ema', "
-                                        f"json('false')) WHERE {MODES}"],
+    "one-metric-of-another-protocol": ([f"UPDATE evals SET protocol=json_set(protocol, '$.threads', "
+                                        "json_extract(protocol, '$.threads') + 1, '$.ema', json('false')) WHERE "
+                                        f"{MODES}"],
                                        "step_0000020 row: stored '2 versions (ema, threads differ between its "
                                        "metrics)', recomputed 'one'"),
     "protocol-checkpoint": ([f"UPDATE evals SET protocol=json_set(protocol, '$.checkpoint', 'step_0000010') WHERE "
