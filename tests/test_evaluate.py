@@ -222,6 +222,32 @@ def test_two_extractors_side_by_side_in_eval_json(runs, monkeypatch):
     assert row["metrics"]["fid"] == lenet["results"][-1]["metrics"]["fid"] and "precision" in row["metrics"]
 
 
+def test_rows_of_an_identity_without_the_weights_are_replaced_not_merged(runs):
+    """eval.json written before the LeNet identity named its weights: evaluating again keys the same protocol
+    (the key names the extractor, not its identity), and the stored rows' numbers came from a classifier whose
+    weights are not known, so they are dropped, not merged under the fresh identity or kept beside it."""
+    (runs / "images" / "eval.json").unlink(missing_ok=True)  # other tests evaluated this run too
+    evaluate.evaluate_run(runs / "images", checkpoint="all", n=100, metrics=["fid", "kid"], progress=False)
+    path = runs / "images" / "eval.json"
+    stored = json.loads(path.read_text())
+    for entry in stored["evaluations"].values():
+        entry["extractor"]["identity"] = entry["extractor"]["identity"].rsplit("-w", 1)[0]
+        for row in entry["results"]:
+            row["protocol"]["extractor"] = row["protocol"]["extractor"].rsplit("-w", 1)[0]
+            row["metrics"]["fid"] = 999.0  # as another classifier could have measured it
+    path.write_text(json.dumps(stored))
+    fresh = evaluate.evaluate_run(runs / "images", n=100, metrics=["fid"], progress=False)
+    entry = evaluate.read_evaluations(runs / "images")[fresh["key"]]
+    assert "-w" in fresh["extractor"]["identity"]
+    assert {r["protocol"]["extractor"] for r in entry["results"]} == {fresh["extractor"]["identity"]}
+    assert entry["results"] == fresh["results"]  # step 10 (not evaluated again) and the old kid are gone
+    # the same identity again: its rows merge, as before
+    evaluate.evaluate_run(runs / "images", checkpoint="all", n=100, metrics=["kid"], progress=False)
+    rows = evaluate.read_evaluations(runs / "images")[fresh["key"]]["results"]
+    assert [r["step"] for r in rows] == [10, 20] and "kid_mean" in rows[1]["metrics"]
+    assert rows[1]["metrics"]["fid"] == fresh["results"][-1]["metrics"]["fid"]
+
+
 @pytest.mark.parametrize("run, extractor, message", [
     ("images", "points", "the points extractor reads points, but this data is images; use --extractor lenet"),
     ("points", "inception", "the inception extractor reads images, but this data is points; use --extractor points"),

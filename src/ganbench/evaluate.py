@@ -235,12 +235,16 @@ def read_evaluations(run_dir: str | Path) -> dict:
 
 def store_evaluation(run: RunDir, result: dict) -> None:
     """Add ``result`` to eval.json beside the other protocols' results. Re-evaluating one protocol
-    updates its rows checkpoint by checkpoint (metrics merged); results of a replaced run are dropped."""
+    updates its rows checkpoint by checkpoint (metrics merged); results of a replaced run are dropped, and
+    so are the protocol's rows measured by another extractor identity (an identity recorded before it named
+    the LeNet's weights included): one protocol's rows are all numbers of the one extractor it names."""
     evaluations = {k: v for k, v in read_evaluations(run.path).items()
                    if v.get("config_digest") == result["config_digest"]}
     old = evaluations.get(result["key"])
     if old is not None:
-        rows = {r["checkpoint"]: r for r in old["results"]}
+        identity = result["extractor"]["identity"]
+        rows = {r["checkpoint"]: r for r in old.get("results", [])
+                if isinstance(r, dict) and r.get("protocol", {}).get("extractor") == identity}
         for r in result["results"]:
             if r["checkpoint"] in rows:
                 rows[r["checkpoint"]]["metrics"] = {**rows[r["checkpoint"]]["metrics"], **r["metrics"]}
