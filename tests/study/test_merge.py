@@ -201,7 +201,7 @@ def test_a_source_whose_history_was_lost_keeps_it_unknown_in_the_merge(tmp_path,
     assert "whether seeds were added after the first results is unknown" in (tmp_path / "m" / "report.html").read_text()
 
 
-def test_the_merged_study_keeps_the_sources_common_thread_count(tmp_path, capfd):
+def test_the_merged_study_keeps_the_sources_common_thread_count(tmp_path, capfd, monkeypatch):
     """A merged study's queued runs train with the torch thread count its sources' CPU runs trained with
     (study/threads.py); sources that differ give none, said on stderr, never one of them silently."""
     a = _study(tmp_path / "a", name="a", seeds=[0])
@@ -219,3 +219,15 @@ def test_the_merged_study_keeps_the_sources_common_thread_count(tmp_path, capfd)
     assert Store(tmp_path / "n" / "study.sqlite", readonly=True).get_meta("cpu_threads") is None
     err = capfd.readouterr().err
     assert f"different torch thread counts ('a' ({a}): {count}, 'b' ({b}): {other})" in err
+    # a merge that fails after the counts were compared says only why it failed
+    from ganbench.errors import UserError
+    from ganbench.study import merge as merge_mod
+
+    def fail(*args):
+        raise UserError("the history could not be joined")
+
+    monkeypatch.setattr(merge_mod, "_history", fail)
+    assert merge(a, b, "--out", tmp_path / "o", "--name", "o") == 2
+    err = capfd.readouterr().err
+    assert "the history could not be joined" in err and "thread counts" not in err
+    assert not (tmp_path / "o").exists()

@@ -114,10 +114,11 @@ def test_a_study_and_a_resumed_run_cap_their_counts_at_the_same_cores(monkeypatc
 def test_a_merge_keeps_the_sources_common_count_or_none(capsys):
     from ganbench.study.threads import merged_threads, recorded
 
-    assert merged_threads({"a": 2, "b": 2, "c": None}) == 2 and capsys.readouterr().err == ""
-    assert merged_threads({"a": None}) is None
-    assert merged_threads({"a": 1, "b": 2}) is None
-    assert "different torch thread counts (a: 1, b: 2); the merged study records none" in capsys.readouterr().err
+    assert merged_threads({"a": 2, "b": 2, "c": None}) == (2, None)
+    assert merged_threads({"a": None}) == (None, None)
+    count, note = merged_threads({"a": 1, "b": 2})
+    assert count is None and "different torch thread counts (a: 1, b: 2); the merged study records none" in note
+    assert capsys.readouterr().err == ""  # the caller says it, once the merged study is written
     assert recorded(_Store("3")) == 3 and recorded(_Store()) is None
     with pytest.raises(UserError, match="is not a thread count"):
         recorded(_Store("0"))

@@ -189,6 +189,8 @@ def _study_merge(args: argparse.Namespace) -> int:
     counts = merge_studies(args.sources, args.out, args.name, args.link, args.data_path)
     say(f"merged {len(args.sources)} studies into {args.out}: {counts['taken']} finished runs taken, "
           f"{counts['queued']} of {counts['runs']} to train")
+    if counts["threads_note"]:
+        say(counts["threads_note"], file=sys.stderr)
     if len(counts["software"]) > 1:  # the report warns too, naming which variants each version made
         say(f"the finished runs were made by {len(counts['software'])} software versions: "
               f"{'; '.join(counts['software'])}", file=sys.stderr)

@@ -172,10 +172,11 @@ def merge_studies(paths: list[Path], out: Path, name: str | None = None, link: b
             joined.setdefault(dataset, set()).update(identities)
     check_joined(joined, "the sources")  # one classifier's weights per dataset
     calibration = _joined_calibration(sources, spec)
+    threads, threads_note = merged_threads({src.name: src.cpu_threads for src in sources})
     tmp = out.parent / f".{out.name}.merging-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _write(tmp, spec, runs, sources, taken, calibration, link)
+        _write(tmp, spec, runs, sources, taken, calibration, link, threads)
         if out.exists():
             out.rmdir()  # empty, checked above
         tmp.rename(out)
@@ -184,7 +185,8 @@ def merge_studies(paths: list[Path], out: Path, name: str | None = None, link: b
         raise
     made_by = provenance.software_of([src.finished[rid][1] for rid, src in taken.items()])
     return {"runs": len(runs), "taken": len(taken), "queued": len(runs) - len(taken), "software": sorted(made_by),
-            "uncalibrated": sorted({r.dataset for r in runs} - set(calibration))}
+            "uncalibrated": sorted({r.dataset for r in runs} - set(calibration)),
+            "threads_note": threads_note}  # printed by the caller: only a merge that was written says it
 
 
 def _take(sources: list[Source], runs: list) -> dict:
@@ -232,7 +234,7 @@ def _copy_run(source: Path, target: Path, link: bool) -> None:
 
 
 def _write(tmp: Path, spec: StudySpec, runs: list, sources: list[Source], taken: dict, calibration: dict,
-           link: bool) -> None:
+           link: bool, threads: int | None) -> None:
     study = StudyDir(tmp)
     tmp.mkdir(parents=True)
     (tmp / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
@@ -242,7 +244,6 @@ def _write(tmp: Path, spec: StudySpec, runs: list, sources: list[Source], taken:
     try:
         store.set_meta(spec_digest=spec.digest(), name=spec.name,
                        spec=json.dumps(spec.model_dump(mode="json"), sort_keys=True))
-        threads = merged_threads({src.name: src.cpu_threads for src in sources})
         if threads is not None:  # its queued runs train as the sources' did (study/threads.py)
             store.set_meta(**{THREADS: str(threads)})
         store.add_runs(runs)

@@ -59,18 +59,18 @@ def recorded(store) -> int | None:
     return _stored(store) or _found_in(store)
 
 
-def merged_threads(counts: dict[str, int | None]) -> int | None:
+def merged_threads(counts: dict[str, int | None]) -> tuple[int | None, str | None]:
     """The count a merged study keeps (``study merge``; source name -> its recorded count): the sources'
-    common one. Sources that trained with different counts give none, said on stderr: the merged study's
-    queued runs then train with the count its first resume uses, which no source's runs all share."""
+    common one, and no note. Sources that trained with different counts give none and a note, for the caller
+    to print once the merged study is in place: its queued runs then train with the count its first resume
+    uses, which no source's runs all share."""
     known = {name: n for name, n in counts.items() if n is not None}
     if len(set(known.values())) > 1:
         said = ", ".join(f"{name}: {n}" for name, n in known.items())
-        print(f"ganbench: the sources trained their CPU runs with different torch thread counts ({said}); the "
-              f"merged study records none ({KEY}), so its queued runs train with the count its first "
-              "`study resume` uses", file=sys.stderr)
-        return None
-    return next(iter(known.values()), None)
+        return None, (f"ganbench: the sources trained their CPU runs with different torch thread counts ({said}); "
+                      f"the merged study records none ({KEY}), so its queued runs train with the count its first "
+                      "`study resume` uses")
+    return next(iter(known.values()), None), None
 
 
 def study_threads(store, executor, todo_configs: list[dict]) -> int | None:
