@@ -132,3 +132,29 @@ def test_a_variant_override_never_leaks_into_the_dataset_entry_or_later_variants
              if r.seed == 0 and r.dataset == "digits"}
     assert quick == {"digits__ns__s0": "batch", "digits__lsgan__s0": "batch", "digits__hinge-sn__s0": "spectral",
                      "digits__wgan-gp__s0": "none", "digits__ns-r1__s0": "batch", "digits__ns-pac2__s0": "batch"}
+
+
+def test_a_run_directory_name_over_a_file_names_limit_is_refused_naming_the_variant(tmp_path, capsys):
+    """Run ids name run directories: a variant (a named one, or long grid values) making one over 255 bytes
+    used to let each run start and fail on the file system; it is refused in one line before any work."""
+    import yaml
+    from PIL import Image
+
+    from ganbench.cli import main
+
+    ok = expand(StudySpec(datasets=["ring8"], variants={"v" * 244: {"loss": "hinge"}}, seeds=[0]))
+    assert len(ok[0].run_id) == 255  # ring8__ + 244 + __s0: at the limit, accepted
+    spec = {"name": "long", "datasets": ["ring8"], "variants": {"v" * 245: {"loss": "hinge"}}, "seeds": [0]}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["study", "run", str(tmp_path / "s.yaml"), "--dir", str(tmp_path / "d"), "--executor", "inprocess",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"variant '{'v' * 57}...' (245 characters)" in err and "256 bytes" in err
+    assert not (tmp_path / "d" / "runs").exists()
+    folder = tmp_path.joinpath(*["c" * 30] * 9)  # a real folder: the grid's data.path is checked first
+    folder.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(folder / "a.png")
+    with pytest.raises(UserError, match=r"dataset 'folder', variant 'data.path=.*\.\.\.' \(\d+ characters\): its run "
+                                        r"directory name would be \d+ bytes, over the 255"):
+        expand(StudySpec(datasets=[{"data": {"name": "folder", "path": str(folder), "resolution": 8}}],
+                         grid={"data.path": [str(folder)]}, seeds=[0]))

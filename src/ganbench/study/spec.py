@@ -52,6 +52,7 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")  # \Z: "$" matches befo
 # any spec from making a command allocate without limit, far above any real study (10 seeds, ~100 runs).
 MAX_SEEDS = 1000
 MAX_RUNS = 20_000
+MAX_NAME_BYTES = 255  # a file name's limit on common file systems: a run directory's name is a run id
 SAFE_VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*\Z")
 
 
@@ -367,6 +368,12 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
     seen: dict[str, str] = {}
     for r in runs:  # two ids may map to one directory name ('a/b' and 'a_b'): refuse before any work
         folder = run_dir_name(r.run_id)
+        if len(folder.encode()) > MAX_NAME_BYTES:  # else each run would fail when its directory is made
+            shown = r.variant if len(r.variant) <= 60 else r.variant[:57] + "..."
+            raise UserError(f"dataset '{r.dataset}', variant '{shown}' ({len(r.variant)} characters): its run "
+                            f"directory name would be {len(folder.encode())} bytes, over the {MAX_NAME_BYTES} a file "
+                            "name may have; name the variant shorter (a named entry of 'variants' instead of long "
+                            "grid values)")
         if folder in seen:
             if seen[folder] == r.run_id:
                 raise UserError(f"two runs of the study have the same id '{r.run_id}'; name each dataset, variant "
