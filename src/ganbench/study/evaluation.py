@@ -51,7 +51,7 @@ def check_eval_data(spec, runs: list) -> None:
     from ..data import load_dataset
     from ..evaluate import DEFAULT_N, check_size
     from ..metrics.suite import applicable_metrics
-    from .spec import evaluation_traits
+    from .evalspec import evaluation_traits
 
     seen = set()
     for r in runs:

@@ -17,7 +17,7 @@ Variants are the named sets crossed with the grid's points (either alone when th
 Each run's config = base, then the dataset's overrides, then the variant's, then the budget.
 ``eval.primary`` names the quality value that orders the leaderboard and selects each run's "best"
 checkpoint; datasets it does not name get the default for their kind of data (declare.DEFAULT_PRIMARY).
-It is checked against the values each dataset's evaluation will produce before anything runs.
+It is checked against the values each dataset's evaluation will produce before anything runs (``evalspec.py``).
 ``reference:`` carries published numbers the study reproduces (see ``reference.py``); its datasets,
 variants and metrics are checked the same way, and it is left out of the spec's digest. So is
 ``confirms:``, another study's verdicts that this one re-tests (``confirm.py``, ``ganbench study confirm``).
@@ -40,10 +40,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..config import COMPONENT_REGISTRIES, NET_FIELDS, NET_OPTIONS, RunConfig, make_config, read_yaml
 from ..confine import check_config
 from ..errors import UserError, did_you_mean
-from ..limits import MAX_SAMPLES, MAX_SEED, MAX_STEPS
+from ..limits import MAX_SEED, MAX_STEPS
 from ..registry import format_validation_error
 from .budget import Budget
 from .confirm import Confirms, check_confirms
+from .evalspec import EvalSpec, applicable_for, primary_for
 from .reference import Reference, check_reference
 
 
@@ -54,39 +55,6 @@ MAX_SEEDS = 1000
 MAX_RUNS = 20_000
 MAX_NAME_BYTES = 255  # a file name's limit on common file systems: a run directory's name is a run id
 SAFE_VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*\Z")
-
-
-class EvalSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    metrics: list[str] | None = None
-    extractor: str | None = None
-    n: int | None = Field(None, ge=10, le=MAX_SAMPLES, description="fake samples per evaluation (as `eval --n`)")
-    every: int | None = Field(None, ge=1, description="evaluate every K steps (best and final known)")
-    primary: str | dict[str, str] | None = Field(
-        None, description="the quality value that ranks variants and selects 'best': one name, or per dataset")
-
-    @field_validator("metrics")
-    @classmethod
-    def _known_metrics(cls, v):
-        from ..metrics.suite import METRICS
-
-        for name in v or []:
-            if name not in METRICS:
-                raise UserError(f"unknown metric '{name}' in eval.metrics{did_you_mean(name, METRICS)}; "
-                                f"valid: {', '.join(sorted(METRICS))}")
-        if v is not None and not v:
-            raise UserError("eval.metrics is empty; leave it out for the default metrics")
-        return v
-
-    @field_validator("extractor")
-    @classmethod
-    def _known_extractor(cls, v):
-        from ..metrics.features import EXTRACTORS
-
-        if v is not None and v not in EXTRACTORS:
-            raise UserError(f"unknown extractor '{v}' in eval.extractor{did_you_mean(v, EXTRACTORS)}; "
-                            f"valid: {', '.join(EXTRACTORS)}")
-        return v
 
 
 class EnsembleSpec(BaseModel):
@@ -255,42 +223,6 @@ def _dataset(entry: str | dict) -> tuple[str, dict]:
         raise UserError(f"a dataset entry needs a 'data' key: {entry}")
     data = entry["data"]
     return (data if isinstance(data, str) else data["name"]), dict(entry)
-
-
-def evaluation_traits(spec: StudySpec, config: dict) -> tuple[str, bool, bool, bool, bool]:
-    """(kind, mixture, labelled, conditional, has_logits): what the study's evaluation of a run of this config
-    can compute, known before it runs (applicable_values / applicable_metrics take them in this order)."""
-    from ..data.base import traits
-    from ..metrics.features import HAS_LOGITS
-
-    t = traits(config["data"])
-    extractor = spec.eval.extractor or ("lenet" if t.kind == "images" else "points")
-    return t.kind, t.mixture, t.labelled, bool(config.get("conditional")), HAS_LOGITS.get(extractor, True)
-
-
-def applicable_for(spec: StudySpec, config: dict) -> list[str]:
-    """The quality values the study's evaluation reports for a run of this config (known before it runs)."""
-    from ..metrics.suite import applicable_values
-
-    return applicable_values(*evaluation_traits(spec, config), spec.eval.metrics)
-
-
-def primary_for(spec: StudySpec, dataset: str, config: dict) -> tuple[str, bool]:
-    """The primary value of a dataset and whether the spec chose it (False: the default for its data);
-    a name that does not apply is refused with the names that do."""
-    from ..data.base import traits
-    from ..metrics.declare import default_primary
-
-    values = applicable_for(spec, config)
-    chosen = spec.eval.primary.get(dataset) if isinstance(spec.eval.primary, dict) else spec.eval.primary
-    if chosen is None:
-        if not values:
-            raise UserError(f"dataset '{dataset}': the evaluation produces no quality metric to rank by")
-        return default_primary(traits(config["data"]).kind, values), False
-    if chosen not in values:
-        raise UserError(f"eval.primary '{chosen}' does not apply to dataset '{dataset}'"
-                        f"{did_you_mean(chosen, values)}; metrics that apply: {', '.join(values)}")
-    return chosen, True
 
 
 def _flops_budget(cfg, flops: float, where: str):
