@@ -248,6 +248,23 @@ def test_rows_of_an_identity_without_the_weights_are_replaced_not_merged(runs):
     assert rows[1]["metrics"]["fid"] == fresh["results"][-1]["metrics"]["fid"]
 
 
+def test_evaluating_the_final_checkpoint_again_keeps_the_earlier_choice_of_best(runs):
+    (runs / "images" / "eval.json").unlink(missing_ok=True)  # other tests evaluated this run too
+    first = evaluate.evaluate_run(runs / "images", checkpoint="all", n=100, metrics=["fid"], progress=False)
+    assert sum("best" in r["tags"] for r in first["results"]) == 1
+    path = runs / "images" / "eval.json"  # the final checkpoint the best one, whichever these numbers chose
+    stored = json.loads(path.read_text())
+    for row in stored["evaluations"][first["key"]]["results"]:
+        row["tags"] = [t for t in row["tags"] if t != "best"] + ["best"] * ("final" in row["tags"])
+    path.write_text(json.dumps(stored))
+    best = [first["results"][-1]["checkpoint"]]
+    final = evaluate.evaluate_run(runs / "images", n=100, metrics=["fid", "kid"], progress=False)
+    assert final["results"][0]["tags"] == ["final"]  # this evaluation chose no best: one checkpoint
+    rows = evaluate.read_evaluations(runs / "images")[first["key"]]["results"]
+    assert [r["checkpoint"] for r in rows if "best" in r["tags"]] == best
+    assert [r["checkpoint"] for r in rows if "final" in r["tags"]] == [final["results"][0]["checkpoint"]]
+
+
 @pytest.mark.parametrize("run, extractor, message", [
     ("images", "points", "the points extractor reads points, but this data is images; use --extractor lenet"),
     ("points", "inception", "the inception extractor reads images, but this data is points; use --extractor points"),

@@ -245,13 +245,18 @@ def store_evaluation(run: RunDir, result: dict) -> None:
         identity = result["extractor"]["identity"]
         rows = {r["checkpoint"]: r for r in old.get("results", [])
                 if isinstance(r, dict) and r.get("protocol", {}).get("extractor") == identity}
+        chose_best = any("best" in r["tags"] for r in result["results"])
         for r in result["results"]:
             if r["checkpoint"] in rows:
-                rows[r["checkpoint"]]["metrics"] = {**rows[r["checkpoint"]]["metrics"], **r["metrics"]}
-                rows[r["checkpoint"]].update({k: v for k, v in r.items() if k != "metrics"})
+                kept = rows[r["checkpoint"]]
+                was_best = "best" in kept["tags"]
+                kept["metrics"] = {**kept["metrics"], **r["metrics"]}
+                kept.update({k: v for k, v in r.items() if k != "metrics"})
+                if was_best and not chose_best:  # a 'final' evaluation leaves the earlier choice of best
+                    kept["tags"] = [*r["tags"], "best"]
             else:
                 rows[r["checkpoint"]] = r
-        if any("best" in r["tags"] for r in result["results"]):  # one best: the newest evaluation's
+        if chose_best:  # one best: the newest evaluation's
             fresh = {r["checkpoint"] for r in result["results"]}
             for c, r in rows.items():
                 if c not in fresh and "best" in r["tags"]:
