@@ -78,6 +78,10 @@ DAMAGE = {
     "text-train-flops": (lambda p: _sql(p, """UPDATE runs SET efficiency='{"train_flops": "x"}'"""),
                          "train_flops holds 'x', not a number"),
     "list-efficiency": (lambda p: _sql(p, "UPDATE runs SET efficiency='[1]'"), "not a mapping"),
+    # the store's reader joins evaluations to their runs: a row of no run was left out of the report unsaid
+    "evaluation-of-no-run": (lambda p: _sql(p, "INSERT INTO evals SELECT 'ghost', step, checkpoint, tags, metric, "
+                                               "value, protocol FROM evals WHERE rowid=1"),
+                             "1 evaluation values name no run of the store"),
 }
 
 

@@ -62,7 +62,8 @@ def check_complete(study, runs, resuming: bool = False) -> None:
     fewer runs: a run of the spec without a row (every run gets one when the study starts), a finished
     result.json whose run the store does not record as finished, or a finished run with fewer evaluation
     rows than its result.json. ``resuming``: a row left running or queued beside a finished result.json is
-    what a killed driver leaves, and resuming runs it again (same result), so only the report counts it."""
+    what a killed driver leaves, and resuming runs it again (same result), so only the report counts it.
+    Evaluation rows that name no run of the store (a reader joins them to their runs) are refused too."""
     db = read_only(study.store_path)  # a check writes nothing (the directory may even be read-only)
     try:
         rows = {run_id: {"status": status, "config_hash": digest, "label": (dataset, variant, seed)}
@@ -71,6 +72,11 @@ def check_complete(study, runs, resuming: bool = False) -> None:
         n_evals = dict(db.execute("SELECT run_id, COUNT(*) FROM evals GROUP BY run_id").fetchall())
     finally:
         db.close()
+    orphans = sum(n for run_id, n in n_evals.items() if run_id not in rows)
+    if orphans:  # the store's reader joins evaluations to their runs: these would be left out without a word
+        raise UserError(f"{study.store_path}: {orphans} evaluation values name no run of the store; not a ganbench "
+                        f"study store as written; `ganbench study rebuild {study.path}` makes it again from the "
+                        "runs' own files")
     missing, unrecorded = [], []
     for r in runs:
         row = rows.get(r.run_id)
