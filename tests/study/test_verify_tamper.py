@@ -121,6 +121,21 @@ def test_a_tampered_evaluation_row_is_a_difference(study, capsys, tmp_path, tamp
     assert code == 1 and says in out, out
 
 
+def test_a_value_deleted_from_a_row_is_a_difference(study, capsys, tmp_path):
+    """A metric the protocol computes, missing from a row whose other metrics are stored: deleted from the store
+    and from the run's result.json alike (with the store alone, check_complete refuses it: the run's own file
+    holds more values), so nothing else notices the hole."""
+    _sql(study, f"DELETE FROM evals WHERE {MODES}")
+    saved = study / "runs" / "ring8__base__s0" / "result.json"
+    result = json.loads(saved.read_text())
+    (row,) = [r for r in result["evals"] if r["checkpoint"] == "step_0000020"]
+    del row["metrics"]["modes_covered"]
+    saved.write_text(json.dumps(result))
+    code, out, found = verify(capsys, study, tmp_path, "--rows", "all", "--no-reference")
+    assert code == 1 and "differs: ring8__base__s0 step_0000020 modes_covered: stored 'absent', recomputed 0" in out
+    assert found["stored"]["evaluation"]["values"] == 23 and found["counts"]["differs"] == 1, out
+
+
 # (SQL, the reason named, how many values): each row's values cannot be checked, and the study is not verified
 UNCHECKABLE = {
     "seed": (f"UPDATE evals SET protocol=json_set(protocol, '$.seed', 12345) WHERE {FINAL}",

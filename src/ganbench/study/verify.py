@@ -231,6 +231,11 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
                                 "stored": value, "recomputed": now,
                                 "verdict": "differs" if now is NOT_COMPUTED else compare(value, now),
                                 "device": row["protocol"].get("device", "cpu")})
+            # the study stores every metric it computes: one the row lacks was deleted (as verify_reference says)
+            for metric in sorted(fresh.keys() - row["metrics"].keys()):
+                checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
+                                "stored": "absent", "recomputed": fresh[metric], "verdict": "differs",
+                                "device": row["protocol"].get("device", "cpu")})
         if retrain is not None:
             from .retrain import retrain_group
 
