@@ -230,7 +230,33 @@ def read_evaluations(run_dir: str | Path) -> dict:
     if not isinstance(evaluations, dict) or not all(isinstance(v, dict) for v in evaluations.values()):
         raise UserError(f"{path}: not a ganbench eval.json (needs 'evaluations': a mapping of protocols to "
                         "results); move it away (its results can be computed again)")
+    for key, evaluation in evaluations.items():
+        if (wrong := _malformed(evaluation.get("results", []))) is not None:
+            raise UserError(f"{path}: not a ganbench eval.json (the evaluation {str(key)[:80]!r}: {wrong}); "
+                            "move it away (its results can be computed again)")
     return evaluations
+
+
+# what store_evaluation reads of each stored row it merges new ones into (a protocol is absent in no row ganbench
+# writes, and an absent one makes the row one of another extractor: dropped)
+ROW_FIELDS = {"checkpoint": str, "protocol": dict, "step": int, "tags": list, "metrics": dict}
+
+
+def _malformed(rows) -> str | None:
+    """What is wrong with an evaluation's stored rows, or None: eval.json is data, and a row that is not
+    what ganbench writes is named (one line, printed safely by the CLI), never silently dropped nor a traceback."""
+    if not isinstance(rows, list):
+        return "its results are not a list"
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            return f"row {i} of its results is not a mapping"
+        for field, kind in ROW_FIELDS.items():
+            value = row.get(field)
+            if field == "protocol" and field not in row:
+                continue
+            if not isinstance(value, kind) or isinstance(value, bool):
+                return f"row {i} of its results has {field} {repr(value)[:60]}"
+    return None
 
 
 def store_evaluation(run: RunDir, result: dict) -> None:

@@ -184,6 +184,42 @@ def test_malformed_eval_json_is_one_line(capsys, run, text):
     assert (run / "eval.json").read_text() == text  # left as it was
 
 
+def _rows(results):
+    return lambda entry: entry.update(results=results)
+
+
+def _first_row(**fields):
+    return lambda entry: entry["results"][0].update(fields)
+
+
+# an entry of this very protocol and config (the rows `eval` merges the new ones into), malformed in one place
+MALFORMED_ENTRY = {
+    "row-not-a-mapping": (_rows([5]), "row 1 of its results is not a mapping"),
+    "row-protocol-text": (_rows([{"checkpoint": "x", "protocol": "s"}]), "row 1 of its results has protocol 's'"),
+    "results-not-a-list": (_rows(5), "its results are not a list"),
+    "tags-missing": (_first_row(tags=None), "row 1 of its results has tags None"),
+    "metrics-text": (_first_row(metrics="x"), "row 1 of its results has metrics 'x'"),
+    "step-text": (_first_row(step="4"), "row 1 of its results has step '4'"),
+}
+
+
+@pytest.mark.parametrize("damage", list(MALFORMED_ENTRY))
+def test_malformed_rows_of_an_eval_json_entry_are_one_line(capsys, run, damage):
+    """eval merges its rows into the stored ones of the same protocol: a row it cannot read is refused in one
+    line naming the file, as a malformed eval.json is, and the file is left as it was (not silently dropped)."""
+    code, _, err = cli(capsys, "eval", run, "--n", "50", "--metrics", "modes", "--checkpoint", "all")
+    assert code == 0, err
+    found = json.loads((run / "eval.json").read_text())
+    (entry,) = found["evaluations"].values()
+    edit, says = MALFORMED_ENTRY[damage]
+    edit(entry)
+    text = json.dumps(found)
+    (run / "eval.json").write_text(text)
+    line = refused(capsys, "eval", run, "--n", "50", "--metrics", "modes", says=says)
+    assert str(run / "eval.json") in line
+    assert (run / "eval.json").read_text() == text  # left as it was
+
+
 def test_report_names_a_run_whose_samples_it_cannot_draw(capsys, tiny_study, tmp_path):
     """The numbers come from the store, so a damaged checkpoint does not stop the report; but its sample
     panel says why it is blank, in the page and on the command line (it used to read "no checkpoint")."""
