@@ -136,6 +136,20 @@ def test_a_value_deleted_from_a_row_is_a_difference(study, capsys, tmp_path):
     assert found["stored"]["evaluation"]["values"] == 23 and found["counts"]["differs"] == 1, out
 
 
+def test_a_metric_no_row_of_the_study_stores_is_named_not_held_against_it(study, capsys, tmp_path):
+    """A study made by a version that did not compute a metric yet lacks it in every row: that is no deletion.
+    Verify names it and compares the rest (the same hole in one row beside full ones is a difference, above)."""
+    _sql(study, "DELETE FROM evals WHERE metric='modes_covered'")
+    for saved in (study / "runs").glob("*/result.json"):
+        result = json.loads(saved.read_text())
+        for row in result["evals"]:
+            row["metrics"].pop("modes_covered", None)
+        saved.write_text(json.dumps(result))
+    code, out, found = verify(capsys, study, tmp_path, "--rows", "all", "--no-reference")
+    assert code == 0 and found["counts"]["differs"] == 0 and found["never_stored"] == ["modes_covered"], out
+    assert "stored in none of the study's rows (made by a version without them, not a deletion): modes_covered" in out
+
+
 # (SQL, the reason named, how many values): each row's values cannot be checked, and the study is not verified
 UNCHECKABLE = {
     "seed": (f"UPDATE evals SET protocol=json_set(protocol, '$.seed', 12345) WHERE {FINAL}",

@@ -241,6 +241,9 @@ def _study_verify(args: argparse.Namespace) -> int:
     for v in [v for v in values if v["verdict"] == "differs"][:20]:
         say(f"  differs: {v['run_id']} {v['checkpoint']} {v['metric']}: stored {v['stored']!r}, "
               f"recomputed {v['recomputed']!r}")
+    if found["never_stored"]:
+        say(f"  computed now but stored in none of the study's rows (made by a version without them, not a "
+            f"deletion): {', '.join(found['never_stored'])}")
     for s in found["skipped"]:
         count = f" ({s['values']} value{'s' * (s['values'] != 1)})" if "values" in s else ""
         say(f"  not recomputed: {s['run_id']} {s['checkpoint']}{count}: {s['reason']}")

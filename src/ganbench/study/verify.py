@@ -359,9 +359,18 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     finally:
         executor.close()
     checked, skipped, seconds = [], [], 0.0
+    known: dict[str, set] = defaultdict(set)  # dataset -> the metrics its stored rows hold
+    for e in evals:
+        known[runs[e["run_id"]]["dataset"]].add(e["metric"])
+    never = set()  # metrics this version computes that the study never stored (made before they existed)
     for key, _ in tasks:
         if key[0] == "run":
-            checked += results[key][0]
+            dataset = runs[key[1]]["dataset"]
+            for c in results[key][0]:
+                if c["stored"] == "absent" and c["metric"] not in known[dataset]:
+                    never.add(c["metric"])  # absent from every row of the dataset: not a deletion
+                else:
+                    checked.append(c)
             skipped += results[key][1]
             seconds += results[key][2]
         for why, n in results[key][3].items():
@@ -385,6 +394,6 @@ def verify_study(path: str | Path, which: str = "headline", sample: int | None =
     software = {"made_by": sorted(provenance.software_of([runs[r] for r in done])),
                 "verified_with": provenance.software_label(provenance.record())}
     return {"study": spec.name, "runs": done, "rows": len(rows), "reference": reference, "values": checked,
-            "software": software, "stored": stored, "unverified": acc.unverified(stored),
+            "software": software, "stored": stored, "unverified": acc.unverified(stored), "never_stored": sorted(never),
             "skipped": skipped + not_again, "retrained": retrained,
             "counts": {k: counts[k] for k in ("identical", "agrees", "differs")}, "rule": {"rtol": RTOL, "atol": ATOL}}
