@@ -86,8 +86,8 @@ def test_a_cell_over_fewer_seeds_than_finished_says_so():
     view = _view({"a": {0: 0.5, 1: 0.6, 2: float("inf")}, "b": {0: 0.7, 1: 0.7, 2: float("nan")},
                   "c": {0: 0.4, 1: 0.5, 2: 0.45}})
     rows = {r["variant"]: r for r in leaderboard(view)["rows"] if r["kind"] == "variant"}
-    assert rows["a"]["cells"]["final"].endswith(" (n = 2 of 3: the others not finite)")
-    assert rows["b"]["cells"]["final"] == "0.7 (the same on each; n = 2 of 3: the others not finite)"
+    assert rows["a"]["cells"]["final"].endswith(" (n = 2 of 3: the others without a finite value)")
+    assert rows["b"]["cells"]["final"] == "0.7 (the same on each; n = 2 of 3: the others without a finite value)"
     assert "n = " not in rows["c"]["cells"]["final"] and rows["a"]["n"] == "3/3"
 
 
