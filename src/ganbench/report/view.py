@@ -37,7 +37,8 @@ def mostly(part: int, whole: int) -> bool:
 
 def cell(row: dict | None, seeds: int | None = None) -> str:
     """mean [95 % CI], or the mean alone with one seed; ``seeds``: the runs with results, named when the
-    value exists for fewer of them (a non-finite value, an infinite KL, or a missing one is left out of mean and interval)."""
+    value exists for fewer of them (a non-finite value, an infinite KL, or a missing one is left out of mean
+    and interval)."""
     if not row:  # finished runs without one finite value (an infinite KL on each): said, not a bare dash
         return f"– (no finite value on its {seeds} seed{'s' if seeds > 1 else ''})" if seeds else "–"
     short = f" (n = {row['n']} of {seeds}: the others without a finite value)" if seeds and row["n"] < seeds else ""

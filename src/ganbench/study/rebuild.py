@@ -6,7 +6,8 @@ store: finished runs come back with their results, the others are queued for ``s
 reference rows (calibration) are not in the runs' files: they are carried from the old store when it is
 sound and was made for the same spec, and otherwise ``study resume`` draws them again. The old store is
 kept beside it (``.damaged-<time>`` when it fails the store check, ``.previous-<time>`` when it is intact:
-a rebuild also recovers runs copied in), never deleted. The same files tell ``study report`` and ``resume`` when a store that still opens has lost runs (``check_complete``).
+a rebuild also recovers runs copied in), never deleted. The same files tell ``study report`` and ``resume``
+when a store that still opens has lost runs (``check_complete``).
 """
 
 from __future__ import annotations
