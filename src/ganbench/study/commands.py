@@ -19,11 +19,7 @@ from pathlib import Path
 from ..cli.common import json_out
 from ..errors import UserError
 from ..textsafe import say  # every line here may quote a stranger's study
-
-
-def _duration(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s} s" if m else f"{s} s"
+from .plan import duration
 
 
 def study_command(args: argparse.Namespace) -> int:
@@ -234,7 +230,7 @@ def _study_verify(args: argparse.Namespace) -> int:
                    f"{'s' * (groups != 1)})") if groups < n else ""
         say(f"  trained again from their stored configs: {again['drawn']} of the {again['eligible']} runs trained "
               f"on a CPU without a compiled step{stacked} "
-              f"({_duration(again['seconds'])} of training); {again['identical']} of "
+              f"({duration(again['seconds'])} of training); {again['identical']} of "
               f"their {again['values']} checkpoint parts (every checkpoint each ships) and final values identical")
     if (sw := found["software"])["made_by"] != [sw["verified_with"]]:  # the check is then also one of the code
         say(f"  made by {' and by '.join(sw['made_by'])}; recomputed with {sw['verified_with']}")
@@ -298,7 +294,7 @@ def _study_run(args: argparse.Namespace, directory: Path, spec) -> int:
                          extend=getattr(args, "extend", False), **options))
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary["status"].items(), key=lambda kv: -kv[1]))
     say(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
-          f"{_duration(summary['seconds'])}; {counts or 'no runs'}")
+          f"{duration(summary['seconds'])}; {counts or 'no runs'}")
     if summary["left_queued"]:
         say(f"ganbench: {len(summary['left_queued'])} run(s) stopped by infrastructure faults and left queued "
               f"(no result recorded); fix the cause, then: ganbench study resume {directory}", file=sys.stderr)
