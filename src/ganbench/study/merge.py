@@ -39,7 +39,7 @@ from .identities import check_joined, stored_identities
 from .rebuild import check_complete, read_result
 from .runner import StudyDir, check_matches
 from .spec import SAFE_NAME, StudySpec, _dataset, expand
-from .store import FINISHED, Store, check_store
+from .store import FINISHED, Store, check_store, gathered_calibration
 from .threads import KEY as THREADS, merged_threads, recorded
 from .worker import run_dir_name
 
@@ -266,14 +266,12 @@ def _joined_calibration(sources: list[Source], spec: StudySpec) -> dict[str, lis
     seeds = spec.seed_list()
     joined: dict[str, dict] = defaultdict(dict)  # dataset -> seed -> rows
     for src in sources:
-        rows: dict = defaultdict(dict)  # (dataset, seed) -> (row, checkpoint) -> row
-        for c in src.calibration:
-            row = rows[c["dataset"], c["seed"]].setdefault((c["row"], c["checkpoint"]), {
-                "row": c["row"], "checkpoint": c["checkpoint"], "seed": c["seed"], "metrics": {},
-                "protocol": c["protocol"]})
-            row["metrics"][c["metric"]] = c["value"]
-        for (dataset, seed), found in rows.items():
-            joined[dataset].setdefault(seed, list(found.values()))
+        for dataset, rows in gathered_calibration(src.calibration).items():
+            by_seed: dict[int, list[dict]] = defaultdict(list)
+            for row in rows:
+                by_seed[row["seed"]].append(row)
+            for seed, found in by_seed.items():
+                joined[dataset].setdefault(seed, found)
     return {ds: [row for s in seeds for row in by_seed[s]] for ds, by_seed in joined.items()
             if all(s in by_seed for s in seeds)}
 

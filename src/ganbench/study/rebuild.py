@@ -22,7 +22,7 @@ from ..config import make_config
 from ..confine import STUDY, reading, stored_file
 from ..errors import UserError
 from .spec import expand
-from .store import FINISHED, Store, check_store, read_only
+from .store import FINISHED, Store, check_store, gathered_calibration, read_only
 from .worker import RESULT_FILE, run_dir_name
 
 
@@ -151,15 +151,7 @@ def _reference_rows(path: Path, digest: str, datasets: set[str], seeds: set[int]
             old.close()
     except (sqlite3.DatabaseError, UserError, OSError):
         return {}
-    rows: dict[str, dict[tuple, dict]] = {}
-    for r in found:
-        if r["dataset"] in datasets and r["seed"] in seeds:
-            key = (r["row"], r["checkpoint"], r["seed"], json.dumps(r["protocol"], sort_keys=True))
-            row = rows.setdefault(r["dataset"], {}).setdefault(key, {
-                "row": r["row"], "checkpoint": r["checkpoint"], "seed": r["seed"], "protocol": r["protocol"],
-                "metrics": {}})
-            row["metrics"][r["metric"]] = r["value"]
-    return {dataset: list(by_key.values()) for dataset, by_key in rows.items()}
+    return gathered_calibration([r for r in found if r["dataset"] in datasets and r["seed"] in seeds])
 
 
 def rebuild_store(study, data_paths: Iterable[str | Path] = ()) -> dict:

@@ -240,6 +240,19 @@ class Store:
         return runs + evals
 
 
+def gathered_calibration(flat: list[dict]) -> dict[str, list[dict]]:
+    """Reference rows as ``Store.calibration`` reads them (one per metric) gathered per dataset into the
+    rows ``Store.add_calibration`` takes: {row, checkpoint, seed, protocol, metrics}, in the order read."""
+    rows: dict[str, dict[tuple, dict]] = {}
+    for r in flat:
+        key = (r["row"], r["checkpoint"], r["seed"], json.dumps(r["protocol"], sort_keys=True))
+        row = rows.setdefault(r["dataset"], {}).setdefault(key, {
+            "row": r["row"], "checkpoint": r["checkpoint"], "seed": r["seed"], "protocol": r["protocol"],
+            "metrics": {}})
+        row["metrics"][r["metric"]] = r["value"]
+    return {dataset: list(by_key.values()) for dataset, by_key in rows.items()}
+
+
 def _software_text(found) -> str | None:
     """A result's software record (provenance.py) as stored: a mapping of names to texts, else none (a
     result.json is data; a malformed record is no record)."""
