@@ -93,8 +93,9 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
             if progress:
                 print(as_line(f"  probing a stack of {len(group)}: {_members(group)}"), flush=True)
             first = {rv: next(r for r in runs if (r.dataset, r.variant) == rv) for rv in set(group)}
-            plan["stacks"].append({"members": [list(m) for m in group], "s_per_member_step": _probe_stack(
-                [first[m].config for m in group], tmp / f"g{i}", probe, _members(group))})
+            plan["stacks"].append({"members": [list(m) for m in group], "s_per_member_step": _train_probe(
+                [first[m].config for m in group], [tmp / f"g{i}" / f"m{j}" for j in range(len(group))], probe,
+                _members(group))})  # a stack's step time over its members
         plan["reference_s_per_seed"] = {}
         for ds in datasets:
             first = recipes[ds, variants[ds][0]][0]
@@ -108,25 +109,17 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
 def _probe(config: dict, eval_spec: dict, out: Path, steps: int, name: str) -> dict:
     """Seconds per training step (after ``steps`` warm-up steps), seconds per evaluation of one checkpoint,
     and bytes per checkpoint, of one run of ``config`` on this machine."""
-    from ..config import make_config
-    from ..training.loop import train_group
     from ..training.rundir import RunDir
     from .evaluation import evaluate_study_run
 
-    cfg = make_config(config).model_copy(update={"steps": 2 * steps, "log_every": steps, "ckpt_every": 2 * steps,
-                                                 "time_budget_s": None, "keep_checkpoints": None, "tensorboard": False})
-    (result,) = train_group([cfg], [out], resume=False, progress=False)
-    if result.status != "done":
-        raise UserError(f"{name}: the probe run {result.message} (of {2 * steps} steps); the study would record its "
-                        "runs as diverged: check the recipe, or plan without probing (--no-probe)")
-    rows = [json.loads(line) for line in RunDir(out).log_file.read_text().splitlines() if line.strip()]
+    s_per_step = _train_probe([config], [out], steps, name)
     spec = {**eval_spec, "device": config.get("device", "auto")}
     evaluate_study_run(out, spec)  # the first call builds the extractor and caches the real features
     t = time.perf_counter()
     evaluate_study_run(out, spec)  # three evaluations of the one checkpoint: selection, repeat, held-out
     per_eval = (time.perf_counter() - t) / 3
     ckpt = sum(p.stat().st_size for p in RunDir(out).ckpt_dir.glob(f"step_{2 * steps:07d}.*"))
-    return {"s_per_step": rows[-1]["sec_per_step"], "s_per_eval": per_eval, "checkpoint_bytes": ckpt}
+    return {"s_per_step": s_per_step, "s_per_eval": per_eval, "checkpoint_bytes": ckpt}
 
 
 def _members(group) -> str:
@@ -136,20 +129,21 @@ def _members(group) -> str:
     return ", ".join(f"{n} x {name}" for name, n in counts.items())
 
 
-def _probe_stack(configs: list[dict], out: Path, steps: int, name: str) -> float:
-    """Seconds per step of each member of one member-stacked group (the stack's step time over its members),
-    after ``steps`` warm-up steps, as the loop logs it."""
+def _train_probe(configs: list[dict], outs: list[Path], steps: int, name: str) -> float:
+    """Train one run (one config) or one member-stacked group for ``steps`` warm-up steps and ``steps`` timed
+    ones; the seconds per member-step of the timed ones, as the loop logs them."""
     from ..config import make_config
     from ..training.loop import train_group
     from ..training.rundir import RunDir
 
     cfgs = [make_config(c).model_copy(update={"steps": 2 * steps, "log_every": steps, "ckpt_every": 2 * steps,
-                                              "keep_checkpoints": None, "tensorboard": False}) for c in configs]
-    outs = [out / f"m{j}" for j in range(len(cfgs))]
-    results = train_group(cfgs, outs, resume=False, progress=False)
-    if any(r.status != "done" for r in results):
-        raise UserError(f"{name}: a probe member {next(r.message for r in results if r.status != 'done')} (of "
-                        f"{2 * steps} steps); check the recipe, or plan without probing (--no-probe)")
+                                              "time_budget_s": None, "keep_checkpoints": None, "tensorboard": False})
+            for c in configs]
+    bad = [r for r in train_group(cfgs, outs, resume=False, progress=False) if r.status != "done"]
+    if bad:
+        raise UserError(f"{name}: the probe {'run' if len(cfgs) == 1 else 'stack'} {bad[0].message} (of {2 * steps} "
+                        "steps); the study would record its runs as diverged: check the recipe, or plan without "
+                        "probing (--no-probe)")
     rows = [json.loads(line) for line in RunDir(outs[0]).log_file.read_text().splitlines() if line.strip()]
     return rows[-1]["sec_per_step"]
 
