@@ -53,3 +53,25 @@ def as_line(value, limit: int = LINE_LIMIT) -> str:
 def say(text, file=None, flush: bool = False) -> None:
     """Print ``as_line(text)`` (on stdout unless ``file``)."""
     print(as_line(text), file=file if file is not None else sys.stdout, flush=flush)
+
+
+# notices this process has printed, and those its driver printed before starting it (a study's pool workers
+# get the driver's: the driver reads every dataset before anything trains, so a study says each once)
+_NOTICED: set[str] = set()
+
+
+def notice_once(text: str) -> None:
+    """``say(text)`` on stderr, unless this process (or its driver) already did: a notice about the data or
+    a study's rows, which many runs and evaluations would otherwise repeat."""
+    if text not in _NOTICED:
+        _NOTICED.add(text)
+        say(text, file=sys.stderr)
+
+
+def noticed() -> list[str]:
+    return sorted(_NOTICED)
+
+
+def mark_noticed(texts: list[str]) -> None:
+    """In a worker process: the notices its driver printed already (they are not repeated)."""
+    _NOTICED.update(texts)

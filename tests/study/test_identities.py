@@ -10,7 +10,7 @@ import pytest
 
 from ganbench.cli import main
 from ganbench.errors import UserError
-from ganbench.study import identities
+from ganbench import textsafe
 from ganbench.study.executors import InProcess
 from ganbench.study.merge import merge_studies
 from ganbench.study.runner import run_study
@@ -32,7 +32,7 @@ def finished(tmp_path_factory):
 
 @pytest.fixture
 def study(finished, tmp_path, monkeypatch):
-    monkeypatch.setattr(identities, "_noted", set())  # each test hears its notices
+    monkeypatch.setattr(textsafe, "_NOTICED", set())  # each test hears its notices
     shutil.copytree(finished, tmp_path / "s")
     return tmp_path / "s"
 

@@ -9,7 +9,6 @@ Images come back as float NCHW in [-1, 1].
 
 from __future__ import annotations
 
-import sys
 import zipfile
 from pathlib import Path
 
@@ -17,27 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..textsafe import as_line
-
-# notices this process has printed, and those its driver printed before starting it (a study's pool workers
-# get the driver's: the driver reads every dataset before anything trains, so a study says each once)
-_NOTICED: set[str] = set()
-
-
-def notice_once(text: str) -> None:
-    """Print a notice about the data on stderr, unless this process (or its driver) already did."""
-    if text not in _NOTICED:
-        _NOTICED.add(text)
-        print(as_line(text), file=sys.stderr)  # it may name a stranger's file or array
-
-
-def noticed() -> list[str]:
-    return sorted(_NOTICED)
-
-
-def mark_noticed(texts: list[str]) -> None:
-    """In a worker process: the notices its driver printed already (they are not repeated)."""
-    _NOTICED.update(texts)
+from ..textsafe import notice_once  # a notice may name a stranger's file or array
 
 
 def _images_from_array(x: np.ndarray, source: str) -> torch.Tensor:

@@ -56,8 +56,8 @@ class _Losses:
 
 def _die_with_parent(threads: int, noticed: list[str] = ()) -> None:
     """A pool worker's start: it dies with the driver, runs ``threads`` torch threads, and stays quiet
-    about the data notices the driver printed already (data/arrays.py)."""
-    from ..data.arrays import mark_noticed
+    about the notices the driver printed already (textsafe.notice_once)."""
+    from ..textsafe import mark_noticed
 
     mark_noticed(list(noticed))
     try:
@@ -98,7 +98,7 @@ class Pool:
     def _run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
         import multiprocessing as mp
 
-        from ..data.arrays import noticed
+        from ..textsafe import noticed
 
         queue, losses = deque(tasks), _Losses(MAX_LOSSES)
         reason = "a pool worker died (killed, or out of memory)"

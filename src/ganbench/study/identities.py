@@ -18,11 +18,10 @@ The points and Inception extractors have fixed identities (Inception's names its
 
 from __future__ import annotations
 
-import sys
 from itertools import combinations
 
 from ..errors import UserError
-from ..textsafe import say
+from ..textsafe import notice_once
 
 
 def compare(stored: str, current: str) -> str:
@@ -33,17 +32,12 @@ def compare(stored: str, current: str) -> str:
     return compare_identity(stored, current)
 
 
-_noted: set = set()  # (old, now): said once per process
-
-
 def notice(old: str, now: str) -> None:
-    """One line on stderr: rows name ``old``, an identity recorded before identities named weights."""
-    if (old, now) in _noted:
-        return
-    _noted.add((old, now))
-    say(f"ganbench: rows measured with {old} were recorded before identities named the "
-        f"classifier's weights, so they may come from other weights than {now}'s; `ganbench study verify` "
-        "recomputes them with this machine's", file=sys.stderr)  # ``old`` is read from a stranger's store
+    """One line on stderr, once per process: rows name ``old``, an identity recorded before identities named
+    weights (``old`` is read from a stranger's store: notice_once prints it safely)."""
+    notice_once(f"ganbench: rows measured with {old} were recorded before identities named the "
+                f"classifier's weights, so they may come from other weights than {now}'s; `ganbench study verify` "
+                "recomputes them with this machine's")
 
 
 def stored_identities(store) -> dict[str, set[str]]:

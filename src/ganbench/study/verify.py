@@ -94,8 +94,7 @@ def threads_of(protocol: dict):
 def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, str]:
     """This row evaluated again from the run's checkpoint: (metrics, "") or (None, why not)."""
     from ..evaluate import evaluate_run
-    from ..metrics.features.lenet import compare_identity
-    from .identities import notice
+    from .identities import compare, notice
 
     p = row["protocol"]
     base = sampling_base(p)
@@ -111,7 +110,7 @@ def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, s
                               progress=False, write=False)
     (fresh,) = result["results"]
     now = fresh["protocol"]["extractor"]
-    if compare_identity(p["extractor"], now) == "unrecorded":  # recorded before identities named weights:
+    if compare(p["extractor"], now) == "unrecorded":  # recorded before identities named weights:
         notice(p["extractor"], now)  # the recomputed values decide
         p = {**p, "extractor": now}
     for field in ("n_real", "n_fake", "extractor", "seed", "step"):
