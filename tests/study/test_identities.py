@@ -3,18 +3,19 @@ new runs measured with other weights are refused on resume/extend and in a merge
 identities named weights is accepted with one line on stderr, and ``study verify`` lets the values decide."""
 
 import json
-import shutil
 import sqlite3
 
 import pytest
 
+from ganbench import textsafe
 from ganbench.cli import main
 from ganbench.errors import UserError
-from ganbench import textsafe
 from ganbench.study.executors import InProcess
 from ganbench.study.merge import merge_studies
 from ganbench.study.runner import run_study
 from ganbench.study.spec import StudySpec
+
+from .finished import copy_of, run_once
 
 SPEC = {"name": "ident", "base": {"batch_size": 32, "log_every": 4, "device": "cpu",
                                   "generator": {"name": "dcgan", "width": 8},
@@ -25,16 +26,13 @@ SPEC = {"name": "ident", "base": {"batch_size": 32, "log_every": 4, "device": "c
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ident") / "one"
-    run_study(path, StudySpec(**SPEC), InProcess(), progress=False)
-    return path
+    return run_once(tmp_path_factory, SPEC, "ident")
 
 
 @pytest.fixture
 def study(finished, tmp_path, monkeypatch):
     monkeypatch.setattr(textsafe, "_NOTICED", set())  # each test hears its notices
-    shutil.copytree(finished, tmp_path / "s")
-    return tmp_path / "s"
+    return copy_of(finished, tmp_path)
 
 
 def _identities(path) -> set[str]:

@@ -8,26 +8,21 @@ import sqlite3
 import pytest
 
 from ganbench.cli import main
-from ganbench.study.executors import InProcess
-from ganbench.study.runner import run_study
-from ganbench.study.spec import StudySpec
 from ganbench.study.verify import compare, sampling_base
 from ganbench.study.worker import run_dir_name
 
+from .finished import copy_of, run_once
 from .test_extend import TINY
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    path = tmp_path_factory.mktemp("verify") / "tiny"
-    run_study(path, StudySpec(**TINY), InProcess(), progress=False)  # ns and hinge, 2 seeds, 40 steps
-    return path
+    return run_once(tmp_path_factory, TINY, "verify")  # ns and hinge, 2 seeds, 40 steps
 
 
 @pytest.fixture
 def study(finished, tmp_path):
-    shutil.copytree(finished, tmp_path / "s")
-    return tmp_path / "s"
+    return copy_of(finished, tmp_path)
 
 
 def verify(capsys, *args):

@@ -3,18 +3,15 @@ value is recomputed ("differs" when it is not what the checkpoint gives) or name
 reason, the totals add up to the store's count, and a store that is not one ganbench writes is refused."""
 
 import json
-import shutil
 import sqlite3
 from contextlib import closing
 
 import pytest
 
 from ganbench.cli import main
-from ganbench.study.executors import InProcess
-from ganbench.study.runner import run_study
-from ganbench.study.spec import StudySpec
 
 from ..faults.conftest import refused
+from .finished import copy_of, run_once
 
 SPEC = {"name": "c", "base": {"batch_size": 16, "log_every": 10, "generator": {"name": "mlp", "hidden": 8},
                               "discriminator": {"name": "mlp", "hidden": 8}},
@@ -27,15 +24,12 @@ MODES = f"{FINAL} AND metric='modes_covered'"
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tamper") / "s"  # 2 runs, checkpoints at steps 10 and 20: 24 values, 36 reference
-    run_study(path, StudySpec(**SPEC), InProcess(), progress=False)
-    return path
+    return run_once(tmp_path_factory, SPEC, "tamper")  # 2 runs, checkpoints at steps 10 and 20: 24 values, 36 reference
 
 
 @pytest.fixture
 def study(finished, tmp_path):
-    shutil.copytree(finished, tmp_path / "s")
-    return tmp_path / "s"
+    return copy_of(finished, tmp_path)
 
 
 def _sql(study, *statements):
