@@ -32,6 +32,7 @@ def _pair(view: DatasetView, a: str, b: str, checkpoint: str = "final", metric: 
 def leaderboard(view: DatasetView) -> dict:
     others = [m for m in view.quality_metrics() if m != view.primary]
     leader = leader_of(view)
+    untold = view.one_seed()  # one seed against a floor: no interval, so clearing it cannot be told
     rows = []
     for v in view.variants:
         runs = [r for r in view.runs if r["variant"] == v]
@@ -55,7 +56,7 @@ def leaderboard(view: DatasetView) -> dict:
         if view.clears_floor(v, "final") is False:
             row["marks"].append(("floor", "▽", f"interval not better than a trivial generator on {view.primary}"
                                  + (f"; {len(low)} of {len(done)} seeds no better than it" if low else "")))
-        elif v in view.one_seed():
+        elif v in untold:
             row["marks"].append(("ns", "?", f"one seed, no interval: whether it is better than a trivial generator "
                                  f"on {view.primary} cannot be told"))
         collapsed = [r for r in done if r["run_id"] in view.collapsed]
