@@ -59,7 +59,7 @@ def test_pacgan_2d_study_end_to_end_carries_the_reference(study):
     assert text.count("These runs trained 6 steps, 0.0015 % of the 400,000 steps behind the published numbers: "
                       "a ✗ may be the budget, and a ✓ does not show the paper's result holds at its budget.") == 2
     assert text.count("These runs have 2 seeds per variant, fewer than the 10 runs behind each published") == 2
-    assert "(se, n=10, 400,000 steps)" in text and "(n=2, 6 steps)" in text  # each side's training, per cell
+    assert "(se, n=10, 400,000 steps)" in text and "n=2, 6 steps)" in text  # each side's training, per cell
 
 
 @pytest.mark.parametrize("budget, n, says, warns, in_csv", [
@@ -146,3 +146,24 @@ def test_results_csv_carries_the_reference_rows_beside_the_variants(study):
         (line,) = [r for r in rows if (r["dataset"], r["variant"], r["checkpoint"], r["metric"])
                    == (ref["dataset"], ref["row"], ref["checkpoint"], ref["metric"])]
         assert line["rank"] == "" and float(line["mean"]) == pytest.approx(ref["mean"], rel=1e-12, abs=1e-300)
+
+
+def test_our_side_shows_every_seed_instead_of_a_zero_width_interval():
+    """Three seeds that all covered 8 modes have no interval (stats.mean_ci): the row says so, not [8, 8]."""
+    from types import SimpleNamespace
+
+    from ganbench.report.reference_table import _cells
+    from ganbench.study.reference import reference_rows
+    from ganbench.study.stats import mean_ci
+
+    spec = load_spec("presets/pacgan-2d.yaml")
+    board = [{"dataset": "ring8", "variant": "pacgan2", "metric": "modes_covered", "checkpoint": "final",
+              **mean_ci([8.0, 8.0, 8.0])},
+             {"dataset": "ring8", "variant": "gan", "metric": "modes_covered", "checkpoint": "final",
+              **mean_ci([8.0, 5.0, 7.0])}]
+    rows = {r["variant"]: r for r in reference_rows(spec.reference, board, "ring8") if r["metric"] == "modes_covered"}
+    shown = {v: _cells({**r, "published_budget": None, "ours_budget": None, "budget_unit": ""},
+                      SimpleNamespace(reference=spec.reference))
+             for v, r in rows.items()}
+    assert shown["pacgan2"]["ours"] == "8 (every seed, n=3)"
+    assert shown["gan"]["ours"].startswith("6.667 [") and "every seed" not in shown["gan"]["ours"]

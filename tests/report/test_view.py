@@ -197,3 +197,15 @@ def test_one_seed_has_no_interval_so_whether_it_clears_the_floor_cannot_be_told(
     text = bottom_line(view, "good", _final_pairs(view), warn=False)
     assert ("1 of 2 variants are better than a trivial generator on high_quality; with one seed, whether one is "
             "better than a trivial generator cannot be told.") in text
+
+
+def test_equal_values_on_every_seed_clear_the_floor_by_that_value_and_show_no_interval():
+    """Three seeds with the same share have no interval (stats.mean_ci): they clear the floor when the value of
+    every seed is better than it, do not when it is not, and the cell says "every seed" instead of [x, x]."""
+    view = _study({"same": {"high_quality": [0.5, 0.5, 0.5]}, "flat": {"high_quality": [0.01, 0.01, 0.01]}},
+                  HQ_CAL, "high_quality")
+    assert view.clears_floor("same", "final") is True and view.clears_floor("flat", "final") is False
+    assert view.clearing() == ["same"] and view.one_seed() == [] and floor_state(view) == "clear"
+    rows = {r["variant"]: r for r in leaderboard(view)["rows"]}
+    assert rows["same"]["cells"]["final"] == "0.5 (every seed)"
+    assert "floor" in [m[0] for m in rows["flat"]["marks"]] and not rows["same"]["marks"]

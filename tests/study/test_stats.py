@@ -16,6 +16,17 @@ def test_mean_ci_matches_scipy_t_interval():
     assert math.isnan(mean_ci([1.0])["ci_low"])
 
 
+def test_the_same_value_on_every_seed_has_no_interval():
+    """[8, 8] from three seeds of 8 modes would claim certainty: the bounds are NaN and the row says why; the
+    same holds within float32 rounding, and any real spread gives a t interval again."""
+    for values in ([8.0, 8.0, 8.0], [0.0, 0.0], [0.97, 0.97 + 1e-9, 0.97]):
+        out = mean_ci(values)
+        assert out["no_spread"] and math.isnan(out["ci_low"]) and math.isnan(out["ci_high"])
+        assert out["mean"] == pytest.approx(values[0]) and out["n"] == len(values)
+    out = mean_ci([8.0, 8.0, 7.0])
+    assert "no_spread" not in out and out["ci_low"] < 7.0 < 8.0 < out["ci_high"]
+
+
 def test_holm_by_hand():
     # sorted p: 0.01 (x3 = 0.03), 0.02 (x2 = 0.04), 0.04 (x1 = 0.04): monotone
     assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])

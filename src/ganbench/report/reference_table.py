@@ -81,10 +81,16 @@ def _cells(r: dict, spec) -> dict:
         **r, "mark": MARKS[r["consistent"]],
         "published": f"{_f(r['published_mean'])} ± {_f(r['published_spread'])} ({r['spread_kind']}"
                      + (f", n={r['published_n']}" if r["published_n"] else "") + trained["published"] + ")",
-        "ours": f"{_f(r['ours_mean'])} [{_f(r['ours_ci_low'])}, {_f(r['ours_ci_high'])}] (n={r['ours_n']}"
-                + trained["ours"] + ")",
+        "ours": f"{_f(r['ours_mean'])} {_interval(r)}n={r['ours_n']}" + trained["ours"] + ")",
         "gap": f"{_f(r['diff'])} (margin {_f(r['margin'])})",
         "own_source": r["source"] if r["source"] != spec.reference.source else ""}
+
+
+def _interval(r: dict) -> str:
+    """'[low, high] (', or what stands in for the interval: the same value on every seed has none (stats.mean_ci)."""
+    if math.isnan(r["ours_ci_low"]) and r["ours_n"] >= 2:
+        return "(every seed, "
+    return f"[{_f(r['ours_ci_low'])}, {_f(r['ours_ci_high'])}] ("
 
 
 def attach_reference(spec, board: list[dict], datasets: list[dict], folder: Path,

@@ -44,8 +44,7 @@ def cell(row: dict | None, seeds: int | None = None) -> str:
     short = f" (n = {row['n']} of {seeds}: the others without a finite value)" if seeds and row["n"] < seeds else ""
     if row["n"] < 2 or math.isnan(row["std"]):
         return fmt(row["mean"]) + short
-    if row["std"] <= 1e-6 * max(abs(row["mean"]), 1e-300):  # the same value on every seed (up to float32 rounding)
-        # no spread to show: an interval [x, x] would look like precision
+    if row.get("no_spread"):  # the same value on every seed: no interval (stats.mean_ci)
         return f"{fmt(row['mean'])} ({'every seed' if not short else f'the same on each; {short[2:-1]}'})"
     return f"{fmt(row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]" + short
 
@@ -100,12 +99,16 @@ class DatasetView:
 
     def clears_floor(self, variant: str, checkpoint: str, metric: str | None = None) -> bool | None:
         """Is the variant's whole interval on the better side of the floor? None when it cannot be told: no floor,
-        no value, or one seed (no interval: one value on the better side says nothing of the next seed)."""
+        no value, or one seed (no interval: one value on the better side says nothing of the next seed). Two or
+        more seeds with the same value have no interval either (stats.mean_ci); they clear the floor when that
+        value, the value of every seed, is on the better side."""
         metric = metric or self.primary
         floor, row = self.floor(checkpoint, metric), self.board.get((variant, metric, checkpoint))
         if floor is None or row is None or row["n"] < 2:
             return None
         value = info(metric)
+        if row.get("no_spread"):
+            return value.better(row["mean"], floor[1])
         return value.better(row["ci_high"] if value.direction == "lower" else row["ci_low"], floor[1])
 
     def clearing(self, metric: str | None = None) -> list[str]:

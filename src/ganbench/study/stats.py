@@ -29,19 +29,30 @@ ALPHA = 0.05
 
 def mean_ci(values: list[float], level: float = 0.95, clip=None) -> dict:
     """Mean, std and Student-t interval; ``clip`` (a metric's Value.clip) keeps the interval inside the
-    metric's bounds: the clipped interval contains the true mean whenever the t interval does."""
+    metric's bounds: the clipped interval contains the true mean whenever the t interval does.
+
+    No interval (NaN bounds, ``no_spread``) when every value is the same: the t interval would be [x, x], a
+    claim of certainty that three equal mode counts do not make (such zero-width intervals covered the true
+    mean of a 3-seed mode count 77 % of the time, benchmarks/verdict_calibration.py)."""
     x = np.asarray(values, dtype=float)
     n = len(x)
     mean = float(x.mean()) if n else math.nan
     if n < 2:
         return {"n": n, "mean": mean, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
     std = float(x.std(ddof=1))
+    if no_spread(std, mean):
+        return {"n": n, "mean": mean, "std": std, "ci_low": math.nan, "ci_high": math.nan, "no_spread": True}
     half = float(stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
     low, high = mean - half, mean + half
     if clip is not None:
         low, high = clip(low), clip(high)
     return {"n": n, "mean": mean, "std": std, "ci_low": low, "ci_high": high,
             "clipped": (low, high) != (mean - half, mean + half)}
+
+
+def no_spread(std: float, mean: float) -> bool:
+    """The same value on every seed, up to float32 rounding of the stored values (1e-6 of the magnitude)."""
+    return std <= 1e-6 * max(abs(mean), 1e-300)
 
 
 def holm(pvalues: list[float]) -> list[float]:
