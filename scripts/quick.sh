@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ganbench study run presets/quick.yaml --dir "${1:-studies/quick}" "${@:2}"
+"${GANBENCH_VENV:-.venv}/bin/ganbench" study run presets/quick.yaml --dir "${1:-studies/quick}" "${@:2}"
