@@ -60,6 +60,8 @@ def test_a_follower_better_on_the_shared_seeds_is_not_called_worse_than_the_lead
     assert "significantly better than 1 of 1" not in line
     assert "lead leads on high_quality but is not significantly better than any other variant." in line
     assert "On the seeds both finished, other is significantly better than lead." in line
+    assert overall([view]).startswith("Across 1 dataset: lead leads on grid25 (high_quality: by the mean only; on "
+                                      "the seeds both finished, other is significantly better).")
 
 
 def test_results_json_names_the_variant_ahead_in_the_order_history():
@@ -77,7 +79,8 @@ def test_a_lead_shared_by_equal_means_is_called_a_tie():
     view = _view({"a": {0: 1.0, 1: 1.0, 2: 1.0}, "b": {0: 1.0, 1: 1.0, 2: 1.0}, "c": {0: 0.9, 1: 0.95, 2: 0.9}})
     assert {k[0]: r["rank"] for k, r in view.board.items() if k[2] == "final"} == {"a": 1, "b": 1, "c": 3}
     assert verdicts(view)["bottom"].startswith("a leads on high_quality (tied with b: equal means) ")
-    assert overall([view]).startswith("Across 1 dataset: a and b share the lead on grid25.")
+    assert overall([view]).startswith("Across 1 dataset: a and b share the lead on grid25 (high_quality: by the mean "
+                                      "only, not significantly better than any other variant).")
 
 
 def test_a_cell_over_fewer_seeds_than_finished_says_so():

@@ -209,3 +209,18 @@ def test_equal_values_on_every_seed_clear_the_floor_by_that_value_and_show_no_in
     rows = {r["variant"]: r for r in leaderboard(view)["rows"]}
     assert rows["same"]["cells"]["final"] == "0.5 (every seed)"
     assert "floor" in [m[0] for m in rows["flat"]["marks"]] and not rows["same"]["marks"]
+
+
+def test_the_first_bottom_line_says_whether_each_lead_is_significant():
+    """The page's first line names each dataset's leader; a lead of means that no test supports must not read
+    like a win there (the main job: hinge-sn 'led' digits with Holm p = 1 against 3 of 5 others)."""
+    noisy = _study({"a": {"high_quality": [0.9, 0.3, 0.9, 0.3]}, "b": {"high_quality": [0.55, 0.56, 0.57, 0.58]}},
+                   HQ_CAL, "high_quality")
+    clear = _study({"a": {"high_quality": [0.9, 0.91, 0.92, 0.9]}, "b": {"high_quality": [0.55, 0.56, 0.57, 0.58]},
+                    "c": {"high_quality": [0.50, 0.52, 0.51, 0.54]}}, HQ_CAL, "high_quality")
+    assert overall([noisy]) == ("Across 1 dataset: a leads on grid25 (high_quality: by the mean only, not "
+                                "significantly better than any other variant).")
+    assert overall([clear]).startswith("Across 1 dataset: a leads on grid25 (high_quality: significantly better "
+                                       "than 2 of 2 others).")
+    one = _study({"a": {"high_quality": [0.9]}, "b": {"high_quality": [0.5]}}, HQ_CAL, "high_quality")
+    assert "a leads on grid25 (high_quality: too few seeds to test it)" in overall([one])

@@ -329,6 +329,25 @@ def co_leaders(view: DatasetView, leader: str) -> list[str]:
             and row["rank"] == 1]
 
 
+def lead_status(view: DatasetView, leader: str) -> str:
+    """How far a lead goes on the primary metric at the final checkpoint, in a few words: the page's first line
+    names each dataset's leader, and a reader must not take a lead of means for a tested win."""
+    against = [p for p in view.pairs if p["metric"] == view.primary and p["checkpoint"] == "final"
+               and leader in (p["a"], p["b"])]
+    beaten = [p for p in against if p["significant"] and winner_loser(p)[0] == leader]
+    ahead = [winner_loser(p)[0] for p in against if p["significant"] and winner_loser(p)[0] != leader]
+    if ahead:  # the leader has the best mean over all its seeds; on the seeds both finished another can beat it
+        return (f"{view.primary}: by the mean only; on the seeds both finished, {_join(ahead)} "
+                f"{'is' if len(ahead) == 1 else 'are'} significantly better")
+    if not against:
+        return f"{view.primary}: no other variant to compare"
+    if all(math.isnan(p["p_holm"]) for p in against):
+        return f"{view.primary}: too few seeds to test it"
+    if not beaten:
+        return f"{view.primary}: by the mean only, not significantly better than any other variant"
+    return f"{view.primary}: significantly better than {len(beaten)} of {len(against)} others"
+
+
 def overall(views: list[DatasetView]) -> str:
     """One bottom line across datasets."""
     if not views:
@@ -338,7 +357,7 @@ def overall(views: list[DatasetView]) -> str:
     for view in views:
         leader = leader_of(view)
         if leader:
-            leads[" and ".join([leader, *co_leaders(view, leader)])].append(view.name)
+            leads[" and ".join([leader, *co_leaders(view, leader)])].append(f"{view.name} ({lead_status(view, leader)})")
         state = floor_state(view)
         if state == "noise":
             noise_only.append(view.name)
@@ -353,8 +372,7 @@ def overall(views: list[DatasetView]) -> str:
     text = f"Across {len(views)} dataset{'s' if len(views) > 1 else ''}: " + "; ".join(parts) + "."
     if len(leads) == 1 and len(views) > 1:
         who = next(iter(leads))
-        text += (f" {who} {'share the lead' if ' and ' in who else 'leads'} everywhere (see each dataset for whether "
-                 "the lead is significant).")
+        text += f" {who} {'share the lead' if ' and ' in who else 'leads'} everywhere."
     elif len(leads) > 1:
         text += " No recipe leads on every dataset."
     if noise_only:
