@@ -1,0 +1,28 @@
+"""The page's legend says what its cells and ranks are, and no more than that."""
+
+from jinja2 import Environment
+
+from ganbench.metrics.declare import info
+from ganbench.report.template import PAGE
+from ganbench.study.stats import mean_ci
+
+
+def _legend() -> str:
+    html = Environment(autoescape=True).from_string(PAGE).render(name="s", counts={}, datasets=[], failed=[],
+                                                                 protocols=[], protocol_notes=[])
+    start = html.index("Cells:")
+    return " ".join(html[start:html.index("</p>", start)].split())
+
+
+def test_the_legend_does_not_claim_intervals_stay_inside_a_bound_they_can_leave():
+    # modes_covered is clipped at 0 only: 8, 0, 8 modes of ring8's 8 give an interval past 8 (the main job's
+    # lsgan: 5.333 [0, 16.81]); the legend must not call that clipped to the possible range
+    row = mean_ci([8.0, 0.0, 8.0], clip=info("modes_covered").clip)
+    assert row["ci_low"] == 0.0 and row["ci_high"] > 8
+    legend = _legend()
+    assert "possible range" not in legend
+    assert "an upper end set by the dataset, such as its number of modes or classes, is not applied" in legend
+
+
+def test_the_legend_says_a_rank_is_an_order_of_means_not_a_test():
+    assert "Rank: the order of the final means (equal means share a rank), not a test." in _legend()
