@@ -224,3 +224,23 @@ def test_the_first_bottom_line_says_whether_each_lead_is_significant():
                                        "than 2 of 2 others).")
     one = _study({"a": {"high_quality": [0.9]}, "b": {"high_quality": [0.5]}}, HQ_CAL, "high_quality")
     assert "a leads on grid25 (high_quality: too few seeds to test it)" in overall([one])
+
+
+def test_the_table_of_all_pairs_names_its_holm_families_directions_and_sign_tests():
+    """A red Holm p on a secondary metric is one of several families, each adjusted alone: the table must say
+    so, show each metric's direction (mean a−b is signed as a−b) and mark a p that is the exact sign test's."""
+    from jinja2 import Environment
+
+    from ganbench.report.template import SECTIONS
+
+    values = {"a": {"high_quality": [0.5, 0.6, 0.7], "reverse_kl": [0.2, 0.25, 0.3]},
+              "b": {"high_quality": [0.4, 0.5, 0.6], "reverse_kl": [0.3, 0.2, 0.4]}}  # high_quality: +0.1 on each
+    said = verdicts(_study(values, HQ_CAL, "high_quality"))
+    rows = {r["metric"]: r for r in said["table"]}
+    assert set(rows) == {"high_quality ↑", "reverse_kl ↓"}
+    assert rows["high_quality ↑"]["sign"] and not rows["reverse_kl ↓"]["sign"]
+    html = " ".join(Environment(autoescape=True).from_string(SECTIONS["verdicts"]).render(s=said).split())
+    assert ("All 2 paired comparisons (1 pair of variants on each of 2 quality metrics at 1 checkpoint; the verdicts "
+            "above are the rows of high_quality at the final checkpoint)") in html
+    assert "Holm p: adjusted over the 1 pair of one metric at one checkpoint, not across the 2 such families" in html
+    assert "<td>0.25 (sign)</td>" in html and html.count("(sign)</td>") == 1

@@ -137,7 +137,8 @@ def verdicts(view: DatasetView) -> dict | None:
     others = [_pair_sentences(view, p, *winner_loser(p), everyone)[0] for p in between]
     table = []
     for p in sorted(view.pairs, key=lambda p: (p["metric"] != view.primary, p["metric"], p["checkpoint"], p["a"])):
-        table.append({"metric": p["metric"], "checkpoint": p["checkpoint"], "a": p["a"], "b": p["b"], "n": p["n"],
+        table.append({"metric": f"{p['metric']} {info(p['metric']).arrow}", "checkpoint": p["checkpoint"], "a": p["a"],
+                      "b": p["b"], "n": p["n"], "sign": p.get("test") == "sign",
                       "diff": f"{p['mean_diff']:+.3g}" if math.isfinite(p["mean_diff"]) else "–",
                       "p": p_text(p["p"]), "p_holm": p_text(p["p_holm"]), "sig": p["significant"],
                       "win": f"{p['win_rate_a']:.0%}" if math.isfinite(p["win_rate_a"]) else "–",
@@ -145,7 +146,8 @@ def verdicts(view: DatasetView) -> dict | None:
     return {"primary": view.primary, "leader": leader, "step": step, "sentences": sentences, "recent": recent,
             "others": others, "unrepeated": unrepeated, "looked_again": _looked_again(view),
             "n_pairs": len(final_pairs),
-            "n_metrics": len({p["metric"] for p in view.pairs}), "table": table, "warn": warn,
+            "n_metrics": len({p["metric"] for p in view.pairs}),
+            "n_checkpoints": len({p["checkpoint"] for p in view.pairs}), "table": table, "warn": warn,
             "still": still, "judged": len(judged), "bottom": bottom_line(view, leader, against, warn, between)}
 
 

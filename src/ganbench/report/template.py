@@ -102,16 +102,24 @@ generators. Evaluate with more samples (<code>eval.n</code>) before trusting it.
 <ul>{% for v in s.sentences %}<li>{{ v }}</li>{% endfor %}</ul>
 {% if s.others %}<p>Significant differences between the other variants (after the same Holm correction):</p>
 <ul>{% for v in s.others %}<li>{{ v }}</li>{% endfor %}</ul>{% endif %}
-<details><summary>All {{ s.table|length }} paired comparisons ({{ s.n_pairs }} pairs of variants on the primary metric at the
-final checkpoint; every quality metric, final and best)</summary>
+<details><summary>All {{ s.table|length }} paired comparisons ({{ s.n_pairs }} pair{{ 's' if s.n_pairs != 1 }} of variants on each of {{ s.n_metrics }}
+quality metric{{ 's' if s.n_metrics != 1 }} at {{ s.n_checkpoints }} checkpoint{{ 's' if s.n_checkpoints != 1 }}; the verdicts above are the
+rows of {{ s.primary }} at the final checkpoint)</summary>
 <div class="scroll"><table><tr><th class="l">metric</th><th class="l">checkpoint</th><th class="l">a</th><th class="l">b</th><th>seeds</th><th>mean a&minus;b</th><th>p</th><th>Holm p</th><th>a wins</th><th>detectable (80 %)</th><th>seeds needed</th></tr>
-{% for p in s.table %}<tr><td class="l">{{ p.metric }}</td><td class="l">{{ p.checkpoint }}</td><td class="l">{{ p.a }}</td><td class="l">{{ p.b }}</td><td>{{ p.n }}</td><td>{{ p.diff }}</td><td>{{ p.p }}</td><td class="{{ 'sig' if p.sig else 'ns' }}">{{ p.p_holm }}</td><td>{{ p.win }}</td><td>{{ p.mdd }}</td><td>{{ p.need }}</td></tr>{% endfor %}
+{% for p in s.table %}<tr><td class="l">{{ p.metric }}</td><td class="l">{{ p.checkpoint }}</td><td class="l">{{ p.a }}</td><td class="l">{{ p.b }}</td><td>{{ p.n }}</td><td>{{ p.diff }}</td><td>{{ p.p }}{% if p.sign %} (sign){% endif %}</td><td class="{{ 'sig' if p.sig else 'ns' }}">{{ p.p_holm }}</td><td>{{ p.win }}</td><td>{{ p.mdd }}</td><td>{{ p.need }}</td></tr>{% endfor %}
 </table></div>
-<p class="note">Seeds needed: about how many paired seeds a difference as large as the observed one needs to be
+<p class="note">Holm p: adjusted over the {{ s.n_pairs }} pair{{ 's' if s.n_pairs != 1 }} of one metric at one checkpoint, not across the
+{{ s.n_metrics * s.n_checkpoints }} such families in this table: outside the verdicts' rows a Holm p below 0.05 is a lead
+to follow up, not a finding. mean a&minus;b is signed as a&minus;b whatever the metric's direction (&darr;: lower is
+better); a wins: the share of paired seeds on which a is better in that direction (ties count for neither). p (sign):
+every seed differed by the same amount, so p is the exact sign test's. Detectable: the smallest difference found 4 times
+in 5 (paired t-test at Holm's strictest level); one larger than the metric's range means no difference it can show.
+Seeds needed: about how many paired seeds a difference as large as the observed one needs to be
 found 4 times in 5. Both columns use the spread of paired differences observed here, which at few seeds is more
 often below the true one: they are typical figures, not guarantees (simulated with the report's own functions, a
 stated detectable difference is found about 68 % of the time at 3 seeds, 73 % at 5 and 77 % at 10;
-benchmarks/verdict_calibration.py). <code>ganbench study extend DIR --seeds N</code> adds seeds and keeps these
+benchmarks/verdict_calibration.py); &ndash; where there is no spread or no difference to compute them from, or more than 10,000 seeds
+would be needed. <code>ganbench study extend DIR --seeds N</code> adds seeds and keeps these
 runs; the report then says that the verdicts were looked at twice.</p></details>
 """,
     "confirmation": """
