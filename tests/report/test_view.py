@@ -244,3 +244,16 @@ def test_the_table_of_all_pairs_names_its_holm_families_directions_and_sign_test
             "above are the rows of high_quality at the final checkpoint)") in html
     assert "Holm p: adjusted over the 1 pair of one metric at one checkpoint, not across the 2 such families" in html
     assert "<td>0.25 (sign)</td>" in html and html.count("(sign)</td>") == 1
+
+
+def test_the_cost_table_gives_the_spread_of_train_seconds_over_seeds():
+    """Wall time varies with the machine's load (the main job: 10.6 to 20 s for seeds of one recipe); a mean
+    alone would read as a property of the recipe."""
+    from ganbench.report.pictures import cost
+
+    view = _study({"a": {"high_quality": [0.5, 0.6, 0.7]}, "b": {"high_quality": [0.4, 0.5, 0.6]}}, HQ_CAL,
+                  "high_quality")
+    for r, s in zip(view.runs, (10.0, 20.0, 15.0, 3.0, 3.0, 3.0)):
+        r["train_seconds"] = s
+    view.runs[-1]["status"] = "failed"  # not a finished seed: left out
+    assert {r["variant"]: r["seconds"] for r in cost(view)["table"]} == {"a": "15 (10–20)", "b": "3 (3–3)"}

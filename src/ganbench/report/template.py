@@ -153,10 +153,14 @@ study's own pairs).</p>
     "cost": """
 <h3>Quality against training cost</h3>
 <img alt="quality against cost" src="data:image/png;base64,{{ s.plot }}">
-<p class="note">Outlined points form the Pareto front (no other variant is both cheaper and better). Training FLOPs
-count G's and D's forward and backward passes, n_dis, packing, regularizer passes and the EMA.</p>
+<p class="note">Outlined points form the Pareto front (no other variant is both cheaper and better). Each point is a
+variant's mean over its finished seeds, drawn without its spread: the front orders means and is not a test (the
+leaderboard's intervals and the verdicts say which differences are significant). Training FLOPs
+count G's and D's forward and backward passes, n_dis, packing, regularizer passes and the EMA (not the optimizer updates). Train seconds are wall
+time on the machine as it was loaded during the study (a pool's workers share its cores), so they vary between seeds of
+one recipe: the table gives their range.</p>
 {% if s.machines %}<p class="warn">{{ s.machines }}</p>{% endif %}
-<details><summary>Cost per run</summary><div class="scroll"><table><tr><th class="l">variant</th><th>training FLOPs</th><th>train seconds</th></tr>
+<details><summary>Cost per run</summary><div class="scroll"><table><tr><th class="l">variant</th><th>training FLOPs</th><th>train seconds: mean (min–max over seeds)</th></tr>
 {% for r in s.table %}<tr><td class="l">{{ r.variant }}</td><td>{{ r.flops }}</td><td>{{ r.seconds }}</td></tr>{% endfor %}</table></div></details>
 """,
 }
