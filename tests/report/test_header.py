@@ -25,3 +25,13 @@ def test_queued_and_failed_runs_are_both_named():
     text = _seeds_per_variant(SPEC, _runs({"a": ["done", "queued", "failed"], "b": ["done"] * 3}))
     assert text == ("3 in the spec, 1–3 with results (some failed or diverged: see below; the rest queued: "
                     "`ganbench study resume`)")
+
+
+def test_an_equal_step_budget_is_not_presented_as_equal_compute():
+    from ganbench.report.html import _budget
+    from ganbench.study.budget import Budget
+
+    text = _budget(SimpleNamespace(budget=Budget(steps=1200)))
+    assert text.startswith("1200 training steps per run (a step: n_dis D and n_gen G updates; its FLOPs differ by "
+                           "variant")
+    assert _budget(SimpleNamespace(budget=Budget(flops=3e11))).startswith("3e+11 training FLOPs per run")

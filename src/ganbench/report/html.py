@@ -149,7 +149,9 @@ def _budget(spec) -> str:
         return f"{b.flops:.3g} training FLOPs per run (each run stops at the first step past it)"
     if b.seconds:
         return f"{b.seconds:g} training seconds per run" + (f" (at most {b.steps} steps)" if b.steps else "")
-    return f"{b.steps} training steps per run" if b.steps else "the runs' own steps"
+    # equal steps are not equal compute (wgan-gp's n_dis 2 and penalty cost 2.5x ns's FLOPs on ring8): say so here
+    return (f"{b.steps} training steps per run (a step: n_dis D and n_gen G updates; its FLOPs differ by variant: see "
+            "each dataset's Quality against training cost)") if b.steps else "the runs' own steps"
 
 
 def _protocols(evals: list[dict], calibration: list[dict]) -> list[dict]:
