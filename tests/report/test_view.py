@@ -257,3 +257,19 @@ def test_the_cost_table_gives_the_spread_of_train_seconds_over_seeds():
         r["train_seconds"] = s
     view.runs[-1]["status"] = "failed"  # not a finished seed: left out
     assert {r["variant"]: r["seconds"] for r in cost(view)["table"]} == {"a": "15 (10–20)", "b": "3 (3–3)"}
+
+
+def test_the_budget_caveat_is_said_once_above_the_verdicts():
+    """The bottom line says the ranking is one at this budget; the warning under it gives the count and the
+    command, not the same caveat again."""
+    from jinja2 import Environment
+
+    from ganbench.report.template import SECTIONS
+
+    said = verdicts(_study({"a": {"high_quality": [0.5, 0.6, 0.7]}, "b": {"high_quality": [0.4, 0.45, 0.5]}},
+                           HQ_CAL, "high_quality"))  # every run 10 % better than one evaluation before
+    assert said["warn"] and "at this budget" in said["bottom"]
+    html = Environment(autoescape=True).from_string(SECTIONS["verdicts"]).render(s=said)
+    head = html[:html.index("<ul>")]
+    assert head.count("at this budget") == 1 and head.count("may change") == 1
+    assert "6 of 6 runs were still improving when the budget ran out" in head

@@ -89,9 +89,9 @@ use the same protocol: <i>real data</i> is the ceiling, the better trivial gener
     "verdicts": """
 <h3>Verdicts on {{ s.primary }} (every variant against the leader, {{ s.leader }}; final checkpoint{% if s.step %}, step {{ s.step }}{% endif %})</h3>
 <p class="bottom"><b>Bottom line.</b> {{ s.bottom }}</p>
-{% if s.warn %}<p class="warn">{{ s.still }} of {{ s.judged }} runs were still improving when the budget ran out: these
-verdicts hold <b>at this budget</b>; the ranking may change with more training (<code>ganbench study confirm</code>
-re-tests them with a longer budget on fresh seeds).</p>{% endif %}
+{% if s.warn %}<p class="warn">{{ s.still }} of {{ s.judged }} runs were still improving when the budget ran out
+(the bottom line's caveat). <code>ganbench study confirm</code> re-tests these verdicts with a longer budget on fresh
+seeds.</p>{% endif %}
 {% if s.looked_again %}<p class="warn">{{ s.looked_again }} <code>ganbench study confirm</code> re-tests the
 verdicts on fresh seeds chosen before any look.</p>{% endif %}
 {% if s.recent %}<p class="warn">{{ s.leader }}'s significant lead over {{ s.recent|join(', ') }} appeared only at the final
