@@ -273,3 +273,13 @@ def test_the_budget_caveat_is_said_once_above_the_verdicts():
     head = html[:html.index("<ul>")]
     assert head.count("at this budget") == 1 and head.count("may change") == 1
     assert "6 of 6 runs were still improving when the budget ran out" in head
+
+
+def test_the_training_curve_names_the_primary_metrics_direction(monkeypatch):
+    from ganbench.report import figures, pictures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "metric_curves", lambda points, label, title: drawn.update(label=label) or b"")
+    monkeypatch.setattr(figures, "loss_curves", lambda dirs, title: b"")
+    pictures.training(_study({"a": {"reverse_kl": [0.5, 0.6, 0.7]}}, HQ_CAL, "reverse_kl"))
+    assert drawn["label"] == "reverse_kl (lower is better)"

@@ -133,8 +133,9 @@ def loss_curves(run_dirs: dict[str, list[Path]], title: str) -> bytes:
     return _png(fig)
 
 
-def metric_curves(points: dict[str, dict[int, list[float]]], metric: str, title: str) -> bytes:
-    """A metric against training steps: mean over seeds per variant, with min-max band."""
+def metric_curves(points: dict[str, dict[int, list[float]]], ylabel: str, title: str) -> bytes:
+    """A metric against training steps: mean over seeds per variant, with min-max band; ``ylabel`` names the
+    metric and its direction."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 2.8))
     for i, (variant, by_step) in enumerate(sorted(points.items())):
@@ -143,7 +144,7 @@ def metric_curves(points: dict[str, dict[int, list[float]]], metric: str, title:
         ax.plot(steps, mean, marker="o", ms=3, label=_plain(variant), color=f"C{i % 10}")
         ax.fill_between(steps, [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps],
                         color=f"C{i % 10}", alpha=0.15)
-    _step_axis(ax), ax.set_ylabel(_plain(metric), fontsize=8)
+    _step_axis(ax), ax.set_ylabel(_plain(ylabel), fontsize=8)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     ax.set_title(_plain(title), fontsize=9)
     return _png(fig)

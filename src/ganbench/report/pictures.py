@@ -52,8 +52,9 @@ def training(view: DatasetView) -> dict:
     for r in view.runs:
         dirs[r["variant"]].append(view.study_path / "runs" / run_dir_name(r["run_id"]))
     n_points = max((len(s) for s in points.values()), default=0)
-    return {"metric_curve": b64(figures.metric_curves(points, view.primary, f"{view.name}: {view.primary} during "
-                                                       "training (mean over seeds, band: min to max)")),
+    label = f"{view.primary} ({view.value.direction} is better)"  # the y axis: a number without its direction misleads
+    return {"metric_curve": b64(figures.metric_curves(points, label, f"{view.name}: {view.primary} during training "
+                                                       "(mean over seeds, band: min to max)")),
             "loss_curve": b64(figures.loss_curves(dirs, f"{view.name}: losses (mean over seeds)")),
             "n_points": n_points}
 
