@@ -29,3 +29,19 @@ def test_one_set_whole_still_has_a_measured_spread_from_the_other(n_real, n_fake
 def test_subsets_smaller_than_both_sets_need_no_remark():
     out, note = _note(9, 12, 4)
     assert out["kid_std"] > 0 and note == "d: KID on 7 subsets of 4 rows (n_real 9, n_fake 12)."
+
+
+def test_a_reference_rows_own_kid_protocol_gets_its_note():
+    """digits' real-data row at the final protocol scores the 360-row test split against 1000 train rows: a
+    protocol no run has, and its KID subsets were not described."""
+    from ganbench.report.html import _protocol_notes
+
+    def rows(n_real, n_fake, size, count):
+        return [{"dataset": "digits", "metric": m, "value": v, "protocol": {"n_real": n_real, "n_fake": n_fake}}
+                for m, v in (("kid_subset_size", size), ("kid_subsets", count))]
+
+    notes = _protocol_notes([], [], rows(1000, 1000, 1000, 1), rows(1000, 360, 360, 100))
+    kid_notes = [n for n in notes if "KID" in n]
+    assert len(kid_notes) == 2
+    assert ("digits: KID on 100 subsets of 360 rows (n_real 1000, n_fake 360): every subset holds all the fake rows "
+            "and another draw of 360 of the 1000 real rows, so kid_std measures the real draw only.") in kid_notes

@@ -112,7 +112,7 @@ def _build_report(study: StudyDir, out: Path) -> dict:
         name=spec.name, digest=spec.digest(), n_runs=len(runs), counts=dict(counts), n_seeds=_seeds_per_variant(spec, runs),
         budget=_budget(spec), generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed,
         overall=overall(views), protocols=_protocols(evals, calibration), mixed_software=provenance.mixed_software(runs),
-        protocol_notes=(_protocol_notes(views, runs, evals) + extension_notes(loaded.extensions, loaded.extensions_unknown)
+        protocol_notes=(_protocol_notes(views, runs, evals, calibration) + extension_notes(loaded.extensions, loaded.extensions_unknown)
                         + provenance.notes(runs)))
     atomic_write_text(out / "report.html", html)
     _write_tables(out, spec, summary, runs, evals, calibration, reference,
@@ -181,7 +181,9 @@ def _protocols(evals: list[dict], calibration: list[dict]) -> list[dict]:
 SEED_BASE = {"selection": 0, "best (held-out)": 1, "noise repeat": 2}
 
 
-def _protocol_notes(views, runs: list[dict], evals: list[dict]) -> list[str]:
+def _protocol_notes(views, runs: list[dict], evals: list[dict], calibration: list[dict] = ()) -> list[str]:
+    """calibration: the reference rows, whose protocols (real data against the train split: n_fake 360 on
+    digits) can differ from every run's, so their KID subsets get their own note."""
     notes = ["Best checkpoint: selected on the selection evaluation (train-split reference, sampling seed base 0); "
              "the value reported for it comes from an independent evaluation (test-split reference, sampling seed "
              "base 1). The final checkpoint is reported from the selection evaluation."]
@@ -190,7 +192,7 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict]) -> list[str]:
             notes.append(f"{view.name}: evaluation noise of {view.primary}, one evaluation's std pooled over the "
                          f"final checkpoints evaluated twice (seed bases 0 and 2): {fmt(view.noise)}.")
     kid: dict = {}
-    for e in evals:
+    for e in [*evals, *calibration]:
         if e["metric"] in ("kid_subset_size", "kid_subsets") and e["value"] is not None:
             p = e["protocol"]
             kid.setdefault((e["dataset"], p["n_real"], p["n_fake"]), {})[e["metric"]] = int(e["value"])
