@@ -26,3 +26,11 @@ def test_the_legend_does_not_claim_intervals_stay_inside_a_bound_they_can_leave(
 
 def test_the_legend_says_a_rank_is_an_order_of_means_not_a_test():
     assert "Rank: the order of the final means (equal means share a rank), not a test." in _legend()
+
+
+def test_the_legend_ties_indistinguishable_to_the_dagger_not_to_every_mark():
+    # the main job's lsgan on ring8 is marked ▽ ✖1 yet cannot be told from the leader (Holm p = 1): "unmarked
+    # variants are not distinguishable" let a reader think the marked ones are
+    legend = _legend()
+    assert "Unmarked variants" not in legend
+    assert "Variants without &dagger; (whatever their other marks) are <em>not</em> distinguishable from the leader" in legend

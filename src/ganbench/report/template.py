@@ -32,8 +32,8 @@ details{margin:.5em 0}summary{cursor:pointer;color:#3b6fb6}
 applied]. Rank: the order of the final means (equal means share a rank), not a test. Marks: <span class="sig">&dagger;</span> significantly worse than the leader (paired t-test over seeds, Holm-adjusted
 p &lt; 0.05); <span class="floor">&#9661;</span> interval not better than a trivial generator
 (<span class="ns">?</span> one seed: no interval, so it cannot be told);
-<span class="collapse">&#10006;k</span> k seeds collapsed (no mode or no high-quality sample). Unmarked variants are <em>not</em> distinguishable from the
-leader at this number of seeds; each such verdict says what difference the study could have detected.</p>
+<span class="collapse">&#10006;k</span> k seeds collapsed (no mode or no high-quality sample). Variants without &dagger; (whatever their other marks) are <em>not</em>
+distinguishable from the leader at this number of seeds; each such verdict says what difference the study could have detected.</p>
 {% for ds in datasets %}
 <h2 id="ds-{{ ds.name }}">{{ ds.name }}</h2>
 {% for html in ds.sections %}{{ html }}{% endfor %}
