@@ -283,3 +283,9 @@ def test_the_training_curve_names_the_primary_metrics_direction(monkeypatch):
     monkeypatch.setattr(figures, "loss_curves", lambda dirs, title: b"")
     pictures.training(_study({"a": {"reverse_kl": [0.5, 0.6, 0.7]}}, HQ_CAL, "reverse_kl"))
     assert drawn["label"] == "reverse_kl (lower is better)"
+
+
+def test_the_leaderboard_names_the_units_of_its_columns():
+    board = leaderboard(_study({"a": {"high_quality": [0.5, 0.6, 0.7], "reverse_kl": [0.2, 0.25, 0.3],
+                                      "modes_covered": [8, 7, 8]}}, HQ_CAL, "high_quality"))
+    assert board["units"] == "modes_covered in modes; reverse_kl in nats"  # high_quality, a share, has none

@@ -77,8 +77,18 @@ def leaderboard(view: DatasetView) -> dict:
             "source": "chosen in the spec" if view.chosen else "the default for this kind of data",
             "meaning": view.value.meaning, "others": others, "arrows": {m: info(m).arrow for m in others},
             "rows": rows, "refs": refs, "noise": fmt(view.noise) if view.noise is not None else None,
+            "units": _units([view.primary, *others]),
             "floor_state": floor_state(view) if refs else None, "elsewhere": _elsewhere(view),
             "floor": view.floor("final"), "study": str(view.study_path)}
+
+
+def _units(metrics: list[str]) -> str:
+    """'fid, kid_mean in squared feature units; reverse_kl in nats': the declared units of the table's columns."""
+    by_unit: dict = defaultdict(list)
+    for m in metrics:
+        if unit := info(m).unit:
+            by_unit[unit].append(m)
+    return "; ".join(f"{', '.join(ms)} in {unit}" for unit, ms in by_unit.items())
 
 
 def floor_state(view: DatasetView) -> str | None:
