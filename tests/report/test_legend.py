@@ -34,3 +34,15 @@ def test_the_legend_ties_indistinguishable_to_the_dagger_not_to_every_mark():
     legend = _legend()
     assert "Unmarked variants" not in legend
     assert "Variants without &dagger; (whatever their other marks) are <em>not</em> distinguishable from the leader" in legend
+
+
+def test_the_leaderboard_note_does_not_claim_reference_rows_share_the_runs_sample_counts():
+    # digits' real-data row at the final protocol scores the 360-row held-out split (n_fake 360) where the runs
+    # score 1000 samples: FID's bias depends on n, so "the same protocol" was not true of it
+    from ganbench.report.template import SECTIONS
+
+    note = " ".join(Environment(autoescape=True).from_string(SECTIONS["leaderboard"]).render(
+        s={"primary": "fid", "rows": [], "refs": [{"variant": "real data", "cells": {}, "others": {}}],
+           "others": []}).split())
+    assert "use the same protocol" not in note
+    assert "its sample count can be smaller than the runs'" in note

@@ -74,7 +74,9 @@ by itself. Read it beside the other columns, or rank by another metric (<code>ev
 checkpoint. <i>best</i> is reported from an independent evaluation (other samples, the test split), <i>final</i> is
 the last checkpoint. "still improving": seeds whose {{ s.primary }} got better over the last evaluation interval by more
 than 2&radic;2 times the evaluation noise{% if s.noise %} (one evaluation's std: {{ s.noise }}){% endif %}. Reference rows
-use the same protocol: <i>real data</i> is the ceiling, the better trivial generator the floor.</p>
+use the runs' reference set and extractor: <i>real data</i> is the ceiling, the better trivial generator the floor;
+real data brings no more rows than its held-out split has, so its sample count can be smaller than the runs' (see
+Protocol).</p>
 <div class="scroll"><table class="leaderboard">
 <tr><th class="l">variant</th><th>rank</th><th>{{ s.primary }} {{ s.arrow }} final</th><th>{{ s.primary }} best (held-out)</th><th>seeds</th><th>still improving</th>
 {% for m in s.others %}<th>{{ m }} {{ s.arrows[m] }}</th>{% endfor %}</tr>
