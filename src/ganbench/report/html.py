@@ -167,14 +167,19 @@ def _protocols(evals: list[dict], calibration: list[dict]) -> list[dict]:
                 sampling = f"seed derived from (base {SEED_BASE[role]}, step); EMA {'on' if p.get('ema') else 'off'}"
                 out.append({"dataset": e["dataset"], "role": role, "split": p["split"], "n_real": p["n_real"],
                             "n_fake": p["n_fake"], "extractor": p["extractor"], "sampling": sampling})
+    # the trivial generators always draw the protocol's n; real data draws from its held-out split, and a split of
+    # fewer rows is used whole (digits: 360 of 1000), the same rows on every seed: nothing is drawn
+    drawn = {(c["dataset"], c["checkpoint"]): c["protocol"]["n_fake"] for c in calibration if c["row"] != REAL}
     for c in calibration:
         p = c["protocol"]
         key = (c["dataset"], c["row"], c["checkpoint"], p["split"], p["n_real"], p["n_fake"])
         if key not in seen:
             seen.add(key)
+            whole = c["row"] == REAL and p["n_fake"] < drawn.get((c["dataset"], c["checkpoint"]), 0)
             out.append({"dataset": c["dataset"], "role": f"{c['row']} ({c['checkpoint']} protocol)", "split": p["split"],
                         "n_real": p["n_real"], "n_fake": p["n_fake"], "extractor": p["extractor"],
-                        "sampling": "one draw per study seed"})
+                        "sampling": f"the whole held-out split ({p['n_fake']} rows), the same on every seed" if whole
+                        else "one draw per study seed"})
     return out
 
 
