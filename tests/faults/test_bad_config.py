@@ -54,7 +54,8 @@ def test_bad_yaml_file(capsys, tmp_path, text, says):
     assert not (tmp_path / "r").exists()
 
 
-SPEC = {"base": {"steps": 2, "batch_size": 8}, "seeds": 1}
+# budget.steps, not base.steps, sets how long a study's runs train (the default budget is 2000 steps)
+SPEC = {"base": {"batch_size": 8}, "budget": {"steps": 2}, "seeds": 1}
 
 
 @pytest.mark.parametrize("change,says", [
@@ -135,11 +136,12 @@ def test_a_study_dir_cannot_make_a_command_allocate_without_bound(capsys, tmp_pa
     from ganbench.cli import main
 
     study, spec = tmp_path / "d", tmp_path / "s.yaml"
-    spec.write_text(yaml.safe_dump(SPEC))
+    small = {**SPEC, "eval": {"n": 100, "metrics": ["modes"]}}  # any finished study will do
+    spec.write_text(yaml.safe_dump(small))
     assert main(["study", "run", str(spec), "--dir", str(study), "--executor", "inprocess", "--no-progress"]) == 0
     for command in ("extend", "confirm"):
         refused(capsys, "study", command, study, "--seeds", str(10**9), says="1000000000 seeds: a study has at most 1000")
-    (study / "spec.yaml").write_text(yaml.safe_dump({**SPEC, "seeds": 10**9}))
+    (study / "spec.yaml").write_text(yaml.safe_dump({**small, "seeds": 10**9}))
     for command in ("report", "resume", "confirm", "extend"):
         refused(capsys, "study", command, study, *(["--seeds", "5"] if command == "extend" else []),
                 says="at most 1000")
