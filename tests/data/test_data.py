@@ -38,3 +38,19 @@ def test_mnist5k_images():
     assert tr.shape == (1, 28, 28) and len(tr) == 4500 and len(te) == 500
     assert tr.x.min() == -1 and tr.x.max() == 1
     assert torch.bincount(te.y).tolist() == [50] * 10
+
+
+def test_declared_number_of_classes_is_the_loaded_datasets():
+    """The report clips mode and class counts with the registration's ``classes=`` (without loading the data):
+    it must be the number the metrics count against once loaded."""
+    from ganbench.data.base import declared_classes
+
+    for name in ("ring8", "grid25", "digits"):
+        data = load_dataset({"name": name}, "train")
+        assert declared_classes({"name": name}) == data.num_classes
+        if data.modes is not None:
+            assert len(data.modes) == data.num_classes
+    assert declared_classes({"name": "stacked-mnist"}) == 1000
+    # user data declares none, and a name this installation does not know (a stranger's store) gives none
+    assert declared_classes({"name": "folder", "path": "x"}) is None
+    assert declared_classes({"name": "no-such-data"}) is None and declared_classes({}) is None

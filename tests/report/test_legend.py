@@ -1,5 +1,7 @@
 """The page's legend says what its cells and ranks are, and no more than that."""
 
+import math
+
 from jinja2 import Environment
 
 from ganbench.metrics.declare import info
@@ -14,14 +16,21 @@ def _legend() -> str:
     return " ".join(html[start:html.index("</p>", start)].split())
 
 
-def test_the_legend_does_not_claim_intervals_stay_inside_a_bound_they_can_leave():
-    # modes_covered is clipped at 0 only: 8, 0, 8 modes of ring8's 8 give an interval past 8 (the main job's
-    # lsgan: 5.333 [0, 16.81]); the legend must not call that clipped to the possible range
-    row = mean_ci([8.0, 0.0, 8.0], clip=info("modes_covered").clip)
-    assert row["ci_low"] == 0.0 and row["ci_high"] > 8
+def test_intervals_stay_inside_the_datasets_number_of_modes_and_the_legend_says_where_that_holds():
+    # 8, 0, 8 modes of ring8's 8: the t interval reaches past 8 (the main job's lsgan: 5.333 [0, 16.81]); with
+    # the dataset's declared 8 modes it stops at 8, and a KL to the uniform histogram at ln 8; a dataset that
+    # declares no number (user data) keeps the metric's own bounds, and the legend says so
+    wide = mean_ci([8.0, 0.0, 8.0], clip=info("modes_covered").clip)
+    assert wide["ci_low"] == 0.0 and wide["ci_high"] > 8
+    row = mean_ci([8.0, 0.0, 8.0], clip=info("modes_covered").clip_for(8))
+    assert (row["ci_low"], row["ci_high"]) == (0.0, 8.0)
+    kl = mean_ci([2.0, 0.1, 2.0], clip=info("reverse_kl").clip_for(8))
+    assert kl["ci_high"] == math.log(8) and kl["ci_low"] == 0.0
+    assert info("high_quality").clip_for(8) == info("high_quality").clip  # a share has no such bound
     legend = _legend()
     assert "possible range" not in legend
-    assert "an upper end set by the dataset, such as its number of modes or classes, is not applied" in legend
+    assert ("the dataset's number of them (its logarithm) where the dataset declares it: the built-in ones do, user "
+            "folders and arrays do not") in legend
 
 
 def test_the_legend_says_a_rank_is_an_order_of_means_not_a_test():

@@ -139,3 +139,12 @@ def test_differences_that_vary_keep_the_t_test():
     a, b = [8, 8, 7], [7, 7, 7]
     (pair,) = summarize(_evals({"a": a, "b": b}, metric="modes_covered"), checkpoints=("final",))["pairs"]
     assert pair["test"] == "t" and pair["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-12)
+
+
+def test_summarize_clips_counts_at_the_datasets_declared_number_of_modes():
+    evals = [{"dataset": "ring8", "variant": "v", "seed": s, "metric": "modes_covered", "value": v, "tags": ["final"]}
+             for s, v in enumerate([8.0, 0.0, 8.0])]
+    (row,) = summarize(evals, checkpoints=("final",), classes={"ring8": 8})["leaderboard"]
+    assert (row["ci_low"], row["ci_high"]) == (0.0, 8.0) and row["clipped"]
+    (row,) = summarize(evals, checkpoints=("final",))["leaderboard"]  # no declared number: only the metric's 0
+    assert row["ci_high"] > 8

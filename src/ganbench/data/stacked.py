@@ -25,7 +25,8 @@ DIGITS = {"train": {"train": ("train",), "test": ("test",)},
           "train+test": {"train": ("train", "test"), "test": ("test",)}}
 
 
-@DATASETS.register("stacked-mnist", z_dim=100, kind="images", labelled=True, late_options=("digits", "pixel_range"))
+@DATASETS.register("stacked-mnist", z_dim=100, kind="images", labelled=True, classes=1000,
+                   late_options=("digits", "pixel_range"))
 def stacked_mnist(split, n: Images = 128_000, seed: Seed = 0, path: str | None = None,
                   digits: Literal["train", "train+test"] = "train", pixel_range: Literal["-1..1", "0..1"] = "-1..1"):
     """Three random MNIST digits as RGB channels (1000 modes), 28x28x3; needs MNIST.

@@ -44,13 +44,13 @@ def _mixture(name: str, modes: torch.Tensor, sigma: float, split: str, n: int) -
     return Dataset(name, x, y, modes=modes, sigma=sigma, num_classes=len(modes))
 
 
-@DATASETS.register("ring8", z_dim=2, kind="points", mixture=True, labelled=True)
+@DATASETS.register("ring8", z_dim=2, kind="points", mixture=True, labelled=True, classes=8)
 def ring8(split, n: Points = 100_000):
     """8 Gaussians on the unit circle, sigma 0.01 (PacGAN); 2-D points."""
     return _mixture("ring8", ring_modes(8), 0.01, split, n)
 
 
-@DATASETS.register("grid25", z_dim=2, kind="points", mixture=True, labelled=True)
+@DATASETS.register("grid25", z_dim=2, kind="points", mixture=True, labelled=True, classes=25)
 def grid25(split, n: Points = 100_000):
     """25 Gaussians at {-4,-2,0,2,4}^2, sigma 0.05 (PacGAN); 2-D points."""
     return _mixture("grid25", grid_modes(5, 2.0), 0.05, split, n)

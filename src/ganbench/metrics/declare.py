@@ -10,6 +10,7 @@ metric names or directions.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +25,9 @@ class Value:
     bounds: tuple[float | None, float | None]  # the value's possible range (None = unbounded)
     unit: str
     meaning: str
+    # the upper bound set by the dataset's number of modes or classes k (modes covered <= k, a KL to the uniform
+    # histogram <= ln k), where the dataset declares k (data.base.declared_classes)
+    per_class: Callable[[int], float] | None = None
 
     @property
     def arrow(self) -> str:
@@ -44,6 +48,13 @@ class Value:
             return float(high)
         return x
 
+    def clip_for(self, classes: int | None):
+        """``clip`` with the upper bound the dataset's ``classes`` sets, when this value has one."""
+        if self.per_class is None or not classes:
+            return self.clip
+        cap = float(self.per_class(classes))
+        return lambda x: min(self.clip(x), cap)
+
     def worst(self) -> float:
         return math.inf if self.direction == "lower" else -math.inf
 
@@ -51,10 +62,11 @@ class Value:
 VALUES: dict[str, Value] = {}
 
 
-def quality(name: str, direction: Direction, meaning: str, bounds=(None, None), unit: str = "") -> Value:
+def quality(name: str, direction: Direction, meaning: str, bounds=(None, None), unit: str = "",
+            per_class: Callable[[int], float] | None = None) -> Value:
     if direction not in ("higher", "lower"):
         raise ValueError(f"direction of '{name}' must be 'higher' or 'lower', got {direction!r}")
-    return Value(name, direction, True, tuple(bounds), unit, meaning)
+    return Value(name, direction, True, tuple(bounds), unit, meaning, per_class)
 
 
 def auxiliary(name: str, meaning: str, bounds=(None, None), unit: str = "") -> Value:

@@ -132,9 +132,10 @@ def _is(real, fake, ctx):
 
 @metric("modes", ("mixture",), "PacGAN mode metrics: modes covered, high-quality share, reverse KL",
         [quality("modes_covered", "higher", "mixture modes with at least one high-quality sample", NONNEG,
-                 "modes"),
+                 "modes", per_class=float),
          quality("high_quality", "higher", "share of samples within 3σ of a mode", UNIT),
-         quality("reverse_kl", "lower", "KL(high-quality samples' mode histogram ‖ uniform)", NONNEG, "nats")])
+         quality("reverse_kl", "lower", "KL(high-quality samples' mode histogram ‖ uniform)", NONNEG, "nats",
+                 per_class=math.log)])
 def _modes(real, fake, ctx):
     out = mixture_modes(fake.samples, ctx.modes, ctx.sigma)
     return {"modes_covered": out["modes_covered"], "high_quality": out["high_quality"],
@@ -144,9 +145,10 @@ def _modes(real, fake, ctx):
 @metric("classes", ("logits", "labels"),
         "classes (Stacked MNIST: modes) covered by predicted labels; KL to the real and the uniform histogram",
         [quality("classes_covered", "higher", "classes (Stacked MNIST: modes) predicted at least once", NONNEG,
-                 "classes"),
+                 "classes", per_class=float),
          quality("class_kl", "lower", "KL(predicted class histogram ‖ real histogram)", NONNEG, "nats"),
-         quality("class_kl_uniform", "lower", "KL(predicted class histogram ‖ uniform)", NONNEG, "nats")])
+         quality("class_kl_uniform", "lower", "KL(predicted class histogram ‖ uniform)", NONNEG, "nats",
+                 per_class=math.log)])
 def _classes(real, fake, ctx):
     c = ctx.num_classes
     pred = torch.bincount(fake.logits.argmax(1), minlength=c).double()

@@ -14,6 +14,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from .. import provenance
+from ..data.base import declared_classes
 from ..confine import STUDY, reading
 from ..errors import UserError
 from ..fileio import atomic_write_csv, atomic_write_text
@@ -52,6 +53,7 @@ class Loaded:
     views: list[DatasetView]
     extensions: list[dict]  # how the study grew (extend.py)
     extensions_unknown: str | None = None  # why that record is lost (a store rebuilt without it, rebuild.py)
+    cal_stats: dict | None = None  # the reference rows' mean and interval (calibration_stats)
 
 
 def load_views(study: StudyDir) -> Loaded:
@@ -65,8 +67,11 @@ def load_views(study: StudyDir) -> Loaded:
     runs, evals, calibration, grown = store.runs(), store.evals(), store.calibration(), extensions(store)
     unknown = store.get_meta("extensions_unknown")
     store.close()
-    summary = summarize(evals)
-    cal_stats = calibration_stats(calibration)
+    # a dataset's declared number of modes or classes bounds its count and KL intervals (registered data only:
+    # the name is looked up in this installation's registry, nothing of the store's is loaded)
+    classes = {r["dataset"]: declared_classes((r.get("config") or {}).get("data") or {}) for r in runs}
+    summary = summarize(evals, classes=classes)
+    cal_stats = calibration_stats(calibration, classes)
     views = []
     for ds in sorted({r["dataset"] for r in runs}):
         ds_runs = [r for r in runs if r["dataset"] == ds]
@@ -78,7 +83,7 @@ def load_views(study: StudyDir) -> Loaded:
         if spec.confirms is not None:
             views[-1].confirming = {"block": spec.confirms, "budget": spec.budget, "seeds": spec.seed_list()}
         views[-1].looked_again = [g for g in grown if ds in g["seeds_added_to"]]
-    return Loaded(spec, runs, evals, calibration, summary, views, grown, unknown)
+    return Loaded(spec, runs, evals, calibration, summary, views, grown, unknown, cal_stats)
 
 
 def _build_report(study: StudyDir, out: Path) -> dict:
@@ -119,7 +124,7 @@ def _build_report(study: StudyDir, out: Path) -> dict:
                   {"floor": [floor_summary(v) for v in views], "order_held": [h for v in views for h in order_held(v)],
                    "confirmation": [r for v in views for r in confirmation_rows_of(v)],
                    "extensions": loaded.extensions, "extensions_unknown": loaded.extensions_unknown,
-                   "reference_rows": reference_rows(calibration),
+                   "reference_rows": reference_rows(loaded.cal_stats),
                    "still_improving": {r: j for v in views for r, j in sorted(v.improving.items())}})
     return {"report": str(out / "report.html"), "datasets": [v.name for v in views], "failed": len(failed)}
 
@@ -230,11 +235,11 @@ def _kid_note(ds: str, n_real: int, n_fake: int, size: int | None, count: int | 
                    f"{part} rows, so kid_std measures the {part} draw only.")
 
 
-def reference_rows(calibration: list[dict]) -> list[dict]:
+def reference_rows(cal_stats: dict) -> list[dict]:
     """results.json's reference rows (real data, trivial generators) as the leaderboard shows them: mean, std
-    and 95 % interval over the study's seeds, per dataset, row, checkpoint and metric."""
+    and 95 % interval over the study's seeds, per dataset, row, checkpoint and metric (``calibration_stats``)."""
     return [{"dataset": ds, "row": row, "checkpoint": ckpt, "metric": metric, **stats}
-            for (ds, row, ckpt, metric), stats in sorted(calibration_stats(calibration).items())]
+            for (ds, row, ckpt, metric), stats in sorted(cal_stats.items())]
 
 
 def floor_summary(view) -> dict:

@@ -27,9 +27,10 @@ details{margin:.5em 0}summary{cursor:pointer;color:#3b6fb6}
 &middot; seeds per variant: {{ n_seeds }} &middot; equal budget: {{ budget }} &middot; generated {{ generated }}</p>
 {% if mixed_software %}<p class="warn"><b>Made by more than one version of the software.</b> {{ mixed_software }}</p>{% endif %}
 {% if overall %}<p class="bottom"><b>Bottom line.</b> {{ overall }}</p>{% endif %}
-<p class="note">Cells: mean over seeds [95 % confidence interval: Student t, clipped to the metric's fixed bounds, e.g.
-[0, 1] for a share, 0 for a distance; an upper end set by the dataset, such as its number of modes or classes, is not
-applied]. Rank: the order of the final means (equal means share a rank), not a test. Marks: <span class="sig">&dagger;</span> significantly worse than the leader (paired t-test over seeds, Holm-adjusted
+<p class="note">Cells: mean over seeds [95 % confidence interval: Student t, clipped to the metric's bounds, e.g.
+[0, 1] for a share, 0 for a distance, and for a count of modes or classes (a KL to the uniform histogram) the dataset's
+number of them (its logarithm) where the dataset declares it: the built-in ones do, user folders and arrays do not];
+"(every seed)": every seed gave that value, so there is no interval. Rank: the order of the final means (equal means share a rank), not a test. Marks: <span class="sig">&dagger;</span> significantly worse than the leader (paired t-test over seeds, Holm-adjusted
 p &lt; 0.05); <span class="floor">&#9661;</span> interval not better than a trivial generator
 (<span class="ns">?</span> one seed: no interval, so it cannot be told);
 <span class="collapse">&#10006;k</span> k seeds collapsed (no mode or no high-quality sample). Variants without &dagger; (whatever their other marks) are <em>not</em>

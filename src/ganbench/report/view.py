@@ -49,13 +49,13 @@ def cell(row: dict | None, seeds: int | None = None) -> str:
     return f"{fmt(row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]" + short
 
 
-def calibration_stats(rows: list[dict]) -> dict:
-    """{(dataset, row, checkpoint, metric): mean/CI over the study's seeds}."""
+def calibration_stats(rows: list[dict], classes: dict | None = None) -> dict:
+    """{(dataset, row, checkpoint, metric): mean/CI over the study's seeds}; ``classes`` as stats.summarize's."""
     grouped: dict = {}
     for r in rows:
         if r["value"] is not None and math.isfinite(r["value"]):
             grouped.setdefault((r["dataset"], r["row"], r["checkpoint"], r["metric"]), []).append(r["value"])
-    return {k: mean_ci(v, clip=info(k[3]).clip) for k, v in grouped.items()}
+    return {k: mean_ci(v, clip=info(k[3]).clip_for((classes or {}).get(k[0]))) for k, v in grouped.items()}
 
 
 @dataclass

@@ -75,13 +75,15 @@ def per_seed_values(evals: list[dict], checkpoint: str) -> dict:
     return table
 
 
-def summarize(evals: list[dict], checkpoints=("best", "final")) -> dict:
-    """Leaderboard rows and pairwise comparisons for every dataset, metric and checkpoint choice."""
+def summarize(evals: list[dict], checkpoints=("best", "final"), classes: dict | None = None) -> dict:
+    """Leaderboard rows and pairwise comparisons for every dataset, metric and checkpoint choice. ``classes``:
+    {dataset: its declared number of modes or classes}, which bounds some metrics' intervals (8 modes of 8)."""
     board, pairs = [], []
     for ckpt in checkpoints:
         for (dataset, metric), by_variant in sorted(per_seed_values(evals, ckpt).items()):
+            clip = info(metric).clip_for((classes or {}).get(dataset))
             rows = [{"dataset": dataset, "metric": metric, "checkpoint": ckpt, "variant": v,
-                     **mean_ci(list(seeds.values()), clip=info(metric).clip)} for v, seeds in sorted(by_variant.items())]
+                     **mean_ci(list(seeds.values()), clip=clip)} for v, seeds in sorted(by_variant.items())]
             quality = info(metric).quality
             for row in rows:  # competition ranking: ties share the better rank; auxiliary numbers get none
                 row["rank"] = 1 + sum(better(metric, other["mean"], row["mean"]) for other in rows) if quality else None
