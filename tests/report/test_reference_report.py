@@ -167,3 +167,27 @@ def test_our_side_shows_every_seed_instead_of_a_zero_width_interval():
              for v, r in rows.items()}
     assert shown["pacgan2"]["ours"] == "8 (every seed, n=3)"
     assert shown["gan"]["ours"].startswith("6.667 [") and "every seed" not in shown["gan"]["ours"]
+
+
+def test_the_same_store_reported_twice_in_other_time_zones_gives_the_same_files(study, tmp_path, monkeypatch):
+    """A report is a function of its store: it used to stamp its own local time ("generated ..."), so no two
+    renderings of one study matched. It states the store's newest finish in UTC, and the thread count."""
+    import time
+
+    from ganbench.study.store import Store
+
+    written = {}
+    for zone in ("UTC0", "JST-9"):  # POSIX zones, no tz database needed
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        build_report(study, out=tmp_path / zone)
+        written[zone] = {p.name: p.read_bytes() for p in sorted((tmp_path / zone).iterdir())}
+    monkeypatch.delenv("TZ")
+    time.tzset()
+    assert set(written["UTC0"]) >= {"report.html", "results.csv", "results.json", "reference.csv"}
+    assert written["UTC0"] == written["JST-9"]
+    finished = max(r["finished"] for r in Store(study / "study.sqlite").runs())
+    text = written["UTC0"]["report.html"].decode()
+    assert f"last run finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(finished))}" in text
+    threads = Store(study / "study.sqlite").get_meta("cpu_threads")
+    assert f"CPU runs trained and evaluated with {threads} torch thread" in text

@@ -115,7 +115,7 @@ def _build_report(study: StudyDir, out: Path) -> dict:
         counts[r["status"]] += 1
     html = env.from_string(PAGE).render(
         name=spec.name, digest=spec.digest(), n_runs=len(runs), counts=dict(counts), n_seeds=_seeds_per_variant(spec, runs),
-        budget=_budget(spec), generated=time.strftime("%Y-%m-%d %H:%M:%S"), datasets=datasets, failed=failed,
+        budget=_budget(spec), as_of=_as_of(runs), datasets=datasets, failed=failed,
         overall=overall(views), protocols=_protocols(evals, calibration), mixed_software=provenance.mixed_software(runs),
         protocol_notes=(_protocol_notes(views, runs, evals, calibration) + extension_notes(loaded.extensions, loaded.extensions_unknown)
                         + provenance.notes(runs)))
@@ -146,6 +146,15 @@ def _seeds_per_variant(spec, runs: list[dict]) -> str:
     why = [w for w, hit in (("some failed or diverged: see below", stopped),
                             ("the rest queued: `ganbench study resume`", queued)) if hit]
     return f"{n} in the spec, {lo if lo == hi else f'{lo}–{hi}'} with results ({'; '.join(why)})"
+
+
+def _as_of(runs: list[dict]) -> str | None:
+    """When the newest result was recorded: the latest finish among the runs, in UTC. The report is a
+    function of the store, so it stamps the store's time, not its own: the same study reported twice, or
+    on a machine in another time zone, gives the same page (None: no run finished yet)."""
+    latest = max((t for r in runs if isinstance(t := r.get("finished"), (int, float)) and 0 <= t < 253402300800),
+                 default=None)  # the store is data: a time past year 9999 is not one
+    return None if latest is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(latest))
 
 
 def _budget(spec) -> str:
@@ -208,6 +217,7 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict], calibration: lis
             kid.setdefault((e["dataset"], p["n_real"], p["n_fake"]), {})[e["metric"]] = int(e["value"])
     for (ds, n_real, n_fake), k in sorted(kid.items()):
         notes.append(_kid_note(ds, n_real, n_fake, k.get("kid_subset_size"), k.get("kid_subsets")))
+    notes += _thread_notes(evals)
     groups = {tuple(r["trained_with"]) for r in runs if r.get("trained_with")}
     for g in sorted(groups):
         notes.append(f"Trained together as one member-stacked model: {', '.join(g)}.")
@@ -219,6 +229,27 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict], calibration: lis
         notes.append(f"Training step run with torch.compile mode {how}; compiled kernels round differently "
                      f"from eager ones: {', '.join(ids)}.")
     return notes
+
+
+def _thread_notes(evals: list[dict]) -> list[str]:
+    """The torch thread count the CPU runs were evaluated (and, in the same process, trained) with: part of
+    the recipe on a CPU, since sums split over other threads round differently and training carries that on.
+    A reader comparing this study with a rerun elsewhere needs it; runs that differ in it are named."""
+    by_run: dict[str, set] = defaultdict(set)
+    for e in evals:
+        p = e["protocol"]
+        if p.get("device", "cpu") == "cpu" and type(p.get("threads")) is int:
+            by_run[e["run_id"]].add(p["threads"])
+    counts: dict[str, list[str]] = defaultdict(list)
+    for run_id, seen in sorted(by_run.items()):
+        counts[" or ".join(map(str, sorted(seen)))].append(run_id)
+    why = ("another count rounds sums differently and training carries it on, so a rerun with another count "
+           "gives other numbers (README, Reproducibility)")
+    if len(counts) == 1:
+        n = next(iter(counts))
+        return [f"CPU runs trained and evaluated with {n} torch thread{'' if n == '1' else 's'} each; {why}."]
+    return [f"CPU runs trained and evaluated with different torch thread counts ({why}): "
+            + "; ".join(f"{n}: {', '.join(ids)}" for n, ids in sorted(counts.items()))] if counts else []
 
 
 def _kid_note(ds: str, n_real: int, n_fake: int, size: int | None, count: int | None) -> str:

@@ -24,7 +24,7 @@ details{margin:.5em 0}summary{cursor:pointer;color:#3b6fb6}
 </style></head><body>
 <h1>ganbench study <code>{{ name }}</code></h1>
 <p class="note">spec {{ digest }} &middot; {{ n_runs }} runs ({% for k, v in counts.items() %}{{ v }} {{ k }}{% if not loop.last %}, {% endif %}{% endfor %})
-&middot; seeds per variant: {{ n_seeds }} &middot; equal budget: {{ budget }} &middot; generated {{ generated }}</p>
+&middot; seeds per variant: {{ n_seeds }} &middot; equal budget: {{ budget }} {% if as_of %}&middot; last run finished {{ as_of }}{% endif %}</p>
 {% if mixed_software %}<p class="warn"><b>Made by more than one version of the software.</b> {{ mixed_software }}</p>{% endif %}
 {% if overall %}<p class="bottom"><b>Bottom line.</b> {{ overall }}</p>{% endif %}
 <p class="note">Cells: mean over seeds [95 % confidence interval: Student t, clipped to the metric's bounds, e.g.
