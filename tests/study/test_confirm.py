@@ -4,6 +4,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+import torch
 import yaml
 from scipy import stats
 
@@ -13,6 +14,7 @@ from ganbench.report.sections import confirmation
 from ganbench.study.confirm import Confirms, confirmation_rows, confirmation_spec, tally
 from ganbench.study.spec import StudySpec, expand
 from ganbench.study.stats import summarize
+from ganbench.study.store import Store
 
 from .test_stats import _evals
 
@@ -127,9 +129,13 @@ def test_confirm_from_the_cli(tmp_path, capsys):
     first = tmp_path / "tiny"
     assert main(["study", "run", str(spec_path), "--dir", str(first), "--executor", "inprocess", "--no-progress"]) == 0
     capsys.readouterr()
+    other = torch.get_num_threads() + 1  # as if the study had trained with another count than in-process uses
+    Store(first / "study.sqlite").set_meta(cpu_threads=str(other))
     assert main(["study", "confirm", str(first), "--budget-x", "1.5", "--executor", "inprocess", "--no-progress"]) == 0
     out = capsys.readouterr().out
     second = tmp_path / "tiny-confirm-x1.5"
+    # the same recipe: the confirmation's CPU runs train with the confirmed study's thread count, not the executor's
+    assert Store(second / "study.sqlite").get_meta("cpu_threads") == str(other)
     assert f"confirming 3 verdicts of study 'tiny' in {second}" in out and "seeds [2, 3]" in out
     assert "ring8: Of tiny's 3 orders of two variants on fid (40 steps, seeds 0, 1), the sign held for " in out
     stored = yaml.safe_load((second / "spec.yaml").read_text())

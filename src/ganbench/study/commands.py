@@ -92,6 +92,8 @@ def _study_confirm(args: argparse.Namespace) -> int:
     from .rebuild import check_complete
     from .runner import StudyDir
     from .spec import expand
+    from .store import Store
+    from .threads import recorded
 
     with reading(args.dir, STUDY, args.data_path):
         origin = StudyDir(args.dir)
@@ -103,6 +105,7 @@ def _study_confirm(args: argparse.Namespace) -> int:
             raise UserError(f"{args.dir}: {len(unfinished)} run(s) not finished (e.g. {unfinished[0]}); its verdicts "
                             f"are not final: ganbench study resume {args.dir}, then confirm")
         spec = confirmation_spec(loaded.spec, loaded.views, args.budget_x, args.seeds)
+        threads = recorded(Store(origin.store_path, readonly=True))  # the same recipe: its CPU thread count
     directory = args.out or args.dir.parent / spec.name
     if directory.resolve() == args.dir.resolve():
         raise UserError(f"--out {directory} is the study being confirmed; the confirmation is a new study")
@@ -113,7 +116,7 @@ def _study_confirm(args: argparse.Namespace) -> int:
     say(f"confirming {len(spec.confirms.verdicts)} verdicts of study {loaded.spec.name!r} in {directory}: budget "
           f"x{args.budget_x:g}, seeds {spec.seed_list()}")
     with reading(directory, STUDY, args.data_path):
-        code = _study_run(args, directory, spec)
+        code = _study_run(args, directory, spec, inherit_threads=threads)
         if code == 0:
             from ..report.sections import confirmation
 
@@ -273,7 +276,7 @@ def _study_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study_run(args: argparse.Namespace, directory: Path, spec) -> int:
+def _study_run(args: argparse.Namespace, directory: Path, spec, inherit_threads: int | None = None) -> int:
     """Run the caller's ``spec``, or (None) resume the one stored in ``directory``; then the report."""
     from ..report.html import build_report
     from .executors import make_executor
@@ -291,7 +294,7 @@ def _study_run(args: argparse.Namespace, directory: Path, spec) -> int:
                "retry_failed": getattr(args, "retry_failed", False)}
     summary = (resume_study(directory, executor, **options) if resuming else
                run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
-                         extend=getattr(args, "extend", False), **options))
+                         extend=getattr(args, "extend", False), inherit_threads=inherit_threads, **options))
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary["status"].items(), key=lambda kv: -kv[1]))
     say(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
           f"{duration(summary['seconds'])}; {counts or 'no runs'}")

@@ -158,8 +158,10 @@ def check_trained_as(study: StudyDir, runs: list, trained: dict) -> None:
 
 def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = False, progress: bool = True,
               ensemble: tuple[str, int] | None = None, retry_failed: bool = False, compile: str | None = None,
-              data_paths: Iterable[str | Path] = (), extend: bool = False) -> dict:
+              data_paths: Iterable[str | Path] = (), extend: bool = False, inherit_threads: int | None = None) -> dict:
     """``extend``: add the runs ``spec`` has beyond the stored study's, keeping its finished ones (extend.py);
+    ``inherit_threads``: the CPU thread count to record when the store has none yet (``study confirm``: the
+    confirmed study's, so that its runs train with the same recipe; threads.py);
     ``ensemble``: (mode, max_size) overriding the spec's ``ensemble`` (the CLI's --ensemble flags);
     ``retry_failed``: queue the runs recorded as failed again; ``compile``: overrides the spec's.
     ``spec`` is the caller's, so the paths it names are followed; any other path the study reads (a run's
@@ -172,7 +174,7 @@ def run_study(path: str | Path, spec: StudySpec, executor, force_new: bool = Fal
         check_eval_data(spec, runs)  # a split too small for the evaluation: refused before anything trains
         _note_single_checkpoint(spec, runs)
         return _run_study(StudyDir(path), spec, runs, executor, force_new, progress, ensemble, retry_failed,
-                          compile, extend)
+                          compile, extend, inherit_threads)
 
 
 def _note_single_checkpoint(spec: StudySpec, runs: list) -> None:
@@ -202,7 +204,8 @@ def spec_paths(runs: list) -> list[str]:
 
 
 def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new: bool, progress: bool,
-               ensemble: tuple[str, int] | None, retry_failed: bool, compile: str | None, extend: bool) -> dict:
+               ensemble: tuple[str, int] | None, retry_failed: bool, compile: str | None, extend: bool,
+               inherit_threads: int | None = None) -> dict:
     lock = study.lock()
     try:
         prepare(study, spec, force_new, runs, extend)
@@ -222,7 +225,7 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
         scope = scope_dict()  # workers in other processes check paths as this driver does
         hashes = {r["run_id"]: r["config_hash"] for r in store.runs()}  # each result.json names its config
         compile_mode = compile or spec.compile
-        cpu_threads = study_threads(store, executor, [r.config for r in todo])  # one count for all its CPU runs
+        cpu_threads = study_threads(store, executor, [r.config for r in todo], inherit_threads)  # one for its CPU runs
         check_resumed(store, todo, eval_spec)  # its stored rows' classifier weights are this machine's
 
         def make_tasks(selected: list) -> list:

@@ -73,9 +73,11 @@ def merged_threads(counts: dict[str, int | None]) -> tuple[int | None, str | Non
     return next(iter(known.values()), None), None
 
 
-def study_threads(store, executor, todo_configs: list[dict]) -> int | None:
+def study_threads(store, executor, todo_configs: list[dict], inherited: int | None = None) -> int | None:
     """The thread count this study's CPU runs train with (None: no CPU run to train). Recorded on the study's
-    first run, with one line on stderr when it is not what ``executor`` would have used, or is capped."""
+    first run, with one line on stderr when it is not what ``executor`` would have used, or is capped.
+    ``inherited``: the count of the study a new one repeats (``study confirm``: its origin's), taken on that
+    first run instead of the executor's."""
     import torch
 
     from .. import cores as machine
@@ -83,9 +85,12 @@ def study_threads(store, executor, todo_configs: list[dict]) -> int | None:
     if not any(on_cpu(c) for c in todo_configs):
         return None
     would = executor.threads or torch.get_num_threads()
-    wanted = _stored(store)
+    wanted, source = _stored(store), "its first runs"
     if wanted is None:
-        wanted = _found_in(store) or would
+        wanted = _found_in(store)
+        if wanted is None and inherited is not None:
+            wanted, source = inherited, "the study it confirms"
+        wanted = wanted or would
         store.set_meta(**{KEY: str(wanted)})
     cores = machine.usable_cores()
     threads = min(wanted, cores)
@@ -93,7 +98,7 @@ def study_threads(store, executor, todo_configs: list[dict]) -> int | None:
         print(f"ganbench: this study's CPU runs train with {wanted} torch threads, but only {cores} cores are "
               f"usable here: its runs train with {threads}, and may end with other last digits", file=sys.stderr)
     elif threads != would:
-        print(f"ganbench: training this study's CPU runs with {threads} torch threads, as its first runs did (the "
+        print(f"ganbench: training this study's CPU runs with {threads} torch threads, as {source} did (the "
               f"{executor.name} executor would have used {would}; sums split over other threads round differently)",
               file=sys.stderr)
     return threads
