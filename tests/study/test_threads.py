@@ -122,3 +122,29 @@ def test_a_merge_keeps_the_sources_common_count_or_none(capsys):
     assert recorded(_Store("3")) == 3 and recorded(_Store()) is None
     with pytest.raises(UserError, match="is not a thread count"):
         recorded(_Store("0"))
+
+
+def test_the_reference_rows_are_computed_with_the_study_thread_count(tmp_path, monkeypatch):
+    """The driver computes the reference rows (real data, trivial generators): it used to do so with its own
+    torch thread count, so a study run with `--workers 2` and one run in-process under OMP_NUM_THREADS=1 (both
+    1 thread per run) trained identical runs but gave digits' FID/KID reference rows other last digits."""
+    from ganbench.study import calibration
+
+    own = torch.get_num_threads()
+    study = own + 1  # a study count this process does not have
+    monkeypatch.setattr(runner, "study_threads", lambda *args: study)
+    seen = []
+
+    def calibrate(*args):
+        seen.append(torch.get_num_threads())
+        return []
+
+    monkeypatch.setattr(calibration, "calibrate", calibrate)
+    monkeypatch.setattr("ganbench.cores.usable_cores", lambda: 64)
+    spec = {"name": "calib", "base": {"batch_size": 16, "log_every": 2, "device": "cpu",
+                                      "generator": {"name": "mlp", "hidden": 8},
+                                      "discriminator": {"name": "mlp", "hidden": 8}},
+            "datasets": [{"data": {"name": "ring8", "n": 200}}], "seeds": 1, "budget": {"steps": 2},
+            "eval": {"n": 50, "every": 2, "metrics": ["modes"]}}
+    run_study(tmp_path / "s", StudySpec(**spec), InProcess(), progress=False)
+    assert seen == [study] and torch.get_num_threads() == own  # and this process's count is given back

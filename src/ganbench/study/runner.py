@@ -29,7 +29,7 @@ from . import faults
 from .executors import Lost
 from .extend import extend_store, extension_line, extensions, first_difference
 from .evaluation import check_eval_data
-from .threads import on_cpu, study_threads
+from .threads import on_cpu, recorded, study_threads
 from .groups import plan_groups
 from .identities import check_resumed
 from .spec import StudySpec, expand
@@ -241,7 +241,7 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
                    disable=not progress, dynamic_ncols=True)
         with bar:
             left = _execute(store, executor, make_tasks, todo, bar, progress)
-        _calibrate(store, runs, spec, progress)
+        _calibrate(store, runs, spec, progress, cpu_threads or recorded(store))
         summary = {"runs": len(runs), "executed": len(todo), "seconds": round(time.perf_counter() - started, 2),
                    "status": _counts(store), "left_queued": left}
         store.close()
@@ -251,16 +251,22 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
         lock.close()
 
 
-def _calibrate(store: Store, runs, spec: StudySpec, progress: bool) -> None:
-    """The reference rows (real data, trivial generators) of every dataset not calibrated yet."""
+def _calibrate(store: Store, runs, spec: StudySpec, progress: bool, threads: int | None) -> None:
+    """The reference rows (real data, trivial generators) of every dataset not calibrated yet, computed in this
+    process with the study's CPU thread count (``threads``; at most the usable cores), as its runs were
+    evaluated: a feature extractor's sums split over other threads give other last digits."""
+    from .. import cores
     from .calibration import calibrate, calibration_runs
+    from .verify import threads_of
 
     for dataset, r in calibration_runs(runs).items():
         if not store.has_calibration(dataset):
             if progress:
                 tqdm.write(as_line(f"calibrating {dataset}: real data and trivial generators, same protocol "
                                    "as the runs"))
-            store.add_calibration(dataset, calibrate(r.config, spec.eval.model_dump(), spec.seed_list()))
+            with threads_of({"threads": min(threads, cores.usable_cores()) if threads else None}):
+                rows = calibrate(r.config, spec.eval.model_dump(), spec.seed_list())
+            store.add_calibration(dataset, rows)
 
 
 def _execute(store: Store, executor, make_tasks, todo: list, bar, progress: bool) -> list[str]:
