@@ -10,6 +10,7 @@ have been declared whatever the other pairs did.
 
 from __future__ import annotations
 
+import functools
 import math
 
 from scipy import optimize, stats
@@ -17,13 +18,23 @@ from scipy import optimize, stats
 POWER = 0.8
 
 
+@functools.lru_cache(maxsize=4096)
+def _critical(alpha: float, df: int) -> float:
+    """The two-sided test's critical t value. A report asks for it thousands of times with a handful of
+    (alpha, df): each root search of ``min_detectable`` and ``seeds_needed`` evaluates the power dozens of
+    times at one level, and scipy's ppf costs as much as the power itself (the same value, computed once)."""
+    return stats.t.ppf(1 - alpha / 2, df)
+
+
 def paired_power(n: int, delta: float, sd: float, alpha: float) -> float:
     if n < 2 or sd <= 0:
         return math.nan
     df, nc = n - 1, abs(delta) * math.sqrt(n) / sd
-    crit = stats.t.ppf(1 - alpha / 2, df)
-    # P(T > crit) + P(T < -crit); the lower tail as the upper tail of -T (scipy's nct.cdf gives NaN far out)
-    return float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))
+    crit = _critical(alpha, df)
+    # P(T > crit) + P(T < -crit); the lower tail as the upper tail of -T (scipy's nct.cdf gives NaN far out).
+    # Both tails in one call (scipy evaluates each element as a scalar call would; the sum is in the same order)
+    upper, lower = stats.nct.sf(crit, df, [nc, -nc])
+    return float(upper + lower)
 
 
 def min_detectable(n: int, sd: float, alpha: float, power: float = POWER) -> float:
