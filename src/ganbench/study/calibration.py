@@ -96,3 +96,42 @@ def calibrate(config: dict, eval_spec: dict, seeds: list[int]) -> list[dict]:
                 rows.append({"row": row, "checkpoint": checkpoint, "seed": seed, "metrics": compute(names, real, fake, ctx),
                              "protocol": protocol})
     return rows
+
+
+class Early:
+    """The reference rows of ``jobs`` (dataset -> config), computed in a thread of the driver while the
+    study's runs train in other processes (a pool's workers, Ray's tasks): the driver only waits for them
+    there, and computed after them the rows kept one core idle for their single-threaded parts (exact
+    Wasserstein, k-NN). The thread runs torch with the study's thread count (``threads``; torch's count is
+    the process's, and the driver computes nothing else meanwhile) and the driver's path confinement, so the rows are those the driver would compute after the
+    runs; only the driver's thread writes them to the store (``rows``). Not for runs trained in
+    this process: they set this process's thread count while the rows are computed."""
+
+    def __init__(self, jobs: dict, eval_spec: dict, seeds: list[int], threads: int | None = None):
+        import contextvars
+        import threading
+
+        from .verify import threads_of
+
+        self.rows: dict = {}
+        self.error: tuple | None = None  # (dataset, exception): the rows after it are not computed, as before
+
+        def work() -> None:
+            with threads_of({"threads": threads}):  # the study's count, as runner._calibrate uses
+                for dataset, config in jobs.items():
+                    try:
+                        self.rows[dataset] = calibrate(config, eval_spec, seeds)
+                    except Exception as exc:  # noqa: BLE001  (raised in the driver's thread, where it would have been)
+                        self.error = dataset, exc
+                        return
+
+        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True,
+                                       name="ganbench-calibration")
+        self.thread.start()
+
+    def result(self, dataset: str) -> list[dict] | None:
+        """The rows of ``dataset`` once computed; None when it was not among the jobs."""
+        self.thread.join()
+        if self.error is not None and self.error[0] == dataset:
+            raise self.error[1]
+        return self.rows.get(dataset)

@@ -74,6 +74,7 @@ def _die_with_parent(threads: int, noticed: list[str] = ()) -> None:
 class InProcess:
     name = "inprocess"
     threads = None
+    separate_processes = False  # tasks run in this process (runner.py computes nothing beside them)
 
     def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
         for key, args in tasks:
@@ -85,6 +86,7 @@ class InProcess:
 
 class Pool:
     name = "pool"
+    separate_processes = True
 
     def __init__(self, workers: int | None = None):
         cores = usable_cores()
@@ -151,6 +153,7 @@ def check_address(address: str, timeout: float = 3.0) -> None:
 
 class RayExecutor:
     name = "ray"
+    separate_processes = True
 
     def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0, retries: int = 2):
         try:

@@ -237,11 +237,13 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
                     for group in plan_groups(selected, mode, size)]  # a group is one task for every executor
 
         started = time.perf_counter()
+        threads = _calibration_threads(cpu_threads or recorded(store))  # the reference rows' count: the runs'
+        early = _calibrate_early(store, runs, spec, executor, threads) if todo else None
         bar = tqdm(total=len(runs), initial=len(runs) - len(todo), unit="run", desc=f"study {spec.name}",
                    disable=not progress, dynamic_ncols=True)
         with bar:
             left = _execute(store, executor, make_tasks, todo, bar, progress)
-        _calibrate(store, runs, spec, progress, cpu_threads or recorded(store))
+        _calibrate(store, runs, spec, progress, threads, early)
         summary = {"runs": len(runs), "executed": len(todo), "seconds": round(time.perf_counter() - started, 2),
                    "status": _counts(store), "left_queued": left}
         store.close()
@@ -251,11 +253,28 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
         lock.close()
 
 
-def _calibrate(store: Store, runs, spec: StudySpec, progress: bool, threads: int | None) -> None:
-    """The reference rows (real data, trivial generators) of every dataset not calibrated yet, computed in this
-    process with the study's CPU thread count (``threads``; at most the usable cores), as its runs were
-    evaluated: a feature extractor's sums split over other threads give other last digits."""
+def _calibration_threads(threads: int | None) -> int | None:
+    """The study's CPU thread count, at most the usable cores: the reference rows are computed with it, as its
+    runs were evaluated (a feature extractor's sums split over other threads give other last digits)."""
     from .. import cores
+
+    return min(threads, cores.usable_cores()) if threads else None
+
+
+def _calibrate_early(store: Store, runs, spec: StudySpec, executor, threads: int | None):
+    """Start computing the missing reference rows beside the runs when they train in other processes
+    (calibration.Early); None otherwise (in this process they would change its thread count under them)."""
+    from .calibration import Early, calibration_runs
+
+    if not getattr(executor, "separate_processes", False):
+        return None
+    jobs = {dataset: r.config for dataset, r in calibration_runs(runs).items() if not store.has_calibration(dataset)}
+    return Early(jobs, spec.eval.model_dump(), spec.seed_list(), threads) if jobs else None
+
+
+def _calibrate(store: Store, runs, spec: StudySpec, progress: bool, threads: int | None, early=None) -> None:
+    """The reference rows (real data, trivial generators) of every dataset not calibrated yet, with the
+    study's CPU thread count (``_calibration_threads``); ``early``: those already computed beside the runs."""
     from .calibration import calibrate, calibration_runs
     from .verify import threads_of
 
@@ -264,8 +283,10 @@ def _calibrate(store: Store, runs, spec: StudySpec, progress: bool, threads: int
             if progress:
                 tqdm.write(as_line(f"calibrating {dataset}: real data and trivial generators, same protocol "
                                    "as the runs"))
-            with threads_of({"threads": min(threads, cores.usable_cores()) if threads else None}):
-                rows = calibrate(r.config, spec.eval.model_dump(), spec.seed_list())
+            rows = early.result(dataset) if early is not None else None
+            if rows is None:
+                with threads_of({"threads": threads}):
+                    rows = calibrate(r.config, spec.eval.model_dump(), spec.seed_list())
             store.add_calibration(dataset, rows)
 
 
