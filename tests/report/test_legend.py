@@ -55,3 +55,12 @@ def test_the_leaderboard_note_does_not_claim_reference_rows_share_the_runs_sampl
            "others": []}).split())
     assert "use the same protocol" not in note
     assert "its sample count can be smaller than the runs'" in note
+
+
+def test_the_page_links_each_datasets_section_from_the_top():
+    # each dataset's verdicts sit below a wide leaderboard: the top of the page links to every section
+    html = Environment(autoescape=True).from_string(PAGE).render(
+        name="s", counts={}, failed=[], protocols=[], protocol_notes=[],
+        datasets=[{"name": "ring8", "sections": []}, {"name": "digits", "sections": []}])
+    assert ('<a href="#ds-ring8">ring8</a> &middot; <a href="#ds-digits">digits</a>.' in html
+            and 'id="ds-ring8"' in html and 'id="ds-digits"' in html)

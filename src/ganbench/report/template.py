@@ -27,6 +27,7 @@ details{margin:.5em 0}summary{cursor:pointer;color:#3b6fb6}
 &middot; seeds per variant: {{ n_seeds }} &middot; equal budget: {{ budget }} {% if as_of %}&middot; last run finished {{ as_of }}{% endif %}</p>
 {% if mixed_software %}<p class="warn"><b>Made by more than one version of the software.</b> {{ mixed_software }}</p>{% endif %}
 {% if overall %}<p class="bottom"><b>Bottom line.</b> {{ overall }}</p>{% endif %}
+{% if datasets|length > 1 %}<p class="note">Each dataset's leaderboard, verdicts and bottom line: {% for ds in datasets %}<a href="#ds-{{ ds.name }}">{{ ds.name }}</a>{% if not loop.last %} &middot; {% endif %}{% endfor %}.</p>{% endif %}
 <p class="note">Cells: mean over seeds [95 % confidence interval: Student t, clipped to the metric's bounds, e.g.
 [0, 1] for a share, 0 for a distance, and for a count of modes or classes (a KL to the uniform histogram) the dataset's
 number of them (its logarithm) where the dataset declares it: the built-in ones do, user folders and arrays do not];
