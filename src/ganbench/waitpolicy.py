@@ -3,12 +3,13 @@
 torch's CPU kernels run as OpenMP parallel regions, each ending at a barrier. By default, libgomp's
 threads spin while they wait there. On cores shared with other work (a study's pool beside another
 training, or a test suite), a spinning thread takes the core from the thread it is waiting for, and
-every barrier costs a scheduler slice. Measured on 2 shared cores (a pacgan-2d grid25 MLP step, 2 torch
-threads, beside two other busy processes): 3.3 s per step spinning, 0.12 s with ``PASSIVE`` (27x), and
-the same 2.5 s for 20 steps as one thread. The price: on idle cores the same training runs at 0.75x of
-spinning's speed (waking a sleeping thread takes longer than a spin); beside two busy processes PASSIVE
-is 2.0x faster. ``benchmarks/wait_policy.py`` measures both policies, idle and loaded. A stall of 27x
-costs more than a loss of 25 %, and few machines are idle, so PASSIVE is the default.
+every barrier costs a scheduler slice. Seen once in a stalled study on 2 shared cores (a pacgan-2d grid25
+MLP step, 2 torch threads, two other busy processes on the cores at that moment): 3.3 s per step spinning,
+0.12 s with ``PASSIVE`` (27x), and the same 2.5 s for 20 steps as one thread. ``benchmarks/wait_policy.py``
+measures both policies under controlled loads (README, Benchmarks): PASSIVE runs at 0.75x of spinning's
+speed on idle cores (waking a sleeping thread takes longer than a spin), 2.0x beside two busy processes, and
+54x on cores already busy with three other trainings; how much spinning loses depends on what else runs. A
+stall of 27-54x costs more than a loss of 25 %, and few machines are idle, so PASSIVE is the default.
 
 libgomp reads the policy once, when torch loads it, so it must be in the environment first: the CLI sets
 it before any command imports torch, and the study pool's workers inherit it (``for_children``). A value already set by the
