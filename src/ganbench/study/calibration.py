@@ -111,7 +111,7 @@ class Early:
         import contextvars
         import threading
 
-        from .verify import threads_of
+        from .threads import threads_of
 
         self.rows: dict = {}
         self.error: tuple | None = None  # (dataset, exception): the rows after it are not computed, as before

@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 from ..config import make_config
 from ..training import checkpoint as ckpt
 from ..textsafe import as_line
-from .verify import ATOL, RTOL, checkpoint_difference, compare, recompute, threads_of, unreadable
+from .threads import threads_of
+from .verify import ATOL, RTOL, checkpoint_difference, compare, recompute, unreadable
 from .worker import run_dir_name
 
 AGAIN = "trained again"  # the checkpoint label of a retrained run's comparisons: "step_0001200 trained again"

@@ -276,7 +276,7 @@ def _calibrate(store: Store, runs, spec: StudySpec, progress: bool, threads: int
     """The reference rows (real data, trivial generators) of every dataset not calibrated yet, with the
     study's CPU thread count (``_calibration_threads``); ``early``: those already computed beside the runs."""
     from .calibration import calibrate, calibration_runs
-    from .verify import threads_of
+    from .threads import threads_of
 
     for dataset, r in calibration_runs(runs).items():
         if not store.has_calibration(dataset):

@@ -13,6 +13,7 @@ A run resumed from its own checkpoint already trains with the count that checkpo
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from ..errors import UserError
@@ -102,3 +103,19 @@ def study_threads(store, executor, todo_configs: list[dict], inherited: int | No
               f"{executor.name} executor would have used {would}; sums split over other threads round differently)",
               file=sys.stderr)
     return threads
+
+
+@contextlib.contextmanager
+def threads_of(protocol: dict):
+    """torch's thread count as a row's protocol records it (``{"threads": n}``; recorded since 2026-11-28), for
+    the length of the block: sums are split over threads, so the last digits depend on their number. A
+    missing or implausible count leaves torch's as it is."""
+    import torch
+
+    before, wanted = torch.get_num_threads(), protocol.get("threads")
+    if isinstance(wanted, int) and 1 <= wanted <= 1024:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

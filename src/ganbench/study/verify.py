@@ -22,13 +22,11 @@ for, recomputed or named with the reason, and each row's name, step and tags che
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 from collections import defaultdict
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from .. import provenance
@@ -38,6 +36,7 @@ from ..training.seeding import derive_seed
 from . import accounting as acc
 from .evaluation import HELDOUT, REPEAT
 from .runner import StudyDir
+from .threads import threads_of
 from .worker import run_dir_name
 
 RTOL, ATOL = 1e-4, 1e-9
@@ -76,19 +75,6 @@ def recipe_differences(run: dict, sidecar: Path) -> list[dict]:
     return [{"run_id": run["run_id"], "checkpoint": sidecar.stem, "metric": f"config.{k}", "stored": a,
              "recomputed": b, "verdict": "differs", "device": ""}
             for k, a, b in differing_settings(ours, theirs, ignore={"device"})]
-
-
-@contextlib.contextmanager
-def threads_of(protocol: dict):
-    """torch's thread count as it was when the row was computed (recorded since 2026-11-28): its sums are
-    split over threads, so the last digits depend on their number."""
-    before, wanted = torch.get_num_threads(), protocol.get("threads")
-    if isinstance(wanted, int) and 1 <= wanted <= 1024:
-        torch.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def recompute(run_dir: Path, row: dict, eval_spec: dict) -> tuple[dict | None, str]:
