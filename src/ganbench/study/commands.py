@@ -105,7 +105,11 @@ def _study_confirm(args: argparse.Namespace) -> int:
             raise UserError(f"{args.dir}: {len(unfinished)} run(s) not finished (e.g. {unfinished[0]}); its verdicts "
                             f"are not final: ganbench study resume {args.dir}, then confirm")
         spec = confirmation_spec(loaded.spec, loaded.views, args.budget_x, args.seeds)
-        threads = recorded(Store(origin.store_path, readonly=True))  # the same recipe: its CPU thread count
+        store = Store(origin.store_path, readonly=True)
+        try:
+            threads = recorded(store)  # the same recipe: its CPU thread count
+        finally:
+            store.close()
     directory = args.out or args.dir.parent / spec.name
     if directory.resolve() == args.dir.resolve():
         raise UserError(f"--out {directory} is the study being confirmed; the confirmation is a new study")
