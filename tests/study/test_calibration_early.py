@@ -51,3 +51,11 @@ def test_early_thread_keeps_the_scope_and_raises_in_the_caller(tmp_path, monkeyp
 
 def test_only_executors_of_other_processes_calibrate_beside_the_runs():
     assert Pool(1).separate_processes and not InProcess().separate_processes
+
+
+def test_early_thread_computes_with_the_study_thread_count(monkeypatch):
+    # runner passes the study's count (its runs' recipe); torch's count is the process's, given back after
+    own = torch.get_num_threads()
+    monkeypatch.setattr(calibration, "calibrate", lambda *args: [{"threads": torch.get_num_threads()}])
+    early = calibration.Early({"a": "config"}, {}, [0], threads=own + 1)
+    assert early.result("a") == [{"threads": own + 1}] and torch.get_num_threads() == own
