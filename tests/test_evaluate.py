@@ -85,6 +85,26 @@ def test_a_cached_real_set_keeps_its_samples_as_a_fresh_one_does(monkeypatch):
         assert (fresh.samples is not None, cached.samples is not None) == (kept, kept)
 
 
+def test_real_feature_cache_is_keyed_by_the_thread_count(monkeypatch):
+    """Real features extracted with another torch thread count are extracted again (the Inception's sums round
+    differently across counts), and the same count reads the cache."""
+    from ganbench.data import Dataset
+    from ganbench.metrics.features import build_extractor
+
+    ext = build_extractor("points", None, torch.device("cpu"))
+    data = Dataset("threads-key-test", torch.randn(30, 2, generator=torch.Generator().manual_seed(3)))
+    calls, real_extract = [], evaluate._extract
+    monkeypatch.setattr(evaluate, "_extract", lambda e, x, *a: calls.append(torch.get_num_threads()) or real_extract(e, x, *a))
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 1, 2):
+            torch.set_num_threads(threads)
+            evaluate.real_features(ext, data, {"name": "threads-key-test"}, "train", progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert calls == [1, 2]
+
+
 def test_eval_cli_bad_input(runs, capsys, tmp_path):
     for argv, message in [
         (["eval", str(runs / "images"), "--metrics", "fdi"], "unknown metric 'fdi' (did you mean fid?)"),

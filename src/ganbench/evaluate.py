@@ -90,8 +90,15 @@ def check_size(spec: dict, split: str, data: Dataset, n_fake: int, names: list[s
 
 
 def real_features(extractor, data: Dataset, spec: dict, split: str, progress: bool = True) -> Extracted:
-    """Features of real data, from the cache when the same data went through the same extractor."""
-    key = key_digest(data=tensor_digest(data.x), extractor=extractor.identity, spec=spec, split=split)
+    """Features of real data, from the cache when the same data went through the same extractor.
+
+    On the CPU the key holds torch's thread count: sums split over threads round differently (the Inception's
+    features moved by 3e-6 between 1 and 2 threads), and the fake features are extracted with the count the
+    protocol records, so real ones made by a process with another count would make the numbers depend on
+    which process filled the cache."""
+    on_cpu = torch.device(getattr(extractor, "device", "cpu")).type == "cpu"
+    key = key_digest(data=tensor_digest(data.x), extractor=extractor.identity, spec=spec, split=split,
+                     threads=torch.get_num_threads() if on_cpu else None)
     path = cache_dir("stats") / f"{spec['name']}-{split}-{extractor.name}-n{len(data)}-{key}.safetensors"
     if path.is_file():
         try:
