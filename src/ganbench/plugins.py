@@ -7,6 +7,10 @@ Two ways in:
 * ``--plugin some.module`` (or ``plugins: [some.module]`` in a config the caller gives) imports a
   module whose code registers components with the decorators in ``ganbench.registry``.
 
+Processes a study starts (pool workers, Ray tasks) import the modules this process imported through
+``import_plugins`` (``imported()``) before their first task: they are spawned, not forked, so a
+``--plugin`` would otherwise reach the driver alone and every run that names a plugin's component fail.
+
 A run or study directory is data: the ``plugins`` its stored config lists are never imported from it
 (a shared run could otherwise run code). Loading such a run checks that they are imported already and
 otherwise says which ``--plugin`` the caller must pass.
@@ -22,6 +26,7 @@ from .errors import UserError
 from .registry import ALL
 
 _loaded_groups = False
+_imported: list[str] = []  # the modules import_plugins brought in, in order, for the processes a study starts
 
 
 def load_entry_points() -> None:
@@ -42,12 +47,18 @@ def load_entry_points() -> None:
 
 def import_plugins(modules: list[str]) -> None:
     for name in modules:
-        if name in sys.modules:
-            continue
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise UserError(f"cannot import plugin module '{name}': {exc}") from None
+        if name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:
+                raise UserError(f"cannot import plugin module '{name}': {exc}") from None
+        if name not in _imported:
+            _imported.append(name)
+
+
+def imported() -> tuple[str, ...]:
+    """The plugin modules this process imported on purpose (``--plugin``, a caller's config), in order."""
+    return tuple(_imported)
 
 
 def require_plugins(modules: list[str], where: str) -> None:

@@ -26,3 +26,43 @@ def test_without_affinity_call_all_cores_count(monkeypatch):
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
     assert executors.usable_cores() == 6
+
+
+PLUGIN = '''
+from ganbench.data.toy2d import ring8
+from ganbench.registry import DATASETS
+
+DATASETS.add("plug-ring", ring8, "ring8 under a plugin's name", classes=3)
+'''
+
+
+def test_pool_workers_import_the_drivers_plugins(tmp_path, monkeypatch):
+    """A --plugin reached the driver alone: spawned workers knew none of its components, so every run of a
+    study that named one failed ("unknown dataset"). Workers now import what the driver imported."""
+    from ganbench import plugins
+    from ganbench.data.base import declared_classes
+
+    (tmp_path / "poolplug.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(plugins, "_imported", [])
+    plugins.import_plugins(["poolplug"])
+    assert plugins.imported() == ("poolplug",)
+    spec = {"name": "plug-ring"}
+    assert declared_classes(spec) == 3  # in the driver
+    results = dict(Pool(1).run(declared_classes, [("k", (spec,))]))
+    assert results == {"k": 3}  # None where the worker does not know the name
+
+
+def test_a_ray_task_imports_the_drivers_plugins_first(tmp_path, monkeypatch):
+    import sys
+
+    from ganbench import plugins
+    from ganbench.data.base import declared_classes
+
+    (tmp_path / "rayplug.py").write_text(PLUGIN.replace("plug-ring", "ray-ring"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "rayplug", raising=False)
+    assert declared_classes({"name": "ray-ring"}) is None
+    assert executors.with_plugins(("rayplug",), declared_classes, {"name": "ray-ring"}) == 3
+    # one that does not import is said, and the task still runs (its run fails with its own reason)
+    assert executors.with_plugins(("no_such_plugin_xyz",), declared_classes, {"name": "nope"}) is None

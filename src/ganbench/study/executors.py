@@ -8,6 +8,9 @@
 * ``ray``: one Ray task per run (``pip install 'ganbench[ray]'``), imported only when chosen. Its tasks
   carry the driver's OpenMP wait policy (PASSIVE unless set) as their runtime environment.
 
+Pool workers and Ray tasks import the plugin modules the driver imported (``--plugin``, plugins.imported)
+before they run a task, so a plugin's components and metrics exist there as they do in the driver.
+
 Executors are generic: a task is a key and the arguments of one function call, whatever it computes.
 A task whose worker process dies (SIGKILL, the OOM killer) is not a result: the pool is replaced and
 the task submitted again, up to ``MAX_LOSSES`` times; after that the executor yields ``Lost`` for it and
@@ -54,9 +57,23 @@ class _Losses:
         return None
 
 
-def _die_with_parent(threads: int, noticed: list[str] = ()) -> None:
-    """A pool worker's start: it dies with the driver, runs ``threads`` torch threads, and stays quiet
-    about the notices the driver printed already (textsafe.notice_once)."""
+def _import_plugins(plugins: tuple[str, ...]) -> None:
+    """Import the driver's plugins here; one that will not import (a Ray node without it) is said on stderr
+    and the task goes on, so its run fails with its own reason (an unknown component) instead of the worker."""
+    import sys
+
+    from ..errors import UserError
+    from ..plugins import import_plugins
+
+    try:
+        import_plugins(list(plugins))  # the driver imported them from this sys.path (spawn copies it)
+    except UserError as exc:
+        print(f"ganbench: {exc}", file=sys.stderr, flush=True)
+
+
+def _die_with_parent(threads: int, noticed: list[str] = (), plugins: tuple[str, ...] = ()) -> None:
+    """A pool worker's start: it dies with the driver, runs ``threads`` torch threads, stays quiet
+    about the notices the driver printed already (textsafe.notice_once) and imports the driver's plugins."""
     from ..textsafe import mark_noticed
 
     mark_noticed(list(noticed))
@@ -69,6 +86,7 @@ def _die_with_parent(threads: int, noticed: list[str] = ()) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    _import_plugins(plugins)  # after PR_SET_PDEATHSIG: a slow import still dies with the driver
 
 
 class InProcess:
@@ -100,13 +118,14 @@ class Pool:
     def _run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
         import multiprocessing as mp
 
+        from ..plugins import imported
         from ..textsafe import noticed
 
         queue, losses = deque(tasks), _Losses(MAX_LOSSES)
         reason = "a pool worker died (killed, or out of memory)"
         while queue:  # one pass per pool: a dead worker breaks the pool, a fresh one takes what is left
             with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
-                                     initargs=(self.threads, noticed())) as pool:
+                                     initargs=(self.threads, noticed(), imported())) as pool:
                 pending: dict = {}
                 broken = False
                 while pending or (queue and not broken):
@@ -151,6 +170,12 @@ def check_address(address: str, timeout: float = 3.0) -> None:
         raise UserError(f"Ray cluster at {address} does not answer ({exc.__class__.__name__}: {exc})") from None
 
 
+def with_plugins(plugins: tuple[str, ...], fn: Callable, *args):
+    """``fn(*args)`` after importing the driver's plugin modules (a Ray task's process is not the driver's)."""
+    _import_plugins(plugins)
+    return fn(*args)
+
+
 class RayExecutor:
     name = "ray"
     separate_processes = True
@@ -175,8 +200,11 @@ class RayExecutor:
         self.threads = max(1, int(num_cpus))
 
     def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
-        remote = self.ray.remote(**self.opts)(fn)
-        pending = {remote.remote(*args): key for key, args in tasks}
+        from ..plugins import imported
+
+        remote = self.ray.remote(**self.opts)(with_plugins)
+        plugins = imported()
+        pending = {remote.remote(plugins, fn, *args): key for key, args in tasks}
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
