@@ -23,7 +23,7 @@ import sys
 from importlib.metadata import entry_points
 
 from .errors import UserError
-from .registry import ALL
+from .registry import ALL, RegistrationError
 
 _loaded_groups = False
 _imported: list[str] = []  # the modules import_plugins brought in, in order, for the processes a study starts
@@ -52,6 +52,8 @@ def import_plugins(modules: list[str]) -> None:
                 importlib.import_module(name)
             except ImportError as exc:
                 raise UserError(f"cannot import plugin module '{name}': {exc}") from None
+            except RegistrationError as exc:  # the plugin's own mistake, said as such (other errors: traceback)
+                raise UserError(f"plugin module '{name}': {exc}") from None
         if name not in _imported:
             _imported.append(name)
 

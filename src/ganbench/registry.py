@@ -139,12 +139,40 @@ def _options_model(obj: Callable, skip: int) -> type[pydantic.BaseModel]:
     return pydantic.create_model(name, __base__=_Options, **fields)
 
 
+class RegistrationError(ValueError):
+    """A component registered wrongly (bad name, taken name, wrong shape of object): said at import, one line
+    (plugins.import_plugins turns it into a UserError naming the plugin module)."""
+
+
+def _takes(fn: Any, n: int) -> bool:
+    try:
+        inspect.signature(fn).bind(*range(n))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _check_loss(name: str, obj: Any) -> None:
+    """A loss is a ``ganbench.losses.Loss(d, g)``: two functions of D's outputs on a real and a fake batch."""
+    if not all(callable(getattr(obj, a, None)) and _takes(getattr(obj, a), 2) for a in ("d", "g")):
+        raise RegistrationError(f"loss {name!r} must be ganbench.losses.Loss(d, g) with d(real, fake) and "
+                                f"g(real, fake) returning scalar tensors; got {obj!r}")
+
+
+def _check_regularizer(name: str, obj: Any) -> None:
+    """A regularizer class builds objects with ``penalty(D, real, fake, draws)`` and ``after_d_step(D)``."""
+    if inspect.isclass(obj) and not all(callable(getattr(obj, a, None)) for a in ("penalty", "after_d_step")):
+        raise RegistrationError(f"regularizer {name!r} must subclass ganbench.regularizers.Regularizer "
+                                "(penalty(D, real, fake, draws) and/or after_d_step(D))")
+
+
 class Registry:
     """A name -> component table that explains itself when a name is wrong."""
 
-    def __init__(self, kind: str, positional: int = 0):
+    def __init__(self, kind: str, positional: int = 0, check: Callable[[str, Any], None] | None = None):
         self.kind = kind
         self.positional = positional  # leading arguments supplied by the framework, not options
+        self.check = check  # refuses an object that is not this kind of component, at registration
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, description: str | None = None, **extra):
@@ -158,9 +186,11 @@ class Registry:
 
     def add(self, name: str, obj: Any, description: str | None = None, **extra) -> None:
         if not _NAME.match(name):
-            raise ValueError(f"bad {self.kind} name {name!r}: use lowercase letters, digits, '_' or '-'")
+            raise RegistrationError(f"bad {self.kind} name {name!r}: use lowercase letters, digits, '_' or '-'")
         if name in self._entries and self._entries[name].obj is not obj:
-            raise ValueError(f"{self.kind} {name!r} is already registered")
+            raise RegistrationError(f"{self.kind} {name!r} is already registered")
+        if self.check:
+            self.check(name, obj)
         doc = description or (inspect.getdoc(obj) or "").strip().splitlines()[0:1]
         if isinstance(doc, list):
             doc = doc[0] if doc else ""
@@ -190,8 +220,8 @@ class Registry:
 
 GENERATORS = Registry("generator", positional=2)  # (data_shape, z_dim, **options)
 DISCRIMINATORS = Registry("discriminator", positional=1)  # (data_shape, **options)
-LOSSES = Registry("loss")
-REGULARIZERS = Registry("regularizer")
+LOSSES = Registry("loss", check=_check_loss)
+REGULARIZERS = Registry("regularizer", check=_check_regularizer)
 DATASETS = Registry("dataset", positional=1)  # (split, **options)
 
 ALL = {

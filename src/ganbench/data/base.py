@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import UserError
 from ..registry import DATASETS
 
 Split = Literal["train", "test"]
@@ -99,4 +100,26 @@ def declared_classes(spec) -> int | None:
 def load_dataset(spec: dict, split: Split = "train") -> Dataset:
     """Build a dataset from a config spec ``{"name": ..., **options}``."""
     spec = dict(spec)
-    return DATASETS.get(spec.pop("name")).build(split, **spec)
+    name = spec.pop("name")
+    return _checked(DATASETS.get(name).build(split, **spec), name)
+
+
+def _checked(data, name: str) -> Dataset:
+    """What a dataset function (a plugin's too) returned, refused in one line unless it is a Dataset of the
+    shapes everything downstream expects, so a mistake is not a traceback deep in training."""
+    def bad(what: str) -> UserError:
+        return UserError(f"dataset '{name}' returned {what}")
+
+    if not isinstance(data, Dataset):
+        raise bad(f"a {type(data).__name__}, not a ganbench.data.base.Dataset")
+    x = data.x
+    if not (torch.is_tensor(x) and x.is_floating_point() and x.dim() in (2, 4)):
+        what = f"of shape {tuple(x.shape)}, {x.dtype}" if torch.is_tensor(x) else f"a {type(x).__name__}"
+        raise bad(f"x {what}; expected a float tensor: (N, D) points or (N, C, H, W) images")
+    if data.y is not None and not (torch.is_tensor(data.y) and data.y.shape == (len(x),)
+                                   and not data.y.is_floating_point()):
+        raise bad(f"y of shape {tuple(getattr(data.y, 'shape', ()))}; expected None or {len(x)} integer labels")
+    if data.modes is not None and not (torch.is_tensor(data.modes) and data.modes.dim() == 2
+                                       and data.modes.shape[1:] == x.shape[1:] and data.sigma):
+        raise bad("modes that are not (k, D) beside its (N, D) points with a positive sigma")
+    return data

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ..registry import RegistrationError
+
 Direction = Literal["higher", "lower"]
 
 
@@ -65,7 +67,7 @@ VALUES: dict[str, Value] = {}
 def quality(name: str, direction: Direction, meaning: str, bounds=(None, None), unit: str = "",
             per_class: Callable[[int], float] | None = None) -> Value:
     if direction not in ("higher", "lower"):
-        raise ValueError(f"direction of '{name}' must be 'higher' or 'lower', got {direction!r}")
+        raise RegistrationError(f"direction of '{name}' must be 'higher' or 'lower', got {direction!r}")
     return Value(name, direction, True, tuple(bounds), unit, meaning, per_class)
 
 
@@ -81,7 +83,7 @@ def _load() -> None:
 def declare(values) -> None:
     for v in values:
         if v.name in VALUES:
-            raise ValueError(f"metric value '{v.name}' is declared twice")
+            raise RegistrationError(f"metric value '{v.name}' is declared twice")
         VALUES[v.name] = v
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError, did_you_mean
+from ..registry import RegistrationError
 from .declare import auxiliary, declare, is_quality, quality
 from .frechet import Gaussian, fit_gaussian, frechet_distance
 from .inception_score import inception_score
@@ -64,14 +65,23 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {}
+# what a metric may need: extracted features (always), class logits from the extractor, a Gaussian mixture's
+# modes (ctx.modes, ctx.sigma; points), real labels (ctx.real_labels, ctx.num_classes), the raw samples (points),
+# the generator (ctx.generator, ...), a conditional generator's asked-for labels (fake.labels)
+NEEDS = ("features", "logits", "mixture", "labels", "samples", "generator", "conditional")
 
 
 def metric(name: str, needs: tuple[str, ...], description: str, values, min_rows: tuple[int, int] = (1, 1)):
-    """Register a metric function with the declaration of every number it returns (see declare.py) and the
-    fewest (real, generated) samples it can score."""
+    """Register a metric function with the inputs it needs (``NEEDS``), the declaration of every number it
+    returns (``quality``/``auxiliary``, see declare.py) and the fewest (real, generated) samples it can score.
+    A plugin registers its own metrics with this decorator, as the built-in ones below are."""
     def deco(fn):
         if name in METRICS:
-            raise ValueError(f"metric {name!r} is already registered")
+            raise RegistrationError(f"metric {name!r} is already registered")
+        unknown = [n for n in needs if n not in NEEDS]
+        if isinstance(needs, str) or unknown:
+            raise RegistrationError(f"metric {name!r} needs {unknown or needs!r}: 'needs' is a tuple of "
+                                    f"{', '.join(NEEDS)}")
         declare(values)
         METRICS[name] = Metric(fn, needs, description, tuple(v.name for v in values), min_rows)
         return fn
@@ -269,6 +279,8 @@ def compute(names: list[str], real: Extracted, fake: Extracted, ctx: Context) ->
                             "does not have (check the extractor and the data)")
         values = METRICS[name].fn(real, fake, ctx)
         undeclared = set(values) - set(METRICS[name].values)
-        assert not undeclared, f"metric '{name}' returned undeclared values {sorted(undeclared)} (see declare.py)"
+        if undeclared:  # nothing could rank, bound or test them: refused, not stored
+            raise UserError(f"metric '{name}' returned {', '.join(sorted(undeclared))}, which it does not declare; "
+                            "declare every value with quality(...) or auxiliary(...) in its @metric")
         out.update(values)
     return out
