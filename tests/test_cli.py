@@ -183,6 +183,47 @@ def test_entry_point_plugin(tmp_path, monkeypatch):
     assert GENERATORS.get("ep-tiny").description == "A user's own generator."
 
 
+def _entry_points(tmp_path, monkeypatch, module: str, text: str, groups: str):
+    (tmp_path / f"{module}.py").write_text(text)
+    dist = tmp_path / f"{module}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(groups)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(plugins, "_loaded_groups", False)
+
+
+def test_entry_point_metric_and_loss(tmp_path, monkeypatch, capsys):
+    """A metric has a group of its own (its module registers it with its declarations), and a loss entry
+    point names a Loss object, which is not callable: it was skipped without a word."""
+    from ganbench.losses import LOSSES
+    from ganbench.metrics import declare, suite
+
+    monkeypatch.setattr(suite, "METRICS", dict(suite.METRICS))
+    monkeypatch.setattr(declare, "VALUES", dict(declare.VALUES))
+    monkeypatch.setattr(LOSSES, "_entries", dict(LOSSES._entries))
+    _entry_points(tmp_path, monkeypatch, "epmetric", textwrap.dedent('''
+        from ganbench.metrics.declare import quality
+        from ganbench.metrics.suite import metric
+
+        @metric("ep-metric", ("features",), "a user's metric", [quality("ep_value", "lower", "zero")])
+        def ep_metric(real, fake, ctx):
+            return {"ep_value": 0.0}
+
+        def not_a_metric(real, fake, ctx):
+            return {}
+    '''), "[ganbench.metrics]\nep-metric = epmetric:ep_metric\nep-nothing = epmetric:not_a_metric\n")
+    _entry_points(tmp_path, monkeypatch, "eploss", textwrap.dedent('''
+        from ganbench.losses import Loss
+
+        ep_loss = Loss(lambda real, fake: fake.mean() - real.mean(), lambda real, fake: -fake.mean())
+    '''), "[ganbench.losses]\nep-loss = eploss:ep_loss\n")
+    plugins.load_entry_points()
+    assert "ep-metric" in suite.METRICS and declare.info("ep_value").direction == "lower"
+    assert "ep-loss" in LOSSES
+    assert "skipping plugin 'ep-nothing'" in capsys.readouterr().err
+
+
 def test_tensorboard_flag(capsys, tmp_path):
     import importlib.util
 

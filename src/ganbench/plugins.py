@@ -4,6 +4,8 @@ Two ways in:
 * an installed package declares an entry point in a group ``ganbench.generators`` (or
   ``.discriminators``, ``.losses``, ``.regularizers``, ``.datasets``): ``name = "pkg.module:Class"``.
   The object is registered under the entry point's name (unless importing it registered it already).
+  In ``ganbench.metrics`` the entry point names a function its module registers with
+  ``metrics.suite.metric`` (a metric needs its values' declarations): loading it imports that module.
 * ``--plugin some.module`` (or ``plugins: [some.module]`` in a config the caller gives) imports a
   module whose code registers components with the decorators in ``ganbench.registry``.
 
@@ -38,11 +40,21 @@ def load_entry_points() -> None:
         for ep in entry_points(group=f"ganbench.{kind}"):
             try:
                 obj = ep.load()
+                if ep.name not in registry:  # a loss is a Loss object, not a callable
+                    registry.add(ep.name, obj)
             except Exception as exc:  # noqa: BLE001  (a broken plugin must not take the CLI down)
                 print(f"ganbench: skipping plugin {ep.name!r} ({ep.value}): {exc}", file=sys.stderr)
-                continue
-            if ep.name not in registry and callable(obj):
-                registry.add(ep.name, obj)
+    from .metrics.suite import METRICS
+
+    for ep in entry_points(group="ganbench.metrics"):  # a metric registers itself with its declarations
+        try:
+            ep.load()
+        except Exception as exc:  # noqa: BLE001
+            print(f"ganbench: skipping plugin {ep.name!r} ({ep.value}): {exc}", file=sys.stderr)
+            continue
+        if ep.name not in METRICS:
+            print(f"ganbench: skipping plugin {ep.name!r} ({ep.value}): importing it registered no metric of "
+                  "that name (use ganbench.metrics.suite.metric)", file=sys.stderr)
 
 
 def import_plugins(modules: list[str]) -> None:
