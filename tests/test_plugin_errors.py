@@ -84,3 +84,16 @@ def test_a_good_dataset_passes_unchanged(monkeypatch):
     monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))
     DATASETS.add("right-data", lambda split: data, "fine")
     assert load_dataset({"name": "right-data"}) is data
+
+
+def test_an_unknown_name_says_a_plugins_needs_the_flag():
+    """A study's runs name a plugin's components without recording the module (`study run --plugin` adds
+    none to the spec): reading them without the flag said only 'unknown dataset' with the built-in names."""
+    from ganbench.study.evalspec import EvalSpec
+
+    with pytest.raises(UserError, match="unknown dataset 'spiral'; valid: .*needs --plugin MODULE before the command"):
+        DATASETS.get("spiral")
+    with pytest.raises(UserError, match="unknown metric 'mode_dist'.*needs --plugin MODULE"):
+        EvalSpec(metrics=["mode_dist"])
+    with pytest.raises(UserError, match="unknown metric 'mode_dist'.*needs --plugin MODULE"):
+        suite.check_names(["mode_dist"])

@@ -10,6 +10,10 @@ class UserError(Exception):
     """Bad input from the user. The CLI prints the message as one line and exits with code 2."""
 
 
+# after an unknown component or metric name: a run or study made with a plugin names what only it registers
+PLUGIN_HINT = " (one a plugin registers needs --plugin MODULE before the command)"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A short hint naming the closest valid choices, or '' when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from .errors import UserError, did_you_mean
+from .errors import PLUGIN_HINT, UserError, did_you_mean
 
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*\Z")  # \Z: "$" matches before a final "\n" too
 # keywords the framework passes (never user options), with what accepting them means
@@ -205,7 +205,7 @@ class Registry:
         except KeyError:
             valid = ", ".join(sorted(self._entries))
             raise UserError(
-                f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}; valid: {valid}"
+                f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)}; valid: {valid}{PLUGIN_HINT}"
             ) from None
 
     def names(self) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError, did_you_mean
+from ..errors import PLUGIN_HINT, UserError, did_you_mean
 from ..registry import RegistrationError
 from .declare import auxiliary, declare, is_quality, quality
 from .frechet import Gaussian, fit_gaussian, frechet_distance
@@ -260,7 +260,7 @@ def check_names(names: list[str] | None) -> None:
     """Refuse unknown metric names (before any feature is extracted)."""
     for name in names or []:
         if name not in METRICS:
-            raise UserError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}; valid: {', '.join(METRICS)}")
+            raise UserError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}; valid: {', '.join(METRICS)}{PLUGIN_HINT}")
 
 
 def compute(names: list[str], real: Extracted, fake: Extracted, ctx: Context) -> dict[str, float]:

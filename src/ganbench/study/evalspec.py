@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import UserError, did_you_mean
+from ..errors import PLUGIN_HINT, UserError, did_you_mean
 from ..limits import MAX_SAMPLES
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class EvalSpec(BaseModel):
         for name in v or []:
             if name not in METRICS:
                 raise UserError(f"unknown metric '{name}' in eval.metrics{did_you_mean(name, METRICS)}; "
-                                f"valid: {', '.join(sorted(METRICS))}")
+                                f"valid: {', '.join(sorted(METRICS))}{PLUGIN_HINT}")
         if v is not None and not v:
             raise UserError("eval.metrics is empty; leave it out for the default metrics")
         return v
