@@ -3,6 +3,8 @@ dataset and metric train, evaluate and go through a study and its report with on
 
 import csv
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 from ganbench import plugins
 from ganbench.cli import main
+from ganbench.config import read_yaml
 from ganbench.metrics import declare, suite
 from ganbench.registry import ALL
 
@@ -50,3 +53,22 @@ def test_example_plugin_trains_evaluates_and_reports(example, tmp_path, capsys):
     assert rows and {(r["direction"], r["kind"], r["unit"]) for r in rows} == {("lower", "quality", "data units")}
     assert not any(float(r["ci_low"]) < 0.0 for r in rows)  # clipped to the declared bound (2 seeds: t = 12.7)
     assert "mode_dist ↓" in (study / "report.html").read_text(encoding="utf-8")  # ranked lower-is-better
+    # the study records its --plugin (as train does): read back without it, it names the flag instead of
+    # 'unknown metric mode_dist'; a fresh process, since this one imported the plugin already
+    assert read_yaml(study / "spec.yaml")["base"]["plugins"] == ["plugin_example"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(EXAMPLES), *sys.path])}
+    for argv in (["study", "report", str(study)], ["eval", str(study / "runs" / os.listdir(study / "runs")[0])]):
+        done = subprocess.run([sys.executable, "-m", "ganbench", *argv], env=env, capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "needs plugin module(s) plugin_example" in done.stderr and "--plugin plugin_example" in done.stderr
+
+
+def test_a_spec_imports_the_plugins_its_base_lists_before_its_metrics_are_checked(example, tmp_path):
+    """A caller's spec with base.plugins may name the plugin's metric in eval.metrics (no --plugin needed)."""
+    from ganbench.study.spec import load_spec
+
+    spec = {"name": "ex", "base": {"plugins": ["plugin_example"]}, "datasets": ["spiral"], "seeds": 1,
+            "eval": {"metrics": ["mode_dist"]}}
+    (tmp_path / "spec.yaml").write_text(json.dumps(spec))
+    assert "plugin_example" not in sys.modules
+    assert load_spec(tmp_path / "spec.yaml").eval.metrics == ["mode_dist"]

@@ -201,15 +201,9 @@ def make_config(base: dict | None = None, overrides: dict[str, Any] | None = Non
             tree[key] = RunConfig.model_fields[key].default_factory()
     for key, value in (overrides or {}).items():  # copied too: a later dotted key must not write into the caller's
         set_dotted(tree, key, copy.deepcopy(value))  # mapping (a study's dataset entry shared by all its variants)
-    plugins = tree.get("plugins") or []
-    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-        raise UserError(f"'plugins' must be a list of module names; got {plugins!r}")
-    from .plugins import import_plugins, require_plugins
+    from .plugins import load_listed
 
-    if stored is None:
-        import_plugins(plugins)
-    else:
-        require_plugins(plugins, stored)
+    load_listed(tree, stored)
     try:
         return RunConfig(**tree)
     except pydantic.ValidationError as exc:

@@ -75,6 +75,18 @@ def imported() -> tuple[str, ...]:
     return tuple(_imported)
 
 
+def load_listed(tree: dict, stored: str | None = None) -> None:
+    """The ``plugins`` a config (or a study spec's ``base``) lists: imported when the caller wrote it; when it
+    was read back from a run or study directory (``stored`` names where), required to be imported already."""
+    plugins = tree.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise UserError(f"'plugins' must be a list of module names; got {plugins!r}")
+    if stored is None:
+        import_plugins(plugins)
+    else:
+        require_plugins(plugins, stored)
+
+
 def require_plugins(modules: list[str], where: str) -> None:
     """Refuse a stored config whose plugin modules the caller has not imported."""
     from .confine import RUN, scope_dict

@@ -26,7 +26,7 @@ def study_command(args: argparse.Namespace) -> int:
     """`ganbench study run|extend|resume|confirm|report|rebuild|merge`."""
     from ..confine import STUDY, reading
     from .runner import spec_paths
-    from .spec import expand, load_spec
+    from .spec import expand, load_spec, with_plugins
 
     if args.study_command == "rebuild":
         return _study_rebuild(args)
@@ -40,6 +40,8 @@ def study_command(args: argparse.Namespace) -> int:
         return _study_extend(args)
     if args.study_command in ("run", "plan"):
         spec = load_spec(args.spec)
+        if args.plugin:
+            spec = with_plugins(spec, args.plugin)
         if args.scale is not None:
             from .spec import scaled
 

@@ -22,7 +22,6 @@ from tqdm.auto import tqdm
 from ..confine import STUDY, config_paths, reading, scope_dict, stored_file
 from ..errors import UserError
 from ..fileio import atomic_write_text
-from ..registry import format_validation_error
 from ..textsafe import as_line
 from ..yamlio import read_yaml_file
 from . import faults
@@ -32,7 +31,7 @@ from .evaluation import check_eval_data
 from .threads import on_cpu, recorded, study_threads
 from .groups import plan_groups
 from .identities import check_resumed
-from .spec import StudySpec, expand
+from .spec import StudySpec, expand, spec_of
 from .store import FINISHED, Store, check_store
 from .rebuild import check_complete
 from .worker import RESULT_FILE, execute_group, run_dir_name
@@ -55,10 +54,7 @@ class StudyDir:
         tree = read_yaml_file(self.spec_path)
         if not isinstance(tree, dict):
             raise UserError(f"{self.spec_path}: expected a mapping of study keys")
-        try:
-            return StudySpec(**tree)
-        except pydantic.ValidationError as exc:
-            raise UserError(f"{self.spec_path}: {format_validation_error(exc)}") from None
+        return spec_of(tree, str(self.spec_path), stored=True)
 
     def lock(self):
         self.path.mkdir(parents=True, exist_ok=True)

@@ -338,8 +338,26 @@ def scaled(spec: StudySpec, factor: float) -> StudySpec:
                                                  "seeds": len(keep) if isinstance(spec.seeds, int) else keep})
 
 
-def load_spec(path: str | Path) -> StudySpec:
+def spec_of(tree: dict, where: str, stored: bool = False) -> StudySpec:
+    """A spec from its YAML mapping. The plugin modules ``base`` lists come first, as in a run's config (the
+    caller's spec imports them; one read back from a study directory, ``stored``, needs them imported already):
+    its eval.metrics may name a plugin's metric."""
+    from ..plugins import load_listed
+
+    if isinstance(tree.get("base"), dict):
+        load_listed(tree["base"], where if stored else None)
     try:
-        return StudySpec(**read_yaml(path))
+        return StudySpec(**tree)
     except pydantic.ValidationError as exc:
-        raise UserError(f"{path}: {format_validation_error(exc)}") from None
+        raise UserError(f"{where}: {format_validation_error(exc)}") from None
+
+
+def with_plugins(spec: StudySpec, modules: list[str]) -> StudySpec:
+    """The spec with ``--plugin`` modules in ``base.plugins``, as ``train`` records them in a run's config: the
+    stored spec and every run's config.yaml then name what reading them needs."""
+    listed = spec.base.get("plugins") or []
+    return spec.model_copy(update={"base": {**spec.base, "plugins": sorted(set(listed) | set(modules))}})
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    return spec_of(read_yaml(path), str(path))
