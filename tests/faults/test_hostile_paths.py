@@ -153,9 +153,9 @@ def test_the_scope_travels_to_workers(tmp_path, capsys):
     seen = []
 
     class Recording(InProcess):
-        def run(self, fn, tasks):
+        def run(self, fn, tasks, **options):
             seen.extend(args[-1] for _, args in tasks)
-            return super().run(fn, tasks)
+            return super().run(fn, tasks, **options)
 
     with confined(tmp_path / "s", "study directory", [str(data)]):
         run_study(tmp_path / "s", spec, Recording(), progress=False)

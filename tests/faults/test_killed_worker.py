@@ -20,9 +20,11 @@ from .tasks import square_or_die
 def test_a_killed_worker_is_replaced_its_task_rerun_and_a_task_that_always_kills_it_lost(tmp_path, monkeypatch):
     monkeypatch.setattr(executors, "MAX_LOSSES", 1)
     tasks = [(0, (0, str(tmp_path / "always"), True)), (1, (1, str(tmp_path / "once"))), (2, (2,))]
-    got = dict(Pool(1).run(square_or_die, tasks))
+    starts: list = []
+    got = dict(Pool(1).run(square_or_die, tasks, started=starts.append))
     assert isinstance(got[0], Lost) and "worker died" in got[0].reason  # no result, and no traceback
     assert got[1] == 1 and got[2] == 4  # the others go on; the one killed once ran again
+    assert sorted(starts) == [0, 0, 1, 1, 2]  # every start is reported, the starts again too
     assert (tmp_path / "once").exists()  # that worker really died
 
 
@@ -54,4 +56,5 @@ def test_study_goes_on_when_a_pool_worker_is_killed(tmp_path):
     assert summary["status"] == {"done": 2} and summary["left_queued"] == []
     runs = Store(tmp_path / "s" / "study.sqlite").runs()
     assert all(r["status"] == "done" for r in runs)
-    assert max(r["attempts"] for r in runs) >= 1
+    assert max(r["attempts"] for r in runs) >= 2  # the killed worker's run started again...
+    assert all(r["attempts"] == r["faults"] + 1 for r in runs)  # ...and each restart is a counted fault

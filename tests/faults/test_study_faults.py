@@ -56,6 +56,29 @@ def test_transient_fault_is_retried_not_recorded(tmp_path, monkeypatch, exc):
     _flaky_train(monkeypatch, exc, times=1)
     summary = run_study(tmp_path / "s", StudySpec(**SPEC), InProcess(), progress=False)
     assert summary["status"] == {"done": 2} and summary["left_queued"] == []
+    runs = Store(tmp_path / "s" / "study.sqlite").runs()  # the first run: started twice, one fault
+    assert [(r["attempts"], r["faults"]) for r in runs] == [(2, 1), (1, 0)]
+
+
+def test_attempts_count_starts_not_submissions_when_the_driver_is_killed(tmp_path, monkeypatch):
+    """The driver killed while the first run trains: the second never started, so after the resume it
+    shows 1 attempt (it showed 2: every queued run was counted when the round began); neither had a
+    fault of the machine."""
+    real = loop.train_group
+
+    def killed(*a, **k):
+        monkeypatch.setattr(loop, "train_group", real)
+        raise KeyboardInterrupt  # as the driver's death ends it: no outcome of any kind
+
+    monkeypatch.setattr(loop, "train_group", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(tmp_path / "s", StudySpec(**SPEC), InProcess(), progress=False)
+    runs = Store(tmp_path / "s" / "study.sqlite").runs()
+    assert [(r["status"], r["attempts"]) for r in runs] == [("running", 1), ("queued", 0)]
+    summary = run_study(tmp_path / "s", StudySpec(**SPEC), InProcess(), progress=False)
+    assert summary["status"] == {"done": 2}
+    runs = Store(tmp_path / "s" / "study.sqlite").runs()
+    assert [(r["attempts"], r["faults"]) for r in runs] == [(2, 0), (1, 0)]
 
 
 def test_persistent_fault_leaves_runs_queued_then_resume_finishes_them(tmp_path, monkeypatch, capsys):
@@ -70,6 +93,7 @@ def test_persistent_fault_leaves_runs_queued_then_resume_finishes_them(tmp_path,
     assert [r["status"] for r in runs] == ["queued", "queued"]  # no result recorded, nothing 'failed'
     assert not list((tmp_path / "s").rglob("result.json"))  # nor in the runs' own records (study rebuild)
     assert all("No space left" in r["error"] for r in runs)
+    assert [(r["attempts"], r["faults"]) for r in runs] == [(1 + faults.RETRIES, 1 + faults.RETRIES)] * 2
     monkeypatch.setattr(loop, "train_group", _real_train)  # space freed
     code, _, err = cli(capsys, "study", "resume", tmp_path / "s", "--executor", "inprocess", "--no-progress")
     assert code == 0, err

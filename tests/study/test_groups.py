@@ -102,9 +102,9 @@ def test_compile_is_a_runtime_setting_passed_to_every_task_and_recorded(tmp_path
     shipped = []
 
     class Recording(InProcess):
-        def run(self, fn, tasks):
+        def run(self, fn, tasks, **options):
             shipped.extend(args[4] for _, args in tasks)  # (runs, study dir, evals, threads, compile, scope)
-            return super().run(fn, tasks)
+            return super().run(fn, tasks, **options)
 
     small = StudySpec(**{**SPEC, "grid": {}, "budget": {"steps": 10}, "eval": {"n": 100, "metrics": ["modes"]},
                          "compile": "default"})

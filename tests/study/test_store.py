@@ -1,3 +1,4 @@
+import json
 import sqlite3
 
 import pytest
@@ -68,3 +69,28 @@ def test_store_from_before_ensembles_and_compile_gains_their_columns(tmp_path):
     again.finish(run_id, {**_result(run_id, 1.0), "compiled": "default", "trained_with": [run_id, "other"]})
     row = again.runs()[0]
     assert row["compiled"] == "default" and row["trained_with"] == [run_id, "other"]
+
+
+def test_store_from_before_faults_were_counted_opens_with_them_unknown(tmp_path):
+    """A store made before ``faults`` was a column (its ``attempts`` counted submissions) opens, writable
+    and read-only; its runs' fault counts are unknown (NULL) and stay so, its new runs count from 0."""
+    from ganbench.study import store as store_module
+
+    old = store_module.SCHEMA.replace(", faults INTEGER DEFAULT 0", "")
+    assert old != store_module.SCHEMA
+    first, second = expand(StudySpec(seeds=2, budget={"steps": 10}))
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.executescript(old)
+    db.execute("INSERT INTO runs (run_id, variant, dataset, seed, config, config_hash, attempts) "
+               "VALUES (?, ?, ?, ?, ?, 'h', 2)", (first.run_id, first.variant, first.dataset, first.seed,
+                                                 json.dumps(first.config)))
+    db.commit()
+    db.close()
+    assert Store(tmp_path / "s.sqlite", readonly=True).runs()[0]["faults"] is None  # read as it is
+    again = Store(tmp_path / "s.sqlite")
+    again.add_runs([first, second])
+    again.requeue(first.run_id, "disk full")
+    again.requeue(second.run_id, "disk full")
+    rows = {r["run_id"]: r for r in again.runs()}
+    assert (rows[first.run_id]["attempts"], rows[first.run_id]["faults"]) == (2, None)
+    assert (rows[second.run_id]["attempts"], rows[second.run_id]["faults"]) == (0, 1)

@@ -12,6 +12,9 @@ Pool workers and Ray tasks import the plugin modules the driver imported (``--pl
 before they run a task, so a plugin's components and metrics exist there as they do in the driver.
 
 Executors are generic: a task is a key and the arguments of one function call, whatever it computes.
+``run(fn, tasks, started=None)`` calls ``started(key)`` each time a task is handed to a worker that runs
+it at once (again after a worker died), so the caller can count real starts rather than submissions; Ray
+schedules by itself, so there it is called at submission and Ray's own retries are not seen.
 A task whose worker process dies (SIGKILL, the OOM killer) is not a result: the pool is replaced and
 the task submitted again, up to ``MAX_LOSSES`` times; after that the executor yields ``Lost`` for it and
 the caller leaves it queued for the next resume. Either way the other tasks go on.
@@ -94,8 +97,10 @@ class InProcess:
     threads = None
     separate_processes = False  # tasks run in this process (runner.py computes nothing beside them)
 
-    def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
+    def run(self, fn: Callable, tasks: list[Task], started: Callable | None = None) -> Iterator[tuple]:
         for key, args in tasks:
+            if started is not None:
+                started(key)
             yield key, fn(*args)
 
     def close(self) -> None:
@@ -111,11 +116,11 @@ class Pool:
         self.workers = max(1, workers or cores)
         self.threads = max(1, cores // self.workers)
 
-    def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
+    def run(self, fn: Callable, tasks: list[Task], started: Callable | None = None) -> Iterator[tuple]:
         with for_children():  # the spawned workers load torch with waiting threads asleep (waitpolicy.py)
-            yield from self._run(fn, tasks)
+            yield from self._run(fn, tasks, started)
 
-    def _run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
+    def _run(self, fn: Callable, tasks: list[Task], started: Callable | None) -> Iterator[tuple]:
         import multiprocessing as mp
 
         from ..plugins import imported
@@ -138,6 +143,9 @@ class Pool:
                         except BrokenProcessPool:
                             queue.appendleft((key, args))
                             broken = True
+                            continue
+                        if started is not None:  # no more tasks in flight than workers: it starts now
+                            started(key)
                     if not pending:
                         break
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -199,12 +207,16 @@ class RayExecutor:
                      "runtime_env": {"env_vars": policy}}
         self.threads = max(1, int(num_cpus))
 
-    def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple]:
+    def run(self, fn: Callable, tasks: list[Task], started: Callable | None = None) -> Iterator[tuple]:
         from ..plugins import imported
 
         remote = self.ray.remote(**self.opts)(with_plugins)
         plugins = imported()
-        pending = {remote.remote(plugins, fn, *args): key for key, args in tasks}
+        pending = {}
+        for key, args in tasks:
+            pending[remote.remote(plugins, fn, *args)] = key
+            if started is not None:  # Ray starts it when it has the resources; its own retries are not seen
+                started(key)
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:

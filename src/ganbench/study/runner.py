@@ -37,6 +37,7 @@ from .rebuild import check_complete
 from .worker import RESULT_FILE, execute_group, run_dir_name
 
 STORE = "study.sqlite"
+LOST_WORKER = "its worker died (killed, or out of memory)"
 
 
 class StudyDir:
@@ -209,6 +210,7 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
         store.set_meta(spec_digest=spec.digest(), name=spec.name,
                        spec=json.dumps(spec.model_dump(mode="json"), sort_keys=True))
         store.add_runs(runs)
+        store.requeue_interrupted()  # 'running' in a store no driver holds: its driver was killed
         if retry_failed:
             for run_id in store.requeue_failed():  # their result.json no longer describes the store
                 (study.path / "runs" / run_dir_name(run_id) / RESULT_FILE).unlink(missing_ok=True)
@@ -297,10 +299,11 @@ def _execute(store: Store, executor, make_tasks, todo: list, bar, progress: bool
         tasks = make_tasks(todo)
         if progress and any(len(key) > 1 for key, _ in tasks):
             bar.write(f"{len(todo)} runs in {len(tasks)} tasks (runs of equal network shapes train together)")
-        for r in todo:
-            faults.with_retries(lambda k=r.run_id: store.mark_running(k))
         again: set[str] = set()
-        for key, results in executor.run(execute_group, tasks):
+        running: set[str] = set()  # started by this driver, no outcome yet
+        for key, results in executor.run(execute_group, tasks,
+                                         started=lambda key: _started(store, key, running, bar, progress)):
+            running.difference_update(key)
             if isinstance(results, Lost):
                 for run_id in key:
                     faults.with_retries(lambda k=run_id: store.requeue(k, results.reason))
@@ -323,6 +326,18 @@ def _execute(store: Store, executor, make_tasks, todo: list, bar, progress: bool
         if not todo:
             break
     return [r["run_id"] for r in store.runs() if r["status"] not in FINISHED]
+
+
+def _started(store: Store, key: tuple, running: set, bar, progress: bool) -> None:
+    """A worker starts the runs of ``key``: one more attempt each. A run this driver started that has no
+    outcome yet lost its worker (the executor starts it again): that was a fault, counted and said."""
+    for run_id in key:
+        if run_id in running:
+            faults.with_retries(lambda k=run_id: store.requeue(k, LOST_WORKER))
+            if progress:
+                bar.write(as_line(f"   retry {run_id}: {LOST_WORKER}"))
+        faults.with_retries(lambda k=run_id: store.mark_running(k))
+        running.add(run_id)
 
 
 def _counts(store: Store) -> dict:

@@ -1,8 +1,9 @@
 """The study store: one SQLite file (WAL mode) in the study directory.
 
 Tables: ``meta`` (the spec and its digest), ``runs`` (one row per run: config and its hash, status
-queued/running/done/failed/diverged, timings, error text, attempts) and ``evals`` (one row per run,
-checkpoint and metric, with the protocol as JSON; a checkpoint evaluated twice has two names, e.g.
+queued/running/done/failed/diverged, timings, error text, ``attempts``: the times a worker started it,
+``faults``: the times a machine fault stopped it without a result, NULL in a store older than that count)
+and ``evals`` (one row per run, checkpoint and metric, with the protocol as JSON; a checkpoint evaluated twice has two names, e.g.
 ``step_0001200`` and ``step_0001200/repeat``) and ``calibration`` (the reference rows of each dataset:
 real data and trivial generators, per seed and checkpoint protocol). A finished run's status and all its evaluation
 rows are written in one transaction, so a crash leaves either all of a run's results or none.
@@ -23,7 +24,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, variant TEXT NOT NULL, dataset TEXT NOT NULL, seed INTEGER NOT NULL,
     config TEXT NOT NULL, config_hash TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued',
     started REAL, finished REAL, train_seconds REAL, steps INTEGER, error TEXT, attempts INTEGER DEFAULT 0,
-    efficiency TEXT, trained_with TEXT, compiled TEXT, software TEXT);
+    efficiency TEXT, trained_with TEXT, compiled TEXT, software TEXT, faults INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS evals (
     run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER NOT NULL, checkpoint TEXT NOT NULL,
     tags TEXT NOT NULL, metric TEXT NOT NULL, value REAL, protocol TEXT NOT NULL,
@@ -99,6 +100,8 @@ class Store:
         for column in ("trained_with", "compiled", "software"):  # studies written before these were recorded
             if column not in columns:
                 self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+        if "faults" not in columns:  # its runs' faults were not counted (and `attempts` counted submissions): NULL
+            self.db.execute("ALTER TABLE runs ADD COLUMN faults INTEGER")
 
     def close(self) -> None:
         self.db.close()
@@ -122,8 +125,8 @@ class Store:
                  make_config(r.config, stored=f"run {r.run_id}").digest()) for r in runs]
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR IGNORE INTO runs (run_id, variant, dataset, seed, config, config_hash) "
-                                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self.db.executemany("INSERT OR IGNORE INTO runs (run_id, variant, dataset, seed, config, config_hash, "
+                                "faults) VALUES (?, ?, ?, ?, ?, ?, 0)", rows)
 
     def keep_config_hash(self, run_id: str, digest: str) -> None:
         """A run taken from another study (merge.py) keeps the config hash its result.json names: an older
@@ -134,12 +137,20 @@ class Store:
         return self.db.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()[0]
 
     def mark_running(self, run_id: str) -> None:
+        """A worker starts (or starts again) training ``run_id``: one more attempt."""
         self.db.execute("UPDATE runs SET status='running', started=?, attempts=attempts+1 WHERE run_id=?",
                         (time.time(), run_id))
 
     def requeue(self, run_id: str, note: str) -> None:
-        """Back to 'queued' with no result: an infrastructure fault stopped it (the note says which)."""
-        self.db.execute("UPDATE runs SET status='queued', error=? WHERE run_id=?", (f"not finished: {note}", run_id))
+        """Back to 'queued' with no result: an infrastructure fault stopped it (the note says which; one more
+        fault counted, unless the store is older than that count)."""
+        self.db.execute("UPDATE runs SET status='queued', error=?, faults=faults+1 WHERE run_id=?",
+                        (f"not finished: {note}", run_id))
+
+    def requeue_interrupted(self) -> None:
+        """Runs left 'running' by a driver that was killed are queued again (no fault: nothing of the
+        machine stopped them; their attempts count the start)."""
+        self.db.execute("UPDATE runs SET status='queued' WHERE status='running'")
 
     def requeue_failed(self) -> list[str]:
         """Queue every failed run again (``study resume --retry-failed``); return their ids."""
@@ -215,6 +226,7 @@ class Store:
             _number(self.path, (r["efficiency"] or {}).get("train_flops"), f"{where} train_flops")
             r["trained_with"] = json.loads(r["trained_with"]) if r.get("trained_with") else None  # stack members
             r.setdefault("compiled", None)  # columns an older store, read as it is, lacks
+            r.setdefault("faults", None)
             r["software"] = _software(self.path, r)
             out.append(r)
         return out
