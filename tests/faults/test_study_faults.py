@@ -48,10 +48,11 @@ def _flaky_train(monkeypatch, exc, times):
 
 
 @pytest.mark.parametrize("exc", [OSError(errno.ENOSPC, "No space left on device", "/x/step.safetensors"),
+                                 OSError(errno.EFBIG, "File too large", "/x/step.safetensors"),
                                  OSError(errno.EIO, "Input/output error"), MemoryError(),
                                  sqlite3.OperationalError("database or disk is full"),
                                  RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")],
-                         ids=["ENOSPC", "EIO", "MemoryError", "sqlite-full", "cuda-oom"])
+                         ids=["ENOSPC", "EFBIG", "EIO", "MemoryError", "sqlite-full", "cuda-oom"])
 def test_transient_fault_is_retried_not_recorded(tmp_path, monkeypatch, exc):
     _flaky_train(monkeypatch, exc, times=1)
     summary = run_study(tmp_path / "s", StudySpec(**SPEC), InProcess(), progress=False)
@@ -158,7 +159,8 @@ def test_store_write_hit_by_a_full_disk_is_retried(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("exc,transient", [
-    (OSError(errno.ENOSPC, "full"), True), (OSError(errno.EACCES, "denied"), False),
+    (OSError(errno.ENOSPC, "full"), True), (OSError(errno.EFBIG, "too large"), True),
+    (OSError(errno.EACCES, "denied"), False),
     (FileNotFoundError(errno.ENOENT, "gone"), False), (ValueError("bad"), False), (MemoryError(), True),
     (RuntimeError("shape mismatch"), False)])
 def test_fault_classification(exc, transient):
