@@ -158,6 +158,31 @@ def test_store_write_hit_by_a_full_disk_is_retried(tmp_path, monkeypatch):
     assert summary["status"] == {"done": 2} and len(calls) == 3
 
 
+def test_a_store_that_stays_full_stops_the_study_with_one_line_and_resume_finishes_it(tmp_path, monkeypatch, capsys):
+    """The store's own disk full past its retries: one line, exit 2, pointing at `study resume` (the store
+    is sound: each write is one transaction), not at `rebuild`; after it, nothing of the run is recorded."""
+    from .conftest import refused
+
+    monkeypatch.setattr(faults, "STORE_BACKOFF_S", 0.0)
+    real = Store.finish
+
+    def full(self, run_id, result):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "finish", full)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    line = refused(capsys, "study", "run", spec, "--dir", tmp_path / "s", "--executor", "inprocess", "--no-progress",
+                   says="disk is full")
+    assert "study resume" in line and "rebuild" not in line
+    assert [r["status"] for r in Store(tmp_path / "s" / "study.sqlite").runs()] == ["running", "queued"]
+    monkeypatch.setattr(Store, "finish", real)  # space freed
+    code, _, err = cli(capsys, "study", "resume", tmp_path / "s", "--executor", "inprocess", "--no-progress",
+                       "--no-report")
+    assert code == 0, err
+    assert [r["status"] for r in Store(tmp_path / "s" / "study.sqlite").runs()] == ["done", "done"]
+
+
 @pytest.mark.parametrize("exc,transient", [
     (OSError(errno.ENOSPC, "full"), True), (OSError(errno.EFBIG, "too large"), True),
     (OSError(errno.EACCES, "denied"), False),

@@ -86,7 +86,10 @@ def describe_error(exc: BaseException) -> str | None:
                 "(a cache file under the cache directory may be deleted: it is computed again)")
     if isinstance(exc, zipfile.BadZipFile):
         return f"an .npz file is not a valid zip archive ({exc})"
-    if type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError):  # not a bug's IntegrityError
+    if isinstance(exc, sqlite3.OperationalError):  # full, locked, I/O: the transaction rolled back, the store is sound
+        return (f"the study store could not be read or written ({exc}); free space (or end the process holding it), "
+                "then `ganbench study resume DIR` continues with every finished run kept")
+    if type(exc) is sqlite3.DatabaseError:  # not a bug's IntegrityError
         return (f"the study store could not be read or written ({exc}); check the disk, then "
                 "`ganbench study rebuild DIR` re-reads finished runs into a fresh store")
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
