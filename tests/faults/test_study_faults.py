@@ -86,10 +86,12 @@ def test_persistent_fault_leaves_runs_queued_then_resume_finishes_them(tmp_path,
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(SPEC))
     calls = _flaky_train(monkeypatch, OSError(errno.ENOSPC, "No space left on device"), times=10**6)
-    code, _, err = cli(capsys, "study", "run", spec, "--dir", tmp_path / "s", "--executor", "inprocess",
-                       "--no-progress")
+    code, out, err = cli(capsys, "study", "run", spec, "--dir", tmp_path / "s", "--executor", "inprocess",
+                         "--no-progress")
     assert code == 1 and "left queued" in err and "Traceback" not in err
     assert len(calls) == 2 * (faults.RETRIES + 1)  # bounded: every run tried 1 + RETRIES times
+    said = [line.split()[0] for line in out.splitlines() if "No space left" in line]  # with --no-progress too
+    assert sorted(said) == ["queued"] * 2 + ["retry"] * (2 * faults.RETRIES)
     runs = Store(tmp_path / "s" / "study.sqlite").runs()
     assert [r["status"] for r in runs] == ["queued", "queued"]  # no result recorded, nothing 'failed'
     assert not list((tmp_path / "s").rglob("result.json"))  # nor in the runs' own records (study rebuild)

@@ -291,7 +291,8 @@ def _calibrate(store: Store, runs, spec: StudySpec, progress: bool, threads: int
 def _execute(store: Store, executor, make_tasks, todo: list, bar, progress: bool) -> list[str]:
     """Run ``todo`` as the tasks ``make_tasks`` forms, recording each run's result. Runs hit by an
     infrastructure fault get ``faults.RETRIES`` more rounds after a growing pause, then stay queued;
-    a task whose worker died (``Lost``) was already tried again by its executor. Returns the run ids
+    a task whose worker died (``Lost``) was already tried again by its executor. Each fault is one line,
+    with or without ``progress`` (a log must say why a run was started again). Returns the run ids
     left queued."""
     for round_ in range(faults.RETRIES + 1):
         if round_:
@@ -302,21 +303,20 @@ def _execute(store: Store, executor, make_tasks, todo: list, bar, progress: bool
         again: set[str] = set()
         running: set[str] = set()  # started by this driver, no outcome yet
         for key, results in executor.run(execute_group, tasks,
-                                         started=lambda key: _started(store, key, running, bar, progress)):
+                                         started=lambda key: _started(store, key, running, bar)):
             running.difference_update(key)
             if isinstance(results, Lost):
                 for run_id in key:
                     faults.with_retries(lambda k=run_id: store.requeue(k, results.reason))
-                if progress:
-                    bar.write(as_line(f"  queued {', '.join(key)}: {results.reason}"))
+                bar.write(as_line(f"  queued {', '.join(key)}: {results.reason}"))  # said with --no-progress too
                 continue
             for result in results:
                 run_id = result["run_id"]
                 if result["status"] == faults.TRANSIENT:
                     faults.with_retries(lambda k=run_id, n=result.get("error", ""): store.requeue(k, n))
                     again.add(run_id)
-                    if progress:
-                        bar.write(as_line(f"   retry {run_id}: {result.get('error', '')}"))
+                    word = "retry" if round_ < faults.RETRIES else "queued"  # the last round's stay queued
+                    bar.write(as_line(f"{word:>8} {run_id}: {result.get('error', '')}"))
                     continue
                 faults.with_retries(lambda k=run_id, r=result: store.finish(k, r))
                 bar.update(1)
@@ -328,14 +328,13 @@ def _execute(store: Store, executor, make_tasks, todo: list, bar, progress: bool
     return [r["run_id"] for r in store.runs() if r["status"] not in FINISHED]
 
 
-def _started(store: Store, key: tuple, running: set, bar, progress: bool) -> None:
+def _started(store: Store, key: tuple, running: set, bar) -> None:
     """A worker starts the runs of ``key``: one more attempt each. A run this driver started that has no
     outcome yet lost its worker (the executor starts it again): that was a fault, counted and said."""
     for run_id in key:
         if run_id in running:
             faults.with_retries(lambda k=run_id: store.requeue(k, LOST_WORKER))
-            if progress:
-                bar.write(as_line(f"   retry {run_id}: {LOST_WORKER}"))
+            bar.write(as_line(f"   retry {run_id}: {LOST_WORKER}"))
         faults.with_retries(lambda k=run_id: store.mark_running(k))
         running.add(run_id)
 
