@@ -51,8 +51,11 @@ def _flaky_train(monkeypatch, exc, times):
                                  OSError(errno.EFBIG, "File too large", "/x/step.safetensors"),
                                  OSError(errno.EIO, "Input/output error"), MemoryError(),
                                  sqlite3.OperationalError("database or disk is full"),
-                                 RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")],
-                         ids=["ENOSPC", "EFBIG", "EIO", "MemoryError", "sqlite-full", "cuda-oom"])
+                                 RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+                                 RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: "
+                                              "can't allocate memory: you tried to allocate 10000000000000 bytes. "
+                                              "Error code 12 (Cannot allocate memory)")],
+                         ids=["ENOSPC", "EFBIG", "EIO", "MemoryError", "sqlite-full", "cuda-oom", "cpu-oom"])
 def test_transient_fault_is_retried_not_recorded(tmp_path, monkeypatch, exc):
     _flaky_train(monkeypatch, exc, times=1)
     summary = run_study(tmp_path / "s", StudySpec(**SPEC), InProcess(), progress=False)
@@ -195,3 +198,12 @@ def test_fault_classification(exc, transient):
     wrapped = RuntimeError("while saving")
     wrapped.__cause__ = exc
     assert faults.is_transient(wrapped) is transient
+
+
+def test_torch_running_out_of_cpu_memory_is_a_machine_fault():
+    """What torch raises when the machine has no memory for a tensor (not a MemoryError), as it raises it."""
+    import torch
+
+    with pytest.raises(RuntimeError) as caught:
+        torch.empty(2**62, dtype=torch.uint8)  # 4 EiB: no machine has it
+    assert faults.is_transient(caught.value)

@@ -34,7 +34,8 @@ def is_transient(exc: BaseException) -> bool:
             return True
         if isinstance(exc, sqlite3.OperationalError):  # disk full, locked, I/O error
             return True
-        if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():  # CUDA/MPS OOM
+        if isinstance(exc, RuntimeError) and ("out of memory" in str(exc).lower()  # CUDA/MPS OOM
+                                              or "can't allocate memory" in str(exc)):  # torch's CPU allocator
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False
