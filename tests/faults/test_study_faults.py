@@ -190,6 +190,7 @@ def test_a_store_that_stays_full_stops_the_study_with_one_line_and_resume_finish
 
 @pytest.mark.parametrize("exc,transient", [
     (OSError(errno.ENOSPC, "full"), True), (OSError(errno.EFBIG, "too large"), True),
+    (OSError(errno.EROFS, "Read-only file system"), True),
     (OSError(errno.EACCES, "denied"), False),
     (FileNotFoundError(errno.ENOENT, "gone"), False), (ValueError("bad"), False), (MemoryError(), True),
     (RuntimeError("shape mismatch"), False)])

@@ -19,8 +19,9 @@ RETRIES = 2  # further rounds for runs hit by a transient fault, before leaving 
 BACKOFF_S = 5.0  # wait before retry round k: BACKOFF_S * 2**(k-1)
 STORE_BACKOFF_S = 1.0  # first wait before writing the study store again (then doubled, 3 tries more)
 
-# EFBIG: a file-size limit (`ulimit -f`, a quota or file system's largest file) is the machine's, as a full disk is
-_TRANSIENT_ERRNO = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.ENOMEM, errno.EAGAIN, errno.EBUSY,
+# EFBIG: a file-size limit (`ulimit -f`, a quota or file system's largest file) is the machine's, as a full disk is;
+# EROFS: a file system the kernel remounted read-only after an I/O error
+_TRANSIENT_ERRNO = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.ENOMEM, errno.EAGAIN, errno.EBUSY,
                     errno.ETIMEDOUT, errno.ESTALE, errno.EINTR, errno.ENFILE, errno.EMFILE}
 
 T = TypeVar("T")
