@@ -39,6 +39,18 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _REBUILD = "rebuild it from the runs' own directories with `ganbench study rebuild {dir}`"
 
 
+def check_schema(db: sqlite3.Connection, path: str | Path) -> None:
+    """Refuse a store holding triggers or views: ganbench creates neither, and a stranger's trigger runs on
+    the writes of `study resume` / `extend` (one rewriting each new evaluation's value would make the report
+    show numbers that were never computed)."""
+    found = db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY name").fetchall()
+    if found:
+        kind, name = found[0]
+        raise UserError(f"{path}: the study store holds a {kind} '{name}' ({len(found)} trigger(s)/view(s) in all), "
+                        "which ganbench never creates; it could alter results as they are written. Rebuild the "
+                        f"store from the runs' own directories with `ganbench study rebuild {Path(path).parent}`")
+
+
 def read_only(path: str | Path) -> sqlite3.Connection:
     """A connection that never writes (checks run before anything may change the study directory)."""
     try:
@@ -73,6 +85,7 @@ def check_store(path: str | Path) -> None:
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise UserError(f"{path}: the study store is damaged ({check}); {fix}")
+            check_schema(db, path)
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if not {"meta", "runs", "evals"} <= tables:
                 raise UserError(f"{path}: not a ganbench study store (tables: {', '.join(sorted(tables)) or 'none'})")
@@ -93,6 +106,11 @@ class Store:
             self.db = read_only(self.path)
             return
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            check_schema(self.db, self.path)  # before anything is written through a stranger's trigger
+        except BaseException:
+            self.db.close()
+            raise
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)

@@ -1,0 +1,52 @@
+"""Fault family: a stranger's study store with schema objects ganbench never creates. A trigger runs on the
+writes of `study resume` / `extend`: one rewriting each new evaluation made the report show values that were
+never computed (the new seed's 'w1' read 0.001 in every row). Such a store is refused in one line before
+anything is written, and `study rebuild` makes a clean one from the runs' own files."""
+
+import shutil
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from .conftest import cli, refused
+
+FORGE = "CREATE TRIGGER forge AFTER INSERT ON evals BEGIN UPDATE evals SET value = 0.001 WHERE rowid = new.rowid; END"
+VIEW = "CREATE VIEW best AS SELECT * FROM evals"
+
+
+@pytest.fixture
+def study(tiny_study, tmp_path):
+    shutil.copytree(tiny_study, tmp_path / "s")
+    return tmp_path / "s"
+
+
+def _sql(path, statement):
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(statement)
+
+
+def _values(path):
+    with closing(sqlite3.connect(path)) as db:
+        return sorted(db.execute("SELECT run_id, checkpoint, metric, value FROM evals").fetchall())
+
+
+def test_a_store_with_a_trigger_is_refused_before_extend_writes_through_it(capsys, study):
+    _sql(study / "study.sqlite", FORGE)
+    before = _values(study / "study.sqlite")
+    refused(capsys, "study", "extend", study, "--seeds", "3", "--executor", "inprocess", "--no-progress",
+            says="holds a trigger 'forge'")
+    assert _values(study / "study.sqlite") == before  # no run of seed 2 was evaluated into it
+    refused(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress", says="trigger")
+    code, _, err = cli(capsys, "study", "rebuild", study)
+    assert code == 0, err
+    assert _values(study / "study.sqlite") == before  # the runs' own numbers, in a store without the trigger
+    with closing(sqlite3.connect(study / "study.sqlite")) as db:
+        assert db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("statement", [FORGE, VIEW])
+def test_report_and_verify_refuse_a_store_with_a_trigger_or_view(capsys, study, statement):
+    _sql(study / "study.sqlite", statement)
+    refused(capsys, "study", "report", study, says="which ganbench never creates")
+    refused(capsys, "study", "verify", study, "--no-reference", "--workers", "1", says="which ganbench never creates")
