@@ -26,6 +26,7 @@ so plugin components are covered by the same rule. The scope travels to pool and
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -37,6 +38,18 @@ from .errors import UserError
 
 FLAG = "--data-path"
 RUN, STUDY = "run directory", "study directory"  # what a scope's root is, as its messages say
+
+
+class NotAStoredFile(UserError):
+    """A file of a run or study directory that is no regular file (a FIFO, a socket, a device) or larger than
+    any such file ganbench writes. ``reason`` is the message without the path (checkpoint.py wraps it)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(path, reason)  # both in args: it pickles across worker processes
+        self.path, self.reason = Path(path), reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
 class PathOption:
@@ -133,7 +146,49 @@ def stored_file(root: str | Path, path: str | Path) -> Path:
         if not target.is_relative_to(_resolved(r)):
             raise UserError(f"{p}: a link leading outside {r} (to {target}); a run or study directory is data "
                             "and may not name files elsewhere: replace the link with the file itself")
+    try:
+        mode = os.stat(p).st_mode  # never blocks, unlike opening a FIFO
+    except OSError:
+        return p  # a dangling or looping link inside: whoever reads it says so
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise NotAStoredFile(p, f"{_kind(mode)}, not a regular file; a run or study directory holds only files "
+                                "and folders (reading it could wait forever): replace it with the file itself")
     return p
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def read_stored(root: str | Path, path: str | Path, most: int) -> bytes:
+    """The bytes of ``path``, a file of the stored directory ``root`` (checked as ``stored_file`` checks it),
+    read as ``read_bounded`` reads."""
+    return read_bounded(stored_file(root, path), most)
+
+
+def read_bounded(path: str | Path, most: int) -> bytes:
+    """The bytes of ``path``, refused in one line when it is no regular file or holds more than ``most``
+    bytes: a stranger's sparse 50 GB status.json must not be read into memory. Opened without blocking, so
+    a FIFO cannot make the read wait for a writer."""
+    p = Path(path)
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotAStoredFile(p, f"{_kind(info.st_mode)}, not a regular file; replace it with the file itself")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(most + 1) if info.st_size <= most else b""
+    finally:
+        os.close(fd)
+    if info.st_size > most or len(data) > most:  # the second: a file grown since fstat
+        raise NotAStoredFile(p, f"{max(info.st_size, len(data)):,} bytes, more than the {most:,} such a file may "
+                                "hold (ganbench writes far smaller ones); a run or study directory is data: move the "
+                                "file away")
+    return data
 
 
 def check_path(value: Any, key: str) -> None:

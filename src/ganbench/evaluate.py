@@ -22,11 +22,11 @@ from tqdm.auto import tqdm
 from . import provenance
 from .api import class_labels, generate, load_generator
 from .cache import cache_dir, key_digest, tensor_digest
-from .confine import RUN, check_config, reading
+from .confine import RUN, check_config, read_stored, reading
 from .data import Dataset, load_dataset
 from .errors import UserError
 from .fileio import atomic_save_tensors, atomic_write_text
-from .limits import MAX_SAMPLES, MAX_SEED, whole
+from .limits import MAX_SAMPLES, MAX_SEED, MAX_STORED_JSON, whole
 from .metrics.features import build_extractor, check_fits
 from .metrics.frechet import Gaussian
 from .metrics.declare import default_primary, info
@@ -227,11 +227,12 @@ def protocol_key(extractor: str, split: str, n: int, seed: int, ema: bool) -> st
 def read_evaluations(run_dir: str | Path) -> dict:
     """eval.json's evaluations by protocol key ({} when the run was never evaluated)."""
     path = RunDir(run_dir).file("eval.json")
-    if not path.is_file():
+    if not path.exists():  # a FIFO or folder in its place is refused as it is read
         return {}
+    raw = read_stored(run_dir, path, MAX_STORED_JSON)
     try:
-        found = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        found = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise UserError(f"{path}: not valid JSON ({exc}); move it away (its results can be computed again)") from None
     evaluations = found.get("evaluations", {}) if isinstance(found, dict) else None
     if not isinstance(evaluations, dict) or not all(isinstance(v, dict) for v in evaluations.values()):

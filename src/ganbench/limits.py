@@ -33,3 +33,11 @@ def whole(value, what: str, low: int, high: int):
     if type(value) is not int or not low <= value <= high:
         raise UserError(f"{what} must be a whole number from {low:,} to {high:,}; got {value!r}")
     return value
+
+# Files of a run or study directory, read whole into memory (a stranger's directory may hold a sparse file of
+# any size). A config.yaml is ~1 kB, a spec.yaml a few kB: the YAML bound is 1,000x that and keeps the strict
+# loader's node count (yamlio.MAX_NODES) within reach; the JSON files (status, eval, result, sidecars) grow
+# with evaluations, kilobytes each; the metrics log with steps, ~150 bytes a logged step (1 GiB: ~7 million).
+MAX_STORED_YAML = 2**20
+MAX_STORED_JSON = 64 * 2**20
+MAX_STORED_LOG = 2**30

@@ -12,7 +12,9 @@ from typing import Any
 
 import yaml
 
+from .confine import read_bounded
 from .errors import UserError
+from .limits import MAX_STORED_YAML
 
 MAX_NODES = 200_000  # expanded size cap: far above any real config, far below a memory problem
 
@@ -73,10 +75,14 @@ def load_yaml(text: str | bytes, where: str) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise UserError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:  # the composer and constructor recurse once per level of nesting
+        raise UserError(f"{where}: YAML nested too deeply to read; refusing it") from None
     finally:
         loader.dispose()
 
 
 def read_yaml_file(path: str | Path) -> Any:
+    """A stored YAML file (a run's config.yaml, a study's spec.yaml): a regular file of at most
+    ``MAX_STORED_YAML`` bytes (confine.read_bounded)."""
     p = Path(path)
-    return load_yaml(p.read_bytes(), str(p))
+    return load_yaml(read_bounded(p, MAX_STORED_YAML), str(p))

@@ -19,18 +19,18 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import make_config
-from ..confine import STUDY, reading, stored_file
+from ..confine import STUDY, read_stored, reading
 from ..errors import UserError
+from ..limits import MAX_STORED_JSON
 from .spec import expand
 from .store import FINISHED, Store, check_store, gathered_calibration, read_only
 from .worker import RESULT_FILE, run_dir_name
 
 
 def _saved(run_dir: Path) -> dict | None:
-    path = stored_file(run_dir.parent.parent, run_dir / RESULT_FILE)  # STUDY/runs/NAME: no link out of the study
-    try:
-        saved = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    try:  # STUDY/runs/NAME: no link out of the study, no FIFO, no file larger than a result can be
+        saved = json.loads(read_stored(run_dir.parent.parent, run_dir / RESULT_FILE, MAX_STORED_JSON))
+    except (OSError, ValueError, RecursionError):
         return None
     return saved if isinstance(saved, dict) else None
 

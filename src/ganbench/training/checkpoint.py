@@ -20,10 +20,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ..confine import stored_file
+from ..confine import NotAStoredFile, read_stored, stored_file
 from ..errors import UserError
 
 from ..fileio import atomic_save_tensors, atomic_write_text
+from ..limits import MAX_STORED_JSON
 from ..textsafe import as_line
 
 _STEP_FILE = re.compile(r"^step_(\d+)\.json$")
@@ -111,10 +112,14 @@ def common_step(directories: list[Path]) -> int:
 
 def read_record(json_path: Path) -> dict:
     """A checkpoint's JSON sidecar, checked: it is data from a possibly shared run directory."""
-    json_path = stored_file(Path(json_path).parent.parent, json_path)  # RUN/checkpoints/step_N.json
+    json_path = Path(json_path)
     try:
-        record = json.loads(json_path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raw = read_stored(json_path.parent.parent, json_path, MAX_STORED_JSON)  # RUN/checkpoints/step_N.json
+    except NotAStoredFile as exc:  # `study verify` counts it as a difference and checks the other runs
+        raise UnreadableCheckpoint(json_path, exc.reason) from None
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         # deleting is advice for a damaged step_N.json only, never for some other file given by mistake
         hint = ("delete it to fall back to the previous checkpoint" if _STEP_FILE.match(json_path.name)
                 else "give a checkpoint's step_N.json or its run directory")
@@ -142,7 +147,10 @@ def tensors_path(json_path: Path, record: dict) -> Path:
     target = (folder / name).resolve()
     if target.parent != folder:  # a symlink pointing out of the run directory
         raise UserError(f"{json_path}: 'tensors' leads outside {folder} ({target}); refusing it")
-    return target
+    try:
+        return stored_file(folder, target)  # a regular file: a FIFO there would make loading wait forever
+    except NotAStoredFile as exc:
+        raise UnreadableCheckpoint(target, exc.reason) from None
 
 
 def read_checkpoint(json_path: Path) -> tuple[dict, dict[str, torch.Tensor]]:

@@ -19,9 +19,10 @@ from pathlib import Path
 import yaml
 
 from ..config import RunConfig, make_config
-from ..confine import stored_file
+from ..confine import read_stored, stored_file
 from ..errors import UserError
 from ..fileio import atomic_write_text, is_temp_file
+from ..limits import MAX_STORED_JSON, MAX_STORED_LOG
 from ..yamlio import read_yaml_file
 from .checkpoint import checkpoint_steps, list_checkpoints
 
@@ -56,8 +57,9 @@ class RunDir:
     def status(self) -> dict:
         """The status record; {} when missing or unreadable (it is rewritten by the next train)."""
         try:
-            found = json.loads(self.file("status.json").read_bytes()) if self.status_file.is_file() else {}
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            found = (json.loads(read_stored(self.path, self.status_file, MAX_STORED_JSON))
+                     if self.status_file.exists() else {})
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return {}
         return found if isinstance(found, dict) else {}
 
@@ -97,9 +99,10 @@ class RunDir:
 
     def truncate_log(self, step: int) -> None:
         """Drop log lines past ``step`` (they belong to work lost after the last checkpoint)."""
-        if not self.log_file.is_file():
+        if not self.log_file.exists():
             return
-        keep = [ln for ln in self.log_file.read_text(errors="replace").splitlines() if _step_of(ln) <= step]
+        text = read_stored(self.path, self.log_file, MAX_STORED_LOG).decode(errors="replace")
+        keep = [ln for ln in text.splitlines() if _step_of(ln) <= step]
         atomic_write_text(self.log_file, "".join(ln + "\n" for ln in keep))
 
 
@@ -125,7 +128,7 @@ def _step_of(line: str) -> float:
     try:
         row = json.loads(line)
         return row["step"] if isinstance(row, dict) and isinstance(row.get("step"), int) else float("inf")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return float("inf")
 
 

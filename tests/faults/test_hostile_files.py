@@ -1,0 +1,106 @@
+"""Fault family: special and oversized files in a stranger's run or study directory. A FIFO named like a
+checkpoint sidecar, tensor file, metrics log, spec or result made `sample`, `train --resume`, `study report`
+and `study rebuild` wait forever for a writer; a sparse status.json was read whole into memory; JSON or YAML
+nested thousands deep ended in a RecursionError traceback. Each is now one line, exit 2 (a status.json that
+cannot be read is still no status, as before). A hang fails these tests through an alarm, not a wall clock."""
+
+import json
+import os
+import shutil
+import signal
+
+import pytest
+
+from ganbench.limits import MAX_STORED_JSON, MAX_STORED_YAML
+
+from .conftest import TINY, cli, refused
+
+
+class Hung(BaseException):  # not an Exception: the CLI must not turn it into its one line
+    pass
+
+
+@pytest.fixture(autouse=True)
+def deadline():
+    """Fail a command that blocks (on opening a FIFO) instead of hanging the suite."""
+    def hung(signum, frame):
+        raise Hung("the command waited on a special file")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, 60)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, old)
+
+
+SIDECAR, TENSORS = "checkpoints/step_0000004.json", "checkpoints/step_0000004.safetensors"
+RUN_S0 = "runs/ring8__base__s0"
+
+
+def _sample(d, tmp_path):
+    return ["sample", d, "--n", "5", "--out", tmp_path / "x.npz"]
+
+
+def _resume(d, tmp_path):
+    return ["train", *TINY, "--out", d, "--resume", "--steps", "6"]
+
+
+def _eval(d, tmp_path):
+    return ["eval", d, "--n", "50", "--metrics", "wasserstein", "--device", "cpu"]
+
+
+def _fifo(path):
+    path.unlink()
+    os.mkfifo(path)
+
+
+@pytest.mark.parametrize("name, command", [(SIDECAR, _sample), (TENSORS, _sample), ("metrics.jsonl", _resume),
+                                           ("status.json", _resume), ("eval.json", _eval)])
+def test_a_fifo_in_a_run_is_refused_not_waited_on(capsys, run, tmp_path, name, command):
+    if not (run / name).exists():
+        (run / name).write_text("{}")
+    _fifo(run / name)
+    refused(capsys, *command(run, tmp_path), says="a named pipe (FIFO), not a regular file")
+
+
+def test_a_link_inside_the_run_to_a_fifo_inside_it_is_refused(capsys, run, tmp_path):
+    os.mkfifo(run / "pipe")
+    (run / SIDECAR).unlink()
+    (run / SIDECAR).symlink_to(run / "pipe")
+    refused(capsys, *_sample(run, tmp_path), says="named pipe")
+
+
+@pytest.mark.parametrize("name, command", [("spec.yaml", ["study", "report"]), ("study.sqlite", ["study", "report"]),
+                                           (f"{RUN_S0}/result.json", ["study", "rebuild"])])
+def test_a_fifo_in_a_study_is_refused_not_waited_on(capsys, tiny_study, tmp_path, name, command):
+    study = tmp_path / "s"
+    shutil.copytree(tiny_study, study)
+    _fifo(study / name)
+    refused(capsys, *command, study, says="a named pipe (FIFO), not a regular file")
+
+
+@pytest.mark.parametrize("name, most, command", [("status.json", MAX_STORED_JSON, _resume),
+                                                 ("config.yaml", MAX_STORED_YAML, _resume),
+                                                 (SIDECAR, MAX_STORED_JSON, _sample),
+                                                 ("eval.json", MAX_STORED_JSON, _eval)])
+def test_a_file_larger_than_ganbench_writes_is_refused_unread(capsys, run, tmp_path, name, most, command):
+    with open(run / name, "wb") as f:  # sparse: no data written
+        f.truncate(most + 1)
+    refused(capsys, *command(run, tmp_path), says=f"{most + 1:,} bytes, more than the {most:,}")
+
+
+def test_a_status_nested_too_deeply_is_no_status(capsys, run, tmp_path):
+    (run / "status.json").write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = cli(capsys, *_resume(run, tmp_path))
+    assert code == 0, err
+    assert json.loads((run / "status.json").read_text())["status"] == "done"
+
+
+@pytest.mark.parametrize("name, text, command, says", [
+    ("eval.json", '{"a": ' * 100_000 + "1" + "}" * 100_000, _eval, "not valid JSON (maximum recursion depth"),
+    (SIDECAR, "[" * 100_000 + "]" * 100_000, _sample, "maximum recursion depth"),
+    ("config.yaml", "a: " + "[" * 5_000 + "]" * 5_000, _resume, "YAML nested too deeply"),
+])
+def test_deeply_nested_files_are_one_line(capsys, run, tmp_path, name, text, command, says):
+    (run / name).write_text(text)
+    refused(capsys, *command(run, tmp_path), says=says)
