@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 
 import pytest
 
@@ -20,9 +21,15 @@ class Hung(BaseException):  # not an Exception: the CLI must not turn it into it
     pass
 
 
+_RESCUERS: list = []  # one process per FIFO this test made
+
+
 @pytest.fixture(autouse=True)
 def deadline():
-    """Fail a command that blocks (on opening a FIFO) instead of hanging the suite."""
+    """Fail a command that blocks (on opening a FIFO) instead of hanging the suite: an alarm where Python
+    waits, and for native code that waits in open(2) holding the GIL (safetensors' loader; neither the alarm
+    nor a thread can act there), a process per FIFO that opens it for writing after 30 s and closes it at
+    once: the reader then sees an empty file and says something other than what the test expects."""
     def hung(signum, frame):
         raise Hung("the command waited on a special file")
 
@@ -31,6 +38,10 @@ def deadline():
     yield
     signal.setitimer(signal.ITIMER_REAL, 0)
     signal.signal(signal.SIGALRM, old)
+    for rescuer in _RESCUERS:
+        rescuer.kill()
+        rescuer.wait()
+    _RESCUERS.clear()
 
 
 SIDECAR, TENSORS = "checkpoints/step_0000004.json", "checkpoints/step_0000004.safetensors"
@@ -51,7 +62,13 @@ def _eval(d, tmp_path):
 
 def _fifo(path):
     path.unlink()
+    _mkfifo(path)
+
+
+def _mkfifo(path):
     os.mkfifo(path)
+    # `: > FIFO` waits until a reader opens it, then closes it (EOF); it never ends unless one does
+    _RESCUERS.append(subprocess.Popen(["sh", "-c", 'sleep 30; while :; do : > "$0"; sleep 1; done', str(path)]))
 
 
 @pytest.mark.parametrize("name, command", [(SIDECAR, _sample), (TENSORS, _sample), ("metrics.jsonl", _resume),
@@ -64,7 +81,7 @@ def test_a_fifo_in_a_run_is_refused_not_waited_on(capsys, run, tmp_path, name, c
 
 
 def test_a_link_inside_the_run_to_a_fifo_inside_it_is_refused(capsys, run, tmp_path):
-    os.mkfifo(run / "pipe")
+    _mkfifo(run / "pipe")
     (run / SIDECAR).unlink()
     (run / SIDECAR).symlink_to(run / "pipe")
     refused(capsys, *_sample(run, tmp_path), says="named pipe")
