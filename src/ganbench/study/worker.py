@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 import time
 import traceback
@@ -115,18 +116,18 @@ def _execute_group(runs: list[dict], study_dir: str, eval_specs: list[dict], thr
             result["error"] = t.message
             continue
         device = run["config"].get("device", "auto")  # evaluated where it trained: a GPU study on the GPU
-        _evaluate(result, out, {**eval_spec, "device": device}, t.step, Path(study_dir))
+        _evaluate(result, out, {**eval_spec, "device": device}, t.step)
     return _keep_results(runs, outs, results)
 
 
-def _evaluate(result: dict, out: Path, eval_spec: dict, steps: int, study_dir: Path) -> None:
+def _evaluate(result: dict, out: Path, eval_spec: dict, steps: int) -> None:
     from ..errors import UserError
     from ..training.rundir import RunDir
     from .evaluation import evaluate_study_run
 
     try:
         result["evals"] = evaluate_study_run(out, eval_spec)
-        result["efficiency"] = {**_efficiency(out), **_training_flops(RunDir(out).read_config(), steps, study_dir)}
+        result["efficiency"] = {**_efficiency(out), **_training_flops(RunDir(out).read_config(), steps)}
     except UserError as exc:
         result.update(status="failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001  (recorded with its reason; the study goes on)
@@ -154,21 +155,44 @@ def _reason(exc: Exception) -> str:
     return f"{exc.__class__.__name__}: {exc} | {' / '.join(last)}"
 
 
-def _training_flops(cfg, steps: int, study_dir: Path) -> dict:
-    """Training FLOPs of the run; the per-step measurement is shared by runs that differ only in seed."""
-    from ..fileio import atomic_write_text
-    from ..training.flops import StepFlops, step_flops
+def _training_flops(cfg, steps: int) -> dict:
+    """Training FLOPs of the run; the per-step measurement is shared by runs that differ only in seed, through
+    the user's cache (keyed by the config, torch's version and the counting code). Not through the study
+    directory: a stranger's study could hold a forged entry, and the report's costs would not be measured."""
+    import hashlib
 
-    key = cfg.model_copy(update={"seed": 0}).digest()
-    cache = study_dir / "runs" / ".flops" / f"{key}.json"
-    if cache.is_file():
-        saved = json.loads(cache.read_text())
-        measured = StepFlops(tuple(saved["pattern"]), saved["phases"])
-    else:
-        measured = step_flops(cfg)
-        cache.parent.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    from ..cache import cache_dir, key_digest
+    from ..fileio import atomic_write_text
+    from ..training import flops
+
+    code = hashlib.sha256(Path(flops.__file__).read_bytes()).hexdigest()
+    key = key_digest(config=cfg.model_copy(update={"seed": 0}).digest(), torch=torch.__version__, code=code)
+    cache = cache_dir("flops") / f"{key}.json"
+    measured = _cached_flops(cache)
+    if measured is None:
+        measured = flops.step_flops(cfg)
         atomic_write_text(cache, json.dumps({"pattern": measured.pattern, "phases": measured.phases}))
     return {"train_flops": measured.total(steps), "flops_per_step": measured.phases}
+
+
+def _cached_flops(path: Path):
+    """A cached StepFlops, or None when there is none or it is not one (a damaged entry is measured again)."""
+    from ..training.flops import StepFlops
+
+    def number(v) -> bool:
+        return type(v) in (int, float) and math.isfinite(v) and v >= 0
+
+    try:
+        saved = json.loads(path.read_bytes())
+        pattern, phases = saved["pattern"], saved["phases"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if (isinstance(pattern, list) and pattern and all(map(number, pattern)) and isinstance(phases, dict)
+            and all(isinstance(k, str) and number(v) for k, v in phases.items())):
+        return StepFlops(tuple(pattern), phases)
+    return None
 
 
 def _efficiency(run_dir: Path) -> dict:
