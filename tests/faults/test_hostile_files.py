@@ -121,3 +121,18 @@ def test_a_status_nested_too_deeply_is_no_status(capsys, run, tmp_path):
 def test_deeply_nested_files_are_one_line(capsys, run, tmp_path, name, text, command, says):
     (run / name).write_text(text)
     refused(capsys, *command(run, tmp_path), says=says)
+
+
+def test_a_damaged_or_special_training_log_gives_the_report_no_curve_not_a_traceback(capsys, tiny_study, tmp_path):
+    """The report's loss curves read each run's metrics.jsonl: lines that are no loss row (an edit, a kill
+    mid-line) are skipped, and a FIFO or a file over the bound is no curve (a KeyError traceback before)."""
+    study = tmp_path / "s"
+    shutil.copytree(tiny_study, study)
+    logs = sorted(study.glob("runs/*/metrics.jsonl"))
+    assert len(logs) >= 2
+    with logs[0].open("a") as f:
+        f.write('{"step": 5, "d_loss": "x"}\n{"step": 6}\ngarbage\n[1, 2]\n{"step": 7, "d_loss": 1, "g_loss": null}\n')
+    _fifo(logs[1])
+    code, _, err = cli(capsys, "study", "report", study)
+    assert code == 0, err
+    assert "Traceback" not in err

@@ -105,6 +105,28 @@ def _step_axis(ax) -> None:
     ax.set_xlabel("generator step", fontsize=8), ax.tick_params(labelsize=7)
 
 
+def _losses(run_dir: Path):
+    """(step, D loss, G loss) of each line of a study run's training log (STUDY/runs/NAME/metrics.jsonl). The
+    log is a stranger's data: one missing, special or larger than limits.py allows gives no curve; a line
+    that is no such row (cut short by a kill, or edited) is skipped."""
+    from ..confine import read_stored
+    from ..errors import UserError
+    from ..limits import MAX_STORED_LOG
+
+    try:
+        text = read_stored(run_dir.parent.parent, run_dir / "metrics.jsonl", MAX_STORED_LOG)
+    except (OSError, UserError):
+        return
+    for line in text.decode(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if (isinstance(row, dict) and type(row.get("step")) is int
+                and all(type(row.get(k)) in (int, float) for k in ("d_loss", "g_loss"))):
+            yield row["step"], row["d_loss"], row["g_loss"]
+
+
 def loss_curves(run_dirs: dict[str, list[Path]], title: str) -> bytes:
     """Mean D and G loss over seeds against steps, one colour per variant."""
     plt = _plt()
@@ -112,11 +134,8 @@ def loss_curves(run_dirs: dict[str, list[Path]], title: str) -> bytes:
     for i, (variant, dirs) in enumerate(sorted(run_dirs.items())):
         series = defaultdict(list)
         for d in dirs:
-            log = d / "metrics.jsonl"
-            if log.is_file():
-                for line in log.read_text().splitlines():
-                    row = json.loads(line)
-                    series[row["step"]].append((row["d_loss"], row["g_loss"]))
+            for step, d_loss, g_loss in _losses(d):
+                series[step].append((d_loss, g_loss))
         steps = sorted(series)
         if not steps:
             continue
