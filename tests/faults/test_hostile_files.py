@@ -72,7 +72,7 @@ def _mkfifo(path):
 
 
 @pytest.mark.parametrize("name, command", [(SIDECAR, _sample), (TENSORS, _sample), ("metrics.jsonl", _resume),
-                                           ("status.json", _resume), ("eval.json", _eval)])
+                                           ("status.json", _resume), ("eval.json", _eval), ("config.yaml", _eval)])
 def test_a_fifo_in_a_run_is_refused_not_waited_on(capsys, run, tmp_path, name, command):
     if not (run / name).exists():
         (run / name).write_text("{}")

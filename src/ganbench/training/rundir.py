@@ -41,7 +41,8 @@ class RunDir:
         self.ckpt_dir = self.path / "checkpoints"
 
     def exists(self) -> bool:
-        return self.config_file.is_file()
+        """A config.yaml of any kind: a FIFO or folder in its place is refused, by name, when it is read."""
+        return self.config_file.exists()
 
     def file(self, name: str) -> Path:
         """A file (or folder) of the run directory, refused when it is a link leading out of it (confine.py)."""
