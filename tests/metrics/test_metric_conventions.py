@@ -39,3 +39,41 @@ def test_kid_with_fewer_real_than_fake_rows_still_draws_subsets():
     assert out["kid_subset_size"] == 40 and out["kid_subsets"] == 4
     assert out["kid_mean"] == pytest.approx(np.mean(vals), rel=1e-9)
     assert out["kid_std"] == pytest.approx(np.std(vals), rel=1e-6)
+
+
+def test_mode_metrics_by_hand():
+    """PacGAN's protocol on 4 modes (sigma 1), 5 samples written out: nearest mode, 'high quality' when its
+    distance is <= 3 sigma (the boundary counts), reverse KL of the high-quality histogram to uniform."""
+    modes = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]], dtype=torch.float64)
+    samples = torch.tensor([[0.0, 0.0],    # mode 0, distance 0
+                            [3.0, 0.0],    # mode 0, distance exactly 3: high quality (<=)
+                            [10.0, 2.5],   # mode 1, distance 2.5
+                            [0.0, 14.0],   # mode 2, distance 4: not high quality
+                            [10.0, 10.0]],  # mode 3, distance 0
+                           dtype=torch.float64)
+    out = mixture_modes(samples, modes, sigma=1.0)
+    # high-quality histogram over the 4 modes: (2, 1, 0, 1) of 4 -> p = (1/2, 1/4, 0, 1/4)
+    # KL(p || uniform) = 1/2 ln(1/2 * 4) + 1/4 ln(1/4 * 4) * 2 = ln(2) / 2
+    assert out["high_quality"] == pytest.approx(4 / 5, rel=1e-12)
+    assert out["modes_covered"] == 3 and out["num_modes"] == 4
+    assert out["reverse_kl"] == pytest.approx(math.log(2) / 2, rel=1e-12)
+    # distances are in units of sigma: at sigma 2 the sample 4 away is within 3 sigma, covering mode 2
+    wide = mixture_modes(samples, modes, sigma=2.0)
+    assert wide["high_quality"] == 1.0 and wide["modes_covered"] == 4
+    # p = (2, 1, 1, 1) / 5: KL = 2/5 ln(8/5) + 3 * 1/5 ln(4/5)
+    assert wide["reverse_kl"] == pytest.approx(0.4 * math.log(1.6) + 0.6 * math.log(0.8), rel=1e-12)
+
+
+def test_mode_metrics_threshold_default_is_three_sigma():
+    """The sample 2.5 sigma away counts by default (PacGAN's 3 sigma), not at a threshold of 2."""
+    modes = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
+    out = mixture_modes(torch.tensor([[2.5, 0.0], [0.0, 3.5]], dtype=torch.float64), modes, sigma=1.0)
+    assert out["high_quality"] == 0.5
+
+
+def test_mode_metrics_with_no_high_quality_sample_report_the_largest_kl():
+    """No sample within 3 sigma: the histogram is undefined; the module's convention is the maximum, ln K."""
+    modes = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], dtype=torch.float64)
+    out = mixture_modes(torch.tensor([[5.0, 5.0], [50.0, 0.0]], dtype=torch.float64), modes, sigma=1.0)
+    assert out["high_quality"] == 0.0 and out["modes_covered"] == 0
+    assert out["reverse_kl"] == pytest.approx(math.log(3), rel=1e-15)
