@@ -77,3 +77,30 @@ def test_mode_metrics_with_no_high_quality_sample_report_the_largest_kl():
     out = mixture_modes(torch.tensor([[5.0, 5.0], [50.0, 0.0]], dtype=torch.float64), modes, sigma=1.0)
     assert out["high_quality"] == 0.0 and out["modes_covered"] == 0
     assert out["reverse_kl"] == pytest.approx(math.log(3), rel=1e-15)
+
+
+def _inception_score_written_out(logits: np.ndarray, splits: int, seed: int):
+    """torch-fidelity's procedure in numpy: rows permuted by RandomState(seed), chunks [i*N//s, (i+1)*N//s),
+    exp(mean KL(p(y|x) || p(y))) with p(y) the chunk's own marginal; mean and population std (ddof 0)."""
+    from scipy.special import log_softmax
+
+    x = logits[np.random.RandomState(seed).permutation(len(logits))]
+    log_p = log_softmax(x, axis=1)
+    p, n, scores = np.exp(log_p), len(x), []
+    for i in range(splits):
+        lo, hi = i * n // splits, (i + 1) * n // splits
+        log_q = np.log(p[lo:hi].mean(0))
+        scores.append(math.exp(float((p[lo:hi] * (log_p[lo:hi] - log_q)).sum(1).mean())))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def test_inception_score_defaults_match_the_written_out_procedure():
+    """103 rows (not a multiple of 10 splits): the defaults shuffle with seed 2020 into 10 unequal splits."""
+    from ganbench.metrics.inception_score import inception_score
+
+    logits = np.random.default_rng(4).standard_normal((103, 7)) * 2
+    mean, std = _inception_score_written_out(logits, 10, 2020)
+    out = inception_score(torch.from_numpy(logits))
+    assert out["is_splits"] == 10
+    assert out["is_mean"] == pytest.approx(mean, rel=1e-9)
+    assert out["is_std"] == pytest.approx(std, rel=1e-6)  # a difference of ~1e-1-sized scores: looser
