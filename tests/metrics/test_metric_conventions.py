@@ -104,3 +104,20 @@ def test_inception_score_defaults_match_the_written_out_procedure():
     assert out["is_splits"] == 10
     assert out["is_mean"] == pytest.approx(mean, rel=1e-9)
     assert out["is_std"] == pytest.approx(std, rel=1e-6)  # a difference of ~1e-1-sized scores: looser
+
+
+def test_prdc_float32_real_with_float64_fake_keeps_float64_distances():
+    """Mixed dtypes: sklearn (in the reference ``prdc``) upcasts a float32/float64 pair to float64, so a fake
+    point 1 - 1e-9 from a real point whose radius is 1 is inside its ball (strict '<'); rounding that distance
+    to float32 (1.0) would put it outside. Real: a 4 x 4 unit grid in float32, k = 2: every radius is 1."""
+    from ganbench.metrics.prdc import prdc
+
+    real = np.array([[i, j] for i in range(4) for j in range(4)], dtype=np.float32)
+    e = 1 - 1e-9
+    fake = np.array([[-e, 0.0], [-e, 3.0], [10.0, 10.0], [10.0, 11.0], [11.0, 10.0]], dtype=np.float64)
+    # precision 2/5 (two fakes each inside one real ball); density (1 + 1) / 5 / k = 0.2; coverage 2/16; recall 1:
+    # the fake (-e, 0)'s 2nd-nearest fake is (10, 10), ~14.1 away, a ball that holds the whole grid
+    assert prdc(real, fake, 2) == {"precision": 0.4, "recall": 1.0, "density": 0.2, "coverage": 0.125}
+    compute_prdc = pytest.importorskip("prdc").compute_prdc
+    ref = compute_prdc(real, fake, 2)
+    assert {k: float(v) for k, v in ref.items()} == prdc(real, fake, 2)
