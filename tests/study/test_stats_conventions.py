@@ -32,3 +32,40 @@ def test_significance_is_holm_adjusted_p_below_five_percent():
     assert 0.05 < p < 0.1  # the input's premise (scipy: p = 0.0869...)
     (pair,) = summarize(_evals({"a": a, "b": b}), checkpoints=("final",))["pairs"]
     assert ALPHA == 0.05 and pair["p_holm"] == pytest.approx(p, rel=1e-12) and not pair["significant"]
+
+
+def test_pair_statistics_mean_and_n_minus_1_spread_of_differences_power_at_holms_first_step():
+    """Three variants: 3 pairs, so power is stated at alpha/3 (Holm's strictest step); the paired differences'
+    mean and sample std (ddof 1) are numpy's; a tied seed is a win for neither."""
+    a, b, c = [1.0, 2.0, 3.0, 9.0, 5.0], [1.5, 2.1, 3.0, 9.9, 5.2], [4.0, 5.0, 6.0, 7.0, 8.0]
+    pairs = {(p["a"], p["b"]): p for p in summarize(_evals({"a": a, "b": b, "c": c}), checkpoints=("final",))["pairs"]}
+    pair = pairs[("a", "b")]
+    diff = np.subtract(a, b)  # (-0.5, -0.1, 0, -0.9, -0.2): mean -0.34, median -0.2
+    assert pair["mean_diff"] == pytest.approx(-0.34, rel=1e-9)
+    assert pair["sd_diff"] == pytest.approx(np.std(diff, ddof=1), rel=1e-12)
+    assert pair["pairs_tested"] == 3 and pair["alpha_power"] == pytest.approx(0.05 / 3, rel=1e-15)
+    assert pair["min_detectable"] == min_detectable(5, np.std(diff, ddof=1), 0.05 / 3)
+    assert pair["seeds_needed"] == seeds_needed(-0.34, np.std(diff, ddof=1), 0.05 / 3)
+    assert (pair["win_rate_a"], pair["win_rate_b"]) == (0.8, 0.0)  # 4 wins of 5 seeds, one tie
+
+
+def test_exact_sign_test_is_two_sided():
+    """n paired differences all of one sign: two-sided exact sign test p = 2 * 0.5^n = scipy's binomtest."""
+    (pair,) = summarize(_evals({"a": [5.0] * 4, "b": [6.0] * 4}), checkpoints=("final",))["pairs"]
+    assert pair["test"] == "sign" and pair["p"] == pytest.approx(0.125, rel=1e-15)
+    assert pair["p"] == pytest.approx(stats.binomtest(4, 4, 0.5, alternative="two-sided").pvalue, rel=1e-12)
+
+
+def test_differences_that_vary_by_one_millionth_keep_the_t_test():
+    """same_difference is rounding-level (1e-9 of the values): differences of 0.01 that vary by 1e-6 are a
+    measured spread, so the paired t-test applies (scipy: p ~ 1.7e-13), not the sign test (p = 0.125)."""
+    a = [1.0, 2.0, 3.0, 4.0]
+    b = [x - d for x, d in zip(a, [0.01, 0.010001, 0.009999, 0.0100005])]
+    (pair,) = summarize(_evals({"a": a, "b": b}), checkpoints=("final",))["pairs"]
+    assert pair["test"] == "t" and pair["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-9)
+
+
+def test_identical_values_on_every_seed_give_p_one():
+    """No difference on any seed: the t statistic is 0/0 (scipy: NaN); ganbench's convention is p = 1."""
+    (pair,) = summarize(_evals({"a": [3.0, 4.0, 5.0], "b": [3.0, 4.0, 5.0]}), checkpoints=("final",))["pairs"]
+    assert pair["p"] == 1.0 and pair["p_holm"] == 1.0 and not pair["significant"]
