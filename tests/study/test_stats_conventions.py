@@ -69,3 +69,15 @@ def test_identical_values_on_every_seed_give_p_one():
     """No difference on any seed: the t statistic is 0/0 (scipy: NaN); ganbench's convention is p = 1."""
     (pair,) = summarize(_evals({"a": [3.0, 4.0, 5.0], "b": [3.0, 4.0, 5.0]}), checkpoints=("final",))["pairs"]
     assert pair["p"] == 1.0 and pair["p_holm"] == 1.0 and not pair["significant"]
+
+
+def test_a_spread_above_float32_rounding_keeps_its_interval():
+    """no_spread is 1e-6 of the magnitude (float32 rounding); a relative spread of 1e-5 is a real spread and
+    gets the t interval (n-1 std, t with n-1 degrees of freedom)."""
+    from ganbench.study.stats import mean_ci
+
+    x = [1.0, 1.00001, 1.00002]
+    out = mean_ci(x)
+    half = stats.t.ppf(0.975, 2) * np.std(x, ddof=1) / math.sqrt(3)
+    assert "no_spread" not in out
+    assert out["ci_high"] == pytest.approx(np.mean(x) + half, rel=1e-12)
