@@ -81,3 +81,12 @@ def test_a_spread_above_float32_rounding_keeps_its_interval():
     half = stats.t.ppf(0.975, 2) * np.std(x, ddof=1) / math.sqrt(3)
     assert "no_spread" not in out
     assert out["ci_high"] == pytest.approx(np.mean(x) + half, rel=1e-12)
+
+
+def test_two_seeds_can_be_enough():
+    """seeds_needed starts at n = 2 (the fewest a paired t-test takes): a 30 sd difference has power
+    0.999 already at 2 pairs (noncentral t, df 1, nc = 30 sqrt(2))."""
+    crit = stats.t.isf(0.025, 1)
+    nc = 30 * math.sqrt(2)
+    assert stats.nct.sf(crit, 1, nc) + stats.nct.sf(crit, 1, -nc) > 0.8  # the premise, by scipy
+    assert seeds_needed(30.0, 1.0, 0.05) == 2
