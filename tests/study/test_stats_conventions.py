@@ -90,3 +90,16 @@ def test_two_seeds_can_be_enough():
     nc = 30 * math.sqrt(2)
     assert stats.nct.sf(crit, 1, nc) + stats.nct.sf(crit, 1, -nc) > 0.8  # the premise, by scipy
     assert seeds_needed(30.0, 1.0, 0.05) == 2
+
+
+
+def test_per_class_caps_of_declared_bounds():
+    """A dataset of k modes caps modes_covered at k and a KL to the uniform k-bin histogram at ln k (its
+    maximum, all mass on one bin); with no declared k only the metric's own bounds apply."""
+    from ganbench.metrics.declare import info
+
+    assert info("modes_covered").clip_for(8)(9.5) == 8.0
+    assert info("modes_covered").clip_for(8)(-1.0) == 0.0
+    assert info("reverse_kl").clip_for(8)(5.0) == pytest.approx(math.log(8), rel=1e-15)
+    assert info("reverse_kl").clip_for(None)(5.0) == 5.0
+    assert info("high_quality").clip_for(8)(1.2) == 1.0 and info("high_quality").clip_for(8)(-0.1) == 0.0
