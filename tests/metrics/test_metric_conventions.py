@@ -121,3 +121,23 @@ def test_prdc_float32_real_with_float64_fake_keeps_float64_distances():
     compute_prdc = pytest.importorskip("prdc").compute_prdc
     ref = compute_prdc(real, fake, 2)
     assert {k: float(v) for k, v in ref.items()} == prdc(real, fake, 2)
+
+
+def test_prdc_mixed_dtypes_take_each_sets_radii_in_its_own_dtype():
+    """float32 real with float64 fake: the reference's real radii are float32 (sklearn on a float32 set), its
+    real-to-fake distances float64. A fake point between real[0]'s float32 radius and the float64 one is
+    outside that ball there (strict '<'); taking the radius in float64 put it inside (density 0.25)."""
+    from ganbench.metrics.prdc import prdc
+
+    reference = pytest.importorskip("prdc")
+    real = np.random.default_rng(1).standard_normal((12, 2)).astype(np.float32)
+    r32 = float(reference.prdc.compute_nearest_neighbour_distances(real, 2)[0])  # real[0]'s 2-NN radius, float32
+    d = np.sort(np.sqrt(((real.astype(np.float64) - real[0]) ** 2).sum(1)))[2]  # the same in float64
+    assert r32 < d  # the float32 radius is the smaller (else the test checks nothing)
+    fake = np.vstack([real[0] + np.array([(r32 + d) / 2, 0.0]), 50 + np.random.default_rng(2).standard_normal((5, 2))])
+    ours = prdc(real, fake, 2)
+    assert ours["density"] == pytest.approx(1 / 6, rel=1e-12)  # (2 balls of 12) / 6 fakes / k: not real[0]'s
+    assert {k: float(v) for k, v in reference.compute_prdc(real, fake, 2).items()} == ours
+    flipped_real, flipped_fake = fake.astype(np.float32), real.astype(np.float64)
+    assert {k: float(v) for k, v in reference.compute_prdc(flipped_real, flipped_fake, 2).items()} == prdc(
+        flipped_real, flipped_fake, 2)

@@ -2,7 +2,8 @@
 
 Conventions of the reference ``prdc`` package, which we reproduce exactly:
 * Euclidean distances; for float32 features they are float32 values (sklearn computes the squared
-  distance in float64, rounds it to float32, then takes the square root);
+  distance in float64, rounds it to float32, then takes the square root); with one float32 set and one
+  float64 set, each set's radii are in its own dtype and the real-to-fake distances in float64;
 * a point's radius is the distance to its k-th nearest *other* point of its own set (duplicates count,
   at distance 0);
 * the ball test is strict: ``distance < radius``;
@@ -257,9 +258,11 @@ def prdc_multi(real, fake, ks: list[int], block: int = 1024) -> dict[int, dict[s
     r.center(mean), f.center(mean)
     ks = sorted(set(ks))
     rr2, fr2 = _knn_sq_radii(r, ks, block), _knn_sq_radii(f, ks, block)
-    # radii as the reference has them (float32 distances) and as squared distances for the estimates
-    rr = {k: _to_distance(v, float32) for k, v in rr2.items()}
-    fr = {k: _to_distance(v, float32) for k, v in fr2.items()}
+    # radii as the reference has them and as squared distances for the estimates. Each set's radii come from
+    # its own distances (float32 for float32 features, as sklearn gives them), the real-to-fake distances in
+    # float32 only when both sets are float32 (sklearn computes a mixed pair in float64)
+    rr = {k: _to_distance(v, r.float32_out) for k, v in rr2.items()}
+    fr = {k: _to_distance(v, f.float32_out) for k, v in fr2.items()}
     _refuse_zero_radii(r, rr)  # the fake set's (a collapsed generator's) are its result: recall falls
     n_r, n_f = len(r.raw), len(f.raw)
     counts = {k: torch.zeros(n_f, dtype=torch.int64) for k in ks}
