@@ -1,8 +1,11 @@
 """Hostile image folders: an image whose resize (shorter side to the resolution, before the center
 crop) would allocate far more than its file suggests is refused in one line naming it."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganbench.data import load_dataset
@@ -32,3 +35,17 @@ def test_an_image_beside_the_class_subfolders_is_not_a_class_of_its_own(tmp_path
     (tmp_path / "loose.png").unlink()
     data = load_dataset(spec)
     assert data.num_classes == 2 and sorted(data.y.tolist()) == [0, 1, 1]
+
+
+@pytest.mark.parametrize("orientation, turns", [(3, 2), (6, -1), (8, 1)])  # EXIF: 180, 90 cw, 90 ccw to view
+def test_an_exif_orientation_is_applied_as_a_viewer_would(tmp_path, orientation, turns):
+    """A phone stores a portrait photo as landscape pixels plus an EXIF tag; read as stored it was sideways."""
+    pixels = np.arange(6, dtype=np.uint8).reshape(2, 3) * 40
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(tmp_path / "photo.png", exif=exif.tobytes())  # lossless: exact pixels
+    data = load_dataset({"name": "folder", "path": str(tmp_path), "resolution": None, "channels": 1,
+                         "test_fraction": 0})
+    upright = np.rot90(pixels, turns).astype(np.float32) / 127.5 - 1
+    assert data.x.shape == (1, 1, *upright.shape) and np.array_equal(data.x[0, 0].numpy(), upright)
+

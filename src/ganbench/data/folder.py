@@ -1,14 +1,16 @@
 """User data: a folder of images (class subfolders give labels) or a .npz file.
 
-Images are resized (shorter side to ``resolution``, bilinear via Pillow) and center-cropped, then
-converted to grayscale (channels 1) or RGB (channels 3). With ``resolution: null`` every image must
-already have the same size. A corrupt or empty file, mixed sizes without resizing, or labels out of
-range stop with one line naming the file or value. The first ``test_fraction`` of a seeded permutation
-is the test split.
+Images are turned upright by their EXIF orientation, converted to grayscale (channels 1) or RGB (channels 3;
+alpha is dropped, 16-bit gray scaled to 8 bits), resized (shorter side to ``resolution``, bilinear via
+Pillow) and center-cropped. With ``resolution:
+null`` every image must already have the same size. A corrupt or empty file, mixed sizes
+without resizing, or labels out of range stop with one line naming the file or value. The first
+``test_fraction`` of a seeded permutation is the test split.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -28,13 +30,16 @@ MAX_CLASSES = 1_000_000  # labels of an npz dataset (ImageNet-21k has 21,841); a
 
 def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.ndarray:
     """One image as uint8 (H, W) or (H, W, 3); ``channels`` None keeps grayscale files gray, others RGB."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file")
     try:
         with Image.open(path) as img:
             img.load()
+            with warnings.catch_warnings():  # corrupt EXIF: Pillow warns (2 lines), keeps the image as stored
+                warnings.simplefilter("ignore", UserWarning)
+                img = ImageOps.exif_transpose(img)  # upright as a viewer shows it (phones store it sideways)
             gray = channels == 1 if channels else img.mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "1")
             if img.mode.startswith("I"):  # 16-bit (or 32-bit int) gray: scale to 8 bits, convert() would clip
                 wide = np.asarray(img).astype(np.float64)
