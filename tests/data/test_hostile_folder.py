@@ -49,3 +49,14 @@ def test_an_exif_orientation_is_applied_as_a_viewer_would(tmp_path, orientation,
     upright = np.rot90(pixels, turns).astype(np.float32) / 127.5 - 1
     assert data.x.shape == (1, 1, *upright.shape) and np.array_equal(data.x[0, 0].numpy(), upright)
 
+
+def test_hidden_files_and_folders_are_skipped(tmp_path):
+    """macOS leaves ._name.jpg beside each photo on a shared drive (not an image: it stopped the read), and
+    a hidden folder of thumbnails became a class (and then made the top-level images 'loose')."""
+    for name in ("a.png", "b.png", ".thumbs/a.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name)
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    data = load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0})
+    assert data.x.shape == (2, 3, 8, 8) and data.y is None
+

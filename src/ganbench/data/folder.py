@@ -2,8 +2,8 @@
 
 Images are turned upright by their EXIF orientation, converted to grayscale (channels 1) or RGB (channels 3;
 alpha is dropped, 16-bit gray scaled to 8 bits), resized (shorter side to ``resolution``, bilinear via
-Pillow) and center-cropped. With ``resolution:
-null`` every image must already have the same size. A corrupt or empty file, mixed sizes
+Pillow) and center-cropped. Hidden files and folders (names starting with a dot) are skipped. With
+``resolution: null`` every image must already have the same size. A corrupt or empty file, mixed sizes
 without resizing, or labels out of range stop with one line naming the file or value. The first
 ``test_fraction`` of a seeded permutation is the test split.
 """
@@ -64,9 +64,15 @@ def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.
     return np.asarray(img)
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    """A name starting with a dot below ``root`` (macOS's ._photo.jpg, .ipynb_checkpoints/, .@__thumb/)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def image_files(root: Path) -> list[Path]:
-    """Every PNG/JPEG below ``root``, sorted; refuses an empty folder."""
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """Every PNG/JPEG below ``root`` but hidden ones, sorted; refuses an empty folder."""
+    files = sorted(p for p in root.rglob("*")
+                   if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(p, root) and p.is_file())
     if not files:
         raise UserError(f"{root}: no PNG or JPEG images found")
     return files
