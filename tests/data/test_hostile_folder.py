@@ -60,3 +60,19 @@ def test_hidden_files_and_folders_are_skipped(tmp_path):
     data = load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0})
     assert data.x.shape == (2, 3, 8, 8) and data.y is None
 
+
+def test_an_image_beside_a_nested_class_subfolder_is_not_a_class_of_its_own(tmp_path):
+    """cats/a.png beside cats/indoor/ became a class "cats" besides "cats/indoor", as a top-level image
+    became class "."."""
+    for name in ("cats/a.png", "cats/indoor/b.png", "dogs/c.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name)
+    spec = {"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0}
+    with pytest.raises(UserError, match="cats/a.png: an image in cats, which also holds the class subfolder "
+                                        "cats/indoor"):
+        load_dataset(spec)
+    (tmp_path / "cats/outdoor").mkdir()
+    (tmp_path / "cats/a.png").rename(tmp_path / "cats/outdoor/a.png")
+    data = load_dataset(spec)  # classes sorted: cats/indoor, cats/outdoor, dogs
+    assert data.num_classes == 3 and sorted(data.y.tolist()) == [0, 1, 2]
+

@@ -106,6 +106,21 @@ def _split(x: torch.Tensor, y: torch.Tensor | None, split: str, test_fraction: f
     return x[idx], (None if y is None else y[idx])
 
 
+def _refuse_images_beside_classes(root: Path, files: list[Path], classes: list[str]) -> None:
+    """A folder's own images beside class subfolders below it would silently be one more class ("." at the
+    top, "cats" beside "cats/indoor"): refused, naming one of them."""
+    for c in classes:
+        deeper = next((d for d in classes if d != c and (c == "." or d.startswith(f"{c}/"))), None)
+        if deeper is None:
+            continue
+        loose = next(f for f in files if f.parent.relative_to(root).as_posix() == c)
+        if c == ".":
+            raise UserError(f"{loose}: an image beside the class subfolders of {root}; move it into one "
+                            "(class subfolders are labels) or keep every image at the top level (no labels)")
+        raise UserError(f"{loose}: an image in {c}, which also holds the class subfolder {deeper} (each "
+                        "folder of images is a class); move it into a subfolder of its own")
+
+
 @DATASETS.register("folder", z_dim=128)
 def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3, test_fraction: Fraction = 0.1):
     """A folder of PNG/JPEG images (recursive); class subfolders give labels; resized and center-cropped."""
@@ -122,10 +137,7 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
     x = torch.from_numpy(stacked.astype(np.float32) / 127.5 - 1)
     x = x[:, None] if channels == 1 else x.permute(0, 3, 1, 2).contiguous()
     classes = sorted({f.parent.relative_to(root).as_posix() for f in files})
-    if "." in classes and len(classes) > 1:  # its own images would silently be one more class, named "."
-        loose = next(f for f in files if f.parent == root)
-        raise UserError(f"{loose}: an image beside the class subfolders of {root}; move it into one (class "
-                        "subfolders are labels) or keep every image at the top level (no labels)")
+    _refuse_images_beside_classes(root, files, classes)
     y = None
     if classes != ["."]:
         index = {c: i for i, c in enumerate(classes)}
