@@ -76,3 +76,17 @@ def test_an_image_beside_a_nested_class_subfolder_is_not_a_class_of_its_own(tmp_
     data = load_dataset(spec)  # classes sorted: cats/indoor, cats/outdoor, dogs
     assert data.num_classes == 3 and sorted(data.y.tolist()) == [0, 1, 2]
 
+
+def test_the_order_of_files_does_not_depend_on_the_filesystem_listing(tmp_path, monkeypatch):
+    """The same folder listed in another order (another filesystem, a copy) gives the same tensors."""
+    rng = np.random.default_rng(0)
+    for name in ("b/1.png", "a/2.jpg", "a/10.png", "c/x y é.png", "b/0.PNG"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (9, 12, 3), dtype=np.uint8)).save(tmp_path / name)
+    spec = {"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0}
+    first = load_dataset(spec)
+    listing = Path.rglob
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: reversed(list(listing(self, pattern))))
+    again = load_dataset(spec)
+    assert torch.equal(first.x, again.x) and torch.equal(first.y, again.y)
+    assert sorted(first.y.tolist()) == [0, 0, 1, 1, 2]  # a: 2 images, b: 2, c: 1 (labels: sorted names)
