@@ -88,3 +88,14 @@ def test_integer_images_other_than_uint8_are_named_as_integers(tmp_path, dtype):
     says = f"d.npz: integer images must be uint8 in [0, 255] (got {np.dtype(dtype)} values 0..99); save"
     with pytest.raises(UserError, match=re.escape(says)):
         load_dataset({"name": "npz", "path": _npz(tmp_path / "d.npz", x=x)})
+
+
+def test_labels_saved_under_another_name_are_not_dropped_silently(tmp_path, capsys):
+    """x beside 'labels' (not y) trained an unconditional model without a word; now it says which arrays it
+    does not read. A file of only x and y says nothing."""
+    x, labels = np.zeros((10, 1, 8, 8), np.uint8), np.arange(10) % 2
+    data = load_dataset({"name": "npz", "path": _npz(tmp_path / "d.npz", x=x, labels=labels), "test_fraction": 0})
+    assert data.y is None
+    assert "d.npz has no labels 'y'; its other arrays ('labels') are not read" in capsys.readouterr().err
+    data = load_dataset({"name": "npz", "path": _npz(tmp_path / "e.npz", x=x, y=labels), "test_fraction": 0})
+    assert data.num_classes == 2 and capsys.readouterr().err == ""

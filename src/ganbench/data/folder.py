@@ -146,6 +146,18 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
     return Dataset(f"folder:{root.name}", x, y, num_classes=len(classes) if y is not None else None)
 
 
+def _say_unread_arrays(p: Path) -> None:
+    """Arrays beside ``x`` in a file without ``y`` (labels saved as 'labels', say) are not read: said on
+    stderr, where the dataset silently became unlabelled. (Without ``x`` the first array's notice names all.)"""
+    from ..textsafe import notice_once
+
+    with np.load(p, allow_pickle=False) as f:
+        names = list(f.files)
+    if "x" in names and (others := [n for n in names if n != "x"]):
+        notice_once(f"ganbench: {p} has no labels 'y'; its other arrays ({', '.join(map(repr, others))}) are "
+                    "not read (save the labels as y to use them)")
+
+
 @DATASETS.register("npz", z_dim=128)
 def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1, le=MAX_CLASSES)] = None,
         test_fraction: Fraction = 0.1):
@@ -170,6 +182,8 @@ def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1, le=MAX
         if len(bad := labels[(labels < 0) | (labels >= top)]):
             raise UserError(f"{p}: label {bad[0].item()} out of range 0..{top - 1}")
         y = torch.from_numpy(labels.astype(np.int64))
+    else:
+        _say_unread_arrays(p)
     if y is not None:
         if len(y) != len(x):
             raise UserError(f"{p}: {len(x)} samples but {len(y)} labels")
