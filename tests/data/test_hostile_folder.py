@@ -39,13 +39,13 @@ def test_an_image_beside_the_class_subfolders_is_not_a_class_of_its_own(tmp_path
 
 @pytest.mark.parametrize("orientation, turns", [(3, 2), (6, -1), (8, 1)])  # EXIF: 180, 90 cw, 90 ccw to view
 def test_an_exif_orientation_is_applied_as_a_viewer_would(tmp_path, orientation, turns):
-    """A phone stores a portrait photo as landscape pixels plus an EXIF tag; read as stored it was sideways."""
+    """A phone stores a portrait photo as landscape pixels plus an EXIF tag; read as stored, sideways."""
     pixels = np.arange(6, dtype=np.uint8).reshape(2, 3) * 40
     exif = Image.Exif()
     exif[0x0112] = orientation
     Image.fromarray(pixels).save(tmp_path / "photo.png", exif=exif.tobytes())  # lossless: exact pixels
-    data = load_dataset({"name": "folder", "path": str(tmp_path), "resolution": None, "channels": 1,
-                         "test_fraction": 0})
+    spec = {"name": "folder", "path": str(tmp_path), "resolution": None, "channels": 1, "test_fraction": 0}
+    data = load_dataset(spec)
     upright = np.rot90(pixels, turns).astype(np.float32) / 127.5 - 1
     assert data.x.shape == (1, 1, *upright.shape) and np.array_equal(data.x[0, 0].numpy(), upright)
 
@@ -90,3 +90,17 @@ def test_the_order_of_files_does_not_depend_on_the_filesystem_listing(tmp_path, 
     again = load_dataset(spec)
     assert torch.equal(first.x, again.x) and torch.equal(first.y, again.y)
     assert sorted(first.y.tolist()) == [0, 0, 1, 1, 2]  # a: 2 images, b: 2, c: 1 (labels: sorted names)
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_class_numbers_do_not_depend_on_how_the_filesystem_spells_accents(tmp_path, form):
+    """'école' written by macOS (e + combining accent, NFD) sorted before 'fleur', as one character (NFC,
+    Linux) after it: the same folder, copied across, numbered its classes apart."""
+    import unicodedata
+
+    for value, name in ((0, "école"), (200, "fleur")):
+        (folder := tmp_path / unicodedata.normalize(form, name)).mkdir()
+        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(folder / "a.png")
+    data = load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 8, "test_fraction": 0})
+    ecole = int((data.x[:, 0, 0, 0] == -1).nonzero()[0, 0])  # the image of value 0
+    assert data.y[ecole] == 1  # NFC order: 'fleur' < 'école' (U+00E9 sorts after f)

@@ -10,6 +10,7 @@ without resizing, or labels out of range stop with one line naming the file or v
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -69,10 +70,17 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
+def _nfc(name: str) -> str:
+    """A name as one Unicode form: macOS writes 'é' as e + accent (NFD), Linux mostly as one character
+    (NFC); sorted as written, the same folder copied from one to the other numbered its classes apart."""
+    return unicodedata.normalize("NFC", name)
+
+
 def image_files(root: Path) -> list[Path]:
-    """Every PNG/JPEG below ``root`` but hidden ones, sorted; refuses an empty folder."""
-    files = sorted(p for p in root.rglob("*")
-                   if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(p, root) and p.is_file())
+    """Every PNG/JPEG below ``root`` but hidden ones, sorted by path; refuses an empty folder."""
+    files = sorted((p for p in root.rglob("*")
+                    if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(p, root) and p.is_file()),
+                   key=lambda p: ([_nfc(part) for part in p.parts], p.parts))  # then as written: a tie
     if not files:
         raise UserError(f"{root}: no PNG or JPEG images found")
     return files
@@ -136,7 +144,7 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
     stacked = read_images(files, channels, resolution, "set a resolution to resize")
     x = torch.from_numpy(stacked.astype(np.float32) / 127.5 - 1)
     x = x[:, None] if channels == 1 else x.permute(0, 3, 1, 2).contiguous()
-    classes = sorted({f.parent.relative_to(root).as_posix() for f in files})
+    classes = sorted({f.parent.relative_to(root).as_posix() for f in files}, key=_nfc)
     _refuse_images_beside_classes(root, files, classes)
     y = None
     if classes != ["."]:
@@ -148,7 +156,8 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
 
 def _say_unread_arrays(p: Path) -> None:
     """Arrays beside ``x`` in a file without ``y`` (labels saved as 'labels', say) are not read: said on
-    stderr, where the dataset silently became unlabelled. (Without ``x`` the first array's notice names all.)"""
+    stderr, where the dataset silently became unlabelled.
+    (Without ``x``, the notice of its first array names them all.)"""
     from ..textsafe import notice_once
 
     with np.load(p, allow_pickle=False) as f:
