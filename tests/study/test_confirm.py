@@ -25,7 +25,8 @@ TINY = {"name": "tiny", "base": {"batch_size": 32, "log_every": 20, "generator":
 
 
 def _view(values: dict[str, list[float]], metric="fid", name="d"):
-    return SimpleNamespace(name=name, primary=metric, pairs=summarize(_evals(values, metric), ("final",))["pairs"])
+    return SimpleNamespace(name=name, primary=metric, pairs=summarize(_evals(values, metric), ("final",))["pairs"],
+                           looked_again=[])
 
 
 def test_the_confirming_spec_trains_longer_on_fresh_seeds_and_carries_the_verdicts():
@@ -173,3 +174,20 @@ def test_a_verdict_reversed_significantly_is_not_reported_as_not_significant():
     assert row["mark"] == "✗" and row["sig_now"] is True  # the p printed beside it is significant
     assert section["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is significant "
                                        "here in that direction. Significant here in the other direction: 1.")
+
+
+def test_a_confirmation_given_seeds_after_its_results_says_it_was_not_fixed_before_a_look():
+    # `study extend` of a confirming study: 'confirmed' after a second look is optional stopping, not the
+    # pre-registered test (two equal variants, confirmed at 3 or else at 6 seeds: 4.0 % +- 0.2 %, not 2.3 %; 10,000 sims)
+    first = confirmation_spec(StudySpec(**TINY), [_view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.1]})], 3)
+    view = _view({"a": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "b": [2.0, 3.0, 4.0, 5.05, 6.1, 7.0]})
+    view.confirming = {"block": first.confirms, "budget": first.budget, "seeds": [2, 3, 4, 5, 6, 7]}
+    clean = confirmation(view)["summary"]
+    assert "1 is significant here too." in clean and "optional stopping" not in clean
+    view.looked_again = [{"seeds_before": [2, 3, 4], "seeds_after": [2, 3, 4, 5, 6, 7], "by": "extend",
+                          "at": "today", "source": ""}]
+    grown = confirmation(view)["summary"]
+    assert grown.startswith(clean)
+    assert grown.endswith(" But seeds were added to this study after it had results (3, then 6 seeds): if its first "
+                          "results prompted that, a verdict confirmed here is optimistic (optional stopping), not a "
+                          "test fixed before any look.")

@@ -312,6 +312,11 @@ def confirmation(view: DatasetView) -> dict | None:
         summary += f" Significant here in the other direction: {reversed_here}."
     if t["missing"]:
         summary += f" Not comparable here (no paired seeds): {t['missing']}."
+    if grown := view.looked_again:  # seeds added after its own results: not fixed before a look (extend.py)
+        looks = [len(grown[0]["seeds_before"])] + [len(g["seeds_after"]) for g in grown]
+        summary += (f" But seeds were added to this study after it had results ({', then '.join(map(str, looks))} "
+                    "seeds): if its first results prompted that, a verdict confirmed here is optimistic (optional "
+                    "stopping), not a test fixed before any look.")
     table = [{"order": f"{r['first']} − {r['second']}", "then": f"{r['then']:+.3g}", "p_then": p_text(r["p_then"]),
               "sig_then": r["significant_then"], "now": f"{r['now']:+.3g}" if r["now"] is not None else "–",
               "p_now": p_text(r["p_now"]), "sig_now": r["significant_now"] or r["significant_reversed"],
