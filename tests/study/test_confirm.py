@@ -122,6 +122,13 @@ def test_a_block_naming_a_variant_the_study_lacks_is_refused_before_any_run():
     block.verdicts[0].dataset = "grid25"
     with pytest.raises(UserError, match="confirms: dataset 'grid25' is not in this study"):
         expand(StudySpec(**{**TINY, "confirms": block}))
+    block.verdicts[0].dataset = "ring8"
+    block.verdicts[0].b = "loss=hinge"
+    expand(StudySpec(**{**TINY, "seeds": [2, 3], "confirms": block}))  # fresh seeds: accepted
+    # the seeds that chose the verdicts cannot re-test them (the report would say "seeds it did not use")
+    with pytest.raises(UserError, match=r"confirms: seed 1 of this study chose the verdicts of 'x' it re-tests; .*"
+                                        r"\(it used 0, 1\)"):
+        expand(StudySpec(**{**TINY, "seeds": [1, 2], "confirms": block}))
 
 
 def test_confirm_from_the_cli(tmp_path, capsys):

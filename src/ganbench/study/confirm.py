@@ -99,8 +99,9 @@ def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None):
                                      "confirms": confirms.model_dump()})  # within the seed and run bounds
 
 
-def check_confirms(confirms: Confirms, datasets: set[str], variants: set[str]) -> None:
-    """Every dataset and variant the block names exists in the study (before any run starts)."""
+def check_confirms(confirms: Confirms, datasets: set[str], variants: set[str], seeds: set[int]) -> None:
+    """Every dataset and variant the block names exists in the study, and none of the seeds that chose its
+    verdicts is one of the study's: the re-test is on fresh seeds (before any run starts)."""
     for v in confirms.verdicts:
         if v.dataset not in datasets:
             raise UserError(f"confirms: dataset {v.dataset!r} is not in this study (it has: {', '.join(sorted(datasets))})")
@@ -108,6 +109,10 @@ def check_confirms(confirms: Confirms, datasets: set[str], variants: set[str]) -
             if name not in variants:
                 raise UserError(f"confirms: variant {name!r} is not in this study (it has: "
                                 f"{', '.join(sorted(variants))})")
+    if reused := sorted(seeds & set(confirms.seeds)):
+        raise UserError(f"confirms: seed{'s' if len(reused) > 1 else ''} {', '.join(map(str, reused))} of this "
+                        f"study chose the verdicts of {confirms.study!r} it re-tests; a confirmation needs seeds "
+                        f"that study did not use (it used {', '.join(map(str, confirms.seeds))})")
 
 
 def confirmation_rows(confirms: Confirms, dataset: str, pairs: list[dict]) -> list[dict]:

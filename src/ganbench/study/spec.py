@@ -320,7 +320,8 @@ def expand(spec: StudySpec, stored: str | None = None) -> list[RunSpec]:
         check_reference(spec.reference, set(first), {r.variant for r in runs},
                         lambda ds: applicable_for(spec, first[ds]))
     if spec.confirms is not None:
-        check_confirms(spec.confirms, {r.dataset for r in runs}, {r.variant for r in runs})
+        check_confirms(spec.confirms, {r.dataset for r in runs}, {r.variant for r in runs},
+                       {r.seed for r in runs})
     return runs
 
 
