@@ -5,14 +5,17 @@ import html as markup
 import json
 import os
 import shutil
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from ganbench.cli import main
+from ganbench.report.sections import _looks_sentence
 from ganbench.study.executors import InProcess
+from ganbench.study.merge import _history
 from ganbench.study.runner import run_study
-from ganbench.study.spec import StudySpec
+from ganbench.study.spec import StudySpec, expand
 from ganbench.study.store import Store
 
 from .test_extend import RUN, TINY, _contents
@@ -231,3 +234,32 @@ def test_the_merged_study_keeps_the_sources_common_thread_count(tmp_path, capfd,
     err = capfd.readouterr().err
     assert "the history could not be joined" in err and "thread counts" not in err
     assert not (tmp_path / "o").exists()
+
+
+class _Source(SimpleNamespace):
+    __hash__ = object.__hash__  # _history keys its sources by identity, as merge_studies' Source objects are
+
+
+def _source(name, loss, seeds):
+    spec = StudySpec(**{**ONE, "name": name, "grid": {"loss": [loss]}, "seeds": seeds})
+    runs = expand(spec)
+    return _Source(spec=spec, runs=runs, extensions=[], finished={r.run_id: None for r in runs})
+
+
+@pytest.mark.parametrize("ns_seeds, looks", [([0, 1, 2], "2, then 3 seeds"), ([0, 1, 2, 3, 4], "2, then 5 seeds")])
+def test_the_caveat_counts_the_seeds_of_the_joined_variant_whatever_the_order_of_the_sources(ns_seeds, looks):
+    """ns on 3 (or 5) seeds in a, hinge on seeds 0-1 in b: the merge gives hinge the rest after its results, a look
+    at 2 seeds then at all; the sentence named a's count first when a was given first ('3, then 3 seeds')."""
+    a, b = _source("a", "ns", ns_seeds), _source("b", "hinge", [0, 1])
+    merged = StudySpec(**{**ONE, "name": "m", "grid": {"loss": ["ns", "hinge"]}, "seeds": len(ns_seeds)})
+    runs = expand(merged)
+    sentences = set()
+    for order in ([a, b], [b, a]):
+        record = _history(order, merged, runs, {r.run_id: s for s in order for r in s.runs})[-1]
+        assert record["seeds_added_to"] == ["ring8"]
+        sentences.add(_looks_sentence("", [record]))
+    (sentence,) = sentences
+    assert f"after it had results ({looks}; merged " in sentence
+    tested = looks.replace(", then ", " and ").replace(" seeds", "")
+    assert f"run at {tested} seeds finds a difference " in sentence
+    assert record["first_look"] == 2  # kept in the store's record (extend.Extension), so a rebuild keeps it

@@ -181,7 +181,8 @@ def _looked_again(view: DatasetView) -> str | None:
 
 
 def _looks_sentence(source: str, chain: list[dict]) -> str:
-    looks = [len(chain[0]["seeds_before"])] + [len(g["seeds_after"]) for g in chain]
+    first = chain[0].get("first_look")  # a merge's first look (merge.py); else the seeds before the first extension
+    looks = [len(chain[0]["seeds_before"]) if first is None else first] + [len(g["seeds_after"]) for g in chain]
     when = ", ".join(f"{'merged' if g['by'] == 'merge' else 'extended'} {g['at']}" for g in chain)
     rate = false_positive_rate(looks)
     where = f"study '{source}' (merged into this one)" if source else "this study"

@@ -136,6 +136,7 @@ class Extension(BaseModel):
     by: Literal["extend", "merge"] = "extend"  # merge.py: studies joined into one
     source: str = ""  # a merged study keeps its sources' extensions, naming the source
     sources: list[str] = []  # a merge's: "name (N runs, M finished)" per study joined
+    first_look: int | None = None  # a merge's: the fewest seeds one source gave a variant whose seeds it joined
 
 
 _RECORDS = TypeAdapter(list[Extension])

@@ -286,9 +286,11 @@ def _history(sources: list[Source], spec: StudySpec, runs: list, taken: dict) ->
     for src in sources:
         for r in src.runs:
             planned[r.dataset, r.variant].add(r.seed)
+    counts = defaultdict(lambda: defaultdict(int))  # (dataset, variant) -> source -> its finished seeds there
     for r in runs:
         if r.run_id in taken:
             origins[r.dataset, r.variant].add(taken[r.run_id])  # the source itself: two may share a name
+            counts[r.dataset, r.variant][taken[r.run_id]] += 1
     for r in runs:  # a seed no source planned for a variant with results: added after a look, as extend does
         if origins[r.dataset, r.variant] and r.seed not in planned[r.dataset, r.variant]:
             origins[r.dataset, r.variant].add("added by the merge")
@@ -302,6 +304,9 @@ def _history(sources: list[Source], spec: StudySpec, runs: list, taken: dict) ->
         "variants_added": sorted({r.variant for r in runs} - first_variants),
         "datasets_added": sorted({r.dataset for r in runs} - first_datasets),
         "seeds_added_to": sorted({ds for (ds, _), names in origins.items() if len(names) > 1}),
+        # the first look at a joined comparison: any source may have been seen first, so the fewest seeds one
+        # source gave such a variant (not the first source's count: the sentence would depend on the order given)
+        "first_look": min((min(counts[k].values()) for k, names in origins.items() if len(names) > 1), default=None),
         "spec_digest": spec.digest(), "by": "merge",
         "sources": [f"{s.spec.name} ({len(s.runs)} run{'s' if len(s.runs) > 1 else ''}, {len(s.finished)} finished)"
                     for s in sources]})
