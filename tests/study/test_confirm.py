@@ -107,6 +107,11 @@ def test_the_report_section_counts_kept_orders_and_confirmed_wins():
                                 "most half the time; less where tied values give a difference of exactly 0). Of its 1 significant verdict, the sign held for 1, "
                                 "and 1 is significant here too.")
     assert [(r["order"], r["then"], r["now"], r["mark"]) for r in again["rows"]] == [("a − b", "-1.02", "-1.01", "✓")]
+    assert again["trained"] == "trained longer"  # the note: "This study is tiny ... trained longer on seeds ..."
+    for x, said in ((1, "trained as long"), (0.5, "trained for less")):  # `confirm --budget-x 1` re-tests on fresh seeds
+        view = _view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.05]})
+        view.confirming = {"block": first.confirms, "budget": first.confirms.budget.times(x), "seeds": first.seed_list()}
+        assert confirmation(view)["trained"] == said
     reversed_ = section([0.5, 2.5, 2.0, 3.0])
     assert "the sign held for 0 here" in reversed_["summary"]
     assert reversed_["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is significant here.")

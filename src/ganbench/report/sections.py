@@ -322,7 +322,10 @@ def confirmation(view: DatasetView) -> dict | None:
               "sig_then": r["significant_then"], "now": f"{r['now']:+.3g}" if r["now"] is not None else "–",
               "p_now": p_text(r["p_now"]), "sig_now": r["significant_now"] or r["significant_reversed"],
               "mark": "–" if r["kept"] is None else "✓" if r["kept"] else "✗"} for r in rows]
-    return {"study": block.study, "digest": block.spec_digest, "summary": summary, "rows": table, "metric": metric}
+    x = now.amount() / then.amount() if then.kind() == now.kind() and then.amount() and now.amount() else None
+    trained = "with another budget" if x is None else "longer" if x > 1 else "as long" if x == 1 else "for less"
+    return {"study": block.study, "digest": block.spec_digest, "summary": summary, "rows": table, "metric": metric,
+            "trained": f"trained {trained}"}  # --budget-x 1 or 0.5 is not "trained longer"
 
 
 def _amount(budget) -> str:

@@ -132,7 +132,7 @@ runs; the report then says that the verdicts were looked at twice.</p></details>
 <div class="scroll"><table class="confirmation"><tr><th class="l">order in {{ s.study }}</th><th>mean there</th><th>Holm p there</th><th>mean here</th><th>Holm p here</th><th>kept</th></tr>
 {% for r in s.rows %}<tr><td class="l">{{ r.order }}</td><td>{{ r.then }}</td><td class="{{ 'sig' if r.sig_then else 'ns' }}">{{ r.p_then }}</td><td>{{ r.now }}</td><td class="{{ 'sig' if r.sig_now else 'ns' }}">{{ r.p_now }}</td><td class="mark">{{ r.mark }}</td></tr>{% endfor %}
 </table></div>
-<p class="note">This study is {{ s.study }} (spec {{ s.digest }}) trained longer on seeds it did not use. Each order is
+<p class="note">This study is {{ s.study }} (spec {{ s.digest }}) {{ s.trained }} on seeds it did not use. Each order is
 written better mean first, and both means are of that difference over paired seeds. Kept (✓): the mean difference here has
 the same sign; a significant verdict is confirmed when it is kept and significant here too (Holm-adjusted over this
 study's own pairs).</p>
