@@ -10,7 +10,7 @@ from scipy import stats
 
 from ganbench.cli import main
 from ganbench.errors import UserError
-from ganbench.report.sections import confirmation
+from ganbench.report.confirmation import confirmation
 from ganbench.study.confirm import Confirms, confirmation_rows, confirmation_spec, tally
 from ganbench.study.spec import StudySpec, expand
 from ganbench.study.stats import summarize

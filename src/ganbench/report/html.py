@@ -27,7 +27,8 @@ from ..study.stats import summarize
 from ..study.store import FINISHED, Store
 from .sections import SECTIONS as SECTION_FUNCTIONS
 from .reference_table import attach_reference
-from .sections import confirmation_rows_of, floor_state, leader_of, overall
+from .confirmation import confirmation_rows_of
+from .sections import floor_state, leader_of, overall
 from .template import PAGE, SECTIONS
 from .view import DatasetView, build_view, calibration_stats, fmt
 

@@ -124,7 +124,7 @@ def _study_confirm(args: argparse.Namespace) -> int:
     with reading(directory, STUDY, args.data_path):
         code = _study_run(args, directory, spec, inherit_threads=threads)
         if code == 0:
-            from ..report.sections import confirmation
+            from ..report.confirmation import confirmation
 
             for view in load_views(StudyDir(directory)).views:
                 if (found := confirmation(view)) is not None:
