@@ -39,6 +39,7 @@ def test_the_confirming_spec_trains_longer_on_fresh_seeds_and_carries_the_verdic
     assert (block.study, block.spec_digest, block.budget.steps, block.seeds) == ("tiny", spec.digest(), 40, [0, 4])
     assert {(v.a, v.b) for v in block.verdicts} == {("a", "b"), ("b", "c")}
     assert confirmation_spec(spec, [view], 2, n_seeds=5).seed_list() == [5, 6, 7, 8, 9]
+    assert confirmation_spec(spec, [view], 2, first_seed=7).seed_list() == [7, 8]  # past an earlier confirmation's
     flops = StudySpec(**{**TINY, "budget": {"flops": 1e9}})
     assert confirmation_spec(flops, [view], 2.5).budget.flops == 2.5e9
     # the block changes no result: it is not part of the spec's identity
@@ -52,6 +53,8 @@ def test_the_confirming_spec_trains_longer_on_fresh_seeds_and_carries_the_verdic
     ({"budget_x": 1e12}, "--budget-x must be a number in"),  # named the study 'NAME-confirm-x1e+12', refused as a name
     ({"budget_x": 2, "n_seeds": 10**9}, "1000000000 seeds: a study has at most 1000"),
     ({"budget_x": 2, "n_seeds": 1}, "--seeds must be at least 2"),
+    ({"budget_x": 2, "first_seed": 0}, "--first-seed 0: seed 0 was used by study 'tiny'"),
+    ({"budget_x": 2, "first_seed": -1, "n_seeds": 3}, "--first-seed -1: seed 0 was used by"),
 ])
 def test_bad_confirmation_options(kwargs, message):
     with pytest.raises(UserError, match=message):

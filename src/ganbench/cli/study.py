@@ -47,6 +47,9 @@ def add_parsers(sub) -> None:
                     help="the budget (and evaluation interval) times F (default 3)")
     cf.add_argument("--seeds", type=int, default=None, metavar="N",
                     help="fresh seeds, after the study's own (default: as many as it has)")
+    cf.add_argument("--first-seed", type=int, default=None, metavar="S",
+                    help="the first fresh seed (default: the one after the study's largest); a second "
+                         "confirmation of the same study starts past the first's seeds")
     cf.add_argument("--out", type=Path, default=None,
                     help="the new study's directory (default: next to DIR, named NAME-confirm-xF)")
     cf.add_argument("--force-new", action="store_true", help="replace a directory holding another spec")

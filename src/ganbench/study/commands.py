@@ -106,7 +106,7 @@ def _study_confirm(args: argparse.Namespace) -> int:
         if unfinished:
             raise UserError(f"{args.dir}: {len(unfinished)} run(s) not finished (e.g. {unfinished[0]}); its verdicts "
                             f"are not final: ganbench study resume {args.dir}, then confirm")
-        spec = confirmation_spec(loaded.spec, loaded.views, args.budget_x, args.seeds)
+        spec = confirmation_spec(loaded.spec, loaded.views, args.budget_x, args.seeds, args.first_seed)
         store = Store(origin.store_path, readonly=True)
         try:
             threads = recorded(store)  # the same recipe: its CPU thread count

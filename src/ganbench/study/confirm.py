@@ -73,9 +73,11 @@ def origin_verdicts(views) -> list[Verdict]:
 MAX_BUDGET_X = 1000  # a confirmation trains longer, not forever; beyond it a step count overflows and the name needs "e+"
 
 
-def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None):
+def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None, first_seed: int | None = None):
     """``spec`` (a StudySpec) trained ``budget_x`` times longer on ``n_seeds`` fresh seeds (default: as many
-    as it had), carrying its verdicts; named ``NAME-confirm-xF``."""
+    as it had) from ``first_seed`` (default: the one after its largest), carrying its verdicts; named
+    ``NAME-confirm-xF``. A confirmation knows of no earlier one: a second confirmation of the same study
+    needs ``first_seed`` past the first's seeds, or it trains and re-tests on those again."""
     from .spec import StudySpec, check_seed_count
 
     if n_seeds is not None:
@@ -92,7 +94,10 @@ def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None):
     if not verdicts:
         raise UserError(f"study {spec.name!r} has no verdict to confirm (no pair of variants with paired seeds "
                         "and a nonzero difference on a primary metric)")
-    start = max(used) + 1
+    start = max(used) + 1 if first_seed is None else first_seed
+    if overlap := sorted(set(used) & set(range(start, start + count))):
+        raise UserError(f"--first-seed {start}: seed {overlap[0]} was used by study {spec.name!r}, whose verdicts "
+                        f"are re-tested; a confirmation needs fresh seeds (its largest is {max(used)})")
     confirms = Confirms(study=spec.name, spec_digest=spec.digest(), budget=spec.budget, seeds=used, verdicts=verdicts)
     confirming = spec.times(budget_x).model_copy(update={"name": f"{spec.name}-confirm-x{budget_x:g}"})
     return StudySpec.model_validate({**confirming.model_dump(), "seeds": list(range(start, start + count)),
