@@ -82,6 +82,14 @@ def test_labels_beyond_range_are_named_as_written(tmp_path, y, says):
                       "classes": 3})
 
 
+@pytest.mark.parametrize("shape", [(10, 8, 8, 4), (10, 2, 8, 8), (10, 2, 3, 8, 8)])
+def test_an_image_batch_of_other_channels_says_which_shapes_are_read(tmp_path, shape):
+    """RGBA pixels (N, H, W, 4) said only 'cannot read an image batch of shape ...' (helper-46)."""
+    with pytest.raises(UserError, match=re.escape(f"d.npz: cannot read an image batch of shape {shape}: images are "
+                                                  "(N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1 (gray) or 3")):
+        load_dataset({"name": "npz", "path": _npz(tmp_path / "d.npz", x=np.zeros(shape, np.uint8))})
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.uint16, np.int8])
 def test_integer_images_other_than_uint8_are_named_as_integers(tmp_path, dtype):
     x = np.arange(10 * 8 * 8).reshape(10, 8, 8).astype(dtype) % 100  # was 'float images must lie in [-1, 1]'

@@ -28,7 +28,8 @@ def _images_from_array(x: np.ndarray, source: str) -> torch.Tensor:
         raise UserError(f"{source}: an array of shape {x.shape} is neither samples (N, D) nor images "
                         "(N, H, W[, C]); give one row per sample")
     if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise UserError(f"{source}: cannot read an image batch of shape {x.shape}")
+        raise UserError(f"{source}: cannot read an image batch of shape {x.shape}: images are (N, H, W), "
+                        "(N, H, W, C) or (N, C, H, W) with C = 1 (gray) or 3 (RGB); drop an alpha channel first")
     if x.dtype == np.uint8:
         return torch.from_numpy(x.astype(np.float32) / 127.5 - 1)
     if x.dtype.kind in "iu":  # pixels 0..255 in int64 (say) are not floats in [-1, 1]: say what is expected
