@@ -46,6 +46,9 @@ class Lost:
     reason: str
 
 
+WORKER_DIED = "a pool worker died (killed, or out of memory)"  # why a task was started again or lost
+
+
 class _Losses:
     """Counts worker deaths per task: which tasks to submit again, which to give up as Lost."""
 
@@ -127,7 +130,6 @@ class Pool:
         from ..textsafe import noticed
 
         queue, losses = deque(tasks), _Losses(MAX_LOSSES)
-        reason = "a pool worker died (killed, or out of memory)"
         while queue:  # one pass per pool: a dead worker breaks the pool, a fresh one takes what is left
             with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
                                      initargs=(self.threads, noticed(), imported())) as pool:
@@ -156,7 +158,7 @@ class Pool:
                         except BrokenProcessPool:  # which task's worker died is unknown: all in flight retry
                             broken = True
                             again: list = []
-                            result = losses.lost(key, args, reason, again)
+                            result = losses.lost(key, args, WORKER_DIED, again)
                             queue.extendleft(again)
                             if result is None:
                                 continue

@@ -25,7 +25,7 @@ from ..fileio import atomic_write_text
 from ..textsafe import as_line
 from ..yamlio import read_yaml_file
 from . import faults
-from .executors import Lost
+from .executors import WORKER_DIED, Lost
 from .extend import extend_store, extension_line, extensions, first_difference
 from .evaluation import check_eval_data
 from .threads import on_cpu, recorded, study_threads
@@ -37,7 +37,6 @@ from .rebuild import check_complete
 from .worker import RESULT_FILE, execute_group, run_dir_name
 
 STORE = "study.sqlite"
-LOST_WORKER = "its worker died (killed, or out of memory)"
 
 
 class StudyDir:
@@ -333,8 +332,8 @@ def _started(store: Store, key: tuple, running: set, bar) -> None:
     outcome yet lost its worker (the executor starts it again): that was a fault, counted and said."""
     for run_id in key:
         if run_id in running:
-            faults.with_retries(lambda k=run_id: store.requeue(k, LOST_WORKER))
-            bar.write(as_line(f"   retry {run_id}: {LOST_WORKER}"))
+            faults.with_retries(lambda k=run_id: store.requeue(k, WORKER_DIED))
+            bar.write(as_line(f"   retry {run_id}: {WORKER_DIED}"))
         faults.with_retries(lambda k=run_id: store.mark_running(k))
         running.add(run_id)
 
