@@ -33,13 +33,29 @@ def sigterm_interrupts():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _interrupted(exc: BaseException | None) -> bool:
+    """A KeyboardInterrupt, or an error raised while unwinding from one: the signal lands wherever the main
+    thread is, and inside torch's own context managers the unwinding can fail in turn (vmap's nesting then
+    fails an internal assert, a RuntimeError whose context is the interrupt)."""
+    for _ in range(8):  # a context chain is short; a cycle must not loop
+        if exc is None:
+            return False
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__context__
+    return False
+
+
 @contextlib.contextmanager
 def status_on_interrupt(runs: list[RunDir]):
     """An interrupt inside the block writes status.json = interrupted at the last checkpoint's step, for
-    every run still training (a member of a stack that diverged keeps its status)."""
+    every run still training (a member of a stack that diverged keeps its status), and leaves the block as a
+    KeyboardInterrupt even when unwinding from it raised another error."""
     try:
         yield
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
         running = [run for run in runs if run.status().get("status") == "running"]
         # the members of a stack resume together, from the newest step all of them saved (train_group's
         # common_step): a diverged member saved nothing after it diverged, so its last checkpoint counts too
@@ -47,4 +63,6 @@ def status_on_interrupt(runs: list[RunDir]):
         for run in running:
             run.write_status(status="interrupted", step=step,
                              message=f"interrupted; --resume continues from the checkpoint at step {step}")
-        raise
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise KeyboardInterrupt(f"interrupted (unwinding raised {exc.__class__.__name__}: {exc})") from exc
