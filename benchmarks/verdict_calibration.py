@@ -18,7 +18,8 @@ Sections (each prints simulated rate, nominal, number of simulations, Monte Carl
   ``summarize`` itself, and the README's pre-registered two-stage design at 2.5 % per look.
 * confirm: equal variants, a study and its confirmation on fresh seeds, through the Confirmation
   section's functions: how often an order is kept (the report: "half the time, by chance"), and how
-  often a significant verdict is confirmed.
+  often a significant verdict is confirmed; the re-test's family-wise error with 1 and 3 verdicts of equal
+  variants (nominal at most 5 %), and its power for one true difference against the study's own test.
 * exact: 2 equal variants on a discrete metric (3-8 seeds), the test's exact size (every multiset of n paired
   differences, weighted by its probability; no Monte Carlo error), and the share from the sign test.
 * edge: fixed inputs on which a spurious "beats" could hide (all differences equal at n <= 5, ties,
@@ -215,15 +216,48 @@ def confirm(sims: int, rng) -> None:
                     verdicts = origin_verdicts([view])
                     if not verdicts:
                         continue
-                    block = Confirms(study="s", spec_digest="x", budget=Budget(steps=1), seeds=[0, 1, 2],
-                                     verdicts=verdicts)
-                    t = tally(confirmation_rows(block, "d", second))
+                    t = tally(confirmation_rows(_block(verdicts), "d", second))
                     orders, kept = orders + t["orders"], kept + t["kept"]
                     sig, confirmed = sig + t["significant"], confirmed + t["confirmed"]
             rate = kept / max(orders, 1)
             row(noise, k, sims, orders, pct(rate), pct(se(rate, orders)), sig, confirmed)
     print("  kept below 50 % on a discrete metric: a confirming difference of exactly 0 does not keep the sign; "
           "MC SE treats orders as independent (pairs sharing a variant are not)")
+    print("\n    family-wise error of the re-test: m significant verdicts (disjoint pairs of 6 equal variants, "
+          "random directions) re-tested on 3 fresh seeds; share of confirmations confirming any (nominal <= 5 %)")
+    row("noise", "m", "sims", "any conf.", "MC SE")
+    reps = sims * 8
+    for noise in ("normal", "modes"):
+        for m in (1, 3):
+            hits = 0
+            with verdicts_only():
+                for _ in range(reps):
+                    block = _block([_verdict(2 * i, 2 * i + 1, rng.choice([-1.0, 1.0]), METRIC[noise]) for i in range(m)])
+                    hits += tally(confirmation_rows(block, "d", pairs(draw(noise, rng, (6, 3)), METRIC[noise])))["confirmed"] > 0
+            row(noise, m, reps, pct(hits / reps), pct(se(hits / reps, reps)))
+    print("\n    power: 6 variants on 3 fresh seeds, v0 better than v1 by delta sd of their paired difference, re-tested "
+          "with two null verdicts; confirmed by the re-test (one-sided, Holm over 3) vs significant in the confirming "
+          "study's own two-sided test over its 15 pairs with the sign kept (the rule before 2026-11-29)")
+    row("delta", "sims", "re-test", "MC SE", "own test", "MC SE")
+    for delta in (1.0, 2.0, 3.0):
+        new = old = 0
+        with verdicts_only():
+            for _ in range(reps):
+                x = 10.0 + rng.standard_normal((6, 3)) / math.sqrt(2)
+                x[0] -= delta
+                block = _block([_verdict(0, 1, -1.0, "fid")] + [_verdict(2 * i, 2 * i + 1, rng.choice([-1.0, 1.0]), "fid")
+                                                                for i in (1, 2)])
+                true_row = confirmation_rows(block, "d", pairs(x, "fid"))[0]
+                new, old = new + true_row["confirmed"], old + true_row["significant_now"]
+        row(delta, reps, pct(new / reps), pct(se(new / reps, reps)), pct(old / reps), pct(se(old / reps, reps)))
+
+
+def _verdict(i: int, j: int, sign: float, metric: str) -> dict:
+    return {"dataset": "d", "metric": metric, "a": f"v{i}", "b": f"v{j}", "mean_diff": sign, "significant": True, "n": 3}
+
+
+def _block(verdicts: list) -> Confirms:
+    return Confirms(study="s", spec_digest="x", budget=Budget(steps=1), seeds=[0, 1, 2], verdicts=verdicts)
 
 
 EDGE = {  # name: (values of v0, values of v1, metric)

@@ -146,14 +146,18 @@ def fresh_seeds(pairs: list[tuple[Path, Path]]) -> None:
             second = load_views(StudyDir(longer))
         block = confirmation_spec(first.spec, first.views, 1).confirms  # the verdicts; the factor plays no part
         for view in second.views:
-            counts = tally(confirmation_rows(block, view.name, view.pairs))
+            rows = confirmation_rows(block, view.name, view.pairs)
+            counts = tally(rows)
             print(f"  fresh seeds: {quick} ({first.spec.seed_list()}) re-tested by {longer} ({second.spec.seed_list()}), "
                   f"{view.name}: sign held for {counts['kept']} of {counts['orders']}")
+            counts["significant_now"] = sum(r["significant_now"] for r in rows if r["significant_then"])
             for k, n in counts.items():
                 totals[k] = totals.get(k, 0) + n
     print(f"on fresh seeds (as `ganbench study confirm`): {totals['kept']} of {totals['orders']} keep their sign "
           f"({totals['kept'] / max(totals['orders'], 1):.0%}); significant: {totals['significant']}, of which "
-          f"{totals['significant_kept']} keep their sign and {totals['confirmed']} are significant again; "
+          f"{totals['significant_kept']} keep their sign and {totals['confirmed']} are confirmed (one-sided re-test, Holm "
+          f"over those re-tested; the confirming study's own two-sided test over all its pairs: "
+          f"{totals['significant_now']}); "
           f"{totals['new_significant']} not significant at 1x are at the longer budget")
 
 

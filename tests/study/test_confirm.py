@@ -11,9 +11,9 @@ from scipy import stats
 from ganbench.cli import main
 from ganbench.errors import UserError
 from ganbench.report.confirmation import confirmation
-from ganbench.study.confirm import Confirms, confirmation_rows, confirmation_spec, tally
+from ganbench.study.confirm import Confirms, confirmation_rows, confirmation_spec, one_sided, tally
 from ganbench.study.spec import StudySpec, expand
-from ganbench.study.stats import summarize
+from ganbench.study.stats import holm, p_text, summarize
 from ganbench.study.store import Store
 
 from .test_stats import _evals
@@ -85,13 +85,55 @@ def test_rows_write_the_better_mean_first_and_judge_the_sign_in_that_orientation
 
 
 def test_tally_counts_kept_orders_and_confirmed_significant_verdicts():
-    rows = [{"kept": True, "significant_then": True, "significant_now": True},
-            {"kept": True, "significant_then": True, "significant_now": False},
-            {"kept": False, "significant_then": False, "significant_now": False},
-            {"kept": True, "significant_then": False, "significant_now": True},
-            {"kept": None, "significant_then": True, "significant_now": False}]
+    # confirmed: the pre-registered re-test; significant_now: the study's own two-sided test over all its pairs
+    rows = [{"kept": True, "significant_then": True, "significant_now": True, "confirmed": True},
+            {"kept": True, "significant_then": True, "significant_now": False, "confirmed": False},
+            {"kept": False, "significant_then": False, "significant_now": False, "confirmed": False},
+            {"kept": True, "significant_then": False, "significant_now": True, "confirmed": False},
+            {"kept": None, "significant_then": True, "significant_now": False, "confirmed": False}]
     assert tally(rows) == {"orders": 4, "kept": 3, "significant": 2, "significant_kept": 2, "confirmed": 1,
                            "new_significant": 1, "missing": 1}
+
+
+def test_the_re_test_is_one_sided_in_the_verdicts_direction_and_holm_over_the_verdicts_re_tested():
+    # the first study: a < b and c < b significant (FID, lower is better); a vs c not significant
+    first = {"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.1, 4.0, 5.1], "c": [1.1, 2.0, 3.1, 4.0]}
+    block = confirmation_spec(StudySpec(**TINY), [_view(first)], 3).confirms
+    assert sorted((v.a, v.b) for v in block.verdicts if v.significant) == [("a", "b"), ("b", "c")]
+    # the confirming study: a < b by less, in the same direction; c < b on 3 of 4 seeds
+    here = {"a": [1.0, 2.0, 3.0, 4.0], "b": [1.6, 2.2, 3.9, 4.4], "c": [1.5, 2.1, 3.3, 4.5]}
+    rows = {(r["first"], r["second"]): r for r in confirmation_rows(block, "d", _view(here).pairs)}
+    ab, cb, ac = rows["a", "b"], rows["c", "b"], rows.get(("a", "c")) or rows.get(("c", "a"))
+    # scipy's one-sided paired t-test in the predicted direction is the reference
+    p_ab = stats.ttest_rel(here["a"], here["b"], alternative="less").pvalue
+    p_cb = stats.ttest_rel(here["c"], here["b"], alternative="less").pvalue
+    assert ab["p_one"] == pytest.approx(p_ab, rel=1e-9) and cb["p_one"] == pytest.approx(p_cb, rel=1e-9)
+    # Holm over the two significant verdicts re-tested, not over the study's three pairs
+    assert [ab["p_retest"], cb["p_retest"]] == pytest.approx(holm([p_ab, p_cb]), rel=1e-9)
+    assert ac["p_one"] is None and ac["p_retest"] is None and ac["confirmed"] is False  # not a hypothesis
+    assert ab["confirmed"] and ab["p_retest"] < 0.05
+    # the study's own two-sided Holm over all its pairs would not have called it: the old rule's loss of power
+    assert not ab["significant_now"] and ab["p_now"] > 0.05
+    assert tally(list(rows.values()))["confirmed"] == ab["confirmed"] + cb["confirmed"]
+
+
+def test_one_sided_p_from_a_symmetric_two_sided_test():
+    x, y = [1.0, 2.5, 3.0, 4.2], [1.5, 2.9, 3.1, 4.0]
+    two = stats.ttest_rel(x, y).pvalue
+    assert one_sided(two, True) == pytest.approx(stats.ttest_rel(x, y, alternative="less").pvalue, rel=1e-12)
+    assert one_sided(two, False) == pytest.approx(stats.ttest_rel(x, y, alternative="greater").pvalue, rel=1e-12)
+    # the exact sign test: every one of 5 seeds one way is 0.5^5 one-sided (scipy's binomial test agrees)
+    assert one_sided(2 * 0.5 ** 5, True) == pytest.approx(stats.binomtest(5, 5, 0.5, alternative="greater").pvalue)
+    assert one_sided(float("nan"), True) is None
+
+
+def test_a_sign_test_verdict_is_confirmed_one_sided_where_two_sided_it_could_not_be():
+    # 8 vs 7 modes on every seed: the exact sign test; at 5 seeds two-sided p = 0.0625, one-sided 0.03125
+    first = confirmation_spec(StudySpec(**TINY), [_view({"a": [8.0] * 6, "b": [7.0] * 6}, "modes_covered")], 3)
+    assert first.confirms.verdicts[0].significant  # 6 seeds: two-sided 0.03125
+    (row,) = confirmation_rows(first.confirms, "d", _view({"a": [8.0] * 5, "b": [7.0] * 5}, "modes_covered").pairs)
+    assert row["p_now"] == pytest.approx(0.0625) and not row["significant_now"]
+    assert row["p_retest"] == pytest.approx(0.03125) and row["confirmed"]
 
 
 def test_the_report_section_counts_kept_orders_and_confirmed_wins():
@@ -108,7 +150,7 @@ def test_the_report_section_counts_kept_orders_and_confirmed_wins():
     assert again["summary"] == ("Of tiny's 1 order of two variants on fid (40 steps, seeds 0, 1), the sign held for 1 "
                                 "here (120 steps, seeds 2, 3): 100% (between two equal variants the sign holds by chance at "
                                 "most half the time; less where tied values give a difference of exactly 0). Of its 1 significant verdict, the sign held for 1, "
-                                "and 1 is significant here too.")
+                                "and 1 is confirmed here (each re-tested one-sided in its direction, Holm over the 1 re-tested).")
     assert [(r["order"], r["then"], r["now"], r["mark"]) for r in again["rows"]] == [("a − b", "-1.02", "-1.01", "✓")]
     assert again["trained"] == "trained longer"  # the note: "This study is tiny ... trained longer on seeds ..."
     for x, said in ((1, "trained as long"), (0.5, "trained for less")):  # `confirm --budget-x 1` re-tests on fresh seeds
@@ -117,7 +159,9 @@ def test_the_report_section_counts_kept_orders_and_confirmed_wins():
         assert confirmation(view)["trained"] == said
     reversed_ = section([0.5, 2.5, 2.0, 3.0])
     assert "the sign held for 0 here" in reversed_["summary"]
-    assert reversed_["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is significant here.")
+    assert reversed_["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is confirmed here "
+                                         "(each re-tested one-sided in its direction, Holm over the 1 re-tested).")
+    assert reversed_["rows"][0]["p_retest"] != "–" and not reversed_["rows"][0]["confirmed"]
     assert reversed_["rows"][0]["mark"] == "✗"
 
 
@@ -187,18 +231,21 @@ def test_a_verdict_reversed_significantly_is_not_reported_as_not_significant():
     section = confirmation(view)
     (row,) = section["rows"]
     assert row["mark"] == "✗" and row["sig_now"] is True  # the p printed beside it is significant
-    assert section["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is significant "
-                                       "here in that direction. Significant here in the other direction: 1.")
+    assert section["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is confirmed "
+                                       "here (each re-tested one-sided in its direction, Holm over the 1 re-tested). "
+                                       "Significant here in the other direction: 1.")
+    # its one-sided p in the predicted direction (a below b) is 1 - p/2, as scipy's alternative='less' gives
+    assert section["rows"][0]["p_retest"] == p_text(stats.ttest_rel(a, b, alternative='less').pvalue)
 
 
 def test_a_confirmation_given_seeds_after_its_results_says_it_was_not_fixed_before_a_look():
     # `study extend` of a confirming study: 'confirmed' after a second look is optional stopping, not the
-    # pre-registered test (two equal variants, confirmed at 3 or else at 6 seeds: 4.0 % +- 0.2 %, not 2.3 %; 10,000 sims)
+    # pre-registered test (two equal variants, confirmed at 3 or else at 6 seeds: 8.3 % +- 0.3 %, not 5.0 %; 10,000 sims)
     first = confirmation_spec(StudySpec(**TINY), [_view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.1]})], 3)
     view = _view({"a": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "b": [2.0, 3.0, 4.0, 5.05, 6.1, 7.0]})
     view.confirming = {"block": first.confirms, "budget": first.budget, "seeds": [2, 3, 4, 5, 6, 7]}
     clean = confirmation(view)["summary"]
-    assert "1 is significant here too." in clean and "optional stopping" not in clean
+    assert "1 is confirmed here" in clean and "optional stopping" not in clean
     view.looked_again = [{"seeds_before": [2, 3, 4], "seeds_after": [2, 3, 4, 5, 6, 7], "by": "extend",
                           "at": "today", "source": ""}]
     grown = confirmation(view)["summary"]

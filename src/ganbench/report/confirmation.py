@@ -33,9 +33,10 @@ def confirmation(view: DatasetView) -> dict | None:
     reversed_here = sum(r["significant_reversed"] for r in rows)  # significant here, the other variant ahead
     if t["significant"]:
         n, again = t["significant"], t["confirmed"]
+        m = sum(r["p_retest"] is not None for r in rows)
         summary += (f" Of its {n} significant verdict{'s' if n > 1 else ''}, the sign held for {t['significant_kept']}, "
-                    + (f"and none is significant here{' in that direction' if reversed_here else ''}." if again == 0 else
-                       f"and {again} {'is' if again == 1 else 'are'} significant here too."))
+                    f"and {again or 'none'} {'is' if again <= 1 else 'are'} confirmed here (each re-tested one-sided in "
+                    f"its direction, Holm over the {m} re-tested).")
     else:
         summary += " None of its verdicts was significant: it claimed orders, not wins."
     if t["new_significant"]:
@@ -52,6 +53,7 @@ def confirmation(view: DatasetView) -> dict | None:
     table = [{"order": f"{r['first']} − {r['second']}", "then": f"{r['then']:+.3g}", "p_then": p_text(r["p_then"]),
               "sig_then": r["significant_then"], "now": f"{r['now']:+.3g}" if r["now"] is not None else "–",
               "p_now": p_text(r["p_now"]), "sig_now": r["significant_now"] or r["significant_reversed"],
+              "p_retest": p_text(r["p_retest"]) if r["p_retest"] is not None else "–", "confirmed": r["confirmed"],
               "mark": "–" if r["kept"] is None else "✓" if r["kept"] else "✗"} for r in rows]
     x = now.amount() / then.amount() if then.kind() == now.kind() and then.amount() and now.amount() else None
     trained = "with another budget" if x is None else "longer" if x > 1 else "as long" if x == 1 else "for less"
