@@ -4,6 +4,11 @@ The loop catches ``KeyboardInterrupt`` and records ``status.json = interrupted``
 checkpoint, which is where ``--resume`` continues; the work done after it is lost. SIGTERM is turned
 into ``KeyboardInterrupt`` only by the command line (``sigterm_interrupts``): a library caller or a
 study's pool worker keeps whatever SIGTERM disposition its process has.
+
+``interrupts_between_steps`` makes such a signal take effect at the end of the training step it lands in:
+while a step runs, the signal is only recorded, and raised when the step returns, outside torch (raised
+inside it, the unwinding of torch's own context managers can fail; ``status_on_interrupt`` still copes with
+that, for the signals that raise at once). A second signal during the same step raises at once.
 """
 
 from __future__ import annotations
@@ -66,3 +71,59 @@ def status_on_interrupt(runs: list[RunDir]):
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise KeyboardInterrupt(f"interrupted (unwinding raised {exc.__class__.__name__}: {exc})") from exc
+
+
+# the handlers that raise KeyboardInterrupt: Python's own for SIGINT, and the command line's for SIGTERM. A
+# handler of anyone else (a library caller's own, SIG_IGN, SIG_DFL, one set from C) is left alone.
+_DEFERRABLE = (signal.default_int_handler, _raise_interrupt)
+
+
+class _Deferred:
+    """The handler of SIGINT/SIGTERM while the loop runs: outside a step it raises at once (as before); inside
+    one, the first signal is recorded and raised by ``step``'s end, a second raises at once."""
+
+    def __init__(self):
+        self.in_step = False
+        self.pending: int | None = None
+        self.previous: dict[int, object] = {}
+
+    def handle(self, signum, frame):
+        if self.in_step and self.pending is None:
+            self.pending = signum
+            return
+        self.pending = None
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    @contextlib.contextmanager
+    def step(self):
+        """One training step: a signal that lands in it is raised when it returns (not when it raises)."""
+        self.in_step, self.pending = True, None
+        try:
+            yield
+        finally:
+            self.in_step = False
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}, at the end of a training step")
+
+
+@contextlib.contextmanager
+def interrupts_between_steps():
+    """Within the block, a SIGINT or SIGTERM whose handler raises KeyboardInterrupt (Python's default for
+    SIGINT; ``sigterm_interrupts`` for SIGTERM) is deferred to the end of each ``guard.step()`` block; the
+    handlers in place before are restored on leaving it, on error too. Outside the main thread (where no
+    handler can be set), or for a signal with any other handler, nothing changes."""
+    guard = _Deferred()
+    if threading.current_thread() is not threading.main_thread():
+        yield guard
+        return
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(sig)
+            if any(handler is h for h in _DEFERRABLE):
+                guard.previous[sig] = handler
+                signal.signal(sig, guard.handle)
+        yield guard
+    finally:
+        for sig, handler in guard.previous.items():
+            signal.signal(sig, handler)

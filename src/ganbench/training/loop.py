@@ -33,7 +33,7 @@ from .build import Parts, build_parts, resolve_device
 from .capture import capture
 from .grouping import check_group, refusal
 from .ema import EMA
-from .interrupt import status_on_interrupt
+from .interrupt import interrupts_between_steps, status_on_interrupt
 from .resume import check_resumable, checkpoint_meta, restore
 from .rundir import RunDir, prepare
 from .schedule import G_NOISE, SCHEDULES
@@ -328,13 +328,17 @@ def train_group(cfgs: list[RunConfig], outs: list[str | Path], resume: bool = Fa
     name = f"{cfg.loss['name']}/{cfg.generator['name']}/{cfg.data['name']}" + (f" x{k}" if stacked else "")
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True, desc=name)
     threads = ckpt.recorded_threads(resumed, device)  # a resumed run goes on with its own thread count
-    with status_on_interrupt(runs), bar, contextlib.ExitStack() as stack, threads:
+    # Ctrl-C/SIGTERM take effect between steps (interrupt.py): raised inside torch, its unwinding can fail
+    with status_on_interrupt(runs), interrupts_between_steps() as guard, bar, \
+            contextlib.ExitStack() as stack, threads:
         logs = [stack.enter_context(run.log_file.open("a")) for run in runs]
         for w in writers:
             if w is not None:
                 stack.enter_context(w)
         for step in range(start, cfg.steps):
-            sums += torch.stack(trainer.step(step)).view(3, -1)  # d_loss, penalty, g_loss
+            with guard.step():
+                losses = trainer.step(step)
+            sums += torch.stack(losses).view(3, -1)  # d_loss, penalty, g_loss
             n_acc += 1
             bar.update(1)
             done = step + 1

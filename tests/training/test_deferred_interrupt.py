@@ -1,0 +1,188 @@
+"""Ctrl-C and SIGTERM take effect at the end of the training step they land in (training/interrupt.py): a
+signal that lands inside the step is recorded and raised when the step returns, outside torch; a second one
+during the same step raises at once; outside a step (a checkpoint's save) it raises at once, as before. The
+handlers in place before are back afterwards, and a caller's own handler is never replaced.
+
+Each test trains a tiny run in this process with a trainer whose step sends a signal to this very process
+(os.kill) and then does its real work, which must complete."""
+
+import json
+import os
+import signal
+import threading
+
+import pytest
+
+from ganbench.cli import main
+from ganbench.training import checkpoint as ckpt
+from ganbench.training import loop
+from ganbench.training.interrupt import sigterm_interrupts
+
+ARGS = ["--batch-size", "16", "--steps", "40", "--ckpt-every", "10", "--log-every", "10", "--device", "cpu",
+        "--no-progress"]
+SIGNAL_AT = 25  # the step whose work the signal interrupts; the last checkpoint before it is step 20
+CONFIG = {"data": "ring8", "batch_size": 16, "steps": 40, "ckpt_every": 10, "log_every": 10, "device": "cpu"}
+
+
+@pytest.fixture(autouse=True)
+def _python_handlers():
+    """SIGINT with Python's own handler (what the command line has; a test session started in the background
+    has SIGINT ignored) and SIGTERM at its default, restored afterwards whatever the test did."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+
+
+def _signalling_trainer(monkeypatch, at: int, signals: list, events: list):
+    """Trainers whose step ``at`` sends ``signals`` to this process one after the other (noting 'sent SIG...'
+    after each), then trains the step for real and notes 'finished <at>'; every step notes 'started <n>'."""
+    make = loop.make_trainer
+
+    def make_trainer(*args, **kwargs):
+        trainer = make(*args, **kwargs)
+        real_step = trainer.step
+
+        def step(n):
+            events.append(f"started {n}")
+            if n == at:
+                events.append(("handlers", signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)))
+                for sig in signals:
+                    os.kill(os.getpid(), sig)
+                    events.append(f"sent {sig.name}")
+            out = real_step(n)
+            if n == at:
+                events.append(f"finished {n}")
+            return out
+
+        trainer.step = step
+        return trainer
+
+    monkeypatch.setattr(loop, "make_trainer", make_trainer)
+
+
+def _status(run) -> dict:
+    return json.loads((run / "status.json").read_text())
+
+
+def _handlers() -> tuple:
+    return signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_step_ends_the_run_when_the_step_returns(tmp_path, monkeypatch, capsys, sig):
+    events: list = []
+    _signalling_trainer(monkeypatch, SIGNAL_AT, [sig], events)
+    out = tmp_path / "r"
+    assert main(["train", "--data", "ring8", *ARGS, "--out", str(out)]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "ganbench: interrupted"
+    steps = [e for e in events if isinstance(e, str)]
+    assert steps[-3:] == [f"started {SIGNAL_AT}", f"sent {sig.name}", f"finished {SIGNAL_AT}"]  # and no more
+    status = _status(out)
+    assert status["status"] == "interrupted" and status["step"] == 20
+    assert ckpt.checkpoint_steps(out / "checkpoints")[-1] == 20
+    assert _handlers() == (signal.default_int_handler, signal.SIG_DFL)  # the command line's are gone too
+
+
+def test_an_ensemble_interrupted_mid_step_records_every_member(tmp_path, monkeypatch, capsys):
+    events: list = []
+    _signalling_trainer(monkeypatch, SIGNAL_AT, [signal.SIGTERM], events)
+    for seed in (0, 1):
+        (tmp_path / f"s{seed}.yaml").write_text(json.dumps({**CONFIG, "seed": seed}))
+    code = main(["ensemble", str(tmp_path / "s0.yaml"), str(tmp_path / "s1.yaml"), "--out-dir",
+                 str(tmp_path / "runs"), "--no-progress"])
+    assert code == 130, capsys.readouterr().err
+    assert events[-1] == f"finished {SIGNAL_AT}"  # the stacked (vmap) step ran to its end
+    for seed in (0, 1):
+        status = _status(tmp_path / "runs" / f"s{seed}")
+        assert status["status"] == "interrupted" and status["step"] == 20
+    assert _handlers() == (signal.default_int_handler, signal.SIG_DFL)
+
+
+def test_a_second_signal_in_the_same_step_raises_at_once(tmp_path, monkeypatch):
+    """The way out of a step that hangs."""
+    import ganbench
+
+    events: list = []
+    _signalling_trainer(monkeypatch, SIGNAL_AT, [signal.SIGINT, signal.SIGINT], events)
+    with pytest.raises(KeyboardInterrupt):
+        ganbench.train(CONFIG, tmp_path / "r", progress=False)
+    steps = [e for e in events if isinstance(e, str)]
+    assert steps[-2:] == [f"started {SIGNAL_AT}", "sent SIGINT"]  # the first was held, the second was not
+    assert _status(tmp_path / "r")["status"] == "interrupted"
+    assert _handlers() == (signal.default_int_handler, signal.SIG_DFL)
+
+
+def test_a_signal_outside_a_step_raises_at_once(tmp_path, monkeypatch):
+    """A checkpoint's save is not a step: the signal stops it where it lands, as before."""
+    import ganbench
+
+    save, events = ckpt.save_checkpoint, []
+
+    def save_checkpoint(folder, step, *args, **kwargs):
+        if step == 20:
+            os.kill(os.getpid(), signal.SIGINT)
+            events.append("after the signal")
+        return save(folder, step, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", save_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        ganbench.train(CONFIG, tmp_path / "r", progress=False)
+    assert events == []
+    status = _status(tmp_path / "r")
+    assert status["status"] == "interrupted" and status["step"] == 10
+    assert _handlers() == (signal.default_int_handler, signal.SIG_DFL)
+
+
+def test_a_callers_own_handlers_are_left_alone(tmp_path, monkeypatch):
+    """A library caller's SIGINT handler gets the signal, mid-step too, and training goes on; SIGTERM at its
+    default (a study's pool worker) is not turned into an interrupt."""
+    import ganbench
+
+    caught, events = [], []
+
+    def own(signum, frame):
+        caught.append(signum)
+
+    signal.signal(signal.SIGINT, own)
+    _signalling_trainer(monkeypatch, SIGNAL_AT, [signal.SIGINT], events)
+    result = ganbench.train(CONFIG, tmp_path / "r", progress=False)
+    assert result.status == "done" and result.step == 40 and caught == [signal.SIGINT]
+    assert ("handlers", own, signal.SIG_DFL) in events  # what the step ran with
+    assert _handlers() == (own, signal.SIG_DFL)
+
+
+def test_handlers_are_restored_when_training_fails(tmp_path, monkeypatch):
+    import ganbench
+
+    def make_trainer(*args, **kwargs):
+        trainer = make(*args, **kwargs)
+        trainer.step = lambda n: (_ for _ in ()).throw(RuntimeError("a bug in the step"))
+        return trainer
+
+    make = loop.make_trainer
+    monkeypatch.setattr(loop, "make_trainer", make_trainer)
+    with sigterm_interrupts():
+        with pytest.raises(RuntimeError, match="a bug in the step"):
+            ganbench.train(CONFIG, tmp_path / "r", progress=False)
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the command line's, still in place
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert _handlers() == (signal.default_int_handler, signal.SIG_DFL)
+
+
+def test_outside_the_main_thread_nothing_changes():
+    """No handler can be set there (signal.signal raises): the block runs, its steps too, untouched."""
+    from ganbench.training.interrupt import interrupts_between_steps
+
+    seen = []
+
+    def body():
+        with interrupts_between_steps() as guard, guard.step():
+            seen.append(_handlers())
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert seen == [(signal.default_int_handler, signal.SIG_DFL)]
