@@ -89,8 +89,9 @@ def ray_head(tmp_path_factory):
         pass
 
 
-def _study(args, env, timeout=300):
-    return subprocess.run([sys.executable, "-m", "ganbench", "study", "run", *args, "--no-progress", "--no-report"],
+def _study(args, env, timeout=300, plugin=()):
+    return subprocess.run([sys.executable, "-m", "ganbench", *plugin, "study", "run", *args, "--no-progress",
+                           "--no-report"],
                           env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -127,3 +128,79 @@ def test_ray_tasks_get_the_drivers_wait_policy(ray_head, driver, expected):
                            timeout=300, check=False)
     assert probe.returncode == 0, probe.stderr[-2000:]
     assert f"[('probe', '{expected}')]" in probe.stdout
+
+
+# A plugin (a module the driver imports with --plugin from a folder on its own PYTHONPATH, not the head's): its
+# losses are ns's, but `die-once` SIGKILLs its worker at its 40th generator step (after the step-30 checkpoint)
+# the first time in the whole study (the marker file, made with O_EXCL, says it happened), and `die-always`
+# at every start. Ray must ship it to its workers (ray.init's py_modules), or every run fails.
+PLUGIN = """
+import os, signal
+from ganbench.losses import LOSSES, Loss
+
+MARKER, calls = {marker!r}, [0]
+ns = LOSSES.get("ns").obj
+
+
+def die_once(real, fake):
+    calls[0] += 1
+    if calls[0] == 40:
+        try:
+            os.close(os.open(MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return ns.g(real, fake)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return ns.g(real, fake)
+
+
+def die_always(real, fake):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+LOSSES.add("die-once", Loss(ns.d, die_once), "ns; SIGKILLs its worker once per study")
+LOSSES.add("die-always", Loss(ns.d, die_always), "SIGKILLs its worker at its first step")
+"""
+
+
+def _plugin_env(env: dict, tmp_path) -> dict:
+    (tmp_path / "plug").mkdir()
+    (tmp_path / "plug" / "ray_killer.py").write_text(PLUGIN.format(marker=str(tmp_path / "killed")))
+    return dict(env, PYTHONPATH=os.pathsep.join([str(tmp_path / "plug"), env.get("PYTHONPATH", "")]))
+
+
+def test_a_plugin_study_survives_a_killed_ray_worker_with_the_results_of_the_pool(ray_head, tmp_path):
+    """The driver's --plugin reaches Ray's workers; a worker SIGKILLed mid-run is submitted again (one counted
+    fault, one more attempt, one `retry` line) and resumes from its checkpoint, to the uninterrupted results."""
+    address, env = ray_head
+    env = _plugin_env(env, tmp_path)
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("grid: {loss: [ns, hinge]}\n", "")
+                                        .replace("base: {", "base: {loss: die-once, "))
+    plugin = ["--plugin", "ray_killer"]
+    on_ray = _study([str(tmp_path / "spec.yaml"), "--dir", str(tmp_path / "ray"), "--executor", "ray",
+                     "--address", address], env, plugin=plugin)
+    assert on_ray.returncode == 0, on_ray.stderr[-2000:]
+    assert (tmp_path / "killed").exists(), "no worker was killed: the test did not test anything"
+    runs = Store(tmp_path / "ray" / "study.sqlite").runs()
+    assert [r["status"] for r in runs] == ["done", "done"], [r["error"] for r in runs]
+    assert sorted((r["attempts"], r["faults"]) for r in runs) == [(1, 0), (2, 1)]
+    assert on_ray.stderr.count("retry ring8__") + on_ray.stdout.count("retry ring8__") == 1
+    pooled = _study([str(tmp_path / "spec.yaml"), "--dir", str(tmp_path / "pool"), "--workers", "2"], env,
+                    plugin=plugin)  # the marker exists: nothing is killed here
+    assert pooled.returncode == 0, pooled.stderr[-2000:]
+    assert (Store(tmp_path / "ray" / "study.sqlite").results_table()
+            == Store(tmp_path / "pool" / "study.sqlite").results_table())
+
+
+def test_a_run_that_always_kills_its_ray_worker_is_left_queued_after_bounded_starts(ray_head, tmp_path):
+    address, env = ray_head
+    env = _plugin_env(env, tmp_path)
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("grid: {loss: [ns, hinge]}\n", "")
+                                        .replace("base: {", "base: {loss: die-always, ").replace("seeds: 2", "seeds: 1"))
+    on_ray = _study([str(tmp_path / "spec.yaml"), "--dir", str(tmp_path / "ray"), "--executor", "ray",
+                     "--address", address], env, plugin=["--plugin", "ray_killer"])
+    assert on_ray.returncode == 1, on_ray.stderr[-2000:]  # a machine fault, not the user's input
+    assert "Traceback" not in on_ray.stderr
+    queued = [line for line in (on_ray.stdout + on_ray.stderr).splitlines() if line.strip().startswith("queued ")]
+    assert len(queued) == 1 and "worker process died" in queued[0] and "3 times" in queued[0]
+    [run] = Store(tmp_path / "ray" / "study.sqlite").runs()
+    assert (run["status"], run["attempts"], run["faults"]) == ("queued", 3, 3)  # MAX_LOSSES + 1 starts, no more

@@ -14,10 +14,11 @@ before they run a task, so a plugin's components and metrics exist there as they
 Executors are generic: a task is a key and the arguments of one function call, whatever it computes.
 ``run(fn, tasks, started=None)`` calls ``started(key)`` each time a task is handed to a worker that runs
 it at once (again after a worker died), so the caller can count real starts rather than submissions; Ray
-schedules by itself, so there it is called at submission and Ray's own retries are not seen.
-A task whose worker process dies (SIGKILL, the OOM killer) is not a result: the pool is replaced and
-the task submitted again, up to ``MAX_LOSSES`` times; after that the executor yields ``Lost`` for it and
-the caller leaves it queued for the next resume. Either way the other tasks go on.
+schedules by itself, so there it is called at each submission (a task may wait in Ray's queue before it
+starts). A task whose worker process dies (SIGKILL, the OOM killer, a lost Ray node) is not a result: the
+pool is replaced (or Ray gives another worker) and the task submitted again, up to ``MAX_LOSSES`` times,
+by the executor itself (Ray's own ``max_retries`` is 0, so no retry goes unseen); after that the executor
+yields ``Lost`` for it and the caller leaves it queued for the next resume. Either way the other tasks go on.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Lost:
     reason: str
 
 
-WORKER_DIED = "a pool worker died (killed, or out of memory)"  # why a task was started again or lost
+WORKER_DIED = "its worker process died (killed, or out of memory)"  # why a task was started again or lost
 
 
 class _Losses:
@@ -186,11 +187,30 @@ def with_plugins(plugins: tuple[str, ...], fn: Callable, *args):
     return fn(*args)
 
 
+def plugin_sources(plugins: tuple[str, ...]) -> list[str]:
+    """The files or package folders of the driver's plugin modules that Ray must ship to its workers (their
+    ``py_modules``): a Ray worker does not have the driver's ``sys.path``, so a ``--plugin`` found through
+    ``PYTHONPATH`` or the current folder would not import there, and every run would fail. Modules installed
+    in site-packages are expected on every node, as ganbench itself is, and are not shipped."""
+    import sys
+
+    sources: list[str] = []  # Ray accepts local paths only in the job's runtime_env (ray.init), not a task's
+    for name in plugins:
+        top = sys.modules.get(name.split(".")[0])
+        paths = list(getattr(top, "__path__", None) or []) if top is not None else []
+        source = paths[0] if len(paths) == 1 else getattr(top, "__file__", None) if not paths else None
+        if source and not any(part in ("site-packages", "dist-packages") for part in source.split(os.sep)):
+            if source not in sources:
+                sources.append(source)
+    return sources
+
+
 class RayExecutor:
     name = "ray"
     separate_processes = True
 
-    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0, retries: int = 2):
+    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
+                 retries: int = MAX_LOSSES):
         try:
             import ray
         except ImportError:
@@ -199,14 +219,19 @@ class RayExecutor:
         if address and address != "local":
             check_address(address)
         self.ray = ray
-        if not ray.is_initialized():
+        if not ray.is_initialized():  # (a caller who started Ray itself ships its plugins itself)
+            from ..plugins import imported
+
+            shipped = plugin_sources(imported())
             ray.init(address=None if address in (None, "local") else address, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
+                     log_to_driver=False, configure_logging=False,
+                     runtime_env={"py_modules": shipped} if shipped else None)
         # Ray's workers are started by its raylet, not by us: the wait policy (waitpolicy.py) reaches them
         # only as the tasks' runtime environment; the driver's own setting, ACTIVE included, is passed on
         policy = {VARIABLE: os.environ.get(VARIABLE, DEFAULT)}
-        self.opts = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": retries,
-                     "runtime_env": {"env_vars": policy}}
+        # max_retries 0: a task whose worker died is submitted again by run(), which reports each start
+        self.opts = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0, "runtime_env": {"env_vars": policy}}
+        self.retries = retries
         self.threads = max(1, int(num_cpus))
 
     def run(self, fn: Callable, tasks: list[Task], started: Callable | None = None) -> Iterator[tuple]:
@@ -214,20 +239,31 @@ class RayExecutor:
 
         remote = self.ray.remote(**self.opts)(with_plugins)
         plugins = imported()
-        pending = {}
-        for key, args in tasks:
-            pending[remote.remote(plugins, fn, *args)] = key
-            if started is not None:  # Ray starts it when it has the resources; its own retries are not seen
+        lost_worker = (self.ray.exceptions.WorkerCrashedError, self.ray.exceptions.NodeDiedError,
+                       self.ray.exceptions.OutOfMemoryError)
+        losses, pending = _Losses(self.retries), {}
+
+        def submit(key, args) -> None:
+            pending[remote.remote(plugins, fn, *args)] = (key, args)
+            if started is not None:  # Ray starts it when it has the resources (a queued task counts already)
                 started(key)
+
+        for key, args in tasks:
+            submit(key, args)
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
-                key = pending.pop(ref)
+                key, args = pending.pop(ref)
                 try:
-                    yield key, self.ray.get(ref)
-                except (self.ray.exceptions.WorkerCrashedError, self.ray.exceptions.NodeDiedError,
-                        self.ray.exceptions.OutOfMemoryError) as exc:  # after Ray's own max_retries
-                    yield key, Lost(f"Ray worker lost ({exc.__class__.__name__})")
+                    result = self.ray.get(ref)
+                except lost_worker as exc:  # submitted again here, not by Ray, so each start and loss is seen
+                    again: list = []
+                    result = losses.lost(key, args, f"{WORKER_DIED} ({exc.__class__.__name__})", again)
+                    for key_args in again:
+                        submit(*key_args)
+                    if result is None:
+                        continue
+                yield key, result
 
     def close(self) -> None:
         pass
