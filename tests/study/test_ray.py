@@ -195,7 +195,8 @@ def test_a_run_that_always_kills_its_ray_worker_is_left_queued_after_bounded_sta
     address, env = ray_head
     env = _plugin_env(env, tmp_path)
     (tmp_path / "spec.yaml").write_text(SPEC.replace("grid: {loss: [ns, hinge]}\n", "")
-                                        .replace("base: {", "base: {loss: die-always, ").replace("seeds: 2", "seeds: 1"))
+                                        .replace("base: {", "base: {loss: die-always, ")
+                                        .replace("seeds: 2", "seeds: 1"))
     on_ray = _study([str(tmp_path / "spec.yaml"), "--dir", str(tmp_path / "ray"), "--executor", "ray",
                      "--address", address], env, plugin=["--plugin", "ray_killer"])
     assert on_ray.returncode == 1, on_ray.stderr[-2000:]  # a machine fault, not the user's input

@@ -230,7 +230,8 @@ class RayExecutor:
         # only as the tasks' runtime environment; the driver's own setting, ACTIVE included, is passed on
         policy = {VARIABLE: os.environ.get(VARIABLE, DEFAULT)}
         # max_retries 0: a task whose worker died is submitted again by run(), which reports each start
-        self.opts = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0, "runtime_env": {"env_vars": policy}}
+        self.opts = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0,
+                     "runtime_env": {"env_vars": policy}}
         self.retries = retries
         self.threads = max(1, int(num_cpus))
 
