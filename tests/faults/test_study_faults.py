@@ -208,3 +208,31 @@ def test_torch_running_out_of_cpu_memory_is_a_machine_fault():
     with pytest.raises(RuntimeError) as caught:
         torch.empty(2**62, dtype=torch.uint8)  # 4 EiB: no machine has it
     assert faults.is_transient(caught.value)
+
+
+def test_a_result_json_a_full_disk_stopped_is_no_result_until_it_is_written(tmp_path, monkeypatch):
+    """The store counts a run as finished only after its record (result.json, what `study rebuild` reads) is
+    written: a full disk on that write made the run 'done' in the store with no record, so a rebuild trained it
+    again. Now it is a transient fault, and the run's next start (from its final checkpoint) writes it."""
+    from ganbench import fileio
+
+    real, refused = fileio.atomic_write_text, []
+
+    def full_once(path, text):
+        if path.name == "result.json" and not refused:
+            refused.append(path)
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, text)
+
+    monkeypatch.setattr(fileio, "atomic_write_text", full_once)
+    summary = run_study(tmp_path / "s", StudySpec(**SPEC), InProcess(), progress=False)
+    assert refused and summary["status"] == {"done": 2} and summary["left_queued"] == []
+    store = Store(tmp_path / "s" / "study.sqlite")
+    runs = store.runs()
+    assert [(r["attempts"], r["faults"]) for r in runs] == [(2, 1), (1, 0)]  # the write's run: one more start
+    records = {r["run_id"]: json.loads((tmp_path / "s" / "runs" / run_dir_name(r["run_id"]) / "result.json")
+                                       .read_text()) for r in runs}
+    assert {k: v["status"] for k, v in records.items()} == {r["run_id"]: "done" for r in runs}
+    monkeypatch.setattr(fileio, "atomic_write_text", real)
+    run_study(tmp_path / "plain", StudySpec(**SPEC), InProcess(), progress=False)
+    assert store.results_table() == Store(tmp_path / "plain" / "study.sqlite").results_table()  # same numbers

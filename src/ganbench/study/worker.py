@@ -23,22 +23,28 @@ RESULT_FILE = "result.json"  # the run's study record, kept in its directory for
 
 
 def _keep_results(runs: list[dict], outs: list[Path], results: list[dict]) -> list[dict]:
-    """Copy each result into its run directory (best effort: the store is the record), so `study rebuild`
-    restores it: done, diverged, and failed too, even when the run failed before its directory existed
-    (rebuilding must not run a failed run again). A transient fault is no result and is never written.
-    The config hash comes from the driver, so a config this worker cannot even build still gets its record."""
+    """Copy each result into its run directory, durably (fsync, rename) before the driver records it, so
+    `study rebuild` restores it: done, diverged, and failed too, even when the run failed before its directory
+    existed (rebuilding must not run a failed run again). A transient fault is no result and is never written.
+    A record that cannot be written (a full disk) makes the result a transient fault: the store must not count
+    a run as finished whose record is missing (`study rebuild` would train it again); its next start resumes
+    from its final checkpoint. The config hash comes from the driver, so a config this worker cannot even build
+    still gets its record."""
     from ..config import make_config
     from ..fileio import atomic_write_text
 
+    kept = []
     for run, out, result in zip(runs, outs, results):
-        if result.get("status") == TRANSIENT:
-            continue
-        try:
-            digest = run.get("config_hash") or make_config(run["config"]).digest()
-            atomic_write_text(out / RESULT_FILE, json.dumps({**result, "config_hash": digest}, indent=1))
-        except Exception:  # noqa: BLE001  (a full disk here must not turn a finished run into a fault)
-            pass
-    return results
+        if result.get("status") != TRANSIENT:
+            try:
+                digest = run.get("config_hash") or make_config(run["config"]).digest()
+                atomic_write_text(out / RESULT_FILE, json.dumps({**result, "config_hash": digest}, indent=1))
+            except Exception as exc:  # noqa: BLE001  (not the file system's: an unbuildable config without a hash)
+                if isinstance(exc, OSError) or is_transient(exc):
+                    why = f"its record {RESULT_FILE} could not be written ({exc.__class__.__name__}: {exc})"
+                    result = {**result, "status": TRANSIENT, "error": why}
+        kept.append(result)
+    return kept
 
 
 def run_dir_name(run_id: str) -> str:
