@@ -163,22 +163,25 @@ def test_store_write_hit_by_a_full_disk_is_retried(tmp_path, monkeypatch):
     assert summary["status"] == {"done": 2} and len(calls) == 3
 
 
-def test_a_store_that_stays_full_stops_the_study_with_one_line_and_resume_finishes_it(tmp_path, monkeypatch, capsys):
-    """The store's own disk full past its retries: one line, exit 2, pointing at `study resume` (the store
-    is sound: each write is one transaction), not at `rebuild`; after it, nothing of the run is recorded."""
-    from .conftest import refused
-
+@pytest.mark.parametrize("says", ["database or disk is full", "database is locked"])
+def test_a_store_that_stays_full_stops_the_study_with_one_line_and_resume_finishes_it(tmp_path, monkeypatch, capsys,
+                                                                                       says):
+    """The store's own disk full (or the store locked) past its retries: one line pointing at `study resume`
+    (the store is sound: each write is one transaction), not at `rebuild`, and exit 1, the machine's fault as
+    a run left queued is (it was 2, the code of the user's bad input); nothing of the run is recorded."""
     monkeypatch.setattr(faults, "STORE_BACKOFF_S", 0.0)
     real = Store.finish
 
     def full(self, run_id, result):
-        raise sqlite3.OperationalError("database or disk is full")
+        raise sqlite3.OperationalError(says)
 
     monkeypatch.setattr(Store, "finish", full)
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(SPEC))
-    line = refused(capsys, "study", "run", spec, "--dir", tmp_path / "s", "--executor", "inprocess", "--no-progress",
-                   says="disk is full")
+    code, _, err = cli(capsys, "study", "run", spec, "--dir", tmp_path / "s", "--executor", "inprocess",
+                       "--no-progress")
+    [line] = err.strip().splitlines()
+    assert code == 1 and line.startswith("ganbench: error: ") and says in line, err
     assert "study resume" in line and "rebuild" not in line
     assert [r["status"] for r in Store(tmp_path / "s" / "study.sqlite").runs()] == ["running", "queued"]
     monkeypatch.setattr(Store, "finish", real)  # space freed
@@ -186,6 +189,22 @@ def test_a_store_that_stays_full_stops_the_study_with_one_line_and_resume_finish
                        "--no-report")
     assert code == 0, err
     assert [r["status"] for r in Store(tmp_path / "s" / "study.sqlite").runs()] == ["done", "done"]
+
+
+def test_sqlites_own_locked_error_exits_1_and_a_store_it_cannot_open_exits_2(tmp_path):
+    """As SQLite raises them (with their result codes): a store another process holds is the machine's state;
+    a store path that cannot be opened at all is the user's to fix."""
+    from ganbench.cli import exit_code
+
+    holder = sqlite3.connect(tmp_path / "s.sqlite")
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(sqlite3.OperationalError) as locked:
+        sqlite3.connect(tmp_path / "s.sqlite", timeout=0).execute("SELECT * FROM t")
+    holder.rollback()
+    with pytest.raises(sqlite3.OperationalError) as unopenable:
+        sqlite3.connect(tmp_path / "no" / "such" / "dir.sqlite")
+    assert (exit_code(locked.value), exit_code(unopenable.value)) == (1, 2)
 
 
 @pytest.mark.parametrize("exc,transient", [

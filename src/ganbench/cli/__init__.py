@@ -1,7 +1,8 @@
 """`ganbench` command line: train, ensemble, sample, eval, metrics, study, data, list.
 
 Each command group is a module here that adds its subcommands to the parser and names the function that
-carries each out (``handler``). User errors print one line ``ganbench: error: ...`` and exit with code 2;
+carries each out (``handler``). User errors print one line ``ganbench: error: ...`` and exit with code 2 (a
+study store the machine stopped, full or locked, exits 1: ``exit_code``);
 no tracebacks: ``main`` below is the one place where errors become that line.
 """
 
@@ -106,6 +107,23 @@ def describe_error(exc: BaseException) -> str | None:
     return None
 
 
+# SQLite's primary result codes of a store the machine stopped, not the user's input: BUSY, LOCKED, IOERR, FULL
+_STORE_FAULTS = {5: "locked", 6: "locked", 10: "disk I/O error", 13: "full"}
+
+
+def exit_code(exc: BaseException) -> int:
+    """2 for an error the user caused (bad input); 1 for a study store that stayed full, locked or failing past
+    its retries, a fault of the machine as a run left queued is (`study resume` continues; nothing is lost)."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return 1 if code & 0xFF in _STORE_FAULTS else 2
+        return 1 if any(word in str(exc) for word in _STORE_FAULTS.values()) else 2  # raised without a code
+    return 2
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Python's warnings as Python prints them, but their message as one printable, bounded line: a library's
     warning may quote a stranger's text (matplotlib names the glyph of an escape character it cannot draw)."""
@@ -146,4 +164,4 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # a message may quote a stranger's file (a name, a value): one printable, bounded line (textsafe.py)
         print(f"ganbench: error: {one_line(line)}", file=sys.stderr)
-        return 2
+        return exit_code(exc)
