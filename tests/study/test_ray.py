@@ -202,6 +202,6 @@ def test_a_run_that_always_kills_its_ray_worker_is_left_queued_after_bounded_sta
     assert on_ray.returncode == 1, on_ray.stderr[-2000:]  # a machine fault, not the user's input
     assert "Traceback" not in on_ray.stderr
     queued = [line for line in (on_ray.stdout + on_ray.stderr).splitlines() if line.strip().startswith("queued ")]
-    assert len(queued) == 1 and "worker process died" in queued[0] and "3 times" in queued[0]
+    assert len(queued) == 1 and "worker died" in queued[0] and "3 times" in queued[0]
     [run] = Store(tmp_path / "ray" / "study.sqlite").runs()
     assert (run["status"], run["attempts"], run["faults"]) == ("queued", 3, 3)  # MAX_LOSSES + 1 starts, no more

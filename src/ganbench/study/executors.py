@@ -47,7 +47,7 @@ class Lost:
     reason: str
 
 
-WORKER_DIED = "its worker process died (killed, or out of memory)"  # why a task was started again or lost
+WORKER_DIED = "its worker died (killed, or out of memory)"  # why a task was started again or lost
 
 
 class _Losses:
