@@ -9,7 +9,8 @@
   carry the driver's OpenMP wait policy (PASSIVE unless set) as their runtime environment.
 
 Pool workers and Ray tasks import the plugin modules the driver imported (``--plugin``, plugins.imported)
-before they run a task, so a plugin's components and metrics exist there as they do in the driver.
+before they run a task, so a plugin's components and metrics exist there as they do in the driver; Ray's
+workers do not share the driver's ``sys.path``, so those not installed are shipped with the job (``plugin_sources``).
 
 Executors are generic: a task is a key and the arguments of one function call, whatever it computes.
 ``run(fn, tasks, started=None)`` calls ``started(key)`` each time a task is handed to a worker that runs
