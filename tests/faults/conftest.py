@@ -20,11 +20,13 @@ def cli(capsys, *argv):
     return code, out, err
 
 
-def refused(capsys, *argv, says: str = "") -> str:
-    """Assert the contract for user-caused errors: exit 2, one line, no traceback; return that line."""
+def refused(capsys, *argv, says: str = "", code: int = 2) -> str:
+    """Assert the contract for user-caused errors: exit 2 (1 for a fault of the machine, such as a full disk),
+    one line, no traceback; return that line."""
+    expected = code
     code, out, err = cli(capsys, *argv)
     lines = err.strip().splitlines()
-    assert code == 2, (code, out, err)
+    assert code == expected, (code, out, err)
     assert len(lines) == 1 and lines[0].startswith("ganbench: error: "), err
     assert "Traceback" not in err
     assert says.lower() in lines[0].lower(), (says, lines[0])

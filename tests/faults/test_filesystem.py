@@ -47,7 +47,7 @@ BIG = ["--set", "generator.hidden=128", "--set", "discriminator.hidden=128"]  # 
 def test_disk_full_during_train_then_resume(capsys, tmpfs):
     fs = tmpfs("size=1200k")
     run = fs / "r"
-    line = refused(capsys, "train", *TINY, *BIG, "--steps", "40", "--out", run, says="disk is full")
+    line = refused(capsys, "train", *TINY, *BIG, "--steps", "40", "--out", run, says="disk is full", code=1)
     assert "--resume" in line
     _no_half_files(run)
     _remount(fs, "size=64m")  # space freed

@@ -207,6 +207,17 @@ def test_sqlites_own_locked_error_exits_1_and_a_store_it_cannot_open_exits_2(tmp
     assert (exit_code(locked.value), exit_code(unopenable.value)) == (1, 2)
 
 
+@pytest.mark.parametrize("exc,code", [
+    (OSError(errno.ENOSPC, "No space left on device", "/x/step_40.safetensors"), 1),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), 1), (OSError(errno.EIO, "Input/output error"), 1),
+    (OSError(errno.EACCES, "Permission denied"), 2), (FileNotFoundError(errno.ENOENT, "gone"), 2),
+    (ValueError("bad"), 2)])
+def test_any_command_stopped_by_a_full_disk_or_an_io_error_exits_1_not_the_user_error_code(exc, code):
+    from ganbench.cli import exit_code
+
+    assert exit_code(exc) == code
+
+
 @pytest.mark.parametrize("exc,transient", [
     (OSError(errno.ENOSPC, "full"), True), (OSError(errno.EFBIG, "too large"), True),
     (OSError(errno.EROFS, "Read-only file system"), True),

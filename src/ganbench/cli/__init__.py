@@ -2,7 +2,7 @@
 
 Each command group is a module here that adds its subcommands to the parser and names the function that
 carries each out (``handler``). User errors print one line ``ganbench: error: ...`` and exit with code 2 (a
-study store the machine stopped, full or locked, exits 1: ``exit_code``);
+fault of the machine, a full disk or a study store that stays locked, exits 1: ``exit_code``);
 no tracebacks: ``main`` below is the one place where errors become that line.
 """
 
@@ -111,11 +111,18 @@ def describe_error(exc: BaseException) -> str | None:
 _STORE_FAULTS = {5: "locked", 6: "locked", 10: "disk I/O error", 13: "full"}
 
 
+# what a machine does to any command, not the user's input: a full disk or quota, a failing device
+_MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
+
+
 def exit_code(exc: BaseException) -> int:
-    """2 for an error the user caused (bad input); 1 for a study store that stayed full, locked or failing past
-    its retries, a fault of the machine as a run left queued is (`study resume` continues; nothing is lost)."""
+    """2 for an error the user caused (bad input); 1 for a fault of the machine: a full disk or an I/O error
+    (`train --resume` continues from the last checkpoint once there is room), or a study store that stayed
+    full, locked or failing past its retries, as a run left queued is (`study resume` continues)."""
     import sqlite3
 
+    if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
+        return 1
     if isinstance(exc, sqlite3.OperationalError):
         code = getattr(exc, "sqlite_errorcode", None)
         if code is not None:
