@@ -30,8 +30,6 @@ import math
 import warnings
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.spatial.distance import cdist
 
 from ..errors import UserError
 from .frechet import _as_float64, check_features
@@ -69,6 +67,9 @@ def unit_distances(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     if big == 0:
         return np.zeros((len(x), len(y))), 1.0
     s = _power_of_two_below(big)
+    from scipy.spatial.distance import cdist  # here, not at the top: scipy.optimize and
+    # scipy.spatial take ~1 s to import, which every pool worker paid at spawn, whether it measured W or not
+
     dist = cdist(x / s, y / s)
     top = float(dist.max())
     if top == 0:
@@ -96,6 +97,8 @@ def hungarian(cost: np.ndarray) -> float:
                             f"stopped short, and the fallback would need {size:,} x {size:,} costs (at most "
                             f"{MAX_REPLICATED:,}); use equal sample counts or install POT")
         cost = np.repeat(np.repeat(cost, size // n, axis=0), size // m, axis=1)
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(cost)
     return float(np.mean(cost[rows, cols]))
 
