@@ -338,3 +338,21 @@ def test_ensemble_command_trains_members_and_refuses_different_shapes(tmp_path, 
                  str(tmp_path / "other"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "'generator'" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "other").exists()
+
+
+def test_a_group_of_one_trains_as_its_single_run_bit_for_bit(tmp_path):
+    """A one-member stack is 0.65x a plain run on the CPU (benchmarks/ensemble.py) and rounds differently:
+    a group of one (a study's leftover run, a half of a split group, `ganbench ensemble` given one config)
+    trains with the plain trainer, so its run directory is the one `train` writes, bit for bit."""
+    import yaml
+
+    from ganbench.cli import main
+
+    (cfg,) = _cfgs(MLP, MEMBERS[1:2], steps=12, ckpt_every=6, log_every=6)
+    loop.train(cfg, tmp_path / "alone", progress=False)
+    loop.train_group([cfg], [tmp_path / "group"], progress=False)  # a study worker's call for a group of one
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    assert main(["ensemble", str(tmp_path / "one.yaml"), "--out-dir", str(tmp_path / "cli"), "--no-progress"]) == 0
+    want = _final(tmp_path / "alone")
+    for got in (_final(tmp_path / "group"), _final(tmp_path / "cli" / "one")):
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)

@@ -169,8 +169,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
     with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves every member's status.json = interrupted
         results = train_group(cfgs, [args.out_dir / n for n in names], resume=args.resume,
-                              overwrite=args.overwrite, progress=not args.no_progress, stacked=True,
-                              compile=args.compile)
+                              overwrite=args.overwrite, progress=not args.no_progress,
+                              stacked=len(cfgs) > 1, compile=args.compile)  # one config: the plain trainer
     for r in results:
         say(f"{r.status}: {r.step} steps -> {r.out}" + (f" ({r.message})" if r.message else ""))
     return 0 if all(r.status == "done" for r in results) else 1
