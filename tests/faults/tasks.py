@@ -13,3 +13,19 @@ def square_or_die(x: int, die_marker: str | None = None, always: bool = False) -
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
     return x * x
+
+
+def wait_for_interrupt(started: str, stopped: str, limit_s: float = 60.0) -> str:
+    """Touch ``started``, then wait (at most ``limit_s``) for a KeyboardInterrupt; touch ``stopped`` when it
+    comes, as a training loop writes ``interrupted`` before it lets the interrupt go on."""
+    import time
+
+    Path(started).touch()
+    deadline = time.monotonic() + limit_s
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        Path(stopped).touch()
+        raise
+    return "not interrupted"

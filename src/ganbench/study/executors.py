@@ -20,13 +20,21 @@ starts). A task whose worker process dies (SIGKILL, the OOM killer, a lost Ray n
 pool is replaced (or Ray gives another worker) and the task submitted again, up to ``MAX_LOSSES`` times,
 by the executor itself (Ray's own ``max_retries`` is 0, so no retry goes unseen); after that the executor
 yields ``Lost`` for it and the caller leaves it queued for the next resume. Either way the other tasks go on.
+
+An interrupt of the pool's driver (Ctrl-C; SIGTERM under the command line's ``sigterm_interrupts``) stops
+its workers instead of waiting for their tasks: a terminal's Ctrl-C reached them too, a SIGTERM is passed
+on to them as SIGINT, so their training stops at the end of its step with ``status.json = interrupted``;
+after ``STOP_S`` seconds the ones still alive are killed. The driver's runs stay ``running`` in the store,
+and ``study resume`` continues them from their last checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -39,6 +47,7 @@ from ..waitpolicy import DEFAULT, VARIABLE, for_children
 
 Task = tuple  # (key, args) ; fn(*args) -> result
 MAX_LOSSES = 2  # times one task may take its worker down before it is left for the next resume
+STOP_S = 20.0  # seconds an interrupted driver gives its pool workers to stop by themselves
 
 
 @dataclass(frozen=True)
@@ -133,8 +142,9 @@ class Pool:
 
         queue, losses = deque(tasks), _Losses(MAX_LOSSES)
         while queue:  # one pass per pool: a dead worker breaks the pool, a fresh one takes what is left
-            with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
-                                     initargs=(self.threads, noticed(), imported())) as pool:
+            with (ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
+                                      initargs=(self.threads, noticed(), imported())) as pool,
+                  _stopped_on_interrupt(pool)):
                 pending: dict = {}
                 broken = False
                 while pending or (queue and not broken):
@@ -168,6 +178,32 @@ class Pool:
 
     def close(self) -> None:
         pass
+
+
+@contextlib.contextmanager
+def _stopped_on_interrupt(pool: ProcessPoolExecutor):
+    """An interrupt in the block stops ``pool``'s workers before it leaves (the pool's own exit would wait for
+    the tasks they run): a SIGTERM of the driver (``Terminated``) is passed on as SIGINT, the workers get
+    ``STOP_S`` seconds to stop at the end of their training step, and the ones left are killed."""
+    from ..training.interrupt import Terminated
+
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        workers = list((pool._processes or {}).values())  # noqa: SLF001  (no public way to reach them)
+        if isinstance(exc, Terminated):  # a terminal's Ctrl-C reached them already; a second would not wait
+            for worker in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGINT)
+        pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + STOP_S
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        raise
 
 
 def check_address(address: str, timeout: float = 3.0) -> None:

@@ -21,8 +21,13 @@ from .checkpoint import common_step
 from .rundir import RunDir
 
 
+class Terminated(KeyboardInterrupt):
+    """The KeyboardInterrupt that SIGTERM raises under ``sigterm_interrupts``: unlike a terminal's Ctrl-C, it
+    reached this process alone, so a study's pool passes it on to its workers (study/executors.py)."""
+
+
 def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+    raise Terminated(f"signal {signal.Signals(signum).name}")
 
 
 @contextlib.contextmanager
