@@ -263,3 +263,33 @@ def test_the_caveat_counts_the_seeds_of_the_joined_variant_whatever_the_order_of
     tested = looks.replace(", then ", " and ").replace(" seeds", "")
     assert f"run at {tested} seeds finds a difference " in sentence
     assert record["first_look"] == 2  # kept in the store's record (extend.Extension), so a rebuild keeps it
+
+
+def _source_on(name, dataset, loss, seeds):
+    spec = StudySpec(**{**ONE, "name": name, "datasets": [{"data": {"name": dataset, "n": 2000}}],
+                        "grid": {"loss": [loss]}, "seeds": seeds})
+    runs = expand(spec)
+    return _Source(spec=spec, runs=runs, extensions=[], finished={r.run_id: None for r in runs})
+
+
+def test_each_dataset_s_caveat_counts_its_own_first_look():
+    """ring8's hinge came from a source with 1 seed, grid25's from one with 2: ring8's sentence says '1, then 4',
+    grid25's '2, then 4' (it said 1 for both: one count, the fewest over the datasets, kept for the merge)."""
+    from ganbench.report.html import _of_dataset
+
+    sources = [_source_on("a", "ring8", "ns", [0, 1, 2, 3]), _source_on("b", "ring8", "hinge", [0]),
+               _source_on("c", "grid25", "ns", [0, 1, 2, 3]), _source_on("d", "grid25", "hinge", [0, 1])]
+    merged = StudySpec(**{**ONE, "name": "m", "datasets": [{"data": {"name": d, "n": 2000}} for d in ("ring8", "grid25")],
+                          "grid": {"loss": ["ns", "hinge"]}, "seeds": 4})
+    runs = expand(merged)
+    record = _history(sources, merged, runs, {r.run_id: s for s in sources for r in s.runs})[-1]
+    assert record["seeds_added_to"] == ["grid25", "ring8"]
+    assert record["first_looks"] == {"ring8": 1, "grid25": 2} and record["first_look"] == 1
+    assert "(1, then 4 seeds; merged " in _looks_sentence("", [_of_dataset(record, "ring8")])
+    assert "(2, then 4 seeds; merged " in _looks_sentence("", [_of_dataset(record, "grid25")])
+    old = {k: v for k, v in record.items() if k != "first_looks"}  # a merge recorded before per-dataset counts
+    sentence = _looks_sentence("", [_of_dataset(old, "grid25")])
+    assert "(1, then 4 seeds (the first: the fewest over the merged datasets" in sentence
+    from ganbench.study.extend import _records
+
+    assert _records(json.dumps([old]), "store")[0]["first_looks"] == {}  # an old store's record still loads

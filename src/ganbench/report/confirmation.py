@@ -46,7 +46,8 @@ def confirmation(view: DatasetView) -> dict | None:
     if t["missing"]:
         summary += f" Not comparable here (no paired seeds): {t['missing']}."
     if grown := view.looked_again:  # seeds added after its own results: not fixed before a look (extend.py)
-        looks = [len(grown[0]["seeds_before"])] + [len(g["seeds_after"]) for g in grown]
+        first = grown[0].get("first_look")  # a merge's, this dataset's (merge.py); else the seeds before
+        looks = [len(grown[0]["seeds_before"]) if first is None else first] + [len(g["seeds_after"]) for g in grown]
         summary += (f" But seeds were added to this study after it had results ({', then '.join(map(str, looks))} "
                     "seeds): if its first results prompted that, a verdict confirmed here is optimistic (optional "
                     "stopping), not a test fixed before any look.")

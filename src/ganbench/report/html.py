@@ -83,8 +83,19 @@ def load_views(study: StudyDir) -> Loaded:
         views.append(build_view(ds, primary, chosen, ds_runs, ds_evals, summary, cal_stats, study.path))
         if spec.confirms is not None:
             views[-1].confirming = {"block": spec.confirms, "budget": spec.budget, "seeds": spec.seed_list()}
-        views[-1].looked_again = [g for g in grown if ds in g["seeds_added_to"]]
+        views[-1].looked_again = [_of_dataset(g, ds) for g in grown if ds in g["seeds_added_to"]]
     return Loaded(spec, runs, evals, calibration, summary, views, grown, unknown, cal_stats)
+
+
+def _of_dataset(record: dict, dataset: str) -> dict:
+    """An extension or merge record as ``dataset``'s report reads it: a merge's first look is that dataset's
+    (merge.py); a merge recorded before 2026-11-29 kept only the fewest over its datasets (``first_look_shared``
+    says so when it joined more than one)."""
+    looks = record.get("first_looks") or {}
+    if dataset in looks:
+        return {**record, "first_look": looks[dataset]}
+    shared = record.get("first_look") is not None and len(record["seeds_added_to"]) > 1
+    return {**record, "first_look_shared": shared}
 
 
 def _build_report(study: StudyDir, out: Path) -> dict:

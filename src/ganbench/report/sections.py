@@ -185,8 +185,11 @@ def _looks_sentence(source: str, chain: list[dict]) -> str:
     when = ", ".join(f"{'merged' if g['by'] == 'merge' else 'extended'} {g['at']}" for g in chain)
     rate = false_positive_rate(looks)
     where = f"study '{source}' (merged into this one)" if source else "this study"
-    text = (f"Seeds were added to {where} after it had results ({', then '.join(map(str, looks))} seeds; {when}). "
-            "If the first results prompted that, these p-values are optimistic (optional stopping)")
+    # a merge recorded before 2026-11-29 kept one first look for all its datasets: the fewest (html._of_dataset)
+    shared = (" (the first: the fewest over the merged datasets, as that merge recorded it; this dataset's may be "
+              "more)") if chain[0].get("first_look_shared") else ""
+    text = (f"Seeds were added to {where} after it had results ({', then '.join(map(str, looks))} seeds{shared}; "
+            f"{when}). If the first results prompted that, these p-values are optimistic (optional stopping)")
     tested = sorted({n for n in looks if n >= 2})  # the looks with a p-value (false_positive_rate's)
     if math.isnan(rate) or len(tested) < 2:  # one look at a p-value: the rate is the 5 % itself
         return text + "."

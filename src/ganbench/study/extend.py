@@ -137,6 +137,7 @@ class Extension(BaseModel):
     source: str = ""  # a merged study keeps its sources' extensions, naming the source
     sources: list[str] = []  # a merge's: "name (N runs, M finished)" per study joined
     first_look: int | None = None  # a merge's: the fewest seeds one source gave a variant whose seeds it joined
+    first_looks: dict[str, int] = {}  # the same per dataset ({} in merges recorded before 2026-11-29)
 
 
 _RECORDS = TypeAdapter(list[Extension])

@@ -294,6 +294,11 @@ def _history(sources: list[Source], spec: StudySpec, runs: list, taken: dict) ->
     for r in runs:  # a seed no source planned for a variant with results: added after a look, as extend does
         if origins[r.dataset, r.variant] and r.seed not in planned[r.dataset, r.variant]:
             origins[r.dataset, r.variant].add("added by the merge")
+    first_looks: dict[str, int] = {}
+    for key, names in origins.items():  # key: (dataset, variant)
+        if len(names) > 1:
+            fewest = min(counts[key].values())
+            first_looks[key[0]] = min(fewest, first_looks.get(key[0], fewest))
     first = sources[0]
     first_variants = {r.variant for r in first.runs}
     first_datasets = {r.dataset for r in first.runs}
@@ -305,8 +310,9 @@ def _history(sources: list[Source], spec: StudySpec, runs: list, taken: dict) ->
         "datasets_added": sorted({r.dataset for r in runs} - first_datasets),
         "seeds_added_to": sorted({ds for (ds, _), names in origins.items() if len(names) > 1}),
         # the first look at a joined comparison: any source may have been seen first, so the fewest seeds one
-        # source gave such a variant (not the first source's count: the sentence would depend on the order given)
-        "first_look": min((min(counts[k].values()) for k, names in origins.items() if len(names) > 1), default=None),
+        # source gave such a variant (not the first source's count: the sentence would depend on the order given);
+        # per dataset (each dataset's report cites its own), and the fewest of them as records before 2026-11-29
+        "first_looks": first_looks, "first_look": min(first_looks.values(), default=None),
         "spec_digest": spec.digest(), "by": "merge",
         "sources": [f"{s.spec.name} ({len(s.runs)} run{'s' if len(s.runs) > 1 else ''}, {len(s.finished)} finished)"
                     for s in sources]})
