@@ -30,7 +30,7 @@ def test_folder_with_class_subfolders_resized_and_cropped(tmp_path):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda d: (d / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage"), "a.png: not a readable image"),
+    (lambda d: (d / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage"), "a.png: truncated or damaged image"),
     (lambda d: (d / "z.png").write_bytes(b""), "z.png: empty file"),
     (lambda d: None, "no PNG or JPEG images found"),
 ])

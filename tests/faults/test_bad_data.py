@@ -25,6 +25,25 @@ def test_16_bit_png_is_scaled_not_clipped(tmp_path):
     assert np.abs(got - wide / 65535 * 255).max() <= 0.5 + 1e-9  # rounded, not truncated
 
 
+def test_a_truncated_jpeg_says_so_in_one_line(capsys, tmp_path):
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "whole.jpg", quality=90)
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "imgs" / "cut.jpg").write_bytes(data[:len(data) // 2])  # a download that stopped half-way
+    line = refused(capsys, "metrics", "--real", tmp_path / "imgs", "--fake", tmp_path / "imgs", "--extractor",
+                   "points", says="cut.jpg: truncated or damaged image (Pillow: image file is truncated")
+    assert "OSError" not in line  # it said "not a readable image (OSError)"
+
+
+def test_a_16_bit_png_of_small_values_stays_dark(tmp_path):
+    """A 16-bit PNG is scaled by its type (/257), whatever its values: one whose largest is 255 is a dark
+    16-bit image, not an 8-bit one (the file says 16 bits; Pillow opens it as I;16, older Pillow as "I")."""
+    Image.fromarray((np.arange(64 * 64).reshape(64, 64) % 256).astype(np.uint16)).save(tmp_path / "a.png")
+    got = _load_image(tmp_path / "a.png", None, None)
+    assert got.max() == 1  # 255 / 257 rounded
+
+
 def test_decompression_bomb_is_one_line(capsys, tmp_path, monkeypatch):
     (tmp_path / "imgs").mkdir()
     Image.new("L", (300, 300)).save(tmp_path / "imgs" / "big.png")

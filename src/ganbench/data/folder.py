@@ -22,6 +22,7 @@ from pydantic import Field
 from ..confine import check_files
 from ..errors import UserError
 from ..registry import DATASETS
+from ..textsafe import shown
 from .base import Dataset
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -49,8 +50,14 @@ def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.
             img = img.convert("L" if gray else "RGB")
     except Image.DecompressionBombError as exc:
         raise UserError(f"{path}: image too large to decode safely ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except UnidentifiedImageError as exc:  # no format Pillow knows
         raise UserError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's error (permissions, I/O), not the image's
+            raise UserError(f"{path}: cannot read it ({exc.strerror or exc.__class__.__name__})") from None
+        raise UserError(f"{path}: truncated or damaged image (Pillow: {shown(exc, 200)})") from None
+    except SyntaxError as exc:  # Pillow's word for a broken header
+        raise UserError(f"{path}: truncated or damaged image (Pillow: {shown(exc, 200)})") from None
     if resolution:
         w, h = img.size
         scale = resolution / min(w, h)
