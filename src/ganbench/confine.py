@@ -170,6 +170,23 @@ def read_stored(root: str | Path, path: str | Path, most: int) -> bytes:
     return read_bounded(stored_file(root, path), most)
 
 
+def stored_lines(root: str | Path, path: str | Path, longest: int):
+    """The lines (bytes, ending in b"\\n" but perhaps the last) of ``path``, a file of the stored directory
+    ``root`` checked as ``read_stored`` checks it, read one at a time: memory stays within ``longest`` bytes
+    whatever the file's size, and a line longer than that is refused in one line."""
+    p = stored_file(root, path)
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotAStoredFile(p, f"{_kind(info.st_mode)}, not a regular file; replace it with the file itself")
+        while line := f.readline(longest + 1):
+            if len(line) > longest:
+                raise NotAStoredFile(p, f"a line of more than {longest:,} bytes (ganbench writes far shorter "
+                                        "ones); a run or study directory is data: move the file away")
+            yield line
+
+
 def read_bounded(path: str | Path, most: int) -> bytes:
     """The bytes of ``path``, refused in one line when it is no regular file or holds more than ``most``
     bytes: a stranger's sparse 50 GB status.json must not be read into memory. Opened without blocking, so

@@ -91,6 +91,19 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def atomic_write_lines(path: Path, lines) -> None:
+    """The byte strings ``lines`` yields, written one after another (memory: one of them) atomically: an
+    error while they are produced leaves ``path`` as it was."""
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            for line in lines:
+                f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    _atomic(path, write)
+
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
 
 

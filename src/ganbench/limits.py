@@ -41,3 +41,6 @@ def whole(value, what: str, low: int, high: int):
 MAX_STORED_YAML = 2**20
 MAX_STORED_JSON = 64 * 2**20
 MAX_STORED_LOG = 2**30
+# one line of it (~150 bytes; a row of many metrics a few kB): `train --resume` streams the log line by line
+# (RunDir.truncate_log), so a log of any length resumes and only a line past this is refused
+MAX_STORED_LOG_LINE = 2**24

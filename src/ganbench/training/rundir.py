@@ -19,10 +19,10 @@ from pathlib import Path
 import yaml
 
 from ..config import RunConfig, make_config
-from ..confine import read_stored, stored_file
+from ..confine import read_stored, stored_file, stored_lines
 from ..errors import UserError
-from ..fileio import atomic_write_text, is_temp_file
-from ..limits import MAX_STORED_JSON, MAX_STORED_LOG
+from ..fileio import atomic_write_lines, atomic_write_text, is_temp_file
+from ..limits import MAX_STORED_JSON, MAX_STORED_LOG_LINE
 from ..yamlio import read_yaml_file
 from .checkpoint import checkpoint_steps, list_checkpoints
 
@@ -99,12 +99,13 @@ class RunDir:
                 p.unlink(missing_ok=True)
 
     def truncate_log(self, step: int) -> None:
-        """Drop log lines past ``step`` (they belong to work lost after the last checkpoint)."""
+        """Drop log lines past ``step`` (they belong to work lost after the last checkpoint). The log is
+        streamed, so its length is no limit; a single line over ``MAX_STORED_LOG_LINE`` bytes is refused."""
         if not self.log_file.exists():
             return
-        text = read_stored(self.path, self.log_file, MAX_STORED_LOG).decode(errors="replace")
-        keep = [ln for ln in text.splitlines() if _step_of(ln) <= step]
-        atomic_write_text(self.log_file, "".join(ln + "\n" for ln in keep))
+        lines = stored_lines(self.path, self.log_file, MAX_STORED_LOG_LINE)
+        texts = (raw.decode(errors="replace").rstrip("\r\n") for raw in lines)
+        atomic_write_lines(self.log_file, (ln.encode() + b"\n" for ln in texts if _step_of(ln) <= step))
 
 
 def _running_here(status: dict) -> int | None:
