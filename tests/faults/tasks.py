@@ -20,9 +20,9 @@ def wait_for_interrupt(started: str, stopped: str, limit_s: float = 60.0) -> str
     comes, as a training loop writes ``interrupted`` before it lets the interrupt go on."""
     import time
 
-    Path(started).touch()
     deadline = time.monotonic() + limit_s
     try:
+        Path(started).touch()  # inside: an interrupt that comes at once is still seen
         while time.monotonic() < deadline:
             time.sleep(0.01)
     except KeyboardInterrupt:

@@ -89,11 +89,15 @@ def _import_plugins(plugins: tuple[str, ...]) -> None:
 
 
 def _die_with_parent(threads: int, noticed: list[str] = (), plugins: tuple[str, ...] = ()) -> None:
-    """A pool worker's start: it dies with the driver, runs ``threads`` torch threads, stays quiet
+    """A pool worker's start: it dies with the driver, stops on SIGINT, runs ``threads`` torch threads, stays quiet
     about the notices the driver printed already (textsafe.notice_once) and imports the driver's plugins."""
     from ..textsafe import mark_noticed
 
     mark_noticed(list(noticed))
+    # Python's own SIGINT handler, as a foreground process has: an interrupted driver passes its interrupt on as
+    # SIGINT (_stopped_on_interrupt), and a worker of a driver started in the background (SIGINT ignored, which
+    # the spawned process inherits) would not see it and be killed STOP_S later, mid-step
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         import ctypes
 
