@@ -136,6 +136,16 @@ def test_a_sign_test_verdict_is_confirmed_one_sided_where_two_sided_it_could_not
     assert row["p_retest"] == pytest.approx(0.03125) and row["confirmed"]
 
 
+def test_a_sign_test_reversed_on_every_seed_has_one_sided_p_1_not_1_minus_half_its_two_sided_p():
+    # every one of 5 seeds the other way: no outcome is less favourable to the verdict, so the exact one-sided
+    # p is 1 (scipy's binomial test: 0 of 5 the predicted way); 1 - 0.0625 / 2 = 0.969 is the t-test's conversion
+    first = confirmation_spec(StudySpec(**TINY), [_view({"a": [8.0] * 6, "b": [7.0] * 6}, "modes_covered")], 3)
+    (row,) = confirmation_rows(first.confirms, "d", _view({"a": [7.0] * 5, "b": [8.0] * 5}, "modes_covered").pairs)
+    assert row["kept"] is False and row["p_now"] == pytest.approx(0.0625)
+    assert row["p_one"] == stats.binomtest(0, 5, 0.5, alternative="greater").pvalue == 1.0
+    assert row["p_retest"] == 1.0 and not row["confirmed"]
+
+
 def test_the_report_section_counts_kept_orders_and_confirmed_wins():
     spec = StudySpec(**TINY)
     first = confirmation_spec(spec, [_view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.1]})], 3)

@@ -146,7 +146,7 @@ def confirmation_rows(confirms: Confirms, dataset: str, pairs: list[dict]) -> li
                     and math.isfinite(p["mean_diff"]):
                 now = p["mean_diff"] if p["a"] == first else -p["mean_diff"]
                 p_now, significant_now = p["p_holm"], p["significant"]
-                p_one = one_sided(p["p"], now * then > 0)
+                p_one = one_sided(p["p"], now * then > 0, p["test"])
         kept = None if now is None else now * then > 0
         rows.append({"dataset": dataset, "metric": v.metric, "first": first, "second": second, "then": then,
                      "p_then": v.p_holm, "significant_then": v.significant, "n_then": v.n, "now": now,
@@ -160,13 +160,17 @@ def confirmation_rows(confirms: Confirms, dataset: str, pairs: list[dict]) -> li
     return rows
 
 
-def one_sided(p_two: float, same_direction: bool) -> float | None:
+def one_sided(p_two: float, same_direction: bool, test: str = "t") -> float | None:
     """The one-sided p in the predicted direction from a symmetric test's two-sided p (the paired t-test's,
-    or the exact sign test's: 2 * 0.5^n): half of it when the difference lies that way, else 1 minus half;
-    None where the pair had no test (fewer than two paired seeds)."""
+    or the exact sign test's: 2 * 0.5^n): half of it when the difference lies that way; else 1 minus half for
+    the t-test, and 1 for the sign test (it is used only where all n seeds differ one way: against the
+    prediction, no outcome is less favourable to it); None where the pair had no test (fewer than two paired
+    seeds)."""
     if not math.isfinite(p_two):
         return None
-    return p_two / 2 if same_direction else 1 - p_two / 2
+    if same_direction:
+        return p_two / 2
+    return 1.0 if test == "sign" else 1 - p_two / 2
 
 
 def tally(rows: list[dict]) -> dict:
