@@ -6,11 +6,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from jinja2 import Environment
 from scipy import stats
 
 from ganbench.cli import main
 from ganbench.errors import UserError
 from ganbench.report.confirmation import confirmation
+from ganbench.report.template import SECTIONS
 from ganbench.study.confirm import Confirms, confirmation_rows, confirmation_spec, one_sided, tally
 from ganbench.study.spec import StudySpec, expand
 from ganbench.study.stats import holm, p_text, summarize
@@ -163,6 +165,10 @@ def test_the_report_section_counts_kept_orders_and_confirmed_wins():
                                 "and 1 is confirmed here (each re-tested one-sided in its direction, Holm over the 1 re-tested).")
     assert [(r["order"], r["then"], r["now"], r["mark"]) for r in again["rows"]] == [("a − b", "-1.02", "-1.01", "✓")]
     assert again["trained"] == "trained longer"  # the note: "This study is tiny ... trained longer on seeds ..."
+    # the note names the Holm family: the dataset's verdicts (two datasets of equal variants confirm something on
+    # one of them ~10 % of the time, not 5 %)
+    note = " ".join(Environment(autoescape=True).from_string(SECTIONS["confirmation"]).render(s=again).split())
+    assert "Holm-adjusted over this dataset's verdicts re-tested" in note and "(two: up to about 10 %)" in note
     for x, said in ((1, "trained as long"), (0.5, "trained for less")):  # `confirm --budget-x 1` re-tests on fresh seeds
         view = _view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.05]})
         view.confirming = {"block": first.confirms, "budget": first.confirms.budget.times(x), "seeds": first.seed_list()}
