@@ -181,6 +181,18 @@ def test_the_report_section_counts_kept_orders_and_confirmed_wins():
     assert reversed_["rows"][0]["mark"] == "✗"
 
 
+
+def test_a_significant_verdict_with_one_paired_seed_here_is_said_to_be_not_re_tested():
+    # its sign is judged on one seed, but no test exists: "Holm over the 0 re-tested" alone would not say why
+    first = confirmation_spec(StudySpec(**TINY), [_view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.1]})], 3)
+    view = _view({"a": [1.0, 2.0], "b": [2.0, float("nan")]})
+    view.confirming = {"block": first.confirms, "budget": first.budget, "seeds": first.seed_list()}
+    section = confirmation(view)
+    assert section["rows"][0]["mark"] == "✓" and section["rows"][0]["p_retest"] == "–"
+    assert section["summary"].endswith("Of its 1 significant verdict, the sign held for 1, and none is confirmed here "
+                                       "(each re-tested one-sided in its direction, Holm over the 0 re-tested; 1 with "
+                                       "one paired seed here could not be).")
+
 def test_a_block_naming_a_variant_the_study_lacks_is_refused_before_any_run():
     block = Confirms(study="x", spec_digest="0", budget={"steps": 1}, seeds=[0, 1], verdicts=[
         {"dataset": "ring8", "metric": "fid", "a": "loss=ns", "b": "loss=wgan", "mean_diff": 1.0, "significant": False,
