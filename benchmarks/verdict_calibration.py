@@ -21,7 +21,8 @@ Sections (each prints simulated rate, nominal, number of simulations, Monte Carl
   often a significant verdict is confirmed; the re-test's family-wise error with 1 and 3 verdicts of equal
   variants (nominal at most 5 %), and its power for one true difference against the study's own test.
 * exact: 2 equal variants on a discrete metric (3-8 seeds), the test's exact size (every multiset of n paired
-  differences, weighted by its probability; no Monte Carlo error), and the share from the sign test.
+  differences, weighted by its probability; no Monte Carlo error), the share from the sign test, and the exact
+  size of ``study confirm``'s one-sided re-test of one verdict.
 * edge: fixed inputs on which a spurious "beats" could hide (all differences equal at n <= 5, ties,
   zero spread, NaN, one finite seed).
 
@@ -46,7 +47,7 @@ import numpy as np
 import ganbench.study.stats as gstats
 from ganbench.metrics.declare import info
 from ganbench.study.budget import Budget
-from ganbench.study.confirm import Confirms, confirmation_rows, origin_verdicts, tally
+from ganbench.study.confirm import Confirms, confirmation_rows, one_sided, origin_verdicts, tally
 from ganbench.study.extend import false_positive_rate
 from ganbench.study.power import min_detectable, paired_power
 from ganbench.study.stats import mean_ci, summarize
@@ -120,13 +121,13 @@ def fwer(sims: int, rng) -> None:
 
 def exact(*_) -> None:
     print("\n(a') exact size, 2 equal variants on a discrete metric (nominal <= 5 %)")
-    row("counts", "n", "size", "via sign")
+    row("counts", "n", "size", "via sign", "re-test")
     for name, (values, prob) in {"5-8 of 8": MODES, "7 or 8": (np.array([7, 8]), np.array([0.5, 0.5]))}.items():
         diff = Counter()
         for (a, pa), (b, pb) in itertools.product(zip(values, prob), repeat=2):
             diff[a - b] += pa * pb
         for n in range(2, 9):  # 9 and 10 seeds of the 5-8 count: 5.0 and 8.0 thousand multisets; 4.4 %, 4.2 %
-            size = via_sign = 0.0
+            size = via_sign = retest = 0.0
             with verdicts_only():
                 for combo in itertools.combinations_with_replacement(sorted(diff), n):
                     weight = math.factorial(n)
@@ -135,7 +136,9 @@ def exact(*_) -> None:
                     (p,) = pairs(np.array([8.0 + np.array(combo), np.full(n, 8.0)]), "modes_covered")
                     size += weight * p["significant"]
                     via_sign += weight * (p["significant"] and p["test"] == "sign")
-            row(name, n, pct(size), f"{100 * via_sign:.3f} %")
+                    # study confirm's re-test of one verdict that predicted v0 ahead (symmetric: either way)
+                    retest += weight * (one_sided(p["p"], p["mean_diff"] > 0, p["test"]) < 0.05)
+            row(name, n, pct(size), f"{100 * via_sign:.3f} %", pct(retest))
 
 
 def coverage(sims: int, rng) -> None:

@@ -137,7 +137,7 @@ written better mean first, and both means are of that difference over paired see
 the same sign. {{ s.study }}'s significant verdicts were fixed before this study ran, each with its direction: the re-test
 p is the one-sided test in that direction (half the two-sided p when the sign is kept), Holm-adjusted over this
 dataset's verdicts re-tested, and a verdict below 5 % is confirmed. The family is the dataset's, as {{ s.study }}'s
-verdicts were: with equal variants a dataset confirms any at most 5 % of the time, but a study of several datasets
+verdicts were: with equal variants a dataset confirms any about 5 % of the time at most, but a study of several datasets
 confirms something on one of them more often (two: up to about 10 %). Holm p here is this study's own two-sided test over all its
 pairs, as in its verdicts table: what it would call significant without the first study.</p>
 """,
