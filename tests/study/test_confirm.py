@@ -261,7 +261,7 @@ def test_a_verdict_reversed_significantly_is_not_reported_as_not_significant():
     assert row["mark"] == "✗" and row["sig_now"] is True  # the p printed beside it is significant
     assert section["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is confirmed "
                                        "here (each re-tested one-sided in its direction, Holm over the 1 re-tested). "
-                                       "Significant here in the other direction: 1.")
+                                       "Significant here in the other direction (any order): 1.")
     # its one-sided p in the predicted direction (a below b) is 1 - p/2, as scipy's alternative='less' gives
     assert section["rows"][0]["p_retest"] == p_text(stats.ttest_rel(a, b, alternative='less').pvalue)
 

@@ -43,7 +43,7 @@ def confirmation(view: DatasetView) -> dict | None:
     if t["new_significant"]:
         summary += f" Significant here, though not there: {t['new_significant']}."
     if reversed_here:
-        summary += f" Significant here in the other direction: {reversed_here}."
+        summary += f" Significant here in the other direction (any order): {reversed_here}."
     if t["missing"]:
         summary += f" Not comparable here (no paired seeds): {t['missing']}."
     if grown := view.looked_again:  # seeds added after its own results: not fixed before a look (extend.py)

@@ -129,15 +129,15 @@ runs; the report then says that the verdicts were looked at twice.</p></details>
     "confirmation": """
 <h3>Confirmation of {{ s.study }}'s verdicts on {{ s.metric }} (final checkpoint)</h3>
 <p class="bottom">{{ s.summary }}</p>
-<div class="scroll"><table class="confirmation"><tr><th class="l">order in {{ s.study }}</th><th>mean there</th><th>Holm p there</th><th>mean here</th><th>Holm p here</th><th>re-test p</th><th>kept</th></tr>
+<div class="scroll"><table class="confirmation"><tr><th class="l">order in {{ s.study }}</th><th>mean there</th><th>Holm p there</th><th>mean here</th><th>Holm p here</th><th>re-test Holm p</th><th>kept</th></tr>
 {% for r in s.rows %}<tr><td class="l">{{ r.order }}</td><td>{{ r.then }}</td><td class="{{ 'sig' if r.sig_then else 'ns' }}">{{ r.p_then }}</td><td>{{ r.now }}</td><td class="{{ 'sig' if r.sig_now else 'ns' }}">{{ r.p_now }}</td><td class="{{ 'sig' if r.confirmed else 'ns' }}">{{ r.p_retest }}</td><td class="mark">{{ r.mark }}</td></tr>{% endfor %}
 </table></div>
 <p class="note">This study is {{ s.study }} (spec {{ s.digest }}) {{ s.trained }} on seeds it did not use. Each order is
 written better mean first, and both means are of that difference over paired seeds. Kept (✓): the mean difference here has
 the same sign. {{ s.study }}'s significant verdicts were fixed before this study ran, each with its direction: the re-test
-p is the one-sided test in that direction (half the two-sided p when the sign is kept), Holm-adjusted over this
+Holm p is the one-sided test in that direction (half the two-sided p when the sign is kept), Holm-adjusted over this
 dataset's verdicts re-tested, and a verdict below 5 % is confirmed. The family is the dataset's, as {{ s.study }}'s
-verdicts were: with equal variants a dataset confirms any about 5 % of the time at most, but a study of several datasets
+verdicts were: with equal variants a dataset confirms any of them about 5 % of the time at most, but a study of several datasets
 confirms something on one of them more often (two: up to about 10 %). Holm p here is this study's own two-sided test over all its
 pairs, as in its verdicts table: what it would call significant without the first study.</p>
 """,
