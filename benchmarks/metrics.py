@@ -7,8 +7,12 @@ For N x D synthetic features (default 10,000 x 2,048, two slightly different Gau
 * exact W1 and W2 of ``--n-points`` 2-D samples (a ring8 generator's against the data's), at equal sizes
   and against 3/4 as many: POT's network simplex (ganbench's path) vs SciPy's Hungarian algorithm (its
   fallback). Target: equal to 1e-12.
+* what one points evaluation's W costs, at ``--n-points`` (an evaluation's default is 2,500): importing POT
+  in a fresh process that already holds torch (a pool worker; paid once per process), the distances, the
+  W1 and the W2 solve (median of 3), and whether W1's optimal plan also solves W2 (it does not in general,
+  so the two solves cannot share one).
 
-    python benchmarks/metrics.py [--n 10000] [--d 2048] [--n-points 1000]
+    python benchmarks/metrics.py [--n 10000] [--d 2048] [--n-points 1000] [--only-wasserstein]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import math
 import time
 
 import numpy as np
@@ -23,7 +28,7 @@ from scipy import linalg
 
 from ganbench.metrics.frechet import Gaussian, fit_gaussian, frechet_distance
 from ganbench.metrics.prdc import prdc
-from ganbench.metrics.wasserstein import hungarian, simplex
+from ganbench.metrics.wasserstein import MAX_REPLICATED, hungarian, simplex
 
 
 def scipy_frechet(mu1, sigma1, mu2, sigma2, eps=1e-6):
@@ -52,9 +57,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--d", type=int, default=2048)
     ap.add_argument("--n-points", type=int, default=1000)
+    ap.add_argument("--only-wasserstein", action="store_true", help="skip the Fréchet and PRDC cases")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     wasserstein_solvers(rng, args.n_points)
+    wasserstein_cost(rng, args.n_points)
+    if args.only_wasserstein:
+        return
     mix = rng.standard_normal((args.d, args.d)) / np.sqrt(args.d)  # correlated features
     real = (rng.standard_normal((args.n, args.d)) @ mix).astype(np.float32)
     fake = (rng.standard_normal((args.n, args.d)) @ (mix * 1.05) + 0.01).astype(np.float32)
@@ -78,11 +87,12 @@ def main() -> None:
 def wasserstein_solvers(rng, n: int) -> None:
     """Equal sizes, and n against 3n/4 (uniform weights 1/n, 1/m: the Hungarian reference solves the problem
     with rows and columns repeated to lcm(n, m))."""
-    from ganbench.data.toy2d import ring_modes
-
     for m in (n, 3 * n // 4):
-        real = ring_modes(8).numpy()[rng.integers(0, 8, n)] + 0.01 * rng.standard_normal((n, 2))
-        fake = 0.9 * real[rng.permutation(n)[:m]] + 0.1 * rng.standard_normal((m, 2))  # a generator near the modes
+        if math.lcm(n, m) > MAX_REPLICATED:  # the reference refuses it (a UserError stopped the benchmark)
+            print(f"W {n} vs {m} points: skipped, the Hungarian reference would need lcm = {math.lcm(n, m):,} "
+                  f"replicated points (at most {MAX_REPLICATED:,})")
+            continue
+        real, fake = _ring_pair(rng, n, m)  # a generator near the modes
         dist = np.linalg.norm(real[:, None] - fake[None], axis=2)
         for p in (1, 2):
             ref, t_ref = timed(hungarian, dist ** p, repeats=2)
@@ -93,6 +103,47 @@ def wasserstein_solvers(rng, n: int) -> None:
                 return
             print(f"W{p} {n} vs {m} points: simplex {t_ours:.3f}s vs Hungarian {t_ref:.3f}s; rel diff "
                   f"{abs(ours - ref) / ref:.1e}; speed-up {t_ref / t_ours:.1f}x", flush=True)
+
+
+def _ring_pair(rng, n: int, m: int):
+    from ganbench.data.toy2d import ring_modes
+
+    real = ring_modes(8).numpy()[rng.integers(0, 8, n)] + 0.01 * rng.standard_normal((n, 2))
+    return real, 0.9 * real[rng.permutation(n)[:m]] + 0.1 * rng.standard_normal((m, 2))
+
+
+def wasserstein_cost(rng, n: int) -> None:
+    """Where the time of ganbench's W goes, and whether W1 and W2 could share one transport plan."""
+    import subprocess
+    import sys
+    import warnings
+
+    from ganbench.metrics.wasserstein import MAX_PIVOTS, unit_distances
+
+    probe = "import time, torch; t = time.perf_counter(); import ot; print(time.perf_counter() - t)"
+    imports = [float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                    check=True).stdout.split()[-1]) for _ in range(3)]
+    print(f"import ot in a fresh process holding torch: median {np.median(imports):.2f}s of 3 "
+          f"({', '.join(f'{t:.2f}' for t in imports)}); once per process", flush=True)
+    import ot
+
+    real, fake = _ring_pair(rng, n, n)
+    (dist, _), t_dist = timed(unit_distances, real, fake, repeats=3)
+    uniform = np.full(n, 1.0 / n)
+    plans, line = {}, [f"W of {n} vs {n} ring8 points: distances {t_dist:.3f}s"]
+    for p in (1, 2):
+        times = []
+        for _ in range(3):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                t = time.perf_counter()
+                plans[p] = ot.emd(uniform, uniform, np.ascontiguousarray(dist ** p), numItermax=MAX_PIVOTS)
+                times.append(time.perf_counter() - t)
+        line.append(f"W{p} solve {np.median(times):.3f}s")
+    print("; ".join(line) + " (median of 3)")
+    best2, under1 = float(np.sum(plans[2] * dist ** 2)), float(np.sum(plans[1] * dist ** 2))
+    print(f"W2's cost under W1's optimal plan / its optimum: {under1 / best2:.6f} (1 only if one plan "
+          "solved both)", flush=True)
 
 
 if __name__ == "__main__":
