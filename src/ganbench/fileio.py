@@ -12,7 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-from .errors import UserError
+from .errors import MACHINE_ERRNOS, UserError
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -23,6 +23,8 @@ def _make_folder(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        if exc.errno in MACHINE_ERRNOS:  # a full disk is the machine's: the CLI's hint for it, exit 1
+            raise OSError(exc.errno, exc.strerror, str(exc.filename or path.parent)) from None
         nearest = next((p for p in path.parents if p.exists()), None)
         if nearest is not None and not nearest.is_dir():
             raise UserError(f"cannot write {path}: {nearest} is a file, not a folder; choose another path") from None

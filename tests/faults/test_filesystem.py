@@ -230,3 +230,42 @@ def test_overwrite_removes_the_old_eval(capsys, tiny_run, tmp_path):
     assert cli(capsys, "eval", run, "--n", "50", "--metrics", "fid")[0] == 0
     assert cli(capsys, "train", *TINY, "--steps", "2", "--out", run, "--overwrite")[0] == 0
     assert not (run / "eval.json").exists()  # it described the old run
+
+
+def test_a_full_disk_when_making_an_outputs_folder_is_the_machines_fault_exit_1(monkeypatch, tmp_path):
+    """Every atomic write makes its folder first: ENOSPC there is a full disk (exit 1, the CLI's hint for it),
+    not a path the user must change (exit 2)."""
+    import errno
+    from pathlib import Path
+
+    from ganbench.cli import describe_error, exit_code
+    from ganbench.fileio import atomic_write_text
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", full)
+    with pytest.raises(OSError) as caught:
+        atomic_write_text(tmp_path / "new" / "x.txt", "x")
+    assert exit_code(caught.value) == 1 and "disk is full" in describe_error(caught.value)
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_io_error_reading_a_folder_image_is_the_machines_fault_exit_1(monkeypatch, tmp_path):
+    import errno
+
+    from PIL import Image
+
+    from ganbench.cli import describe_error, exit_code
+    from ganbench.data.folder import _load_image
+
+    Image.new("L", (8, 8)).save(tmp_path / "a.png")
+
+    def failing(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Image, "open", failing)
+    with pytest.raises(OSError) as caught:
+        _load_image(tmp_path / "a.png", 1, None)
+    assert exit_code(caught.value) == 1
+    assert "a.png" in describe_error(caught.value) and "input/output error" in describe_error(caught.value)

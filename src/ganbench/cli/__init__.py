@@ -16,7 +16,7 @@ import warnings
 
 import yaml
 
-from ..errors import UserError
+from ..errors import MACHINE_ERRNOS, UserError
 from ..textsafe import as_line, one_line
 from ..waitpolicy import passive_wait
 from . import data, listing, samples, study, train
@@ -111,17 +111,13 @@ def describe_error(exc: BaseException) -> str | None:
 _STORE_FAULTS = {5: "locked", 6: "locked", 10: "disk I/O error", 13: "full"}
 
 
-# what a machine does to any command, not the user's input: a full disk or quota, a failing device
-_MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
-
-
 def exit_code(exc: BaseException) -> int:
     """2 for an error the user caused (bad input); 1 for a fault of the machine: a full disk or an I/O error
     (`train --resume` continues from the last checkpoint once there is room), or a study store that stayed
     full, locked or failing past its retries, as a run left queued is (`study resume` continues)."""
     import sqlite3
 
-    if isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS:
+    if isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS:
         return 1
     if isinstance(exc, sqlite3.OperationalError):
         code = getattr(exc, "sqlite_errorcode", None)

@@ -20,7 +20,7 @@ import torch
 from pydantic import Field
 
 from ..confine import check_files
-from ..errors import UserError
+from ..errors import MACHINE_ERRNOS, UserError
 from ..registry import DATASETS
 from ..textsafe import shown
 from .base import Dataset
@@ -53,7 +53,9 @@ def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.
     except UnidentifiedImageError as exc:  # no format Pillow knows
         raise UserError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
     except OSError as exc:
-        if exc.errno is not None:  # the file system's error (permissions, I/O), not the image's
+        if exc.errno in MACHINE_ERRNOS:  # a failing disk is the machine's fault (the CLI exits 1), not the data's
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        if exc.errno is not None:  # the file system's error (permissions), not the image's
             raise UserError(f"{path}: cannot read it ({exc.strerror or exc.__class__.__name__})") from None
         raise UserError(f"{path}: truncated or damaged image (Pillow: {shown(exc, 200)})") from None
     except SyntaxError as exc:  # Pillow's word for a broken header
