@@ -41,7 +41,8 @@ def add_parsers(sub) -> None:
     rs.add_argument("dir", type=Path)
     rs.add_argument("--retry-failed", action="store_true", help="queue the runs recorded as failed again")
     cf = ss.add_parser("confirm", help="re-test a finished study's verdicts: its spec trained longer on fresh "
-                                       "seeds, as a new study whose report says which orders survive")
+                                       "seeds, as a new study whose report says which orders survive and which "
+                                       "significant verdicts a one-sided re-test confirms (Holm per dataset)")
     cf.add_argument("dir", type=Path, help="the finished study directory whose verdicts are re-tested")
     cf.add_argument("--budget-x", type=float, default=3.0, metavar="F",
                     help="the budget (and evaluation interval) times F (default 3)")
