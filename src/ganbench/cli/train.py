@@ -48,14 +48,15 @@ def add_parsers(sub) -> None:
     e = sub.add_parser("ensemble", help="train several runs of equal network shapes as one stacked model",
                        description="Train the runs of several YAML configs (equal networks and data; they may "
                                    "differ in seed, learning rates, betas, EMA decay, regularizer weights) as one "
-                                   "member-stacked model; each writes the run directory OUT_DIR/<config name>.")
+                                   "member-stacked model; each writes the run directory OUT_DIR/<config name>. "
+                                   "One config trains as `ganbench train` does (no stack).")
     e.add_argument("configs", type=Path, nargs="+", help="YAML run configs, one per member")
     e.add_argument("--out-dir", type=Path, required=True, help="parent of the members' run directories")
     e.add_argument("--resume", action="store_true", help="continue the members from their last common checkpoint")
     e.add_argument("--overwrite", action="store_true", help="replace whatever the members' directories hold")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.add_argument("--compile", choices=CAPTURE_MODES, default="none",
-                   help="compile the stacked training step with torch.compile (see ganbench train --compile)")
+                   help="compile the (stacked) training step with torch.compile (see ganbench train --compile)")
     e.set_defaults(handler=cmd_ensemble)
 
 
