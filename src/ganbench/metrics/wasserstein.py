@@ -8,8 +8,9 @@ POT's ``ot.emd2`` with uniform weights). Row order does not matter.
 With n = m the optimal plan can be taken to be a permutation (Birkhoff), so W_p = (min over permutations
 pi of mean_i |x_i - y_pi(i)|^p)^(1/p). Two exact solvers give that minimum:
 
-* POT's network simplex (``ot.emd2``), 3-4.5x faster than the Hungarian algorithm at n = 1,000 on this
-  project's CPUs (``benchmarks/metrics.py``); used when it reports convergence (any n, m);
+* POT's network simplex (``ot.emd2``), about 2x faster than the Hungarian algorithm at n = 1,000 ring8
+  points on this project's 2-core CPU (W1 2.0x, W2 1.9x idle: ``benchmarks/metrics.py``, the README's
+  Benchmarks); used when it reports convergence (any n, m);
 * otherwise SciPy's Hungarian algorithm (``scipy.optimize.linear_sum_assignment``), also the tests'
   reference (with a brute force over all permutations for small n). For n != m it solves the same problem
   with each real point repeated lcm(n, m)/n times and each fake point lcm(n, m)/m times (a uniform problem
