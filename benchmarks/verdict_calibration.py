@@ -3,7 +3,7 @@ per-seed values (no training), calling ganbench's own functions: ``stats.summari
 sign test per pair, Holm, "beats" = significant), ``stats.mean_ci``, ``power.min_detectable`` /
 ``paired_power``, ``extend.false_positive_rate`` and ``confirm.origin_verdicts`` / ``confirmation_rows``.
 
-    python benchmarks/verdict_calibration.py [--sims N] [--seed S] [--only fwer ci power stop confirm edge]
+    python benchmarks/verdict_calibration.py [--sims N] [--seed S] [--only fwer exact ci power stop confirm edge]
 
 Sections (each prints simulated rate, nominal, number of simulations, Monte Carlo standard error):
 
@@ -20,7 +20,7 @@ Sections (each prints simulated rate, nominal, number of simulations, Monte Carl
   section's functions: how often an order is kept (the report: "half the time, by chance"), and how
   often a significant verdict is confirmed; the re-test's family-wise error with 1 and 3 verdicts of equal
   variants (nominal at most 5 %), and its power for one true difference against the study's own test.
-* exact: 2 equal variants on a discrete metric (3-8 seeds), the test's exact size (every multiset of n paired
+* exact: 2 equal variants on a discrete metric (2-8 seeds), the test's exact size (every multiset of n paired
   differences, weighted by its probability; no Monte Carlo error), the share from the sign test, and the exact
   size of ``study confirm``'s one-sided re-test of one verdict.
 * edge: fixed inputs on which a spurious "beats" could hide (all differences equal at n <= 5, ties,
