@@ -10,9 +10,27 @@ import time
 import pytest
 
 from ganbench.study.executors import Pool
-from ganbench.training.interrupt import Terminated, sigterm_interrupts
+from ganbench.training.interrupt import (Terminated, interrupts_between_steps, run_task, sigterm_interrupts,
+                                         worker_sigint)
 
 from .tasks import wait_for_interrupt
+
+
+def _terminate_when(ready, limit_s: float = 120.0) -> threading.Thread:
+    """A thread that sends SIGTERM to this process once ``ready()`` is true."""
+    def run():
+        deadline = time.monotonic() + limit_s
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return threading.Thread(target=run, daemon=True)
+
+
+def _pool_workers_left() -> list:
+    import multiprocessing
+
+    return [p for p in multiprocessing.active_children() if "SpawnProcess" in p.name]
 
 
 def test_sigterm_to_the_driver_stops_the_pool_workers_through_their_interrupt(tmp_path):
@@ -36,3 +54,51 @@ def test_sigterm_to_the_driver_stops_the_pool_workers_through_their_interrupt(tm
     import multiprocessing
 
     assert not [p for p in multiprocessing.active_children() if "SpawnProcess" in p.name]  # none left running
+
+
+def test_an_idle_worker_leaves_quietly_when_the_driver_is_interrupted(tmp_path, capfd):
+    # two workers, one task done at once: its worker waits in concurrent.futures' loop when the SIGINT comes.
+    # Python's own handler raised there: the worker died with a traceback ("Process SpawnProcess-N: ...") and
+    # broke the pool, whose manager then terminated the other worker, mid-step in a study
+    quick, started, stopped = (tmp_path / name for name in ("quick", "started", "stopped"))
+    tasks = [(0, (str(quick), str(tmp_path / "unused"), 0.0)), (1, (str(started), str(stopped)))]
+    results = []
+    thread = _terminate_when(lambda: results and started.exists())
+    with sigterm_interrupts():
+        thread.start()
+        with pytest.raises(Terminated):
+            for key, result in Pool(2).run(wait_for_interrupt, tasks):
+                results.append((key, result))
+    thread.join()
+    assert results == [(0, "not interrupted")], "the quick task did not end first: no worker was idle"
+    assert stopped.exists()  # the running task got its interrupt (the pool's manager did not terminate it)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "SpawnProcess" not in err, err
+    assert not _pool_workers_left()
+
+
+def test_a_worker_interrupt_raises_only_during_a_task_and_is_deferred_by_training(tmp_path):
+    previous = signal.signal(signal.SIGINT, worker_sigint)
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # between tasks: recorded, nothing raised
+        time.sleep(0.05)
+        with pytest.raises(KeyboardInterrupt, match="before the task started"):
+            run_task(lambda: pytest.fail("a task started after an interrupt that came between tasks"))
+        assert run_task(lambda: "ran") == "ran"  # the interrupt stopped one task, not every later one
+
+        steps = []
+
+        def train():
+            with interrupts_between_steps() as guard:  # worker_sigint is deferred as Python's own handler is
+                for step in range(3):
+                    with guard.step():
+                        os.kill(os.getpid(), signal.SIGINT)
+                        time.sleep(0.05)
+                        steps.append(step)
+
+        with pytest.raises(KeyboardInterrupt, match="at the end of a training step"):
+            run_task(train)
+        assert steps == [0]
+        assert signal.getsignal(signal.SIGINT) is worker_sigint  # put back when training ended
+    finally:
+        signal.signal(signal.SIGINT, previous)

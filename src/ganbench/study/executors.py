@@ -24,8 +24,10 @@ yields ``Lost`` for it and the caller leaves it queued for the next resume. Eith
 An interrupt of the pool's driver (Ctrl-C; SIGTERM under the command line's ``sigterm_interrupts``) stops
 its workers instead of waiting for their tasks: a terminal's Ctrl-C reached them too, a SIGTERM is passed
 on to them as SIGINT, so their training stops at the end of its step with ``status.json = interrupted``;
-after ``STOP_S`` seconds the ones still alive are killed. The driver's runs stay ``running`` in the store,
-and ``study resume`` continues them from their last checkpoint.
+after ``STOP_S`` seconds the ones still alive are killed. A worker's SIGINT raises only while it runs a task
+(training.interrupt.worker_sigint): an idle one leaves with the pool's shutdown, without a traceback and
+without breaking the pool (whose manager would terminate the others mid-step). The driver's runs stay
+``running`` in the store, and ``study resume`` continues them from their last checkpoint.
 """
 
 from __future__ import annotations
@@ -93,11 +95,16 @@ def _die_with_parent(threads: int, noticed: list[str] = (), plugins: tuple[str, 
     about the notices the driver printed already (textsafe.notice_once) and imports the driver's plugins."""
     from ..textsafe import mark_noticed
 
+    from ..training.interrupt import worker_sigint
+
+    # a SIGINT handler of its own, set whatever the driver's was: an interrupted driver passes its interrupt on
+    # as SIGINT (_stopped_on_interrupt), and a worker of a driver started in the background (SIGINT ignored,
+    # which the spawned process inherits) would not see it and be killed STOP_S later, mid-step. It raises
+    # only during a task (run_task); the worker was started with SIGINT blocked (_sigint_blocked), so one
+    # that came while it started is handled now, not by Python's own handler with a traceback
+    signal.signal(signal.SIGINT, worker_sigint)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     mark_noticed(list(noticed))
-    # Python's own SIGINT handler, as a foreground process has: an interrupted driver passes its interrupt on as
-    # SIGINT (_stopped_on_interrupt), and a worker of a driver started in the background (SIGINT ignored, which
-    # the spawned process inherits) would not see it and be killed STOP_S later, mid-step
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         import ctypes
 
@@ -143,6 +150,7 @@ class Pool:
 
         from ..plugins import imported
         from ..textsafe import noticed
+        from ..training.interrupt import run_task
 
         queue, losses = deque(tasks), _Losses(MAX_LOSSES)
         while queue:  # one pass per pool: a dead worker breaks the pool, a fresh one takes what is left
@@ -157,7 +165,8 @@ class Pool:
                     while queue and not broken and len(pending) < self.workers:
                         key, args = queue.popleft()
                         try:
-                            pending[pool.submit(fn, *args)] = (key, args)
+                            with _sigint_blocked():  # a worker it starts inherits the mask
+                                pending[pool.submit(run_task, fn, *args)] = (key, args)
                         except BrokenProcessPool:
                             queue.appendleft((key, args))
                             broken = True
@@ -182,6 +191,18 @@ class Pool:
 
     def close(self) -> None:
         pass
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """SIGINT blocked in this thread within the block (one that comes is raised when it ends): a pool worker
+    started here inherits the blocked mask and unblocks it once its own handler is set (_die_with_parent);
+    while Python starts, its default handler would end the worker with a traceback."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 @contextlib.contextmanager

@@ -78,9 +78,37 @@ def status_on_interrupt(runs: list[RunDir]):
         raise KeyboardInterrupt(f"interrupted (unwinding raised {exc.__class__.__name__}: {exc})") from exc
 
 
-# the handlers that raise KeyboardInterrupt: Python's own for SIGINT, and the command line's for SIGTERM. A
-# handler of anyone else (a library caller's own, SIG_IGN, SIG_DFL, one set from C) is left alone.
-_DEFERRABLE = (signal.default_int_handler, _raise_interrupt)
+class _Worker:
+    missed = False  # a SIGINT reached this pool worker between tasks: its next task stops before it starts
+
+
+def run_task(fn, *args):
+    """``fn(*args)``, as a study's pool worker runs a task: ``worker_sigint`` raises KeyboardInterrupt only
+    while this frame is on the stack, and a SIGINT that came between tasks stops this one before it starts
+    (a task already in the pool's queue when its driver was interrupted, or a worker still starting)."""
+    if _Worker.missed:
+        _Worker.missed = False
+        raise KeyboardInterrupt("signal SIGINT, before the task started")
+    return fn(*args)
+
+
+def worker_sigint(signum, frame):
+    """A study pool worker's SIGINT handler: during a task (``run_task``) it raises KeyboardInterrupt, as
+    Python's own handler does (and training defers it to the end of the step); between tasks it is only
+    recorded. Raised there, inside concurrent.futures' worker loop, it would end the worker with a
+    traceback and break the pool, whose manager then terminates the other workers mid-step; the idle worker
+    leaves with the pool's own shutdown instead."""
+    while frame is not None:
+        if frame.f_code is run_task.__code__:
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+        frame = frame.f_back
+    _Worker.missed = True
+
+
+# the handlers that raise KeyboardInterrupt: Python's own for SIGINT, a pool worker's during a task, and the
+# command line's for SIGTERM. A handler of anyone else (a library caller's own, SIG_IGN, SIG_DFL, one set
+# from C) is left alone.
+_DEFERRABLE = (signal.default_int_handler, worker_sigint, _raise_interrupt)
 
 
 class _Deferred:
