@@ -29,3 +29,22 @@ def wait_for_interrupt(started: str, stopped: str, limit_s: float = 60.0) -> str
         Path(stopped).touch()
         raise
     return "not interrupted"
+
+
+def outlast_one_interrupt(started: str, first: str, finished: str, limit_s: float = 10.0) -> str:
+    """Touch ``started``, then wait ``limit_s`` as a long training step does: the first KeyboardInterrupt
+    touches ``first`` and is let pass (a step defers it), a second one ends it; ``finished``: the wait ran out."""
+    import time
+
+    deadline, seen = time.monotonic() + limit_s, False
+    Path(started).touch()  # the driver is terminated only after this, so no interrupt is missed before the try
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.01)
+        except KeyboardInterrupt:
+            if seen:
+                raise
+            seen = True
+            Path(first).touch()
+    Path(finished).touch()
+    return "finished"

@@ -9,11 +9,12 @@ import time
 
 import pytest
 
+from ganbench.study import executors
 from ganbench.study.executors import Pool
 from ganbench.training.interrupt import (Terminated, interrupts_between_steps, run_task, sigterm_interrupts,
                                          worker_sigint)
 
-from .tasks import wait_for_interrupt
+from .tasks import outlast_one_interrupt, wait_for_interrupt
 
 
 def _terminate_when(ready, limit_s: float = 120.0) -> threading.Thread:
@@ -74,6 +75,25 @@ def test_an_idle_worker_leaves_quietly_when_the_driver_is_interrupted(tmp_path, 
     assert stopped.exists()  # the running task got its interrupt (the pool's manager did not terminate it)
     err = capfd.readouterr().err
     assert "Traceback" not in err and "SpawnProcess" not in err, err
+    assert not _pool_workers_left()
+
+
+def test_a_second_sigterm_kills_the_workers_at_once(tmp_path, monkeypatch):
+    # the task outlasts the first interrupt, as a long training step does; the second SIGTERM came during
+    # the driver's wait and left it, and the pool's own exit then waited for the task (here: until 'finished')
+    monkeypatch.setattr(executors, "STOP_S", 600.0)
+    started, first, finished = tmp_path / "started", tmp_path / "first", tmp_path / "finished"
+    second = _terminate_when(first.exists)
+    with sigterm_interrupts():
+        first_one = _terminate_when(started.exists)
+        first_one.start()
+        second.start()
+        with pytest.raises(Terminated):
+            list(Pool(1).run(outlast_one_interrupt, [(0, (str(started), str(first), str(finished), 10.0))]))
+    first_one.join()
+    second.join()
+    assert first.exists(), "the worker never got the first interrupt: the test did not test anything"
+    assert not finished.exists()  # killed at the second SIGTERM, not left to run out its wait
     assert not _pool_workers_left()
 
 

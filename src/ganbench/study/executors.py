@@ -209,7 +209,8 @@ def _sigint_blocked():
 def _stopped_on_interrupt(pool: ProcessPoolExecutor):
     """An interrupt in the block stops ``pool``'s workers before it leaves (the pool's own exit would wait for
     the tasks they run): a SIGTERM of the driver (``Terminated``) is passed on as SIGINT, the workers get
-    ``STOP_S`` seconds to stop at the end of their training step, and the ones left are killed."""
+    ``STOP_S`` seconds to stop at the end of their training step, and the ones left are killed (at once on a
+    second interrupt)."""
     from ..training.interrupt import Terminated
 
     try:
@@ -222,8 +223,11 @@ def _stopped_on_interrupt(pool: ProcessPoolExecutor):
                     os.kill(worker.pid, signal.SIGINT)
         pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + STOP_S
-        for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
+        try:
+            for worker in workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
+        except KeyboardInterrupt:  # a second interrupt: no more waiting (it left the wait, the workers ran on)
+            pass
         for worker in workers:
             if worker.is_alive():
                 worker.kill()
