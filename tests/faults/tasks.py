@@ -48,3 +48,13 @@ def outlast_one_interrupt(started: str, first: str, finished: str, limit_s: floa
             Path(first).touch()
     Path(finished).touch()
     return "finished"
+
+
+def tqdm_made_a_semaphore() -> bool:
+    """Whether a progress bar made here gave tqdm's class-wide lock a multiprocessing lock (a named semaphore
+    that a killed worker leaves to the resource tracker, which warns about it)."""
+    from tqdm.auto import tqdm
+    from tqdm.std import TqdmDefaultWriteLock
+
+    tqdm(total=1, disable=True).close()
+    return getattr(TqdmDefaultWriteLock, "mp_lock", None) is not None

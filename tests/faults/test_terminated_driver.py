@@ -14,7 +14,7 @@ from ganbench.study.executors import Pool
 from ganbench.training.interrupt import (Terminated, interrupts_between_steps, run_task, sigterm_interrupts,
                                          worker_sigint)
 
-from .tasks import outlast_one_interrupt, wait_for_interrupt
+from .tasks import outlast_one_interrupt, tqdm_made_a_semaphore, wait_for_interrupt
 
 
 def _terminate_when(ready, limit_s: float = 120.0) -> threading.Thread:
@@ -122,3 +122,9 @@ def test_a_worker_interrupt_raises_only_during_a_task_and_is_deferred_by_trainin
         assert signal.getsignal(signal.SIGINT) is worker_sigint  # put back when training ended
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_pool_worker_makes_no_semaphore_for_tqdm():
+    # a worker killed after STOP_S (or with a broken pool) left tqdm's multiprocessing lock to the driver's
+    # resource tracker: "There appear to be N leaked semaphore objects to clean up at shutdown" at its exit
+    assert list(Pool(1).run(tqdm_made_a_semaphore, [(0, ())])) == [(0, False)]

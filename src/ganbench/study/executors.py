@@ -114,7 +114,21 @@ def _die_with_parent(threads: int, noticed: list[str] = (), plugins: tuple[str, 
     import torch
 
     torch.set_num_threads(threads)
+    _thread_lock_for_tqdm()
     _import_plugins(plugins)  # after PR_SET_PDEATHSIG: a slow import still dies with the driver
+
+
+def _thread_lock_for_tqdm() -> None:
+    """tqdm's class-wide write lock, made by its first bar (disabled ones too), holds a multiprocessing lock:
+    a named semaphore the worker registers with the driver's resource tracker. A worker that is killed (after
+    STOP_S, by the OOM killer, or terminated with a broken pool) never unlinks it, and the tracker does so at
+    the driver's exit, saying "resource_tracker: There appear to be N leaked semaphore objects". In a spawned
+    worker that lock is shared with no other process, so a thread lock guards the same writes."""
+    import threading
+
+    from tqdm.std import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 class InProcess:
