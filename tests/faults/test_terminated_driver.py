@@ -11,6 +11,7 @@ import pytest
 
 from ganbench.study import executors
 from ganbench.study.executors import Pool
+from ganbench.training import interrupt
 from ganbench.training.interrupt import (Terminated, interrupts_between_steps, run_task, sigterm_interrupts,
                                          worker_sigint)
 
@@ -102,9 +103,10 @@ def test_a_worker_interrupt_raises_only_during_a_task_and_is_deferred_by_trainin
     try:
         os.kill(os.getpid(), signal.SIGINT)  # between tasks: recorded, nothing raised
         time.sleep(0.05)
-        with pytest.raises(KeyboardInterrupt, match="before the task started"):
-            run_task(lambda: pytest.fail("a task started after an interrupt that came between tasks"))
-        assert run_task(lambda: "ran") == "ran"  # the interrupt stopped one task, not every later one
+        for _ in range(2):  # nor the next one: the driver may have queued two before it stopped
+            with pytest.raises(KeyboardInterrupt, match="before the task started"):
+                run_task(lambda: pytest.fail("a task started after an interrupt that came between tasks"))
+        interrupt._Worker.missed = False  # this process is pytest's, not a worker that will end
 
         steps = []
 
@@ -121,6 +123,7 @@ def test_a_worker_interrupt_raises_only_during_a_task_and_is_deferred_by_trainin
         assert steps == [0]
         assert signal.getsignal(signal.SIGINT) is worker_sigint  # put back when training ended
     finally:
+        interrupt._Worker.missed = False
         signal.signal(signal.SIGINT, previous)
 
 

@@ -79,15 +79,15 @@ def status_on_interrupt(runs: list[RunDir]):
 
 
 class _Worker:
-    missed = False  # a SIGINT reached this pool worker between tasks: its next task stops before it starts
+    missed = False  # a SIGINT reached this pool worker between tasks: it starts no task any more
 
 
 def run_task(fn, *args):
     """``fn(*args)``, as a study's pool worker runs a task: ``worker_sigint`` raises KeyboardInterrupt only
-    while this frame is on the stack, and a SIGINT that came between tasks stops this one before it starts
-    (a task already in the pool's queue when its driver was interrupted, or a worker still starting)."""
+    while this frame is on the stack, and after a SIGINT that came between tasks no task starts (those
+    already in the pool's queue when its driver was interrupted, or given to a worker still starting): the
+    first one it refuses interrupts the driver too, which stops the pool."""
     if _Worker.missed:
-        _Worker.missed = False
         raise KeyboardInterrupt("signal SIGINT, before the task started")
     return fn(*args)
 
