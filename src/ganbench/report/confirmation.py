@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..study.budget import amount_text
 from ..study.confirm import confirmation_rows, tally
+from ..study.extend import seeds_at_looks
 from ..study.stats import p_text
 from .view import DatasetView
 
@@ -47,8 +48,7 @@ def confirmation(view: DatasetView) -> dict | None:
     if t["missing"]:
         summary += f" Not comparable here (no paired seeds): {t['missing']}."
     if grown := view.looked_again:  # seeds added after its own results: not fixed before a look (extend.py)
-        first = grown[0].get("first_look")  # a merge's, this dataset's (merge.py); else the seeds before
-        looks = [len(grown[0]["seeds_before"]) if first is None else first] + [len(g["seeds_after"]) for g in grown]
+        looks = seeds_at_looks(grown)
         summary += (f" But seeds were added to this study after it had results ({', then '.join(map(str, looks))} "
                     "seeds): if its first results prompted that, a verdict confirmed here is optimistic (optional "
                     "stopping), not a test fixed before any look.")

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from ..metrics.declare import info
 from ..study.calibration import REAL, TRIVIAL
-from ..study.extend import false_positive_rate
+from ..study.extend import false_positive_rate, seeds_at_looks
 from ..study.stats import mdd_text, p_text, verdict, winner_loser
 from .confirmation import confirmation
 from .pictures import cost, samples, training
@@ -180,8 +180,7 @@ def _looked_again(view: DatasetView) -> str | None:
 
 
 def _looks_sentence(source: str, chain: list[dict]) -> str:
-    first = chain[0].get("first_look")  # a merge's first look (merge.py); else the seeds before the first extension
-    looks = [len(chain[0]["seeds_before"]) if first is None else first] + [len(g["seeds_after"]) for g in chain]
+    looks = seeds_at_looks(chain)
     when = ", ".join(f"{'merged' if g['by'] == 'merge' else 'extended'} {g['at']}" for g in chain)
     rate = false_positive_rate(looks)
     where = f"study '{source}' (merged into this one)" if source else "this study"

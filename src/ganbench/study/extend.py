@@ -198,6 +198,14 @@ def more_seeds(spec: StudySpec, n_seeds: int) -> StudySpec:
     return StudySpec.model_validate({**spec.model_dump(), "seeds": grown})  # within the seed and run bounds
 
 
+def seeds_at_looks(chain: list[dict]) -> list[int]:
+    """The seed counts a dataset's results were looked at with, from its extension and merge records (oldest
+    first): a merge's own first look (that dataset's, as report/html.py gives it), else the seeds before the
+    first extension; then the seeds after each."""
+    first = chain[0].get("first_look")
+    return [len(chain[0]["seeds_before"]) if first is None else first] + [len(g["seeds_after"]) for g in chain]
+
+
 def added(record: dict) -> str:
     """What an extension added, in words: "seeds 3, 4; variant x"."""
     parts = []
