@@ -52,13 +52,12 @@ def _load_image(path: Path, channels: int | None, resolution: int | None) -> np.
         raise UserError(f"{path}: image too large to decode safely ({exc})") from None
     except UnidentifiedImageError as exc:  # no format Pillow knows
         raise UserError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
-    except OSError as exc:
-        if exc.errno in MACHINE_ERRNOS:  # a failing disk is the machine's fault (the CLI exits 1), not the data's
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-        if exc.errno is not None:  # the file system's error (permissions), not the image's
+    except (OSError, SyntaxError) as exc:  # SyntaxError: Pillow's word for a broken header
+        code = getattr(exc, "errno", None)  # an OSError with an errno is the file system's, not the image's
+        if code in MACHINE_ERRNOS:  # a failing disk is the machine's fault (the CLI exits 1), not the data's
+            raise OSError(code, exc.strerror, str(path)) from None
+        if code is not None:  # permissions
             raise UserError(f"{path}: cannot read it ({exc.strerror or exc.__class__.__name__})") from None
-        raise UserError(f"{path}: truncated or damaged image (Pillow: {shown(exc, 200)})") from None
-    except SyntaxError as exc:  # Pillow's word for a broken header
         raise UserError(f"{path}: truncated or damaged image (Pillow: {shown(exc, 200)})") from None
     if resolution:
         w, h = img.size
