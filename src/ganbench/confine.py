@@ -175,11 +175,8 @@ def stored_lines(root: str | Path, path: str | Path, longest: int):
     ``root`` checked as ``read_stored`` checks it, read one at a time: memory stays within ``longest`` bytes
     whatever the file's size, and a line longer than that is refused in one line."""
     p = stored_file(root, path)
-    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    fd, _ = _open_regular(p)
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotAStoredFile(p, f"{_kind(info.st_mode)}, not a regular file; replace it with the file itself")
         while line := f.readline(longest + 1):
             if len(line) > longest:
                 raise NotAStoredFile(p, f"a line of more than {longest:,} bytes (ganbench writes far shorter "
@@ -187,16 +184,27 @@ def stored_lines(root: str | Path, path: str | Path, longest: int):
             yield line
 
 
-def read_bounded(path: str | Path, most: int) -> bytes:
-    """The bytes of ``path``, refused in one line when it is no regular file or holds more than ``most``
-    bytes: a stranger's sparse 50 GB status.json must not be read into memory. Opened without blocking, so
-    a FIFO cannot make the read wait for a writer."""
-    p = Path(path)
+def _open_regular(p: Path) -> tuple[int, os.stat_result]:
+    """``p`` opened for reading without blocking (a FIFO cannot make a read wait for a writer), and its stat;
+    refused in one line, and closed, when it is no regular file."""
     fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise NotAStoredFile(p, f"{_kind(info.st_mode)}, not a regular file; replace it with the file itself")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def read_bounded(path: str | Path, most: int) -> bytes:
+    """The bytes of ``path``, refused in one line when it is no regular file or holds more than ``most``
+    bytes: a stranger's sparse 50 GB status.json must not be read into memory. Opened without blocking, so
+    a FIFO cannot make the read wait for a writer."""
+    p = Path(path)
+    fd, info = _open_regular(p)
+    try:
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(most + 1) if info.st_size <= most else b""
     finally:
