@@ -80,13 +80,7 @@ def is_temp_file(path: Path) -> bool:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-
-    _atomic(path, write)
+    atomic_write_lines(path, (data,))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
