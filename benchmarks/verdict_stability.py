@@ -156,7 +156,7 @@ def fresh_seeds(pairs: list[tuple[Path, Path]]) -> None:
     print(f"on fresh seeds (as `ganbench study confirm`): {totals['kept']} of {totals['orders']} keep their sign "
           f"({totals['kept'] / max(totals['orders'], 1):.0%}); significant: {totals['significant']}, of which "
           f"{totals['significant_kept']} keep their sign and {totals['confirmed']} are confirmed (one-sided re-test, Holm "
-          f"over those re-tested; the confirming study's own two-sided test over all its pairs: "
+          f"over the dataset's significant verdicts; the confirming study's own two-sided test over all its pairs: "
           f"{totals['significant_now']}); "
           f"{totals['new_significant']} not significant at 1x are at the longer budget")
 

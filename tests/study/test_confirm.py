@@ -162,13 +162,13 @@ def test_the_report_section_counts_kept_orders_and_confirmed_wins():
     assert again["summary"] == ("Of tiny's 1 order of two variants on fid (40 steps, seeds 0, 1), the sign held for 1 "
                                 "here (120 steps, seeds 2, 3): 100% (between two equal variants the sign holds by chance at "
                                 "most half the time; less where tied values give a difference of exactly 0). Of its 1 significant verdict, the sign held for 1, "
-                                "and 1 is confirmed here (each re-tested one-sided in its direction, Holm over the 1 re-tested).")
+                                "and 1 is confirmed here (each re-tested one-sided in its direction, Holm over the 1 verdict).")
     assert [(r["order"], r["then"], r["now"], r["mark"]) for r in again["rows"]] == [("a − b", "-1.02", "-1.01", "✓")]
     assert again["trained"] == "trained longer"  # the note: "This study is tiny ... trained longer on seeds ..."
     # the note names the Holm family: the dataset's verdicts (two datasets of equal variants confirm something on
     # one of them ~10 % of the time, not 5 %)
     note = " ".join(Environment(autoescape=True).from_string(SECTIONS["confirmation"]).render(s=again).split())
-    assert "Holm-adjusted over this dataset's verdicts re-tested" in note and "(two: up to about 10 %)" in note
+    assert "Holm-adjusted over all this dataset's significant verdicts" in note and "(two: up to about 10 %)" in note
     for x, said in ((1, "trained as long"), (0.5, "trained for less")):  # `confirm --budget-x 1` re-tests on fresh seeds
         view = _view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.05]})
         view.confirming = {"block": first.confirms, "budget": first.confirms.budget.times(x), "seeds": first.seed_list()}
@@ -176,22 +176,22 @@ def test_the_report_section_counts_kept_orders_and_confirmed_wins():
     reversed_ = section([0.5, 2.5, 2.0, 3.0])
     assert "the sign held for 0 here" in reversed_["summary"]
     assert reversed_["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is confirmed here "
-                                         "(each re-tested one-sided in its direction, Holm over the 1 re-tested).")
+                                         "(each re-tested one-sided in its direction, Holm over the 1 verdict).")
     assert reversed_["rows"][0]["p_retest"] != "–" and not reversed_["rows"][0]["confirmed"]
     assert reversed_["rows"][0]["mark"] == "✗"
 
 
 
 def test_a_significant_verdict_with_one_paired_seed_here_is_said_to_be_not_re_tested():
-    # its sign is judged on one seed, but no test exists: "Holm over the 0 re-tested" alone would not say why
+    # its sign is judged on one seed, but no test exists: the summary says why it is not confirmed
     first = confirmation_spec(StudySpec(**TINY), [_view({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.1]})], 3)
     view = _view({"a": [1.0, 2.0], "b": [2.0, float("nan")]})
     view.confirming = {"block": first.confirms, "budget": first.budget, "seeds": first.seed_list()}
     section = confirmation(view)
     assert section["rows"][0]["mark"] == "✓" and section["rows"][0]["p_retest"] == "–"
     assert section["summary"].endswith("Of its 1 significant verdict, the sign held for 1, and none is confirmed here "
-                                       "(each re-tested one-sided in its direction, Holm over the 0 re-tested; 1 with "
-                                       "one paired seed here could not be).")
+                                       "(each re-tested one-sided in its direction, Holm over the 1 verdict; 1 without "
+                                       "two paired seeds here could not be tested and count as not confirmed).")
 
 def test_a_block_naming_a_variant_the_study_lacks_is_refused_before_any_run():
     block = Confirms(study="x", spec_digest="0", budget={"steps": 1}, seeds=[0, 1], verdicts=[
@@ -260,7 +260,7 @@ def test_a_verdict_reversed_significantly_is_not_reported_as_not_significant():
     (row,) = section["rows"]
     assert row["mark"] == "✗" and row["sig_now"] is True  # the p printed beside it is significant
     assert section["summary"].endswith("Of its 1 significant verdict, the sign held for 0, and none is confirmed "
-                                       "here (each re-tested one-sided in its direction, Holm over the 1 re-tested). "
+                                       "here (each re-tested one-sided in its direction, Holm over the 1 verdict). "
                                        "Significant here in the other direction (any order): 1.")
     # its one-sided p in the predicted direction (a below b) is 1 - p/2, as scipy's alternative='less' gives
     assert section["rows"][0]["p_retest"] == p_text(stats.ttest_rel(a, b, alternative='less').pvalue)
@@ -281,3 +281,16 @@ def test_a_confirmation_given_seeds_after_its_results_says_it_was_not_fixed_befo
     assert grown.endswith(" But seeds were added to this study after it had results (3, then 6 seeds): if its first "
                           "results prompted that, a verdict confirmed here is optimistic (optional stopping), not a "
                           "test fixed before any look.")
+
+
+def test_a_verdict_that_cannot_be_tested_here_stays_in_the_holm_family_as_not_confirmed():
+    # two verdicts registered (a < b, c < b, FID); here c's runs failed but one: c vs b has one paired seed, no
+    # test. Dropping it would re-test a vs b alone (Holm over 1); pre-registered, the family stays at 2
+    first = {"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.1, 4.0, 5.1], "c": [1.1, 2.0, 3.1, 4.0]}
+    block = confirmation_spec(StudySpec(**TINY), [_view(first)], 3).confirms
+    here = {"a": [1.0, 2.0, 3.0, 4.0], "b": [1.6, 2.2, 3.9, 4.4], "c": [1.5] + [float("nan")] * 3}
+    rows = {(r["first"], r["second"]): r for r in confirmation_rows(block, "d", _view(here).pairs)}
+    ab, cb = rows["a", "b"], rows["c", "b"]
+    p_ab = stats.ttest_rel(here["a"], here["b"], alternative="less").pvalue
+    assert cb["kept"] is True and cb["p_one"] is None and cb["p_retest"] is None and not cb["confirmed"]
+    assert ab["p_retest"] == pytest.approx(holm([p_ab, 1.0])[0], rel=1e-9) == pytest.approx(2 * p_ab, rel=1e-9)

@@ -35,10 +35,11 @@ def confirmation(view: DatasetView) -> dict | None:
     if t["significant"]:
         n, again = t["significant"], t["confirmed"]
         m = sum(r["p_retest"] is not None for r in rows)
-        untested = f"; {n - m} with one paired seed here could not be" if n > m else ""  # a sign, but no test
+        untested = (f"; {n - m} without two paired seeds here could not be tested and count"
+                    " as not confirmed") if n > m else ""
         summary += (f" Of its {n} significant verdict{'s' if n > 1 else ''}, the sign held for {t['significant_kept']}, "
                     f"and {again or 'none'} {'is' if again <= 1 else 'are'} confirmed here (each re-tested one-sided in "
-                    f"its direction, Holm over the {m} re-tested{untested}).")
+                    f"its direction, Holm over the {n} verdict{'s' if n > 1 else ''}{untested}).")
     else:
         summary += " None of its verdicts was significant: it claimed orders, not wins."
     if t["new_significant"]:

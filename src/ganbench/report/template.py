@@ -135,8 +135,8 @@ runs; the report then says that the verdicts were looked at twice.</p></details>
 <p class="note">This study is {{ s.study }} (spec {{ s.digest }}) {{ s.trained }} on seeds it did not use. Each order is
 written better mean first, and both means are of that difference over paired seeds. Kept (✓): the mean difference here has
 the same sign. {{ s.study }}'s significant verdicts were fixed before this study ran, each with its direction: the re-test
-Holm p is the one-sided test in that direction (half the two-sided p when the sign is kept), Holm-adjusted over this
-dataset's verdicts re-tested, and a verdict below 5 % is confirmed. The family is the dataset's, as {{ s.study }}'s
+Holm p is the one-sided test in that direction (half the two-sided p when the sign is kept), Holm-adjusted over all this
+dataset's significant verdicts (one that cannot be tested here counts as not confirmed), and a verdict below 5 % is confirmed. The family is the dataset's, as {{ s.study }}'s
 verdicts were: with equal variants a dataset confirms any of them about 5 % of the time at most, but a study of several datasets
 confirms something on one of them more often (two: up to about 10 %). Holm p here is this study's own two-sided test over all its
 pairs, as in its verdicts table: what it would call significant without the first study.</p>

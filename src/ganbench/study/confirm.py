@@ -23,9 +23,10 @@ and is left out of the spec's identity, like ``reference:``: it changes no resul
 Rule: an order is *kept* when the confirming study's mean difference has the same sign (strictly). The first
 study's significant verdicts are the confirmation's pre-registered hypotheses, each with its direction: a
 verdict is *confirmed* when the one-sided test in that direction (the pair's paired t-test or exact sign test,
-whose two-sided p is twice the one-sided one), Holm-adjusted over the dataset's significant verdicts re-tested,
-is below 5 %. Only those verdicts were chosen before the look, so the family is theirs, not every pair of the
-confirming study: with equal variants about 5 % of confirmations at most confirm anything on a dataset
+whose two-sided p is twice the one-sided one), Holm-adjusted over all the dataset's significant verdicts (one
+that cannot be tested here, with fewer than two paired seeds, counts as p = 1), is below 5 %. Only those
+verdicts were chosen before the look, so the family is theirs, not every pair of the confirming study: with
+equal variants about 5 % of confirmations at most confirm anything on a dataset
 (``benchmarks/verdict_calibration.py``; the family is per dataset, as the first study's verdicts were, so with
 two datasets up to about 10 % confirm something on one of them; on a coarse count the t-test on tied integer
 differences is slightly liberal one-sided too: exactly 5.8 % on a fair 7-or-8 count at 7 seeds, at most 4.8 %
@@ -133,8 +134,8 @@ def check_confirms(confirms: Confirms, datasets: set[str], variants: set[str], s
 def confirmation_rows(confirms: Confirms, dataset: str, pairs: list[dict]) -> list[dict]:
     """One row per confirmed verdict of ``dataset``: the order as the first study saw it (better mean first,
     difference signed from it), the confirming study's difference in the same orientation, and for each
-    significant verdict its pre-registered re-test (``p_retest``: one-sided, Holm over the dataset's
-    significant verdicts that have paired seeds here; ``confirmed``: below 5 %)."""
+    significant verdict its pre-registered re-test (``p_retest``: one-sided, Holm over all the dataset's
+    significant verdicts, an untestable one counted as p = 1; ``confirmed``: below 5 %)."""
     rows = []
     for v in confirms.verdicts:
         if v.dataset != dataset:
@@ -157,9 +158,13 @@ def confirmation_rows(confirms: Confirms, dataset: str, pairs: list[dict]) -> li
                      # significant here with the other variant ahead: not a confirmation, and not "not significant"
                      "significant_reversed": bool(significant_now and kept is False),
                      "p_one": p_one if v.significant else None, "p_retest": None, "confirmed": False})
-    tested = [r for r in rows if r["p_one"] is not None]
-    for r, adjusted in zip(tested, holm([r["p_one"] for r in tested])):
-        r["p_retest"], r["confirmed"] = adjusted, adjusted < ALPHA
+    # the family is every significant verdict registered for this dataset, fixed before this study ran: one
+    # that cannot be tested here (fewer than two paired seeds) stays in it as not confirmed (p = 1), so a
+    # failed run cannot make the others' threshold looser
+    registered = [r for r in rows if r["significant_then"]]
+    for r, adjusted in zip(registered, holm([1.0 if r["p_one"] is None else r["p_one"] for r in registered])):
+        if r["p_one"] is not None:
+            r["p_retest"], r["confirmed"] = adjusted, adjusted < ALPHA
     return rows
 
 
