@@ -15,8 +15,9 @@ import pytest
 
 from ganbench.cli import main
 from ganbench.training import checkpoint as ckpt
-from ganbench.training import loop
-from ganbench.training.interrupt import sigterm_interrupts
+from ganbench.training import interrupt, loop
+from ganbench.training.interrupt import (Terminated, interrupts_between_steps, sigterm_interrupts,
+                                         worker_sigint)
 
 ARGS = ["--batch-size", "16", "--steps", "40", "--ckpt-every", "10", "--log-every", "10", "--device", "cpu",
         "--no-progress"]
@@ -174,8 +175,6 @@ def test_handlers_are_restored_when_training_fails(tmp_path, monkeypatch):
 
 def test_outside_the_main_thread_nothing_changes():
     """No handler can be set there (signal.signal raises): the block runs, its steps too, untouched."""
-    from ganbench.training.interrupt import interrupts_between_steps
-
     seen = []
 
     def body():
@@ -186,3 +185,42 @@ def test_outside_the_main_thread_nothing_changes():
     thread.start()
     thread.join()
     assert seen == [(signal.default_int_handler, signal.SIG_DFL)]
+
+
+def test_a_held_sigterm_is_still_terminated(tmp_path, monkeypatch):
+    """The guard hands a held signal to the handler it replaced: the command line's SIGTERM raises Terminated
+    at the step's end (it was a plain KeyboardInterrupt: a caller could not tell it from a Ctrl-C)."""
+    import ganbench
+
+    events: list = []
+    _signalling_trainer(monkeypatch, SIGNAL_AT, [signal.SIGTERM], events)
+    with sigterm_interrupts(), pytest.raises(Terminated) as caught:
+        ganbench.train(CONFIG, tmp_path / "r", progress=False)
+    assert "held until the end of a training step" in caught.value.__notes__
+    assert events[-1] == f"finished {SIGNAL_AT}"
+    status = _status(tmp_path / "r")
+    assert status["status"] == "interrupted" and status["step"] == 20
+
+
+def test_a_sigterm_raised_at_once_is_terminated_too():
+    """Outside a step, and a second signal within one: the replaced handler raises, so SIGTERM is Terminated."""
+    with sigterm_interrupts():
+        with pytest.raises(Terminated), interrupts_between_steps():
+            signal.raise_signal(signal.SIGTERM)
+        with pytest.raises(Terminated), interrupts_between_steps() as guard, guard.step():
+            signal.raise_signal(signal.SIGTERM)  # held
+            signal.raise_signal(signal.SIGTERM)
+            pytest.fail("the second SIGTERM was held too")
+
+
+def test_a_held_signal_follows_the_replaced_handlers_rule():
+    """A pool worker's handler raises only while a task runs (run_task); outside one it records the signal and
+    raises nothing, and so it does when the guard hands it a held one (the guard raised KeyboardInterrupt)."""
+    previous = signal.signal(signal.SIGINT, worker_sigint)
+    try:
+        with interrupts_between_steps() as guard, guard.step():
+            signal.raise_signal(signal.SIGINT)
+        assert interrupt._Worker.missed
+    finally:
+        interrupt._Worker.missed = False
+        signal.signal(signal.SIGINT, previous)

@@ -6,15 +6,17 @@ into ``KeyboardInterrupt`` only by the command line (``sigterm_interrupts``): a 
 study's pool worker keeps whatever SIGTERM disposition its process has.
 
 ``interrupts_between_steps`` makes such a signal take effect at the end of the training step it lands in:
-while a step runs, the signal is only recorded, and raised when the step returns, outside torch (raised
-inside it, the unwinding of torch's own context managers can fail; ``status_on_interrupt`` still copes with
-that, for the signals that raise at once). A second signal during the same step raises at once.
+while a step runs, the signal is only recorded, and handed to the handler it came past when the step
+returns, outside torch (raised inside it, the unwinding of torch's own context managers can fail;
+``status_on_interrupt`` still copes with that, for the signals that raise at once): SIGTERM is still
+``Terminated`` then. A second signal during the same step raises at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 
 from .checkpoint import common_step
@@ -113,7 +115,9 @@ _DEFERRABLE = (signal.default_int_handler, worker_sigint, _raise_interrupt)
 
 class _Deferred:
     """The handler of SIGINT/SIGTERM while the loop runs: outside a step it raises at once (as before); inside
-    one, the first signal is recorded and raised by ``step``'s end, a second raises at once."""
+    one, the first signal is recorded and raised by ``step``'s end, a second raises at once. Whenever it
+    raises, it is the replaced handler that acts (``previous``): SIGTERM stays ``Terminated``, and a pool
+    worker's SIGINT follows ``worker_sigint``'s rule."""
 
     def __init__(self):
         self.in_step = False
@@ -125,7 +129,16 @@ class _Deferred:
             self.pending = signum
             return
         self.pending = None
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+        self.previous[signum](signum, frame)
+
+    def _raise_held(self) -> None:
+        """The held signal, handed to the handler it came past, as if it landed here (the step's end)."""
+        signum, self.pending = self.pending, None
+        try:
+            self.previous[signum](signum, sys._getframe(1))  # noqa: SLF001  (worker_sigint reads the stack)
+        except KeyboardInterrupt as exc:
+            exc.add_note("held until the end of a training step")
+            raise
 
     @contextlib.contextmanager
     def step(self):
@@ -136,8 +149,7 @@ class _Deferred:
         finally:
             self.in_step = False
         if self.pending is not None:
-            signum, self.pending = self.pending, None
-            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}, at the end of a training step")
+            self._raise_held()
 
 
 @contextlib.contextmanager
