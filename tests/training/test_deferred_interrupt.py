@@ -224,3 +224,62 @@ def test_a_held_signal_follows_the_replaced_handlers_rule():
     finally:
         interrupt._Worker.missed = False
         signal.signal(signal.SIGINT, previous)
+
+
+def _failing_after_a_signal(monkeypatch, at: int, calls: list) -> None:
+    """Trainers whose step ``at`` sends SIGINT to this process and then raises an error of its own, in the
+    first training only (a study's later runs train normally); ``calls`` counts the trainings."""
+    make = loop.make_trainer
+
+    def make_trainer(*args, **kwargs):
+        trainer = make(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            real_step = trainer.step
+
+            def step(n):
+                if n == at:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    raise RuntimeError("a bug in the step")
+                return real_step(n)
+
+            trainer.step = step
+        return trainer
+
+    monkeypatch.setattr(loop, "make_trainer", make_trainer)
+
+
+def test_an_error_of_the_step_after_a_held_signal_does_not_drop_the_interrupt(tmp_path, monkeypatch):
+    """The step raised its own error after the signal was held: the interrupt wins, with the error as its
+    context and named in the status (the interrupt was dropped, the error propagated)."""
+    import ganbench
+
+    _failing_after_a_signal(monkeypatch, SIGNAL_AT, [])
+    with pytest.raises(KeyboardInterrupt) as caught:
+        ganbench.train(CONFIG, tmp_path / "r", progress=False)
+    assert isinstance(caught.value.__context__, RuntimeError)
+    status = _status(tmp_path / "r")
+    assert status["status"] == "interrupted" and status["step"] == 20
+    assert "while handling RuntimeError: a bug in the step" in status["message"]
+
+
+def test_a_study_stops_when_a_step_fails_after_a_held_signal(tmp_path, monkeypatch, capsys):
+    """In a study the dropped interrupt made the run 'failed' (a result, not resumed) and the study went on
+    to its next run although the user had pressed Ctrl-C; now it stops with 130, nothing recorded failed."""
+    import yaml
+
+    from ganbench.study.store import Store
+
+    spec = {"name": "s", "base": {**CONFIG, "generator": {"name": "mlp", "hidden": 8},
+                                  "discriminator": {"name": "mlp", "hidden": 8}},
+            "datasets": [{"data": {"name": "ring8", "n": 300}}], "seeds": 2, "budget": {"steps": 40},
+            "eval": {"n": 50, "metrics": ["modes"]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    calls: list = []
+    _failing_after_a_signal(monkeypatch, SIGNAL_AT, calls)
+    code = main(["study", "run", str(tmp_path / "s.yaml"), "--dir", str(tmp_path / "d"), "--executor", "inprocess",
+                 "--no-progress", "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 130 and err.strip().splitlines()[-1] == "ganbench: interrupted", err
+    assert len(calls) == 1  # the second run never started
+    assert sorted(r["status"] for r in Store(tmp_path / "d" / "study.sqlite").runs()) == ["queued", "running"]

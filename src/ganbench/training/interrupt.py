@@ -9,7 +9,8 @@ study's pool worker keeps whatever SIGTERM disposition its process has.
 while a step runs, the signal is only recorded, and handed to the handler it came past when the step
 returns, outside torch (raised inside it, the unwinding of torch's own context managers can fail;
 ``status_on_interrupt`` still copes with that, for the signals that raise at once): SIGTERM is still
-``Terminated`` then. A second signal during the same step raises at once.
+``Terminated`` then. A second signal during the same step raises at once. A step that raises an error of
+its own after the signal came ends as the interrupt all the same (the error its context): the user asked to stop.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import signal
 import sys
 import threading
 
+from ..textsafe import one_line
 from .checkpoint import common_step
 from .rundir import RunDir
 
@@ -72,9 +74,12 @@ def status_on_interrupt(runs: list[RunDir]):
         # the members of a stack resume together, from the newest step all of them saved (train_group's
         # common_step): a diverged member saved nothing after it diverged, so its last checkpoint counts too
         step = common_step([run.ckpt_dir for run in runs])
+        error = exc.__context__ if isinstance(exc, KeyboardInterrupt) else None  # a step's own (_Deferred.step)
+        during = f" while handling {error.__class__.__name__}: {one_line(error, 300)}" if isinstance(
+            error, Exception) else ""
+        message = f"interrupted{during}; --resume continues from the checkpoint at step {step}"
         for run in running:
-            run.write_status(status="interrupted", step=step,
-                             message=f"interrupted; --resume continues from the checkpoint at step {step}")
+            run.write_status(status="interrupted", step=step, message=message)
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise KeyboardInterrupt(f"interrupted (unwinding raised {exc.__class__.__name__}: {exc})") from exc
@@ -142,12 +147,19 @@ class _Deferred:
 
     @contextlib.contextmanager
     def step(self):
-        """One training step: a signal that lands in it is raised when it returns (not when it raises)."""
+        """One training step: a signal that lands in it is raised when it returns; when it raises an error of
+        its own instead, the interrupt is raised all the same, with that error as its context. The user asked
+        to stop: a run recorded failed would let a study go on, while an interrupted one resumes from its last
+        checkpoint, where an error of the run's own comes again and is recorded then."""
         self.in_step, self.pending = True, None
         try:
             yield
-        finally:
+        except BaseException:
             self.in_step = False
+            if self.pending is not None:
+                self._raise_held()
+            raise
+        self.in_step = False
         if self.pending is not None:
             self._raise_held()
 
