@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from ganbench.sigterm import Terminated, sigterm_interrupts
 from ganbench.study import executors
 from ganbench.study.executors import Pool
 from ganbench.training import interrupt
-from ganbench.training.interrupt import (Terminated, interrupts_between_steps, run_task, sigterm_interrupts,
-                                         worker_sigint)
+from ganbench.training.interrupt import interrupts_between_steps, run_task, worker_sigint
 
 from .tasks import outlast_one_interrupt, tqdm_made_a_semaphore, wait_for_interrupt
 
@@ -131,3 +131,64 @@ def test_a_pool_worker_makes_no_semaphore_for_tqdm():
     # a worker killed after STOP_S (or with a broken pool) left tqdm's multiprocessing lock to the driver's
     # resource tracker: "There appear to be N leaked semaphore objects to clean up at shutdown" at its exit
     assert list(Pool(1).run(tqdm_made_a_semaphore, [(0, ())])) == [(0, False)]
+
+
+@pytest.fixture
+def _sigterm_noted():
+    """SIGTERM with a handler of the test's own that only notes it: without the command line's handler, a
+    SIGTERM is noted and the command goes on (at its default it would end the test session)."""
+    noted: list = []
+
+    def note(signum, frame):
+        noted.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, note)
+    yield noted
+    assert signal.getsignal(signal.SIGTERM) is note  # put back when the command ended
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_after_a_studys_runs_ends_the_command_as_ctrl_c(tmp_path, monkeypatch, capsys, _sigterm_noted):
+    """While `study run` writes its report (and `study confirm` its summaries, in the same handler after the
+    runs), SIGTERM was at its default: the process died without its line, exit -15."""
+    import yaml
+
+    from ganbench.cli import main
+    from ganbench.report import html
+
+    real = html.build_report
+
+    def build_report(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(html, "build_report", build_report)
+    spec = {"name": "s", "base": {"batch_size": 16, "log_every": 5, "ckpt_every": 5, "device": "cpu",
+                                  "generator": {"name": "mlp", "hidden": 8}, "discriminator": {"name": "mlp", "hidden": 8}},
+            "datasets": [{"data": {"name": "ring8", "n": 300}}], "seeds": 1, "budget": {"steps": 10},
+            "eval": {"n": 50, "metrics": ["modes"]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    code = main(["study", "run", str(tmp_path / "s.yaml"), "--dir", str(tmp_path / "d"), "--executor", "inprocess",
+                 "--no-progress"])
+    captured = capsys.readouterr()
+    assert "1 done" in captured.out  # the runs had finished
+    assert code == 130 and captured.err.strip().splitlines()[-1] == "ganbench: interrupted", captured.err
+    assert _sigterm_noted == [] and not (tmp_path / "d" / "report.html").exists()
+
+
+def test_sigterm_acts_as_ctrl_c_in_any_command(monkeypatch, capsys, _sigterm_noted):
+    """`list` stands for the commands that had no SIGTERM handler at all (eval, metrics, sample, data, study
+    report, rebuild, merge, verify, plan)."""
+    from ganbench import registry
+    from ganbench.cli import main
+
+    real = registry.load_components
+
+    def load_components():
+        signal.raise_signal(signal.SIGTERM)
+        return real()
+
+    monkeypatch.setattr(registry, "load_components", load_components)
+    assert main(["list"]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "ganbench: interrupted\n" and _sigterm_noted == []

@@ -16,8 +16,8 @@ import pytest
 from ganbench.cli import main
 from ganbench.training import checkpoint as ckpt
 from ganbench.training import interrupt, loop
-from ganbench.training.interrupt import (Terminated, interrupts_between_steps, sigterm_interrupts,
-                                         worker_sigint)
+from ganbench.sigterm import Terminated, sigterm_interrupts
+from ganbench.training.interrupt import interrupts_between_steps, worker_sigint
 
 ARGS = ["--batch-size", "16", "--steps", "40", "--ckpt-every", "10", "--log-every", "10", "--device", "cpu",
         "--no-progress"]

@@ -17,6 +17,7 @@ import warnings
 import yaml
 
 from ..errors import MACHINE_ERRNOS, UserError
+from ..sigterm import sigterm_interrupts
 from ..textsafe import as_line, one_line
 from ..waitpolicy import passive_wait
 from . import data, listing, samples, study, train
@@ -145,11 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a bad flag already said in one line
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        if args.plugin:
-            from ..plugins import import_plugins
+        with sigterm_interrupts():  # SIGTERM acts as Ctrl-C in every command (sigterm.py), until its end
+            if args.plugin:
+                from ..plugins import import_plugins
 
-            import_plugins(args.plugin)
-        return args.handler(args)
+                import_plugins(args.plugin)
+            return args.handler(args)
     except KeyboardInterrupt:
         print("ganbench: interrupted", file=sys.stderr)
         return 130

@@ -113,16 +113,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if args.out is not None:
         _not_trained_elsewhere(args.out)
-    from ..training.interrupt import sigterm_interrupts
-
-    with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves status.json = interrupted
-        if stored:  # the API confines the stored config to --out; the paths the caller typed are the caller's
-            result = train(None, args.out, resume=True, overwrite=args.overwrite, progress=not args.no_progress,
-                           compile=args.compile, changes={**typed, **overrides},
-                           data_paths=[*args.data_path, *_typed_paths(typed, overrides)])
-        else:
-            result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
-                           progress=not args.no_progress, compile=args.compile)
+    # SIGTERM, like Ctrl-C, leaves status.json = interrupted (cli.main sets sigterm_interrupts)
+    if stored:  # the API confines the stored config to --out; the paths the caller typed are the caller's
+        result = train(None, args.out, resume=True, overwrite=args.overwrite, progress=not args.no_progress,
+                       compile=args.compile, changes={**typed, **overrides},
+                       data_paths=[*args.data_path, *_typed_paths(typed, overrides)])
+    else:
+        result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+                       progress=not args.no_progress, compile=args.compile)
     if result.status != "done":
         say(f"ganbench: run {result.status}: {result.message}", file=sys.stderr)
         return 1
@@ -162,16 +160,15 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     cfgs = [load_config(p) for p in args.configs]
     for n in names:
         _not_trained_elsewhere(args.out_dir / n)
-    from ..training.interrupt import sigterm_interrupts
     from ..training.rundir import RunDir
 
     if args.resume and not any(RunDir(args.out_dir / n).exists() for n in names):
         print(f"ganbench: {args.out_dir} holds none of these runs yet; starting them", file=sys.stderr)
 
-    with sigterm_interrupts():  # SIGTERM, like Ctrl-C, leaves every member's status.json = interrupted
-        results = train_group(cfgs, [args.out_dir / n for n in names], resume=args.resume,
-                              overwrite=args.overwrite, progress=not args.no_progress,
-                              stacked=len(cfgs) > 1, compile=args.compile)  # one config: the plain trainer
+    # SIGTERM, like Ctrl-C, leaves every member's status.json = interrupted (cli.main sets sigterm_interrupts)
+    results = train_group(cfgs, [args.out_dir / n for n in names], resume=args.resume,
+                          overwrite=args.overwrite, progress=not args.no_progress,
+                          stacked=len(cfgs) > 1, compile=args.compile)  # one config: the plain trainer
     for r in results:
         say(f"{r.status}: {r.step} steps -> {r.out}" + (f" ({r.message})" if r.message else ""))
     return 0 if all(r.status == "done" for r in results) else 1

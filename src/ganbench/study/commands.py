@@ -285,7 +285,6 @@ def _study_report(args: argparse.Namespace) -> int:
 def _study_run(args: argparse.Namespace, directory: Path, spec, inherit_threads: int | None = None) -> int:
     """Run the caller's ``spec``, or (None) resume the one stored in ``directory``; then the report."""
     from ..report.html import build_report
-    from ..training.interrupt import sigterm_interrupts
     from .executors import make_executor
     from .runner import StudyDir, resume_study, run_study
     from .spec import expand
@@ -299,10 +298,10 @@ def _study_run(args: argparse.Namespace, directory: Path, spec, inherit_threads:
     ensemble = _ensemble(args, spec)
     options = {"progress": not args.no_progress, "ensemble": ensemble, "compile": args.compile,
                "retry_failed": getattr(args, "retry_failed", False)}
-    with sigterm_interrupts():  # SIGTERM, like Ctrl-C: the runs stop (a pool's workers too); resume goes on
-        summary = (resume_study(directory, executor, **options) if resuming else
-                   run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
-                             extend=getattr(args, "extend", False), inherit_threads=inherit_threads, **options))
+    # SIGTERM, like Ctrl-C (cli.main's sigterm_interrupts): the runs stop (a pool's workers too); resume goes on
+    summary = (resume_study(directory, executor, **options) if resuming else
+               run_study(directory, spec, executor, force_new=getattr(args, "force_new", False),
+                         extend=getattr(args, "extend", False), inherit_threads=inherit_threads, **options))
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary["status"].items(), key=lambda kv: -kv[1]))
     say(f"study {spec.name}: {summary['executed']} of {summary['runs']} runs executed in "
           f"{duration(summary['seconds'])}; {counts or 'no runs'}")

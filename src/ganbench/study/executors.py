@@ -225,7 +225,7 @@ def _stopped_on_interrupt(pool: ProcessPoolExecutor):
     the tasks they run): a SIGTERM of the driver (``Terminated``) is passed on as SIGINT, the workers get
     ``STOP_S`` seconds to stop at the end of their training step, and the ones left are killed (at once on a
     second interrupt)."""
-    from ..training.interrupt import Terminated
+    from ..sigterm import Terminated
 
     try:
         yield

@@ -2,8 +2,8 @@
 
 The loop catches ``KeyboardInterrupt`` and records ``status.json = interrupted`` at the step of the last
 checkpoint, which is where ``--resume`` continues; the work done after it is lost. SIGTERM is turned
-into ``KeyboardInterrupt`` only by the command line (``sigterm_interrupts``): a library caller or a
-study's pool worker keeps whatever SIGTERM disposition its process has.
+into ``KeyboardInterrupt`` only by the command line (``sigterm_interrupts``, ganbench/sigterm.py): a library
+caller or a study's pool worker keeps whatever SIGTERM disposition its process has.
 
 ``interrupts_between_steps`` makes such a signal take effect at the end of the training step it lands in:
 while a step runs, the signal is only recorded, and handed to the handler it came past when the step
@@ -20,31 +20,10 @@ import signal
 import sys
 import threading
 
+from ..sigterm import raise_terminated
 from ..textsafe import one_line
 from .checkpoint import common_step
 from .rundir import RunDir
-
-
-class Terminated(KeyboardInterrupt):
-    """The KeyboardInterrupt that SIGTERM raises under ``sigterm_interrupts``: unlike a terminal's Ctrl-C, it
-    reached this process alone, so a study's pool passes it on to its workers (study/executors.py)."""
-
-
-def _raise_interrupt(signum, frame):
-    raise Terminated(f"signal {signal.Signals(signum).name}")
-
-
-@contextlib.contextmanager
-def sigterm_interrupts():
-    """Within the block, SIGTERM raises KeyboardInterrupt in the main thread (as SIGINT does)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupted(exc: BaseException | None) -> bool:
@@ -115,7 +94,7 @@ def worker_sigint(signum, frame):
 # the handlers that raise KeyboardInterrupt: Python's own for SIGINT, a pool worker's during a task, and the
 # command line's for SIGTERM. A handler of anyone else (a library caller's own, SIG_IGN, SIG_DFL, one set
 # from C) is left alone.
-_DEFERRABLE = (signal.default_int_handler, worker_sigint, _raise_interrupt)
+_DEFERRABLE = (signal.default_int_handler, worker_sigint, raise_terminated)
 
 
 class _Deferred:
