@@ -58,3 +58,42 @@ def tqdm_made_a_semaphore() -> bool:
 
     tqdm(total=1, disable=True).close()
     return getattr(TqdmDefaultWriteLock, "mp_lock", None) is not None
+
+
+def pause_once_at_checkpoint(gate: str, step: int, fn, *args):
+    """``fn(*args)`` in a pool worker whose checkpoints of ``step`` stop at a gate: the first run of the whole
+    test to save one (claimed with O_EXCL) writes ``gate`` = {"pid": this worker, "run": its run directory's
+    name} and waits there (at most ``limit_s``, against a hang) to be killed. A test then kills a worker it
+    knows to be mid-run, whatever the load of the machine; the others, and its rerun, pass the gate."""
+    import json
+
+    from ganbench.training import checkpoint
+
+    real = checkpoint.save_checkpoint
+
+    def save(directory, at, *rest, **kwargs):
+        path = real(directory, at, *rest, **kwargs)
+        if at == step:
+            _wait_at_gate(Path(gate), Path(directory).parent.name, json)
+        return path
+
+    checkpoint.save_checkpoint = save  # the training loop calls it as checkpoint.save_checkpoint
+    try:
+        return fn(*args)
+    finally:
+        checkpoint.save_checkpoint = real
+
+
+def _wait_at_gate(gate: Path, run: str, json, limit_s: float = 300.0) -> None:
+    import time
+
+    try:
+        os.close(os.open(f"{gate}.claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return  # another run stopped here already, or this is the rerun of the one that did
+    tmp = gate.with_name(gate.name + ".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "run": run}))
+    os.replace(tmp, gate)  # whole, or not there
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
