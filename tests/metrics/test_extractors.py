@@ -117,17 +117,27 @@ def test_racing_processes_train_the_lenet_once(tmp_path, monkeypatch):
     from ganbench.data import load_dataset
     from ganbench.metrics.features import lenet
 
-    env = {**os.environ, "GANBENCH_CACHE": str(tmp_path)}
-    code = ("import ganbench.metrics.features.lenet as L; L._epochs = lambda n: 1; "
-            "f = L.LeNetFeatures({'name': 'digits'}); print(f.test_accuracy)")
-    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    asked = tmp_path / "asked"  # outside the cache folder
+    asked.mkdir()
+    env = {**os.environ, "GANBENCH_CACHE": str(tmp_path / "cache"), "ASKED": f"{asked}/"}
+    # each process notes (a file named by its pid) that it asks for the lock, so the test releases it once
+    # both wait there however long their imports take (a fixed 8 s sleep let a slow one come after training)
+    code = ("import os, pathlib, ganbench.metrics.features.lenet as L; L._epochs = lambda n: 1; real = L.FileLock\n"
+            "def noted(*a, **k):\n"
+            "    pathlib.Path(os.environ['ASKED'] + str(os.getpid())).touch()\n"
+            "    return real(*a, **k)\n"
+            "L.FileLock = noted; f = L.LeNetFeatures({'name': 'digits'}); print(f.test_accuracy)")
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
     base, _ = lenet.cache_base({"name": "digits"}, load_dataset({"name": "digits"}, "train"),
                                load_dataset({"name": "digits"}, "test"))
     with FileLock(f"{base}.lock"):
         procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
-        time.sleep(8)  # both import torch and reach the lock
-        assert all(p.poll() is None for p in procs)
+        deadline = time.monotonic() + 300  # only against a hang
+        while len(list(asked.iterdir())) < 2 and all(p.poll() is None for p in procs):
+            assert time.monotonic() < deadline, "the processes never asked for the lock"
+            time.sleep(0.05)
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs if p.poll() is not None]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     trained = ["training the LeNet extractor" in err for _, err in outs]
