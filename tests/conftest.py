@@ -1,5 +1,13 @@
-import pytest
-import torch
+import os
+
+# before torch loads OpenMP: the tests train in this process as the CLI does, whose threads sleep while they wait
+# (waitpolicy.py); spinning ones made the in-process trainings with 2 threads (test_confirm, test_threads,
+# test_loop's thread-count resume) take twice the CPU time, taken from the other xdist worker's core.
+# A wait policy the caller set is kept; tests of the policy itself set or delete the variable themselves.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
