@@ -248,8 +248,14 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
     state = floor_state(view)
     untold = view.one_seed()  # no interval: one value on the better side says nothing of the next seed
     if state == "clear":
+        floor = view.floor("final")
         text += (f" {len(view.clearing())} of {len(view.variants)} variants are better than a trivial generator "
-                 f"on {view.primary}" + (f"; with one seed, {_one_seed(untold)}." if untold else "."))
+                 f"on {view.primary} ({floor[0]}: {fmt(floor[1])}; judged by their 95 % interval)"
+                 + (f"; with one seed, {_one_seed(untold)}." if untold else "."))
+        if wide := view.above_on_every_seed():  # ▽ for its spread, not for a seed at the floor
+            one = len(wide) == 1
+            text += (f" {_join(wide)} {'is' if one else 'are'} better than it on every seed, but "
+                     f"{'its interval is' if one else 'their intervals are'} too wide to show it.")
     elif state == "one_seed":
         text += f" With one seed, {_one_seed(untold)} on {view.primary}."
     elif state == "elsewhere":

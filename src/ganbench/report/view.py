@@ -115,6 +115,20 @@ class DatasetView:
         """The variants whose final interval clears the floor on a metric (default: the primary)."""
         return [v for v in self.variants if self.clears_floor(v, "final", metric)]
 
+    def above_on_every_seed(self, metric: str | None = None) -> list[str]:
+        """The variants whose final interval does not clear the floor although each of their finished seeds (two
+        or more) is on its better side: the interval is too wide to show it, not a seed at the floor."""
+        metric = metric or self.primary
+        floor, value = self.floor("final", metric), info(metric)
+        out = []
+        for v in self.variants:
+            if self.clears_floor(v, "final", metric) is not False:
+                continue
+            finals = [self.final_values(r).get(metric) for r in self.seeds(v).values()]
+            if len(finals) > 1 and all(x is not None and math.isfinite(x) and value.better(x, floor[1]) for x in finals):
+                out.append(v)
+        return out
+
     def one_seed(self, metric: str | None = None) -> list[str]:
         """The variants with a final value on one seed only, against a floor: whether they clear it cannot be told."""
         metric = metric or self.primary
