@@ -88,7 +88,9 @@ Protocol).</p>
 {% for r in s.refs %}<tr class="ref"><td class="l">{{ r.variant }}{% if r.role %} ({{ r.role }}){% endif %}</td><td>–</td><td>{{ r.cells.final }}</td><td>{{ r.cells.best }}</td><td></td><td></td>
 {% for m in s.others %}<td>{{ r.others[m] }}</td>{% endfor %}</tr>{% endfor %}
 </table></div>
-<p class="note">Other quality metrics at the final checkpoint, mean [95 % CI].{% if s.units %} Units: {{ s.units }}.{% endif %}</p>
+<p class="note">Other quality metrics at the final checkpoint, mean [95 % CI].{% if s.units %} Units: {{ s.units }}.{% endif %}
+{% if s.unclear %}No variant's interval is better than the better trivial generator on {{ s.unclear | join(", ") }}:
+{{ "that column does" if s.unclear | length == 1 else "those columns do" }} not tell these runs from a trivial generator.{% endif %}</p>
 """,
     "verdicts": """
 <h3>Verdicts on {{ s.primary }} (every variant against the leader, {{ s.leader }}; final checkpoint{% if s.step %}, step {{ s.step }}{% endif %})</h3>
