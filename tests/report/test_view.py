@@ -328,3 +328,21 @@ def test_the_other_columns_say_which_ones_no_variant_clears_the_floor_of():
     assert board["unclear"] == []
     assert "No variant's interval" not in Environment(autoescape=True).from_string(
         SECTIONS["leaderboard"]).render(s=board)
+
+
+def test_a_column_without_a_lower_bound_says_its_values_can_be_below_0():
+    """The legend says intervals are clipped at 0 for a distance; KID's unbiased estimate is not (the main job's
+    digits: real data's kid_mean -2.68, hinge-sn's interval from -2.23): the caption says so for that column."""
+    from jinja2 import Environment
+
+    from ganbench.report.template import SECTIONS
+
+    values = {"a": {"high_quality": [0.4, 0.45, 0.5], "kid_mean": [0.5, -0.2, 0.1], "fid": [1.0, 2.0, 1.5]},
+              "b": {"high_quality": [0.3, 0.35, 0.32], "kid_mean": [0.3, 0.2, 0.1], "fid": [1.0, 2.0, 1.5]}}
+    board = leaderboard(_study(values, HQ_CAL, "high_quality"))
+    assert [m for m, _ in board["unbounded"]] == ["kid_mean"]  # not fid, clipped at 0
+    assert board["rows"][0]["others"]["kid_mean"].split("[")[1].startswith("-")  # the unclipped interval
+    html = " ".join(Environment(autoescape=True).from_string(SECTIONS["leaderboard"]).render(s=board).split())
+    assert "kid_mean has no lower bound (unbiased MMD² (cubic kernel), mean over subsets; may dip below 0): its " \
+           "values and interval are not clipped at 0." in html
+    assert "fid has no lower bound" not in html

@@ -90,7 +90,9 @@ Protocol).</p>
 </table></div>
 <p class="note">Other quality metrics at the final checkpoint, mean [95 % CI].{% if s.units %} Units: {{ s.units }}.{% endif %}
 {% if s.unclear %}No variant's interval is better than the better trivial generator on {{ s.unclear | join(", ") }}:
-{{ "that column does" if s.unclear | length == 1 else "those columns do" }} not tell these runs from a trivial generator.{% endif %}</p>
+{{ "that column does" if s.unclear | length == 1 else "those columns do" }} not tell these runs from a trivial generator.{% endif %}
+{% for m, meaning in s.unbounded %}{{ m }} has no lower bound ({{ meaning }}): its values and interval are not clipped at 0.
+{% endfor %}</p>
 """,
     "verdicts": """
 <h3>Verdicts on {{ s.primary }} (every variant against the leader, {{ s.leader }}; final checkpoint{% if s.step %}, step {{ s.step }}{% endif %})</h3>
