@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from ganbench.study.power import min_detectable, paired_power, seeds_needed
 
@@ -56,3 +56,48 @@ def test_power_is_bit_for_bit_the_scalar_formula():
                     plain = float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))
                     got = paired_power(n, delta, sd, alpha)
                     assert got == plain or (math.isnan(got) and math.isnan(plain)), (n, alpha, delta, sd)
+
+
+def plain_power(n, delta, sd, alpha):
+    """paired_power's formula over scipy's public nct.sf and t.ppf, operation for operation."""
+    df, nc = n - 1, abs(delta) * math.sqrt(n) / sd
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    return float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))
+
+
+def reference_min_detectable(n, sd, alpha):
+    """min_detectable's search written over scipy's public nct.sf and t.ppf (its code before paired_power
+    called scipy's distribution methods' inner functions)."""
+    def f(d):
+        return plain_power(n, d, sd, alpha) - 0.8
+    high = sd
+    while f(high) < 0:
+        high *= 2
+    return float(optimize.brentq(f, 0.0, high, xtol=1e-12 * high))
+
+
+def reference_seeds_needed(delta, sd, alpha):
+    """The first n (from 2) with power >= 0.8 over scipy's public functions, by a plain upward scan."""
+    for n in range(2, 10_001):
+        if plain_power(n, delta, sd, alpha) >= 0.8:
+            return n
+    return None
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.05 / 15, 0.05 / 45])
+def test_searches_equal_the_public_scipy_formula_bit_for_bit(alpha):
+    """The report writes min_detectable with all its digits to results.json: the fast power must leave the root
+    search's every step, hence its result, exactly as the public formula gives them."""
+    for n in (2, 3, 5, 10):
+        for sd in (1e-7, 0.0123, 0.5, 1.0, 3.3, 250.0):
+            assert min_detectable(n, sd, alpha) == reference_min_detectable(n, sd, alpha), (n, sd, alpha)
+    for delta, sd in [(0.3, 1.0), (-0.05, 0.2), (1.0, 0.1), (0.011, 0.35), (2.0, 3.0)]:
+        assert seeds_needed(delta, sd, alpha) == reference_seeds_needed(delta, sd, alpha), (delta, sd, alpha)
+
+
+def test_power_outside_the_fast_path_is_the_public_answer():
+    """NaN differences or spreads, an infinite noncentrality or critical value: what scipy's public calls say."""
+    for n, delta, sd, alpha in [(5, math.nan, 1.0, 0.05), (5, 1.0, math.nan, 0.05), (5, 1.0, math.inf, 0.05),
+                                (5, 1.0, 1e-320, 0.05), (5, 1.0, 1.0, 0.0), (5, 1.0, 1.0, 1e-300)]:
+        got, plain = paired_power(n, delta, sd, alpha), plain_power(n, delta, sd, alpha)
+        assert got == plain or (math.isnan(got) and math.isnan(plain)), (n, delta, sd, alpha, got, plain)
