@@ -18,6 +18,11 @@ from scipy import optimize, stats
 
 POWER = 0.8
 
+# scipy's hooks behind the public methods (a distribution subclass's documented _ppf/_sf); a scipy without them
+# takes the public path (same values, slower). tests/study/test_power.py pins that both paths agree exactly.
+_T_PPF = getattr(stats.t, "_ppf", None)
+_NCT_SF = getattr(stats.nct, "_sf", None)
+
 
 @functools.lru_cache(maxsize=4096)
 def _critical(alpha: float, df: int) -> float:
@@ -26,7 +31,7 @@ def _critical(alpha: float, df: int) -> float:
     times at one level. ``stats.t._ppf`` is the function ``stats.t.ppf`` applies to a valid quantile (then
     times scale 1 plus loc 0: the same value) without ppf's ~0.4 ms of argument handling."""
     q = 1 - alpha / 2
-    return float(stats.t._ppf(q, df)) if 0 < q < 1 else float(stats.t.ppf(q, df))
+    return float(_T_PPF(q, df)) if 0 < q < 1 and _T_PPF else float(stats.t.ppf(q, df))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -39,8 +44,8 @@ def _power(df: int, nc: float, alpha: float) -> float:
     crit = _critical(alpha, df)
     # P(T > crit) + P(T < -crit); the lower tail as the upper tail of -T (scipy's nct.cdf gives NaN far out).
     # Both tails in one call (scipy evaluates each element as a scalar call would; the sum is in the same order)
-    if math.isfinite(crit) and not math.isnan(nc):
-        upper, lower = stats.nct._sf(crit, df, np.array([nc, -nc]))
+    if math.isfinite(crit) and not math.isnan(nc) and _NCT_SF:
+        upper, lower = _NCT_SF(crit, df, np.array([nc, -nc]))
     else:  # the public path's own answers for what _sf is not defined on
         upper, lower = stats.nct.sf(crit, df, [nc, -nc])
     return float(upper + lower)
