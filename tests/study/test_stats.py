@@ -95,7 +95,25 @@ def test_power_sentence_stays_inside_a_bounded_metric():
 def test_verdict_names_winner_and_loser():
     out = summarize(_evals({"a": [10.0, 12.0, 11.0, 13.0, 10.5], "b": [20.0, 21.0, 22.5, 23.0, 20.5]}),
                     checkpoints=("final",))
-    assert verdict(out["pairs"][0]).startswith("a beats b on fid (final checkpoint) by 10.1 (Holm-adjusted p = ")
+    assert verdict(out["pairs"][0]).startswith("a beats b on fid (final checkpoint) by 10.1 (95 % CI ")
+
+
+def test_a_verdict_states_the_interval_of_its_difference():
+    # scipy's paired t-test's own 95 % interval of the mean difference is the reference (per comparison)
+    a, b = [10.0, 12.0, 11.0, 13.0, 10.5], [20.0, 21.0, 22.5, 23.0, 20.5]
+    (pair,) = summarize(_evals({"a": a, "b": b}), checkpoints=("final",))["pairs"]
+    ci = stats.ttest_rel(b, a).confidence_interval(0.95)  # fid: lower is better, so a beats b by b - a
+    assert f"by 10.1 (95 % CI {ci.low:.3g} to {ci.high:.3g} unadjusted; Holm-adjusted p = " in verdict(pair)
+    # not significant: the interval of the better mean minus the other, signed as the sentence's difference
+    a, b = [10.0, 12.0, 11.0], [10.5, 11.0, 12.5]
+    (pair,) = summarize(_evals({"a": a, "b": b}), checkpoints=("final",))["pairs"]
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert f"(mean a − b: {np.mean(a) - np.mean(b):+.3g}, 95 % CI {ci.low:+.3g} to {ci.high:+.3g} unadjusted, " \
+           "Holm-adjusted p = " in verdict(pair)
+    # every seed by the same amount: no interval, the sign test's sentence says why
+    (pair,) = summarize(_evals({"a": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "b": [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]}),
+                        checkpoints=("final",))["pairs"]
+    assert pair["test"] == "sign" and "CI" not in verdict(pair) and "the same amount" in verdict(pair)
 
 
 @pytest.mark.parametrize("metric", ["modes_covered", "fid"])

@@ -211,11 +211,27 @@ def verdict(pair: dict) -> str:
     if not pair["significant"]:
         # the better mean first and the difference signed from it, as the report's other sentences do
         diff = (pair["mean_diff"] if a_wins else -pair["mean_diff"]) + 0.0  # a tie: +0, not -0.0's "-0"
+        spread = _spread(pair, diff, signed=True)
         return (f"{winner} vs {loser} {where}: no significant difference (mean {winner} − {loser}: "
-                f"{diff:+.3g}, Holm-adjusted p = {p_text(pair['p_holm'])}, n = {pair['n']} seeds). "
+                f"{diff:+.3g}{', ' + spread if spread else ''}, Holm-adjusted p = {p_text(pair['p_holm'])}, "
+                f"n = {pair['n']} seeds). "
                 + " ".join(filter(None, [power_sentence(pair), _sign_sentence(pair)]))).strip()
     # the winner's share of seeds it is strictly better on: a tie is a win for neither
     share = pair["win_rate_a"] if a_wins else pair["win_rate_b"]
+    spread = _spread(pair, abs(pair["mean_diff"]), signed=False)
     return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} "
-            f"(Holm-adjusted p = {p_text(pair['p_holm'])}, "
+            f"({spread + '; ' if spread else ''}Holm-adjusted p = {p_text(pair['p_holm'])}, "
             f"wins {share:.0%} of {pair['n']} seeds). " + _sign_sentence(pair)).strip()
+
+
+def _spread(pair: dict, diff: float, signed: bool) -> str:
+    """The spread of a verdict's difference (``diff``, as the sentence states it): the 95 % Student t interval
+    of the mean paired difference (sd ddof 1 over its n seeds; per comparison, not Holm-adjusted). "" for a
+    sign-test pair (every seed differed by the same amount: ``_sign_sentence`` says so) or one with fewer than
+    two paired seeds."""
+    n, sd = pair["n"], pair.get("sd_diff")
+    if pair.get("test") == "sign" or n < 2 or sd is None or not math.isfinite(sd):
+        return ""
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    form = "+.3g" if signed else ".3g"
+    return f"95 % CI {format(diff - half, form)} to {format(diff + half, form)} unadjusted"
