@@ -70,6 +70,8 @@ def test_reused_only_while_the_cache_and_the_weights_file_are_the_same(tmp_path,
 
 def test_rewritten_user_data_builds_again(tmp_path, lenet_builds, monkeypatch):
     monkeypatch.setattr(lenet, "_epochs", lambda n: 1)
+    # its 1-epoch classifiers go to a cache of its own, not the session's under the full recipe's key
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
     data = load_dataset({"name": "digits"}, "train")
     path = tmp_path / "mine.npz"
     spec = {"name": "npz", "path": str(path)}
