@@ -4,7 +4,7 @@ import math
 
 from ganbench.config import make_config
 from ganbench.study.executors import InProcess
-from ganbench.study.groups import plan_groups
+from ganbench.study.groups import plan_groups, queue
 from ganbench.study.runner import run_study
 from ganbench.study.spec import StudySpec, expand
 from ganbench.study.store import Store
@@ -25,6 +25,42 @@ def test_groups_follow_network_shapes_and_size_limit():
     assert sorted(len(g) for g in plan_groups(runs, "on", 3)) == [1, 1, 3, 3]
     assert all(len(g) == 1 for g in plan_groups(runs, "off", 16))
     assert all(len(g) == 1 for g in plan_groups(runs, "auto", 16))  # CPU: auto does not group
+
+
+def test_queue_starts_seed_major_and_keeps_the_groups():
+    """Every variant's first seed, then every variant's second, ..., dataset by dataset: load that drifts
+    during a study falls on all variants alike. Stacked groups keep the members (in their order) that
+    plan_groups forms on the spec's variant-major order; they start in the order of their first run."""
+    spec = StudySpec(**{**SPEC, "datasets": [{"data": {"name": "ring8", "n": 2000}}, {"data": {"name": "grid25"}}],
+                        "grid": {"loss": ["ns", "hinge"]}, "seeds": 3})
+    runs = expand(spec)
+    variants = ("loss=ns", "loss=hinge")
+    for mode in ("off", "auto"):  # one run per task on a CPU
+        order = [(r.dataset, r.seed, r.variant) for [r] in queue(runs, mode, 16)]
+        assert order == [(ds, s, v) for ds in ("ring8", "grid25") for s in (0, 1, 2) for v in variants]
+    as_ids = lambda groups: [[r.run_id for r in g] for g in groups]  # noqa: E731
+    queued, planned = as_ids(queue(runs, "on", 2)), as_ids(plan_groups(runs, "on", 2))
+    assert sorted(queued) == sorted(planned) and queued != planned
+    assert [q[0] for q in queued] == [f"{ds}__{v}__s{s}" for ds in ("ring8", "grid25") for s in (0, 2)
+                                      for v in variants]  # groups of seeds 0+1, then of seed 2
+    assert as_ids(queue(runs, "on", 16)) == as_ids(plan_groups(runs, "on", 16))  # one group per recipe
+
+
+def test_a_study_starts_its_runs_interleaved(tmp_path):
+    """The runner starts the runs in the queue's order."""
+    order = []
+
+    class Recording(InProcess):
+        def run(self, fn, tasks, started=None):
+            def note(key):
+                order.extend(key)
+                started(key)
+            return super().run(fn, tasks, started=note)
+
+    spec = StudySpec(**{**SPEC, "grid": {"loss": ["ns", "hinge"]}, "budget": {"steps": 10},
+                        "eval": {"n": 100, "metrics": ["modes"]}})
+    run_study(tmp_path / "s", spec, Recording(), progress=False)
+    assert order == ["ring8__loss=ns__s0", "ring8__loss=hinge__s0", "ring8__loss=ns__s1", "ring8__loss=hinge__s1"]
 
 
 def test_grouped_study_gives_the_same_table(tmp_path):

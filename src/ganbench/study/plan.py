@@ -47,7 +47,7 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
     from .. import provenance
     from .evaluation import check_eval_data
     from .executors import Pool, check_workers
-    from .groups import plan_groups
+    from .groups import queue
     from .power import min_detectable
     from .spec import primary_for
 
@@ -72,7 +72,7 @@ def _plan(spec, runs: list, workers: int | None, probe: int | None, progress: bo
             "workers": pool.workers,
             "threads_per_worker": pool.threads, "machine": provenance.machine(), "recipes": [], "estimate": None}
     mode, size = ensemble or (spec.ensemble.mode, spec.ensemble.max_size)
-    groups = plan_groups(runs, mode, size)  # as the runner groups them: one task each
+    groups = queue(runs, mode, size)  # as the runner groups and starts them: one task each
     plan["tasks"] = [[[r.dataset, r.variant] for r in g] for g in groups]
     plan["ensemble"] = {"mode": mode, "max_size": size, "stacked_groups": sum(len(g) > 1 for g in groups)}
     if not probe:

@@ -29,7 +29,7 @@ from .executors import WORKER_DIED, Lost
 from .extend import extend_store, extension_line, extensions, first_difference
 from .evaluation import check_eval_data
 from .threads import on_cpu, recorded, study_threads
-from .groups import plan_groups
+from .groups import queue
 from .identities import check_resumed
 from .spec import StudySpec, expand, spec_of
 from .store import FINISHED, Store, check_store
@@ -231,7 +231,7 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
                       str(study.path), [{**eval_spec, "primary": r.primary} for r in group],
                       cpu_threads if cpu_threads and on_cpu(group[0].config) else executor.threads,
                       compile_mode, scope))
-                    for group in plan_groups(selected, mode, size)]  # a group is one task for every executor
+                    for group in queue(selected, mode, size)]  # one task per group, seed-major (groups.py)
 
         started = time.perf_counter()
         threads = _calibration_threads(cpu_threads or recorded(store))  # the reference rows' count: the runs'
