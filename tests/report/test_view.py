@@ -275,6 +275,46 @@ def test_the_cost_table_gives_the_spread_of_train_seconds_over_seeds():
     assert {r["variant"]: r["seconds"] for r in cost(view)["table"]} == {"a": "15 (10–20)", "b": "3 (3–3)"}
 
 
+def test_the_cost_section_says_how_the_runs_started():
+    """Seconds compare recipes only when load drift fell on every variant alike: the section says the runs
+    started seed by seed across variants, or warns that each variant's seeds ran back to back (read from the
+    stored start times; a pool's two workers may swap two starts)."""
+    from jinja2 import Environment
+
+    from ganbench.report.pictures import cost, start_order
+    from ganbench.report.template import SECTIONS
+
+    view = _study({"a": {"high_quality": [0.5, 0.6, 0.7]}, "b": {"high_quality": [0.4, 0.5, 0.6]}}, HQ_CAL,
+                  "high_quality")
+    by_id = {r["run_id"]: r for r in view.runs}
+
+    def started(*ids):
+        for t, rid in enumerate(ids):
+            by_id[f"grid25__{rid}"]["started"] = 1000.0 + t
+
+    render = Environment(autoescape=True).from_string(SECTIONS["cost"]).render
+    started("a__s0", "b__s0", "a__s1", "b__s1", "a__s2", "b__s2")
+    assert start_order(view.runs) == "interleaved"
+    html = render(s=cost(view))
+    assert "started seed by seed across variants" in html and "back to back" not in html
+    assert "the machine's load does not change them" in html and "wall-clock" in html
+    started("a__s0", "b__s0", "b__s1", "a__s1", "a__s2", "b__s2")  # two workers' starts swapped
+    assert start_order(view.runs) == "interleaved"
+    started("a__s0", "a__s1", "a__s2", "b__s0", "b__s1", "b__s2")
+    assert start_order(view.runs) == "back to back"
+    html = render(s=cost(view))
+    assert "seeds back to back" in html and "seed by seed" not in html
+    started("a__s0", "a__s1", "b__s0", "a__s2", "b__s1", "b__s2")  # swapped, still mostly variant by variant
+    assert start_order(view.runs) == "back to back"
+    for r in view.runs:
+        r["started"] = None  # a store without start times: nothing said
+    assert start_order(view.runs) is None
+    html = render(s=cost(view))
+    assert "seed by seed" not in html and "back to back" not in html
+    started("a__s0", "b__s0", "a__s1", "b__s1", "a__s2", "b__s2")
+    assert start_order([r for r in view.runs if r["seed"] == 0]) is None  # one seed: cannot tell
+
+
 def test_the_budget_caveat_is_said_once_above_the_verdicts():
     """The bottom line says the ranking is one at this budget; the warning under it gives the count and the
     command, not the same caveat again."""

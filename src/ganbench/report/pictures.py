@@ -73,7 +73,24 @@ def cost(view: DatasetView) -> dict:
                                   f"{view.name}: {view.primary} (final) against training cost")
     table = [{"variant": r["variant"], "flops": f"{r['train_flops']:.3g}" if r["train_flops"] else "–",
               "seconds": _seconds(r["seconds"])} for r in rows]
-    return {"plot": b64(png), "table": table, "machines": mixed_machines(view.runs)}
+    return {"plot": b64(png), "table": table, "machines": mixed_machines(view.runs), "order": start_order(view.runs)}
+
+
+def start_order(runs: list[dict]) -> str | None:
+    """How one dataset's runs started, read from their stored start times: "interleaved" when consecutive
+    starts mostly share a seed (every variant's first seed, then every variant's second: study/groups.py),
+    "back to back" when they mostly share a variant (each variant's seeds in a row, as before 2026-11-29,
+    when load that drifts during a study falls on whole variants); None when neither, or with fewer than
+    two variants or seeds. Two starts of a pool's workers may swap, so this counts pairs, not exact order."""
+    timed = sorted((r for r in runs if r.get("started") is not None), key=lambda r: r["started"])
+    if len({r["variant"] for r in timed}) < 2 or len({r["seed"] for r in timed}) < 2:
+        return None
+    pairs = list(zip(timed, timed[1:]))
+    same_variant = sum(a["variant"] == b["variant"] for a, b in pairs)
+    same_seed = sum(a["seed"] == b["seed"] for a, b in pairs)
+    if same_seed == same_variant:
+        return None
+    return "interleaved" if same_seed > same_variant else "back to back"
 
 
 def _seconds(secs: list[float]) -> str:

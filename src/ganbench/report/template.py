@@ -168,9 +168,15 @@ pairs, as in its verdicts table: what it would call significant without the firs
 <p class="note">Outlined points form the Pareto front (no other variant is both cheaper and better). Each point is a
 variant's mean over its finished seeds, drawn without its spread: the front orders means and is not a test (the
 leaderboard's intervals and the verdicts say which differences are significant). Training FLOPs
-count G's and D's forward and backward passes, n_dis, packing, regularizer passes and the EMA (not the optimizer updates). Train seconds are wall
+count G's and D's forward and backward passes, n_dis, packing, regularizer passes and the EMA (not the optimizer updates);
+they are counted, so the machine's load does not change them. Train seconds are wall-clock
 time on the machine as it was loaded during the study (a pool's workers share its cores), so they vary between seeds of
-one recipe: the table gives their range.</p>
+one recipe: the table gives their range.{% if s.order == "interleaved" %} The runs started seed by seed across variants
+(every variant's first seed, then every variant's second, ...), so load that drifted during the study fell on all
+variants alike.{% endif %}</p>
+{% if s.order == "back to back" %}<p class="warn">This study's runs started each variant's seeds back to back (as
+ganbench did before 2026-11-29): load that drifted during the study fell on whole variants, so a difference in train
+seconds between variants may say when each ran rather than what it costs; compare their training FLOPs.</p>{% endif %}
 {% if s.machines %}<p class="warn">{{ s.machines }}</p>{% endif %}
 <details><summary>Cost per run</summary><div class="scroll"><table><tr><th class="l">variant</th><th>training FLOPs</th><th>train seconds: mean (min–max over seeds)</th></tr>
 {% for r in s.table %}<tr><td class="l">{{ r.variant }}</td><td>{{ r.flops }}</td><td>{{ r.seconds }}</td></tr>{% endfor %}</table></div></details>
