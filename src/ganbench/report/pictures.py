@@ -79,7 +79,7 @@ def cost(view: DatasetView) -> dict:
 def start_order(runs: list[dict]) -> str | None:
     """How one dataset's runs started, read from their stored start times: "interleaved" when consecutive
     starts mostly share a seed (every variant's first seed, then every variant's second: study/groups.py),
-    "back to back" when they mostly share a variant (each variant's seeds in a row, as before 2026-11-29,
+    "back to back" when they mostly share a variant (each variant's seeds in a row, as until 2026-11-29,
     when load that drifts during a study falls on whole variants); None when neither, or with fewer than
     two variants or seeds. Two starts of a pool's workers may swap, so this counts pairs, not exact order."""
     timed = sorted((r for r in runs if r.get("started") is not None), key=lambda r: r["started"])

@@ -175,7 +175,7 @@ one recipe: the table gives their range.{% if s.order == "interleaved" %} The ru
 (every variant's first seed, then every variant's second, ...), so load that drifted during the study fell on all
 variants alike.{% endif %}</p>
 {% if s.order == "back to back" %}<p class="warn">This study's runs started each variant's seeds back to back (as
-ganbench did before 2026-11-29): load that drifted during the study fell on whole variants, so a difference in train
+ganbench did until 2026-11-29): load that drifted during the study fell on whole variants, so a difference in train
 seconds between variants may say when each ran rather than what it costs; compare their training FLOPs.</p>{% endif %}
 {% if s.machines %}<p class="warn">{{ s.machines }}</p>{% endif %}
 <details><summary>Cost per run</summary><div class="scroll"><table><tr><th class="l">variant</th><th>training FLOPs</th><th>train seconds: mean (min–max over seeds)</th></tr>
