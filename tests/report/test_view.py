@@ -386,3 +386,28 @@ def test_a_column_without_a_lower_bound_says_its_values_can_be_below_0():
     assert "kid_mean has no lower bound (unbiased MMD² (cubic kernel), mean over subsets; may dip below 0): its " \
            "values and interval are not clipped at 0." in html
     assert "fid has no lower bound" not in html
+
+
+def test_the_leaderboard_says_when_best_and_final_use_reference_sets_of_different_sizes():
+    # digits: best (held-out) against the test split's 360 rows, final against the train split's 1000; FID's
+    # bias depends on the sample count, so the two columns are not comparable with each other
+    from jinja2 import Environment
+
+    from ganbench.report.template import SECTIONS
+
+    view = _study({"a": {"high_quality": [0.4, 0.45, 0.5]}, "b": {"high_quality": [0.3, 0.35, 0.4]}},
+                  HQ_CAL, "high_quality")
+    for e in view.evals:
+        e["protocol"] = {"ema": True, "split": "train", "n_real": 1000}
+    held = [dict(e, tags=["best", "heldout"], protocol={"ema": True, "split": "test", "n_real": 360})
+            for e in view.evals if "final" in e["tags"]]
+    assert leaderboard(view)["sizes"] is None  # no held-out evaluation: nothing to say
+    view.evals += held
+    board = leaderboard(view)
+    assert board["sizes"] == {"best": ("test", 360), "final": ("train", 1000)}
+    note = " ".join(Environment(autoescape=True).from_string(SECTIONS["leaderboard"]).render(s=board).split())
+    assert ("Their reference sets differ in size (best: the test split's 360 rows; final: the train split's 1000), "
+            "and high_quality can depend on the sample count") in note
+    for e in held:
+        e["protocol"]["n_real"] = 1000  # the same size: no sentence
+    assert leaderboard(view)["sizes"] is None

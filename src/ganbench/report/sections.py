@@ -78,13 +78,30 @@ def leaderboard(view: DatasetView) -> dict:
             "rows": rows, "refs": refs, "noise": fmt(view.noise) if view.noise is not None else None,
             "units": _units([view.primary, *others]),
             "floor_state": floor_state(view) if refs else None, "elsewhere": _elsewhere(view),
-            "floor": view.floor("final"), "study": str(view.study_path),
+            "floor": view.floor("final"), "study": str(view.study_path), "sizes": _reference_sizes(view),
             # other columns that no variant's interval clears the floor of (ring8's fid: a Gaussian fit scores
             # below real data): the leaderboard marks ▽ on the primary metric only
             "unclear": [m for m in others if view.floor("final", m) and not view.clearing(m) and not view.one_seed(m)],
             # columns with no lower bound (KID's unbiased estimate): the legend's "clipped ... 0 for a distance"
             # does not hold for them, and real data's KID is below 0
             "unbounded": [(m, info(m).meaning) for m in [view.primary, *others] if info(m).bounds[0] is None]}
+
+
+def _reference_sizes(view: DatasetView) -> dict | None:
+    """{'best': (split, n_real), 'final': (split, n_real)} of the primary metric's evaluations when the two
+    columns' reference sets differ in size (digits: the test split's 360 rows against the train split's 1000):
+    a metric that depends on the sample count (FID's bias) is then comparable within a column, not across
+    the two; None when they have the same size (or a column is missing)."""
+    sizes: dict = {}
+    for e in view.evals:
+        if e["metric"] == view.primary and "repeat" not in e["tags"]:
+            role = "best" if "heldout" in e["tags"] else "final" if "final" in e["tags"] else None
+            if role:
+                sizes.setdefault(role, set()).add((e["protocol"].get("split"), e["protocol"].get("n_real")))
+    if len(sizes.get("best", ())) != 1 or len(sizes.get("final", ())) != 1:
+        return None
+    (best,), (final,) = sizes["best"], sizes["final"]
+    return {"best": best, "final": final} if None not in (best[1], final[1]) and best[1] != final[1] else None
 
 
 def _units(metrics: list[str]) -> str:

@@ -74,7 +74,9 @@ generator models nothing, yet scores as well as the runs on {{ s.primary }}: the
 by itself. Read it beside the other columns, or rank by another metric (<code>eval.primary</code>).</p>{% endif %}
 <p class="note">{{ s.primary }}: {{ s.meaning }}; {{ s.source }}. It orders the table and selects each run's best
 checkpoint. <i>best</i> is reported from an independent evaluation (other samples, the test split), <i>final</i> is
-the last checkpoint. "still improving": seeds whose {{ s.primary }} got better over the last evaluation interval by more
+the last checkpoint.{% if s.sizes %} Their reference sets differ in size (best: the {{ s.sizes.best[0] }} split's {{ s.sizes.best[1] }}
+rows; final: the {{ s.sizes.final[0] }} split's {{ s.sizes.final[1] }}), and {{ s.primary }} can depend on the sample count: compare
+values within a column, not across the two.{% endif %} "still improving": seeds whose {{ s.primary }} got better over the last evaluation interval by more
 than 2&radic;2 times the evaluation noise{% if s.noise %} (one evaluation's std: {{ s.noise }}){% endif %}. Reference rows
 use the runs' reference set and extractor: <i>real data</i> is the ceiling, the better trivial generator the floor;
 real data brings no more rows than its held-out split has, so its sample count can be smaller than the runs' (see
