@@ -110,6 +110,12 @@ def test_a_verdict_states_the_interval_of_its_difference():
     ci = stats.ttest_rel(a, b).confidence_interval(0.95)
     assert f"(mean a − b: {np.mean(a) - np.mean(b):+.3g}, 95 % CI {ci.low:+.3g} to {ci.high:+.3g} unadjusted, " \
            "Holm-adjusted p = " in verdict(pair)
+    # a share's difference cannot leave [-1, 1]: the interval is clipped there, as the leaderboard's cells are
+    (pair,) = summarize(_evals({"a": [0.9, 0.1, 0.8], "b": [0.1, 0.9, 0.2]}, metric="precision"),
+                        checkpoints=("final",))["pairs"]
+    ci = stats.ttest_rel([0.9, 0.1, 0.8], [0.1, 0.9, 0.2]).confidence_interval(0.95)
+    assert ci.low < -1 and ci.high > 1
+    assert "95 % CI -1 to +1 unadjusted" in verdict(pair)
     # every seed by the same amount: no interval, the sign test's sentence says why
     (pair,) = summarize(_evals({"a": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "b": [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]}),
                         checkpoints=("final",))["pairs"]

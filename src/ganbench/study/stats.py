@@ -226,12 +226,17 @@ def verdict(pair: dict) -> str:
 
 def _spread(pair: dict, diff: float, signed: bool) -> str:
     """The spread of a verdict's difference (``diff``, as the sentence states it): the 95 % Student t interval
-    of the mean paired difference (sd ddof 1 over its n seeds; per comparison, not Holm-adjusted). "" for a
+    of the mean paired difference (sd ddof 1 over its n seeds; per comparison, not Holm-adjusted; clipped to
+    the differences a bounded metric can show). "" for a
     sign-test pair (every seed differed by the same amount: ``_sign_sentence`` says so) or one with fewer than
     two paired seeds."""
     n, sd = pair["n"], pair.get("sd_diff")
     if pair.get("test") == "sign" or n < 2 or sd is None or not math.isfinite(sd):
         return ""
     half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    low, high = diff - half, diff + half
+    lo, hi = info(pair["metric"]).bounds
+    if lo is not None and hi is not None:  # a difference of two shares lies within +-1: clipped there, as cells are
+        low, high = max(low, lo - hi), min(high, hi - lo)
     form = "+.3g" if signed else ".3g"
-    return f"95 % CI {format(diff - half, form)} to {format(diff + half, form)} unadjusted"
+    return f"95 % CI {format(low, form)} to {format(high, form)} unadjusted"
