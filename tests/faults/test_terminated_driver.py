@@ -29,10 +29,24 @@ def _terminate_when(ready, limit_s: float = 120.0) -> threading.Thread:
     return threading.Thread(target=run, daemon=True)
 
 
-def _pool_workers_left() -> list:
+_BEFORE: set = set()  # the spawned children alive when the test began (another test's, in this xdist worker)
+
+
+@pytest.fixture(autouse=True)
+def _children_before():
     import multiprocessing
 
-    return [p for p in multiprocessing.active_children() if "SpawnProcess" in p.name]
+    _BEFORE.clear()
+    _BEFORE.update(p.pid for p in multiprocessing.active_children())
+    yield
+
+
+def _pool_workers_left() -> list:
+    """The pool workers this test started that are still running: a child alive before it began (a process of
+    another test in the same pytest worker, CI69) is not this pool's."""
+    import multiprocessing
+
+    return [p for p in multiprocessing.active_children() if "SpawnProcess" in p.name and p.pid not in _BEFORE]
 
 
 def test_sigterm_to_the_driver_stops_the_pool_workers_through_their_interrupt(tmp_path):
@@ -53,9 +67,7 @@ def test_sigterm_to_the_driver_stops_the_pool_workers_through_their_interrupt(tm
     thread.join()
     assert started.exists(), "the task never started: the test did not test anything"
     assert stopped.exists()  # the worker got the interrupt, as a training loop does, and could record it
-    import multiprocessing
-
-    assert not [p for p in multiprocessing.active_children() if "SpawnProcess" in p.name]  # none left running
+    assert not _pool_workers_left()  # none left running
 
 
 def test_an_idle_worker_leaves_quietly_when_the_driver_is_interrupted(tmp_path, capfd):
