@@ -133,14 +133,10 @@ class _Deferred:
         self.in_step, self.pending = True, None
         try:
             yield
-        except BaseException:
+        finally:  # raised here while the step's own error unwinds, the interrupt takes that error as its context
             self.in_step = False
             if self.pending is not None:
                 self._raise_held()
-            raise
-        self.in_step = False
-        if self.pending is not None:
-            self._raise_held()
 
 
 @contextlib.contextmanager
