@@ -110,9 +110,10 @@ def summarize(evals: list[dict], checkpoints=("best", "final"), classes: dict | 
                     p = 1.0 if len(common) >= 2 else math.nan
                 wins = sum(better(metric, u, w) for u, w in zip(xa, xb))
                 losses = sum(better(metric, w, u) for u, w in zip(xa, xb))  # ties count for neither
+                diff = mean_ci(list(xa - xb), clip=_difference_clip(metric))  # the verdict's spread
                 comps.append({"dataset": dataset, "metric": metric, "checkpoint": ckpt, "a": a, "b": b,
-                              "n": len(common), "mean_diff": float((xa - xb).mean()) if len(common) else math.nan,
-                              "sd_diff": float((xa - xb).std(ddof=1)) if len(common) >= 2 else math.nan,
+                              "n": len(common), "mean_diff": diff["mean"], "sd_diff": diff["std"],
+                              "diff_ci_low": diff["ci_low"], "diff_ci_high": diff["ci_high"],
                               "p": p, "test": test, "win_rate_a": wins / len(common) if common else math.nan,
                               "win_rate_b": losses / len(common) if common else math.nan})
             valid = [c for c in comps if not math.isnan(c["p"])]
@@ -127,6 +128,16 @@ def summarize(evals: list[dict], checkpoints=("best", "final"), classes: dict | 
                 c.setdefault("significant", False)
             pairs += comps
     return {"leaderboard": board, "pairs": pairs}
+
+
+def _difference_clip(metric: str):
+    """``mean_ci``'s clip for a difference of two values of ``metric``: within +-(its range) when it has two
+    bounds (a difference of two shares lies in [-1, 1], as a share's interval is kept in [0, 1]); else none."""
+    low, high = info(metric).bounds
+    if low is None or high is None:
+        return None
+    span = high - low
+    return lambda x: min(max(x, -span), span)
 
 
 def same_difference(xa: np.ndarray, xb: np.ndarray) -> bool:
@@ -211,32 +222,29 @@ def verdict(pair: dict) -> str:
     if not pair["significant"]:
         # the better mean first and the difference signed from it, as the report's other sentences do
         diff = (pair["mean_diff"] if a_wins else -pair["mean_diff"]) + 0.0  # a tie: +0, not -0.0's "-0"
-        spread = _spread(pair, diff, signed=True)
+        spread = _spread(pair, flip=not a_wins, signed=True)
         return (f"{winner} vs {loser} {where}: no significant difference (mean {winner} − {loser}: "
                 f"{diff:+.3g}{', ' + spread if spread else ''}, Holm-adjusted p = {p_text(pair['p_holm'])}, "
                 f"n = {pair['n']} seeds). "
                 + " ".join(filter(None, [power_sentence(pair), _sign_sentence(pair)]))).strip()
     # the winner's share of seeds it is strictly better on: a tie is a win for neither
     share = pair["win_rate_a"] if a_wins else pair["win_rate_b"]
-    spread = _spread(pair, abs(pair["mean_diff"]), signed=False)
+    spread = _spread(pair, flip=pair["mean_diff"] < 0, signed=False)
     return (f"{winner} beats {loser} {where} by {abs(pair['mean_diff']):.3g} "
             f"({spread + '; ' if spread else ''}Holm-adjusted p = {p_text(pair['p_holm'])}, "
             f"wins {share:.0%} of {pair['n']} seeds). " + _sign_sentence(pair)).strip()
 
 
-def _spread(pair: dict, diff: float, signed: bool) -> str:
-    """The spread of a verdict's difference (``diff``, as the sentence states it): the 95 % Student t interval
-    of the mean paired difference (sd ddof 1 over its n seeds; per comparison, not Holm-adjusted; clipped to
-    the differences a bounded metric can show). "" for a
-    sign-test pair (every seed differed by the same amount: ``_sign_sentence`` says so) or one with fewer than
-    two paired seeds."""
-    n, sd = pair["n"], pair.get("sd_diff")
-    if pair.get("test") == "sign" or n < 2 or sd is None or not math.isfinite(sd):
+def _spread(pair: dict, flip: bool, signed: bool) -> str:
+    """The spread of a verdict's difference: the pair's 95 % Student t interval of the mean paired difference
+    (``summarize``: per comparison, not Holm-adjusted, kept within the differences a bounded metric can show),
+    negated with ``flip`` when the sentence states b − a. "" for a sign-test pair (every seed differed by the
+    same amount: ``_sign_sentence`` says so) or one without an interval (fewer than two paired seeds, or one
+    difference on every seed)."""
+    low, high = pair.get("diff_ci_low"), pair.get("diff_ci_high")
+    if pair.get("test") == "sign" or low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         return ""
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    low, high = diff - half, diff + half
-    lo, hi = info(pair["metric"]).bounds
-    if lo is not None and hi is not None:  # a difference of two shares lies within +-1: clipped there, as cells are
-        low, high = max(low, lo - hi), min(high, hi - lo)
+    if flip:
+        low, high = -high, -low
     form = "+.3g" if signed else ".3g"
-    return f"95 % CI {format(low, form)} to {format(high, form)} unadjusted"
+    return f"95 % CI {format(low + 0.0, form)} to {format(high + 0.0, form)} unadjusted"
