@@ -38,3 +38,10 @@ def test_a_non_finite_value_at_either_end_cannot_be_judged(last):
     # NaN compared with anything is False: such a run was counted as judged and settled
     assert still_improving([(100, 30.0), (200, last)], "fid", 0.5) is None
     assert still_improving([(100, last), (200, 0.3)], "high_quality", 0.01) is None
+
+
+def test_runs_left_out_do_not_enter_the_pool():
+    # a collapsed run gives the metric's bound twice (d = 0): pooled in, it shrank sigma by sqrt(2) here
+    evals = _rows("a", "high_quality", [0.5, 0.6], 0.64) + _rows("dead", "high_quality", [0.0, 0.0], 0.0)
+    assert eval_noise(evals, "high_quality")["d"] == pytest.approx(math.sqrt(0.04 ** 2 / 2 / 2))
+    assert eval_noise(evals, "high_quality", leave_out={"dead"})["d"] == pytest.approx(math.sqrt(0.04 ** 2 / 2))

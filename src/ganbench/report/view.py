@@ -186,11 +186,6 @@ def build_view(name: str, primary: str, chosen: bool, runs: list[dict], evals: l
                        [p for p in summary["pairs"] if p["dataset"] == name],
                        {k[1:]: v for k, v in calibration.items() if k[0] == name}, study_path,
                        sorted({r["variant"] for r in runs}))
-    view.noise = eval_noise(evals, primary).get(name)
-    view.paths = paths = trajectories(evals, primary)
-    view.repeats = {e["run_id"]: e["value"] for e in evals if e["metric"] == primary and "repeat" in e["tags"]
-                    and e["value"] is not None and math.isfinite(e["value"])}
-    view.improving = {r["run_id"]: still_improving(paths.get(r["run_id"], []), primary, view.noise) for r in runs}
     floor = view.floor("final")
     for r in runs:
         if r["status"] != "done":
@@ -200,6 +195,11 @@ def build_view(name: str, primary: str, chosen: bool, runs: list[dict], evals: l
             view.collapsed[r["run_id"]] = reason
         elif reason := _floor_reason(final, primary, floor):
             view.at_floor[r["run_id"]] = reason
+    view.noise = eval_noise(evals, primary, leave_out=view.collapsed.keys()).get(name)
+    view.paths = paths = trajectories(evals, primary)
+    view.repeats = {e["run_id"]: e["value"] for e in evals if e["metric"] == primary and "repeat" in e["tags"]
+                    and e["value"] is not None and math.isfinite(e["value"])}
+    view.improving = {r["run_id"]: still_improving(paths.get(r["run_id"], []), primary, view.noise) for r in runs}
     return view
 
 

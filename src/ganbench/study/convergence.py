@@ -2,7 +2,9 @@
 
 The noise: each run's final checkpoint is evaluated twice with independent sampling seeds
 (``evaluation.py``); with d the difference of the two values, the pooled standard deviation of one
-evaluation over a dataset's runs is sqrt(mean(d^2) / 2). A run is *still improving* when its primary
+evaluation over a dataset's runs is sqrt(mean(d^2) / 2). Runs that collapsed (no mode, no high-quality
+sample: both evaluations give the metric's bound) are left out of the pool: their d = 0 says nothing of the
+noise of a run that learned something, and counting them made the noise look smaller. A run is *still improving* when its primary
 metric got better over the last evaluation interval by more than ``Z`` standard deviations of a
 difference of two evaluations (Z * sqrt(2) * sigma): a change that noise alone rarely makes.
 """
@@ -27,10 +29,12 @@ def trajectories(evals: list[dict], metric: str) -> dict[str, list[tuple[int, fl
     return {k: sorted(v) for k, v in out.items()}
 
 
-def eval_noise(evals: list[dict], metric: str) -> dict[str, float]:
-    """{dataset: pooled std of one evaluation} from the final/repeat pairs of its runs."""
+def eval_noise(evals: list[dict], metric: str, leave_out=frozenset()) -> dict[str, float]:
+    """{dataset: pooled std of one evaluation} from the final/repeat pairs of its runs, but those in leave_out."""
     final, repeat = {}, {}
     for e in evals:
+        if e["run_id"] in leave_out:
+            continue
         if e["metric"] == metric and e["value"] is not None and math.isfinite(e["value"]):
             if "final" in e["tags"]:
                 final[e["run_id"]] = (e["dataset"], e["value"])
