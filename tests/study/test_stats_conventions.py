@@ -69,6 +69,12 @@ def test_identical_values_on_every_seed_give_p_one():
     """No difference on any seed: the t statistic is 0/0 (scipy: NaN); ganbench's convention is p = 1."""
     (pair,) = summarize(_evals({"a": [3.0, 4.0, 5.0], "b": [3.0, 4.0, 5.0]}), checkpoints=("final",))["pairs"]
     assert pair["p"] == 1.0 and pair["p_holm"] == 1.0 and not pair["significant"]
+    assert pair["test"] == "equal"  # no test was run: it was labelled "t"
+
+
+def test_a_pair_with_one_common_seed_has_no_test():
+    (pair,) = summarize(_evals({"a": [3.0], "b": [4.0]}), checkpoints=("final",))["pairs"]
+    assert pair["test"] == "none" and math.isnan(pair["p"]) and not pair["significant"]
 
 
 def test_a_spread_above_float32_rounding_keeps_its_interval():

@@ -170,7 +170,7 @@ def verdicts(view: DatasetView) -> dict | None:
     table = []
     for p in sorted(view.pairs, key=lambda p: (p["metric"] != view.primary, p["metric"], p["checkpoint"], p["a"])):
         table.append({"metric": f"{p['metric']} {info(p['metric']).arrow}", "checkpoint": p["checkpoint"], "a": p["a"],
-                      "b": p["b"], "n": p["n"], "sign": p.get("test") == "sign",
+                      "b": p["b"], "n": p["n"], "sign": p.get("test") == "sign", "equal": p.get("test") == "equal",
                       "diff": f"{p['mean_diff']:+.3g}" if math.isfinite(p["mean_diff"]) else "–",
                       "p": p_text(p["p"]), "p_holm": p_text(p["p_holm"]), "sig": p["significant"],
                       "win": f"{p['win_rate_a']:.0%}" if math.isfinite(p["win_rate_a"]) else "–",

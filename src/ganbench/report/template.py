@@ -116,13 +116,14 @@ generators. Evaluate with more samples (<code>eval.n</code>) before trusting it.
 quality metric{{ 's' if s.n_metrics != 1 }} at {{ s.n_checkpoints }} checkpoint{{ 's' if s.n_checkpoints != 1 }}; the verdicts above are the
 rows of {{ s.primary }} at the final checkpoint)</summary>
 <div class="scroll"><table><tr><th class="l">metric</th><th class="l">checkpoint</th><th class="l">a</th><th class="l">b</th><th>seeds</th><th>mean a&minus;b</th><th>p</th><th>Holm p</th><th>a wins</th><th>detectable (80 %)</th><th>seeds needed</th></tr>
-{% for p in s.table %}<tr><td class="l">{{ p.metric }}</td><td class="l">{{ p.checkpoint }}</td><td class="l">{{ p.a }}</td><td class="l">{{ p.b }}</td><td>{{ p.n }}</td><td>{{ p.diff }}</td><td>{{ p.p }}{% if p.sign %} (sign){% endif %}</td><td class="{{ 'sig' if p.sig else 'ns' }}">{{ p.p_holm }}</td><td>{{ p.win }}</td><td>{{ p.mdd }}</td><td>{{ p.need }}</td></tr>{% endfor %}
+{% for p in s.table %}<tr><td class="l">{{ p.metric }}</td><td class="l">{{ p.checkpoint }}</td><td class="l">{{ p.a }}</td><td class="l">{{ p.b }}</td><td>{{ p.n }}</td><td>{{ p.diff }}</td><td>{{ p.p }}{% if p.sign %} (sign){% elif p.equal %} (equal){% endif %}</td><td class="{{ 'sig' if p.sig else 'ns' }}">{{ p.p_holm }}</td><td>{{ p.win }}</td><td>{{ p.mdd }}</td><td>{{ p.need }}</td></tr>{% endfor %}
 </table></div>
 <p class="note">Holm p: adjusted over the {{ s.n_pairs }} pair{{ 's' if s.n_pairs != 1 }} of one metric at one checkpoint, not across the
 {{ s.n_metrics * s.n_checkpoints }} such families in this table: outside the verdicts' rows a Holm p below 0.05 is a lead
 to follow up, not a finding. mean a&minus;b is signed as a&minus;b whatever the metric's direction (&darr;: lower is
 better); a wins: the share of paired seeds on which a is better in that direction (ties count for neither). p (sign):
-every seed differed by the same amount, so p is the exact sign test's. Detectable: the smallest difference found 4 times
+every seed differed by the same amount, so p is the exact sign test's; p (equal): both variants gave the same value on
+every seed, nothing to test, p = 1. Detectable: the smallest difference found 4 times
 in 5 (paired t-test at Holm's strictest level); one larger than the metric's range means no difference it can show.
 Seeds needed: about how many paired seeds a difference as large as the observed one needs to be
 found 4 times in 5. Both columns use the spread of paired differences observed here, which at few seeds is more

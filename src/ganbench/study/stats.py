@@ -95,7 +95,7 @@ def summarize(evals: list[dict], checkpoints=("best", "final"), classes: dict | 
                 common = sorted(set(by_variant[a]) & set(by_variant[b]))
                 xa = np.array([by_variant[a][s] for s in common])
                 xb = np.array([by_variant[b][s] for s in common])
-                test = "t"
+                test = "t"  # or "sign"; "equal": no difference on any seed (p = 1); "none": < 2 paired seeds
                 if len(common) >= 2 and same_difference(xa, xb):
                     # every seed differs by the same amount (8 vs 7 modes, or 0.97 vs 0.96, on each): the t
                     # statistic is infinite or rounding noise, p ~ 0, "significant" at 2 seeds; the exact sign
@@ -106,8 +106,8 @@ def summarize(evals: list[dict], checkpoints=("best", "final"), classes: dict | 
                         warnings.simplefilter("ignore", RuntimeWarning)
                         p = float(stats.ttest_rel(xa, xb).pvalue)
                     p = 1.0 if math.isnan(p) else p
-                else:
-                    p = 1.0 if len(common) >= 2 else math.nan
+                else:  # t would be 0/0 (scipy: NaN); nothing to test
+                    p, test = (1.0, "equal") if len(common) >= 2 else (math.nan, "none")
                 wins = sum(better(metric, u, w) for u, w in zip(xa, xb))
                 losses = sum(better(metric, w, u) for u, w in zip(xa, xb))  # ties count for neither
                 diff = mean_ci(list(xa - xb), clip=_difference_clip(metric))  # the verdict's spread
