@@ -36,12 +36,14 @@ def test_a_reference_rows_own_kid_protocol_gets_its_note():
     protocol no run has, and its KID subsets were not described."""
     from ganbench.report.html import _protocol_notes
 
-    def rows(n_real, n_fake, size, count):
-        return [{"dataset": "digits", "metric": m, "value": v, "protocol": {"n_real": n_real, "n_fake": n_fake}}
-                for m, v in (("kid_subset_size", size), ("kid_subsets", count))]
+    def rows(n_real, n_fake, size, count, **row):
+        return [{"dataset": "digits", "metric": m, "value": v, "protocol": {"n_real": n_real, "n_fake": n_fake},
+                 **row} for m, v in (("kid_subset_size", size), ("kid_subsets", count))]
 
-    notes = _protocol_notes([], [], rows(1000, 1000, 1000, 1), rows(1000, 360, 360, 100))
+    notes = _protocol_notes([], [], rows(1000, 1000, 1000, 1), rows(1000, 360, 360, 100, row="real data"))
     kid_notes = [n for n in notes if "KID" in n]
     assert len(kid_notes) == 2
-    assert ("digits: KID on 100 subsets of 360 rows (n_real 1000, n_fake 360): every subset holds all the fake rows "
+    # each note names its rows: a reader could not tell which rows' KID drew 100 subsets
+    assert any(n.startswith("digits (runs): KID on 1 subset of 1000 rows") for n in kid_notes)
+    assert ("digits (real data): KID on 100 subsets of 360 rows (n_real 1000, n_fake 360): every subset holds all the fake rows "
             "and another draw of 360 of the 1000 real rows, so kid_std measures the real draw only.") in kid_notes

@@ -425,3 +425,14 @@ def test_collapsed_runs_are_left_out_of_the_evaluation_noise():
     assert abs(view.noise - (sum(d2) / 5 / 2) ** 0.5) < 1e-12  # 5 runs pooled, not 6 (6 gives 0.0112)
     note = next(n for n in _protocol_notes([view], view.runs, view.evals) if "evaluation noise" in n)
     assert "pooled over the 5 final checkpoints" in note and "1 collapsed run left out" in note
+
+
+def test_feature_units_name_the_features():
+    # ring8's "squared feature units" are squared coordinates (the points extractor); digits' are LeNet's
+    from ganbench.report.sections import _units
+
+    evals = [{"metric": m, "protocol": {"extractor": x}} for m in ("fid", "kid_mean") for x in ("points",)]
+    evals.append({"metric": "reverse_kl", "protocol": {"extractor": "lenet"}})  # not a feature unit: not named
+    assert _units(["fid", "kid_mean", "reverse_kl"], evals) == (
+        "fid, kid_mean in squared feature units (features: points, the samples' own coordinates (vector data)); "
+        "reverse_kl in nats")

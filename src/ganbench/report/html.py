@@ -227,12 +227,15 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict], calibration: lis
                          + (f"; {left} collapsed run{'s' if left > 1 else ''} left out, whose values cannot vary."
                             if left else "."))
     kid: dict = {}
-    for e in [*evals, *calibration]:
+    for e in [*evals, *calibration]:  # each protocol's note names its rows: the runs, or reference rows
         if e["metric"] in ("kid_subset_size", "kid_subsets") and e["value"] is not None:
             p = e["protocol"]
-            kid.setdefault((e["dataset"], p["n_real"], p["n_fake"]), {})[e["metric"]] = int(e["value"])
+            k = kid.setdefault((e["dataset"], p["n_real"], p["n_fake"]), {"rows": set()})
+            k[e["metric"]] = int(e["value"])
+            k["rows"].add(e.get("row", " runs"))  # " runs" sorts first
     for (ds, n_real, n_fake), k in sorted(kid.items()):
-        notes.append(_kid_note(ds, n_real, n_fake, k.get("kid_subset_size"), k.get("kid_subsets")))
+        who = f"{ds} ({', '.join(r.strip() for r in sorted(k['rows']))})"
+        notes.append(_kid_note(who, n_real, n_fake, k.get("kid_subset_size"), k.get("kid_subsets")))
     notes += _thread_notes(evals)
     groups = {tuple(r["trained_with"]) for r in runs if r.get("trained_with")}
     for g in sorted(groups):

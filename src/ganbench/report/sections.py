@@ -76,7 +76,7 @@ def leaderboard(view: DatasetView) -> dict:
             "source": "chosen in the spec" if view.chosen else "the default for this kind of data",
             "meaning": view.value.meaning, "others": others, "arrows": {m: info(m).arrow for m in others},
             "rows": rows, "refs": refs, "noise": fmt(view.noise) if view.noise is not None else None,
-            "units": _units([view.primary, *others]),
+            "units": _units([view.primary, *others], view.evals),
             "floor_state": floor_state(view) if refs else None, "elsewhere": _elsewhere(view),
             "floor": view.floor("final"), "study": str(view.study_path), "sizes": _reference_sizes(view),
             # other columns that no variant's interval clears the floor of (ring8's fid: a Gaussian fit scores
@@ -104,13 +104,21 @@ def _reference_sizes(view: DatasetView) -> dict | None:
     return {"best": best, "final": final} if None not in (best[1], final[1]) and best[1] != final[1] else None
 
 
-def _units(metrics: list[str]) -> str:
-    """'fid, kid_mean in squared feature units; reverse_kl in nats': the declared units of the table's columns."""
+def _units(metrics: list[str], evals: list[dict] = ()) -> str:
+    """'fid, kid_mean in squared feature units (features: points, the samples' own coordinates ...); reverse_kl
+    in nats': the declared units of the table's columns, naming the extractor whose features those units are."""
+    from ..metrics.features import EXTRACTORS
+
     by_unit: dict = defaultdict(list)
     for m in metrics:
         if unit := info(m).unit:
             by_unit[unit].append(m)
-    return "; ".join(f"{', '.join(ms)} in {unit}" for unit, ms in by_unit.items())
+    parts = []
+    for unit, ms in by_unit.items():
+        names = sorted({e["protocol"].get("extractor") for e in evals if e["metric"] in ms} - {None})
+        said = "; ".join(f"{n}, {EXTRACTORS[n][1]}" if n in EXTRACTORS else n for n in names)
+        parts.append(f"{', '.join(ms)} in {unit}" + (f" (features: {said})" if "feature" in unit and said else ""))
+    return "; ".join(parts)
 
 
 def floor_state(view: DatasetView) -> str | None:
