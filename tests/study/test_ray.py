@@ -202,6 +202,9 @@ def test_a_run_that_always_kills_its_ray_worker_is_left_queued_after_bounded_sta
     assert on_ray.returncode == 1, on_ray.stderr[-2000:]  # a machine fault, not the user's input
     assert "Traceback" not in on_ray.stderr
     queued = [line for line in (on_ray.stdout + on_ray.stderr).splitlines() if line.strip().startswith("queued ")]
-    assert len(queued) == 1 and "worker died" in queued[0] and "3 times" in queued[0]
+    # failed once in a full run beside other load (no 'queued' line, exit 1) and passed alone and under 2 CPU
+    # burners: the output goes into the message, so the next failure says what the study printed
+    assert len(queued) == 1 and "worker died" in queued[0] and "3 times" in queued[0], \
+        f"stdout:\n{on_ray.stdout[-3000:]}\nstderr:\n{on_ray.stderr[-3000:]}"
     [run] = Store(tmp_path / "ray" / "study.sqlite").runs()
     assert (run["status"], run["attempts"], run["faults"]) == ("queued", 3, 3)  # MAX_LOSSES + 1 starts, no more
