@@ -41,24 +41,38 @@ def _children_before():
     yield
 
 
-def _pool_workers_left(reaped_within_s: float = 10.0) -> list:
-    """The pool workers this test started that are still running. A worker the driver's wait saw end can be
-    reported alive for a moment: the pool's manager thread and the driver both wait for it, and the one that
-    loses the race gets ECHILD, which multiprocessing takes for "still running" until the winner records the
-    exit code (CI69, CI71; seen here as join() returning with is_alive() True). So a worker counts as left
-    only while it is still alive ``reaped_within_s`` later; a worker really left running (the tasks here wait
-    60-120 s) still is."""
+def _pool_workers_left() -> list:
+    """The pool workers this test started that are not known dead, checked at once: the driver leaves only
+    after the pool's manager thread, their one reaper, recorded every exit (stopping.py). With the driver
+    also waiting for them, the loser of that race got ECHILD, read as "still running" (CI69, CI71: join()
+    returned with is_alive() True), and this check needed a 10 s grace."""
     import multiprocessing
 
-    left = [p for p in multiprocessing.active_children() if "SpawnProcess" in p.name and p.pid not in _BEFORE]
-    deadline = time.monotonic() + reaped_within_s
-    while left and time.monotonic() < deadline:
-        time.sleep(0.05)
-        left = [p for p in left if p.is_alive()]
-    return left
+    return [p for p in multiprocessing.active_children() if "SpawnProcess" in p.name and p.pid not in _BEFORE]
 
 
-def test_sigterm_to_the_driver_stops_the_pool_workers_through_their_interrupt(tmp_path):
+@pytest.fixture
+def _driver_waits(monkeypatch) -> list:
+    """The pids of this test's children that its main thread (the driver) waited for through multiprocessing
+    (Process.join/is_alive call os.waitpid). The pool's manager thread reaps the workers; a driver that waited
+    too raced it (_pool_workers_left)."""
+    import sys
+
+    waits: list = []
+    real = os.waitpid
+
+    def waitpid(pid, options):
+        caller = sys._getframe(1).f_globals.get("__name__")
+        if threading.current_thread() is threading.main_thread() and caller == "multiprocessing.popen_fork":
+            if pid not in _BEFORE:  # not another test's child, which Process.start polls
+                waits.append(pid)
+        return real(pid, options)
+
+    monkeypatch.setattr(os, "waitpid", waitpid)
+    return waits
+
+
+def test_sigterm_to_the_driver_stops_the_pool_workers_through_their_interrupt(tmp_path, _driver_waits):
     started, stopped = tmp_path / "started", tmp_path / "stopped"
     pool = Pool(1)
 
@@ -76,6 +90,7 @@ def test_sigterm_to_the_driver_stops_the_pool_workers_through_their_interrupt(tm
     thread.join()
     assert started.exists(), "the task never started: the test did not test anything"
     assert stopped.exists()  # the worker got the interrupt, as a training loop does, and could record it
+    assert _driver_waits == []  # it left the reaping to the pool's manager thread
     assert not _pool_workers_left()  # none left running
 
 
@@ -100,7 +115,7 @@ def test_an_idle_worker_leaves_quietly_when_the_driver_is_interrupted(tmp_path, 
     assert not _pool_workers_left()
 
 
-def test_a_second_sigterm_kills_the_workers_at_once(tmp_path, monkeypatch):
+def test_a_second_sigterm_kills_the_workers_at_once(tmp_path, monkeypatch, _driver_waits):
     # the task outlasts the first interrupt, as a long training step does; the second SIGTERM came during
     # the driver's wait and left it, and the pool's own exit then waited for the task (here: until 'finished')
     monkeypatch.setattr(executors, "STOP_S", 600.0)
@@ -118,6 +133,7 @@ def test_a_second_sigterm_kills_the_workers_at_once(tmp_path, monkeypatch):
     second.join()
     assert first.exists(), "the worker never got the first interrupt: the test did not test anything"
     assert not finished.exists()  # killed at the second SIGTERM, not left to run out its wait
+    assert _driver_waits == []  # the kill went to a worker known to run, and the manager thread reaped it
     assert not _pool_workers_left()
 
 

@@ -36,7 +36,6 @@ import contextlib
 import os
 import signal
 import socket
-import time
 from collections.abc import Callable, Iterator
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -46,6 +45,7 @@ from dataclasses import dataclass
 from ..errors import UserError
 from ..cores import usable_cores
 from ..waitpolicy import DEFAULT, VARIABLE, for_children
+from .stopping import stopped_on_interrupt
 
 Task = tuple  # (key, args) ; fn(*args) -> result
 MAX_LOSSES = 2  # times one task may take its worker down before it is left for the next resume
@@ -98,7 +98,7 @@ def _die_with_parent(threads: int, noticed: list[str] = (), plugins: tuple[str, 
     from ..training.interrupt import worker_sigint
 
     # a SIGINT handler of its own, set whatever the driver's was: an interrupted driver passes its interrupt on
-    # as SIGINT (_stopped_on_interrupt), and a worker of a driver started in the background (SIGINT ignored,
+    # as SIGINT (stopping.py), and a worker of a driver started in the background (SIGINT ignored,
     # which the spawned process inherits) would not see it and be killed STOP_S later, mid-step. It raises
     # only during a task (run_task); the worker was started with SIGINT blocked (_sigint_blocked), so one
     # that came while it started is handled now, not by Python's own handler with a traceback
@@ -170,7 +170,7 @@ class Pool:
         while queue:  # one pass per pool: a dead worker breaks the pool, a fresh one takes what is left
             with (ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
                                       initargs=(self.threads, noticed(), imported())) as pool,
-                  _stopped_on_interrupt(pool)):
+                  stopped_on_interrupt(pool, STOP_S)):
                 pending: dict = {}
                 broken = False
                 while pending or (queue and not broken):
@@ -217,36 +217,6 @@ def _sigint_blocked():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-
-
-@contextlib.contextmanager
-def _stopped_on_interrupt(pool: ProcessPoolExecutor):
-    """An interrupt in the block stops ``pool``'s workers before it leaves (the pool's own exit would wait for
-    the tasks they run): a SIGTERM of the driver (``Terminated``) is passed on as SIGINT, the workers get
-    ``STOP_S`` seconds to stop at the end of their training step, and the ones left are killed (at once on a
-    second interrupt)."""
-    from ..sigterm import Terminated
-
-    try:
-        yield
-    except KeyboardInterrupt as exc:
-        workers = list((pool._processes or {}).values())  # noqa: SLF001  (no public way to reach them)
-        if isinstance(exc, Terminated):  # a terminal's Ctrl-C reached them already; a second would not wait
-            for worker in workers:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.pid, signal.SIGINT)
-        pool.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + STOP_S
-        try:
-            for worker in workers:
-                worker.join(max(0.0, deadline - time.monotonic()))
-        except KeyboardInterrupt:  # a second interrupt: no more waiting (it left the wait, the workers ran on)
-            pass
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
-        raise
 
 
 def check_address(address: str, timeout: float = 3.0) -> None:
