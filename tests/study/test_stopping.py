@@ -20,7 +20,8 @@ def _spawned(seconds: float):
 def _no_signals(monkeypatch) -> list:
     sent: list = []
     monkeypatch.setattr(os, "kill", lambda *args: sent.append(("kill", args)))
-    monkeypatch.setattr(signal, "pidfd_send_signal", lambda *args: sent.append(("pidfd", args)), raising=False)
+    pidfd_send = lambda *args: sent.append(("pidfd", args))  # noqa: E731
+    monkeypatch.setattr(signal, "pidfd_send_signal", pidfd_send, raising=False)
     return sent
 
 
