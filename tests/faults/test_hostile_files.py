@@ -136,3 +136,32 @@ def test_a_damaged_or_special_training_log_gives_the_report_no_curve_not_a_trace
     code, _, err = cli(capsys, "study", "report", study)
     assert code == 0, err
     assert "Traceback" not in err
+
+
+def _efficiency(d, tmp_path):
+    return ["eval", d, "--n", "50", "--metrics", "efficiency", "--device", "cpu", "--out", tmp_path / "e.json"]
+
+
+def test_the_efficiency_metric_reads_the_training_log_as_stored_data(capsys, run, tmp_path):
+    """`eval --metrics efficiency` takes the step time from metrics.jsonl, which it read with read_text: a FIFO
+    there waited for a writer, a link read a file outside the run into eval.json, a last row without wall_s
+    ended in a KeyError traceback and a line that is no row (a kill mid-line) in a message naming no file.
+    Now the log is read as the report's loss curves read it: checked, bounded, rows that are none skipped."""
+    log = run / "metrics.jsonl"
+    rows = log.read_text()
+    _fifo(log)
+    refused(capsys, *_efficiency(run, tmp_path), says="a named pipe (FIFO), not a regular file")
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text('{"step": 4, "sec_per_step": 7.5, "wall_s": 9.5}\n')
+    log.unlink()
+    log.symlink_to(outside)
+    refused(capsys, *_efficiency(run, tmp_path), says="a link leading outside")
+    log.unlink()
+    log.write_text(rows + 'garbage\n[1]\n{"step": 5, "sec_per_step": "x", "wall_s": 1e400}\n{"step": 6}\n')
+    code, _, err = cli(capsys, *_efficiency(run, tmp_path))
+    assert code == 0, err
+    found = json.loads((tmp_path / "e.json").read_text())
+    metrics = [r["metrics"] for e in found["evaluations"].values() for r in e["results"]]
+    expected = [json.loads(line) for line in rows.splitlines()]
+    assert metrics and all(m["train_wall_s"] == expected[-1]["wall_s"] for m in metrics)
+    assert all(m["sec_per_step"] > 0 for m in metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import resource
 import statistics
 import sys
@@ -47,12 +48,32 @@ def sampling_throughput(G: nn.Module, z_dim: int, batch: int = 256, warmup: int 
     return {"samples_per_s": batch / statistics.median(times), "sampling_batch": batch}
 
 
+def _seconds(row: dict, key: str) -> float | None:
+    value = row.get(key)
+    return value if type(value) in (int, float) and 0 <= value < math.inf else None
+
+
 def train_step_time(run_dir: str | Path) -> dict:
-    """Median seconds per generator step (including its n_dis D steps) from a run's metrics log."""
-    rows = [json.loads(x) for x in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    per_step = [r["sec_per_step"] for r in rows if "sec_per_step" in r]
-    return {"sec_per_step": statistics.median(per_step) if per_step else None,
-            "train_wall_s": rows[-1]["wall_s"] if rows else None}
+    """Median seconds per generator step (including its n_dis D steps) from a run's metrics log, and the
+    wall time of its last row that has one. The log is a stranger's data: read as a stored file (a FIFO, a
+    link out of the run or a line past the bound is refused in one line); a line that is no row (a kill
+    mid-line, an edit) and a value that is no finite number of seconds are skipped."""
+    from ..confine import stored_lines
+    from ..limits import MAX_STORED_LOG_LINE
+
+    run_dir = Path(run_dir)
+    per_step, wall = [], None
+    for line in stored_lines(run_dir, run_dir / "metrics.jsonl", MAX_STORED_LOG_LINE):
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(row, dict):
+            if (step := _seconds(row, "sec_per_step")) is not None:
+                per_step.append(step)
+            if (seconds := _seconds(row, "wall_s")) is not None:
+                wall = seconds
+    return {"sec_per_step": statistics.median(per_step) if per_step else None, "train_wall_s": wall}
 
 
 def peak_memory(device: torch.device | str = "cpu") -> dict:
