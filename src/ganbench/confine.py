@@ -151,12 +151,12 @@ def stored_file(root: str | Path, path: str | Path) -> Path:
     except OSError:
         return p  # a dangling or looping link inside: whoever reads it says so
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise NotAStoredFile(p, f"{_kind(mode)}, not a regular file; a run or study directory holds only files "
+        raise NotAStoredFile(p, f"{file_kind(mode)}, not a regular file; a run or study directory holds only files "
                                 "and folders (reading it could wait forever): replace it with the file itself")
     return p
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
     for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
         if test(mode):
@@ -191,7 +191,7 @@ def _open_regular(p: Path) -> tuple[int, os.stat_result]:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotAStoredFile(p, f"{_kind(info.st_mode)}, not a regular file; replace it with the file itself")
+            raise NotAStoredFile(p, f"{file_kind(info.st_mode)}, not a regular file; replace it with the file itself")
     except BaseException:
         os.close(fd)
         raise

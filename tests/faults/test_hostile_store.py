@@ -3,6 +3,7 @@ writes of `study resume` / `extend`: one rewriting each new evaluation made the 
 never computed (the new seed's 'w1' read 0.001 in every row). Such a store is refused in one line before
 anything is written, and `study rebuild` makes a clean one from the runs' own files."""
 
+import os
 import shutil
 import sqlite3
 from contextlib import closing
@@ -50,3 +51,20 @@ def test_report_and_verify_refuse_a_store_with_a_trigger_or_view(capsys, study, 
     _sql(study / "study.sqlite", statement)
     refused(capsys, "study", "report", study, says="which ganbench never creates")
     refused(capsys, "study", "verify", study, "--no-reference", "--workers", "1", says="which ganbench never creates")
+
+
+@pytest.mark.parametrize("companion", ["study.sqlite-wal", "study.sqlite-shm"])
+@pytest.mark.parametrize("kind", ["fifo", "folder", "link out"])
+def test_the_stores_companion_files_must_be_files_of_the_study(capsys, study, tmp_path, companion, kind):
+    """SQLite keeps a WAL store's write-ahead log and shared-memory index beside it and opens them itself (no
+    check of ganbench's saw them): a FIFO or folder there made `study resume` say 'disk I/O error; free
+    space', exit 1 (the machine's fault), and a link out of the study 'unable to open database file' or 'its
+    directory is read-only'. Each is now named, exit 2, and nothing outside the study is touched."""
+    path = study / companion
+    path.unlink(missing_ok=True)
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"not the study's")
+    {"fifo": lambda: os.mkfifo(path), "folder": path.mkdir, "link out": lambda: path.symlink_to(outside)}[kind]()
+    for command in (["resume", study, "--executor", "inprocess", "--no-progress"], ["report", study]):
+        refused(capsys, "study", *command, says=f"{companion}: ")
+    assert outside.read_bytes() == b"not the study's"

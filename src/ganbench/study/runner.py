@@ -32,7 +32,7 @@ from .threads import on_cpu, recorded, study_threads
 from .groups import queue
 from .identities import check_resumed
 from .spec import StudySpec, expand, spec_of
-from .store import FINISHED, Store, check_store
+from .store import FINISHED, Store, check_companions, check_store
 from .rebuild import check_complete
 from .worker import RESULT_FILE, execute_group, run_dir_name
 
@@ -44,6 +44,7 @@ class StudyDir:
         self.path = Path(path)
         self.store_path = stored_file(self.path, self.path / STORE)  # not links out of the study directory
         self.spec_path = stored_file(self.path, self.path / "spec.yaml")
+        check_companions(self.store_path)  # files SQLite opens itself, beside it
 
     def exists(self) -> bool:
         return self.store_path.is_file()

@@ -12,7 +12,9 @@ rows are written in one transaction, so a crash leaves either all of a run's res
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 
@@ -49,6 +51,26 @@ def check_schema(db: sqlite3.Connection, path: str | Path) -> None:
         raise UserError(f"{path}: the study store holds a {kind} '{name}' ({len(found)} trigger(s)/view(s) in all), "
                         "which ganbench never creates; it could alter results as they are written. Rebuild the "
                         f"store from the runs' own directories with `ganbench study rebuild {Path(path).parent}`")
+
+
+def check_companions(path: str | Path) -> None:
+    """Refuse a store whose companion files are not plain files of the study directory. SQLite opens a WAL
+    store's write-ahead log (-wal) and shared-memory index (-shm) itself, past every check of ganbench's: a
+    FIFO or folder there failed as 'disk I/O error' (a full disk's hint, exit 1), a link as 'unable to open'."""
+    from ..confine import file_kind
+
+    for suffix, role in (("-wal", "write-ahead log"), ("-shm", "shared-memory index")):
+        p = Path(f"{path}{suffix}")
+        try:
+            mode = os.lstat(p).st_mode
+        except OSError:  # none there (or a part of the path is a file: whoever makes the store says so)
+            continue
+        if stat.S_ISREG(mode):
+            continue
+        what, fix = (("a link", "replace it with the file itself") if stat.S_ISLNK(mode) else
+                     (file_kind(mode), "remove it (it holds no results)"))
+        raise UserError(f"{p}: {what}, not a regular file; SQLite keeps the study store's {role} there and opens "
+                        f"it itself, so it must be a file of the study directory: {fix}")
 
 
 def read_only(path: str | Path) -> sqlite3.Connection:
