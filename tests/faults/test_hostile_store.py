@@ -68,3 +68,17 @@ def test_the_stores_companion_files_must_be_files_of_the_study(capsys, study, tm
     for command in (["resume", study, "--executor", "inprocess", "--no-progress"], ["report", study]):
         refused(capsys, "study", *command, says=f"{companion}: ")
     assert outside.read_bytes() == b"not the study's"
+
+
+@pytest.mark.parametrize("column, text", [("config", "{"), ("config", "[]"), ("efficiency", "{"),
+                                          ("trained_with", "{"), ("trained_with", "5"), ("trained_with", '["a", 1]'),
+                                          ("config", "[" * 100_000), ("config", "null")])
+def test_a_runs_json_column_that_is_no_such_json_is_refused_naming_the_run(capsys, study, column, text):
+    """The runs table's JSON columns were decoded unchecked: text that is no JSON said 'a JSON file is not
+    valid ... restore it from a copy' (no file is at fault: the store, and rebuild mends it), trained_with 5
+    was a TypeError traceback in the report, and a config '[]' was read as the default config."""
+    with closing(sqlite3.connect(study / "study.sqlite")) as db, db:
+        run_id = db.execute("SELECT run_id FROM runs ORDER BY run_id").fetchone()[0]
+        db.execute(f"UPDATE runs SET {column} = ? WHERE run_id = ?", (text, run_id))
+    refused(capsys, "study", "report", study, says=f"the run {run_id} holds {column} ")
+    refused(capsys, "study", "verify", study, "--no-reference", "--workers", "1", says="study rebuild")

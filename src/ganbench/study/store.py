@@ -256,15 +256,13 @@ class Store:
         out = []
         for row in cur.fetchall():
             r = dict(zip(names, row))
-            r["config"] = json.loads(r["config"])
-            r["efficiency"] = json.loads(r["efficiency"]) if r["efficiency"] else None
             where = f"{self.path}: the run {r['run_id']}"
+            r["config"] = _column(self.path, r, "config", where, dict, "a mapping")
+            r["efficiency"] = _column(self.path, r, "efficiency", where, dict, "a mapping")
             _number(self.path, r["train_seconds"], f"{where} train_seconds")
-            if not (r["efficiency"] is None or isinstance(r["efficiency"], dict)):
-                raise UserError(f"{where} holds efficiency {str(r['efficiency'])[:80]!r}, not a mapping; "
-                                f"{_REBUILD.format(dir=self.path.parent)}")
             _number(self.path, (r["efficiency"] or {}).get("train_flops"), f"{where} train_flops")
-            r["trained_with"] = json.loads(r["trained_with"]) if r.get("trained_with") else None  # stack members
+            r["trained_with"] = _column(self.path, r, "trained_with", where, list, "a list of run names",
+                                        lambda found: all(isinstance(x, str) for x in found))  # stack members
             r.setdefault("compiled", None)  # columns an older store, read as it is, lacks
             r.setdefault("faults", None)
             r["software"] = _software(self.path, r)
@@ -342,6 +340,24 @@ def _protocol(path, raw, where: str, keys: dict = PROTOCOL_KEYS) -> dict:
     if not isinstance(found, dict) or any(not isinstance(found.get(k), t) for k, t in keys.items()):
         raise UserError(f"{where} is not a ganbench protocol (needs {', '.join(keys)}); "
                         f"{_REBUILD.format(dir=Path(path).parent)}")
+    return found
+
+
+def _column(path, row: dict, column: str, where: str, kind: type, what: str, fits=lambda found: True):
+    """A run's JSON column, decoded and checked (the store is data): None when empty or JSON null (but the
+    config), else a ``kind`` that ``fits``; text that is no JSON, or JSON of another shape, is refused in one
+    line naming the run."""
+    text = row.get(column)
+    if not text and column != "config":
+        return None
+    try:
+        found = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        found = ValueError
+    if found is None and column != "config":
+        return None
+    if not (isinstance(found, kind) and fits(found)):
+        raise UserError(f"{where} holds {column} {str(text)[:80]!r}, not {what}; {_REBUILD.format(dir=Path(path).parent)}")
     return found
 
 
