@@ -2,6 +2,7 @@
 store in one line (exit 2) and leaves the results files as they were; `study rebuild` re-reads the
 finished runs from their own directories; a hand-edited spec.yaml is refused; stale results go."""
 
+import json
 import shutil
 import sqlite3
 from contextlib import closing
@@ -138,6 +139,36 @@ def test_rebuild_queues_runs_whose_result_files_are_missing_or_forged(capsys, st
     assert code == 0 and "0 finished runs recovered, 2 queued" in out
     assert cli(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress")[0] == 0
     assert {r["status"] for r in Store(study / "study.sqlite").runs()} == {"done"}
+
+
+def _first_eval(edit):
+    def damage(result):
+        edit(result["evals"][0])
+    return damage
+
+
+@pytest.mark.parametrize("damage", [
+    _first_eval(lambda e: e.update(step=2**70)),
+    _first_eval(lambda e: e["metrics"].update(w1=10**30)),
+    _first_eval(lambda e: e.pop("metrics")),
+    _first_eval(lambda e: e.update(tags="best")),
+    lambda result: [e.update(checkpoint="step_0000001") for e in result["evals"]],
+    lambda result: result["evals"].append([1]),
+    lambda result: result.update(steps=2**64, train_seconds="x"),
+])
+def test_rebuild_queues_a_run_whose_result_json_the_store_cannot_hold(capsys, study, damage):
+    """read_result checked a result.json's run, config and status, not its rows: a step past 64 bits, two rows
+    of one checkpoint or a row without metrics ended `study rebuild` in an OverflowError, IntegrityError or
+    KeyError traceback (exit 1). Such a file is now no result, as a forged one is: its run is queued."""
+    path = sorted((study / "runs").glob("*/result.json"))[0]
+    result = json.loads(path.read_text())
+    damage(result)
+    path.write_text(json.dumps(result))
+    shutil.copytree(study, study.parent / "copy")
+    refused(capsys, "study", "merge", study, study.parent / "copy", "--out", study.parent / "m",
+            says="stale or malformed")
+    code, out, err = cli(capsys, "study", "rebuild", study)
+    assert code == 0 and "1 finished runs recovered, 1 queued" in out, err
 
 
 def test_rebuild_says_when_spec_yaml_was_edited_since_the_runs(capsys, study):

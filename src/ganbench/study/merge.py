@@ -79,8 +79,8 @@ class Source:
                 continue
             saved = read_result(self.run_dir(r.run_id), r.run_id, row["config_hash"])
             if saved is None:
-                raise UserError(f"{path}: run '{r.run_id}' is finished in the store but its result.json is missing or "
-                                "stale; merge takes finished runs with their own files")
+                raise UserError(f"{path}: run '{r.run_id}' is finished in the store but its result.json is missing, "
+                                "stale or malformed; merge takes finished runs with their own files")
             self.finished[r.run_id] = (row["config_hash"], saved)
 
     def run_dir(self, run_id: str) -> Path:

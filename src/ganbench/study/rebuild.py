@@ -21,7 +21,7 @@ from pathlib import Path
 from ..config import make_config
 from ..confine import STUDY, read_stored, reading
 from ..errors import UserError
-from ..limits import MAX_STORED_JSON
+from ..limits import MAX_STEPS, MAX_STORED_JSON
 from .spec import expand
 from .store import FINISHED, Store, check_store, gathered_calibration, read_only
 from .worker import RESULT_FILE, run_dir_name
@@ -35,14 +35,52 @@ def _saved(run_dir: Path) -> dict | None:
     return saved if isinstance(saved, dict) else None
 
 
+def _number(v, integer: bool = False) -> bool:
+    """A value SQLite stores as written: a float, or an int within 64 bits (a larger one is an OverflowError)."""
+    return (type(v) is int and -2**63 <= v < 2**63) or (not integer and type(v) is float)
+
+
+def _fits_store(saved: dict) -> bool:
+    """Whether a result.json holds what Store.finish writes, in the types it writes them: a stranger's file
+    with a step past 64 bits, two rows of one checkpoint or a row without metrics ended the rebuild in an
+    OverflowError, IntegrityError or KeyError traceback."""
+    from .store import PROTOCOL_KEYS
+
+    def optional(key, test) -> bool:
+        return saved.get(key) is None or test(saved[key])
+
+    if not (optional("steps", lambda v: _number(v, True) and 0 <= v <= MAX_STEPS)
+            and all(optional(k, _number) for k in ("train_seconds", "started"))
+            and all(optional(k, lambda v: isinstance(v, str)) for k in ("error", "compiled"))
+            and optional("efficiency", lambda v: isinstance(v, dict))
+            and optional("trained_with", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))):
+        return False
+    seen = set()
+    for row in saved.get("evals", []):
+        if not (isinstance(row, dict) and isinstance(row.get("checkpoint"), str) and row["checkpoint"]
+                and _number(row.get("step"), True) and 0 <= row["step"] <= MAX_STEPS
+                and isinstance(row.get("tags"), list) and all(isinstance(t, str) and "," not in t for t in row["tags"])
+                and isinstance(row.get("metrics"), dict)
+                and all(isinstance(m, str) and (v is None or _number(v)) for m, v in row["metrics"].items())
+                and isinstance(row.get("protocol"), dict)
+                and all(type(row["protocol"].get(k)) is t for k, t in PROTOCOL_KEYS.items())):
+            return False
+        keys = {(row["checkpoint"], m) for m in row["metrics"]}
+        if keys & seen:
+            return False
+        seen |= keys
+    return True
+
+
 def read_result(run_dir: Path, run_id: str, config_hash: str) -> dict | None:
-    """A run's saved result when it is readable, finished, and belongs to this run and config."""
+    """A run's saved result when it is readable, finished, belongs to this run and config, and holds what
+    the store records in the types it records them."""
     saved = _saved(run_dir)
     if saved is None or saved.get("run_id") != run_id or saved.get("config_hash") != config_hash:
         return None
     if saved.get("status") not in FINISHED or not isinstance(saved.get("evals", []), list):
         return None
-    return saved
+    return saved if _fits_store(saved) else None
 
 
 def check_readable(study) -> tuple:
