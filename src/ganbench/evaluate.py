@@ -232,7 +232,7 @@ def read_evaluations(run_dir: str | Path) -> dict:
     raw = read_stored(run_dir, path, MAX_STORED_JSON)
     try:
         found = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8, or an int past 4,300 digits
         raise UserError(f"{path}: not valid JSON ({exc}); move it away (its results can be computed again)") from None
     evaluations = found.get("evaluations", {}) if isinstance(found, dict) else None
     if not isinstance(evaluations, dict) or not all(isinstance(v, dict) for v in evaluations.values()):

@@ -165,3 +165,25 @@ def test_the_efficiency_metric_reads_the_training_log_as_stored_data(capsys, run
     expected = [json.loads(line) for line in rows.splitlines()]
     assert metrics and all(m["train_wall_s"] == expected[-1]["wall_s"] for m in metrics)
     assert all(m["sec_per_step"] > 0 for m in metrics)
+
+
+BIG = "9" * 5_000  # past Python's 4,300-digit limit on int(str): json.loads raises ValueError, no JSONDecodeError
+
+
+@pytest.mark.parametrize("name, text, command, says", [
+    (SIDECAR, '{"step": %s, "config": {}}' % BIG, _sample, "not a valid checkpoint sidecar"),
+    ("eval.json", '{"evaluations": {"k": {"step": %s}}}' % BIG, _eval, "not valid JSON"),
+    ("metrics.jsonl", '{"step": %s}\n' % BIG, _resume, None),
+    ("status.json", '{"step": %s}' % BIG, _resume, None),
+])
+def test_an_integer_of_thousands_of_digits_is_bad_json_not_a_traceback(capsys, run, tmp_path, name, text, command, says):
+    """Only JSONDecodeError was caught around json.loads, and a 5,000-digit int raises a plain ValueError:
+    `sample`, `eval` and `train --resume` ended in a traceback (exit 1). A log line or status of it is no row
+    or no status (resume goes on, as for any torn line); a sidecar or eval.json is refused in one line."""
+    with open(run / name, "a" if name == "metrics.jsonl" else "w") as f:
+        f.write(text)
+    if says is not None:
+        refused(capsys, *command(run, tmp_path), says=says)
+    else:
+        code, _, err = cli(capsys, *command(run, tmp_path))
+        assert code == 0, err

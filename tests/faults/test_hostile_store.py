@@ -82,3 +82,12 @@ def test_a_runs_json_column_that_is_no_such_json_is_refused_naming_the_run(capsy
         db.execute(f"UPDATE runs SET {column} = ? WHERE run_id = ?", (text, run_id))
     refused(capsys, "study", "report", study, says=f"the run {run_id} holds {column} ")
     refused(capsys, "study", "verify", study, "--no-reference", "--workers", "1", says="study rebuild")
+
+
+@pytest.mark.parametrize("table, column, says", [("runs", "software", "software record"),
+                                                 ("evals", "protocol", "is not a ganbench protocol")])
+def test_a_stored_integer_of_thousands_of_digits_is_refused_not_a_traceback(capsys, study, table, column, says):
+    """json.loads raises a plain ValueError (no JSONDecodeError) for an int past 4,300 digits: a traceback."""
+    with closing(sqlite3.connect(study / "study.sqlite")) as db, db:
+        db.execute(f"UPDATE {table} SET {column} = ?", ('{"a": %s}' % ("9" * 5_000),))
+    refused(capsys, "study", "report", study, says=says)

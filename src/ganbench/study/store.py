@@ -317,7 +317,7 @@ def _software(path, row: dict) -> dict | None:
         return None  # made before it was recorded, or a run without a result
     try:
         found = json.loads(text)
-    except (TypeError, json.JSONDecodeError):
+    except (TypeError, ValueError, RecursionError):  # ValueError: an int past 4,300 digits too
         found = None
     if _software_text(found) is None:
         raise UserError(f"{path}: the software record of {row['run_id']} is not a mapping of names to texts; "
@@ -335,7 +335,7 @@ def _protocol(path, raw, where: str, keys: dict = PROTOCOL_KEYS) -> dict:
     """A stored protocol, checked: the store is data, and every reader needs these fields."""
     try:
         found = json.loads(raw)
-    except (TypeError, json.JSONDecodeError):
+    except (TypeError, ValueError, RecursionError):  # ValueError: an int past 4,300 digits too
         found = None
     if not isinstance(found, dict) or any(not isinstance(found.get(k), t) for k, t in keys.items()):
         raise UserError(f"{where} is not a ganbench protocol (needs {', '.join(keys)}); "

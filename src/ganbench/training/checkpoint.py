@@ -119,7 +119,7 @@ def read_record(json_path: Path) -> dict:
         raise UnreadableCheckpoint(json_path, exc.reason) from None
     try:
         record = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8, or an int past 4,300 digits
         # deleting is advice for a damaged step_N.json only, never for some other file given by mistake
         hint = ("delete it to fall back to the previous checkpoint" if _STEP_FILE.match(json_path.name)
                 else "give a checkpoint's step_N.json or its run directory")

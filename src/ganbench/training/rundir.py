@@ -60,7 +60,7 @@ class RunDir:
         try:
             found = (json.loads(read_stored(self.path, self.status_file, MAX_STORED_JSON))
                      if self.status_file.exists() else {})
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # bad JSON or UTF-8, an int past Python's 4,300 digits
             return {}
         return found if isinstance(found, dict) else {}
 
@@ -130,7 +130,7 @@ def _step_of(line: str) -> float:
     try:
         row = json.loads(line)
         return row["step"] if isinstance(row, dict) and isinstance(row.get("step"), int) else float("inf")
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # an int past 4,300 digits is a ValueError, not a JSONDecodeError
         return float("inf")
 
 
