@@ -75,6 +75,8 @@ def load_yaml(text: str | bytes, where: str) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise UserError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except ValueError as exc:  # an int past Python's 4,300 digits (int(str) refuses it)
+        raise UserError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
     except RecursionError:  # the composer and constructor recurse once per level of nesting
         raise UserError(f"{where}: YAML nested too deeply to read; refusing it") from None
     finally:

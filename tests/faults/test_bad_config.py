@@ -47,6 +47,7 @@ def test_bad_run_option(capsys, tmp_path, args, says):
     (b"steps: \xff\xfe5\n", "not UTF-8"),
     (b"steps: [1,\n", "not valid YAML"),
     (b"- 1\n- 2\n", "mapping"),
+    (b"steps: " + b"9" * 5_000 + b"\n", "not valid YAML (exceeds the limit (4300 digits)"),  # int(str): ValueError
 ])
 def test_bad_yaml_file(capsys, tmp_path, text, says):
     (tmp_path / "c.yaml").write_bytes(text)
@@ -224,3 +225,16 @@ def test_debug_shows_the_traceback(tmp_path):
 
     with pytest.raises(UserError):
         main(["--debug", "train", *TINY, "--set", "steps=true", "--out", str(tmp_path / "r")])
+
+
+def test_an_integer_of_thousands_of_digits_in_a_stored_yaml_or_a_flag_is_one_line(capsys, tiny_run, tmp_path):
+    """YAML's int constructor calls int(str), which refuses more than 4,300 digits with a ValueError that
+    load_yaml did not catch: a stranger's config.yaml or spec.yaml (and a --set value) was a traceback."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    text = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(text.replace("seed: 0", "seed: " + "9" * 5_000))
+    refused(capsys, "eval", run, "--n", "100", says="config.yaml: not valid YAML")
+    refused(capsys, "train", *DRY, "--out", tmp_path / "r", "--set", "seed=" + "9" * 5_000, says="seed")

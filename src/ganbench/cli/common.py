@@ -24,7 +24,7 @@ def json_out(out, what: str) -> None:
 def yaml_value(text: str) -> Any:
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an int past 4,300 digits; the option's check names it
         return text
 
 
