@@ -52,3 +52,21 @@ def test_tensors_from_another_config(capsys, run, tmp_path):
 def test_tensors_with_missing_keys(capsys, run, tmp_path):
     save_file({"G.unrelated": torch.zeros(3)}, str(_tensors(run)))
     refused(capsys, "sample", run, "--out", tmp_path / "s.png", says="do not fit")
+
+
+@pytest.mark.parametrize("out", ["s.png", "s.npz"])
+def test_weights_that_are_not_finite_are_said_when_sampling(capsys, run, tmp_path, out):
+    # a diverged run's (or a stranger's) NaN weights drew an .npz of NaN without a word
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(_tensors(run)))
+    save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in tensors.items()},
+              str(_tensors(run)))
+    code, _, err = cli(capsys, "sample", run, "--out", tmp_path / out, "--n", "8")
+    assert code == 0 and (tmp_path / out).exists()  # the file is written as asked
+    assert "warning: 8 of 8 samples hold NaN or Inf (its weights are not finite; step 4)" in err
+
+
+def test_finite_weights_sample_without_a_warning(capsys, run, tmp_path):
+    code, _, err = cli(capsys, "sample", run, "--out", tmp_path / "s.npz", "--n", "8")
+    assert code == 0 and "warning" not in err

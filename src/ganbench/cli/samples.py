@@ -77,29 +77,44 @@ def _sample(args: argparse.Namespace, kind: str) -> int:
     from ..plots import save_grid, save_scatter
 
     G = load_generator(args.run, ema=not args.no_ema)
+    images = len(G.data_shape) == 3
+    n = args.n or (64 if images else 2000)
+    labels = class_labels(G, n, args.label) if kind == ".npz" or images else None
+    x = generate(G, n, seed=args.seed, labels=labels)
     if kind == ".npz":
         from ..fileio import atomic_save_npz
 
-        n = args.n or (64 if len(G.data_shape) == 3 else 2000)
-        labels = class_labels(G, n, args.label)
-        arrays = {"x": generate(G, n, seed=args.seed, labels=labels).float().cpu().numpy()}
+        arrays = {"x": x.float().cpu().numpy()}
         if labels is not None:
             arrays["y"] = labels.cpu().numpy()
         atomic_save_npz(arrays, args.out)
-    elif len(G.data_shape) == 3:
-        n = args.n or 64
+    elif images:
         from ..data.base import standard_pixels
 
-        save_grid(standard_pixels(generate(G, n, seed=args.seed, labels=class_labels(G, n, args.label)),
-                                  G.config.data), args.out)
+        save_grid(standard_pixels(x, G.config.data), args.out)
     else:
         from ..data import load_dataset
 
         data = load_dataset(G.config.data, "test")
-        pts = generate(G, args.n or 2000, seed=args.seed)
-        save_scatter(pts[:, :2], args.out, data.modes, title=f"{G.config.data['name']}, step {G.step}")
+        save_scatter(x[:, :2], args.out, data.modes, title=f"{G.config.data['name']}, step {G.step}")
     say(f"wrote {args.out}")
+    _say_if_not_finite(G, x)
     return 0
+
+
+def _say_if_not_finite(G, x) -> None:
+    """A generator whose weights went NaN or Inf (a run that diverged, or a stranger's checkpoint) draws
+    samples that are no picture and no data: the file is written as asked, and this says so on stderr."""
+    import sys
+
+    import torch
+
+    bad = int((~torch.isfinite(x.reshape(len(x), -1))).any(dim=1).sum())
+    if bad:
+        weights = "its weights are not finite" if any(not torch.isfinite(p).all() for p in G.parameters()) else \
+            "its weights are finite"
+        say(f"warning: {bad} of {len(x)} samples hold NaN or Inf ({weights}; step {G.step}): this generator "
+            "does not draw data; a diverged run's last finite checkpoint is an earlier step_N.json", file=sys.stderr)
 
 
 def _fmt(v) -> str:
