@@ -238,3 +238,11 @@ def test_an_integer_of_thousands_of_digits_in_a_stored_yaml_or_a_flag_is_one_lin
     (run / "config.yaml").write_text(text.replace("seed: 0", "seed: " + "9" * 5_000))
     refused(capsys, "eval", run, "--n", "100", says="config.yaml: not valid YAML")
     refused(capsys, "train", *DRY, "--out", tmp_path / "r", "--set", "seed=" + "9" * 5_000, says="seed")
+
+
+def test_a_spec_validators_own_refusal_names_the_spec_file(capsys, tmp_path):
+    # 'seeds: 10**20' said "100000000000000000000 seeds: a study has at most 1000" without naming the file
+    spec = tmp_path / "big.yaml"
+    spec.write_text("name: big\ndatasets: [ring8]\nseeds: 100000000000000000000\nbudget: {steps: 10}\n")
+    line = refused(capsys, "study", "plan", spec, "--no-probe", says="seeds: a study has at most 1000")
+    assert f"{spec}: 100000000000000000000 seeds" in line
