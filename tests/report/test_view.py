@@ -412,27 +412,3 @@ def test_the_leaderboard_says_when_best_and_final_use_reference_sets_of_differen
         e["protocol"]["n_real"] = 1000  # the same size: no sentence
     assert leaderboard(view)["sizes"] is None
 
-
-def test_collapsed_runs_are_left_out_of_the_evaluation_noise():
-    from ganbench.report.html import _protocol_notes
-
-    # "dead" s2 collapsed (0 high-quality samples, twice); the others' repeats differ by 0.01 and 0.02
-    values = {"good": {"high_quality": [0.4, 0.45, 0.5]}, "dead": {"high_quality": [0.3, 0.2, 0.0]}}
-    repeat = {"good": {"high_quality": [0.41, 0.43, 0.51]}, "dead": {"high_quality": [0.31, 0.18, 0.0]}}
-    view = _study(values, HQ_CAL, "high_quality", repeat=repeat)
-    assert view.collapsed == {"grid25__dead__s2": "no high-quality sample"}
-    d2 = [0.01 ** 2, 0.02 ** 2, 0.01 ** 2, 0.01 ** 2, 0.02 ** 2]
-    assert abs(view.noise - (sum(d2) / 5 / 2) ** 0.5) < 1e-12  # 5 runs pooled, not 6 (6 gives 0.0112)
-    note = next(n for n in _protocol_notes([view], view.runs, view.evals) if "evaluation noise" in n)
-    assert "pooled over the 5 final checkpoints" in note and "1 collapsed run left out" in note
-
-
-def test_feature_units_name_the_features():
-    # ring8's "squared feature units" are squared coordinates (the points extractor); digits' are LeNet's
-    from ganbench.report.sections import _units
-
-    evals = [{"metric": m, "protocol": {"extractor": x}} for m in ("fid", "kid_mean") for x in ("points",)]
-    evals.append({"metric": "reverse_kl", "protocol": {"extractor": "lenet"}})  # not a feature unit: not named
-    assert _units(["fid", "kid_mean", "reverse_kl"], evals) == (
-        "fid, kid_mean in squared feature units (features: points, the samples' own coordinates (vector data)); "
-        "reverse_kl in nats")
