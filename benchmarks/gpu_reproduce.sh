@@ -34,10 +34,13 @@ WORKERS=${WORKERS:-8}
 START=$(date +%s)
 
 # an interpreter whose torch sees a GPU: $PYTHON, the project's .venv, or python3 with src/ on the path
+# (with ALLOW_CPU=1, the .venv also when python3 has no torch)
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ] && .venv/bin/python -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
     PY=.venv/bin/python
+  elif [ "${ALLOW_CPU:-0}" = 1 ] && [ -x .venv/bin/python ] && ! python3 -c 'import torch' 2>/dev/null; then
+    PY=.venv/bin/python   # a CPU smoke test where python3 has no torch: the project's venv
   else
     PY=python3
   fi
