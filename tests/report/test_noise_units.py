@@ -27,3 +27,14 @@ def test_feature_units_name_the_features():
     assert _units(["fid", "kid_mean", "reverse_kl"], evals) == (
         "fid, kid_mean in squared feature units (features: points, the samples' own coordinates (vector data)); "
         "reverse_kl in nats")
+
+
+def test_a_weights_precise_extractor_identity_is_named_by_its_family():
+    # digits' protocol names "lenet-digits-v1-<hash>-w<hash>": the units line printed that string
+    from ganbench.report.sections import _units
+
+    evals = [{"metric": "fid", "protocol": {"extractor": "lenet-digits-v1-fe43194c4b145d5b-wb3ab0321349a"}},
+             {"metric": "fid", "protocol": {"extractor": "stacked-lenet-mnist-v1-0123"}}]  # one family
+    assert _units(["fid"], evals) == ("fid in squared feature units (features: lenet, penultimate layer + logits of "
+                                      "a LeNet ganbench trains on the dataset (fast))")
+

@@ -115,7 +115,10 @@ def _units(metrics: list[str], evals: list[dict] = ()) -> str:
             by_unit[unit].append(m)
     parts = []
     for unit, ms in by_unit.items():
-        names = sorted({e["protocol"].get("extractor") for e in evals if e["metric"] in ms} - {None})
+        # a protocol names the extractor precisely (lenet-digits-v1-<weights hash>; the Protocol table shows it):
+        # here its family and what that family's features are
+        found = {e["protocol"].get("extractor") for e in evals if e["metric"] in ms} - {None}
+        names = sorted({next((part for part in str(n).split("-") if part in EXTRACTORS), str(n)) for n in found})
         said = "; ".join(f"{n}, {EXTRACTORS[n][1]}" if n in EXTRACTORS else n for n in names)
         parts.append(f"{', '.join(ms)} in {unit}" + (f" (features: {said})" if "feature" in unit and said else ""))
     return "; ".join(parts)
