@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import resource
 import statistics
@@ -60,19 +59,15 @@ def train_step_time(run_dir: str | Path) -> dict:
     mid-line, an edit) and a value that is no finite number of seconds are skipped."""
     from ..confine import stored_lines
     from ..limits import MAX_STORED_LOG_LINE
+    from ..training.rundir import log_rows
 
     run_dir = Path(run_dir)
     per_step, wall = [], None
-    for line in stored_lines(run_dir, run_dir / "metrics.jsonl", MAX_STORED_LOG_LINE):
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(row, dict):
-            if (step := _seconds(row, "sec_per_step")) is not None:
-                per_step.append(step)
-            if (seconds := _seconds(row, "wall_s")) is not None:
-                wall = seconds
+    for row in log_rows(stored_lines(run_dir, run_dir / "metrics.jsonl", MAX_STORED_LOG_LINE)):
+        if (step := _seconds(row, "sec_per_step")) is not None:
+            per_step.append(step)
+        if (seconds := _seconds(row, "wall_s")) is not None:
+            wall = seconds
     return {"sec_per_step": statistics.median(per_step) if per_step else None, "train_wall_s": wall}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -127,18 +126,14 @@ def _losses(run_dir: Path):
     from ..confine import read_stored
     from ..errors import UserError
     from ..limits import MAX_STORED_LOG
+    from ..training.rundir import log_rows
 
     try:
         text = read_stored(run_dir.parent.parent, run_dir / "metrics.jsonl", MAX_STORED_LOG)
     except (OSError, UserError):
         return
-    for line in text.decode(errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if (isinstance(row, dict) and type(row.get("step")) is int
-                and all(type(row.get(k)) in (int, float) for k in ("d_loss", "g_loss"))):
+    for row in log_rows(text.decode(errors="replace").splitlines()):
+        if type(row.get("step")) is int and all(type(row.get(k)) in (int, float) for k in ("d_loss", "g_loss")):
             yield row["step"], row["d_loss"], row["g_loss"]
 
 

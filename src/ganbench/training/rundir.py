@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -123,6 +124,18 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError, ValueError):
         return True  # another user's process, or a pid this system cannot have: do not claim it ended
     return True
+
+
+def log_rows(lines) -> Iterator[dict]:
+    """The rows of a training log (metrics.jsonl): each line that is a JSON object. A torn or foreign line (a
+    kill mid-write, an edit, bytes that are no UTF-8, an int past Python's 4,300 digits) is skipped."""
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):  # an int past 4,300 digits is a ValueError, not a JSONDecodeError
+            continue
+        if isinstance(row, dict):
+            yield row
 
 
 def _step_of(line: str) -> float:
