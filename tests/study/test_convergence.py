@@ -2,7 +2,12 @@ import math
 
 import pytest
 
-from ganbench.study.convergence import eval_noise, still_improving, trajectories
+from ganbench.study.convergence import noise_pairs, pooled_std, still_improving, trajectories
+
+
+def eval_noise(evals, metric):
+    """{dataset: std of one evaluation} over every run's final/repeat pair."""
+    return {ds: pooled_std(list(by_run.values())) for ds, by_run in noise_pairs(evals, metric).items()}
 
 
 def _rows(run_id, metric, values, repeat, dataset="d"):
@@ -40,8 +45,10 @@ def test_a_non_finite_value_at_either_end_cannot_be_judged(last):
     assert still_improving([(100, last), (200, 0.3)], "high_quality", 0.01) is None
 
 
-def test_runs_left_out_do_not_enter_the_pool():
+def test_the_pool_is_kept_by_run_so_runs_can_be_left_out():
     # a collapsed run gives the metric's bound twice (d = 0): pooled in, it shrank sigma by sqrt(2) here
     evals = _rows("a", "high_quality", [0.5, 0.6], 0.64) + _rows("dead", "high_quality", [0.0, 0.0], 0.0)
-    assert eval_noise(evals, "high_quality")["d"] == pytest.approx(math.sqrt(0.04 ** 2 / 2 / 2))
-    assert eval_noise(evals, "high_quality", leave_out={"dead"})["d"] == pytest.approx(math.sqrt(0.04 ** 2 / 2))
+    pairs = noise_pairs(evals, "high_quality")["d"]
+    assert pairs == {"a": pytest.approx(0.04 ** 2), "dead": 0.0}
+    assert pooled_std(list(pairs.values())) == pytest.approx(math.sqrt(0.04 ** 2 / 2 / 2))
+    assert pooled_std([pairs["a"]]) == pytest.approx(math.sqrt(0.04 ** 2 / 2))  # the report leaves "dead" out

@@ -220,8 +220,7 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict], calibration: lis
              "base 1). The final checkpoint is reported from the selection evaluation."]
     for view in views:
         if view.noise is not None:
-            pooled = sum(1 for r in view.repeats if r not in view.collapsed)
-            left = sum(1 for r in view.repeats if r in view.collapsed)
+            pooled, left = view.noise_runs
             notes.append(f"{view.name}: evaluation noise of {view.primary}, one evaluation's std pooled over the "
                          f"{pooled} final checkpoints evaluated twice (seed bases 0 and 2): {fmt(view.noise)}"
                          + (f"; {left} collapsed run{'s' if left > 1 else ''} left out, whose values cannot vary."

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..metrics.declare import Value, info
 from ..study.calibration import REAL, TRIVIAL
-from ..study.convergence import eval_noise, still_improving, trajectories
+from ..study.convergence import noise_pairs, pooled_std, still_improving, trajectories
 from ..study.history import Held, held, paired_history
 from ..study.stats import mean_ci
 
@@ -71,6 +71,7 @@ class DatasetView:
     study_path: Path
     variants: list[str] = field(default_factory=list)
     noise: float | None = None
+    noise_runs: tuple = (0, 0)  # (runs pooled into noise, collapsed runs left out of it)
     improving: dict = field(default_factory=dict)  # run_id -> True/False/None
     paths: dict = field(default_factory=dict)  # run_id -> [(step, primary value)] of the selection evaluations
     repeats: dict = field(default_factory=dict)  # run_id -> primary value of the final checkpoint's second evaluation
@@ -195,7 +196,10 @@ def build_view(name: str, primary: str, chosen: bool, runs: list[dict], evals: l
             view.collapsed[r["run_id"]] = reason
         elif reason := _floor_reason(final, primary, floor):
             view.at_floor[r["run_id"]] = reason
-    view.noise = eval_noise(evals, primary, leave_out=view.collapsed.keys()).get(name)
+    pairs = noise_pairs(evals, primary).get(name, {})  # the collapsed runs' d = 0 would shrink the noise
+    pooled = [d for run_id, d in pairs.items() if run_id not in view.collapsed]
+    view.noise = pooled_std(pooled) if pooled else None
+    view.noise_runs = (len(pooled), len(pairs) - len(pooled))
     view.paths = paths = trajectories(evals, primary)
     view.repeats = {e["run_id"]: e["value"] for e in evals if e["metric"] == primary and "repeat" in e["tags"]
                     and e["value"] is not None and math.isfinite(e["value"])}

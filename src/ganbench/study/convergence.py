@@ -29,22 +29,26 @@ def trajectories(evals: list[dict], metric: str) -> dict[str, list[tuple[int, fl
     return {k: sorted(v) for k, v in out.items()}
 
 
-def eval_noise(evals: list[dict], metric: str, leave_out=frozenset()) -> dict[str, float]:
-    """{dataset: pooled std of one evaluation} from the final/repeat pairs of its runs, but those in leave_out."""
+def noise_pairs(evals: list[dict], metric: str) -> dict[str, dict[str, float]]:
+    """{dataset: {run_id: d^2}} of the runs whose final checkpoint has both evaluations finite: the pool the
+    noise is taken from (``pooled_std``), by run, so that a caller can leave runs out and count them."""
     final, repeat = {}, {}
     for e in evals:
-        if e["run_id"] in leave_out:
-            continue
         if e["metric"] == metric and e["value"] is not None and math.isfinite(e["value"]):
             if "final" in e["tags"]:
                 final[e["run_id"]] = (e["dataset"], e["value"])
             elif "repeat" in e["tags"]:
                 repeat[e["run_id"]] = e["value"]
-    sq: dict = defaultdict(list)
+    sq: dict = defaultdict(dict)
     for run_id, (dataset, value) in final.items():
         if run_id in repeat:
-            sq[dataset].append((value - repeat[run_id]) ** 2)
-    return {ds: math.sqrt(sum(v) / len(v) / 2) for ds, v in sq.items()}
+            sq[dataset][run_id] = (value - repeat[run_id]) ** 2
+    return dict(sq)
+
+
+def pooled_std(squares: list[float]) -> float:
+    """One evaluation's std from the squared differences of pairs of evaluations: sqrt(mean(d^2) / 2)."""
+    return math.sqrt(sum(squares) / len(squares) / 2)
 
 
 def still_improving(trajectory: list[tuple[int, float]], metric: str, sigma: float | None) -> bool | None:
