@@ -231,9 +231,9 @@ def _protocol_notes(views, runs: list[dict], evals: list[dict], calibration: lis
             p = e["protocol"]
             k = kid.setdefault((e["dataset"], p["n_real"], p["n_fake"]), {"rows": set()})
             k[e["metric"]] = int(e["value"])
-            k["rows"].add(e.get("row", " runs"))  # " runs" sorts first
+            k["rows"].add(e.get("row", "runs"))  # a reference row names itself; a run's evaluation does not
     for (ds, n_real, n_fake), k in sorted(kid.items()):
-        who = f"{ds} ({', '.join(r.strip() for r in sorted(k['rows']))})"
+        who = f"{ds} ({', '.join(sorted(k['rows'], key=lambda r: (r != 'runs', r)))})"  # the runs first
         notes.append(_kid_note(who, n_real, n_fake, k.get("kid_subset_size"), k.get("kid_subsets")))
     notes += _thread_notes(evals)
     groups = {tuple(r["trained_with"]) for r in runs if r.get("trained_with")}
