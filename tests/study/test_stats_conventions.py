@@ -75,6 +75,11 @@ def test_identical_values_on_every_seed_give_p_one():
 def test_a_pair_with_one_common_seed_has_no_test():
     (pair,) = summarize(_evals({"a": [3.0], "b": [4.0]}), checkpoints=("final",))["pairs"]
     assert pair["test"] == "none" and math.isnan(pair["p"]) and not pair["significant"]
+    # every pair has the same fields, so a reader of results.json needs no key check: null where no test ran
+    tested = summarize(_evals({"a": [3.0, 4.0], "b": [4.0, 6.0]}), checkpoints=("final",))["pairs"][0]
+    assert set(pair) == set(tested)
+    assert pair["pairs_tested"] is None and pair["seeds_needed"] is None
+    assert math.isnan(pair["alpha_power"]) and math.isnan(pair["min_detectable"])
 
 
 def test_a_spread_above_float32_rounding_keeps_its_interval():

@@ -123,9 +123,13 @@ def summarize(evals: list[dict], checkpoints=("best", "final"), classes: dict | 
                 c["pairs_tested"], c["alpha_power"] = len(valid), ALPHA / len(valid)  # Holm's strictest step
                 c["min_detectable"] = min_detectable(c["n"], c["sd_diff"], c["alpha_power"])
                 c["seeds_needed"] = seeds_needed(c["mean_diff"], c["sd_diff"], c["alpha_power"])
-            for c in comps:
+            for c in comps:  # a pair with no test keeps every field, null in results.json
                 c.setdefault("p_holm", math.nan)
                 c.setdefault("significant", False)
+                c.setdefault("pairs_tested", None)
+                c.setdefault("alpha_power", math.nan)
+                c.setdefault("min_detectable", math.nan)
+                c.setdefault("seeds_needed", None)
             pairs += comps
     return {"leaderboard": board, "pairs": pairs}
 
