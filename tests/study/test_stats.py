@@ -172,3 +172,24 @@ def test_summarize_clips_counts_at_the_datasets_declared_number_of_modes():
     assert (row["ci_low"], row["ci_high"]) == (0.0, 8.0) and row["clipped"]
     (row,) = summarize(evals, checkpoints=("final",))["leaderboard"]  # no declared number: only the metric's 0
     assert row["ci_high"] > 8
+
+
+def test_a_mean_lead_that_most_seeds_contradict_says_so():
+    # the quick study's ring8 wgan-gp vs lsgan: lsgan collapsed on one seed (0) and beat wgan-gp on the other two,
+    # so wgan-gp has the better mean while losing 2 of 3 seeds; the verdict named wgan-gp first and said nothing
+    # of the seeds, and the report's next sentence ("wgan-gp was ahead ... at every one of the 6 evaluations")
+    # read as if wgan-gp were better run for run
+    (pair,) = summarize(_evals({"lsgan": [0.525, 0.0, 0.604], "wgan-gp": [0.462, 0.544, 0.459]},
+                               metric="high_quality"), checkpoints=("final",))["pairs"]
+    assert not pair["significant"]
+    text = verdict(pair)
+    assert text.startswith("wgan-gp vs lsgan on high_quality (final checkpoint): no significant difference")
+    assert ("By seed the order is the other way: lsgan is better on 2 of 3 paired seeds, wgan-gp on 1; "
+            "wgan-gp's lead is in the mean only.") in text
+    # a mean lead that most seeds agree with, or an even split, adds nothing
+    (pair,) = summarize(_evals({"a": [0.5, 0.6, 0.3], "b": [0.4, 0.5, 0.35]}, metric="high_quality"),
+                        checkpoints=("final",))["pairs"]
+    assert "By seed" not in verdict(pair)
+    (pair,) = summarize(_evals({"a": [0.5, 0.6, 0.1, 0.4], "b": [0.4, 0.7, 0.3, 0.3]}, metric="high_quality"),
+                        checkpoints=("final",))["pairs"]
+    assert "By seed" not in verdict(pair)
