@@ -24,8 +24,8 @@ def test_feature_units_name_the_features():
 
     evals = [{"metric": m, "protocol": {"extractor": x}} for m in ("fid", "kid_mean") for x in ("points",)]
     evals.append({"metric": "reverse_kl", "protocol": {"extractor": "lenet"}})  # not a feature unit: not named
-    assert _units(["fid", "kid_mean", "reverse_kl"], evals) == (
-        "fid, kid_mean in squared feature units (features: points, the samples' own coordinates (vector data)); "
+    assert _units(["fid", "reverse_kl"], evals) == (
+        "fid in squared feature units (features: points, the samples' own coordinates (vector data)); "
         "reverse_kl in nats")
 
 
@@ -38,3 +38,27 @@ def test_a_weights_precise_extractor_identity_is_named_by_its_family():
     assert _units(["fid"], evals) == ("fid in squared feature units (features: lenet, penultimate layer + logits of "
                                       "a LeNet ganbench trains on the dataset (fast))")
 
+
+
+def test_kid_is_not_in_squared_feature_units():
+    # FID scales with the features' square (twice the features: 4x the FID); KID's cubic kernel (x.y/d + 1)^3
+    # has no such scaling (its +1 mixes powers 0 to 3 of x.y), so "fid, kid_mean in squared feature units" was
+    # wrong for kid_mean: it is in the kernel's units
+    import numpy as np
+
+    from ganbench.metrics.declare import info
+    from ganbench.metrics.frechet import fit_gaussian, frechet_distance
+    from ganbench.metrics.kid import kid
+    from ganbench.report.sections import _units
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 4)), rng.normal(0.5, 1.2, size=(200, 4))
+    fid = [frechet_distance(fit_gaussian(c * x), fit_gaussian(c * y)) for c in (1, 2)]
+    kids = [kid(c * x, c * y, subset_size=200)["kid_mean"] for c in (1, 2)]
+    assert abs(fid[1] / fid[0] - 4) < 1e-9 and abs(kids[1] / kids[0] - 4) > 1
+    assert info("fid").unit == "squared feature units" and "squared" not in info("kid_mean").unit
+    evals = [{"metric": m, "protocol": {"extractor": "points"}} for m in ("fid", "kid_mean")]
+    assert _units(["fid", "kid_mean"], evals) == (
+        "fid in squared feature units (features: points, the samples' own coordinates (vector data)); "
+        "kid_mean in units of the cubic kernel of the features (features: points, the samples' own coordinates "
+        "(vector data))")

@@ -102,7 +102,7 @@ def _fid(real, fake, ctx):
 
 @metric("kid", ("features",), "Kernel distance (unbiased MMD^2, cubic polynomial kernel), mean and std",
         [quality("kid_mean", "lower", "unbiased MMD² (cubic kernel), mean over subsets; may dip below 0",
-                 unit="squared feature units"),
+                 unit="units of the cubic kernel of the features"),  # not fid's: (x.y/d + 1)^3 has no scale
          auxiliary("kid_std", "std of the subset estimates (0 when every subset is the whole set)", NONNEG),
          auxiliary("kid_subset_size", "rows per KID subset: min(1000, n)", unit="samples"),
          auxiliary("kid_subsets", "number of KID subsets", unit="subsets")], min_rows=(2, 2))

@@ -105,7 +105,7 @@ def _reference_sizes(view: DatasetView) -> dict | None:
 
 
 def _units(metrics: list[str], evals: list[dict] = ()) -> str:
-    """'fid, kid_mean in squared feature units (features: points, the samples' own coordinates ...); reverse_kl
+    """'fid in squared feature units (features: points, the samples' own coordinates ...); reverse_kl
     in nats': the declared units of the table's columns, naming the extractor whose features those units are."""
     from ..metrics.features import EXTRACTORS
 
