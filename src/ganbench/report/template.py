@@ -93,7 +93,9 @@ Protocol).</p>
 <p class="note">Other quality metrics at the final checkpoint, mean [95 % CI].{% if s.units %} Units: {{ s.units }}.{% endif %}
 {% if s.unclear %}No variant's interval is better than the better trivial generator on {{ s.unclear | join(", ") }}:
 {{ "that column does" if s.unclear | length == 1 else "those columns do" }} not tell these runs from a trivial generator.{% endif %}
-{% for m, meaning in s.unbounded %}{{ m }} has no lower bound ({{ meaning }}): its values and interval are not clipped at 0.
+{% for m, vs in s.beyond %}{{ vs | join(", ") }} score{{ "s" if vs | length == 1 }} better than real data on {{ m }} (by the mean):
+real samples are as good as a generator can be, so that column cannot tell {{ "it" if vs | length == 1 else "them" }} from real data at this sample count.
+{% endfor %}{% for m, meaning in s.unbounded %}{{ m }} has no lower bound ({{ meaning }}): its values and interval are not clipped at 0.
 {% endfor %}</p>
 """,
     "verdicts": """

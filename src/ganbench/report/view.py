@@ -98,6 +98,15 @@ class DatasetView:
         row = self.calibration.get((REAL, checkpoint, self.primary))
         return row["mean"] if row else None
 
+    def beyond_ceiling(self, metric: str) -> list[str]:
+        """The variants whose final mean is strictly better than real data's on a metric: real samples are as good
+        as a generator can be, so there the metric measures its estimate's error at this sample count."""
+        real, value = self.calibration.get((REAL, "final", metric)), info(metric)
+        if not real or not math.isfinite(real["mean"]):
+            return []
+        return [v for v in self.variants if (row := self.board.get((v, metric, "final"))) and row["n"]
+                and math.isfinite(row["mean"]) and value.better(row["mean"], real["mean"])]
+
     def clears_floor(self, variant: str, checkpoint: str, metric: str | None = None) -> bool | None:
         """Is the variant's whole interval on the better side of the floor? None when it cannot be told: no floor,
         no value, or one seed (no interval: one value on the better side says nothing of the next seed). Two or
