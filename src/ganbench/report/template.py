@@ -170,7 +170,8 @@ pairs, as in its verdicts table: what it would call significant without the firs
     "cost": """
 <h3>Quality against training cost</h3>
 <img alt="quality against cost" src="data:image/png;base64,{{ s.plot }}">
-<p class="note">Outlined points form the Pareto front (no other variant is both cheaper and better). Each point is a
+<p class="note">Outlined points form the Pareto front: no other variant is at least as cheap and at least as good, and
+strictly better on one of the two. Each point is a
 variant's mean over its finished seeds, drawn without its spread: the front orders means and is not a test (the
 leaderboard's intervals and the verdicts say which differences are significant). Training FLOPs
 count G's and D's forward and backward passes, n_dis, packing, regularizer passes and the EMA (not the optimizer updates);
