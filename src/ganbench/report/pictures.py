@@ -59,16 +59,26 @@ def training(view: DatasetView) -> dict:
             "n_points": n_points}
 
 
+def mean_flops(view: DatasetView) -> dict[str, float]:
+    """Each variant's training FLOPs, the mean over its finished runs (variants without a count left out)."""
+    out = {}
+    for v in view.variants:
+        flops = [r["efficiency"]["train_flops"] for r in view.runs
+                 if r["variant"] == v and r["status"] == "done" and (r["efficiency"] or {}).get("train_flops")]
+        if flops:
+            out[v] = sum(flops) / len(flops)
+    return out
+
+
 def cost(view: DatasetView) -> dict:
-    rows = []
+    rows, flops = [], mean_flops(view)
     for v in view.variants:
         done = [r for r in view.runs if r["variant"] == v and r["status"] == "done"]
         b = view.board.get((v, view.primary, "final"))
         secs = [r["train_seconds"] for r in done if r["train_seconds"] is not None]
-        flops = [r["efficiency"]["train_flops"] for r in done if (r["efficiency"] or {}).get("train_flops")]
         rows.append({"variant": v, "quality": b["mean"] if b else math.nan,
                      "train_seconds": sum(secs) / len(secs) if secs else None,
-                     "train_flops": sum(flops) / len(flops) if flops else None, "seconds": secs})
+                     "train_flops": flops.get(v), "seconds": secs})
     png = figures.quality_vs_cost(rows, view.primary, view.value.direction == "lower",
                                   f"{view.name}: {view.primary} (final) against training cost")
     table = [{"variant": r["variant"], "flops": f"{r['train_flops']:.3g}" if r["train_flops"] else "–",
