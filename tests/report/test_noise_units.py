@@ -58,7 +58,13 @@ def test_kid_is_not_in_squared_feature_units():
     assert abs(fid[1] / fid[0] - 4) < 1e-9 and abs(kids[1] / kids[0] - 4) > 1
     assert info("fid").unit == "squared feature units" and "squared" not in info("kid_mean").unit
     evals = [{"metric": m, "protocol": {"extractor": "points"}} for m in ("fid", "kid_mean")]
+    # the features are said once for neighbouring columns in the same features, not after each
     assert _units(["fid", "kid_mean"], evals) == (
-        "fid in squared feature units (features: points, the samples' own coordinates (vector data)); "
-        "kid_mean in units of the cubic kernel of the features (features: points, the samples' own coordinates "
-        "(vector data))")
+        "fid in squared feature units, kid_mean in units of the cubic kernel of the features (features: points, the "
+        "samples' own coordinates (vector data))")
+    evals = [{"metric": "fid", "protocol": {"extractor": "points"}},
+             {"metric": "kid_mean", "protocol": {"extractor": "lenet-digits-v1-abc"}}]
+    assert _units(["fid", "kid_mean"], evals) == (  # other features: each says its own
+        "fid in squared feature units (features: points, the samples' own coordinates (vector data)); kid_mean in "
+        "units of the cubic kernel of the features (features: lenet, penultimate layer + logits of a LeNet ganbench "
+        "trains on the dataset (fast))")

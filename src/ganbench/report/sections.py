@@ -115,15 +115,20 @@ def _units(metrics: list[str], evals: list[dict] = ()) -> str:
     for m in metrics:
         if unit := info(m).unit:
             by_unit[unit].append(m)
-    parts = []
+    parts: list[list[str]] = []  # [text, the features it is in]; neighbours in the same features say them once
     for unit, ms in by_unit.items():
         # a protocol names the extractor precisely (lenet-digits-v1-<weights hash>; the Protocol table shows it):
         # here its family and what that family's features are
         found = {e["protocol"].get("extractor") for e in evals if e["metric"] in ms} - {None}
         names = sorted({next((part for part in str(n).split("-") if part in EXTRACTORS), str(n)) for n in found})
         said = "; ".join(f"{n}, {EXTRACTORS[n][1]}" if n in EXTRACTORS else n for n in names)
-        parts.append(f"{', '.join(ms)} in {unit}" + (f" (features: {said})" if "feature" in unit and said else ""))
-    return "; ".join(parts)
+        said = said if "feature" in unit else ""
+        text = f"{', '.join(ms)} in {unit}"
+        if parts and said and parts[-1][1] == said:  # "fid in ..., kid_mean in ... (features: lenet, ...)"
+            parts[-1][0] += f", {text}"
+        else:
+            parts.append([text, said])
+    return "; ".join(text + (f" (features: {said})" if said else "") for text, said in parts)
 
 
 def floor_state(view: DatasetView) -> str | None:
