@@ -66,6 +66,7 @@ def test_verdict_says_plainly_when_not_significant():
     text = verdict(out["pairs"][0])
     assert "no significant difference" in text and "n = 3 seeds" in text
     assert "could only have detected a difference of " in text and "80 % power" in text
+    assert "if the spread of these paired differences is the true one" in text  # the power is conditional on it
 
 
 @pytest.mark.parametrize("metric", ["fid", "precision"])
