@@ -25,6 +25,7 @@ so plugin components are covered by the same rule. The scope travels to pool and
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -214,6 +215,66 @@ def read_bounded(path: str | Path, most: int) -> bytes:
                                 "hold (ganbench writes far smaller ones); a run or study directory is data: move the "
                                 "file away")
     return data
+
+
+class BadJSON(ValueError):
+    """Stored bytes or text that is no JSON as ganbench writes it; ``str()`` says why, in one line."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise BadJSON(f"the key {twice[:80]!r} appears twice in one object")
+    return found
+
+
+def parse_json(data: bytes | str) -> Any:
+    """The value of ``data``, JSON read from a run or study directory, the study store or the cache: the one
+    parser of stored JSON, so each kind of bad input has one outcome, ``BadJSON`` (a ValueError) saying why:
+    bytes that are no UTF-8 (ganbench writes UTF-8 without a byte order mark; UTF-16 and a BOM are refused),
+    text that is no JSON or is cut short, an int of more than Python's 4,300 digits (json.loads: a plain
+    ValueError), nesting too deep for the parser (a RecursionError) and a key given twice in one object
+    (ganbench never writes one, and readers differ on which value wins). NaN, Infinity and -Infinity are read
+    as floats, since json.dumps writes them (a diverged loss); the caller checks the types and ranges it needs,
+    the top-level value's type among them, and says what a bad value means where it reads it: one line
+    naming the file or row, no status, no saved result (``json_row``: a skipped log line)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
+        return json.loads(text, object_pairs_hook=_unique)
+    except BadJSON:
+        raise
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError, JSONDecodeError, the 4,300 digits' ValueError
+        raise BadJSON(" ".join(str(exc).split()) or type(exc).__name__) from None
+
+
+def json_row(line: bytes | str) -> dict | None:
+    """A line of a JSON-lines log (metrics.jsonl) as a row: the object it holds, or None for a line that is
+    none (cut short by a kill, edited, anything ``parse_json`` refuses, JSON of another type): skip it."""
+    try:
+        row = parse_json(line)
+    except BadJSON:
+        return None
+    return row if isinstance(row, dict) else None
+
+
+class NotStoredJSON(NotAStoredFile):
+    """A file of a run or study directory that is no JSON as ganbench writes it; ``why``: parse_json's reason."""
+
+    def __init__(self, path: str | Path, why: str):
+        super().__init__(path, f"not valid JSON ({why})")
+        self.args, self.why = (path, why), why  # args: how it pickles across worker processes
+
+
+def read_stored_json(root: str | Path, path: str | Path, most: int) -> Any:
+    """The JSON value of ``path``, a file of the stored directory ``root`` read as ``read_stored`` reads it.
+    Bad JSON is ``NotStoredJSON``: '{path}: not valid JSON ({why})', one line, which the caller may pass on
+    (with its advice) or take as no file; the caller checks the value's type."""
+    try:
+        return parse_json(read_stored(root, path, most))
+    except BadJSON as exc:
+        raise NotStoredJSON(path, str(exc)) from None
 
 
 def check_path(value: Any, key: str) -> None:
