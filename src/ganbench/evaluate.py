@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from . import provenance
 from .api import class_labels, generate, load_generator
 from .cache import cache_dir, key_digest, tensor_digest
-from .confine import RUN, check_config, read_stored, reading
+from .confine import RUN, NotStoredJSON, check_config, read_stored_json, reading
 from .data import Dataset, load_dataset
 from .errors import UserError
 from .fileio import atomic_save_tensors, atomic_write_text
@@ -229,11 +229,10 @@ def read_evaluations(run_dir: str | Path) -> dict:
     path = RunDir(run_dir).file("eval.json")
     if not path.exists():  # a FIFO or folder in its place is refused as it is read
         return {}
-    raw = read_stored(run_dir, path, MAX_STORED_JSON)
     try:
-        found = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8, or an int past 4,300 digits
-        raise UserError(f"{path}: not valid JSON ({exc}); move it away (its results can be computed again)") from None
+        found = read_stored_json(run_dir, path, MAX_STORED_JSON)
+    except NotStoredJSON as exc:
+        raise UserError(f"{exc}; move it away (its results can be computed again)") from None
     evaluations = found.get("evaluations", {}) if isinstance(found, dict) else None
     if not isinstance(evaluations, dict) or not all(isinstance(v, dict) for v in evaluations.values()):
         raise UserError(f"{path}: not a ganbench eval.json (needs 'evaluations': a mapping of protocols to "

@@ -132,7 +132,7 @@ def _losses(run_dir: Path):
         text = read_stored(run_dir.parent.parent, run_dir / "metrics.jsonl", MAX_STORED_LOG)
     except (OSError, UserError):
         return
-    for row in log_rows(text.decode(errors="replace").splitlines()):
+    for row in log_rows(text.splitlines()):  # bytes: a line that is no UTF-8 is skipped, as eval's reader does
         if type(row.get("step")) is int and all(type(row.get(k)) in (int, float) for k in ("d_loss", "g_loss")):
             yield row["step"], row["d_loss"], row["g_loss"]
 

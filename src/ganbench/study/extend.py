@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from scipy import stats
 
 from ..config import make_config
+from ..confine import BadJSON, parse_json
 from ..errors import UserError
 from .spec import StudySpec, check_seed_count, expand
 from .store import FINISHED, Store, read_only
@@ -153,9 +154,10 @@ def extensions(store: Store, done: bool = True) -> list[dict]:
 
 
 def _records(text: str | None, path) -> list[dict]:
+    """The store's record of extensions (JSON text, parsed as all stored JSON is: confine.parse_json)."""
     try:
-        return [r.model_dump() for r in _RECORDS.validate_json(text or "[]")]
-    except pydantic.ValidationError:
+        return [r.model_dump() for r in _RECORDS.validate_python(parse_json(text or "[]"))]
+    except (BadJSON, pydantic.ValidationError):
         raise UserError(f"{path}: the record of the study's extensions is damaged") from None
 
 

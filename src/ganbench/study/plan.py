@@ -15,7 +15,6 @@ their training costs what the stack measures, not k single runs. The estimate mu
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -134,7 +133,7 @@ def _train_probe(configs: list[dict], outs: list[Path], steps: int, name: str) -
     ones; the seconds per member-step of the timed ones, as the loop logs them."""
     from ..config import make_config
     from ..training.loop import train_group
-    from ..training.rundir import RunDir
+    from ..training.rundir import RunDir, log_rows
 
     cfgs = [make_config(c).model_copy(update={"steps": 2 * steps, "log_every": steps, "ckpt_every": 2 * steps,
                                               "time_budget_s": None, "keep_checkpoints": None, "tensorboard": False})
@@ -144,7 +143,7 @@ def _train_probe(configs: list[dict], outs: list[Path], steps: int, name: str) -
         raise UserError(f"{name}: the probe {'run' if len(cfgs) == 1 else 'stack'} {bad[0].message} (of {2 * steps} "
                         "steps); the study would record its runs as diverged: check the recipe, or plan without "
                         "probing (--no-probe)")
-    rows = [json.loads(line) for line in RunDir(outs[0]).log_file.read_text().splitlines() if line.strip()]
+    rows = list(log_rows(RunDir(outs[0]).log_file.read_bytes().splitlines()))  # the probe's own, fresh log
     return rows[-1]["sec_per_step"]
 
 

@@ -12,14 +12,13 @@ when a store that still opens has lost runs (``check_complete``).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import make_config
-from ..confine import STUDY, read_stored, reading
+from ..confine import STUDY, NotStoredJSON, read_stored_json, reading
 from ..errors import UserError
 from ..limits import MAX_STEPS, MAX_STORED_JSON
 from .spec import expand
@@ -29,8 +28,8 @@ from .worker import RESULT_FILE, run_dir_name
 
 def _saved(run_dir: Path) -> dict | None:
     try:  # STUDY/runs/NAME: no link out of the study, no FIFO, no file larger than a result can be
-        saved = json.loads(read_stored(run_dir.parent.parent, run_dir / RESULT_FILE, MAX_STORED_JSON))
-    except (OSError, ValueError, RecursionError):
+        saved = read_stored_json(run_dir.parent.parent, run_dir / RESULT_FILE, MAX_STORED_JSON)
+    except (OSError, NotStoredJSON):  # missing or unreadable, or no JSON (confine.parse_json): no saved result
         return None
     return saved if isinstance(saved, dict) else None
 

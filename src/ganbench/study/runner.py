@@ -15,11 +15,10 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import pydantic
 import yaml
 from tqdm.auto import tqdm
 
-from ..confine import STUDY, config_paths, reading, scope_dict, stored_file
+from ..confine import STUDY, config_paths, parse_json, reading, scope_dict, stored_file
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..textsafe import as_line
@@ -114,8 +113,9 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> list:
         store.close()
     known = {r["run_id"]: r["config_hash"] for r in rows}
     try:
-        same = stored is not None and StudySpec(**json.loads(stored)).digest() == spec.digest()
-    except (ValueError, pydantic.ValidationError):  # kept by another version: compare the runs themselves
+        same = stored is not None and StudySpec.model_validate(parse_json(stored)).digest() == spec.digest()
+    except (TypeError, ValueError):  # no such JSON (BadJSON), or a spec another version kept (a ValidationError,
+        # a list among them): compare the runs themselves
         stored = None
     if stored is None:  # stores written before the spec was kept: compare the runs themselves
         from ..config import make_config

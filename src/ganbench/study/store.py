@@ -18,6 +18,7 @@ import stat
 import time
 from pathlib import Path
 
+from ..confine import BadJSON, parse_json
 from ..errors import UserError
 
 SCHEMA = """
@@ -316,8 +317,8 @@ def _software(path, row: dict) -> dict | None:
     if text is None:
         return None  # made before it was recorded, or a run without a result
     try:
-        found = json.loads(text)
-    except (TypeError, ValueError, RecursionError):  # ValueError: an int past 4,300 digits too
+        found = parse_json(text)
+    except (TypeError, BadJSON):  # TypeError: a column of another type (a stranger's schema)
         found = None
     if _software_text(found) is None:
         raise UserError(f"{path}: the software record of {row['run_id']} is not a mapping of names to texts; "
@@ -334,8 +335,8 @@ CALIBRATION_KEYS = {"split": str, "n_real": int, "n_fake": int, "extractor": str
 def _protocol(path, raw, where: str, keys: dict = PROTOCOL_KEYS) -> dict:
     """A stored protocol, checked: the store is data, and every reader needs these fields."""
     try:
-        found = json.loads(raw)
-    except (TypeError, ValueError, RecursionError):  # ValueError: an int past 4,300 digits too
+        found = parse_json(raw)
+    except (TypeError, BadJSON):
         found = None
     if not isinstance(found, dict) or any(not isinstance(found.get(k), t) for k, t in keys.items()):
         raise UserError(f"{where} is not a ganbench protocol (needs {', '.join(keys)}); "
@@ -351,8 +352,8 @@ def _column(path, row: dict, column: str, where: str, kind: type, what: str, fit
     if not text and column != "config":
         return None
     try:
-        found = json.loads(text)
-    except (TypeError, ValueError, RecursionError):
+        found = parse_json(text)
+    except (TypeError, BadJSON):
         found = ValueError
     if found is None and column != "config":
         return None

@@ -185,15 +185,16 @@ def _training_flops(cfg, steps: int) -> dict:
 
 def _cached_flops(path: Path):
     """A cached StepFlops, or None when there is none or it is not one (a damaged entry is measured again)."""
+    from ..confine import BadJSON, parse_json
     from ..training.flops import StepFlops
 
     def number(v) -> bool:
         return type(v) in (int, float) and math.isfinite(v) and v >= 0
 
     try:
-        saved = json.loads(path.read_bytes())
+        saved = parse_json(path.read_bytes())
         pattern, phases = saved["pattern"], saved["phases"]
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, BadJSON, TypeError, KeyError):
         return None
     if (isinstance(pattern, list) and pattern and all(map(number, pattern)) and isinstance(phases, dict)
             and all(isinstance(k, str) and number(v) for k, v in phases.items())):

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ..confine import NotAStoredFile, read_stored, stored_file
+from ..confine import NotAStoredFile, NotStoredJSON, read_stored_json, stored_file
 from ..errors import UserError
 
 from ..fileio import atomic_save_tensors, atomic_write_text
@@ -114,16 +114,14 @@ def read_record(json_path: Path) -> dict:
     """A checkpoint's JSON sidecar, checked: it is data from a possibly shared run directory."""
     json_path = Path(json_path)
     try:
-        raw = read_stored(json_path.parent.parent, json_path, MAX_STORED_JSON)  # RUN/checkpoints/step_N.json
-    except NotAStoredFile as exc:  # `study verify` counts it as a difference and checks the other runs
-        raise UnreadableCheckpoint(json_path, exc.reason) from None
-    try:
-        record = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8, or an int past 4,300 digits
+        record = read_stored_json(json_path.parent.parent, json_path, MAX_STORED_JSON)  # RUN/checkpoints/step_N.json
+    except NotStoredJSON as exc:
         # deleting is advice for a damaged step_N.json only, never for some other file given by mistake
         hint = ("delete it to fall back to the previous checkpoint" if _STEP_FILE.match(json_path.name)
                 else "give a checkpoint's step_N.json or its run directory")
-        raise UnreadableCheckpoint(json_path, f"not a valid checkpoint sidecar (bad JSON: {exc})", hint) from None
+        raise UnreadableCheckpoint(json_path, f"not a valid checkpoint sidecar (bad JSON: {exc.why})", hint) from None
+    except NotAStoredFile as exc:  # `study verify` counts it as a difference and checks the other runs
+        raise UnreadableCheckpoint(json_path, exc.reason) from None
     if not isinstance(record, dict) or not isinstance(record.get("step"), int) or not isinstance(
             record.get("config"), dict):
         raise UnreadableCheckpoint(json_path, "not a ganbench checkpoint sidecar (needs 'step' and 'config')")

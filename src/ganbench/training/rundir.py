@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from ..config import RunConfig, make_config
-from ..confine import read_stored, stored_file, stored_lines
+from ..confine import NotStoredJSON, json_row, read_stored_json, stored_file, stored_lines
 from ..errors import UserError
 from ..fileio import atomic_write_lines, atomic_write_text, is_temp_file
 from ..limits import MAX_STORED_JSON, MAX_STORED_LOG_LINE
@@ -57,11 +57,11 @@ class RunDir:
         atomic_write_text(self.config_file, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
     def status(self) -> dict:
-        """The status record; {} when missing or unreadable (it is rewritten by the next train)."""
+        """The status record; {} when missing, no JSON object (confine.parse_json) or not one (it is rewritten
+        by the next train). A FIFO, folder or link out of the run in its place is refused in one line."""
         try:
-            found = (json.loads(read_stored(self.path, self.status_file, MAX_STORED_JSON))
-                     if self.status_file.exists() else {})
-        except (ValueError, RecursionError):  # bad JSON or UTF-8, an int past Python's 4,300 digits
+            found = read_stored_json(self.path, self.status_file, MAX_STORED_JSON) if self.status_file.exists() else {}
+        except NotStoredJSON:
             return {}
         return found if isinstance(found, dict) else {}
 
@@ -105,8 +105,7 @@ class RunDir:
         if not self.log_file.exists():
             return
         lines = stored_lines(self.path, self.log_file, MAX_STORED_LOG_LINE)
-        texts = (raw.decode(errors="replace").rstrip("\r\n") for raw in lines)
-        atomic_write_lines(self.log_file, (ln.encode() + b"\n" for ln in texts if _step_of(ln) <= step))
+        atomic_write_lines(self.log_file, (raw.rstrip(b"\r\n") + b"\n" for raw in lines if _step_of(raw) <= step))
 
 
 def _running_here(status: dict) -> int | None:
@@ -127,24 +126,17 @@ def _alive(pid: int) -> bool:
 
 
 def log_rows(lines) -> Iterator[dict]:
-    """The rows of a training log (metrics.jsonl): each line that is a JSON object. A torn or foreign line (a
-    kill mid-write, an edit, bytes that are no UTF-8, an int past Python's 4,300 digits) is skipped."""
+    """The rows of a training log (metrics.jsonl; lines as bytes, or text): each line that is a JSON object.
+    A torn or foreign line (a kill mid-write, an edit: anything confine.json_row refuses) is skipped."""
     for line in lines:
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError):  # an int past 4,300 digits is a ValueError, not a JSONDecodeError
-            continue
-        if isinstance(row, dict):
+        if (row := json_row(line)) is not None:
             yield row
 
 
-def _step_of(line: str) -> float:
+def _step_of(line: bytes | str) -> float:
     """A log line's step; a torn or foreign line (a crash mid-write) sorts past every step and is dropped."""
-    try:
-        row = json.loads(line)
-        return row["step"] if isinstance(row, dict) and isinstance(row.get("step"), int) else float("inf")
-    except (ValueError, RecursionError):  # an int past 4,300 digits is a ValueError, not a JSONDecodeError
-        return float("inf")
+    row = json_row(line)
+    return row["step"] if row is not None and isinstance(row.get("step"), int) else float("inf")
 
 
 def clear_leftovers(path: Path) -> None:

@@ -33,6 +33,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ...cache import cache_dir, key_digest, tensor_digest
+from ...confine import BadJSON, parse_json
 from ...data import Dataset, load_dataset
 from ...errors import UserError
 from ...fileio import atomic_save_tensors, atomic_write_text
@@ -157,13 +158,28 @@ def _carried(dataset: dict, digests: dict) -> Path | None:
     """A cached classifier for the same data, version and recipe made with another torch version."""
     for meta_path in sorted(cache_dir("classifiers").glob(f"lenet-{dataset['name']}-v{VERSION}-*.json")):
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
+            meta = parse_json(meta_path.read_bytes())
+        except (OSError, BadJSON):
             continue
         if (isinstance(meta, dict) and meta.get("digests") == digests and meta.get("recipe") == RECIPE
                 and meta.get("version") == VERSION and meta_path.with_suffix(".safetensors").is_file()):
             return meta_path.with_suffix("")
     return None
+
+
+def _record(meta_path: Path) -> dict:
+    """A cached classifier's record, checked: the cache may be shared, and its key and accuracy are printed."""
+    try:
+        meta = parse_json(meta_path.read_bytes())
+        why = "" if isinstance(meta, dict) else "not a JSON object"
+    except BadJSON as exc:
+        meta, why = None, str(exc)
+    if not why and not (isinstance(meta.get("key"), str) and type(meta.get("test_accuracy")) in (int, float)):
+        why = "needs 'key' and 'test_accuracy'"
+    if why:
+        raise UserError(f"{meta_path}: not a ganbench classifier record ({why}); delete it and "
+                        f"{meta_path.with_suffix('.safetensors').name} (the classifier is trained again)")
+    return meta
 
 
 class LeNetFeatures:
@@ -185,8 +201,8 @@ class LeNetFeatures:
                 base = _carried(dataset, digests) or base
             meta_path, weights_path = Path(f"{base}.json"), Path(f"{base}.safetensors")
             if meta_path.is_file() and weights_path.is_file():
+                meta = _record(meta_path)
                 self.net.load_state_dict(load_file(str(weights_path)))
-                meta = json.loads(meta_path.read_text())
                 key = meta["key"]
                 known = dict(meta)
                 if "digests" not in meta:  # made before carried classifiers: record what it was trained on
