@@ -34,7 +34,7 @@ def _saved(run_dir: Path) -> dict | None:
     return saved if isinstance(saved, dict) else None
 
 
-def _number(v, integer: bool = False) -> bool:
+def _sqlite_number(v, integer: bool = False) -> bool:
     """A value SQLite stores as written: a float, or an int within 64 bits (a larger one is an OverflowError)."""
     return (type(v) is int and -2**63 <= v < 2**63) or (not integer and type(v) is float)
 
@@ -48,8 +48,8 @@ def _fits_store(saved: dict) -> bool:
     def optional(key, test) -> bool:
         return saved.get(key) is None or test(saved[key])
 
-    if not (optional("steps", lambda v: _number(v, True) and 0 <= v <= MAX_STEPS)
-            and all(optional(k, _number) for k in ("train_seconds", "started"))
+    if not (optional("steps", lambda v: _sqlite_number(v, True) and 0 <= v <= MAX_STEPS)
+            and all(optional(k, _sqlite_number) for k in ("train_seconds", "started"))
             and all(optional(k, lambda v: isinstance(v, str)) for k in ("error", "compiled"))
             and optional("efficiency", lambda v: isinstance(v, dict))
             and optional("trained_with", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))):
@@ -57,10 +57,10 @@ def _fits_store(saved: dict) -> bool:
     seen = set()
     for row in saved.get("evals", []):
         if not (isinstance(row, dict) and isinstance(row.get("checkpoint"), str) and row["checkpoint"]
-                and _number(row.get("step"), True) and 0 <= row["step"] <= MAX_STEPS
+                and _sqlite_number(row.get("step"), True) and 0 <= row["step"] <= MAX_STEPS
                 and isinstance(row.get("tags"), list) and all(isinstance(t, str) and "," not in t for t in row["tags"])
                 and isinstance(row.get("metrics"), dict)
-                and all(isinstance(m, str) and (v is None or _number(v)) for m, v in row["metrics"].items())
+                and all(isinstance(m, str) and (v is None or _sqlite_number(v)) for m, v in row["metrics"].items())
                 and isinstance(row.get("protocol"), dict)
                 and all(type(row["protocol"].get(k)) is t for k, t in PROTOCOL_KEYS.items())):
             return False

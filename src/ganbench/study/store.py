@@ -247,7 +247,7 @@ class Store:
             r = dict(zip(names, row))
             where = f"{self.path}: the reference row {r['dataset']} {r['row']} {r['checkpoint']} {r['metric']}"
             r["protocol"] = _protocol(self.path, r["protocol"], where, CALIBRATION_KEYS)
-            _number(self.path, r["value"], where)
+            _check_number(self.path, r["value"], where)
             rows.append(r)
         return rows
 
@@ -260,8 +260,8 @@ class Store:
             where = f"{self.path}: the run {r['run_id']}"
             r["config"] = _column(self.path, r, "config", where, dict, "a mapping")
             r["efficiency"] = _column(self.path, r, "efficiency", where, dict, "a mapping")
-            _number(self.path, r["train_seconds"], f"{where} train_seconds")
-            _number(self.path, (r["efficiency"] or {}).get("train_flops"), f"{where} train_flops")
+            _check_number(self.path, r["train_seconds"], f"{where} train_seconds")
+            _check_number(self.path, (r["efficiency"] or {}).get("train_flops"), f"{where} train_flops")
             r["trained_with"] = _column(self.path, r, "trained_with", where, list, "a list of run names",
                                         lambda found: all(isinstance(x, str) for x in found))  # stack members
             r.setdefault("compiled", None)  # columns an older store, read as it is, lacks
@@ -280,7 +280,7 @@ class Store:
             r["tags"] = [t for t in r["tags"].split(",") if t]
             where = f"{self.path}: the evaluation of {r['run_id']} {r['checkpoint']} {r['metric']}"
             r["protocol"] = _protocol(self.path, r["protocol"], where.replace("evaluation", "protocol", 1))
-            _number(self.path, r["value"], where)
+            _check_number(self.path, r["value"], where)
             rows.append(r)
         return rows
 
@@ -362,7 +362,7 @@ def _column(path, row: dict, column: str, where: str, kind: type, what: str, fit
     return found
 
 
-def _number(path, value, where: str) -> None:
+def _check_number(path, value, where: str) -> None:
     """A stored number is a number or missing (NULL), never text (the store is data)."""
     if not (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))):
         raise UserError(f"{where} holds {str(value)[:80]!r}, not a number; {_REBUILD.format(dir=Path(path).parent)}")
