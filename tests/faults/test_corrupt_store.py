@@ -79,6 +79,10 @@ DAMAGE = {
     "text-train-flops": (lambda p: _sql(p, """UPDATE runs SET efficiency='{"train_flops": "x"}'"""),
                          "train_flops holds 'x', not a number"),
     "list-efficiency": (lambda p: _sql(p, "UPDATE runs SET efficiency='[1]'"), "not a mapping"),
+    # SQLite cannot return it as text: its error read as a full or locked disk ("free space, then study resume";
+    # retried as a transient fault), and a text of 'full' made its exit code 1
+    "non-utf8-text": (lambda p: _sql(p, "UPDATE runs SET variant = CAST(x'ff66756c6c' AS TEXT) WHERE rowid=1"),
+                      "the study store holds text that is not UTF-8 (ganbench writes none); `ganbench study rebuild"),
     # the store's reader joins evaluations to their runs: a row of no run was left out of the report unsaid
     "evaluation-of-no-run": (lambda p: _sql(p, "INSERT INTO evals SELECT 'ghost', step, checkpoint, tags, metric, "
                                                "value, protocol FROM evals WHERE rowid=1"),
@@ -118,6 +122,16 @@ def test_resume_refuses_a_bad_store_and_rebuild_recovers_every_finished_run(caps
     code, _, err = cli(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress")
     assert code == 0, err
     assert "executed" in _ and (study / "results.csv").exists()
+
+
+def test_a_store_text_that_is_no_utf8_is_input_not_a_transient_fault(capsys, study):
+    from ganbench.study.faults import is_transient
+
+    DAMAGE["non-utf8-text"][0](study / "study.sqlite")
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        Store(study / "study.sqlite").runs()
+    assert not is_transient(caught.value)  # not retried with back-off as a full disk is
+    refused(capsys, "study", "resume", study, "--executor", "inprocess", "--no-progress", says="study rebuild")
 
 
 def test_rebuild_of_an_intact_store_keeps_it_as_the_previous_one_not_as_damaged(capsys, study):

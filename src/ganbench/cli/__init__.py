@@ -71,6 +71,8 @@ def describe_error(exc: BaseException) -> str | None:
 
     from safetensors import SafetensorError
 
+    from ..study.faults import undecodable
+
     if isinstance(exc, UserError):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno is not None:
@@ -88,6 +90,9 @@ def describe_error(exc: BaseException) -> str | None:
                 "(a cache file under the cache directory may be deleted: it is computed again)")
     if isinstance(exc, zipfile.BadZipFile):
         return f"an .npz file is not a valid zip archive ({exc})"
+    if undecodable(exc):  # the text is a stranger's: quoting it could print anything (as_line bounds the line)
+        return ("the study store holds text that is not UTF-8 (ganbench writes none); `ganbench study rebuild DIR` "
+                "re-reads the finished runs into a fresh store")
     if isinstance(exc, sqlite3.OperationalError):  # full, locked, I/O: the transaction rolled back, the store is sound
         return (f"the study store could not be read or written ({exc}); free space (or end the process holding it), "
                 "then `ganbench study resume DIR` continues with every finished run kept")
@@ -118,9 +123,11 @@ def exit_code(exc: BaseException) -> int:
     full, locked or failing past its retries, as a run left queued is (`study resume` continues)."""
     import sqlite3
 
+    from ..study.faults import undecodable
+
     if isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS:
         return 1
-    if isinstance(exc, sqlite3.OperationalError):
+    if isinstance(exc, sqlite3.OperationalError) and not undecodable(exc):  # a stranger's text is input
         code = getattr(exc, "sqlite_errorcode", None)
         if code is not None:
             return 1 if code & 0xFF in _STORE_FAULTS else 2

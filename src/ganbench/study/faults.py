@@ -27,13 +27,19 @@ _TRANSIENT_ERRNO = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.
 T = TypeVar("T")
 
 
+def undecodable(exc: BaseException) -> bool:
+    """SQLite's error for a text column holding bytes that are no UTF-8: a stranger's store, not the machine (no
+    sqlite error code comes with it; the message quotes the column's text, so only its start is read)."""
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("Could not decode to UTF-8")
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` comes from the machine rather than from the run (its chain is followed)."""
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNO):
             return True
-        if isinstance(exc, sqlite3.OperationalError):  # disk full, locked, I/O error
+        if isinstance(exc, sqlite3.OperationalError) and not undecodable(exc):  # disk full, locked, I/O error
             return True
         if isinstance(exc, RuntimeError) and ("out of memory" in str(exc).lower()  # CUDA/MPS OOM
                                               or "can't allocate memory" in str(exc)):  # torch's CPU allocator
