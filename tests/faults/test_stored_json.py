@@ -161,6 +161,10 @@ def test_a_log_line_that_is_no_utf8_is_dropped_by_resume_not_rewritten(tmp_path)
                              b'{"step": 9}\n{"step": 1')
     run.truncate_log(4)
     assert run.log_file.read_bytes() == b'{"step": 2}\n{"step": 4}\n'
+    # a boolean is no step (Python counts True as the int 1, so it was kept as step 1)
+    run.log_file.write_bytes(b'{"step": 2}\n{"step": true}\n{"step": 2.0}\n')
+    run.truncate_log(4)
+    assert run.log_file.read_bytes() == b'{"step": 2}\n'
 
 
 @pytest.mark.parametrize("text", ["[1]", "[" * 100_000, '{"name": "p", "name": "q"}'])

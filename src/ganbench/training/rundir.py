@@ -136,7 +136,7 @@ def log_rows(lines) -> Iterator[dict]:
 def _step_of(line: bytes | str) -> float:
     """A log line's step; a torn or foreign line (a crash mid-write) sorts past every step and is dropped."""
     row = json_row(line)
-    return row["step"] if row is not None and isinstance(row.get("step"), int) else float("inf")
+    return row["step"] if row is not None and type(row.get("step")) is int else float("inf")
 
 
 def clear_leftovers(path: Path) -> None:
