@@ -141,3 +141,20 @@ def test_prdc_mixed_dtypes_take_each_sets_radii_in_its_own_dtype():
     flipped_real, flipped_fake = fake.astype(np.float32), real.astype(np.float64)
     assert {k: float(v) for k, v in reference.compute_prdc(flipped_real, flipped_fake, 2).items()} == prdc(
         flipped_real, flipped_fake, 2)
+
+
+def test_class_kl_compares_with_every_label_of_the_split_not_the_real_subset():
+    """class_kl's reference histogram is the evaluation split's labels (ctx.real_labels: all of them), not the
+    n_real rows the protocol names: here 4 real rows of class 0 stand beside a split of classes 0 and 1 in equal
+    numbers, and a generator predicting 0 and 1 half each scores KL 0 (by hand: sum p log(p/q), p = q = 1/2)."""
+    from ganbench.metrics.suite import Context, Extracted, compute
+
+    real = Extracted(features=torch.zeros(4, 2, dtype=torch.float64), logits=torch.tensor([[9.0, 0.0]] * 4))
+    fake = Extracted(features=torch.zeros(4, 2, dtype=torch.float64),
+                     logits=torch.tensor([[9.0, 0.0], [0.0, 9.0], [9.0, 0.0], [0.0, 9.0]]))
+    ctx = Context(real_labels=torch.tensor([0, 1] * 50), num_classes=2)
+    values = compute(["classes"], real, fake, ctx)
+    assert values["class_kl"] == 0.0 and values["classes_covered"] == 2
+    ctx = Context(real_labels=torch.tensor([0] * 75 + [1] * 25), num_classes=2)  # q = (3/4, 1/4)
+    expected = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
+    assert compute(["classes"], real, fake, ctx)["class_kl"] == pytest.approx(expected, rel=1e-12)

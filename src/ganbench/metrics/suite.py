@@ -156,7 +156,8 @@ def _modes(real, fake, ctx):
         "classes (Stacked MNIST: modes) covered by predicted labels; KL to the real and the uniform histogram",
         [quality("classes_covered", "higher", "classes (Stacked MNIST: modes) predicted at least once", NONNEG,
                  "classes", per_class=float),
-         quality("class_kl", "lower", "KL(predicted class histogram ‖ real histogram)", NONNEG, "nats"),
+         quality("class_kl", "lower", "KL(predicted class histogram ‖ the split's label histogram)", NONNEG,
+                 "nats"),  # every label of the evaluation split (ctx.real_labels), not protocol n_real's subset
          quality("class_kl_uniform", "lower", "KL(predicted class histogram ‖ uniform)", NONNEG, "nats",
                  per_class=math.log)])
 def _classes(real, fake, ctx):
