@@ -56,6 +56,9 @@ def test_report_content(report):
     assert "No variant is better than a trivial generator" in html
     assert "All " in html and "paired comparisons" in html and "<details>" in html
     assert "Bottom line." in html and "Across 2 datasets" in html
+    for what in ("36 images", "1500 points"):  # each dataset's samples open with its real data, at the variants' size
+        assert html.count(f'<div class="strips"><figure class="real"><figcaption>real data: {what} of the train split '
+                          "(the final evaluations&#39; reference), drawn with seed 0</figcaption><img alt=\"real data\"") == 1
     results = json.loads((report.parent / "results.json").read_text())
     floors = results["floor"]
     assert {h["dataset"] for h in results["order_held"]} == {"digits", "grid25"}

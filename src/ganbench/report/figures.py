@@ -50,14 +50,16 @@ def _png(fig) -> bytes:
 NO_CHECKPOINT = "no checkpoint"
 
 
-def _draw_samples(ax, run_dir: Path, n_images: int = 36, n_points: int = 1500) -> str | None:
+N_IMAGES, N_POINTS = 36, 1500  # what one panel shows: a 6 x 6 image grid, or a scatter of 2-D points
+
+
+def _draw_samples(ax, run_dir: Path) -> str | None:
     """Samples of a run's final generator on ``ax``: an image grid, or a scatter over the real modes (2-D).
     None when drawn, else why not: NO_CHECKPOINT (a run that saved none), or the loader's own message
     (a refused link, a damaged checkpoint), which the report must say rather than draw a blank."""
     from ..api import generate, load_generator
     from ..data.base import standard_pixels
     from ..data import load_dataset
-    from ..plots import image_grid
     from ..training.checkpoint import list_checkpoints
 
     try:
@@ -67,22 +69,57 @@ def _draw_samples(ax, run_dir: Path, n_images: int = 36, n_points: int = 1500) -
     except Exception as exc:  # noqa: BLE001  (one run's damage is named, the report goes on)
         return str(exc) or type(exc).__name__
     if len(G.data_shape) == 3:
-        grid = image_grid(standard_pixels(generate(G, n_images, seed=0), G.config.data))
-        ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", interpolation="nearest")
-        ax.axis("off")
+        _draw_images(ax, standard_pixels(generate(G, N_IMAGES, seed=0), G.config.data))
         return None
-    pts = generate(G, n_points, seed=0).numpy()
-    data = load_dataset(G.config.data, "test")
-    ax.scatter(pts[:, 0], pts[:, 1], s=1.5, alpha=0.35)
-    if data.modes is not None:
-        m = data.modes.numpy()
-        ax.scatter(m[:, 0], m[:, 1], s=25, marker="x", color="tab:red")
-    lim = float(np.abs(data.modes.numpy()).max()) * 1.4 if data.modes is not None else None
-    if lim:
-        ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
+    _draw_points(ax, generate(G, N_POINTS, seed=0).numpy(), load_dataset(G.config.data, "test").modes)
+    return None
+
+
+def _draw_images(ax, images) -> None:
+    """[-1, 1] NCHW images as one grid (real data's panel is drawn by the same lines as a run's)."""
+    from ..plots import image_grid
+
+    grid = image_grid(images)
+    ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", interpolation="nearest")
+    ax.axis("off")
+
+
+def _draw_points(ax, pts: np.ndarray, modes) -> None:
+    """2-D points over the mixture's modes (red x), on square axes fixed by the modes (1.4 times their
+    largest coordinate), so every panel of a dataset, real data's too, has the same scale."""
+    ax.scatter(pts[:, 0], pts[:, 1], s=1.5, alpha=0.35, zorder=2)  # above the modes: real data's tight
+    if modes is not None:                                           # clusters (ring8's sigma 0.01) stay visible
+        m = modes.numpy()
+        ax.scatter(m[:, 0], m[:, 1], s=25, marker="x", color="tab:red", zorder=1)
+        lim = float(np.abs(m).max()) * 1.4
+        if lim:
+            ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
     ax.tick_params(labelsize=6)
-    return None
+
+
+def _strip(columns: int):
+    """A strip's figure and its ``columns`` panels, 2.0 x 2.2 inches each: one layout for every strip."""
+    fig, axes = _plt().subplots(1, columns, figsize=(2.0 * columns, 2.2), squeeze=False)
+    return fig, list(axes[0])
+
+
+def real_panel(data, spec: dict, title: str, columns: int = 1) -> bytes:
+    """One panel of real samples drawn as a run's samples are (``_draw_samples``): the first N_IMAGES
+    images or N_POINTS points of ``data`` (the caller chooses and orders them). It is the first panel of a
+    strip of ``columns`` (the variants' seeds) with the others removed, so its axes have the size and scale
+    of each seed's beside it (a figure of one panel would spread its axes over more of the width)."""
+    from ..data.base import standard_pixels
+
+    fig, axes = _strip(columns)
+    for other in axes[1:]:
+        fig.delaxes(other)
+    if data.is_image:
+        _draw_images(axes[0], standard_pixels(data.x[:N_IMAGES], spec))
+    else:
+        _draw_points(axes[0], data.x[:N_POINTS].numpy(), data.modes)
+    axes[0].set_title(_plain(title), fontsize=7)
+    return _png(fig)
 
 
 def sample_strip(run_dirs: list[Path], titles: list[str]) -> tuple[bytes | None, list[tuple[Path, str]]]:
@@ -90,9 +127,9 @@ def sample_strip(run_dirs: list[Path], titles: list[str]) -> tuple[bytes | None,
     not be drawn for a reason other than having no checkpoint, with that reason."""
     if not run_dirs:
         return None, []
-    fig, axes = _plt().subplots(1, len(run_dirs), figsize=(2.0 * len(run_dirs), 2.2), squeeze=False)
+    fig, axes = _strip(len(run_dirs))
     drawn, failed = 0, []
-    for ax, d, title in zip(axes[0], run_dirs, titles):
+    for ax, d, title in zip(axes, run_dirs, titles):
         why = _draw_samples(ax, d)
         if why is None:
             drawn += 1

@@ -36,8 +36,8 @@ from .view import DatasetView, build_view, calibration_stats, fmt
 def build_report(path: str | Path, data_paths: Iterable[str | Path] = (), out: str | Path | None = None) -> dict:
     """The study's report and results files, written into the study directory or into ``out`` (the study is
     then only read: it may be on read-only media, or a stranger's). The study directory is data: the paths its
-    spec names (the report draws samples over a 2-D dataset's modes) must lie inside it or under one of
-    ``data_paths``."""
+    spec names (the report draws real samples of each dataset beside the runs') must lie inside it or under
+    one of ``data_paths``."""
     with reading(path, STUDY, data_paths):
         return _build_report(StudyDir(path), Path(out) if out is not None else Path(path))
 

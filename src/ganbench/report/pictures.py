@@ -4,6 +4,7 @@ Each is a function of the ``DatasetView``, as in ``sections.py`` (whose ``SECTIO
 from __future__ import annotations
 
 import base64
+import json
 import math
 import sys
 from collections import defaultdict
@@ -38,9 +39,67 @@ def samples(view: DatasetView) -> dict | None:
         ema.update(bool(e["protocol"].get("ema")) for e in view.evals if e["variant"] == v and "final" in e["tags"])
     if not strips:
         return None
+    columns = max(sum(r["variant"] == v for r in view.runs) for v in view.variants)
+    strips.insert(0, real_strip(view, columns))  # the reference the variants' samples are read against
     heading = {frozenset({True}): "EMA generator", frozenset({False}): "generator (no EMA)"}.get(
         frozenset(ema), "generator (EMA where the run has one)")
     return {"strips": strips, "heading": f"final {heading}, every seed"}
+
+
+REAL = "real data"
+
+
+def reference_split(view: DatasetView) -> str:
+    """The split the final checkpoints were evaluated against, as the store's protocols name it (the train
+    split's reference subset: study/evaluation.py), or the study protocol's when the store names none or
+    several."""
+    from ..study.evaluation import SELECTION
+
+    found = {e["protocol"].get("split") for e in view.evals if isinstance(e.get("protocol"), dict)
+             and "final" in e["tags"] and not {"repeat", "heldout"} & set(e["tags"])}
+    return found.pop() if len(found) == 1 and found <= {"train", "test"} else SELECTION["split"]
+
+
+def real_strip(view: DatasetView, columns: int = 1) -> dict:
+    """Real samples drawn as the variants' are (figures.real_panel, at the scale of a strip of ``columns``
+    seeds): rows of the split the final checkpoints are evaluated against, taken by the permutation whose
+    start is that evaluation's reference subset (evaluate.SUBSET_SEED). The dataset is loaded by its
+    registered name and the options its runs stored, inside the report's scope (confine.py: a path option
+    must lie in the study or under --data-path) and without downloading (mnist.local_only); when it cannot
+    be, one line says why in its place."""
+    import torch
+
+    from ..data import load_dataset
+    from ..data.base import Dataset
+    from ..data.mnist import local_only
+    from ..evaluate import SUBSET_SEED
+
+    split = reference_split(view)
+    specs = {json.dumps((r.get("config") or {}).get("data"), sort_keys=True) for r in view.runs}
+    if len(specs) != 1:
+        return _not_drawn(f"the {view.name} data is not drawn: its runs were trained on {len(specs)} different "
+                          "settings of it")
+    try:
+        spec = json.loads(specs.pop())
+        with local_only():
+            data = load_dataset(spec, split)
+        n = figures.N_IMAGES if data.is_image else figures.N_POINTS
+        rows = torch.randperm(len(data), generator=torch.Generator().manual_seed(SUBSET_SEED))[:n]
+        png = figures.real_panel(Dataset(data.name, data.x[rows], modes=data.modes, sigma=data.sigma), spec,
+                                 f"{split} split, seed {SUBSET_SEED}", columns)
+    except Exception as exc:  # noqa: BLE001  (the data, not the study, is missing: the rest of the report renders)
+        return _not_drawn(f"the {view.name} data cannot be loaded here: {str(exc) or type(exc).__name__}")
+    what = "images" if data.is_image else "points"
+    caption = (f"{REAL}: {len(rows)} {what} of the {split} split (the final evaluations' reference), drawn with "
+               f"seed {SUBSET_SEED}")
+    return {"variant": caption, "png": b64(png), "not_drawn": [], "real": True}
+
+
+def _not_drawn(why: str) -> dict:
+    """Real data's place in the strips when it is not drawn: one line, on the page and on stderr."""
+    line = as_line(why)
+    print(f"report: {line}", file=sys.stderr)
+    return {"variant": REAL, "png": None, "not_drawn": [line], "real": True}
 
 
 def training(view: DatasetView) -> dict:

@@ -160,7 +160,7 @@ pairs, as in its verdicts table: what it would call significant without the firs
 """,
     "samples": """
 <h3>Samples ({{ s.heading }})</h3>
-<div class="strips">{% for f in s.strips %}<figure><figcaption>{{ f.variant }}</figcaption>{% if f.png %}<img alt="samples of {{ f.variant }}, every seed" src="data:image/png;base64,{{ f.png }}">{% endif %}{% for line in f.not_drawn %}<p class="warn not-drawn">Not drawn: {{ line }}</p>{% endfor %}</figure>{% endfor %}</div>
+<div class="strips">{% for f in s.strips %}<figure{% if f.real %} class="real"{% endif %}><figcaption>{{ f.variant }}</figcaption>{% if f.png %}<img alt="{{ 'real data' if f.real else 'samples of ' ~ f.variant ~ ', every seed' }}" src="data:image/png;base64,{{ f.png }}">{% endif %}{% for line in f.not_drawn %}<p class="warn not-drawn">Not drawn: {{ line }}</p>{% endfor %}</figure>{% endfor %}</div>
 """,
     "training": """
 <h3>Training</h3>

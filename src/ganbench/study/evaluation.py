@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+SELECTION = {"split": "train", "seed": 0}  # (1): every checkpoint, hence the final one the report draws
 HELDOUT = {"split": "test", "seed": 1}
 REPEAT = {"split": "train", "seed": 2}
 
@@ -31,7 +32,8 @@ def evaluate_study_run(run_dir: str | Path, eval_spec: dict) -> list[dict]:
 
     common = {"metrics": eval_spec.get("metrics"), "extractor": eval_spec.get("extractor"), "n": eval_spec.get("n"),
               "progress": False, "device": eval_spec.get("device", "cpu")}
-    rows = evaluate_run(run_dir, checkpoint="all", primary=eval_spec.get("primary"), **common)["results"]
+    rows = evaluate_run(run_dir, checkpoint="all", primary=eval_spec.get("primary"), **SELECTION,
+                        **common)["results"]
     for r in rows:
         r["tags"] = ["selected" if t == "best" else t for t in r["tags"]]
     selected = next((r for r in rows if "selected" in r["tags"]), None)
