@@ -286,7 +286,7 @@ def check_path(value: Any, key: str) -> None:
         relative = not Path(value).is_absolute()
         where = _lexical(value) if relative else value
         read = f", a relative path read from the current directory as {where}" if relative else ""
-        missing = "" if os.path.lexists(where) else ", which does not exist"
+        missing = "" if os.path.lexists(where) else ", which does not exist,"
         raise UserError(f"{scope.root}: its stored {key} '{value}'{read}{missing} lies outside the {scope.what} (a "
                         f"{scope.what} is data and may not name files elsewhere); if you trust that path, pass "
                         f"{FLAG} {where}")
