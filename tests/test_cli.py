@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -247,9 +248,16 @@ def test_folder_resolution_out_of_range(capsys, tmp_path, resolution):
 
 def test_reader_gone_stops_quietly():
     """`ganbench list | head -1`: when the reader closes the pipe, stop without an error line."""
-    proc = subprocess.Popen([sys.executable, "-m", "ganbench", "list"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    proc.stdout.close()  # the reader is gone before anything was written
+    # the read end is closed before the child starts, so its first write fails however the two are scheduled:
+    # closing it after Popen raced the child, which on a loaded machine could write its whole listing (~5 kB,
+    # within the pipe's buffer) and exit 0 first
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "ganbench", "list"], stdout=write_end,
+                                stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == ""
 
