@@ -38,13 +38,18 @@ def _free_port() -> int:
 
 
 def _stop(head: subprocess.Popen) -> None:
-    """SIGTERM to the head (it stops the processes it started), then SIGKILL to whatever is left of its
-    own process group; nothing outside that group is touched."""
+    """SIGTERM to the head alone (it drains its node through its GCS, then stops the processes it started),
+    then SIGKILL to whatever is left of its own process group; nothing outside that group is touched. A SIGTERM
+    to the whole group stopped the GCS too, and the head waited out its 30 s drain timeout for it ("Timed out
+    while waiting for GCS"), half of the 60 s the head is given before the SIGKILL."""
     for sig, wait_s in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(head.pid, sig)
-        except ProcessLookupError:  # the whole group is gone
-            return
+        if sig == signal.SIGTERM:
+            head.send_signal(sig)  # nothing is sent once the head has been reaped (its pid may be another's)
+        else:
+            try:
+                os.killpg(head.pid, sig)
+            except ProcessLookupError:  # the whole group is gone
+                return
         try:
             head.wait(timeout=wait_s)
         except subprocess.TimeoutExpired:
