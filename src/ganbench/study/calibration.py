@@ -54,8 +54,13 @@ def calibration_runs(runs) -> dict:
     return first
 
 
-def calibrate(config: dict, eval_spec: dict, seeds: list[int]) -> list[dict]:
-    """Rows {row, checkpoint, seed, metrics, protocol} for one dataset (``config``: one of its runs)."""
+class Cancelled(Exception):
+    """``calibrate`` stopped between two rows because its caller asked (``Early.cancel``)."""
+
+
+def calibrate(config: dict, eval_spec: dict, seeds: list[int], stop=None) -> list[dict]:
+    """Rows {row, checkpoint, seed, metrics, protocol} for one dataset (``config``: one of its runs); ``stop``:
+    a callable asked before each row, which raises ``Cancelled`` when it answers True."""
     from ..config import make_config
     from ..data import load_dataset
     from ..evaluate import DEFAULT_N, _extract, _subset, real_features
@@ -87,6 +92,8 @@ def calibrate(config: dict, eval_spec: dict, seeds: list[int]) -> list[dict]:
                 x = np.clip(draw(model, n, g), low, high)
                 samples[name] = torch.from_numpy(x).float().reshape(n, *train.shape)
             for row, x in samples.items():
+                if stop is not None and stop():
+                    raise Cancelled(f"calibration of {cfg.data.get('name')} stopped")
                 fake = _extract(ext, x)
                 names = [m for m in (eval_spec.get("metrics") or default_metrics(kind, ext.has_logits))
                          if available(real, fake, ctx)[m]]
@@ -115,12 +122,15 @@ class Early:
 
         self.rows: dict = {}
         self.error: tuple | None = None  # (dataset, exception): the rows after it are not computed, as before
+        self._stop = threading.Event()
 
         def work() -> None:
             with threads_of({"threads": threads}):  # the study's count, as runner._calibrate uses
                 for dataset, config in jobs.items():
                     try:
-                        self.rows[dataset] = calibrate(config, eval_spec, seeds)
+                        self.rows[dataset] = calibrate(config, eval_spec, seeds, stop=self._stop.is_set)
+                    except Cancelled:
+                        return
                     except Exception as exc:  # noqa: BLE001  (raised in the driver's thread, where it would have been)
                         self.error = dataset, exc
                         return
@@ -128,6 +138,13 @@ class Early:
         self.thread = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True,
                                        name="ganbench-calibration")
         self.thread.start()
+
+    def cancel(self) -> None:
+        """Stop after the row being computed and wait for the thread (the study was interrupted): it gives back
+        torch's thread count and prints no more progress, rather than going on in a daemon thread into a
+        library caller's next work or into the interpreter's shutdown."""
+        self._stop.set()
+        self.thread.join()
 
     def result(self, dataset: str) -> list[dict] | None:
         """The rows of ``dataset`` once computed; None when it was not among the jobs."""

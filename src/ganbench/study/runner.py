@@ -239,8 +239,13 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
         early = _calibrate_early(store, runs, spec, executor, threads) if todo else None
         bar = tqdm(total=len(runs), initial=len(runs) - len(todo), unit="run", desc=f"study {spec.name}",
                    disable=not progress, dynamic_ncols=True)
-        with bar:
-            left = _execute(store, executor, make_tasks, todo, bar, progress)
+        try:
+            with bar:
+                left = _execute(store, executor, make_tasks, todo, bar, progress)
+        except BaseException:  # Ctrl-C, SIGTERM, a fault: the rows computed beside the runs stop with them
+            if early is not None:
+                early.cancel()
+            raise
         _calibrate(store, runs, spec, progress, threads, early)
         summary = {"runs": len(runs), "executed": len(todo), "seconds": round(time.perf_counter() - started, 2),
                    "status": _counts(store), "left_queued": left}
