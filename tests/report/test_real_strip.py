@@ -132,3 +132,15 @@ def test_runs_trained_on_different_settings_of_the_data_get_one_line(capsys):
     strip = pictures.real_strip(view)
     assert strip["png"] is None and strip["not_drawn"] == [
         "the ring8 data is not drawn: its runs were trained on 2 different settings of it"]
+
+
+def test_a_split_too_large_to_load_for_a_strip_is_one_line_and_not_loaded(monkeypatch, capsys):
+    """A stranger's study may name Stacked MNIST with 1,000,000 images: 9.4 GB loaded to draw 36. Above
+    REAL_IMAGES_MAX the strip is one line, decided from the stored options without loading anything."""
+    loaded = []
+    monkeypatch.setattr("ganbench.data.load_dataset", lambda *a: loaded.append(a))
+    strip = pictures.real_strip(_view({"name": "stacked-mnist", "n": 1_000_000}))
+    assert strip["png"] is None and loaded == [] and strip["not_drawn"] == [
+        "the stacked-mnist data is not drawn: its runs' data holds 1,000,000 images, and the report loads at most "
+        "200,000 to draw 36"]
+    assert pictures.REAL_IMAGES_MAX >= 128_000  # the preset's own size is drawn
