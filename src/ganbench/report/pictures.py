@@ -136,6 +136,25 @@ def mean_flops(view: DatasetView) -> dict[str, float]:
     return out
 
 
+COSTLIER = 1.25  # a leader this many times the cheapest variant's training FLOPs gets a cost sentence
+
+
+def cost_sentence(view: DatasetView, leader: str) -> str:
+    """The leader's training cost against the cheapest variant's, when it is COSTLIER times that or more: an equal
+    step budget is not an equal cost (n_dis, regularizer passes, packing), and a lead bought with 2.5 times the
+    FLOPs is a different finding from a free one."""
+    flops = mean_flops(view)
+    others = [v for v in flops if v != leader]
+    if leader not in flops or not others:
+        return ""
+    cheap = min(others, key=lambda v: (flops[v], v))
+    ratio = flops[leader] / flops[cheap]
+    if ratio < COSTLIER:
+        return ""
+    return (f" It trains at {ratio:.2g}× the FLOPs of the cheapest variant, {cheap} ({flops[leader]:.3g} against "
+            f"{flops[cheap]:.3g} per run; the cost section sets quality against cost).")
+
+
 def cost(view: DatasetView) -> dict:
     rows, flops = [], mean_flops(view)
     for v in view.variants:

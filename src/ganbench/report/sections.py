@@ -13,7 +13,7 @@ from ..study.calibration import REAL, TRIVIAL
 from ..study.extend import false_positive_rate, seeds_at_looks
 from ..study.stats import mdd_text, p_text, verdict, winner_loser
 from .confirmation import confirmation
-from .pictures import cost, mean_flops, samples, training
+from .pictures import cost, cost_sentence, samples, training
 from .view import CHECKPOINTS, DatasetView, cell, fmt, mostly
 
 
@@ -286,7 +286,7 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
     if between:
         found = [" is significantly better than ".join(winner_loser(p)) for p in between]
         text += f" Among the others, {_join(found)}."
-    text += _cost_sentence(view, leader)
+    text += cost_sentence(view, leader)
     state = floor_state(view)
     untold = view.one_seed()  # no interval: one value on the better side says nothing of the next seed
     if state == "clear":
@@ -312,25 +312,6 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
     if warn:
         text += " Most runs were still improving at the end: this is a ranking at this budget, and may change."
     return text
-
-
-COSTLIER = 1.25  # a leader this many times the cheapest variant's training FLOPs gets a cost sentence
-
-
-def _cost_sentence(view: DatasetView, leader: str) -> str:
-    """The leader's training cost against the cheapest variant's, when it is COSTLIER times that or more: an equal
-    step budget is not an equal cost (n_dis, regularizer passes, packing), and a lead bought with 2.5 times the
-    FLOPs is a different finding from a free one."""
-    flops = mean_flops(view)
-    others = [v for v in flops if v != leader]
-    if leader not in flops or not others:
-        return ""
-    cheap = min(others, key=lambda v: (flops[v], v))
-    ratio = flops[leader] / flops[cheap]
-    if ratio < COSTLIER:
-        return ""
-    return (f" It trains at {ratio:.2g}× the FLOPs of the cheapest variant, {cheap} ({flops[leader]:.3g} against "
-            f"{flops[cheap]:.3g} per run; the cost section sets quality against cost).")
 
 
 def _one_seed(variants: list[str]) -> str:
