@@ -134,12 +134,14 @@ def test_runs_trained_on_different_settings_of_the_data_get_one_line(capsys):
         "the ring8 data is not drawn: its runs were trained on 2 different settings of it"]
 
 
-def test_a_split_too_large_to_load_for_a_strip_is_one_line_and_not_loaded(monkeypatch, capsys):
+@pytest.mark.parametrize("n", [1_000_000, "1000000", 1e6])  # as the options' validation reads them: the same n
+def test_a_split_too_large_to_load_for_a_strip_is_one_line_and_not_loaded(monkeypatch, capsys, n):
     """A stranger's study may name Stacked MNIST with 1,000,000 images: 9.4 GB loaded to draw 36. Above
-    REAL_IMAGES_MAX the strip is one line, decided from the stored options without loading anything."""
+    REAL_IMAGES_MAX the strip is one line, decided from the stored options without loading anything, the
+    options read as loading reads them (a JSON string "1000000" or 1e6 is the integer 1,000,000 there)."""
     loaded = []
     monkeypatch.setattr("ganbench.data.load_dataset", lambda *a: loaded.append(a))
-    strip = pictures.real_strip(_view({"name": "stacked-mnist", "n": 1_000_000}))
+    strip = pictures.real_strip(_view({"name": "stacked-mnist", "n": n}))
     assert strip["png"] is None and loaded == [] and strip["not_drawn"] == [
         "the stacked-mnist data is not drawn: its runs' data holds 1,000,000 images, and the report loads at most "
         "200,000 to draw 36"]

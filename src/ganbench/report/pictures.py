@@ -76,6 +76,7 @@ def real_strip(view: DatasetView, columns: int = 1) -> dict:
     from ..data.base import Dataset, traits
     from ..data.mnist import local_only
     from ..evaluate import SUBSET_SEED
+    from ..registry import DATASETS
 
     split = reference_split(view)
     specs = {json.dumps((r.get("config") or {}).get("data"), sort_keys=True) for r in view.runs}
@@ -84,7 +85,8 @@ def real_strip(view: DatasetView, columns: int = 1) -> dict:
                           "settings of it")
     try:
         spec = json.loads(specs.pop())
-        size = spec.get("n") if isinstance(spec, dict) else None
+        # the size as loading reads it: validation makes a stored "1000000" or 1e6 the integer 1,000,000
+        size = DATASETS.get(spec["name"]).validate({k: v for k, v in spec.items() if k != "name"}).get("n")
         if type(size) is int and size > REAL_IMAGES_MAX and traits(spec).kind == "images":
             return _not_drawn(f"the {view.name} data is not drawn: its runs' data holds {size:,} images, and the "
                               f"report loads at most {REAL_IMAGES_MAX:,} to draw {figures.N_IMAGES}")
