@@ -107,3 +107,17 @@ def test_labels_saved_under_another_name_are_not_dropped_silently(tmp_path, caps
     assert "d.npz has no labels 'y'; its other arrays ('labels') are not read" in capsys.readouterr().err
     data = load_dataset({"name": "npz", "path": _npz(tmp_path / "e.npz", x=x, y=labels), "test_fraction": 0})
     assert data.num_classes == 2 and capsys.readouterr().err == ""
+
+
+def test_a_single_npy_array_is_refused_before_it_is_read(tmp_path):
+    """np.load reads a .npy whole before load_npz could say it is no .npz archive: a sparse file with a large
+    declared shape (a stranger's study shipping it as its data) took 2.75 GB of `study report` to refuse at
+    2.5 GB; at 1 TB numpy's allocation fails (a MemoryError, no line naming the file)."""
+    from numpy.lib import format as npy
+
+    path = tmp_path / "d.npz"
+    with open(path, "wb") as f:
+        npy.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (2**34, 8, 8)})
+        f.truncate(f.tell() + 2**40)  # sparse: no disk used
+    with pytest.raises(UserError, match=r"d.npz: a single .npy array, not an .npz archive"):
+        load_dataset({"name": "npz", "path": str(path)})

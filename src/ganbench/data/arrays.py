@@ -66,7 +66,9 @@ def load_npz(path: Path, keys: tuple[str, ...] = ("x",)) -> dict[str, np.ndarray
     """The arrays of an .npz file named in ``keys`` and present (``x``, when asked for: or else the first
     array)."""
     try:
-        loaded = np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:  # np.load reads a .npy whole (a sparse file: any size) before we could refuse it
+            npy = f.read(6) == b"\x93NUMPY"
+        loaded = None if npy else np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise UserError(f"{path}: a single .npy array, not an .npz archive; save it with np.savez(path, x=...)")
         with loaded as f:
