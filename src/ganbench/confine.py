@@ -303,6 +303,31 @@ def check_files(folder: str | Path, files: Iterable[Path], key: str) -> None:
                             f"{scope.what}; if you trust it, pass {FLAG} {folder}")
 
 
+# Data a run or study directory ships inside itself (a stored path allowed because it lies there, not because
+# the user named it) is a stranger's, and `study report`, which only reads, loads it (the dataset's traits, the
+# real-data strip): what it may make us decode is bounded, as stored files are (limits.py). Measured on a
+# report before: 380 kB of deflated zeros in an .npz, 400 MB of pixels, took 4.7 GB; 100 PNGs of 67 bytes at
+# resolution 1024, 4.4 GB; 20,000 such PNGs, 31 s; five 164 kB PNGs of 169 Mpx, 40 s. 128 MiB of uint8 pixels
+# are 0.5 GB as floats. Data the user names (--data-path) is theirs: read unbounded.
+STORED_DATA_BYTES = 2**27  # array bytes, decoded pixels, or images x resolution^2 x channels
+STORED_DATA_FILES = 10_000  # image files of a folder
+
+
+def check_stored_data(path: str | Path, amount: int, what: str, unit: str, most: int) -> None:
+    """Refuse (one line naming the flag to pass) ``amount`` ``unit`` of the data at ``path`` beyond ``most``
+    when the active scope's directory ships that data unconsented; ``what`` reads before the number."""
+    if amount > most and shipped(path):
+        raise UserError(f"{path}: {what} {amount:,} {unit}, more than the {most:,} that data a {_SCOPE.get().what} "
+                        f"ships may make ganbench decode; if you trust it, pass {FLAG} {path}")
+
+
+def shipped(path: str | Path) -> bool:
+    """Whether ``path`` is data the active scope's directory ships: a scope is active and the user did not
+    name the path (it is allowed, if at all, only by lying inside that directory)."""
+    scope = _SCOPE.get()
+    return scope is not None and not _consented(path, scope.allowed)
+
+
 def path_options(entry) -> list[str]:
     """The option names of a registry entry that hold paths (marked, or named by the convention)."""
     return [name for name, f in entry.options.model_fields.items()

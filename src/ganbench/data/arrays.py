@@ -72,6 +72,10 @@ def load_npz(path: Path, keys: tuple[str, ...] = ("x",)) -> dict[str, np.ndarray
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise UserError(f"{path}: a single .npy array, not an .npz archive; save it with np.savez(path, x=...)")
         with loaded as f:
+            from .. import confine  # the bound read at call time (tests lower it)
+
+            inflated = sum(i.file_size for i in f.zip.infolist())  # zipfile never inflates past file_size
+            confine.check_stored_data(path, inflated, "its arrays hold", "bytes", confine.STORED_DATA_BYTES)
             if not f.files:
                 raise UserError(f"{path}: the .npz file holds no array")
             out = {k: f[k] for k in keys if k in f.files}

@@ -111,6 +111,31 @@ def read_images(files: list[Path], channels: int | None, resolution: int | None,
     return np.stack(arrays)
 
 
+def _check_bounds(path: str, files: list[Path], channels: int, resolution: int | None) -> None:
+    """A folder a study or run directory ships (confine.STORED_DATA_*) refused before any image is decoded
+    when it holds too many images, or they would decode or resize to too many bytes (read from the headers)."""
+    from PIL import Image
+
+    from .. import confine
+
+    confine.check_stored_data(path, len(files), "it holds", "images", confine.STORED_DATA_FILES)
+    if resolution:
+        confine.check_stored_data(path, len(files) * resolution**2 * channels, f"its images at resolution {resolution} "
+                                  "take", "bytes", confine.STORED_DATA_BYTES)
+    if not confine.shipped(path):  # no header pass for the user's own data
+        return
+    pixels = 0
+    for f in files:
+        try:
+            with warnings.catch_warnings():  # Pillow warns of a large image in open(), in 2 lines
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(f) as img:  # the header only
+                    pixels += img.size[0] * img.size[1]
+        except Exception:  # noqa: BLE001  (a broken or too large file: _load_image names it)
+            continue
+    confine.check_stored_data(path, pixels, "its images decode to", "pixels", confine.STORED_DATA_BYTES)
+
+
 def _split(x: torch.Tensor, y: torch.Tensor | None, split: str, test_fraction: float, source: Path):
     n = len(x)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
@@ -149,6 +174,7 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
         raise UserError(f"channels must be 1 or 3; got {channels}")
     files = image_files(root)
     check_files(path, files, "data.path")  # an image linked out of a run directory's folder is refused too
+    _check_bounds(path, files, channels, resolution)
     stacked = read_images(files, channels, resolution, "set a resolution to resize")
     x = torch.from_numpy(stacked.astype(np.float32) / 127.5 - 1)
     x = x[:, None] if channels == 1 else x.permute(0, 3, 1, 2).contiguous()
