@@ -144,3 +144,30 @@ def test_a_mirror_sending_too_much_is_read_only_to_the_limit(tmp_path, monkeypat
     monkeypatch.setattr(mnist_mod.urllib.request, "urlopen", urlopen)
     assert mnist_mod._from_web("mnist", tmp_path) is False
     assert len(asked) == len(mnist_mod.MIRRORS["mnist"]) and not list(tmp_path.iterdir())
+
+
+def test_idx_files_linked_out_of_a_study_are_refused_unread(tmp_path, monkeypatch):
+    """A study shipping a folder of links as its stored data.path made `study report` read the files they
+    lead to (checksummed, but read: a report may read nothing outside the study); refused as a folder
+    dataset's linked images are, naming --data-path, and read when the user names the folder."""
+    from ganbench.confine import STUDY, confined
+    from ganbench.data import load_dataset
+
+    monkeypatch.setenv("GANBENCH_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GANBENCH_DATA", raising=False)
+    _tiny_mnist(tmp_path / "elsewhere", monkeypatch)
+    links = tmp_path / "study" / "mnist"
+    links.mkdir(parents=True)
+    for stem in mnist_mod.FILES:
+        (links / stem).symlink_to(tmp_path / "elsewhere" / stem)
+    read = []
+    decompressed = mnist_mod._decompressed
+    monkeypatch.setattr(mnist_mod, "_decompressed", lambda p: read.append(p) or decompressed(p))
+    spec = {"name": "mnist", "path": str(links)}
+    with confined(tmp_path / "study", STUDY), mnist_mod.local_only(), pytest.raises(
+            UserError, match=rf"train-images-idx3-ubyte \(listed in the stored data.path '{links}'\) links outside "
+                             rf"the study directory; if you trust it, pass --data-path {links}$"):
+        load_dataset(spec)
+    assert read == []
+    with confined(tmp_path / "study", STUDY, [links]):
+        assert load_dataset(spec).y.tolist() == [2, 2, 2]

@@ -141,11 +141,17 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _verified(name: str, folder: Path) -> dict[str, bytes] | None:
-    """The four decompressed files from ``folder`` if all are there; raise on a checksum mismatch."""
+def _verified(name: str, folder: Path, stored: bool = False) -> dict[str, bytes] | None:
+    """The four decompressed files from ``folder`` if all are there; raise on a checksum mismatch.
+    ``stored``: the folder is a dataset option (a run or study directory's stored data.path), whose files
+    may not link out of the active scope (confine.check_files), as a folder dataset's images may not."""
     found = {stem: _find(folder, stem) for stem in FILES}
     if not all(found.values()):
         return None
+    if stored:
+        from ..confine import check_files
+
+        check_files(folder, found.values(), "data.path")
     out = {}
     for stem, path in found.items():
         try:
@@ -214,7 +220,7 @@ def _fetched(name: str, path: str | None, offline: bool | None,
     local = _LOCAL_ONLY.get()
     files = None
     for folder in candidates:
-        files = _verified(name, folder)
+        files = _verified(name, folder, stored=bool(path) and folder == candidates[0])
         if files:
             break
     with tempfile.TemporaryDirectory() as tmp:
