@@ -112,7 +112,9 @@ def restored(scope: dict | None) -> Iterator[None]:
 
 
 def _resolved(p: str | Path) -> Path:
-    return Path(p).resolve()
+    # os.path.realpath, not Path.resolve: the latter raises RuntimeError on a link loop (a stranger's study may
+    # ship one), which names no file; realpath stops at the loop, and whoever reads there finds nothing
+    return Path(os.path.realpath(p))
 
 
 def _lexical(p: str | Path) -> Path:

@@ -100,6 +100,21 @@ def test_scope_rules(tmp_path):
     assert allowed(tmp_path / "anything")  # outside every scope nothing is checked
 
 
+def test_a_looping_link_is_no_traceback(tmp_path):
+    """A stranger's study shipping a link to itself as a stored data.path (or as a run's config.yaml) made
+    Path.resolve raise RuntimeError('Symlink loop'): `study report` ended in a traceback. A loop names no
+    file: it is checked as the path it stands at, and its reader says it finds nothing there."""
+    from ganbench.confine import STUDY, stored_file
+    from ganbench.data import load_dataset
+    from ganbench.errors import UserError
+
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with confined(tmp_path, STUDY):
+        assert allowed(tmp_path / "loop") and stored_file(tmp_path, tmp_path / "loop") == tmp_path / "loop"
+        with pytest.raises(UserError, match="image folder not found"):
+            load_dataset({"name": "folder", "path": str(tmp_path / "loop")})
+
+
 # --- studies ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def outside_study(tmp_path_factory):
