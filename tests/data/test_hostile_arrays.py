@@ -121,3 +121,14 @@ def test_a_single_npy_array_is_refused_before_it_is_read(tmp_path):
         f.truncate(f.tell() + 2**40)  # sparse: no disk used
     with pytest.raises(UserError, match=r"d.npz: a single .npy array, not an .npz archive"):
         load_dataset({"name": "npz", "path": str(path)})
+
+
+@pytest.mark.parametrize("spec", [None, [1, 2], "digits", {"n": 5}, {"name": 7}])
+def test_a_data_spec_naming_no_dataset_is_one_line(spec):
+    """A stranger's study store whose runs' config holds "data": null (a list, a string, an object without
+    a name) ended `study report` in a TypeError or KeyError traceback from traits()."""
+    from ganbench.data.base import traits
+
+    for read in (traits, load_dataset):
+        with pytest.raises(UserError, match=r"^the data spec .* is no object naming a dataset \(\{\"name\": \.\.\.\}\)$"):
+            read(spec)

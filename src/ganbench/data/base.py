@@ -79,7 +79,7 @@ class Traits:
 def traits(spec: dict) -> Traits:
     """A dataset's traits from its registration when declared there (no loading), else from its train split
     (user data: folders and arrays, local and quick to read)."""
-    extra = DATASETS.get(spec["name"]).extra
+    extra = DATASETS.get(_name(spec)).extra
     if "kind" in extra:
         return Traits(extra["kind"], bool(extra.get("mixture")), bool(extra.get("labelled")))
     data = load_dataset(spec, "train")
@@ -97,10 +97,20 @@ def declared_classes(spec) -> int | None:
     return k if isinstance(k, int) and k > 0 else None
 
 
+def _name(spec) -> str:
+    """The dataset a spec names; one line when it is no object with a name (a stranger's stored config may
+    hold anything there)."""
+    if not (isinstance(spec, dict) and isinstance(spec.get("name"), str)):
+        from ..textsafe import shown
+
+        raise UserError(f"the data spec {shown(spec)} is no object naming a dataset ({{\"name\": ...}})")
+    return spec["name"]
+
+
 def load_dataset(spec: dict, split: Split = "train") -> Dataset:
     """Build a dataset from a config spec ``{"name": ..., **options}``."""
-    spec = dict(spec)
-    name = spec.pop("name")
+    name = _name(spec)
+    spec = {k: v for k, v in spec.items() if k != "name"}
     return _checked(DATASETS.get(name).build(split, **spec), name)
 
 
