@@ -15,6 +15,7 @@ from PIL import Image
 
 from ganbench.confine import STUDY, confined
 from ganbench.data import load_dataset
+from ganbench.data.base import Dataset
 from ganbench.data import mnist
 from ganbench.evaluate import SUBSET_SEED, _subset
 from ganbench.report import figures, pictures
@@ -167,3 +168,23 @@ def test_a_points_panel_reads_its_modes_here_or_says_why(monkeypatch, tmp_path):
     monkeypatch.setattr(api, "generate", lambda G, n, seed: torch.zeros(n, 2))
     why = figures._draw_samples(Figure().subplots(), tmp_path)
     assert why.startswith("mnist not found (looked at the given path, $GANBENCH_DATA, the cache")
+
+
+def test_large_images_are_shrunk_before_their_grid_is_drawn(monkeypatch):
+    """36 images of 1024 x 1024 px (a stranger's folder at resolution 1024, within the data bounds) made a
+    6151 px grid that matplotlib's imshow took 1.8 GB to draw in a panel ~140 px wide: a report of 3.75 GB
+    (measured). Images wider than SHOWN_MAX are area-averaged down to it first; smaller ones are drawn as
+    they are, pixel for pixel."""
+    from matplotlib.axes import Axes
+
+    from ganbench.plots import image_grid
+
+    shown = []
+    monkeypatch.setattr(Axes, "imshow", lambda self, grid, **kw: shown.append(grid))
+    big = torch.linspace(-1, 1, 36 * 3 * 1024 * 1024).reshape(36, 3, 1024, 1024)
+    figures.real_panel(Dataset("folder:big", big), {"name": "folder"}, "t", 3)
+    side = 6 * (figures.SHOWN_MAX + 1) + 1
+    assert shown[0].shape == (side, side, 3)
+    small = torch.rand(36, 1, 28, 28) * 2 - 1
+    figures.real_panel(Dataset("mnist", small), {"name": "mnist"}, "t", 3)
+    assert np.array_equal(shown[1], image_grid(small)[..., 0])

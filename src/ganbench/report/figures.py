@@ -80,10 +80,22 @@ def _draw_samples(ax, run_dir: Path) -> str | None:
     return None
 
 
+# The widest image a panel draws, in pixels: a panel of 36 is ~140 px wide on the page; 36 images of 1024 px
+# (a stranger's folder at resolution 1024) made a 6151 px grid that imshow took 1.8 GB to draw
+SHOWN_MAX = 128
+
+
 def _draw_images(ax, images) -> None:
-    """[-1, 1] NCHW images as one grid (real data's panel is drawn by the same lines as a run's)."""
+    """[-1, 1] NCHW images as one grid (real data's panel is drawn by the same lines as a run's); images
+    larger than SHOWN_MAX are area-averaged down to it first."""
+    import torch.nn.functional as F
+
     from ..plots import image_grid
 
+    h, w = images.shape[-2:]
+    if max(h, w) > SHOWN_MAX:
+        scale = SHOWN_MAX / max(h, w)
+        images = F.interpolate(images.float(), size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="area")
     grid = image_grid(images)
     ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", interpolation="nearest")
     ax.axis("off")
