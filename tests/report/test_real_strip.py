@@ -145,7 +145,7 @@ def test_a_split_too_large_to_load_for_a_strip_is_one_line_and_not_loaded(monkey
     strip = pictures.real_strip(_view({"name": "stacked-mnist", "n": n}))
     assert strip["png"] is None and loaded == [] and strip["not_drawn"] == [
         "the stacked-mnist data is not drawn: its runs' data holds 1,000,000 images, and the report loads at most "
-        "200,000 to draw 36"]
+        "128,000 to draw 36"]
     assert pictures.REAL_IMAGES_MAX >= 128_000  # the preset's own size is drawn
 
 
