@@ -43,11 +43,16 @@ DEFAULT_N = {"points": 2500, "images": 2000}  # PacGAN's 2500 samples for mixtur
 SUBSET_SEED = 0  # the permutation a split's reference subset is the start of (the report's real-data panel too)
 
 
+def reference_order(length: int) -> torch.Tensor:
+    """The fixed (seed SUBSET_SEED) permutation of a split's rows whose start is its reference subset."""
+    return torch.randperm(length, generator=torch.Generator().manual_seed(SUBSET_SEED))
+
+
 def _subset(data: Dataset, n: int) -> Dataset:
-    """The first n rows of a fixed (seed SUBSET_SEED) permutation: the same real subset for every run."""
+    """The first n rows of ``reference_order``: the same real subset for every run."""
     if n >= len(data):
         return data
-    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(SUBSET_SEED))[:n]
+    idx = reference_order(len(data))[:n]
     return Dataset(data.name, data.x[idx], None if data.y is None else data.y[idx], data.modes, data.sigma,
                    data.num_classes)
 

@@ -60,9 +60,8 @@ def _draw_samples(ax, run_dir: Path) -> str | None:
     from ..api import generate, load_generator
     from ..data.base import standard_pixels
     from ..data import load_dataset
-    from ..training.checkpoint import list_checkpoints
-
     from ..data.mnist import local_only
+    from ..training.checkpoint import list_checkpoints
 
     try:
         if not list_checkpoints(run_dir / "checkpoints"):  # a run that failed before its first save

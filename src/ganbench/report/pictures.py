@@ -71,12 +71,10 @@ def real_strip(view: DatasetView, columns: int = 1) -> dict:
     registered name and the options its runs stored, inside the report's scope (confine.py: a path option
     must lie in the study or under --data-path) and without downloading (mnist.local_only); when it cannot
     be, one line says why in its place."""
-    import torch
-
     from ..data import load_dataset
     from ..data.base import Dataset, traits
     from ..data.mnist import local_only
-    from ..evaluate import SUBSET_SEED
+    from ..evaluate import SUBSET_SEED, reference_order
     from ..registry import DATASETS
 
     split = reference_split(view)
@@ -94,7 +92,7 @@ def real_strip(view: DatasetView, columns: int = 1) -> dict:
         with local_only():
             data = load_dataset(spec, split)
         n = figures.N_IMAGES if data.is_image else figures.N_POINTS
-        rows = torch.randperm(len(data), generator=torch.Generator().manual_seed(SUBSET_SEED))[:n]
+        rows = reference_order(len(data))[:n]  # the start of the reference subset's own permutation
         png = figures.real_panel(Dataset(data.name, data.x[rows], modes=data.modes, sigma=data.sigma), spec,
                                  f"{split} split, seed {SUBSET_SEED}", columns)
     except Exception as exc:  # noqa: BLE001  (the data, not the study, is missing: the rest of the report renders)
