@@ -233,8 +233,8 @@ def verdict(pair: dict) -> str:
         return (f"{winner} vs {loser} {where}: no significant difference (mean {winner} − {loser}: "
                 f"{diff:+.3g}{', ' + spread if spread else ''}, Holm-adjusted p = {p_text(pair['p_holm'])}, "
                 f"n = {pair['n']} seeds). "
-                + " ".join(filter(None, [_seed_majority(pair, a_wins), power_sentence(pair), _sign_sentence(pair)]))
-                ).strip()
+                + " ".join(filter(None, [_seed_majority(pair, winner, loser), power_sentence(pair),
+                                         _sign_sentence(pair)]))).strip()
     # the winner's share of seeds it is strictly better on: a tie is a win for neither
     share = pair["win_rate_a"] if a_wins else pair["win_rate_b"]
     spread = _spread(pair, flip=pair["mean_diff"] < 0, signed=False)
@@ -243,15 +243,15 @@ def verdict(pair: dict) -> str:
             f"wins {share:.0%} of {pair['n']} seeds). " + _sign_sentence(pair)).strip()
 
 
-def _seed_majority(pair: dict, a_wins: bool) -> str:
+def _seed_majority(pair: dict, winner: str, loser: str) -> str:
     """A sentence when most paired seeds favour the variant with the worse mean (one collapsed seed can outweigh
-    two better ones): the verdict names the better mean first, and the report's history sentence ("ahead at
-    every evaluation") compares means too, so without it both read as if the first were better seed by seed."""
-    winner, loser = (pair["a"], pair["b"]) if a_wins else (pair["b"], pair["a"])
-    rate_w, rate_l = (pair["win_rate_a"], pair["win_rate_b"]) if a_wins else (pair["win_rate_b"], pair["win_rate_a"])
-    if rate_w is None or rate_l is None:
+    two better ones): the verdict names the better mean first (``winner_loser``), and the report's history
+    sentence ("ahead at every evaluation") compares means too, so without it both read as if the first were
+    better seed by seed."""
+    rate = {pair["a"]: pair["win_rate_a"], pair["b"]: pair["win_rate_b"]}
+    if rate[winner] is None or rate[loser] is None:
         return ""
-    won, lost = round(rate_w * pair["n"]), round(rate_l * pair["n"])
+    won, lost = round(rate[winner] * pair["n"]), round(rate[loser] * pair["n"])
     if lost <= won:
         return ""
     return (f"By seed the order is the other way: {loser} is better on {lost} of {pair['n']} paired seeds, "
