@@ -222,8 +222,8 @@ def test_a_variant_above_the_floor_on_every_seed_is_not_called_no_better_than_it
     assert view.above_on_every_seed() == ["wide"]  # low's seed 0 is below the floor: ▽ for a reason
     text = bottom_line(view, "good", _final_pairs(view), warn=False)
     assert ("1 of 3 variants are better than a trivial generator on high_quality (trivial: uniform box: 0.021; "
-            "judged by their 95 % interval). wide is better than it on every seed, but its interval is too wide to "
-            "show it.") in text
+            "judged by their 95 % interval). wide is better than the trivial generator on every seed, but its "
+            "interval is too wide to show it.") in text
     assert "low" not in text.split("judged by")[1]
 
 

@@ -296,7 +296,7 @@ def bottom_line(view: DatasetView, leader: str, against: list[dict], warn: bool,
                  + (f"; with one seed, {_one_seed(untold)}." if untold else "."))
         if wide := view.above_on_every_seed():  # ▽ for its spread, not for a seed at the floor
             one = len(wide) == 1
-            text += (f" {_join(wide)} {'is' if one else 'are'} better than it on every seed, but "
+            text += (f" {_join(wide)} {'is' if one else 'are'} better than the trivial generator on every seed, but "
                      f"{'its interval is' if one else 'their intervals are'} too wide to show it.")
     elif state == "one_seed":
         text += f" With one seed, {_one_seed(untold)} on {view.primary}."
