@@ -58,9 +58,26 @@ class Cancelled(Exception):
     """``calibrate`` stopped between two rows because its caller asked (``Early.cancel``)."""
 
 
-def calibrate(config: dict, eval_spec: dict, seeds: list[int], stop=None) -> list[dict]:
+def extraction_device(config: dict, device: str | None = None) -> torch.device:
+    """Where the rows' features are extracted: ``device`` when given (verify recomputes on the CPU, as it
+    does the runs' rows), else the runs' own device (``config``), as the runs are evaluated where they
+    trained (worker.py): a GPU study's reference rows, 468,000 images through the Stacked MNIST LeNet at
+    the preset's eval.n, take seconds there and 10-15 core-minutes on the driver's CPU. Only CUDA: a driver
+    without the runs' GPU (a Ray head) and other accelerators (MPS has no float64) use the CPU."""
+    from ..errors import UserError
+    from ..training.build import resolve_device
+
+    try:
+        dev = resolve_device(str(device or config.get("device", "auto")))
+    except UserError:  # the runs' device is not this process's (the driver of a cluster)
+        return torch.device("cpu")
+    return dev if dev.type == "cuda" else torch.device("cpu")
+
+
+def calibrate(config: dict, eval_spec: dict, seeds: list[int], stop=None, device: str | None = None) -> list[dict]:
     """Rows {row, checkpoint, seed, metrics, protocol} for one dataset (``config``: one of its runs); ``stop``:
-    a callable asked before each row, which raises ``Cancelled`` when it answers True."""
+    a callable asked before each row, which raises ``Cancelled`` when it answers True; ``device``: see
+    ``extraction_device``."""
     from ..config import make_config
     from ..data import load_dataset
     from ..evaluate import DEFAULT_N, _extract, _subset, real_features
@@ -71,7 +88,8 @@ def calibrate(config: dict, eval_spec: dict, seeds: list[int], stop=None) -> lis
     cfg = make_config(config)
     train = load_dataset(cfg.data, "train")
     kind = "images" if train.is_image else "points"
-    ext = build_extractor(eval_spec.get("extractor") or ("lenet" if kind == "images" else "points"), cfg.data)
+    dev = extraction_device(config, device)
+    ext = build_extractor(eval_spec.get("extractor") or ("lenet" if kind == "images" else "points"), cfg.data, dev)
     n = eval_spec.get("n") or DEFAULT_N[kind]
     fit = _subset(train, FIT_ROWS).x.reshape(min(FIT_ROWS, len(train)), -1).double().numpy()
     models = {name: (draw, fit_model(fit)) for name, (fit_model, draw) in FITS.items()}
@@ -99,7 +117,7 @@ def calibrate(config: dict, eval_spec: dict, seeds: list[int], stop=None) -> lis
                          if available(real, fake, ctx)[m]]
                 protocol = {"dataset": cfg.data, "split": ref_split, "n_real": len(ref_data), "n_fake": len(x),
                             "extractor": ext.identity, "seed": seed, "samples": row,
-                            "threads": torch.get_num_threads()}
+                            "threads": torch.get_num_threads(), "device": dev.type}
                 rows.append({"row": row, "checkpoint": checkpoint, "seed": seed, "metrics": compute(names, real, fake, ctx),
                              "protocol": protocol})
     return rows

@@ -242,14 +242,15 @@ def verify_reference(dataset: str, config: dict, stored_rows: list[dict], eval_s
     tqdm.write(as_line(f"drawing the reference rows of {dataset} again (real data, trivial generators; "
                        f"{len(seeds)} seeds)"))
     with restored(scope), threads_of(stored_rows[0]["protocol"]):
-        drawn = calibrate(config, eval_spec, seeds)
+        drawn = calibrate(config, eval_spec, seeds, device="cpu")  # as runs' rows are: on the CPU
     fresh = {(row["row"], row["checkpoint"], row["seed"], metric): {"value": value, "protocol": row["protocol"]}
              for row in drawn for metric, value in row["metrics"].items()}
     out = []
     for key in sorted(stored.keys() | fresh.keys(), key=str):
         row, checkpoint, seed, metric = key
         mine, now = stored.get(key), fresh.get(key)
-        base = {"run_id": f"{dataset} reference '{row}'", "checkpoint": f"{checkpoint}, seed {seed}", "device": "cpu"}
+        base = {"run_id": f"{dataset} reference '{row}'", "checkpoint": f"{checkpoint}, seed {seed}",
+                "device": (mine or now)["protocol"].get("device", "cpu")}
         if mine is None or now is None:  # a row deleted from, or added to, the store (NULL is a NaN kept)
             out.append({**base, "metric": metric, "stored": "absent" if mine is None else mine["value"],
                         "recomputed": "absent" if now is None else now["value"], "verdict": "differs"})
