@@ -54,7 +54,8 @@ phase() {  # NAME BUDGET_S OUTFILE COMMAND... : run under timeout, record wall t
 # 1. CUDA-only tests (on a CPU they are all skipped: the selection itself is what a dry run checks)
 # one line per test as it ends (-vv: pyproject adds -q), so a cut-short phase still says what passed; the compiled one last
 phase tests "$T_TESTS" "$OUT/tests.txt" "$PY" -m pytest -vv -p no:cacheprovider -rs -s --durations=5 \
-  tests/training/test_gpu.py tests/training/test_stack.py tests/test_evaluate.py tests/training/test_capture.py \
+  tests/training/test_gpu.py tests/training/test_stack.py tests/test_evaluate.py tests/study/test_calibration_device.py \
+  tests/training/test_capture.py \
   -k "cuda or gpu"
 { echo "  tests: $(grep -c ' PASSED' "$OUT/tests.txt") passed, $(grep -c ' FAILED\| ERROR' "$OUT/tests.txt") failed or errors, $(grep -c ' SKIPPED' "$OUT/tests.txt") skipped"
   grep ' FAILED\| ERROR' "$OUT/tests.txt" | head -5 | sed 's/^/  tests: /'; } >> "$S"
