@@ -188,3 +188,27 @@ def test_large_images_are_shrunk_before_their_grid_is_drawn(monkeypatch):
     small = torch.rand(36, 1, 28, 28) * 2 - 1
     figures.real_panel(Dataset("mnist", small), {"name": "mnist"}, "t", 3)
     assert np.array_equal(shown[1], image_grid(small)[..., 0])
+
+
+def test_shipped_data_past_the_bound_is_the_strips_line_not_the_end_of_the_report(tmp_path, monkeypatch):
+    """The report picked each dataset's primary value from traits() that loaded the data whole, outside the
+    strip's guards: a study shipping an .npz past confine.STORED_DATA_BYTES ended `study report` in one line
+    (exit 2). The traits come from the archive's header; the refusal is the strip's line."""
+    from ganbench import confine
+    from ganbench.report.html import build_report
+    from ganbench.study.executors import InProcess
+    from ganbench.study.runner import run_study
+    from ganbench.study.spec import StudySpec
+
+    study = tmp_path / "s"
+    study.mkdir()
+    np.savez(study / "points.npz", x=np.random.default_rng(0).normal(size=(400, 2)).astype(np.float32))
+    nets = {"generator": {"name": "mlp", "hidden": 8}, "discriminator": {"name": "mlp", "hidden": 8}}
+    spec = StudySpec(name="p", base={"batch_size": 16, "log_every": 10, **nets}, seeds=2, budget={"steps": 10},
+                     eval={"n": 50, "metrics": ["wasserstein"]},
+                     datasets=[{"data": {"name": "npz", "path": str(study / "points.npz")}}])
+    run_study(study, spec, InProcess(), force_new=True, progress=False)
+    monkeypatch.setattr(confine, "STORED_DATA_BYTES", 1000)
+    build_report(study, out=tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "the npz data cannot be loaded here: " in html and "more than the 1,000 that data a study" in html

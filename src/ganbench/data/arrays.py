@@ -62,29 +62,58 @@ def _first_array(path: Path, f: np.lib.npyio.NpzFile) -> np.ndarray:
     return x
 
 
+def _opened(path: Path) -> np.lib.npyio.NpzFile:
+    """The archive at ``path`` with its directory read (no array yet); a .npy or an empty archive refused."""
+    with open(path, "rb") as f:  # np.load reads a .npy whole (a sparse file: any size) before we could refuse it
+        npy = f.read(6) == b"\x93NUMPY"
+    loaded = None if npy else np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise UserError(f"{path}: a single .npy array, not an .npz archive; save it with np.savez(path, x=...)")
+    if not loaded.files:
+        loaded.close()
+        raise UserError(f"{path}: the .npz file holds no array")
+    return loaded
+
+
+def _unreadable(path: Path, exc: Exception) -> UserError:
+    why = "not an archive of plain arrays; ganbench never loads pickled data" if "pickle" in str(exc) else exc
+    return UserError(f"{path}: not a readable .npz file ({why})")
+
+
 def load_npz(path: Path, keys: tuple[str, ...] = ("x",)) -> dict[str, np.ndarray]:
     """The arrays of an .npz file named in ``keys`` and present (``x``, when asked for: or else the first
     array)."""
     try:
-        with open(path, "rb") as f:  # np.load reads a .npy whole (a sparse file: any size) before we could refuse it
-            npy = f.read(6) == b"\x93NUMPY"
-        loaded = None if npy else np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise UserError(f"{path}: a single .npy array, not an .npz archive; save it with np.savez(path, x=...)")
-        with loaded as f:
+        with _opened(path) as f:
             from .. import confine  # the bound read at call time (tests lower it)
 
             inflated = sum(i.file_size for i in f.zip.infolist())  # zipfile never inflates past file_size
             confine.check_stored_data(path, inflated, "its arrays hold", "bytes", confine.STORED_DATA_BYTES)
-            if not f.files:
-                raise UserError(f"{path}: the .npz file holds no array")
             out = {k: f[k] for k in keys if k in f.files}
             if "x" in keys and "x" not in out:
                 out["x"] = _first_array(path, f)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        why = "not an archive of plain arrays; ganbench never loads pickled data" if "pickle" in str(exc) else exc
-        raise UserError(f"{path}: not a readable .npz file ({why})") from None
+        raise _unreadable(path, exc) from None
     return out
+
+
+def npz_layout(path: Path) -> tuple[tuple[int, ...], bool]:
+    """The shape the samples array (``x``, else the first) declares and whether the archive holds labels
+    ``y``: read from the archive's directory and that array's header alone (nothing past it inflated, nothing
+    unpickled), at any size of the data. What a dataset's traits need; loading checks the rest."""
+    from numpy.lib import format as npy
+
+    try:
+        with _opened(path) as f:
+            key = "x" if "x" in f.files else f.files[0]
+            name = key if key in f.zip.namelist() else f"{key}.npy"  # as NpzFile maps its keys to members
+            with f.zip.open(name) as member:
+                version = npy.read_magic(member)
+                read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                shape, _, _ = read(member)  # 3.0 differs from 2.0 only in the header's encoding (utf8)
+            return tuple(shape), "y" in f.files
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _unreadable(path, exc) from None
 
 
 def read_npz(path: Path) -> torch.Tensor:

@@ -77,11 +77,19 @@ class Traits:
 
 
 def traits(spec: dict) -> Traits:
-    """A dataset's traits from its registration when declared there (no loading), else from its train split
-    (user data: folders and arrays, local and quick to read)."""
-    extra = DATASETS.get(_name(spec)).extra
+    """A dataset's traits from its registration when declared there (no loading), or from the function it
+    registers as ``traits`` (user data, folder and npz: a listing and an array header, nothing decoded, so a
+    large dataset is not read whole to choose a metric), else from its train split (a plugin's)."""
+    entry = DATASETS.get(_name(spec))
+    extra = entry.extra
     if "kind" in extra:
         return Traits(extra["kind"], bool(extra.get("mixture")), bool(extra.get("labelled")))
+    if "traits" in extra:
+        from ..confine import check_options
+
+        options = entry.validate({k: v for k, v in spec.items() if k != "name"})
+        check_options(entry, options)  # as loading checks them: a stored path stays inside its directory
+        return extra["traits"](**options)
     data = load_dataset(spec, "train")
     return Traits("images" if data.is_image else "points", data.modes is not None, data.num_classes is not None)
 

@@ -23,7 +23,7 @@ from ..confine import check_files
 from ..errors import MACHINE_ERRNOS, UserError
 from ..registry import DATASETS
 from ..textsafe import shown
-from .base import Dataset
+from .base import Dataset, Traits
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 Fraction = Annotated[float, Field(ge=0, lt=1)]  # of the data held out as the test split
@@ -162,7 +162,21 @@ def _refuse_images_beside_classes(root: Path, files: list[Path], classes: list[s
                         "folder of images is a class); move it into a subfolder of its own")
 
 
-@DATASETS.register("folder", z_dim=128)
+def _classes(root: Path, files: list[Path]) -> list[str]:
+    """The folders holding ``files``, relative to ``root`` ("." for its own), sorted: the class names."""
+    return sorted({f.parent.relative_to(root).as_posix() for f in files}, key=_nfc)
+
+
+def _folder_traits(path: str = "", **_) -> Traits:
+    """Images, labelled when class subfolders hold them: read from the folder's listing, no image decoded
+    (loading it checks the images)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"image folder not found: '{path}'")
+    return Traits("images", False, _classes(root, image_files(root)) != ["."])
+
+
+@DATASETS.register("folder", z_dim=128, traits=_folder_traits)
 def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3, test_fraction: Fraction = 0.1):
     """A folder of PNG/JPEG images (recursive); class subfolders give labels; resized and center-cropped."""
     root = Path(path)
@@ -178,7 +192,7 @@ def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3
     stacked = read_images(files, channels, resolution, "set a resolution to resize")
     x = torch.from_numpy(stacked.astype(np.float32) / 127.5 - 1)
     x = x[:, None] if channels == 1 else x.permute(0, 3, 1, 2).contiguous()
-    classes = sorted({f.parent.relative_to(root).as_posix() for f in files}, key=_nfc)
+    classes = _classes(root, files)
     _refuse_images_beside_classes(root, files, classes)
     y = None
     if classes != ["."]:
@@ -201,7 +215,19 @@ def _say_unread_arrays(p: Path) -> None:
                     "not read (save the labels as y to use them)")
 
 
-@DATASETS.register("npz", z_dim=128)
+def _npz_traits(path: str = "", **_) -> Traits:
+    """Points for 2-D samples, else images; labelled with an array ``y``: read from the archive's headers, no
+    array loaded (loading it checks the values)."""
+    from .arrays import npz_layout
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f".npz file not found: '{path}'")
+    shape, labelled = npz_layout(p)
+    return Traits("points" if len(shape) == 2 else "images", False, labelled)
+
+
+@DATASETS.register("npz", z_dim=128, traits=_npz_traits)
 def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1, le=MAX_CLASSES)] = None,
         test_fraction: Fraction = 0.1):
     """A .npz file with `x` (N,H,W[,C] uint8 or NCHW floats in [-1, 1], or (N, D) vectors) and optional `y`."""
