@@ -135,6 +135,22 @@ def test_runs_trained_on_different_settings_of_the_data_get_one_line(capsys):
         "the ring8 data is not drawn: its runs were trained on 2 different settings of it"]
 
 
+@pytest.mark.parametrize("other", [{"name": "ring8", "n": "4000"}, {"name": "ring8", "n": 4e3},
+                                   {"n": 4000.0, "name": "ring8"}])
+def test_runs_whose_stored_options_validate_alike_are_one_setting(monkeypatch, other):
+    """Settings are compared as loading reads them: a stored "4000" or 4e3 is n 4000, as {"n": 4000} (raw
+    JSON made them two settings, and the strip a line). The default written out or left out is one too."""
+    calls = _drawn(monkeypatch)
+    view = _view({"name": "ring8", "n": 4000})
+    view.runs[1]["config"]["data"] = other
+    strip = pictures.real_strip(view)
+    assert strip["png"] and strip["not_drawn"] == [] and len(calls) == 1
+    assert len(calls[0][0].x) == 1500
+    view = _view({"name": "ring8"})
+    view.runs[0]["config"]["data"] = {"name": "ring8", "n": 100_000}
+    assert pictures.real_strip(view)["not_drawn"] == []
+
+
 @pytest.mark.parametrize("n", [1_000_000, "1000000", 1e6])  # as the options' validation reads them: the same n
 def test_a_split_too_large_to_load_for_a_strip_is_one_line_and_not_loaded(monkeypatch, capsys, n):
     """A stranger's study may name Stacked MNIST with 1,000,000 images: 9.4 GB loaded to draw 36. Above

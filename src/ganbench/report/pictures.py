@@ -78,12 +78,12 @@ def real_strip(view: DatasetView, columns: int = 1) -> dict:
     from ..registry import DATASETS
 
     split = reference_split(view)
-    specs = {json.dumps((r.get("config") or {}).get("data"), sort_keys=True) for r in view.runs}
+    specs = {_setting(data): data for data in ((r.get("config") or {}).get("data") for r in view.runs)}
     if len(specs) != 1:
         return _not_drawn(f"the {view.name} data is not drawn: its runs were trained on {len(specs)} different "
                           "settings of it")
     try:
-        spec = json.loads(specs.pop())
+        spec = json.loads(json.dumps(specs.popitem()[1]))  # a copy: the view's runs keep theirs
         # the size as loading reads it: validation makes a stored "1000000" or 1e6 the integer 1,000,000
         size = DATASETS.get(spec["name"]).validate({k: v for k, v in spec.items() if k != "name"}).get("n")
         if type(size) is int and size > REAL_IMAGES_MAX and traits(spec).kind == "images":
@@ -101,6 +101,22 @@ def real_strip(view: DatasetView, columns: int = 1) -> dict:
     caption = (f"{REAL}: {len(rows)} {what} of the {split} split (the final evaluations' reference), drawn with "
                f"seed {SUBSET_SEED}")
     return {"variant": caption, "png": b64(png), "not_drawn": [], "real": True}
+
+
+def _setting(data) -> str:
+    """A run's stored data spec as loading reads it, as JSON: its options validated (a stored "100000", 1e5 or
+    100000.0 is the n 100000; a default written out is the default left out); as stored when it cannot be
+    validated here (an unknown name, a wrong option: the load then says why in the strip's line)."""
+    from ..data.base import _name
+    from ..errors import UserError
+    from ..registry import DATASETS
+
+    try:
+        name = _name(data)
+        options = DATASETS.get(name).validate({k: v for k, v in data.items() if k != "name"})
+        return json.dumps({"name": name, **options}, sort_keys=True, default=str)  # a plugin's option types too
+    except UserError:
+        return json.dumps(data, sort_keys=True)
 
 
 def _not_drawn(why: str) -> dict:
