@@ -132,3 +132,46 @@ def test_a_data_spec_naming_no_dataset_is_one_line(spec):
     for read in (traits, load_dataset):
         with pytest.raises(UserError, match=r"^the data spec .* is no object naming a dataset \(\{\"name\": \.\.\.\}\)$"):
             read(spec)
+
+
+def _forged(path, shape, compression=0):
+    """An .npz whose x.npy header declares ``shape`` uint8 values but holds 64 bytes of them."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w", compression) as z:
+        z.writestr("x.npy", header.getvalue() + bytes(64))
+    return str(path)
+
+
+@pytest.mark.parametrize("compression", [0, 8])  # stored, deflated
+def test_an_array_declaring_more_than_the_archive_holds_names_the_declared_size(tmp_path, capsys, compression):
+    """A 300-byte .npz whose header declares 10^12 x 2 values: numpy allocates the declared size before it
+    reads, and the line was "out of memory; use smaller sizes (batch, --n, resolution) ..." (nothing was
+    allocated, no size of the user's was too large). Now the line names the declared size and what is there."""
+    from ganbench.cli import main
+
+    path = _forged(tmp_path / "d.npz", (10**12, 2), compression)
+    says = (f"{path}: its array 'x' declares shape (1000000000000, 2) of uint8, 2,000,000,000,000 bytes, but the "
+            "archive holds 64 bytes of it; the file is truncated or damaged")
+    with pytest.raises(UserError) as refused:
+        load_dataset({"name": "npz", "path": path})
+    assert str(refused.value) == says
+    assert main(["metrics", "--real", path, "--fake", path]) == 2
+    assert capsys.readouterr().err == f"ganbench: error: {says}\n"
+    exact = _forged(tmp_path / "e.npz", (16, 2, 2), compression)  # declares the 64 bytes it holds: read
+    assert load_dataset({"name": "npz", "path": exact, "test_fraction": 0}).x.shape == (16, 1, 2, 2)
+
+
+def test_a_member_that_is_no_array_is_one_line(tmp_path):
+    """np.load hands a member without the .npy magic back as bytes: an AttributeError traceback before."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "d.npz", "w") as z:
+        z.writestr("x", b"hello world")
+    with pytest.raises(UserError, match=r"d.npz: not a readable .npz file \(the magic string is not correct"):
+        load_dataset({"name": "npz", "path": str(tmp_path / "d.npz")})

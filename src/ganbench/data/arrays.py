@@ -9,6 +9,7 @@ Images come back as float NCHW in [-1, 1].
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def numeric(a: np.ndarray, source: str, what: str = "array") -> np.ndarray:
 
 def _first_array(path: Path, f: np.lib.npyio.NpzFile) -> np.ndarray:
     """The documented fallback for a file without ``x``, said on stderr: a wrong array fails far from here."""
-    x = f[f.files[0]]
+    x = _array(path, f, f.files[0])
     others = f" (it holds {', '.join(map(repr, f.files))}; save the samples as x to choose)" if len(f.files) > 1 else ""
     notice_once(f"ganbench: {path} has no array 'x'; using its first array {f.files[0]!r} "
                 f"({' x '.join(map(str, x.shape)) or 'a scalar'}){others}")
@@ -89,7 +90,7 @@ def load_npz(path: Path, keys: tuple[str, ...] = ("x",)) -> dict[str, np.ndarray
 
             inflated = sum(i.file_size for i in f.zip.infolist())  # zipfile never inflates past file_size
             confine.check_stored_data(path, inflated, "its arrays hold", "bytes", confine.STORED_DATA_BYTES)
-            out = {k: f[k] for k in keys if k in f.files}
+            out = {k: _array(path, f, k) for k in keys if k in f.files}
             if "x" in keys and "x" not in out:
                 out["x"] = _first_array(path, f)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -97,21 +98,38 @@ def load_npz(path: Path, keys: tuple[str, ...] = ("x",)) -> dict[str, np.ndarray
     return out
 
 
+def _header(f: np.lib.npyio.NpzFile, key: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """The shape and dtype the array ``key``'s header declares, and the bytes its member holds after that
+    header; read from the header alone (nothing past it inflated, nothing unpickled)."""
+    from numpy.lib import format as npy
+
+    name = key if key in f.zip.namelist() else f"{key}.npy"  # as NpzFile maps its keys to members
+    with f.zip.open(name) as member:
+        version = npy.read_magic(member)
+        read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = read(member)  # 3.0 differs from 2.0 only in the header's encoding (utf8)
+        return tuple(shape), dtype, f.zip.getinfo(name).file_size - member.tell()
+
+
+def _array(path: Path, f: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
+    """The array ``key``, refused in one line naming its declared size when the archive holds fewer bytes:
+    numpy allocates what a header declares before it reads (10^12 values in a 300-byte file ended in "out of
+    memory", though nothing was allocated). Object arrays are left to numpy, which refuses them unread."""
+    shape, dtype, held = _header(f, key)
+    declared = math.prod(shape) * dtype.itemsize
+    if not dtype.hasobject and declared > held:
+        raise UserError(f"{path}: its array {key!r} declares shape {shape} of {dtype}, {declared:,} bytes, but the "
+                        f"archive holds {max(held, 0):,} bytes of it; the file is truncated or damaged")
+    return f[key]
+
+
 def npz_layout(path: Path) -> tuple[tuple[int, ...], bool]:
     """The shape the samples array (``x``, else the first) declares and whether the archive holds labels
     ``y``: read from the archive's directory and that array's header alone (nothing past it inflated, nothing
     unpickled), at any size of the data. What a dataset's traits need; loading checks the rest."""
-    from numpy.lib import format as npy
-
     try:
         with _opened(path) as f:
-            key = "x" if "x" in f.files else f.files[0]
-            name = key if key in f.zip.namelist() else f"{key}.npy"  # as NpzFile maps its keys to members
-            with f.zip.open(name) as member:
-                version = npy.read_magic(member)
-                read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-                shape, _, _ = read(member)  # 3.0 differs from 2.0 only in the header's encoding (utf8)
-            return tuple(shape), "y" in f.files
+            return _header(f, "x" if "x" in f.files else f.files[0])[0], "y" in f.files
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise _unreadable(path, exc) from None
 
