@@ -77,3 +77,23 @@ def test_annotated_option_constraints_are_kept():
     for bad in (-0.5, 1.0, 1.5):
         with pytest.raises(UserError, match="test_fraction"):
             make_config({"data": {"name": "npz", "path": "x.npz", "test_fraction": bad}})
+
+
+
+@pytest.mark.parametrize("spec, tree, message", [
+    (False, {"stesp": 5}, "unknown key 'stesp' (did you mean steps?)"),
+    (False, {"generator": {"name": "mlp", "hiden": 3}}, "unknown key 'generator.hiden' (did you mean hidden?)"),
+    (False, {"regularizers": [{"name": "gp", "wieght": 1}]}, "unknown key 'regularizers[0].wieght' (did you mean weight?)"),
+    (False, {"zzzzzz": 1}, "unknown key 'zzzzzz'; valid keys: amp, augment, batch_size,"),
+    (True, {"name": "x", "seed": 3}, "s.yaml: unknown key 'seed' (did you mean seeds"),
+    (True, {"name": "x", "budget": {"step": 10}}, "s.yaml: unknown key 'budget.step' (did you mean steps?)"),
+    (True, {"name": "x", "eval": {"evry": 10}}, "s.yaml: unknown key 'eval.evry' (did you mean every?)"),
+])
+def test_an_unknown_key_says_what_was_expected(spec, tree, message):
+    """README: unknown keys are refused with one line that names the key and what was expected: the close
+    valid keys, or all of them when none is close (as an unknown component name is)."""
+    from ganbench.study.spec import spec_of
+
+    with pytest.raises(UserError) as exc:
+        spec_of(tree, "s.yaml") if spec else make_config(tree)
+    assert message in str(exc.value) and "\n" not in str(exc.value)

@@ -207,7 +207,7 @@ def make_config(base: dict | None = None, overrides: dict[str, Any] | None = Non
     try:
         return RunConfig(**tree)
     except pydantic.ValidationError as exc:
-        raise UserError(format_validation_error(exc)) from None
+        raise UserError(format_validation_error(exc, model=RunConfig)) from None
 
 
 def read_yaml(path: str | Path) -> dict:

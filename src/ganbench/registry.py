@@ -42,7 +42,7 @@ class Entry:
         try:
             out = self.options(**opts).model_dump()
         except pydantic.ValidationError as exc:
-            raise UserError(format_validation_error(exc, prefix=where or self.name)) from None
+            raise UserError(format_validation_error(exc, prefix=where or self.name, model=self.options)) from None
         for key in self.extra.get("late_options", ()):
             if out[key] == self.options.model_fields[key].default:
                 del out[key]
@@ -68,17 +68,36 @@ class Entry:
         return self.obj(*args, **options, **framework)
 
 
-def format_validation_error(exc: pydantic.ValidationError, prefix: str = "") -> str:
-    """One line from the first pydantic error: which key, what was expected, what was given."""
+def format_validation_error(exc: pydantic.ValidationError, prefix: str = "",
+                            model: type[pydantic.BaseModel] | None = None) -> str:
+    """One line from the first pydantic error: which key, what was expected, what was given. An unknown key
+    of ``model`` (the validated model: its own keys or a nested model's) names the close valid keys, or all."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
     where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
     if err["type"] == "extra_forbidden":
-        return f"unknown key '{where}'"
+        valid = _keys_at(model, err["loc"][:-1])
+        if not valid or not isinstance(err["loc"][-1], str):
+            return f"unknown key '{where}'"
+        hint = did_you_mean(err["loc"][-1], valid)
+        return f"unknown key '{where}'" + (hint or f"; valid keys: {', '.join(sorted(valid))}")
     if err["type"] == "missing":
         return f"missing required key '{where}'"
     given = err.get("input")
     return f"bad value for '{where}': {err['msg'].lower()} (got {given!r})"
+
+
+def _keys_at(model: type[pydantic.BaseModel] | None, path: tuple) -> list[str]:
+    """The field names of the model that ``path`` (a pydantic error's location) leads to from ``model``
+    through fields that are models themselves; [] when it does not lead to one."""
+    for part in path:
+        field = model.model_fields.get(part) if model is not None and isinstance(part, str) else None
+        if field is None:
+            return []
+        inner = [a for a in (field.annotation, *typing.get_args(field.annotation))
+                 if inspect.isclass(a) and issubclass(a, pydantic.BaseModel)]
+        model = inner[0] if inner else None
+    return list(model.model_fields) if model is not None else []
 
 
 def _takes_bool(ann: Any) -> bool:

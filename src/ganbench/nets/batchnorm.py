@@ -40,7 +40,7 @@ def parse_batch_norm(value: Any, where: str) -> dict:
     try:
         return BatchNormSpec(**value).model_dump()
     except pydantic.ValidationError as exc:
-        raise UserError(format_validation_error(exc, prefix=where)) from None
+        raise UserError(format_validation_error(exc, prefix=where, model=BatchNormSpec)) from None
 
 
 def apply_batch_norm(net: nn.Module, spec: dict | None, where: str) -> nn.Module:

@@ -63,7 +63,7 @@ def parse_init(value: Any, where: str) -> dict:
     try:
         out = InitSpec(**value).model_dump()
     except pydantic.ValidationError as exc:
-        raise UserError(format_validation_error(exc, prefix=where)) from None
+        raise UserError(format_validation_error(exc, prefix=where, model=InitSpec)) from None
     if out["linear"] is None:  # left out unset, so configs (and digests) written before it stay as they were
         del out["linear"]
     return out

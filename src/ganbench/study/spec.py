@@ -350,7 +350,7 @@ def spec_of(tree: dict, where: str, stored: bool = False) -> StudySpec:
     try:
         return StudySpec(**tree)
     except pydantic.ValidationError as exc:
-        raise UserError(f"{where}: {format_validation_error(exc)}") from None
+        raise UserError(f"{where}: {format_validation_error(exc, model=StudySpec)}") from None
     except UserError as exc:  # a validator's own check (seed count, study size, names): which file, too
         raise exc if str(exc).startswith(f"{where}:") else UserError(f"{where}: {exc}") from None
 
