@@ -291,3 +291,22 @@ def test_one_line_helps_name_every_subcommand_and_every_option_has_a_help():
              for opt in parser._actions if opt.option_strings and not opt.help
              and not (name == "train" and cmd is None)]  # train's config-key flags are named after their keys
     assert blank == []
+
+
+def test_a_missing_spec_or_config_says_where_to_look(capsys, tmp_path, monkeypatch):
+    """A newcomer's first errors: a typo in a preset's name, a bare name, a path from the wrong folder. One
+    line, exit 2, and the line says which file was meant or that the folder is not where it was looked for."""
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "quick.yaml").write_text("name: quick\n")
+    (tmp_path / "presets" / "grid25.yaml").write_text("name: grid25\n")
+    monkeypatch.chdir(tmp_path)
+    for argv, message in [(["study", "run", "presets/quik.yaml"], "(did you mean presets/quick.yaml?)"),
+                          (["study", "plan", "quick"], "(did you mean presets/quick.yaml?)"),
+                          (["study", "plan", "quick.yaml"], "(did you mean presets/quick.yaml?)"),
+                          (["train", "--config", "my.yaml"], "config file not found: my.yaml"),
+                          (["study", "run", "spec/quick.yaml"], f"(there is no folder spec in {tmp_path})")]:
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and message in err and err.count("\n") == 1, (argv, err)
+    monkeypatch.chdir(tmp_path / "presets")
+    code, _, err = run(capsys, "study", "run", "presets/quick.yaml")
+    assert code == 2 and f"(there is no folder presets in {tmp_path / 'presets'})" in err

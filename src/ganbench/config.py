@@ -8,7 +8,9 @@ component's signature when the config is validated, so a typo fails before anyth
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -213,11 +215,29 @@ def make_config(base: dict | None = None, overrides: dict[str, Any] | None = Non
 def read_yaml(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"config file not found: {p}")
+        raise UserError(f"config file not found: {p}{_meant(p)}")
     tree = load_yaml(p.read_bytes(), str(p)) or {}
     if not isinstance(tree, dict):
         raise UserError(f"{p}: expected a mapping of config keys at the top level")
     return tree
+
+
+def _meant(missing: Path) -> str:
+    """What a missing YAML path may have meant: the closest names of YAML files in its folder (and in
+    ``presets/`` for a bare name: ``quick`` for presets/quick.yaml), or that its folder is not there."""
+    folder = missing.parent
+    if not folder.is_dir():
+        return f" (there is no folder {folder}{'' if missing.is_absolute() else f' in {Path.cwd()}'})"
+    found = {}
+    for where in (folder, folder / "presets") if folder == Path(".") else (folder,):
+        try:  # a huge folder is not listed whole for a hint
+            files = [f for f in itertools.islice(where.iterdir(), 10_000) if f.suffix in (".yaml", ".yml")]
+        except OSError:
+            continue
+        for f in files:
+            found.setdefault(f.stem, str(f))
+    close = difflib.get_close_matches(missing.stem, list(found), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(found[c] for c in close)}?)" if close else ""
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
