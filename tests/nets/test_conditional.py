@@ -82,3 +82,14 @@ def test_acgan_learns_the_classes_and_cli_samples_one(tmp_path, capsys):
     assert "class 12 is out of range 0..9" in capsys.readouterr().err
     meta = json.loads((tmp_path / "r" / "checkpoints" / "step_0000800.json").read_text())
     assert meta["num_classes"] == 10
+
+
+def test_class_on_an_unconditional_run_is_refused_whatever_the_output(tmp_path, capsys):
+    """`sample --class K` on a run that is not class-conditional: one line, exit 2, for a 2-D run's scatter too
+    (its .png used to ignore --class silently and draw the unconditional samples, while .npz refused it)."""
+    ganbench.train(make_config({"data": "ring8", "steps": 2, "batch_size": 16, "log_every": 1}), out=tmp_path / "r",
+                   progress=False)
+    for out in ("a.png", "a.npz"):
+        assert main(["sample", str(tmp_path / "r"), "--class", "3", "--out", str(tmp_path / out)]) == 2
+        assert "not class-conditional; --class does not apply" in capsys.readouterr().err
+        assert not (tmp_path / out).exists()

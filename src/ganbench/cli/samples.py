@@ -79,7 +79,8 @@ def _sample(args: argparse.Namespace, kind: str) -> int:
     G = load_generator(args.run, ema=not args.no_ema)
     images = len(G.data_shape) == 3
     n = args.n or (64 if images else 2000)
-    labels = class_labels(G, n, args.label) if kind == ".npz" or images else None
+    # a 2-D run's scatter draws no labels, unless --class asks for one (refused when G is not conditional)
+    labels = class_labels(G, n, args.label) if kind == ".npz" or images or args.label is not None else None
     x = generate(G, n, seed=args.seed, labels=labels)
     if kind == ".npz":
         from ..fileio import atomic_save_npz
