@@ -97,3 +97,18 @@ def test_an_unknown_key_says_what_was_expected(spec, tree, message):
     with pytest.raises(UserError) as exc:
         spec_of(tree, "s.yaml") if spec else make_config(tree)
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("tree, message", [
+    ({"name": "x", "seeds": "three"}, "s.yaml: bad value for 'seeds': should be int or list[int] (got 'three')"),
+    ({"name": "x", "datasets": [3]}, "s.yaml: bad value for 'datasets.0': should be str or dict[str,any] (got 3)"),
+    ({"name": "x", "variants": {"a": 3, "b": 4}}, "s.yaml: bad value for 'variants.a': input should be a valid dictionary"),
+])
+def test_a_value_of_the_wrong_type_names_the_key_not_pydantic_s_union_branch(tree, message):
+    """A key that takes one of several types (seeds: a count or a list) is named as written in the file, with
+    the types it takes; it read 'seeds.int', a key no spec has, and only the first type."""
+    from ganbench.study.spec import spec_of
+
+    with pytest.raises(UserError) as exc:
+        spec_of(tree, "s.yaml")
+    assert message in str(exc.value) and "\n" not in str(exc.value)

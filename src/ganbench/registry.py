@@ -84,7 +84,26 @@ def format_validation_error(exc: pydantic.ValidationError, prefix: str = "",
     if err["type"] == "missing":
         return f"missing required key '{where}'"
     given = err.get("input")
+    branches = _union_branches(exc.errors(), err["loc"])
+    if branches:  # a key of several types (seeds: int | list[int]): pydantic tags each type's error in the loc
+        field = ".".join(str(p) for p in err["loc"][:-1])
+        where = f"{prefix}.{field}" if prefix and field else (prefix or field)
+        return f"bad value for '{where}': should be {' or '.join(branches)} (got {given!r})"
     return f"bad value for '{where}': {err['msg'].lower()} (got {given!r})"
+
+
+_TYPE_TAG = re.compile(r"^(int|float|str|bool|list|dict|tuple|none)(\[.*\])?\Z")
+
+
+def _union_branches(errors: list, loc: tuple) -> list[str]:
+    """The type tags pydantic appends to a location for each member of a union the value matched none of
+    ('int', 'list[int]'), when the first error is one of them; [] otherwise."""
+    if not loc:  # a model's own validator: no key to name
+        return []
+    tags = [e["loc"][-1] for e in errors if len(e["loc"]) == len(loc) and e["loc"][:-1] == loc[:-1]]
+    if len(tags) < 2 or not all(isinstance(t, str) and _TYPE_TAG.match(t) for t in tags):
+        return []
+    return list(dict.fromkeys(tags))
 
 
 def _keys_at(model: type[pydantic.BaseModel] | None, path: tuple) -> list[str]:
