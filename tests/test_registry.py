@@ -85,6 +85,7 @@ def test_annotated_option_constraints_are_kept():
     (False, {"generator": {"name": "mlp", "hiden": 3}}, "unknown key 'generator.hiden' (did you mean hidden?)"),
     (False, {"regularizers": [{"name": "gp", "wieght": 1}]}, "unknown key 'regularizers[0].wieght' (did you mean weight?)"),
     (False, {"zzzzzz": 1}, "unknown key 'zzzzzz'; valid keys: amp, augment, batch_size,"),
+    (False, {"loss": {"name": "hinge", "margin": 2}}, "unknown key 'loss.margin' (loss 'hinge' takes no options)"),
     (True, {"name": "x", "seed": 3}, "s.yaml: unknown key 'seed' (did you mean seeds"),
     (True, {"name": "x", "budget": {"step": 10}}, "s.yaml: unknown key 'budget.step' (did you mean steps?)"),
     (True, {"name": "x", "eval": {"evry": 10}}, "s.yaml: unknown key 'eval.evry' (did you mean every?)"),

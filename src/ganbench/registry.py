@@ -42,7 +42,8 @@ class Entry:
         try:
             out = self.options(**opts).model_dump()
         except pydantic.ValidationError as exc:
-            raise UserError(format_validation_error(exc, prefix=where or self.name, model=self.options)) from None
+            raise UserError(format_validation_error(exc, prefix=where or self.name, model=self.options,
+                                                     owner=f"{self.kind} '{self.name}'")) from None
         for key in self.extra.get("late_options", ()):
             if out[key] == self.options.model_fields[key].default:
                 del out[key]
@@ -69,14 +70,17 @@ class Entry:
 
 
 def format_validation_error(exc: pydantic.ValidationError, prefix: str = "",
-                            model: type[pydantic.BaseModel] | None = None) -> str:
+                            model: type[pydantic.BaseModel] | None = None, owner: str = "") -> str:
     """One line from the first pydantic error: which key, what was expected, what was given. An unknown key
-    of ``model`` (the validated model: its own keys or a nested model's) names the close valid keys, or all."""
+    of ``model`` (the validated model: its own keys or a nested model's) names the close valid keys, or all,
+    or says that ``owner`` (what the model's keys are options of: "loss 'hinge'") takes none."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
     where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
     if err["type"] == "extra_forbidden":
         valid = _keys_at(model, err["loc"][:-1])
+        if valid == [] and owner and len(err["loc"]) == 1:
+            return f"unknown key '{where}' ({owner} takes no options)"
         if not valid or not isinstance(err["loc"][-1], str):
             return f"unknown key '{where}'"
         hint = did_you_mean(err["loc"][-1], valid)
@@ -106,17 +110,17 @@ def _union_branches(errors: list, loc: tuple) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-def _keys_at(model: type[pydantic.BaseModel] | None, path: tuple) -> list[str]:
+def _keys_at(model: type[pydantic.BaseModel] | None, path: tuple) -> list[str] | None:
     """The field names of the model that ``path`` (a pydantic error's location) leads to from ``model``
-    through fields that are models themselves; [] when it does not lead to one."""
+    through fields that are models themselves; None when it does not lead to one."""
     for part in path:
         field = model.model_fields.get(part) if model is not None and isinstance(part, str) else None
         if field is None:
-            return []
+            return None
         inner = [a for a in (field.annotation, *typing.get_args(field.annotation))
                  if inspect.isclass(a) and issubclass(a, pydantic.BaseModel)]
         model = inner[0] if inner else None
-    return list(model.model_fields) if model is not None else []
+    return list(model.model_fields) if model is not None else None
 
 
 def _takes_bool(ann: Any) -> bool:
