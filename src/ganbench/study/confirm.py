@@ -115,6 +115,39 @@ def confirmation_spec(spec, views, budget_x: float, n_seeds: int | None = None, 
                                      "confirms": confirms.model_dump()})  # within the seed and run bounds
 
 
+MAX_EVERY_TRIES = 10_000  # origin eval.every values tried; a budget scaled by less than about 1/5,000 is not checked
+
+
+def check_origin(spec) -> None:
+    """Refuse (one line) a confirming spec (``confirms:``) that is not its block's study with only the budget (and
+    eval.every with it), the seeds and the name changed, as ``study confirm`` writes it: the block's
+    ``spec_digest`` names the spec that made the verdicts, so a hand-written or edited confirmation whose recipe,
+    evaluation, datasets or variants differ would re-test them under another protocol. Checked before a new
+    confirming study runs (an old one resumed keeps its block: check_matches)."""
+    block, now = spec.confirms, spec.budget
+    then = block.budget
+    if then.kind() != now.kind() or not then.amount() or not now.amount():
+        raise UserError(f"confirms: this study's budget is in {now.kind()}, that of {block.study!r} in {then.kind()}; "
+                        "a confirmation trains the same kind of budget longer (`ganbench study confirm`)")
+    factor = now.amount() / then.amount()
+    every = spec.eval.every
+    if every is None:
+        candidates = [None]
+    else:  # max(1, round(e * factor)) == every (spec.times): e lies within 1 / factor of every / factor
+        lo, hi = max(1, math.floor((every - 1) / factor)), math.ceil((every + 1) / factor)
+        candidates = range(lo, min(hi, lo + MAX_EVERY_TRIES) + 1)
+    seeds = [block.seeds] + ([len(block.seeds)] if block.seeds == list(range(len(block.seeds))) else [])
+    origin = spec.model_copy(update={"name": block.study, "budget": then, "confirms": None})
+    for e in candidates:
+        for s in seeds:
+            trial = origin.model_copy(update={"seeds": s, "eval": spec.eval.model_copy(update={"every": e})})
+            if trial.digest() == block.spec_digest:
+                return
+    raise UserError(f"confirms: this spec is not {block.study!r} (spec {block.spec_digest}) with another budget and "
+                    "fresh seeds, so its verdicts would be re-tested under another recipe or evaluation; run the "
+                    "confirmation `ganbench study confirm` writes, changing only --budget-x and --seeds")
+
+
 def check_confirms(confirms: Confirms, datasets: set[str], variants: set[str], seeds: set[int]) -> None:
     """Every dataset and variant the block names exists in the study, and none of the seeds that chose its
     verdicts is one of the study's: the re-test is on fresh seeds (before any run starts)."""

@@ -25,6 +25,7 @@ from ..textsafe import as_line
 from ..yamlio import read_yaml_file
 from . import faults
 from .executors import WORKER_DIED, Lost
+from .confirm import check_origin
 from .extend import extend_store, extension_line, extensions, first_difference
 from .evaluation import check_eval_data
 from .threads import on_cpu, recorded, study_threads
@@ -75,6 +76,8 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, exten
     the stored one with runs added (``extend``, extend.py)."""
     if force_new and extend:
         raise UserError("--force-new replaces the study and --extend keeps its runs; choose one")
+    if spec.confirms is not None and (force_new or not study.exists()):  # a new confirmation: its origin's recipe
+        check_origin(spec)
     if study.exists():
         check_store(study.store_path)
         old = study.read_spec()
