@@ -34,6 +34,7 @@ from .. import provenance
 from ..config import make_config
 from ..confine import STUDY, reading
 from ..errors import UserError
+from ..training.rundir import RunDir
 from .extend import check_not_half_extended, extensions, first_difference
 from .identities import check_joined, stored_identities
 from .rebuild import check_complete, read_result
@@ -82,6 +83,9 @@ class Source:
                 raise UserError(f"{path}: run '{r.run_id}' is finished in the store but its result.json is missing, "
                                 "stale or malformed; merge takes finished runs with their own files")
             self.finished[r.run_id] = (row["config_hash"], saved)
+        # the config each finished run trained and was evaluated with, as its own directory says (the store's
+        # copy of it is the source's word, and a store can be edited): read by this version, as the spec's are
+        self.trained = {run_id: RunDir(self.run_dir(run_id)).read_config() for run_id in self.finished}
 
     def run_dir(self, run_id: str) -> Path:
         return self.study.path / "runs" / run_dir_name(run_id)
@@ -207,6 +211,12 @@ def _take(sources: list[Source], runs: list) -> dict:
             if make_config(run.config).digest() != make_config(theirs, stored=f"run {run_id}").digest():
                 raise UserError(f"run '{run_id}' of {src.name} was trained with another config than the merged "
                                 f"spec gives ({first_difference(theirs, run.config) or 'its resolved config'})")
+            trained, wanted = src.trained[run_id], make_config(run.config)
+            if trained.digest() != wanted.digest():
+                diff = first_difference(trained.model_dump(mode="json"), wanted.model_dump(mode="json"))
+                raise UserError(f"run '{run_id}' of {src.name} trained with another config than its store and the "
+                                f"merged spec give ({diff or 'its resolved config'}: its config.yaml -> spec; the "
+                                "store was edited?); merging would pool it with runs of another recipe")
             taken[run_id] = src
     return taken
 

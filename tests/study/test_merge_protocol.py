@@ -1,0 +1,37 @@
+"""`study merge` of a source whose store was edited to look like the other's: its runs' own files say what
+they were trained and measured with, and a run the merged spec does not describe is refused, not pooled."""
+
+import json
+import sqlite3
+
+import yaml
+
+from ganbench.study.spec import StudySpec, expand
+
+from .test_extend import TINY
+from .test_merge import ONE, _study, merge
+
+
+def _disguise(study, tree: dict) -> None:
+    """Make ``study``'s spec.yaml and store say ``tree`` (spec, its digest, every run's config) while its run
+    directories stay as they were trained: the edit a hand with sqlite3 can make."""
+    spec = StudySpec(**tree)
+    (study / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:
+        db.execute("UPDATE meta SET value=? WHERE key='spec'", (json.dumps(spec.model_dump(mode="json"), sort_keys=True),))
+        db.execute("UPDATE meta SET value=? WHERE key='spec_digest'", (spec.digest(),))
+        for r in expand(spec):
+            db.execute("UPDATE runs SET config=? WHERE run_id=?", (json.dumps(r.config), r.run_id))
+    db.close()
+
+
+def test_a_source_whose_store_hides_another_recipe_is_refused(tmp_path, capsys):
+    first = _study(tmp_path / "first", name="first")
+    other = _study(tmp_path / "other", name="other", seeds=[5], base={**TINY["base"], "lr_g": 0.001})
+    _disguise(other, {**ONE, "name": "other", "seeds": [5]})  # its store now says first's recipe
+    assert merge(first, other, "--out", tmp_path / "m") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run 'ring8__loss=ns__s5' of 'other'" in err
+    assert "trained with another config than its store and the merged spec give (lr_g (0.001 -> 0.0002)" in err
+    assert not (tmp_path / "m").exists()
