@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..fileio import atomic_write_csv, atomic_write_text
 from ..metrics.declare import info
 from ..study.extend import extensions, notes as extension_notes
-from ..study.runner import StudyDir
+from ..study.runner import StudyDir, check_matches
 from ..study.calibration import REAL
 from ..study.spec import StudySpec, expand, primary_for
 from ..study.stats import summarize
@@ -63,7 +63,8 @@ def load_views(study: StudyDir) -> Loaded:
     if not study.exists():
         raise UserError(f"{study.path} holds no study (no {study.store_path.name})")
     spec = study.read_spec()
-    expand(spec, stored=str(study.spec_path))  # a stored path is refused, not silently left out of a figure
+    planned = expand(spec, stored=str(study.spec_path))  # a stored path is refused, not silently left out of a figure
+    check_matches(study, spec, planned, trained=False)  # the spec.yaml it ran (its primary, its confirms: block)
     store = Store(study.store_path, readonly=True)
     runs, evals, calibration, grown = store.runs(), store.evals(), store.calibration(), extensions(store)
     unknown = store.get_meta("extensions_unknown")

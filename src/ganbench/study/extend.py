@@ -52,6 +52,9 @@ def check_extension(old: StudySpec, new: StudySpec, old_runs: list, new_runs: li
     if old_eval != new_eval:
         raise UserError(f"the evaluation differs from the study's in eval.{first_difference(old_eval, new_eval)}; "
                         f"{how}, so its finished runs must have been evaluated as the new ones will be")
+    if old.confirms != new.confirms:  # outside the digest, but the hypotheses a confirmation fixed before it ran
+        raise UserError(f"the confirms: block differs from the study's; {how} (the verdicts a confirmation re-tests "
+                        "are fixed before it runs)")
     by_id = {r.run_id: r for r in new_runs}
     for r in old_runs:
         match = by_id.get(r.run_id)

@@ -104,9 +104,12 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, exten
     atomic_write_text(study.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
 
 
-def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> list:
-    """Refuse a spec.yaml edited by hand after the study started: its runs must be the store's runs. Returns
-    the runs the store holds already: all of them, or the old ones of an extension killed half-way."""
+def check_matches(study: StudyDir, spec: StudySpec, runs: list, trained: bool = True) -> list:
+    """Refuse a spec.yaml edited by hand after the study started: its runs must be the store's runs, and its
+    ``confirms:`` block (outside the digest: it changes no result) the one the study ran with, since editing
+    it after the results would choose the hypotheses after the look. Returns the runs the store holds
+    already: all of them, or the old ones of an extension killed half-way. ``trained``: also hold the store's
+    run configs to the spec (check_trained_as; the report reads a study it could not continue)."""
     store = Store(study.store_path, readonly=True)
     try:
         stored = store.get_meta("spec")
@@ -115,8 +118,10 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> list:
     finally:
         store.close()
     known = {r["run_id"]: r["config_hash"] for r in rows}
+    kept = None  # the spec the store keeps
     try:
-        same = stored is not None and StudySpec.model_validate(parse_json(stored)).digest() == spec.digest()
+        kept = StudySpec.model_validate(parse_json(stored)) if stored is not None else None
+        same = kept is not None and kept.digest() == spec.digest()
     except (TypeError, ValueError):  # no such JSON (BadJSON), or a spec another version kept (a ValidationError,
         # a list among them): compare the runs themselves
         stored = None
@@ -131,7 +136,11 @@ def check_matches(study: StudyDir, spec: StudySpec, runs: list) -> list:
     if not same:
         raise UserError(f"{study.spec_path} no longer matches the study's store (edited after the study started?); "
                         "restore it, or start over with `ganbench study run SPEC --force-new`")
-    check_trained_as(study, runs, {r["run_id"]: r["config"] for r in rows})
+    if kept is not None and kept.confirms != spec.confirms:
+        raise UserError(f"{study.path}: the spec's confirms: block (the verdicts this study re-tests, fixed before "
+                        "it ran) is not the one the study ran with; restore it, or confirm again into a new study")
+    if trained:
+        check_trained_as(study, runs, {r["run_id"]: r["config"] for r in rows})
     return held
 
 
