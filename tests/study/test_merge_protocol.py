@@ -35,3 +35,16 @@ def test_a_source_whose_store_hides_another_recipe_is_refused(tmp_path, capsys):
     assert err.count("\n") == 1 and "run 'ring8__loss=ns__s5' of 'other'" in err
     assert "trained with another config than its store and the merged spec give (lr_g (0.001 -> 0.0002)" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_a_source_whose_store_hides_another_evaluation_is_refused(tmp_path, capsys):
+    first = _study(tmp_path / "first", name="first")
+    other = _study(tmp_path / "other", name="other", seeds=[5], eval={**TINY["eval"], "n": 300})
+    _disguise(other, {**ONE, "name": "other", "seeds": [5]})  # its store now says n 200, as first's
+    assert merge(first, other, "--out", tmp_path / "m") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dataset 'ring8': run 'ring8__loss=ns__s0' of 'first'" in err
+    assert "with n_fake 200 on the train split (selection), run 'ring8__loss=ns__s5' of 'other'" in err
+    assert "with n_fake 300 on the train split; their numbers are not comparable" in err
+    assert not (tmp_path / "m").exists()
+    assert merge(first, _study(tmp_path / "third", name="third", seeds=[7]), "--out", tmp_path / "m") == 0

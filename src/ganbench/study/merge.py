@@ -170,6 +170,7 @@ def merge_studies(paths: list[Path], out: Path, name: str | None = None, link: b
     with reading(out, STUDY, data_paths):  # the merged study's paths obey the rule its own commands will
         runs = expand(spec)
     taken = _take(sources, runs)
+    _check_protocols(runs, taken)
     joined: dict[str, set[str]] = {}
     for src in sources:
         for dataset, identities in src.identities.items():
@@ -219,6 +220,24 @@ def _take(sources: list[Source], runs: list) -> dict:
                                 "store was edited?); merging would pool it with runs of another recipe")
             taken[run_id] = src
     return taken
+
+
+def _check_protocols(runs: list, taken: dict) -> None:
+    """The runs taken into one dataset were evaluated with one sample count on each split: the sources' specs
+    say the same evaluation, but a store edited to say so (spec.yaml and its meta) would pool numbers of
+    another n; the rows of the runs' own result.json say what they were measured with."""
+    dataset = {r.run_id: r.dataset for r in runs}
+    seen: dict = {}  # (dataset, role) -> (split, n_fake), the run that showed it first
+    for run_id, src in taken.items():
+        for row in src.finished[run_id][1].get("evals", []):
+            role = "heldout" if "heldout" in row["tags"] else "repeat" if "repeat" in row["tags"] else "selection"
+            found = (row["protocol"]["split"], row["protocol"]["n_fake"])
+            first = seen.setdefault((dataset[run_id], role), (found, run_id, src))
+            if first[0] != found:
+                raise UserError(f"dataset '{dataset[run_id]}': run '{first[1]}' of {first[2].name} was evaluated with "
+                                f"n_fake {first[0][1]} on the {first[0][0]} split ({role}), run '{run_id}' of "
+                                f"{src.name} with n_fake {found[1]} on the {found[0]} split; their numbers are not "
+                                "comparable (a store edited to say another evaluation?)")
 
 
 def _copy_run(source: Path, target: Path, link: bool) -> None:
