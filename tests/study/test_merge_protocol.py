@@ -1,14 +1,18 @@
 """`study merge` of a source whose store was edited to look like the other's: its runs' own files say what
-they were trained and measured with, and a run the merged spec does not describe is refused, not pooled."""
+they were trained and measured with, and a run the merged spec does not describe is refused, not pooled; a
+study whose store was edited to another eval.n is not grown with new runs of that n."""
 
 import json
 import sqlite3
 
 import yaml
 
-from ganbench.study.spec import StudySpec, expand
+from ganbench.cli import main
 
-from .test_extend import TINY
+from ganbench.study.spec import StudySpec, expand
+from ganbench.study.store import Store
+
+from .test_extend import RUN, TINY
 from .test_merge import ONE, _study, merge
 
 
@@ -48,3 +52,13 @@ def test_a_source_whose_store_hides_another_evaluation_is_refused(tmp_path, caps
     assert "with n_fake 300 on the train split; their numbers are not comparable" in err
     assert not (tmp_path / "m").exists()
     assert merge(first, _study(tmp_path / "third", name="third", seeds=[7]), "--out", tmp_path / "m") == 0
+
+
+def test_a_study_whose_store_was_edited_to_another_n_is_not_grown_with_runs_of_that_n(tmp_path, capsys):
+    study = _study(tmp_path / "s", name="s")  # n 200
+    _disguise(study, {**ONE, "name": "s", "eval": {**TINY["eval"], "n": 300}})  # spec and store now say 300
+    assert main(["study", "extend", str(study), "--seeds", "2", *RUN]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dataset 'ring8': the study's run ring8__loss=ns__s0 was evaluated with n_fake 200, " \
+        "its spec gives new runs 300" in err
+    assert {e["protocol"]["n_fake"] for e in Store(study / "study.sqlite").evals()} == {200}  # nothing evaluated

@@ -67,3 +67,22 @@ def check_eval_data(spec, runs: list) -> None:
         n_fake = spec.eval.n or DEFAULT_N[found[0]]
         for split in sorted({REPEAT["split"], HELDOUT["split"]}, reverse=True):  # train, then test
             check_size(data, split, load_dataset(data, split), n_fake, names)
+
+
+def check_stored_n(store, todo: list, spec) -> None:
+    """Before new runs of a study are evaluated (``study resume``, ``extend``, run again): the stored rows of each
+    dataset that gets new runs were drawn with the sample count the spec gives them. The spec and its store can
+    be edited to say another eval.n than made the stored rows (check_matches compares the two, not the rows);
+    the new rows would then share a leaderboard cell with rows of another n."""
+    from ..evaluate import DEFAULT_N
+    from .evalspec import evaluation_traits
+
+    wanted = {r.dataset: spec.eval.n or DEFAULT_N[evaluation_traits(spec, r.config)[0]] for r in todo}
+    for e in store.evals() if wanted else []:
+        n = wanted.get(e["dataset"])
+        if n is not None and e["protocol"]["n_fake"] != n:
+            from ..errors import UserError
+
+            raise UserError(f"dataset '{e['dataset']}': the study's run {e['run_id']} was evaluated with n_fake "
+                            f"{e['protocol']['n_fake']}, its spec gives new runs {n} (spec and store edited since?); "
+                            "their numbers would share a leaderboard cell: restore the spec or start a new study")

@@ -27,7 +27,7 @@ from . import faults
 from .executors import WORKER_DIED, Lost
 from .confirm import check_origin
 from .extend import extend_store, extension_line, extensions, first_difference
-from .evaluation import check_eval_data
+from .evaluation import check_eval_data, check_stored_n
 from .threads import on_cpu, recorded, study_threads
 from .groups import queue
 from .identities import check_resumed
@@ -237,6 +237,7 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
         compile_mode = compile or spec.compile
         cpu_threads = study_threads(store, executor, [r.config for r in todo], inherit_threads)  # one for its CPU runs
         check_resumed(store, todo, eval_spec)  # its stored rows' classifier weights are this machine's
+        check_stored_n(store, todo, spec)  # and their sample count the spec's
 
         def make_tasks(selected: list) -> list:
             return [(tuple(r.run_id for r in group),
