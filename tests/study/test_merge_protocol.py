@@ -7,6 +7,7 @@ import sqlite3
 
 import yaml
 
+from ganbench import provenance
 from ganbench.cli import main
 
 from ganbench.study.spec import StudySpec, expand
@@ -23,7 +24,8 @@ def _disguise(study, tree: dict) -> None:
     (study / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     db = sqlite3.connect(study / "study.sqlite")
     with db:
-        db.execute("UPDATE meta SET value=? WHERE key='spec'", (json.dumps(spec.model_dump(mode="json"), sort_keys=True),))
+        kept = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+        db.execute("UPDATE meta SET value=? WHERE key='spec'", (kept,))
         db.execute("UPDATE meta SET value=? WHERE key='spec_digest'", (spec.digest(),))
         for r in expand(spec):
             db.execute("UPDATE runs SET config=? WHERE run_id=?", (json.dumps(r.config), r.run_id))
@@ -59,6 +61,22 @@ def test_a_study_whose_store_was_edited_to_another_n_is_not_grown_with_runs_of_t
     _disguise(study, {**ONE, "name": "s", "eval": {**TINY["eval"], "n": 300}})  # spec and store now say 300
     assert main(["study", "extend", str(study), "--seeds", "2", *RUN]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "dataset 'ring8': the study's run ring8__loss=ns__s0 was evaluated with n_fake 200, " \
-        "its spec gives new runs 300" in err
+    assert err.count("\n") == 1
+    assert "dataset 'ring8': the study's run ring8__loss=ns__s0 was evaluated with n_fake 200, its spec gives new " \
+        "runs 300" in err
     assert {e["protocol"]["n_fake"] for e in Store(study / "study.sqlite").evals()} == {200}  # nothing evaluated
+
+
+def test_runs_of_a_seconds_budget_trained_on_two_machines_are_not_merged(tmp_path, capsys, monkeypatch):
+    timed = {"budget": {"seconds": 30.0, "steps": 20}}  # steps: at most, to stay cheap
+    first = _study(tmp_path / "first", name="first", **timed)
+    monkeypatch.setattr(provenance, "machine", lambda device="cpu": "Another CPU (2 logical cores)")
+    other = _study(tmp_path / "other", name="other", seeds=[5], **timed)
+    capsys.readouterr()
+    assert merge(first, other, "--out", tmp_path / "m") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the budget is 30 training seconds per run and the sources' runs were trained on " \
+        "2 machines (Another CPU (2 logical cores): 1 run (e.g. ring8__loss=ns__s5); " in err
+    assert "a faster machine trains more steps in them" in err and not (tmp_path / "m").exists()
+    third = _study(tmp_path / "third", name="third", seeds=[7], **timed)
+    assert merge(other, third, "--out", tmp_path / "m") == 0  # one machine: equal budgets

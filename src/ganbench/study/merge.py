@@ -171,6 +171,7 @@ def merge_studies(paths: list[Path], out: Path, name: str | None = None, link: b
         runs = expand(spec)
     taken = _take(sources, runs)
     _check_protocols(runs, taken)
+    _check_timed_alike(spec, taken)
     joined: dict[str, set[str]] = {}
     for src in sources:
         for dataset, identities in src.identities.items():
@@ -238,6 +239,22 @@ def _check_protocols(runs: list, taken: dict) -> None:
                                 f"n_fake {first[0][1]} on the {first[0][0]} split ({role}), run '{run_id}' of "
                                 f"{src.name} with n_fake {found[1]} on the {found[0]} split; their numbers are not "
                                 "comparable (a store edited to say another evaluation?)")
+
+
+def _check_timed_alike(spec: StudySpec, taken: dict) -> None:
+    """A budget in seconds is the same training only on the same machine: a faster one trains more steps in it,
+    so runs trained on two machines (variants studied apart, or seeds) did not get equal budgets."""
+    if not spec.budget.seconds:
+        return
+    machines: dict[str, list[str]] = defaultdict(list)
+    for run_id, src in taken.items():
+        machines[provenance.machine_label(src.finished[run_id][1].get("software"))].append(run_id)
+    if len(machines) > 1:
+        said = "; ".join(f"{name}: {len(ids)} run{'s' * (len(ids) > 1)} (e.g. {ids[0]})"
+                         for name, ids in sorted(machines.items()))
+        raise UserError(f"the budget is {spec.budget.seconds:g} training seconds per run and the sources' runs were "
+                        f"trained on {len(machines)} machines ({said}): a faster machine trains more steps in them, so "
+                        "the runs did not get equal budgets; merge studies budgeted in steps or flops")
 
 
 def _copy_run(source: Path, target: Path, link: bool) -> None:
