@@ -129,6 +129,25 @@ def mixed_software(runs: list[dict]) -> str | None:
             "--retrain K` shows whether a run trains to the same weights with the code at hand).")
 
 
+def unequal_seconds(runs: list[dict], seconds: float | None) -> str | None:
+    """A warning when a budget in seconds was spent on more than one machine (a study resumed, extended or run
+    by Ray elsewhere): a faster machine trains more steps in the same seconds, so the budgets were not equal.
+    Names which runs each machine trained, as mixed_software does for versions."""
+    if not seconds:
+        return None
+    made: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for r in _with_results(runs):
+        made[machine_label(r.get("software"))][f"{r['dataset']}/{r['variant']}"].append(r["seed"])
+    if len(made) < 2:
+        return None
+    parts = [f"{label}: " + "; ".join(f"{cell} seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
+                                      for cell, seeds in sorted(cells.items()))
+             for label, cells in sorted(made.items())]
+    return (f"Every run got {seconds:g} training seconds, but they were spent on {len(made)} machines, and a faster "
+            "one trains more steps in them: the runs did not get equal budgets, and a difference between variants "
+            "can be one between machines. " + " — ".join(parts) + ".")
+
+
 def _confounded(runs: list[dict]) -> str:
     """The pairs of variants of a dataset that share no version at all: their comparison cannot tell code
     from recipe."""

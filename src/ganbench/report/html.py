@@ -130,6 +130,7 @@ def _build_report(study: StudyDir, out: Path) -> dict:
         name=spec.name, digest=spec.digest(), n_runs=len(runs), counts=dict(counts), n_seeds=_seeds_per_variant(spec, runs),
         budget=_budget(spec), as_of=_as_of(runs), datasets=datasets, failed=failed,
         overall=overall(views), protocols=_protocols(evals, calibration), mixed_software=provenance.mixed_software(runs),
+        unequal_seconds=provenance.unequal_seconds(runs, spec.budget.seconds),
         protocol_notes=(_protocol_notes(views, runs, evals, calibration) + extension_notes(loaded.extensions, loaded.extensions_unknown)
                         + provenance.notes(runs)))
     atomic_write_text(out / "report.html", html)

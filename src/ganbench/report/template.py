@@ -26,6 +26,7 @@ details{margin:.5em 0}summary{cursor:pointer;color:#3b6fb6}
 <p class="note">spec {{ digest }} &middot; {{ n_runs }} runs ({% for k, v in counts.items() %}{{ v }} {{ k }}{% if not loop.last %}, {% endif %}{% endfor %})
 &middot; seeds per variant: {{ n_seeds }} &middot; equal budget: {{ budget }} {% if as_of %}&middot; last run finished {{ as_of }}{% endif %}</p>
 {% if mixed_software %}<p class="warn"><b>Made by more than one version of the software.</b> {{ mixed_software }}</p>{% endif %}
+{% if unequal_seconds %}<p class="warn"><b>A budget in seconds, spent on more than one machine.</b> {{ unequal_seconds }}</p>{% endif %}
 {% if overall %}<p class="bottom"><b>Bottom line.</b> {{ overall }}</p>{% endif %}
 {% if datasets|length > 1 %}<p class="note">Each dataset's leaderboard, verdicts and bottom line: {% for ds in datasets %}<a href="#ds-{{ ds.name }}">{{ ds.name }}</a>{% if not loop.last %} &middot; {% endif %}{% endfor %}.</p>{% endif %}
 <p class="note">Cells: mean over seeds [95 % confidence interval: Student t, clipped to the metric's bounds, e.g.
