@@ -62,8 +62,17 @@ def test_rows_name_the_weights(finished):
 
 def test_extending_a_study_measured_with_other_weights_is_refused(study):
     _rename(study, lambda i: i[:-12] + "0" * 12)
+    (study / "report.html").write_text("the study's report")
+    spec_before = (study / "spec.yaml").read_bytes()
     with pytest.raises(UserError, match="other weights.*GANBENCH_CACHE/classifiers"):
         run_study(study, StudySpec(**{**SPEC, "seeds": [0, 1]}), InProcess(), progress=False, extend=True)
+    # refused before the extension was written: it had recorded itself, rewritten spec.yaml and deleted the report
+    assert (study / "spec.yaml").read_bytes() == spec_before and (study / "report.html").is_file()
+    db = sqlite3.connect(study / "study.sqlite")
+    try:
+        assert db.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    finally:
+        db.close()
 
 
 def test_an_identity_recorded_before_weights_is_accepted_with_a_notice(study, capsys):

@@ -59,12 +59,18 @@ def test_a_source_whose_store_hides_another_evaluation_is_refused(tmp_path, caps
 def test_a_study_whose_store_was_edited_to_another_n_is_not_grown_with_runs_of_that_n(tmp_path, capsys):
     study = _study(tmp_path / "s", name="s")  # n 200
     _disguise(study, {**ONE, "name": "s", "eval": {**TINY["eval"], "n": 300}})  # spec and store now say 300
+    assert main(["study", "report", str(study)]) == 0
+    before = {name: (study / name).read_bytes() for name in ("spec.yaml", "report.html", "results.csv")}
+    runs_before = len(Store(study / "study.sqlite").runs())
     assert main(["study", "extend", str(study), "--seeds", "2", *RUN]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "dataset 'ring8': the study's run ring8__loss=ns__s0 was evaluated with n_fake 200, its spec gives new " \
         "runs 300" in err
     assert {e["protocol"]["n_fake"] for e in Store(study / "study.sqlite").evals()} == {200}  # nothing evaluated
+    # refused before anything was written: no extension recorded, spec.yaml as it was, its report kept
+    assert {name: (study / name).read_bytes() for name in before} == before
+    assert len(Store(study / "study.sqlite").runs()) == runs_before
 
 
 def test_runs_of_a_seconds_budget_trained_on_two_machines_are_not_merged(tmp_path, capsys, monkeypatch):

@@ -71,7 +71,8 @@ class StudyDir:
 RESULT_FILES = ("results.csv", "results.json", "report.html", "reference.csv")  # by `study report`
 
 
-def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, extend: bool = False) -> None:
+def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, extend: bool = False,
+            retry_failed: bool = False) -> None:
     """Make ``study`` hold ``spec``: a new study, the same one (resumed), a replacement (``force_new``) or
     the stored one with runs added (``extend``, extend.py)."""
     if force_new and extend:
@@ -85,6 +86,7 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, exten
             old_runs = expand(old, stored=str(study.spec_path))
             check_matches(study, old, old_runs)
             check_complete(study, old_runs, resuming=True)
+            check_stored_rows(study, spec, runs, retry_failed)
             record = extend_store(study.store_path, old, spec, old_runs, runs)
             tqdm.write(as_line(f"extending study {old.name!r} in {study.path}: {extension_line(record)}"))
             for name in RESULT_FILES:  # they describe the smaller study until the report is written again
@@ -99,9 +101,26 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, exten
             shutil.rmtree(study.path / "runs", ignore_errors=True)
         else:
             check_complete(study, check_matches(study, spec, runs), resuming=True)
+            check_stored_rows(study, spec, runs, retry_failed)
     elif study.path.exists() and any(p.name != ".lock" for p in study.path.iterdir()) and not force_new:
         raise UserError(f"{study.path} is not empty and holds no study; choose another directory")
     atomic_write_text(study.spec_path, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+
+
+def check_stored_rows(study: StudyDir, spec: StudySpec, runs: list, retry_failed: bool) -> None:
+    """The runs a resume or extension will evaluate can stand beside the rows the store holds (the classifier
+    weights that measured them, their sample count): checked before anything is written, since a refusal after
+    it left an extension recorded, spec.yaml rewritten and the study's report deleted (a `study extend` on a
+    machine whose LeNet has other weights, refused by check_resumed, did so)."""
+    store = Store(study.store_path, readonly=True)
+    try:
+        status = {r["run_id"]: r["status"] for r in store.runs()}
+        again = ("failed",) if retry_failed else ()
+        todo = [r for r in runs if status.get(r.run_id) not in FINISHED or status[r.run_id] in again]
+        check_resumed(store, todo, spec.eval.model_dump())  # its stored rows' classifier weights are this machine's
+        check_stored_n(store, todo, spec)  # and their sample count the spec's
+    finally:
+        store.close()
 
 
 def check_matches(study: StudyDir, spec: StudySpec, runs: list, trained: bool = True) -> list:
@@ -217,7 +236,7 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
                inherit_threads: int | None = None) -> dict:
     lock = study.lock()
     try:
-        prepare(study, spec, force_new, runs, extend)
+        prepare(study, spec, force_new, runs, extend, retry_failed)  # checks the stored rows first (check_stored_rows)
         store = Store(study.store_path)
         store.set_meta(spec_digest=spec.digest(), name=spec.name,
                        spec=json.dumps(spec.model_dump(mode="json"), sort_keys=True))
@@ -236,8 +255,6 @@ def _run_study(study: StudyDir, spec: StudySpec, runs: list, executor, force_new
         hashes = {r["run_id"]: r["config_hash"] for r in store.runs()}  # each result.json names its config
         compile_mode = compile or spec.compile
         cpu_threads = study_threads(store, executor, [r.config for r in todo], inherit_threads)  # one for its CPU runs
-        check_resumed(store, todo, eval_spec)  # its stored rows' classifier weights are this machine's
-        check_stored_n(store, todo, spec)  # and their sample count the spec's
 
         def make_tasks(selected: list) -> list:
             return [(tuple(r.run_id for r in group),
