@@ -49,7 +49,7 @@ def _pngs(folder, n, size=(1, 1)):
 
 
 @pytest.mark.parametrize("n,size,opts,says", [
-    (6, (1, 1), {}, r"it holds 6 images, more than the 5"),  # 20,000 PNGs of 67 bytes: 31 s of a report
+    (6, (1, 1), {}, r"it holds at least 6 images, more than the 5"),  # 20,000 PNGs of 67 bytes: 31 s of a report
     (2, (1, 1), {"resolution": 64}, r"its images at resolution 64 take 24,576 bytes, more than the 10,000"),
     (2, (80, 80), {"resolution": None}, r"its images decode to 12,800 pixels, more than the 10,000")])
 def test_a_folder_past_the_bounds_is_refused_before_its_images_are_decoded(tmp_path, small_bounds, monkeypatch,
@@ -73,3 +73,20 @@ def test_a_folder_past_the_bounds_is_refused_before_its_images_are_decoded(tmp_p
 def test_data_outside_any_scope_is_not_bounded(tmp_path, small_bounds):
     _pngs(tmp_path / "data", 6)
     assert len(load_dataset({"name": "folder", "path": str(tmp_path / "data"), "test_fraction": 0})) == 6
+
+
+def test_a_shipped_folder_is_not_listed_whole_before_its_count_is_refused(tmp_path, small_bounds, monkeypatch):
+    """The count was taken after listing (and sorting) every file: a million shipped files were walked first."""
+    from ganbench.data import folder as module
+
+    folder = tmp_path / "data"
+    _pngs(folder, 40)
+    looked = []
+    hidden = module._hidden
+    monkeypatch.setattr(module, "_hidden", lambda p, root: looked.append(p) or hidden(p, root))
+    with pytest.raises(UserError, match=r"it holds at least 6 images, more than the 5 .* pass --data-path"):
+        _load(tmp_path, {"name": "folder", "path": str(folder), "test_fraction": 0})
+    assert len(looked) == 6  # stopped at the first image past the bound, not after all 40
+    looked.clear()
+    assert len(_load(tmp_path, {"name": "folder", "path": str(folder), "test_fraction": 0}, [folder])) == 40
+    assert len(looked) == 40  # the user's own folder: listed whole, unbounded

@@ -84,11 +84,20 @@ def _nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-def image_files(root: Path) -> list[Path]:
-    """Every PNG/JPEG below ``root`` but hidden ones, sorted by path; refuses an empty folder."""
-    files = sorted((p for p in root.rglob("*")
-                    if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(p, root) and p.is_file()),
-                   key=lambda p: ([_nfc(part) for part in p.parts], p.parts))  # then as written: a tie
+def image_files(root: Path, bounded: bool = True) -> list[Path]:
+    """Every PNG/JPEG below ``root`` but hidden ones, sorted by path; refuses an empty folder, and (``bounded``:
+    before its images are decoded) a folder a study or run directory ships (confine.shipped) as soon as it has
+    listed more images than it may hold."""
+    from .. import confine
+
+    most = confine.STORED_DATA_FILES if bounded and confine.shipped(root) else None
+    found = []
+    for p in root.rglob("*"):
+        if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(p, root) and p.is_file():
+            found.append(p)
+            if most is not None and len(found) > most:  # not listed whole first: a million files took seconds
+                confine.check_stored_data(root, len(found), "it holds at least", "images", most)
+    files = sorted(found, key=lambda p: ([_nfc(part) for part in p.parts], p.parts))  # then as written: a tie
     if not files:
         raise UserError(f"{root}: no PNG or JPEG images found")
     return files
@@ -112,14 +121,13 @@ def read_images(files: list[Path], channels: int | None, resolution: int | None,
 
 
 def _check_bounds(path: str, files: list[Path], channels: int, resolution: int | None) -> None:
-    """A folder a study or run directory ships (confine.STORED_DATA_*) refused before any image is decoded
-    when it holds too many images, or they would decode or resize to too many bytes (read from the headers)."""
+    """A folder a study or run directory ships (confine.STORED_DATA_BYTES) refused before any image is decoded
+    when its images would decode or resize to too many bytes (read from the headers)."""
     from PIL import Image
 
     from .. import confine
 
-    confine.check_stored_data(path, len(files), "it holds", "images", confine.STORED_DATA_FILES)
-    if resolution:
+    if resolution:  # (the count of images: image_files, while listing them)
         confine.check_stored_data(path, len(files) * resolution**2 * channels, f"its images at resolution {resolution} "
                                   "take", "bytes", confine.STORED_DATA_BYTES)
     if not confine.shipped(path):  # no header pass for the user's own data
@@ -173,7 +181,7 @@ def _folder_traits(path: str = "", **_) -> Traits:
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"image folder not found: '{path}'")
-    return Traits("images", False, _classes(root, image_files(root)) != ["."])
+    return Traits("images", False, _classes(root, image_files(root, bounded=False)) != ["."])  # nothing decoded
 
 
 @DATASETS.register("folder", z_dim=128, traits=_folder_traits)
