@@ -324,3 +324,30 @@ def test_inception_on_cpu_says_how_long_first_and_chunks_do_not_change_features(
     err = capsys.readouterr().err
     assert "inception on CPU: 37 images at ~" in err and "for this set (a GPU takes seconds" in err
     assert torch.equal(out.features, SlowInception()(images)["features"])
+
+
+def test_each_row_names_the_content_of_the_split_it_was_measured_against(tmp_path):
+    """Two files under one data path are two data sets: the protocol says which bytes a number was measured
+    against (the train split's: what the run trained on), where the data settings alone say the same."""
+    from ganbench.cache import tensor_digest
+    from ganbench.data import load_dataset
+
+    path = tmp_path / "points.npz"
+    rng = np.random.default_rng(0)
+    first = rng.normal(size=(600, 2)).astype(np.float32)
+    np.savez(path, x=first)
+    cfg = {**POINTS, "data": {"name": "npz", "path": str(path)}, "steps": 20, "ckpt_every": 20}
+    ganbench.train(make_config(cfg), out=tmp_path / "run", progress=False)
+
+    def digests(split="train"):
+        rows = evaluate.evaluate_run(tmp_path / "run", n=100, split=split, progress=False, write=False,
+                                     data_paths=[tmp_path])["results"]
+        return {r["protocol"]["data_digest"] for r in rows}
+
+    trained = load_dataset(make_config(cfg).data, "train")
+    assert digests() == {tensor_digest(trained.x)}  # no labels: x alone
+    assert digests("test") != digests()
+    np.savez(path, x=first[::-1].copy())  # the same settings, shape and values, other bytes
+    assert len(digests() | {tensor_digest(trained.x)}) == 2
+    np.savez(path, x=first)
+    assert digests() == {tensor_digest(trained.x)}

@@ -1,7 +1,8 @@
 """Evaluate a training run's checkpoints: generate, extract features, compare with cached real data.
 
 Every number in ``eval.json`` carries its protocol: dataset, split, n_real, n_fake, extractor (with its
-weights' identity), checkpoint tag and step, sampling seed, and whether the EMA generator was used.
+weights' identity), checkpoint tag and step, sampling seed, whether the EMA generator was used, and the split's
+content digest (``data_digest``: the bytes measured against, which the data settings alone do not fix).
 Real-data features (and their mean/covariance) are cached per (dataset, split, extractor, n) under a
 key that hashes the real samples' content, so a second evaluation extracts no real features.
 """
@@ -55,6 +56,14 @@ def _subset(data: Dataset, n: int) -> Dataset:
     idx = reference_order(len(data))[:n]
     return Dataset(data.name, data.x[idx], None if data.y is None else data.y[idx], data.modes, data.sigma,
                    data.num_classes)
+
+
+def data_digest(data: Dataset) -> str:
+    """sha256 of a split's content as loaded (x, then y when labelled; cache.tensor_digest): each evaluation row's
+    protocol names the split it was measured against by it, so rows measured on other bytes under the same data
+    settings (an .npz file regenerated, another machine's copy) can be told apart. The train split's is the data
+    the run trained on: training loads the split the same way (training/build.py)."""
+    return tensor_digest(data.x, *(() if data.y is None else (data.y,)))
 
 
 def _duration(seconds: float) -> str:
@@ -174,6 +183,7 @@ def _evaluate_run(run_dir, metrics, extractor, n, checkpoint, split, seed, ema, 
     cfg = run.read_config()
     check_config(cfg)  # every stored path, before any data, extractor or checkpoint is read
     data = load_dataset(cfg.data, split)
+    digest = data_digest(data)  # 0.15 s for MNIST's 60,000 training images on one CPU thread
     kind = "images" if data.is_image else "points"
     dev = resolve_device(device)
     name = extractor or ("lenet" if kind == "images" else "points")
@@ -204,7 +214,8 @@ def _evaluate_run(run_dir, metrics, extractor, n, checkpoint, split, seed, ema, 
         protocol = {"dataset": cfg.data, "split": split, "n_real": len(real_data), "n_fake": n_fake,
                     "extractor": ext.identity, "checkpoint": path.stem, "step": G.step, "seed": sample_seed,
                     "ema": ema and G.used_ema, "device": dev.type,
-                    "threads": torch.get_num_threads()}  # sums split over threads round differently: recorded
+                    "threads": torch.get_num_threads(),  # sums split over threads round differently: recorded
+                    "data_digest": digest}  # absent in rows recorded before 2026-11-30: unrecorded
         rows.append({"checkpoint": path.stem, "step": G.step, "tags": [], "metrics": values, "protocol": protocol})
     rows[-1]["tags"].append("final")
     produced = [m for m in rows[-1]["metrics"] if info(m).quality]
