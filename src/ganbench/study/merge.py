@@ -6,9 +6,10 @@ the budget and the evaluation; they may differ in datasets, variants, grid value
 reference numbers, which are joined. The merged spec runs every variant on every dataset and seed: a run
 that no source finished is queued, for ``study resume``. Each finished run is taken, with its files, from
 the one source that holds it, after checking that it was trained with the config the merged spec gives
-(a run finished in two sources is refused: choosing one would be choosing a result). Reference rows are
-drawn per seed, so they are joined too when the sources cover every seed; otherwise ``study resume``
-draws them.
+(a run finished in two sources is refused: choosing one would be choosing a result); the runs of one dataset
+must have been measured on one content of each split (samedata.py: one data.path can hold other bytes).
+Reference rows are drawn per seed, so they are joined too when the sources cover every seed; otherwise
+``study resume`` draws them.
 
 The sources are data: nothing is imported from them, their paths are confined as ``study report``'s are,
 only plain files are copied (a symbolic link is refused), and the merged directory appears whole or not
@@ -39,6 +40,7 @@ from .extend import check_not_half_extended, extensions, first_difference
 from .identities import check_joined, stored_identities
 from .rebuild import check_complete, read_result
 from .runner import StudyDir, check_matches
+from .samedata import check_merged
 from .spec import SAFE_NAME, StudySpec, _dataset, expand
 from .store import FINISHED, Store, check_store, gathered_calibration
 from .threads import KEY as THREADS, merged_threads, recorded
@@ -171,6 +173,7 @@ def merge_studies(paths: list[Path], out: Path, name: str | None = None, link: b
         runs = expand(spec)
     taken = _take(sources, runs)
     _check_protocols(runs, taken)
+    check_merged(taken, {r.run_id: r.dataset for r in runs})  # one content per dataset and split
     _check_timed_alike(spec, taken)
     joined: dict[str, set[str]] = {}
     for src in sources:
