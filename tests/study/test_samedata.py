@@ -2,6 +2,7 @@
 are not pooled: `study merge` refuses sources whose runs name two contents of one dataset and split."""
 
 import json
+import sqlite3
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from ganbench.study.executors import InProcess
 from ganbench.study.runner import run_study
 from ganbench.study.spec import StudySpec
 
-from .test_extend import TINY
+from .test_extend import RUN, TINY
 from .test_merge import merge
 
 GRID = {"loss": ["ns"]}
@@ -22,7 +23,8 @@ def _points(path, seed: int = 0):
 
 
 def _spec(name: str, data, seeds: list[int]) -> StudySpec:
-    return StudySpec(**{**TINY, "name": name, "grid": GRID, "seeds": seeds, "budget": {"steps": 20}, "eval": {**TINY["eval"], "metrics": ["fid"]},
+    return StudySpec(**{**TINY, "name": name, "grid": GRID, "seeds": seeds, "budget": {"steps": 20},
+                        "eval": {**TINY["eval"], "every": 10, "metrics": ["fid"]},  # no modes: npz has no mixture
                         "datasets": [{"data": {"name": "npz", "path": str(data)}}]})
 
 
@@ -66,3 +68,44 @@ def test_runs_recorded_before_rows_named_their_data_are_merged_with_a_notice(tmp
     err = capsys.readouterr().err
     assert "run 'npz__loss=ns__s0' was recorded before evaluation rows named their data's content" in err
     assert main(["study", "report", str(tmp_path / "m"), "--data-path", str(tmp_path)]) == 0
+
+
+def _files(study) -> dict:
+    return {p.name: p.read_bytes() for p in study.iterdir() if p.is_file() and p.name != ".lock"}
+
+
+def test_a_study_is_not_grown_with_runs_on_other_bytes_and_nothing_is_written(tmp_path, capsys):
+    data = _points(tmp_path / "points.npz")
+    study = _study(tmp_path / "s", data)
+    assert main(["study", "report", str(study), "--data-path", str(tmp_path)]) == 0
+    before = _files(study)
+    _points(data, seed=1)  # another machine's file under the same path
+    capsys.readouterr()
+    extend = ["study", "extend", str(study), "--seeds", "2", *RUN, "--data-path", str(tmp_path)]
+    assert main(extend) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dataset 'npz' (train split): the study's run 'npz__loss=ns__s0' was " in err
+    assert f"this machine's data.path {data} holds " in err and "(other bytes)" in err
+    assert _files(study) == before and "results.csv" in before  # refused before anything was written
+    _points(data)  # the file the study was made with
+    assert main(extend) == 0 and "1 of 2 runs executed" in capsys.readouterr().out
+
+
+def test_a_study_made_before_rows_named_their_data_is_reported_verified_and_grown(tmp_path, capsys):
+    data = _points(tmp_path / "points.npz")
+    study = _study(tmp_path / "s", data)
+    _strip_digests(study)  # as an older ganbench wrote it: its runs' files and its store
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:
+        db.execute("UPDATE evals SET protocol = json_remove(protocol, '$.data_digest')")
+    db.close()
+    paths = ["--data-path", str(tmp_path)]
+    assert main(["study", "report", str(study), *paths]) == 0
+    assert main(["study", "verify", str(study), "--workers", "1", "--rows", "all", *paths]) == 0
+    _points(data, seed=1)
+    capsys.readouterr()
+    assert main(["study", "extend", str(study), "--seeds", "2", *RUN, *paths]) == 0
+    out, err = capsys.readouterr()
+    assert "1 of 2 runs executed" in out  # unrecorded: nothing to compare, and said
+    assert "run 'npz__loss=ns__s0' was recorded before evaluation rows named their data's content, so nothing " \
+           "says it was measured on the same data as the runs this machine adds" in err

@@ -31,6 +31,7 @@ from .evaluation import check_eval_data, check_stored_n
 from .threads import on_cpu, recorded, study_threads
 from .groups import queue
 from .identities import check_resumed
+from .samedata import check_resumed as check_same_data
 from .spec import StudySpec, expand, spec_of
 from .store import FINISHED, Store, check_companions, check_store
 from .rebuild import check_complete
@@ -109,9 +110,9 @@ def prepare(study: StudyDir, spec: StudySpec, force_new: bool, runs: list, exten
 
 def check_stored_rows(study: StudyDir, spec: StudySpec, runs: list, retry_failed: bool) -> None:
     """The runs a resume or extension will evaluate can stand beside the rows the store holds (the classifier
-    weights that measured them, their sample count): checked before anything is written, since a refusal after
-    it left an extension recorded, spec.yaml rewritten and the study's report deleted (a `study extend` on a
-    machine whose LeNet has other weights, refused by check_resumed, did so)."""
+    weights that measured them, their sample count, the bytes of their data): checked before anything is
+    written, since a refusal after it left an extension recorded, spec.yaml rewritten and the study's report
+    deleted (a `study extend` on a machine whose LeNet has other weights, refused by check_resumed, did so)."""
     store = Store(study.store_path, readonly=True)
     try:
         status = {r["run_id"]: r["status"] for r in store.runs()}
@@ -119,6 +120,7 @@ def check_stored_rows(study: StudyDir, spec: StudySpec, runs: list, retry_failed
         todo = [r for r in runs if status.get(r.run_id) not in FINISHED or status[r.run_id] in again]
         check_resumed(store, todo, spec.eval.model_dump())  # its stored rows' classifier weights are this machine's
         check_stored_n(store, todo, spec)  # and their sample count the spec's
+        check_same_data(store, todo)  # and the data they were measured on this machine's (samedata.py)
     finally:
         store.close()
 

@@ -42,8 +42,9 @@ def _place(settings: str) -> str:
 
 
 def _unrecorded(dataset: str, split: str, old: str, new: str) -> None:
+    """One line on stderr, once per process: ``old``'s rows name no content, so nothing compares it with ``new``."""
     notice_once(f"ganbench: dataset '{dataset}' ({split} split): run '{old}' was recorded before evaluation rows "
-                f"named their data's content, so nothing says it was measured on the same data as run '{new}'")
+                f"named their data's content, so nothing says it was measured on the same data as {new}")
 
 
 def check_merged(taken: dict, dataset_of: dict) -> None:
@@ -66,5 +67,40 @@ def check_merged(taken: dict, dataset_of: dict) -> None:
                                 "comparable; merge studies made from the same file")
     for key, run_id in sorted(old.items()):
         if key in seen:
-            _unrecorded(key[0], key[1], run_id, seen[key][1])
+            _unrecorded(key[0], key[1], run_id, f"run '{seen[key][1]}'")
 
+
+def check_resumed(store, todo: list) -> None:
+    """Before new runs of a study are trained: the stored rows of each data setting that gets new runs name
+    the content this machine loads for it. Each (settings, split) the rows name is loaded once."""
+    from ..config import make_config
+    from ..data import load_dataset
+    from ..evaluate import data_digest
+
+    wanted: dict[str, tuple[str, dict]] = {}  # settings as JSON -> (dataset, settings) of a run to train
+    for run in todo:
+        data = make_config(run.config).data
+        wanted.setdefault(json.dumps(data, sort_keys=True, default=str), (run.dataset, data))
+    if not wanted:
+        return
+    stored: dict = {}  # key -> {digest: a run naming it}, None for rows naming none
+    for e in store.evals():
+        key = _key(e["dataset"], e["protocol"])
+        if key[2] in wanted:
+            stored.setdefault(key, {}).setdefault(e["protocol"].get("data_digest"), e["run_id"])
+    unrecorded = []  # said once nothing was refused
+    for (dataset, split, settings), found in sorted(stored.items(), key=lambda kv: (kv[0][1] != "train", kv[0])):
+        if None in found:
+            unrecorded.append((dataset, split, found[None], "the runs this machine adds"))
+        digests = {d: r for d, r in found.items() if d is not None}
+        if not digests or split not in ("train", "test"):
+            continue  # unrecorded rows only: nothing to compare (and no split ganbench evaluates on)
+        now = data_digest(load_dataset(wanted[settings][1], split))
+        for digest, run_id in sorted(digests.items(), key=lambda kv: str(kv[0])):
+            if digest != now:
+                raise UserError(f"dataset '{dataset}' ({split} split): the study's run '{run_id}' was measured on "
+                                f"data {_short(digest)}, this machine's {_place(settings)} holds {_short(now)} (other "
+                                "bytes): new runs would share a leaderboard cell with numbers of other data; bring "
+                                "the file the study was made with, or start a new study")
+    for said in unrecorded:
+        _unrecorded(*said)
