@@ -109,3 +109,17 @@ def test_a_study_made_before_rows_named_their_data_is_reported_verified_and_grow
     assert "1 of 2 runs executed" in out  # unrecorded: nothing to compare, and said
     assert "run 'npz__loss=ns__s0' was recorded before evaluation rows named their data's content, so nothing " \
            "says it was measured on the same data as the runs this machine adds" in err
+
+
+def test_verify_names_rows_measured_on_other_bytes_than_this_machines(tmp_path, capsys):
+    data = _points(tmp_path / "points.npz")
+    study = _study(tmp_path / "s", data)
+    paths = ["--data-path", str(tmp_path)]
+    verify = ["study", "verify", str(study), "--workers", "1", "--no-reference", *paths]
+    assert main(verify) == 0
+    _points(data, seed=1)
+    capsys.readouterr()
+    assert main(verify) == 1
+    out = capsys.readouterr().out
+    assert out.count("differs: npz__loss=ns__s0 ") >= 2  # the values measured on the other data, and why:
+    assert " data_digest (train): stored '" in out and "/heldout data_digest (test): stored '" in out

@@ -9,6 +9,8 @@ run trained on), and the rule follows identities.py's for the classifier's weigh
   one line naming the two sources and runs.
 - ``study resume`` / ``extend`` / ``run`` again, with runs to train: the stored rows of each data setting
   that gets new runs must name the digest of the data this machine loads for it (each split loaded once).
+- ``study verify``: each split a run's rows name a content of is digested again; another digest is a
+  difference, named beside the values it moved.
 - A row recorded before rows named their data (2026-11-30) is unrecorded: accepted, with one line on stderr
   when rows that name a digest stand beside it, since nothing says the two were measured on the same bytes.
 """
@@ -104,3 +106,27 @@ def check_resumed(store, todo: list) -> None:
                                 "the file the study was made with, or start a new study")
     for said in unrecorded:
         _unrecorded(*said)
+
+
+def verify_rows(run: dict, rows: list[dict]) -> list[dict]:
+    """``study verify``: each split the run's rows name a content of, digested again from the data this machine
+    loads for the run's config; a different digest is a difference (one per split, beside the recomputed values,
+    which other data also moves: this names why)."""
+    from ..config import make_config
+    from ..data import load_dataset
+    from ..evaluate import data_digest
+
+    named: dict[str, tuple] = {}  # split -> (digest, the first row naming it)
+    for row in rows:
+        digest, split = row["protocol"].get("data_digest"), row["protocol"]["split"]
+        if digest is not None and split in ("train", "test"):
+            named.setdefault(split, (digest, row))
+    out = []
+    data = make_config(run["config"], stored=f"run {run['run_id']}").data if named else None
+    for split, (digest, row) in sorted(named.items(), key=lambda kv: kv[0] != "train"):
+        now = data_digest(load_dataset(data, split))
+        if now != digest:
+            out.append({"run_id": run["run_id"], "checkpoint": row["checkpoint"], "metric": f"data_digest ({split})",
+                        "stored": digest, "recomputed": now, "verdict": "differs",
+                        "device": row["protocol"].get("device", "cpu")})
+    return out

@@ -178,6 +178,7 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
     seconds of training, how many of the rows' stored values were recomputed or not, by reason: accounting.py)."""
     from ..confine import restored
     from ..training.checkpoint import UnreadableCheckpoint
+    from .samedata import verify_rows as same_data
 
     checked, skipped, recipes, seconds, tally = [], [], set(), 0.0, defaultdict(int)
     run_dir = Path(study_path) / "runs" / run_dir_name(run["run_id"])
@@ -221,6 +222,7 @@ def verify_run(study_path: str, run: dict, rows: list[dict], eval_spec: dict, re
                 checked.append({"run_id": row["run_id"], "checkpoint": row["checkpoint"], "metric": metric,
                                 "stored": "absent", "recomputed": fresh[metric], "verdict": "differs",
                                 "device": row["protocol"].get("device", "cpu")})
+        checked += same_data(run, rows)  # the data the rows were measured on is this machine's (samedata.py)
         if retrain is not None:
             from .retrain import retrain_group
 
