@@ -66,7 +66,9 @@ def test_runs_recorded_before_rows_named_their_data_are_merged_with_a_notice(tmp
     capsys.readouterr()
     assert merge(a, b, "--out", tmp_path / "m", "--data-path", tmp_path) == 0  # unrecorded: accepted
     err = capsys.readouterr().err
-    assert "run 'npz__loss=ns__s0' was recorded before evaluation rows named their data's content" in err
+    assert err.count("\n") == 1 and "the rows of dataset 'npz' were recorded before evaluation rows named their " \
+           "data's content (run 'npz__loss=ns__s0'), so nothing says they were measured on the same data as the " \
+           "runs beside them that name one" in err
     assert main(["study", "report", str(tmp_path / "m"), "--data-path", str(tmp_path)]) == 0
 
 
@@ -107,8 +109,9 @@ def test_a_study_made_before_rows_named_their_data_is_reported_verified_and_grow
     assert main(["study", "extend", str(study), "--seeds", "2", *RUN, *paths]) == 0
     out, err = capsys.readouterr()
     assert "1 of 2 runs executed" in out  # unrecorded: nothing to compare, and said
-    assert "run 'npz__loss=ns__s0' was recorded before evaluation rows named their data's content, so nothing " \
-           "says it was measured on the same data as the runs this machine adds" in err
+    assert err.count("\n") == 1 and "the rows of dataset 'npz' were recorded before evaluation rows named their " \
+           "data's content (run 'npz__loss=ns__s0'), so nothing says they were measured on the same data as the " \
+           "runs this machine adds" in err
 
 
 def test_verify_names_rows_measured_on_other_bytes_than_this_machines(tmp_path, capsys):

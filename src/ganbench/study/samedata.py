@@ -43,10 +43,15 @@ def _place(settings: str) -> str:
     return "the same data settings"
 
 
-def _unrecorded(dataset: str, split: str, old: str, new: str) -> None:
-    """One line on stderr, once per process: ``old``'s rows name no content, so nothing compares it with ``new``."""
-    notice_once(f"ganbench: dataset '{dataset}' ({split} split): run '{old}' was recorded before evaluation rows "
-                f"named their data's content, so nothing says it was measured on the same data as {new}")
+def _unrecorded(found: dict[str, str], new: str) -> None:
+    """One line on stderr, once per process: the rows of ``found`` (dataset -> a run) name no content, so nothing
+    compares them with ``new``."""
+    if found:
+        first = min(found)
+        more = f" (and of {', '.join(repr(d) for d in sorted(found) if d != first)})" if len(found) > 1 else ""
+        notice_once(f"ganbench: the rows of dataset '{first}'{more} were recorded before evaluation rows named their "
+                    f"data's content (run '{found[first]}'), so nothing says they were measured on the same data as "
+                    f"{new}")
 
 
 def check_merged(taken: dict, dataset_of: dict) -> None:
@@ -67,9 +72,8 @@ def check_merged(taken: dict, dataset_of: dict) -> None:
                                 f"measured on data {_short(first[0])}, run '{run_id}' of {src.name} on "
                                 f"{_short(digest)}: other bytes under {_place(key[2])}, so their numbers are not "
                                 "comparable; merge studies made from the same file")
-    for key, run_id in sorted(old.items()):
-        if key in seen:
-            _unrecorded(key[0], key[1], run_id, f"run '{seen[key][1]}'")
+    _unrecorded({key[0]: run_id for key, run_id in sorted(old.items(), reverse=True) if key in seen},
+                "the runs beside them that name one")
 
 
 def check_resumed(store, todo: list) -> None:
@@ -90,10 +94,10 @@ def check_resumed(store, todo: list) -> None:
         key = _key(e["dataset"], e["protocol"])
         if key[2] in wanted:
             stored.setdefault(key, {}).setdefault(e["protocol"].get("data_digest"), e["run_id"])
-    unrecorded = []  # said once nothing was refused
+    unrecorded: dict[str, str] = {}  # dataset -> a run whose rows name no content: said once nothing was refused
     for (dataset, split, settings), found in sorted(stored.items(), key=lambda kv: (kv[0][1] != "train", kv[0])):
         if None in found:
-            unrecorded.append((dataset, split, found[None], "the runs this machine adds"))
+            unrecorded.setdefault(dataset, found[None])
         digests = {d: r for d, r in found.items() if d is not None}
         if not digests or split not in ("train", "test"):
             continue  # unrecorded rows only: nothing to compare (and no split ganbench evaluates on)
@@ -104,8 +108,7 @@ def check_resumed(store, todo: list) -> None:
                                 f"data {_short(digest)}, this machine's {_place(settings)} holds {_short(now)} (other "
                                 "bytes): new runs would share a leaderboard cell with numbers of other data; bring "
                                 "the file the study was made with, or start a new study")
-    for said in unrecorded:
-        _unrecorded(*said)
+    _unrecorded(unrecorded, "the runs this machine adds")
 
 
 def verify_rows(run: dict, rows: list[dict]) -> list[dict]:
