@@ -71,7 +71,8 @@ def check_merged(taken: dict, dataset_of: dict) -> None:
                 raise UserError(f"dataset '{key[0]}' ({key[1]} split): run '{first[1]}' of {first[2].name} was "
                                 f"measured on data {_short(first[0])}, run '{run_id}' of {src.name} on "
                                 f"{_short(digest)}: other bytes under {_place(key[2])}, so their numbers are not "
-                                "comparable; merge studies made from the same file")
+                                "comparable; merge studies made from the same file (a library that decodes or draws "
+                                "it otherwise, such as another Pillow resizing a folder, also changes the bytes)")
     _unrecorded({key[0]: run_id for key, run_id in sorted(old.items(), reverse=True) if key in seen},
                 "the runs beside them that name one")
 
@@ -107,7 +108,8 @@ def check_resumed(store, todo: list) -> None:
                 raise UserError(f"dataset '{dataset}' ({split} split): the study's run '{run_id}' was measured on "
                                 f"data {_short(digest)}, this machine's {_place(settings)} holds {_short(now)} (other "
                                 "bytes): new runs would share a leaderboard cell with numbers of other data; bring "
-                                "the file the study was made with, or start a new study")
+                                "the file the study was made with (or the library versions that loaded it: another "
+                                "Pillow resizes a folder otherwise), or start a new study")
     _unrecorded(unrecorded, "the runs this machine adds")
 
 
