@@ -126,3 +126,26 @@ def test_verify_names_rows_measured_on_other_bytes_than_this_machines(tmp_path, 
     out = capsys.readouterr().out
     assert out.count("differs: npz__loss=ns__s0 ") >= 2  # the values measured on the other data, and why:
     assert " data_digest (train): stored '" in out and "/heldout data_digest (test): stored '" in out
+
+
+def test_a_resumed_study_does_not_train_its_queued_runs_on_other_bytes(tmp_path, capsys):
+    """`study resume` goes through the check extend does (check_stored_rows, before anything is written)."""
+    data = _points(tmp_path / "points.npz")
+    study = _study(tmp_path / "s", data, seeds=(0, 1))
+    db = sqlite3.connect(study / "study.sqlite")
+    with db:  # as if the study had been stopped before its second run trained
+        db.execute("UPDATE runs SET status = 'queued' WHERE run_id = 'npz__loss=ns__s1'")
+        db.execute("DELETE FROM evals WHERE run_id = 'npz__loss=ns__s1'")
+    db.close()
+    before = _files(study)
+    _points(data, seed=1)
+    capsys.readouterr()
+    resume = ["study", "resume", str(study), "--data-path", str(tmp_path)]
+    assert main(resume) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the study's run 'npz__loss=ns__s0' was measured on data " in err
+    after = _files(study)  # (a read-only look at the store leaves SQLite's -wal and -shm beside it)
+    assert {k: v for k, v in after.items() if not k.endswith(("-wal", "-shm"))} == before
+    assert after.get("study.sqlite-wal", b"") == b""  # nothing written to the store either
+    _points(data)
+    assert main(resume) == 0 and "1 of 2 runs executed" in capsys.readouterr().out
