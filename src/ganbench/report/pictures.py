@@ -10,6 +10,7 @@ import sys
 from collections import defaultdict
 
 from ..provenance import mixed_machines
+from ..study.calibration import REAL  # the reference rows' name for real data: the strip's caption says it too
 from ..study.worker import run_dir_name
 from ..textsafe import as_line
 from . import figures
@@ -46,7 +47,6 @@ def samples(view: DatasetView) -> dict | None:
     return {"strips": strips, "heading": f"final {heading}, every seed"}
 
 
-REAL = "real data"
 # the most images the real-data strip loads (a split is loaded whole): the Stacked MNIST preset's 128,000, which
 # take 1.98 GB of the report at their peak (measured; 200,000 took 2.64 GB); a stranger's study naming 1,000,000
 # would take 9.4 GB of a `study report`, which only reads
