@@ -175,21 +175,26 @@ def _classes(root: Path, files: list[Path]) -> list[str]:
     return sorted({f.parent.relative_to(root).as_posix() for f in files}, key=_nfc)
 
 
+def _existing(path: str, folder: bool) -> Path:
+    """The dataset option ``path`` as a Path, refused in one line when it names no folder (``folder``) or no
+    file: the check loading and ``traits`` make alike, so both refuse a missing path with the same line."""
+    p = Path(path)
+    if not (p.is_dir() if folder else p.is_file()):
+        raise UserError(f"image folder not found: '{path}'" if folder else f".npz file not found: '{path}'")
+    return p
+
+
 def _folder_traits(path: str = "", **_) -> Traits:
     """Images, labelled when class subfolders hold them: read from the folder's listing, no image decoded
     (loading it checks the images)."""
-    root = Path(path)
-    if not root.is_dir():
-        raise UserError(f"image folder not found: '{path}'")
+    root = _existing(path, folder=True)
     return Traits("images", False, _classes(root, image_files(root, bounded=False)) != ["."])  # nothing decoded
 
 
 @DATASETS.register("folder", z_dim=128, traits=_folder_traits)
 def folder(split, path: str = "", resolution: int | None = 32, channels: int = 3, test_fraction: Fraction = 0.1):
     """A folder of PNG/JPEG images (recursive); class subfolders give labels; resized and center-cropped."""
-    root = Path(path)
-    if not root.is_dir():
-        raise UserError(f"image folder not found: '{path}'")
+    root = _existing(path, folder=True)
     if resolution is not None and not 8 <= resolution <= 1024:
         raise UserError(f"resolution must be between 8 and 1024 pixels (or null: keep the images' size); got {resolution}")
     if channels not in (1, 3):
@@ -228,10 +233,7 @@ def _npz_traits(path: str = "", **_) -> Traits:
     array loaded (loading it checks the values)."""
     from .arrays import npz_layout
 
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f".npz file not found: '{path}'")
-    shape, labelled = npz_layout(p)
+    shape, labelled = npz_layout(_existing(path, folder=False))
     return Traits("points" if len(shape) == 2 else "images", False, labelled)
 
 
@@ -241,9 +243,7 @@ def npz(split, path: str = "", classes: Annotated[int | None, Field(ge=1, le=MAX
     """A .npz file with `x` (N,H,W[,C] uint8 or NCHW floats in [-1, 1], or (N, D) vectors) and optional `y`."""
     from .arrays import load_npz, numeric, read_npz
 
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f".npz file not found: '{path}'")
+    p = _existing(path, folder=False)
     wide = read_npz(p)
     x = wide.float()  # training runs in float32: a float64 value beyond its range would become inf
     if not torch.isfinite(x).all():
