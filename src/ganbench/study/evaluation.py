@@ -69,16 +69,17 @@ def check_eval_data(spec, runs: list) -> None:
             check_size(data, split, load_dataset(data, split), n_fake, names)
 
 
-def check_stored_n(store, todo: list, spec) -> None:
-    """Before new runs of a study are evaluated (``study resume``, ``extend``, run again): the stored rows of each
-    dataset that gets new runs were drawn with the sample count the spec gives them. The spec and its store can
-    be edited to say another eval.n than made the stored rows (check_matches compares the two, not the rows);
-    the new rows would then share a leaderboard cell with rows of another n."""
+def check_stored_n(evals: list[dict], todo: list, spec) -> None:
+    """Before new runs of a study are evaluated (``study resume``, ``extend``, run again): the stored rows
+    (``evals``, the store's) of each dataset that gets new runs were drawn with the sample count the spec gives
+    them. The spec and its store can be edited to say another eval.n than made the stored rows (check_matches
+    compares the two, not the rows); the new rows would then share a leaderboard cell with rows of another n."""
     from ..evaluate import DEFAULT_N
     from .evalspec import evaluation_traits
 
-    wanted = {r.dataset: spec.eval.n or DEFAULT_N[evaluation_traits(spec, r.config)[0]] for r in todo}
-    for e in store.evals() if wanted else []:
+    first = {r.dataset: r for r in reversed(todo)}  # one run per dataset: its traits decide the default n
+    wanted = {ds: spec.eval.n or DEFAULT_N[evaluation_traits(spec, r.config)[0]] for ds, r in first.items()}
+    for e in evals if wanted else []:
         n = wanted.get(e["dataset"])
         if n is not None and e["protocol"]["n_fake"] != n:
             from ..errors import UserError

@@ -119,8 +119,9 @@ def check_stored_rows(study: StudyDir, spec: StudySpec, runs: list, retry_failed
         again = ("failed",) if retry_failed else ()
         todo = [r for r in runs if status.get(r.run_id) not in FINISHED or status[r.run_id] in again]
         check_resumed(store, todo, spec.eval.model_dump())  # its stored rows' classifier weights are this machine's
-        check_stored_n(store, todo, spec)  # and their sample count the spec's
-        check_same_data(store, todo)  # and the data they were measured on this machine's (samedata.py)
+        evals = store.evals() if todo else []  # read once for both checks
+        check_stored_n(evals, todo, spec)  # and their sample count the spec's
+        check_same_data(evals, todo)  # and the data they were measured on this machine's (samedata.py)
     finally:
         store.close()
 

@@ -77,9 +77,10 @@ def check_merged(taken: dict, dataset_of: dict) -> None:
                 "the runs beside them that name one")
 
 
-def check_resumed(store, todo: list) -> None:
-    """Before new runs of a study are trained: the stored rows of each data setting that gets new runs name
-    the content this machine loads for it. Each (settings, split) the rows name is loaded once."""
+def check_resumed(evals: list[dict], todo: list) -> None:
+    """Before new runs of a study are trained: the stored rows (``evals``, the store's) of each data setting that
+    gets new runs name the content this machine loads for it. Each (settings, split) the rows name is loaded
+    once."""
     from ..config import make_config
     from ..data import load_dataset
     from ..evaluate import data_digest
@@ -91,7 +92,7 @@ def check_resumed(store, todo: list) -> None:
     if not wanted:
         return
     stored: dict = {}  # key -> {digest: a run naming it}, None for rows naming none
-    for e in store.evals():
+    for e in evals:
         key = _key(e["dataset"], e["protocol"])
         if key[2] in wanted:
             stored.setdefault(key, {}).setdefault(e["protocol"].get("data_digest"), e["run_id"])
